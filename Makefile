@@ -1,0 +1,33 @@
+# The README's two commands, `make demo` and `make test`, start here.
+# Each installs what is missing, configures once and builds incrementally.
+
+BUILD ?= build
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+.PHONY: all deps build test demo install clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+$(BUILD)/CMakeCache.txt: | deps
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# Rehearse the failover restore of the three-host example: every step,
+# resolved, with the exact REST calls and SSH commands; nothing is written.
+demo: build
+	$(BUILD)/she-restore --dry-run examples/three-hosts/restore-failover.yaml
+
+install: build
+	cmake --install $(BUILD)
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,67 @@
+// The engine REST calls she-restore makes, as data: method, path and XML
+// body, built to the engine's real rules (reference: ovirt-engine-api.md).
+// The dry run prints these; the REST client sends the very same requests, so
+// what a rehearsal shows is what a run does.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace she::engine_api {
+
+struct Request {
+  std::string method;  // GET, POST, DELETE
+  std::string path;    // absolute path on the engine, query included
+  std::string body;    // XML, or empty
+  bool writes = false; // anything but a read changes the engine
+};
+
+constexpr std::string_view kApiPrefix = "/ovirt-engine/api";
+
+/// RFC 3986 percent-encoding of a query value.
+std::string url_encode(std::string_view s);
+
+Request api_root();
+Request health();  // /ovirt-engine/services/health, no auth
+/// GET /hosts; `search` in engine search syntax (encoded here).
+Request list_hosts(const std::string& search, bool all_content);
+Request get_host(const std::string& id, bool all_content);
+/// search=name="NAME": names are quoted as Ansible's ovirt modules do.
+std::string host_name_search(const std::string& name);
+
+Request deactivate_host(const std::string& id, const std::string& reason);
+Request activate_host(const std::string& id);
+/// Confirm "host has been rebooted": fence_type manual.
+Request fence_host_manual(const std::string& id);
+
+struct InstallOptions {
+  bool deploy_hosted_engine = false;
+  bool undeploy_hosted_engine = false;
+  bool activate = true;         // the engine defaults to false: always send it
+  bool reboot = false;
+  std::string auth = "publickey";  // publickey | password
+  std::string root_password;       // only with auth=password
+};
+Request install_host(const std::string& id, const InstallOptions& opts);
+
+struct AddHostOptions {
+  std::string name, address, cluster;
+  bool deploy_hosted_engine = false;
+  bool activate = true;
+  bool reboot = false;
+  std::string auth = "publickey";
+  std::string root_password;
+};
+Request add_host(const AddHostOptions& opts);
+/// v4 remove: DELETE with force as a URL parameter (the body form is v3).
+Request remove_host(const std::string& id, bool force);
+
+/// Host statuses as the API writes them (model HostStatus).
+const std::vector<std::string>& host_statuses();
+
+Request list_vms(const std::string& search);
+Request start_vm(const std::string& id);
+Request list_datacenters();
+
+}  // namespace she::engine_api

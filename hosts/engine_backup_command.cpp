@@ -1,0 +1,96 @@
+#include "hosts/engine_backup_command.h"
+
+#include <algorithm>
+
+namespace she {
+
+namespace {
+bool contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+bool fail(std::string* error, std::string msg) {
+  if (error) *error = std::move(msg);
+  return false;
+}
+
+bool check(const EngineBackupOptions& o, std::string* error) {
+  using Mode = EngineBackupOptions::Mode;
+  bool restore = o.mode == Mode::Restore;
+  static const std::vector<std::string> scopes = {
+      "all", "files", "db", "dwhdb", "cinderlibdb", "keycloakdb", "grafanadb", "managedblockdb"};
+  for (auto& s : o.scopes) {
+    if (!contains(scopes, s)) return fail(error, "unknown scope '" + s + "'");
+    if (s == "cinderlibdb" && !restore) return fail(error, "scope cinderlibdb is for restore only");
+  }
+  static const std::vector<std::string> compressors = {"gzip", "bzip2", "xz", "None"};
+  for (auto* c : {&o.archive_compressor, &o.files_compressor, &o.db_compressor})
+    if (!c->empty() && !contains(compressors, *c))
+      return fail(error, "unknown compressor '" + *c + "' (gzip, bzip2, xz or None)");
+  if (!o.db_dump_format.empty() && o.db_dump_format != "plain" && o.db_dump_format != "custom")
+    return fail(error, "unknown dump format '" + o.db_dump_format + "' (plain or custom)");
+  if (o.file.empty()) return fail(error, "--file is required");
+  if (!o.log.empty() && o.log == o.file) return fail(error, "--file and --log can not be the same");
+  if (!restore) {
+    if (o.he_remove_hosts || o.he_remove_storage_vm)
+      return fail(error, "hosted-engine cleaning options work only in restore mode");
+    if (o.provision_db || o.provision_dwh_db || o.provision_all_databases ||
+        o.permissions != EngineBackupOptions::Permissions::Unset || o.change_db_credentials)
+      return fail(error, "provisioning, permissions and credentials options work only in restore mode");
+    return true;
+  }
+  bool provisioning = o.provision_db || o.provision_dwh_db || o.provision_all_databases;
+  if (provisioning && o.change_db_credentials)
+    return fail(error, "Cannot change credentials if provisioning a database");
+  if (!o.change_db_credentials &&
+      (!o.db_host.empty() || !o.db_port.empty() || !o.db_user.empty() ||
+       !o.db_name.empty() || !o.db_passfile.empty()))
+    return fail(error, "Please use --change-db-credentials to change engine db credentials");
+  if (o.change_db_credentials && o.db_passfile.empty())
+    return fail(error, "changing db credentials needs a passfile (--db-passfile); passwords never go on the command line");
+  // Provisioning turns --restore-permissions on by itself; otherwise a
+  // custom dump (the default format) needs an explicit choice.
+  if (!provisioning && o.permissions == EngineBackupOptions::Permissions::Unset &&
+      o.db_dump_format != "plain")
+    return fail(error,
+                "Please pass one of --restore-permissions or --no-restore-permissions "
+                "when restoring a backup with a custom dump format");
+  return true;
+}
+}  // namespace
+
+std::vector<std::string> engine_backup_argv(const EngineBackupOptions& o, std::string* error) {
+  if (!check(o, error)) return {};
+  bool restore = o.mode == EngineBackupOptions::Mode::Restore;
+  std::vector<std::string> argv = {"engine-backup", restore ? "--mode=restore" : "--mode=backup"};
+  for (auto& s : o.scopes) argv.push_back("--scope=" + s);
+  argv.push_back("--file=" + o.file);
+  if (!o.log.empty()) argv.push_back("--log=" + o.log);
+  if (!o.tmpdir.empty()) argv.push_back("--tmpdir=" + o.tmpdir);
+  if (!restore) {
+    if (!o.archive_compressor.empty()) argv.push_back("--archive-compressor=" + o.archive_compressor);
+    if (!o.files_compressor.empty()) argv.push_back("--files-compressor=" + o.files_compressor);
+    if (!o.db_compressor.empty()) argv.push_back("--db-compressor=" + o.db_compressor);
+    if (!o.db_dump_format.empty()) argv.push_back("--db-dump-format=" + o.db_dump_format);
+    return argv;
+  }
+  if (o.provision_all_databases) argv.push_back("--provision-all-databases");
+  if (o.provision_db) argv.push_back("--provision-db");
+  if (o.provision_dwh_db) argv.push_back("--provision-dwh-db");
+  if (o.change_db_credentials) {
+    argv.push_back("--change-db-credentials");
+    if (!o.db_host.empty()) argv.push_back("--db-host=" + o.db_host);
+    if (!o.db_port.empty()) argv.push_back("--db-port=" + o.db_port);
+    if (!o.db_user.empty()) argv.push_back("--db-user=" + o.db_user);
+    if (!o.db_name.empty()) argv.push_back("--db-name=" + o.db_name);
+    argv.push_back("--db-passfile=" + o.db_passfile);
+  }
+  if (o.permissions == EngineBackupOptions::Permissions::Restore) argv.push_back("--restore-permissions");
+  if (o.permissions == EngineBackupOptions::Permissions::NoRestore) argv.push_back("--no-restore-permissions");
+  if (o.db_restore_jobs > 0) argv.push_back("--db-restore-jobs=" + std::to_string(o.db_restore_jobs));
+  if (o.he_remove_hosts) argv.push_back("--he-remove-hosts");
+  if (o.he_remove_storage_vm) argv.push_back("--he-remove-storage-vm");
+  return argv;
+}
+
+}  // namespace she

@@ -1,0 +1,43 @@
+// Typed builder for `engine-backup` command lines, enforcing the tool's own
+// rules before anything runs (reference: ovirt-he-automation.md section 3):
+// scopes, the permissions rule for custom dumps, provisioning only on
+// localhost and never with changed credentials, passfiles instead of
+// passwords, HE cleaning options only in restore mode.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace she {
+
+struct EngineBackupOptions {
+  enum class Mode { Backup, Restore };
+  enum class Permissions { Unset, Restore, NoRestore };
+
+  Mode mode = Mode::Backup;
+  std::string file;
+  std::string log;
+  std::vector<std::string> scopes;      // empty means the tool's default, all
+  std::string archive_compressor;       // gzip|bzip2|xz|None; empty = default
+  std::string files_compressor;
+  std::string db_compressor;
+  std::string db_dump_format;           // plain|custom; for restore: the backup's
+  int db_restore_jobs = 0;              // 0 = tool default
+  bool provision_db = false;
+  bool provision_dwh_db = false;
+  bool provision_all_databases = false;
+  Permissions permissions = Permissions::Unset;
+  bool change_db_credentials = false;
+  std::string db_host, db_port, db_user, db_name;
+  std::string db_passfile;              // remote path of a 0600 file, never a password
+  bool he_remove_hosts = false;
+  bool he_remove_storage_vm = false;
+  std::string tmpdir;
+};
+
+/// The argv of the command, or empty with `*error` set to the rule broken,
+/// worded as engine-backup itself words it where it has a message.
+std::vector<std::string> engine_backup_argv(const EngineBackupOptions& opts,
+                                            std::string* error);
+
+}  // namespace she

@@ -1,0 +1,26 @@
+// The command line: one parse into Options, with CLI11. Every flag parsed
+// here is used by a command; none is accepted and ignored.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace she {
+
+enum class Command { Run, DryRun, Validate, Steps };
+
+struct Options {
+  Command command = Command::Run;
+  std::string plan_file;
+  std::string env_file;                                     // --env
+  std::vector<std::pair<std::string, std::string>> params;  // --param NAME=VALUE
+  std::string step_type;                                    // steps [TYPE]
+};
+
+/// Fills `opts`, or returns the exit code to leave with (help, version,
+/// usage errors: those are printed here).
+std::optional<int> parse_command_line(int argc, char** argv, Options& opts);
+
+}  // namespace she

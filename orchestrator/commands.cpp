@@ -1,0 +1,73 @@
+#include "orchestrator/commands.h"
+
+#include <fmt/format.h>
+#include <iostream>
+
+#include "orchestrator/dry_run.h"
+#include "orchestrator/exit_codes.h"
+
+namespace she {
+
+std::optional<Plan> load_plan_or_report(const Options& opts) {
+  Diagnostics diags;
+  LoadOptions lo;
+  lo.env_file = opts.env_file;
+  lo.params = opts.params;
+  std::optional<Plan> plan = load_plan(opts.plan_file, lo, diags);
+  if (!plan) {
+    std::cerr << diags.str();
+    std::cerr << "she-restore: the plan has errors; nothing was run\n";
+  }
+  return plan;
+}
+
+int command_validate(const Plan& plan) {
+  int writes = 0;
+  for (auto& s : plan.steps) writes += s.type->kind() != StepKind::Read;
+  std::cout << fmt::format("{}: valid: plan {} (procedure {}), environment {}, {} steps ({} change something)\n",
+                           plan.file, plan.name, plan.procedure_name, plan.env.name, plan.steps.size(), writes);
+  return exit_code::kOk;
+}
+
+int command_dry_run(const Plan& plan) {
+  print_dry_run(plan, std::cout);
+  return exit_code::kOk;
+}
+
+int command_run(const Plan& plan) {
+  std::cerr << fmt::format(
+      "she-restore: plan {} is valid, but running plans is not implemented yet in this release.\n"
+      "Rehearse it with: she-restore --dry-run {}\n",
+      plan.name, plan.file);
+  return exit_code::kNotImplemented;
+}
+
+int command_steps(const Options& opts) {
+  const StepCatalog& catalog = StepCatalog::builtin();
+  if (opts.step_type.empty()) {
+    for (auto& t : catalog.all())
+      std::cout << fmt::format("{:<32} {:<10} {}\n", t->name(), kind_name(t->kind()), t->summary());
+    return exit_code::kOk;
+  }
+  const StepType* t = catalog.find(opts.step_type);
+  if (!t) {
+    std::string hint = did_you_mean(opts.step_type, catalog.names());
+    std::cerr << "she-restore: unknown step type '" << opts.step_type << "'" << (hint.empty() ? "" : "; " + hint)
+              << "\n";
+    return exit_code::kUsage;
+  }
+  std::cout << fmt::format("{} ({}): {}\n\nparameters:\n", t->name(), kind_name(t->kind()), t->summary());
+  for (auto& p : t->params()) {
+    std::string extra = p.required ? "required" : "default " + (p.default_value.is_null() ? std::string("none") : p.default_value.dump());
+    if (!p.choices.empty()) extra += "; " + one_of(p.choices);
+    std::cout << fmt::format("  {:<24} {:<18} {} ({})\n", p.name, type_name(p.type), p.help, extra);
+  }
+  if (!t->outputs().empty()) {
+    std::cout << "\noutputs (${steps.ID.NAME}):\n";
+    for (auto& o : t->outputs())
+      std::cout << fmt::format("  {:<24} {}{}\n", o.name, o.is_list ? "(list) " : "", o.help);
+  }
+  return exit_code::kOk;
+}
+
+}  // namespace she

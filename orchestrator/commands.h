@@ -1,0 +1,19 @@
+// The commands main() dispatches to. Each returns the process exit code.
+#pragma once
+
+#include <optional>
+
+#include "orchestrator/cli.h"
+#include "workflows/plan.h"
+
+namespace she {
+
+/// Loads and validates the plan; prints every error with its position.
+std::optional<Plan> load_plan_or_report(const Options& opts);
+
+int command_validate(const Plan& plan);
+int command_dry_run(const Plan& plan);
+int command_run(const Plan& plan);
+int command_steps(const Options& opts);
+
+}  // namespace she

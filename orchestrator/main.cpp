@@ -1,0 +1,26 @@
+// she-restore: the phases of one invocation, in order.
+#include "orchestrator/cli.h"
+#include "orchestrator/commands.h"
+#include "orchestrator/exit_codes.h"
+
+int main(int argc, char** argv) {
+  using namespace she;
+
+  // Read the command line; help, version and usage errors end here.
+  Options opts;
+  if (auto code = parse_command_line(argc, argv, opts)) return *code;
+
+  // List the step catalog: needs no plan.
+  if (opts.command == Command::Steps) return command_steps(opts);
+
+  // Load and validate the plan: every error reported, nothing run on any.
+  std::optional<Plan> plan = load_plan_or_report(opts);
+  if (!plan) return exit_code::kInvalidPlan;
+
+  // Validate only, rehearse, or run.
+  switch (opts.command) {
+    case Command::Validate: return command_validate(*plan);
+    case Command::DryRun: return command_dry_run(*plan);
+    default: return command_run(*plan);
+  }
+}

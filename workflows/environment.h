@@ -1,0 +1,74 @@
+// The environment a plan runs against (Terraform's provider settings, kept
+// apart from the procedure): the engine, its hosts, backup storage, and how
+// to reach each over SSH. Secrets are references only.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "workflows/diagnostics.h"
+#include "workflows/expression.h"
+
+namespace she {
+
+struct SshSettings {
+  std::string user;
+  int port = 0;
+  std::string key;             // private key file
+  std::string key_passphrase;  // secret reference
+  std::string known_hosts;     // file checked for host keys
+  bool accept_new_host_key = false;
+};
+
+struct HostSpec {
+  std::string name;
+  std::string address;
+  std::string hardware_id;  // vds_unique_id, when known: the third identity of a stale record
+  std::vector<std::string> roles;
+  SshSettings ssh;           // merged with the environment's ssh defaults
+  SourcePos pos;
+
+  bool has_role(const std::string& role) const;
+};
+
+struct EngineSpec {
+  std::string fqdn;
+  std::string api_url;        // default https://FQDN/ovirt-engine/api
+  std::string user;           // default admin@internal
+  std::string password;       // secret reference
+  std::string ca_file;
+  std::string ca_fingerprint; // "SHA256:..." pinned for fetching the CA
+  bool trust_on_first_use = false;
+  std::string datacenter;
+  std::string cluster;
+  bool has_vm = false;        // the engine VM, reachable over SSH as target "engine"
+  HostSpec vm;
+};
+
+struct BackupStorageSpec {
+  bool configured = false;
+  HostSpec host;              // SSH target "backup_storage"
+  std::string path;
+};
+
+struct Environment {
+  std::string name;
+  std::string file;
+  std::string mode = "real";  // rehearsal (a lab) or real
+  EngineSpec engine;
+  SshSettings ssh_defaults;
+  std::vector<HostSpec> hosts;
+  BackupStorageSpec backup_storage;
+
+  const HostSpec* find_host(const std::string& name) const;
+  /// An SSH target by name: a host, "engine" or "backup_storage".
+  const HostSpec* find_target(const std::string& name) const;
+  std::vector<std::string> target_names() const;
+  /// What `${env...}` sees.
+  Value to_value() const;
+};
+
+/// Roles a host may carry in an environment.
+const std::vector<std::string>& known_host_roles();
+
+}  // namespace she

@@ -1,0 +1,530 @@
+#include "workflows/expression.h"
+
+#include <cctype>
+#include <fmt/format.h>
+
+namespace she {
+
+struct Expr {
+  enum class Kind { Literal, Path, List, Not, And, Or, Compare, Filter };
+  Kind kind;
+  Value literal;
+  VarReference ref;                 // Path
+  std::string op;                   // Compare op or filter name
+  std::vector<ExprPtr> args;        // operands / list items / filter input+args
+};
+
+namespace {
+
+constexpr const char* kDeferredKey = "$deferred";
+
+struct Token {
+  enum class Type { End, Ident, Number, String, Punct } type;
+  std::string text;
+  Value value;
+  size_t offset;
+};
+
+class Lexer {
+ public:
+  explicit Lexer(std::string_view s) : s_(s) {}
+
+  bool tokenize(std::vector<Token>& out, ExprError* err) {
+    size_t i = 0;
+    while (true) {
+      while (i < s_.size() && std::isspace(static_cast<unsigned char>(s_[i]))) ++i;
+      if (i >= s_.size()) {
+        out.push_back({Token::Type::End, "", nullptr, i});
+        return true;
+      }
+      char c = s_[i];
+      size_t start = i;
+      if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
+        // Step ids contain '-', so identifiers may too (there is no minus).
+        while (i < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[i])) ||
+                                 s_[i] == '_' || s_[i] == '-'))
+          ++i;
+        out.push_back({Token::Type::Ident, std::string(s_.substr(start, i - start)), nullptr, start});
+      } else if (std::isdigit(static_cast<unsigned char>(c)) ||
+                 (c == '-' && i + 1 < s_.size() && std::isdigit(static_cast<unsigned char>(s_[i + 1])))) {
+        ++i;
+        while (i < s_.size() && std::isdigit(static_cast<unsigned char>(s_[i]))) ++i;
+        std::string num(s_.substr(start, i - start));
+        out.push_back({Token::Type::Number, num, Value(std::stoll(num)), start});
+      } else if (c == '\'' || c == '"') {
+        std::string v;
+        ++i;
+        while (i < s_.size() && s_[i] != c) {
+          if (s_[i] == '\\' && i + 1 < s_.size()) ++i;
+          v += s_[i++];
+        }
+        if (i >= s_.size()) return fail(err, start, "unterminated string");
+        ++i;
+        out.push_back({Token::Type::String, v, Value(v), start});
+      } else {
+        static const char* two[] = {"==", "!=", "<=", ">="};
+        std::string p(1, c);
+        for (auto* t : two)
+          if (s_.substr(i, 2) == t) p = t;
+        if (p.size() == 1 && std::string_view(".[](),|<>").find(c) == std::string_view::npos)
+          return fail(err, start, fmt::format("unexpected character '{}'", c));
+        i += p.size();
+        out.push_back({Token::Type::Punct, p, nullptr, start});
+      }
+    }
+  }
+
+ private:
+  static bool fail(ExprError* err, size_t at, std::string msg) {
+    if (err) *err = {at, std::move(msg)};
+    return false;
+  }
+  std::string_view s_;
+};
+
+class Parser {
+ public:
+  Parser(std::vector<Token> toks, ExprError* err) : t_(std::move(toks)), err_(err) {}
+
+  ExprPtr parse_all() {
+    ExprPtr e = parse_pipe();
+    if (e && peek().type != Token::Type::End) return fail(peek(), "unexpected '" + peek().text + "'");
+    return e;
+  }
+
+ private:
+  const Token& peek() const { return t_[pos_]; }
+  bool is_punct(const char* p) const { return peek().type == Token::Type::Punct && peek().text == p; }
+  bool is_word(const char* w) const { return peek().type == Token::Type::Ident && peek().text == w; }
+  ExprPtr fail(const Token& at, std::string msg) {
+    if (err_ && !failed_) *err_ = {at.offset, std::move(msg)};
+    failed_ = true;
+    return nullptr;
+  }
+  static ExprPtr make(Expr::Kind k) {
+    auto e = std::make_shared<Expr>();
+    e->kind = k;
+    return e;
+  }
+
+  ExprPtr parse_pipe() {
+    ExprPtr e = parse_or();
+    while (e && is_punct("|")) {
+      ++pos_;
+      if (peek().type != Token::Type::Ident) return fail(peek(), "expected a filter name after '|'");
+      auto f = make(Expr::Kind::Filter);
+      f->op = peek().text;
+      static const std::vector<std::string> filters = {"length", "join", "default", "map",
+                                                       "first", "last", "lower", "upper"};
+      if (std::find(filters.begin(), filters.end(), f->op) == filters.end())
+        return fail(peek(), "unknown filter '" + f->op + "' (" + fmt::format("{}", fmt::join(filters, ", ")) + ")");
+      ++pos_;
+      f->args.push_back(e);
+      if (is_punct("(")) {
+        ++pos_;
+        while (!is_punct(")")) {
+          ExprPtr a = parse_or();
+          if (!a) return nullptr;
+          f->args.push_back(a);
+          if (is_punct(",")) ++pos_;
+          else if (!is_punct(")")) return fail(peek(), "expected ',' or ')'");
+        }
+        ++pos_;
+      }
+      e = f;
+    }
+    return e;
+  }
+
+  ExprPtr parse_or() { return parse_binary(&Parser::parse_and, "or", Expr::Kind::Or); }
+  ExprPtr parse_and() { return parse_binary(&Parser::parse_not, "and", Expr::Kind::And); }
+
+  ExprPtr parse_binary(ExprPtr (Parser::*next)(), const char* word, Expr::Kind kind) {
+    ExprPtr left = (this->*next)();
+    while (left && is_word(word)) {
+      ++pos_;
+      ExprPtr right = (this->*next)();
+      if (!right) return nullptr;
+      auto e = make(kind);
+      e->args = {left, right};
+      left = e;
+    }
+    return left;
+  }
+
+  ExprPtr parse_not() {
+    if (is_word("not")) {
+      ++pos_;
+      ExprPtr inner = parse_not();
+      if (!inner) return nullptr;
+      auto e = make(Expr::Kind::Not);
+      e->args = {inner};
+      return e;
+    }
+    return parse_compare();
+  }
+
+  ExprPtr parse_compare() {
+    ExprPtr left = parse_primary();
+    if (!left) return nullptr;
+    std::string op;
+    if (peek().type == Token::Type::Punct &&
+        (peek().text == "==" || peek().text == "!=" || peek().text == "<" ||
+         peek().text == ">" || peek().text == "<=" || peek().text == ">=")) {
+      op = peek().text;
+      ++pos_;
+    } else if (is_word("in")) {
+      op = "in";
+      ++pos_;
+    } else if (is_word("not") && t_[pos_ + 1].type == Token::Type::Ident && t_[pos_ + 1].text == "in") {
+      op = "not in";
+      pos_ += 2;
+    } else {
+      return left;
+    }
+    ExprPtr right = parse_primary();
+    if (!right) return nullptr;
+    auto e = make(Expr::Kind::Compare);
+    e->op = op;
+    e->args = {left, right};
+    return e;
+  }
+
+  ExprPtr parse_primary() {
+    const Token& tok = peek();
+    switch (tok.type) {
+      case Token::Type::Number:
+      case Token::Type::String: {
+        auto e = make(Expr::Kind::Literal);
+        e->literal = tok.value;
+        ++pos_;
+        return e;
+      }
+      case Token::Type::Ident: {
+        if (tok.text == "true" || tok.text == "false" || tok.text == "null") {
+          auto e = make(Expr::Kind::Literal);
+          e->literal = tok.text == "null" ? Value(nullptr) : Value(tok.text == "true");
+          ++pos_;
+          return e;
+        }
+        if (tok.text == "and" || tok.text == "or" || tok.text == "in" || tok.text == "not")
+          return fail(tok, "expected a value before '" + tok.text + "'");
+        return parse_path();
+      }
+      case Token::Type::Punct:
+        if (tok.text == "(") {
+          ++pos_;
+          ExprPtr e = parse_pipe();
+          if (!e) return nullptr;
+          if (!is_punct(")")) return fail(peek(), "expected ')'");
+          ++pos_;
+          return e;
+        }
+        if (tok.text == "[") {
+          ++pos_;
+          auto e = make(Expr::Kind::List);
+          while (!is_punct("]")) {
+            ExprPtr item = parse_or();
+            if (!item) return nullptr;
+            e->args.push_back(item);
+            if (is_punct(",")) ++pos_;
+            else if (!is_punct("]")) return fail(peek(), "expected ',' or ']'");
+          }
+          ++pos_;
+          return e;
+        }
+        return fail(tok, "unexpected '" + tok.text + "'");
+      case Token::Type::End:
+        return fail(tok, "expression is incomplete");
+    }
+    return nullptr;
+  }
+
+  ExprPtr parse_path() {
+    auto e = make(Expr::Kind::Path);
+    e->ref.offset = peek().offset;
+    e->ref.path.push_back(peek().text);
+    ++pos_;
+    while (true) {
+      if (is_punct(".")) {
+        ++pos_;
+        if (peek().type != Token::Type::Ident && peek().type != Token::Type::Number)
+          return fail(peek(), "expected a name after '.'");
+        e->ref.path.push_back(peek().text);
+        ++pos_;
+      } else if (is_punct("[")) {
+        ++pos_;
+        if (peek().type != Token::Type::Number && peek().type != Token::Type::String)
+          return fail(peek(), "expected an index or a quoted key inside [ ]");
+        e->ref.path.push_back(peek().value);
+        ++pos_;
+        if (!is_punct("]")) return fail(peek(), "expected ']'");
+        ++pos_;
+      } else {
+        return e;
+      }
+    }
+  }
+
+  std::vector<Token> t_;
+  size_t pos_ = 0;
+  ExprError* err_;
+  bool failed_ = false;
+};
+
+void collect(const Expr& e, std::vector<VarReference>& out) {
+  if (e.kind == Expr::Kind::Path) out.push_back(e.ref);
+  for (auto& a : e.args) collect(*a, out);
+}
+
+Value walk(const VarReference& ref, const Value& roots) {
+  const Value* cur = &roots;
+  for (size_t i = 0; i < ref.path.size(); ++i) {
+    if (is_deferred(*cur)) {
+      // Keep the deepest known prefix and append the rest of the path.
+      VarReference rest;
+      rest.path.assign(ref.path.begin() + i, ref.path.end());
+      return deferred(deferred_text(*cur) + (rest.path[0].is_string() ? "." : "") + rest.text());
+    }
+    const Value& seg = ref.path[i];
+    if (seg.is_string()) {
+      if (!cur->is_object() || !cur->contains(seg.get<std::string>()))
+        throw EvalError(fmt::format("'{}' is not defined", ref.text()));
+      cur = &(*cur)[seg.get<std::string>()];
+    } else {
+      long long idx = seg.get<long long>();
+      if (!cur->is_array())
+        throw EvalError(fmt::format("'{}': cannot index something that is not a list", ref.text()));
+      if (idx < 0) idx += static_cast<long long>(cur->size());
+      if (idx < 0 || idx >= static_cast<long long>(cur->size()))
+        throw EvalError(fmt::format("'{}': index out of range (the list has {} items)",
+                                    ref.text(), cur->size()));
+      cur = &(*cur)[static_cast<size_t>(idx)];
+    }
+  }
+  return *cur;
+}
+
+Value apply_filter(const Expr& e, const Value& roots) {
+  Value in = evaluate(*e.args[0], roots);
+  std::vector<Value> args;
+  for (size_t i = 1; i < e.args.size(); ++i) args.push_back(evaluate(*e.args[i], roots));
+  if (e.op == "default") {
+    if (in.is_null() || (in.is_string() && in.get<std::string>().empty()))
+      return args.empty() ? Value("") : args[0];
+    return in;
+  }
+  if (is_deferred(in)) return deferred(deferred_text(in) + " | " + e.op);
+  if (e.op == "length") {
+    if (in.is_array() || in.is_object()) return Value(in.size());
+    if (in.is_string()) return Value(in.get<std::string>().size());
+    throw EvalError("length needs a list, map or string");
+  }
+  if (e.op == "lower" || e.op == "upper") {
+    std::string s = to_text(in);
+    for (auto& c : s) c = e.op == "lower" ? std::tolower(static_cast<unsigned char>(c))
+                                          : std::toupper(static_cast<unsigned char>(c));
+    return Value(s);
+  }
+  if (!in.is_array()) throw EvalError(e.op + " needs a list");
+  if (e.op == "first" || e.op == "last") {
+    if (in.empty()) throw EvalError(e.op + " of an empty list");
+    return e.op == "first" ? in.front() : in.back();
+  }
+  if (e.op == "join") {
+    std::string sep = args.empty() ? "," : to_text(args[0]);
+    std::string out;
+    for (size_t i = 0; i < in.size(); ++i) out += (i ? sep : "") + to_text(in[i]);
+    return Value(out);
+  }
+  // map(key): the key of each item.
+  if (args.empty() || !args[0].is_string()) throw EvalError("map needs a key name, e.g. map('name')");
+  Value out = Value::array();
+  for (auto& item : in) {
+    if (is_deferred(item)) out.push_back(deferred(deferred_text(item) + "." + args[0].get<std::string>()));
+    else if (item.is_object() && item.contains(args[0].get<std::string>())) out.push_back(item[args[0].get<std::string>()]);
+    else throw EvalError("map: an item has no '" + args[0].get<std::string>() + "'");
+  }
+  return out;
+}
+
+Value compare(const std::string& op, const Value& a, const Value& b) {
+  if (is_deferred(a) || is_deferred(b)) return deferred("decided at run time");
+  if (op == "==") return Value(a == b);
+  if (op == "!=") return Value(a != b);
+  if (op == "in" || op == "not in") {
+    bool found;
+    if (b.is_array()) found = std::find(b.begin(), b.end(), a) != b.end();
+    else if (b.is_string()) found = to_text(b).find(to_text(a)) != std::string::npos;
+    else if (b.is_object()) found = a.is_string() && b.contains(a.get<std::string>());
+    else throw EvalError("'" + op + "' needs a list, map or string on its right");
+    return Value(op == "in" ? found : !found);
+  }
+  if (!a.is_number() || !b.is_number()) throw EvalError("'" + op + "' compares numbers only");
+  double x = a.get<double>(), y = b.get<double>();
+  if (op == "<") return Value(x < y);
+  if (op == ">") return Value(x > y);
+  if (op == "<=") return Value(x <= y);
+  return Value(x >= y);
+}
+
+}  // namespace
+
+std::string VarReference::text() const {
+  std::string out;
+  for (size_t i = 0; i < path.size(); ++i) {
+    if (path[i].is_string()) {
+      if (i) out += '.';
+      out += path[i].get<std::string>();
+    } else {
+      out += "[" + std::to_string(path[i].get<long long>()) + "]";
+    }
+  }
+  return out;
+}
+
+ExprPtr parse_expression(std::string_view text, ExprError* err) {
+  std::vector<Token> toks;
+  if (!Lexer(text).tokenize(toks, err)) return nullptr;
+  return Parser(std::move(toks), err).parse_all();
+}
+
+std::vector<VarReference> references(const Expr& expr) {
+  std::vector<VarReference> out;
+  collect(expr, out);
+  return out;
+}
+
+bool Template::is_single_expression() const { return parts.size() == 1 && parts[0].expr; }
+
+bool Template::has_expressions() const {
+  for (auto& p : parts)
+    if (p.expr) return true;
+  return false;
+}
+
+Template parse_template(std::string_view text, ExprError* err) {
+  Template t;
+  std::string lit;
+  size_t i = 0;
+  while (i < text.size()) {
+    if (text.substr(i, 3) == "$${") {
+      lit += "${";
+      i += 3;
+    } else if (text.substr(i, 2) == "${") {
+      // Find the closing brace outside quoted strings.
+      size_t j = i + 2;
+      char quote = 0;
+      while (j < text.size() && (quote || text[j] != '}')) {
+        if (quote && text[j] == '\\') ++j;
+        else if (quote && text[j] == quote) quote = 0;
+        else if (!quote && (text[j] == '\'' || text[j] == '"')) quote = text[j];
+        ++j;
+      }
+      if (j >= text.size()) {
+        if (err) *err = {i, "'${' has no closing '}'"};
+        return {};
+      }
+      if (!lit.empty()) t.parts.push_back({std::move(lit), nullptr, 0});
+      lit.clear();
+      ExprError inner;
+      ExprPtr e = parse_expression(text.substr(i + 2, j - i - 2), &inner);
+      if (!e) {
+        if (err) *err = {i + 2 + inner.offset, inner.message};
+        return {};
+      }
+      t.parts.push_back({"", e, i + 2});
+      i = j + 1;
+    } else {
+      lit += text[i++];
+    }
+  }
+  if (!lit.empty() || t.parts.empty()) t.parts.push_back({std::move(lit), nullptr, 0});
+  return t;
+}
+
+Value evaluate(const Expr& e, const Value& roots) {
+  switch (e.kind) {
+    case Expr::Kind::Literal: return e.literal;
+    case Expr::Kind::Path: return walk(e.ref, roots);
+    case Expr::Kind::List: {
+      Value out = Value::array();
+      for (auto& a : e.args) out.push_back(evaluate(*a, roots));
+      return out;
+    }
+    case Expr::Kind::Not: {
+      Value v = evaluate(*e.args[0], roots);
+      if (is_deferred(v)) return v;
+      return Value(!truthy(v));
+    }
+    case Expr::Kind::And:
+    case Expr::Kind::Or: {
+      bool is_and = e.kind == Expr::Kind::And;
+      Value a = evaluate(*e.args[0], roots);
+      // A known operand can decide alone: false and <x> is false.
+      if (!is_deferred(a) && truthy(a) != is_and) return Value(!is_and);
+      Value b = evaluate(*e.args[1], roots);
+      if (!is_deferred(b) && truthy(b) != is_and) return Value(!is_and);
+      if (is_deferred(a)) return a;
+      if (is_deferred(b)) return b;
+      return Value(is_and);
+    }
+    case Expr::Kind::Compare:
+      return compare(e.op, evaluate(*e.args[0], roots), evaluate(*e.args[1], roots));
+    case Expr::Kind::Filter: return apply_filter(e, roots);
+  }
+  return nullptr;
+}
+
+Value render(const Template& tpl, const Value& roots) {
+  if (tpl.is_single_expression()) return evaluate(*tpl.parts[0].expr, roots);
+  std::string out;
+  for (auto& p : tpl.parts) {
+    if (!p.expr) {
+      out += p.literal;
+      continue;
+    }
+    out += to_text(evaluate(*p.expr, roots));
+  }
+  return Value(out);
+}
+
+Value deferred(const std::string& text) { return Value{{kDeferredKey, text}}; }
+
+bool is_deferred(const Value& v) {
+  return v.is_object() && v.size() == 1 && v.contains(kDeferredKey);
+}
+
+bool contains_deferred(const Value& v) {
+  if (is_deferred(v)) return true;
+  if (v.is_array() || v.is_object())
+    for (auto& item : v)
+      if (contains_deferred(item)) return true;
+  return false;
+}
+
+std::string deferred_text(const Value& v) {
+  return is_deferred(v) ? v[kDeferredKey].get<std::string>() : std::string();
+}
+
+std::string to_text(const Value& v) {
+  if (is_deferred(v)) return "<" + deferred_text(v) + ">";
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_null()) return "";
+  if (v.is_array()) {
+    std::string out;
+    for (size_t i = 0; i < v.size(); ++i) out += (i ? "," : "") + to_text(v[i]);
+    return out;
+  }
+  return v.dump();
+}
+
+bool truthy(const Value& v) {
+  if (v.is_null()) return false;
+  if (v.is_boolean()) return v.get<bool>();
+  if (v.is_number()) return v.get<double>() != 0;
+  if (v.is_string()) return !v.get<std::string>().empty();
+  return !v.empty();
+}
+
+}  // namespace she

@@ -1,0 +1,84 @@
+// The expression language of plans: `${...}` inside strings and the bare
+// expressions of `when:`. Values are JSON values. Anything only known at run
+// time (values captured by earlier steps, live loop items) is a *deferred*
+// value: evaluation carries it through instead of failing, so a dry run can
+// print `<steps.find-stale.id>` where the real id will go.
+//
+// Grammar:
+//   expr    := or ('|' filter)*
+//   or      := and ('or' and)*          and := not ('and' not)*
+//   not     := 'not' not | cmp          cmp := primary (op primary)?
+//   op      := == != < <= > >= in 'not in'
+//   primary := literal | path | '(' expr ')' | '[' expr, ... ']'
+//   path    := ident ('.' ident | '[' int | string ']')*
+//   filter  := length | join(sep) | default(value) | map(key) | first | last | lower | upper
+#pragma once
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace she {
+
+using Value = nlohmann::json;
+
+struct Expr;
+using ExprPtr = std::shared_ptr<const Expr>;
+
+struct ExprError {
+  size_t offset = 0;  // into the expression text
+  std::string message;
+};
+
+/// A variable path as written, e.g. steps.find-stale.id or env.hosts[0].name.
+struct VarReference {
+  std::vector<Value> path;  // strings for keys, integers for indexes
+  size_t offset = 0;        // where it starts in the expression text
+  std::string text() const;
+};
+
+ExprPtr parse_expression(std::string_view text, ExprError* err);
+/// Every variable path the expression reads, in order of appearance.
+std::vector<VarReference> references(const Expr& expr);
+
+/// A string with `${expr}` parts; `$${` writes a literal `${`.
+struct Template {
+  struct Part {
+    std::string literal;  // used when expr is null
+    ExprPtr expr;
+    size_t offset = 0;    // of the expression text within the string
+  };
+  std::vector<Part> parts;
+  /// True for "${x}" alone: it evaluates to x's own type (list, number...).
+  bool is_single_expression() const;
+  bool has_expressions() const;
+};
+
+Template parse_template(std::string_view text, ExprError* err);
+
+class EvalError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Roots are a JSON object: {"params": ..., "vars": ..., "env": ..., ...}.
+Value evaluate(const Expr& expr, const Value& roots);
+/// Renders a template. A single expression keeps its value's type; mixed
+/// text renders each value as text and deferred values as <path>.
+Value render(const Template& tpl, const Value& roots);
+
+/// A value known only at run time, shown as <text>.
+Value deferred(const std::string& text);
+bool is_deferred(const Value& v);
+/// Deferred anywhere inside (a list of items some of which are deferred).
+bool contains_deferred(const Value& v);
+std::string deferred_text(const Value& v);
+
+/// Text form used when a value is interpolated into a string.
+std::string to_text(const Value& v);
+bool truthy(const Value& v);
+
+}  // namespace she

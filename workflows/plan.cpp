@@ -1,0 +1,108 @@
+#include "workflows/plan.h"
+
+#include <regex>
+
+namespace she {
+
+const std::vector<std::string>& retryable_error_classes() {
+  static const std::vector<std::string> classes = {"transport", "timeout", "server", "conflict", "command"};
+  return classes;
+}
+
+const char* on_failure_name(OnFailure f) {
+  switch (f) {
+    case OnFailure::Stop: return "stop";
+    case OnFailure::Continue: return "continue";
+    case OnFailure::Pause: return "pause";
+  }
+  return "?";
+}
+
+const YAML::Node* Step::param(const std::string& name) const {
+  for (auto& [k, v] : with)
+    if (k == name) return &v;
+  return nullptr;
+}
+
+const Step* Plan::find_step(const std::string& id) const {
+  int i = step_index(id);
+  return i < 0 ? nullptr : &steps[static_cast<size_t>(i)];
+}
+
+int Plan::step_index(const std::string& id) const {
+  for (size_t i = 0; i < steps.size(); ++i)
+    if (steps[i].id == id) return static_cast<int>(i);
+  return -1;
+}
+
+Value Plan::roots(bool dry_run) const {
+  Value r;
+  r["params"] = params;
+  r["vars"] = var_values;
+  r["env"] = env.to_value();
+  r["run"] = {{"plan", name}, {"mode", env.mode}, {"dry_run", dry_run}, {"id", deferred("run.id")}};
+  r["steps"] = Value::object();
+  for (auto& s : steps) r["steps"][s.id] = deferred("steps." + s.id);
+  return r;
+}
+
+namespace {
+Value scalar_value(const YAML::Node& n) {
+  const std::string& s = n.Scalar();
+  if (n.Tag() == "!") return Value(s);  // quoted: always a string
+  static const std::regex integer("[-+]?[0-9]+");
+  static const std::regex real("[-+]?([0-9]+\\.[0-9]*|\\.[0-9]+)([eE][-+]?[0-9]+)?");
+  if (s == "true" || s == "True") return Value(true);
+  if (s == "false" || s == "False") return Value(false);
+  if (s.empty() || s == "~" || s == "null") return Value(nullptr);
+  if (std::regex_match(s, integer) && s.size() < 18) return Value(std::stoll(s));
+  if (std::regex_match(s, real)) return Value(std::stod(s));
+  return Value(s);
+}
+}  // namespace
+
+Value resolve_node(const YAML::Node& node, const Value& roots) {
+  if (!node || node.IsNull()) return nullptr;
+  if (node.IsScalar()) {
+    Value v = scalar_value(node);
+    if (!v.is_string() || v.get<std::string>().find("${") == std::string::npos) {
+      if (v.is_string() && v.get<std::string>().find("$${") != std::string::npos) {
+        ExprError err;
+        return render(parse_template(v.get<std::string>(), &err), roots);
+      }
+      return v;
+    }
+    ExprError err;
+    Template t = parse_template(v.get<std::string>(), &err);
+    if (t.parts.empty()) throw EvalError(err.message);
+    return render(t, roots);
+  }
+  if (node.IsSequence()) {
+    Value out = Value::array();
+    for (auto item : node) out.push_back(resolve_node(item, roots));
+    return out;
+  }
+  Value out = Value::object();
+  for (auto it = node.begin(); it != node.end(); ++it)
+    out[it->first.as<std::string>("")] = resolve_node(it->second, roots);
+  return out;
+}
+
+Value resolve_step_params(const Step& step, const Value& roots) {
+  Value out = Value::object();
+  if (!step.type) return out;
+  for (auto& p : step.type->params()) {
+    if (const YAML::Node* n = step.param(p.name)) {
+      out[p.name] = resolve_node(*n, roots);
+    } else if (p.default_value.is_string() &&
+               p.default_value.get<std::string>().find("${") != std::string::npos) {
+      ExprError err;
+      out[p.name] = render(parse_template(p.default_value.get<std::string>(), &err), roots);
+    } else {
+      out[p.name] = p.default_value;
+    }
+  }
+  return out;
+}
+
+}  // namespace she

@@ -1,0 +1,117 @@
+// The plan model: a procedure (params, vars, steps) bound to an environment
+// and to parameter values. Loading never executes anything; every value that
+// depends on run time stays a template until a step runs.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+#include <yaml-cpp/yaml.h>
+
+#include "workflows/diagnostics.h"
+#include "workflows/duration.h"
+#include "workflows/environment.h"
+#include "workflows/expression.h"
+#include "workflows/step_type.h"
+
+namespace she {
+
+struct RetryPolicy {
+  int attempts = 1;                               // 1: no retry
+  Duration backoff = std::chrono::seconds(5);     // first wait, doubled each time, with jitter
+  Duration max_backoff = std::chrono::minutes(5);
+  std::vector<std::string> on;                    // error classes that retry
+};
+
+/// Error classes a step's retry may name.
+const std::vector<std::string>& retryable_error_classes();
+
+enum class OnFailure { Stop, Continue, Pause };
+const char* on_failure_name(OnFailure f);
+
+struct Foreach {
+  enum class Kind { None, Items, HostQuery };
+  Kind kind = Kind::None;
+  YAML::Node items;        // Items: a sequence, or a "${...}" string
+  std::string as = "item"; // the loop variable
+  // HostQuery: hosts of the live engine
+  std::vector<std::string> statuses;
+  std::string hosted_engine = "any";  // any | yes | no
+  YAML::Node exclude;                 // names, may hold templates
+  SourcePos pos;
+};
+
+struct Step {
+  std::string id;
+  std::string name;
+  std::string uses;
+  const StepType* type = nullptr;
+  std::vector<std::pair<std::string, YAML::Node>> with;  // as written
+  std::string when;
+  ExprPtr when_expr;
+  SourcePos when_pos;
+  Foreach foreach;
+  int concurrency = 1;
+  Duration timeout = std::chrono::minutes(30);
+  RetryPolicy retry;
+  OnFailure on_failure = OnFailure::Stop;
+  bool in_rehearsal = true;
+  bool in_real = true;
+  SourcePos pos;
+
+  const YAML::Node* param(const std::string& name) const;
+};
+
+struct ParamDecl {
+  std::string name;
+  std::string type = "string";  // string | int | bool | list | map | duration | secret
+  bool required = false;
+  YAML::Node default_value;     // may hold templates over env
+  std::string description;
+  SourcePos pos;
+};
+
+struct Plan {
+  std::string name;
+  std::string description;
+  std::string file;             // the file the operator named
+  std::string procedure_name;
+  std::string procedure_file;   // where the steps were read from
+  Environment env;
+  std::vector<ParamDecl> param_decls;
+  Value params = Value::object();  // resolved values, secrets as references
+  std::vector<std::pair<std::string, YAML::Node>> vars;
+  std::vector<SourcePos> var_pos;
+  Value var_values = Value::object();
+  std::vector<Step> steps;
+
+  const Step* find_step(const std::string& id) const;
+  int step_index(const std::string& id) const;
+  /// Roots of `${...}`: params, vars, env, run, and steps (deferred: their
+  /// outputs exist only once they ran).
+  Value roots(bool dry_run) const;
+};
+
+struct LoadOptions {
+  std::string env_file;  // --env: overrides the plan's environment
+  std::vector<std::pair<std::string, std::string>> params;  // --param NAME=VALUE (YAML value)
+};
+
+/// Loads, resolves and validates a plan. Returns nothing when there is any
+/// error; all of them are in `diags`.
+std::optional<Plan> load_plan(const std::string& file, const LoadOptions& opts, Diagnostics& diags);
+
+/// Directories searched for `uses: NAME`: SHE_RESTORE_PLANS_PATH, the
+/// installed plans, this source tree's plans.
+std::vector<std::string> procedure_search_path();
+
+/// A step's parameters: given values rendered against `roots`, defaults of
+/// the step type for the rest.
+Value resolve_step_params(const Step& step, const Value& roots);
+
+/// YAML → JSON value with every `${...}` string rendered against `roots`.
+/// Quoted scalars stay strings; plain ones become numbers/booleans/null.
+Value resolve_node(const YAML::Node& node, const Value& roots);
+
+}  // namespace she

@@ -1,0 +1,83 @@
+#include "workflows/step_expansion.h"
+
+#include <fmt/format.h>
+
+#include "engine_api/requests.h"
+
+namespace she {
+
+std::string describe_host_query(const Foreach& f, const Value& roots) {
+  std::string out = "GET " + engine_api::list_hosts("", true).path + " -> hosts";
+  if (!f.statuses.empty()) out += " with status in [" + fmt::format("{}", fmt::join(f.statuses, ", ")) + "]";
+  if (f.hosted_engine == "yes") out += ", hosted-engine hosts only";
+  if (f.hosted_engine == "no") out += ", regular hosts only";
+  Value exclude = resolve_node(f.exclude, roots);
+  if (exclude.is_array() && !exclude.empty()) out += ", except [" + to_text(exclude) + "]";
+  else if (!exclude.is_null() && !exclude.is_array()) out += ", except " + to_text(exclude);
+  return out;
+}
+
+StepExpansion expand_step(const Plan& plan, const Step& step, const Value& roots) {
+  StepExpansion x;
+  bool rehearsal = plan.env.mode == "rehearsal";
+  if ((rehearsal && !step.in_rehearsal) || (!rehearsal && !step.in_real)) {
+    x.decision = StepExpansion::Decision::SkipMode;
+    return x;
+  }
+
+  Value scope = roots;
+  const Foreach& f = step.foreach;
+  std::vector<Value> items;
+  if (f.kind == Foreach::Kind::HostQuery) {
+    x.loop_deferred = true;
+    x.loop_text = describe_host_query(f, roots);
+  } else if (f.kind == Foreach::Kind::Items) {
+    Value list = resolve_node(f.items, roots);
+    if (is_deferred(list)) {
+      x.loop_deferred = true;
+      x.loop_text = to_text(list) + " (known at run time)";
+    } else {
+      x.loop_text = to_text(list);
+      for (auto& item : list) items.push_back(item);
+    }
+  }
+
+  auto evaluate_when = [&](const Value& s) -> Value {
+    if (!step.when_expr) return Value(true);
+    return evaluate(*step.when_expr, s);
+  };
+
+  if (f.kind == Foreach::Kind::None || x.loop_deferred) {
+    if (x.loop_deferred) scope[f.as] = deferred(f.as);
+    Value w = evaluate_when(scope);
+    x.when_result = is_deferred(w) ? "decided at run time" : truthy(w) ? "true" : "false";
+    if (!is_deferred(w) && !truthy(w)) {
+      x.decision = StepExpansion::Decision::SkipWhen;
+      return x;
+    }
+    if (is_deferred(w)) x.decision = StepExpansion::Decision::Deferred;
+    x.iterations.push_back({x.loop_deferred ? f.as : "", resolve_step_params(step, scope)});
+    return x;
+  }
+
+  // A known list: each item is its own iteration, each with its own `when`.
+  std::vector<std::string> results;
+  bool any_deferred = false;
+  for (auto& item : items) {
+    scope[f.as] = item;
+    Value w = evaluate_when(scope);
+    if (!is_deferred(w) && !truthy(w)) {
+      results.push_back(to_text(item) + ": false");
+      continue;
+    }
+    any_deferred |= is_deferred(w);
+    if (step.when_expr) results.push_back(to_text(item) + (is_deferred(w) ? ": at run time" : ": true"));
+    x.iterations.push_back({to_text(item), resolve_step_params(step, scope)});
+  }
+  if (step.when_expr) x.when_result = fmt::format("{}", fmt::join(results, "; "));
+  if (x.iterations.empty()) x.decision = StepExpansion::Decision::SkipWhen;
+  else if (any_deferred) x.decision = StepExpansion::Decision::Deferred;
+  return x;
+}
+
+}  // namespace she

@@ -1,0 +1,35 @@
+// What one step of a plan amounts to at a given moment: whether it runs in
+// this mode, what its `when` says, and its loop iterations with resolved
+// parameters. The dry run prints this; the executor runs it. Values only
+// known at run time stay deferred.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "workflows/plan.h"
+
+namespace she {
+
+struct StepIteration {
+  std::string label;  // "" for a step without foreach; the item's text otherwise
+  Value params;       // resolved parameters
+};
+
+struct StepExpansion {
+  enum class Decision { Run, SkipMode, SkipWhen, Deferred };
+  Decision decision = Decision::Run;
+  std::string when_result;   // "true", "false", or "decided at run time"
+  /// A loop whose items are known only at run time (a live query or a
+  /// captured list): one iteration describes the body with the item deferred.
+  bool loop_deferred = false;
+  std::string loop_text;     // what the loop is over, for people
+  std::vector<StepIteration> iterations;
+};
+
+StepExpansion expand_step(const Plan& plan, const Step& step, const Value& roots);
+
+/// "hosts with status in [a, b], hosted-engine only, except [x]" for a query.
+std::string describe_host_query(const Foreach& f, const Value& roots);
+
+}  // namespace she

@@ -1,0 +1,181 @@
+// The step contract (design brief section 3). A plan is data; a step type is
+// code: a small class with a parameter schema, declared outputs, a declared
+// kind, and describe / check / apply / verify.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "workflows/environment.h"
+#include "workflows/expression.h"
+
+namespace she {
+
+namespace engine_api { struct Request; }
+
+/// How safely a step may be repeated; drives dry runs and resume.
+enum class StepKind {
+  Read,        // no effect: runs for real even in a dry run
+  Idempotent,  // safe to repeat
+  Once,        // must not be repeated blindly; probed on resume
+};
+const char* kind_name(StepKind kind);
+
+enum class ParamType {
+  String, Int, Bool, Duration, StringList, Secret,
+  SshTarget,   // a host, "engine" or "backup_storage" of the environment
+  FileEndpoint,  // an SSH target, or "local" (the orchestrator's own disk)
+  EngineHost,  // a host as the engine knows it: a name, or a host item of a live query
+  Choice, Map, Any,
+};
+const char* type_name(ParamType type);
+
+struct ParamSchema {
+  std::string name;
+  ParamType type;
+  bool required = false;
+  Value default_value = nullptr;  // null: no default
+  std::vector<std::string> choices;
+  std::string help;
+};
+
+struct OutputSchema {
+  std::string name;
+  bool is_list = false;
+  std::string help;
+};
+
+/// One concrete thing a step would do, as the dry run prints it.
+struct Operation {
+  bool writes = false;
+  std::string line;                 // "POST /ovirt-engine/api/hosts/.../fence"
+  std::vector<std::string> detail;  // body, file content: printed indented
+};
+
+/// Where an SSH target resolves to.
+struct SshEndpoint {
+  std::string name;
+  std::string user;
+  std::string address;
+  int port = 22;
+  std::string str() const;  // root@name (address:port)
+};
+
+/// A host of the engine named by a step: known id (live query item), or a
+/// name the step looks up first.
+struct EngineHostRef {
+  std::string name;
+  std::string id;   // empty when it has to be looked up by name
+  std::string id_or_placeholder() const;
+};
+
+class StepRuleError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Raised by the parts of the contract a later milestone fills in.
+class NotImplemented : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// What a read-only probe found: the effect is in place, is not, or the
+/// probe cannot tell (then a resumed `once` step waits for the operator).
+enum class CheckResult { Done, NotDone, Unknown };
+
+struct StepResult {
+  Value outputs = Value::object();  // captured values, journaled
+};
+
+/// Resolved parameters of one step (or one loop iteration) plus the
+/// environment. Values known only at run time are deferred and render as
+/// <path>.
+class StepContext {
+ public:
+  StepContext(const Environment& env, std::string step_id, Value params);
+
+  const Environment& env() const { return env_; }
+  const std::string& step_id() const { return step_id_; }
+  const Value& params() const { return params_; }
+
+  bool has(const std::string& name) const;
+  std::string text(const std::string& name) const;
+  bool flag(const std::string& name) const;
+  long long number(const std::string& name) const;
+  std::vector<std::string> texts(const std::string& name) const;
+  SshEndpoint ssh(const std::string& name) const;
+  EngineHostRef engine_host(const std::string& name) const;
+
+ private:
+  const Environment& env_;
+  std::string step_id_;
+  Value params_;
+};
+
+class StepType {
+ public:
+  StepType(std::string name, StepKind kind, std::string summary,
+           std::vector<ParamSchema> params, std::vector<OutputSchema> outputs);
+  virtual ~StepType() = default;
+
+  const std::string& name() const { return name_; }
+  StepKind kind() const { return kind_; }
+  const std::string& summary() const { return summary_; }
+  const std::vector<ParamSchema>& params() const { return params_; }
+  const std::vector<OutputSchema>& outputs() const { return outputs_; }
+  const ParamSchema* param(const std::string& name) const;
+  const OutputSchema* output(const std::string& name) const;
+
+  /// The concrete operations, secrets as references. Throws StepRuleError
+  /// when the parameters break a rule of the tool being driven (validation
+  /// calls this too, so a plan that would be refused is refused up front).
+  virtual std::vector<Operation> describe(const StepContext& ctx) const = 0;
+
+  /// Read-only probe: is the effect already in place? Used on resume.
+  virtual CheckResult check(const StepContext& ctx) const;
+  /// Performs the step and returns what it captured.
+  virtual StepResult apply(const StepContext& ctx) const;
+  /// Confirms the effect (for example polls until a host is in maintenance).
+  virtual void verify(const StepContext& ctx) const;
+
+ protected:
+  static Operation http(const engine_api::Request& r);
+  static Operation ssh(const SshEndpoint& at, const std::vector<std::string>& argv, bool writes);
+  static Operation note(std::string line, bool writes = false);
+  /// GET by name when the host's id is not known yet.
+  static void lookup_host(const EngineHostRef& h, std::vector<Operation>& ops);
+
+ private:
+  std::string name_;
+  StepKind kind_;
+  std::string summary_;
+  std::vector<ParamSchema> params_;
+  std::vector<OutputSchema> outputs_;
+};
+
+/// All step types, by name.
+class StepCatalog {
+ public:
+  /// The built-in catalog, built once.
+  static const StepCatalog& builtin();
+
+  void add(std::unique_ptr<StepType> type);
+  const StepType* find(const std::string& name) const;
+  std::vector<std::string> names() const;
+  const std::vector<std::unique_ptr<StepType>>& all() const { return types_; }
+
+ private:
+  std::vector<std::unique_ptr<StepType>> types_;
+};
+
+// Each family of step types registers itself (workflows/steps/*.cpp).
+void register_engine_steps(StepCatalog& catalog);
+void register_host_steps(StepCatalog& catalog);
+void register_backup_steps(StepCatalog& catalog);
+void register_control_steps(StepCatalog& catalog);
+
+}  // namespace she

@@ -1,0 +1,325 @@
+// Step types around engine-backup, engine-setup and hosted-engine: the
+// backup and the redeploy of the engine from it.
+#include <fmt/format.h>
+
+#include "hosts/engine_backup_command.h"
+#include "hosts/hosted_engine_command.h"
+#include "hosts/shell_quote.h"
+#include "workflows/steps/schema.h"
+
+namespace she {
+
+using namespace schema;
+
+namespace {
+
+ParamSchema engine_vm_param() {
+  return optional("host", ParamType::SshTarget, "engine", "where the engine runs (SSH target)");
+}
+
+std::string secret_shown(const StepContext& ctx, const std::string& name) {
+  return "[secret " + ctx.text(name) + "]";
+}
+
+/// Secrets reach a remote command through a 0600 file written over the SSH
+/// channel (never its command line), and the file is removed afterwards.
+Operation upload(const SshEndpoint& at, const std::string& path, const std::string& content) {
+  Operation op{true,
+               fmt::format("write {}:{} (mode 0600; content sent through the SSH channel, not the command line)",
+                           at.str(), shell_quote(path)),
+               {}};
+  op.detail.push_back(content);
+  return op;
+}
+
+std::vector<std::string> scopes(const StepContext& ctx) { return ctx.texts("scope"); }
+
+class EngineBackupRun : public StepType {
+ public:
+  EngineBackupRun()
+      : StepType("engine_backup.backup", StepKind::Idempotent, "run engine-backup --mode=backup on the engine",
+                 {engine_vm_param(),
+                  required("file", ParamType::String, "archive to write on the engine machine"),
+                  optional("log", ParamType::String, nullptr, "log file"),
+                  optional("scope", ParamType::StringList, Value::array(), "scopes (default: all)"),
+                  optional("archive_compressor", ParamType::String, nullptr, "gzip, bzip2, xz or None"),
+                  optional("files_compressor", ParamType::String, nullptr, "gzip, bzip2, xz or None"),
+                  optional("db_compressor", ParamType::String, nullptr, "gzip, bzip2, xz or None"),
+                  optional("db_dump_format", ParamType::String, nullptr, "plain or custom")},
+                 {{"file", false, "the archive written"}}) {}
+
+  std::vector<Operation> describe(const StepContext& ctx) const override {
+    EngineBackupOptions o;
+    o.mode = EngineBackupOptions::Mode::Backup;
+    o.file = ctx.text("file");
+    o.log = ctx.text("log");
+    o.scopes = scopes(ctx);
+    o.archive_compressor = ctx.text("archive_compressor");
+    o.files_compressor = ctx.text("files_compressor");
+    o.db_compressor = ctx.text("db_compressor");
+    o.db_dump_format = ctx.text("db_dump_format");
+    std::string err;
+    auto argv = engine_backup_argv(o, &err);
+    if (argv.empty()) throw StepRuleError("engine-backup: " + err);
+    return {ssh(ctx.ssh("host"), argv, true),
+            note("expect exit 0 and 'Done.'; on failure report the FATAL: lines")};
+  }
+};
+
+class EngineBackupRestore : public StepType {
+ public:
+  EngineBackupRestore()
+      : StepType("engine_backup.restore", StepKind::Once, "run engine-backup --mode=restore",
+                 {engine_vm_param(),
+                  required("file", ParamType::String, "archive on that machine"),
+                  optional("log", ParamType::String, nullptr, "log file"),
+                  optional("scope", ParamType::StringList, Value::array(), "scopes (default: all)"),
+                  optional("provision_db", ParamType::Bool, false, "provision the engine database (localhost only)"),
+                  optional("provision_dwh_db", ParamType::Bool, false, "provision the DWH database"),
+                  optional("provision_all_databases", ParamType::Bool, false, "provision every database in the backup"),
+                  choice("permissions", {"restore", "no-restore", "unset"}, "unset",
+                         "--restore-permissions or --no-restore-permissions (required for custom dumps unless provisioning)"),
+                  choice("backup_dump_format", {"custom", "plain"}, "custom", "dump format of the backup"),
+                  optional("db_restore_jobs", ParamType::Int, 0, "pg_restore jobs (0: tool default)"),
+                  optional("change_db_credentials", ParamType::Bool, false, "restore into another database"),
+                  optional("db_host", ParamType::String, nullptr, "with change_db_credentials"),
+                  optional("db_port", ParamType::String, nullptr, "with change_db_credentials"),
+                  optional("db_user", ParamType::String, nullptr, "with change_db_credentials"),
+                  optional("db_name", ParamType::String, nullptr, "with change_db_credentials"),
+                  optional("db_password", ParamType::Secret, nullptr, "with change_db_credentials: goes through a passfile"),
+                  optional("he_remove_hosts", ParamType::Bool, false, "--he-remove-hosts (off unless asked)"),
+                  optional("he_remove_storage_vm", ParamType::Bool, false, "--he-remove-storage-vm (off unless asked)")},
+                 {}) {}
+
+  std::vector<Operation> describe(const StepContext& ctx) const override {
+    EngineBackupOptions o;
+    o.mode = EngineBackupOptions::Mode::Restore;
+    o.file = ctx.text("file");
+    o.log = ctx.text("log");
+    o.scopes = scopes(ctx);
+    o.provision_db = ctx.flag("provision_db");
+    o.provision_dwh_db = ctx.flag("provision_dwh_db");
+    o.provision_all_databases = ctx.flag("provision_all_databases");
+    std::string perm = ctx.text("permissions");
+    o.permissions = perm == "restore"      ? EngineBackupOptions::Permissions::Restore
+                    : perm == "no-restore" ? EngineBackupOptions::Permissions::NoRestore
+                                           : EngineBackupOptions::Permissions::Unset;
+    o.db_dump_format = ctx.text("backup_dump_format");
+    o.db_restore_jobs = static_cast<int>(ctx.number("db_restore_jobs"));
+    o.change_db_credentials = ctx.flag("change_db_credentials");
+    o.db_host = ctx.text("db_host");
+    o.db_port = ctx.text("db_port");
+    o.db_user = ctx.text("db_user");
+    o.db_name = ctx.text("db_name");
+    std::string passfile = "/root/.she-restore-" + ctx.step_id() + ".dbpass";
+    if (ctx.has("db_password")) o.db_passfile = passfile;
+    o.he_remove_hosts = ctx.flag("he_remove_hosts");
+    o.he_remove_storage_vm = ctx.flag("he_remove_storage_vm");
+    std::string err;
+    auto argv = engine_backup_argv(o, &err);
+    if (argv.empty()) throw StepRuleError("engine-backup: " + err);
+    auto at = ctx.ssh("host");
+    std::vector<Operation> ops;
+    if (!o.db_passfile.empty()) ops.push_back(upload(at, passfile, secret_shown(ctx, "db_password")));
+    ops.push_back(ssh(at, argv, true));
+    ops.push_back(note("expect 'You should now run engine-setup.' and 'Done.'; on failure report the FATAL: lines"));
+    if (!o.db_passfile.empty()) ops.push_back(ssh(at, {"rm", "-f", "--", passfile}, true));
+    return ops;
+  }
+};
+
+class EngineSetupRun : public StepType {
+ public:
+  EngineSetupRun()
+      : StepType("engine_setup.run", StepKind::Once, "run engine-setup on the engine",
+                 {engine_vm_param(),
+                  optional("answer_file", ParamType::String, nullptr, "answer file on that machine"),
+                  optional("offline", ParamType::Bool, true, "do not update packages (--offline)")},
+                 {}) {}
+
+  std::vector<Operation> describe(const StepContext& ctx) const override {
+    return {ssh(ctx.ssh("host"), engine_setup_argv(ctx.text("answer_file"), ctx.flag("offline")), true)};
+  }
+};
+
+class DeployRestore : public StepType {
+ public:
+  DeployRestore()
+      : StepType("hosted_engine.deploy_restore", StepKind::Once,
+                 "deploy a new engine VM on a host from a backup (hosted-engine --deploy --restore-from-file)",
+                 {required("host", ParamType::SshTarget, "the host that deploys (failover or new host)"),
+                  required("backup_file", ParamType::String, "the archive on that host"),
+                  optional("answer_file", ParamType::String, "/root/she-restore-deploy.conf", "generated answer file"),
+                  optional("fqdn", ParamType::String, "${env.engine.fqdn}", "engine FQDN"),
+                  choice("storage_type", {"nfs", "glusterfs", "iscsi", "fc"}, "nfs", "hosted-engine storage"),
+                  required("storage_connection", ParamType::String, "e.g. nfs.example.com:/exports/he"),
+                  optional("storage_domain_name", ParamType::String, "hosted_storage", "new HE storage domain"),
+                  optional("datacenter", ParamType::String, "${env.engine.datacenter}", "restored data center"),
+                  optional("cluster", ParamType::String, "${env.engine.cluster}", "restored cluster"),
+                  optional("admin_password", ParamType::Secret, "${env.engine.password}", "engine admin password"),
+                  required("appliance_root_password", ParamType::Secret, "root password of the new engine VM"),
+                  optional("pause_before_sync", ParamType::Bool, true,
+                           "pause once the restored engine is up, before the host synchronizes with it, "
+                           "so stale records of the host can be removed first")},
+                 {{"lock_file", false, "remove it (hosted_engine.deploy_continue) to let the deploy go on"}}) {}
+
+  std::vector<Operation> describe(const StepContext& ctx) const override {
+    DeployAnswers a;
+    a.engine_fqdn = ctx.text("fqdn");
+    a.storage_type = ctx.text("storage_type");
+    a.storage_connection = ctx.text("storage_connection");
+    a.storage_domain_name = ctx.text("storage_domain_name");
+    a.datacenter = ctx.text("datacenter");
+    a.cluster = ctx.text("cluster");
+    a.admin_password = secret_shown(ctx, "admin_password");
+    a.appliance_root_password = secret_shown(ctx, "appliance_root_password");
+    a.pause_on_restore = ctx.flag("pause_before_sync");
+    auto at = ctx.ssh("host");
+    std::string answers = ctx.text("answer_file");
+    auto deploy = hosted_engine_deploy_restore_argv(ctx.text("backup_file"), answers);
+    // The deploy outlives an SSH session: run it as a transient unit and
+    // follow its journal, so a dropped connection does not kill it.
+    std::vector<std::string> argv = {"systemd-run", "--unit=she-restore-deploy", "--collect", "--"};
+    argv.insert(argv.end(), deploy.begin(), deploy.end());
+    std::vector<Operation> ops{upload(at, answers, deploy_answer_file(a)), ssh(at, argv, true)};
+    ops.push_back(note(a.pause_on_restore
+                           ? "follow the deploy log until it pauses with the restored engine up, before the host is "
+                             "synchronized; capture the lock file it waits on"
+                           : "follow the deploy log until it finishes"));
+    ops.push_back(ssh(at, {"rm", "-f", "--", answers}, true));
+    return ops;
+  }
+};
+
+class DeployContinue : public StepType {
+ public:
+  DeployContinue()
+      : StepType("hosted_engine.deploy_continue", StepKind::Idempotent,
+                 "let a paused deploy go on and wait for it to finish",
+                 {required("host", ParamType::SshTarget, "the deploying host"),
+                  required("lock_file", ParamType::String, "the lock file the deploy waits on")},
+                 {}) {}
+
+  std::vector<Operation> describe(const StepContext& ctx) const override {
+    auto at = ctx.ssh("host");
+    return {ssh(at, {"rm", "-f", "--", ctx.text("lock_file")}, true),
+            note("follow the deploy log until it finishes; fail on its error lines")};
+  }
+};
+
+class VmStatus : public StepType {
+ public:
+  VmStatus()
+      : StepType("hosted_engine.vm_status", StepKind::Read, "read hosted-engine --vm-status --json",
+                 {required("host", ParamType::SshTarget, "a hosted-engine host")},
+                 {{"hosts", true, "per host: host_id, hostname, score, engine_status, maintenance, live_data"},
+                  {"global_maintenance", false, "cluster in global maintenance"},
+                  {"engine_host", false, "hostname where the engine VM is up, empty if none"}}) {}
+
+  std::vector<Operation> describe(const StepContext& ctx) const override {
+    return {ssh(ctx.ssh("host"), hosted_engine_vm_status_argv(), false)};
+  }
+};
+
+class SetMaintenance : public StepType {
+ public:
+  SetMaintenance()
+      : StepType("hosted_engine.set_maintenance", StepKind::Idempotent, "set hosted-engine maintenance mode",
+                 {required("host", ParamType::SshTarget, "a hosted-engine host"),
+                  {"mode", ParamType::Choice, true, nullptr, {"global", "local", "none"}, "global, local or none"}},
+                 {}) {}
+
+  std::vector<Operation> describe(const StepContext& ctx) const override {
+    return {ssh(ctx.ssh("host"), hosted_engine_set_maintenance_argv(ctx.text("mode")), true)};
+  }
+};
+
+class CleanMetadata : public StepType {
+ public:
+  CleanMetadata()
+      : StepType("hosted_engine.clean_metadata", StepKind::Idempotent,
+                 "remove a stale host from the hosted-engine metadata",
+                 {required("host", ParamType::SshTarget, "a hosted-engine host"),
+                  required("host_id", ParamType::String, "hosted-engine host id to clean"),
+                  optional("force", ParamType::Bool, true, "--force-cleanup (that host's agent is gone)")},
+                 {}) {}
+
+  std::vector<Operation> describe(const StepContext& ctx) const override {
+    return {ssh(ctx.ssh("host"), hosted_engine_clean_metadata_argv(ctx.text("host_id"), ctx.flag("force")), true)};
+  }
+};
+
+class VerifyArchive : public StepType {
+ public:
+  VerifyArchive()
+      : StepType("backup.verify", StepKind::Read,
+                 "check an engine-backup archive: layout, every entry's checksum, the version pair",
+                 {required("host", ParamType::FileEndpoint, "where the archive is: an SSH target or local"),
+                  required("file", ParamType::String, "archive path"),
+                  optional("target_version", ParamType::String, nullptr, "engine version that will restore it")},
+                 {{"version", false, "engine version of the backup"},
+                  {"os_version", false, "OS of the backed-up engine"},
+                  {"scopes", true, "scopes present"},
+                  {"sha256", false, "SHA-256 of the archive"}}) {}
+
+  std::vector<Operation> describe(const StepContext& ctx) const override {
+    std::string where = ctx.text("host") == "local" ? "local" : ctx.ssh("host").str();
+    std::string rule = ctx.has("target_version")
+                           ? "; version pair must be restorable by " + ctx.text("target_version")
+                           : "";
+    return {note(fmt::format("read {}:{} through the orchestrator: check version, os_version, config, files, "
+                             "db dumps per scope and every entry against ./sha256sum (or legacy md5sum){}",
+                             where, shell_quote(ctx.text("file")), rule))};
+  }
+};
+
+class ManifestWrite : public StepType {
+ public:
+  ManifestWrite()
+      : StepType("backup.manifest.write", StepKind::Idempotent,
+                 "write the backup's manifest (JSON) beside the archive",
+                 {optional("host", ParamType::SshTarget, "backup_storage", "where to write it"),
+                  required("path", ParamType::String, "manifest path"),
+                  required("data", ParamType::Map, "the manifest's fields")},
+                 {}) {}
+
+  std::vector<Operation> describe(const StepContext& ctx) const override {
+    const Value& data = ctx.params().contains("data") ? ctx.params()["data"] : Value::object();
+    // Values print as text so run-time values show as <placeholders>.
+    std::string rendered;
+    for (auto it = data.begin(); it != data.end(); ++it)
+      rendered += fmt::format("  {}: {}\n", it.key(), to_text(it.value()));
+    return {upload(ctx.ssh("host"), ctx.text("path"), "{ JSON object with\n" + rendered + "}")};
+  }
+};
+
+class ManifestRead : public StepType {
+ public:
+  ManifestRead()
+      : StepType("backup.manifest.read", StepKind::Read, "read a backup manifest",
+                 {optional("host", ParamType::SshTarget, "backup_storage", "where it is"),
+                  required("path", ParamType::String, "manifest path")},
+                 {{"manifest", false, "the manifest's fields"}}) {}
+
+  std::vector<Operation> describe(const StepContext& ctx) const override {
+    return {ssh(ctx.ssh("host"), {"cat", "--", ctx.text("path")}, false)};
+  }
+};
+
+}  // namespace
+
+void register_backup_steps(StepCatalog& c) {
+  c.add(std::make_unique<EngineBackupRun>());
+  c.add(std::make_unique<EngineBackupRestore>());
+  c.add(std::make_unique<EngineSetupRun>());
+  c.add(std::make_unique<DeployRestore>());
+  c.add(std::make_unique<DeployContinue>());
+  c.add(std::make_unique<VmStatus>());
+  c.add(std::make_unique<SetMaintenance>());
+  c.add(std::make_unique<CleanMetadata>());
+  c.add(std::make_unique<VerifyArchive>());
+  c.add(std::make_unique<ManifestWrite>());
+  c.add(std::make_unique<ManifestRead>());
+}
+
+}  // namespace she

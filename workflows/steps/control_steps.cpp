@@ -1,0 +1,49 @@
+// Step types that involve the operator or check the plan's own conditions.
+#include <fmt/format.h>
+
+#include "workflows/steps/schema.h"
+
+namespace she {
+
+using namespace schema;
+
+namespace {
+
+class Prompt : public StepType {
+ public:
+  Prompt()
+      : StepType("prompt", StepKind::Idempotent,
+                 "ask the operator to confirm something only a human can (the answer, who and when, is journaled)",
+                 {required("message", ParamType::String, "what to confirm; say what to check and where"),
+                  optional("expect", ParamType::String, "yes", "the answer that lets the run go on")},
+                 {{"answer", false, "the operator's answer"}}) {}
+
+  std::vector<Operation> describe(const StepContext& ctx) const override {
+    return {note(fmt::format("ask the operator: \"{}\" (go on only on '{}'; unattended: --yes or an answers file)",
+                             ctx.text("message"), ctx.text("expect")))};
+  }
+};
+
+class Assert : public StepType {
+ public:
+  Assert()
+      : StepType("assert", StepKind::Read, "stop unless a condition holds",
+                 {required("that", ParamType::Any, "a ${...} condition"),
+                  required("message", ParamType::String, "why the run stops, and what to do")},
+                 {}) {}
+
+  std::vector<Operation> describe(const StepContext& ctx) const override {
+    const Value& v = ctx.params()["that"];
+    std::string verdict = is_deferred(v) ? "decided at run time" : truthy(v) ? "holds" : "FAILS";
+    return {note(fmt::format("check the condition: {}; if it fails, stop: {}", verdict, ctx.text("message")))};
+  }
+};
+
+}  // namespace
+
+void register_control_steps(StepCatalog& c) {
+  c.add(std::make_unique<Prompt>());
+  c.add(std::make_unique<Assert>());
+}
+
+}  // namespace she
