@@ -24,7 +24,7 @@ std::optional<Plan> load_plan_or_report(const Options& opts) {
 int command_validate(const Plan& plan) {
   int writes = 0;
   for (auto& s : plan.steps) writes += s.type->kind() != StepKind::Read;
-  std::cout << fmt::format("{}: valid: plan {} (procedure {}), environment {}, {} steps ({} change something)\n",
+  std::cout << fmt::format("{}: valid: plan {} (procedure {}), environment {}, {} steps ({} not read-only)\n",
                            plan.file, plan.name, plan.procedure_name, plan.env.name, plan.steps.size(), writes);
   return exit_code::kOk;
 }

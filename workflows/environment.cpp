@@ -68,7 +68,7 @@ Value Environment::to_value() const {
 }
 
 const std::vector<std::string>& known_host_roles() {
-  static const std::vector<std::string> roles = {"hosted_engine", "failover", "regular", "spm"};
+  static const std::vector<std::string> roles = {"hosted_engine", "failover", "regular", "spm", "spare"};
   return roles;
 }
 

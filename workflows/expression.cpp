@@ -6,11 +6,11 @@
 namespace she {
 
 struct Expr {
-  enum class Kind { Literal, Path, List, Not, And, Or, Compare, Filter };
+  enum class Kind { Literal, Path, List, Not, And, Or, Compare, Filter, Index, Member };
   Kind kind;
   Value literal;
   VarReference ref;                 // Path
-  std::string op;                   // Compare op or filter name
+  std::string op;                   // Compare op, filter name, or Member key
   std::vector<ExprPtr> args;        // operands / list items / filter input+args
 };
 
@@ -87,7 +87,7 @@ class Parser {
   Parser(std::vector<Token> toks, ExprError* err) : t_(std::move(toks)), err_(err) {}
 
   ExprPtr parse_all() {
-    ExprPtr e = parse_pipe();
+    ExprPtr e = parse_or();
     if (e && peek().type != Token::Type::End) return fail(peek(), "unexpected '" + peek().text + "'");
     return e;
   }
@@ -101,14 +101,15 @@ class Parser {
     failed_ = true;
     return nullptr;
   }
-  static ExprPtr make(Expr::Kind k) {
+  static std::shared_ptr<Expr> make(Expr::Kind k) {
     auto e = std::make_shared<Expr>();
     e->kind = k;
     return e;
   }
 
-  ExprPtr parse_pipe() {
-    ExprPtr e = parse_or();
+  // Filters bind tighter than comparisons: `vms | length > 0`.
+  ExprPtr parse_filtered() {
+    ExprPtr e = parse_primary();
     while (e && is_punct("|")) {
       ++pos_;
       if (peek().type != Token::Type::Ident) return fail(peek(), "expected a filter name after '|'");
@@ -165,7 +166,7 @@ class Parser {
   }
 
   ExprPtr parse_compare() {
-    ExprPtr left = parse_primary();
+    ExprPtr left = parse_filtered();
     if (!left) return nullptr;
     std::string op;
     if (peek().type == Token::Type::Punct &&
@@ -182,7 +183,7 @@ class Parser {
     } else {
       return left;
     }
-    ExprPtr right = parse_primary();
+    ExprPtr right = parse_filtered();
     if (!right) return nullptr;
     auto e = make(Expr::Kind::Compare);
     e->op = op;
@@ -214,7 +215,7 @@ class Parser {
       case Token::Type::Punct:
         if (tok.text == "(") {
           ++pos_;
-          ExprPtr e = parse_pipe();
+          ExprPtr e = parse_or();
           if (!e) return nullptr;
           if (!is_punct(")")) return fail(peek(), "expected ')'");
           ++pos_;
@@ -240,6 +241,14 @@ class Parser {
     return nullptr;
   }
 
+  bool literal_index_ahead() const {
+    return pos_ + 2 < t_.size() &&
+           (t_[pos_ + 1].type == Token::Type::Number || t_[pos_ + 1].type == Token::Type::String) &&
+           t_[pos_ + 2].type == Token::Type::Punct && t_[pos_ + 2].text == "]";
+  }
+
+  // A static path (checked against the plan) optionally followed by dynamic
+  // indexes such as env.host[params.deploy_host].address.
   ExprPtr parse_path() {
     auto e = make(Expr::Kind::Path);
     e->ref.offset = peek().offset;
@@ -252,16 +261,34 @@ class Parser {
           return fail(peek(), "expected a name after '.'");
         e->ref.path.push_back(peek().text);
         ++pos_;
-      } else if (is_punct("[")) {
+      } else if (is_punct("[") && literal_index_ahead()) {
+        e->ref.path.push_back(t_[pos_ + 1].value);
+        pos_ += 3;
+      } else {
+        break;
+      }
+    }
+    ExprPtr cur = e;
+    while (true) {
+      if (is_punct("[")) {
         ++pos_;
-        if (peek().type != Token::Type::Number && peek().type != Token::Type::String)
-          return fail(peek(), "expected an index or a quoted key inside [ ]");
-        e->ref.path.push_back(peek().value);
-        ++pos_;
+        ExprPtr index = parse_or();
+        if (!index) return nullptr;
         if (!is_punct("]")) return fail(peek(), "expected ']'");
         ++pos_;
+        auto node = make(Expr::Kind::Index);
+        node->args = {cur, index};
+        cur = node;
+      } else if (is_punct(".") && cur != e) {
+        ++pos_;
+        if (peek().type != Token::Type::Ident) return fail(peek(), "expected a name after '.'");
+        auto node = make(Expr::Kind::Member);
+        node->op = peek().text;
+        node->args = {cur};
+        ++pos_;
+        cur = node;
       } else {
-        return e;
+        return cur;
       }
     }
   }
@@ -472,6 +499,29 @@ Value evaluate(const Expr& e, const Value& roots) {
     case Expr::Kind::Compare:
       return compare(e.op, evaluate(*e.args[0], roots), evaluate(*e.args[1], roots));
     case Expr::Kind::Filter: return apply_filter(e, roots);
+    case Expr::Kind::Index:
+    case Expr::Kind::Member: {
+      Value base = evaluate(*e.args[0], roots);
+      Value key = e.kind == Expr::Kind::Member ? Value(e.op) : evaluate(*e.args[1], roots);
+      if (is_deferred(base)) return deferred(deferred_text(base) + "[" + to_text(key) + "]");
+      if (is_deferred(key)) return deferred("value at [" + deferred_text(key) + "]");
+      if (key.is_string() && base.is_object()) {
+        if (!base.contains(key.get<std::string>()))
+          throw EvalError(fmt::format("no '{}' here; known: {}", key.get<std::string>(), to_text([&] {
+                                        Value names = Value::array();
+                                        for (auto it = base.begin(); it != base.end(); ++it) names.push_back(it.key());
+                                        return names;
+                                      }())));
+        return base[key.get<std::string>()];
+      }
+      if (key.is_number_integer() && base.is_array()) {
+        long long i = key.get<long long>();
+        if (i < 0) i += static_cast<long long>(base.size());
+        if (i < 0 || i >= static_cast<long long>(base.size())) throw EvalError("index out of range");
+        return base[static_cast<size_t>(i)];
+      }
+      throw EvalError("cannot index " + std::string(base.type_name()) + " with " + key.type_name());
+    }
   }
   return nullptr;
 }

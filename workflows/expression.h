@@ -5,9 +5,10 @@
 // print `<steps.find-stale.id>` where the real id will go.
 //
 // Grammar:
-//   expr    := or ('|' filter)*
+//   expr    := or
 //   or      := and ('or' and)*          and := not ('and' not)*
-//   not     := 'not' not | cmp          cmp := primary (op primary)?
+//   not     := 'not' not | cmp          cmp := filtered (op filtered)?
+//   filtered:= primary ('|' filter)*
 //   op      := == != < <= > >= in 'not in'
 //   primary := literal | path | '(' expr ')' | '[' expr, ... ']'
 //   path    := ident ('.' ident | '[' int | string ']')*

@@ -53,6 +53,7 @@ struct Step {
   SourcePos when_pos;
   Foreach foreach;
   int concurrency = 1;
+  YAML::Node concurrency_expr;  // "${...}": bound with the parameters
   Duration timeout = std::chrono::minutes(30);
   RetryPolicy retry;
   OnFailure on_failure = OnFailure::Stop;

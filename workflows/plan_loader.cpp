@@ -27,6 +27,15 @@ SourcePos pos_of(const YAML::Node& n, const std::string& file) {
 
 std::string display_path(const fs::path& p) { return p.lexically_normal().string(); }
 
+/// A path found on the search path, shown relative to the working directory
+/// when it lies below it (shorter, and the same on every checkout).
+std::string shown_path(const fs::path& p) {
+  std::error_code ec;
+  fs::path rel = fs::proximate(p, fs::current_path(ec), ec);
+  if (!ec && !rel.empty() && *rel.begin() != "..") return rel.string();
+  return p.string();
+}
+
 class Loader {
  public:
   Loader(const LoadOptions& opts, Diagnostics& d) : opts_(opts), d_(d) {}
@@ -59,8 +68,10 @@ class Loader {
                "add 'environment: FILE' (or an inline mapping), or pass --env FILE");
     }
 
-    YAML::Node procedure = root;
+    // yaml-cpp's Node::operator= writes through to the node it refers to, so
+    // the procedure gets a node of its own instead of reassigning `root`.
     std::string procedure_file = file;
+    YAML::Node procedure = root["uses"] ? YAML::Node() : root;
     if (root["uses"]) {
       for (const char* k : {"steps", "params", "vars"})
         if (root[k])
@@ -135,7 +146,7 @@ class Loader {
       return {};
     }
     std::string name = uses.Scalar();
-    bool is_path = name.find('/') != std::string::npos || name.size() > 5 && name.substr(name.size() - 5) == ".yaml";
+    bool is_path = name.find('/') != std::string::npos || (name.size() > 5 && name.substr(name.size() - 5) == ".yaml");
     if (is_path) {
       std::string p = relative_to(plan_file, name);
       std::error_code ec;
@@ -148,7 +159,7 @@ class Loader {
     for (auto& dir : procedure_search_path()) {
       fs::path candidate = fs::path(dir) / (name + ".yaml");
       std::error_code ec;
-      if (fs::is_regular_file(candidate, ec)) return candidate.string();
+      if (fs::is_regular_file(candidate, ec)) return shown_path(candidate);
       for (auto& entry : fs::directory_iterator(dir, ec))
         if (entry.path().extension() == ".yaml") known.push_back(entry.path().stem().string());
     }
@@ -502,7 +513,10 @@ class Loader {
     }
     s.foreach = parse_foreach(n["foreach"], file);
     if (n["concurrency"]) {
-      s.concurrency = integer(n["concurrency"], file, "concurrency", 1, 1, 64);
+      if (n["concurrency"].IsScalar() && n["concurrency"].Scalar().find("${") != std::string::npos)
+        s.concurrency_expr = n["concurrency"];
+      else
+        s.concurrency = integer(n["concurrency"], file, "concurrency", 1, 1, 64);
       if (s.foreach.kind == Foreach::Kind::None)
         d_.error(ErrorKind::RuleViolation, pos_of(n["concurrency"], file), "'concurrency' only applies to a step with 'foreach'",
                  "remove it, or add foreach:");

@@ -406,6 +406,7 @@ class Validator {
     size_t errors_before = d_.all().size();
 
     Value roots = base_roots(true);
+    if (s.concurrency_expr.IsDefined() && !s.concurrency_expr.IsNull()) bind_concurrency(s, outer);
     if (s.foreach.kind != Foreach::Kind::None) {
       inner.loop_var = s.foreach.as;
       roots[s.foreach.as] = deferred(s.foreach.as);
@@ -456,6 +457,23 @@ class Validator {
     } catch (const EvalError& e) {
       d_.error(ErrorKind::InvalidExpression, s.pos, fmt::format("step '{}': {}", s.id, e.what()));
     }
+  }
+
+  // Concurrency is fixed for the run: it may use params and vars, not the
+  // outputs of steps.
+  void bind_concurrency(Step& s, RefScope scope) {
+    scope.allow_steps = false;
+    const std::string& file = plan_.procedure_file;
+    if (!check_node_refs(s.concurrency_expr, file, scope)) return;
+    SourcePos pos = pos_of(s.concurrency_expr, file);
+    Value v = evaluate_node(s.concurrency_expr, base_roots(false), pos);
+    if (!v.is_number_integer() || v.get<long long>() < 1 || v.get<long long>() > 64) {
+      d_.error(ErrorKind::InvalidValue, pos,
+               fmt::format("concurrency of step '{}' is {}, not a whole number from 1 to 64", s.id, to_text(v)),
+               "give the parameter a number such as 2");
+      return;
+    }
+    s.concurrency = static_cast<int>(v.get<long long>());
   }
 
   void check_foreach(const Step& s, const RefScope& scope) {

@@ -80,8 +80,13 @@ SshEndpoint StepContext::ssh(const std::string& name) const {
   SshEndpoint ep;
   ep.user = env_.ssh_defaults.user.empty() ? "root" : env_.ssh_defaults.user;
   ep.port = env_.ssh_defaults.port ? env_.ssh_defaults.port : 22;
-  // A host item of a live engine query: reach it by the environment's entry
-  // of the same name, or else at the address the engine reports.
+  if (is_deferred(v)) {
+    // A live loop item: reached by the environment's entry of that name,
+    // else at the address the engine reports.
+    ep.name = to_text(deferred(deferred_text(v) + ".name"));
+    ep.address = to_text(deferred(deferred_text(v) + ".address"));
+    return ep;
+  }
   std::string target = v.is_object() && v.contains("name") ? to_text(v["name"]) : to_text(v);
   if (const HostSpec* h = env_.find_target(target)) {
     ep.name = h->name.empty() ? target : h->name;

@@ -214,6 +214,8 @@ class VmStatus : public StepType {
                  {required("host", ParamType::SshTarget, "a hosted-engine host")},
                  {{"hosts", true, "per host: host_id, hostname, score, engine_status, maintenance, live_data"},
                   {"global_maintenance", false, "cluster in global maintenance"},
+                  {"min_score", false, "lowest HA score of the hosts listed (3400 when all are healthy)"},
+                  {"engine_health", false, "good when the engine VM reports good health on some host"},
                   {"engine_host", false, "hostname where the engine VM is up, empty if none"}}) {}
 
   std::vector<Operation> describe(const StepContext& ctx) const override {
@@ -267,7 +269,7 @@ class VerifyArchive : public StepType {
     std::string rule = ctx.has("target_version")
                            ? "; version pair must be restorable by " + ctx.text("target_version")
                            : "";
-    return {note(fmt::format("read {}:{} through the orchestrator: check version, os_version, config, files, "
+    return {note(fmt::format("stream {}:{} through the orchestrator and check version, os_version, config, files, "
                              "db dumps per scope and every entry against ./sha256sum (or legacy md5sum){}",
                              where, shell_quote(ctx.text("file")), rule))};
   }

@@ -241,7 +241,7 @@ class HostAdd : public StepType {
     o.reboot = ctx.flag("reboot");
     o.auth = ctx.text("auth");
     o.root_password = "[secret " + ctx.text("root_password") + "]";
-    EngineHostRef h{o.name, ""};
+    EngineHostRef h{o.name, "<id of the new host>"};
     return {http(api::add_host(o)),
             wait_for_host(h, o.activate ? "up" : "maintenance", "install_failed, non_operational, error")};
   }

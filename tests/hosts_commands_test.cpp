@@ -1,0 +1,147 @@
+// Quoting of remote arguments (checked by a real shell) and the command
+// builders of engine-backup and hosted-engine.
+#include <doctest/doctest.h>
+
+#include "hosts/engine_backup_command.h"
+#include "hosts/hosted_engine_command.h"
+#include "hosts/shell_quote.h"
+#include "tests/test_support.h"
+
+using namespace she;
+
+namespace {
+/// What /bin/sh makes of a command line: one line per argument, bracketed.
+std::string shell_split(const std::string& command_line) {
+  test::TempDir dir;
+  auto script = dir.path() / "split.sh";
+  test::write_file(script, "set -- " + command_line + "\nfor a in \"$@\"; do printf '[%s]\\n' \"$a\"; done\n");
+  return test::run("sh '" + script.string() + "'").output;
+}
+}  // namespace
+
+TEST_CASE("shell_quote: hostile strings reach the shell as one inert argument") {
+  const std::vector<std::string> hostile = {
+      "a;rm -rf /", "it's", "\"double\"", "two words", "$(id)", "`id`", "a&&b", "x|y", "*", "~root",
+      "back\\slash", "tab\there", "line\nbreak", "'", "''", "-n", "", "日本語", "a#b", "$HOME"};
+  for (auto& s : hostile) {
+    CAPTURE(s);
+    CHECK(shell_split(shell_quote(s)) == "[" + s + "]\n");
+  }
+  CHECK(shell_split(shell_join({"ping", "-c", "1", "a;rm -rf /"})) == "[ping]\n[-c]\n[1]\n[a;rm -rf /]\n");
+}
+
+TEST_CASE("shell_quote: plain words stay readable") {
+  CHECK(shell_quote("/etc/ovirt-hosted-engine/hosted-engine.conf") == "/etc/ovirt-hosted-engine/hosted-engine.conf");
+  CHECK(shell_quote("--mode=restore") == "--mode=restore");
+  CHECK(shell_quote("a b") == "'a b'");
+  CHECK(shell_quote("it's") == "'it'\\''s'");
+  CHECK(shell_quote("") == "''");
+}
+
+namespace {
+EngineBackupOptions restore(const std::string& file) {
+  EngineBackupOptions o;
+  o.mode = EngineBackupOptions::Mode::Restore;
+  o.file = file;
+  return o;
+}
+std::string error_of(const EngineBackupOptions& o) {
+  std::string err;
+  auto argv = engine_backup_argv(o, &err);
+  return argv.empty() ? err : "";
+}
+}  // namespace
+
+// Rules from ovirt-he-automation.md section 3 (engine-backup.sh.in).
+TEST_CASE("engine-backup: a custom dump needs an explicit permissions choice unless provisioning") {
+  auto o = restore("/root/b.tar");
+  CHECK(error_of(o) ==
+        "Please pass one of --restore-permissions or --no-restore-permissions when restoring a backup with a custom dump format");
+  o.permissions = EngineBackupOptions::Permissions::Restore;
+  CHECK(error_of(o).empty());
+  o = restore("/root/b.tar");
+  o.provision_db = true;
+  CHECK(error_of(o).empty());  // provisioning turns --restore-permissions on
+  o = restore("/root/b.tar");
+  o.db_dump_format = "plain";
+  CHECK(error_of(o).empty());
+}
+
+TEST_CASE("engine-backup: credentials, provisioning and HE options follow the tool's rules") {
+  auto o = restore("/root/b.tar");
+  o.provision_db = true;
+  o.change_db_credentials = true;
+  o.db_passfile = "/root/p";
+  CHECK(error_of(o) == "Cannot change credentials if provisioning a database");
+
+  o = restore("/root/b.tar");
+  o.permissions = EngineBackupOptions::Permissions::NoRestore;
+  o.db_host = "db.example.com";
+  CHECK(error_of(o) == "Please use --change-db-credentials to change engine db credentials");
+
+  o.change_db_credentials = true;
+  CHECK(error_of(o).find("passfile") != std::string::npos);  // never a password on the command line
+
+  EngineBackupOptions b;
+  b.file = "/b.tar";
+  b.he_remove_hosts = true;
+  CHECK(error_of(b) == "hosted-engine cleaning options work only in restore mode");
+
+  b = EngineBackupOptions{};
+  b.file = "/x";
+  b.log = "/x";
+  CHECK(error_of(b) == "--file and --log can not be the same");
+
+  b = EngineBackupOptions{};
+  b.file = "/x";
+  b.scopes = {"cinderlibdb"};
+  CHECK(error_of(b) == "scope cinderlibdb is for restore only");
+  b.scopes = {"everything"};
+  CHECK(error_of(b) == "unknown scope 'everything'");
+}
+
+TEST_CASE("engine-backup: command lines as the seed procedure writes them") {
+  auto o = restore("/root/engine.backup");
+  o.log = "/root/restore.log";
+  o.provision_db = true;
+  o.permissions = EngineBackupOptions::Permissions::Restore;
+  std::string err;
+  CHECK(shell_join(engine_backup_argv(o, &err)) ==
+        "engine-backup --mode=restore --file=/root/engine.backup --log=/root/restore.log --provision-db --restore-permissions");
+
+  o = restore("/root/engine.backup");
+  o.permissions = EngineBackupOptions::Permissions::NoRestore;
+  o.change_db_credentials = true;
+  o.db_host = "db.example.com";
+  o.db_user = "engine";
+  o.db_passfile = "/root/.pass";
+  o.he_remove_hosts = true;
+  CHECK(shell_join(engine_backup_argv(o, &err)) ==
+        "engine-backup --mode=restore --file=/root/engine.backup --change-db-credentials --db-host=db.example.com "
+        "--db-user=engine --db-passfile=/root/.pass --no-restore-permissions --he-remove-hosts");
+
+  EngineBackupOptions b;
+  b.file = "/var/lib/ovirt-engine-backup/e.backup";
+  b.scopes = {"files", "db"};
+  CHECK(shell_join(engine_backup_argv(b, &err)) ==
+        "engine-backup --mode=backup --scope=files --scope=db --file=/var/lib/ovirt-engine-backup/e.backup");
+}
+
+TEST_CASE("hosted-engine: command lines and the generated answer file") {
+  CHECK(shell_join(hosted_engine_vm_status_argv()) == "hosted-engine --vm-status --json");
+  CHECK(shell_join(hosted_engine_set_maintenance_argv("global")) == "hosted-engine --set-maintenance --mode=global");
+  CHECK(shell_join(hosted_engine_deploy_restore_argv("/root/b.backup", "/root/a.conf")) ==
+        "hosted-engine --deploy --restore-from-file=/root/b.backup --config-append=/root/a.conf");
+  CHECK(shell_join(hosted_engine_clean_metadata_argv("2", true)) ==
+        "hosted-engine --clean-metadata --host-id=2 --force-cleanup");
+  DeployAnswers a;
+  a.engine_fqdn = "engine.example.com";
+  a.storage_type = "nfs";
+  a.storage_connection = "nfs:/he";
+  a.admin_password = "[secret env:P]";
+  std::string text = deploy_answer_file(a);
+  CHECK(text.rfind("[environment:default]\n", 0) == 0);
+  CHECK(text.find("OVEHOSTED_NETWORK/fqdn=str:engine.example.com\n") != std::string::npos);
+  CHECK(text.find("OVEHOSTED_CORE/pauseonRestore=bool:False\n") != std::string::npos);
+  CHECK(text.find("OVEHOSTED_ENGINE/adminPassword=str:[secret env:P]\n") != std::string::npos);
+}

@@ -1,0 +1,59 @@
+// Durations, secret references and did-you-mean hints.
+#include <doctest/doctest.h>
+
+#include "workflows/diagnostics.h"
+#include "workflows/duration.h"
+#include "workflows/secret_ref.h"
+
+using namespace she;
+using namespace std::chrono;
+
+TEST_CASE("durations parse the forms operators write") {
+  CHECK(parse_duration("90s") == seconds(90));
+  CHECK(parse_duration("5m") == minutes(5));
+  CHECK(parse_duration("1h30m") == minutes(90));
+  CHECK(parse_duration("250ms") == milliseconds(250));
+  CHECK(parse_duration("2d") == hours(48));
+  CHECK(parse_duration("45") == seconds(45));
+  CHECK_FALSE(parse_duration(""));
+  CHECK_FALSE(parse_duration("10 minutes"));
+  CHECK_FALSE(parse_duration("5x"));
+  CHECK_FALSE(parse_duration("m5"));
+  CHECK_FALSE(parse_duration("1h30"));  // a bare number only alone
+  CHECK(format_duration(minutes(90)) == "1h30m");
+  CHECK(format_duration(milliseconds(1500)) == "1s500ms");
+  CHECK(format_duration(milliseconds(0)) == "0s");
+}
+
+TEST_CASE("secret references: env:NAME and file:PATH only") {
+  auto e = parse_secret_ref("env:ENGINE_PASSWORD");
+  REQUIRE(e);
+  CHECK(e->scheme == SecretRef::Scheme::Env);
+  CHECK(e->str() == "env:ENGINE_PASSWORD");
+  auto f = parse_secret_ref("file:/etc/she/pw");
+  REQUIRE(f);
+  CHECK(f->name == "/etc/she/pw");
+  CHECK_FALSE(parse_secret_ref("hunter2"));
+  CHECK_FALSE(parse_secret_ref("env:"));
+  CHECK_FALSE(parse_secret_ref("env:1ABC"));
+  CHECK_FALSE(parse_secret_ref("env:A-B"));
+  CHECK_FALSE(parse_secret_ref("file:"));
+  CHECK(secret_ref_hint().find("not shown") != std::string::npos);
+}
+
+TEST_CASE("did you mean: close names only") {
+  CHECK(did_you_mean("forach", {"foreach", "when", "with"}) == "did you mean 'foreach'?");
+  CHECK(did_you_mean("engine.host.maintenence", {"engine.host.maintenance", "engine.host.remove"}) ==
+        "did you mean 'engine.host.maintenance'?");
+  CHECK(did_you_mean("zzz", {"foreach", "when"}).empty());
+  CHECK(did_you_mean("id", {"if"}).empty());  // too short to guess
+}
+
+TEST_CASE("diagnostics print file:line:column, kind, message and hint, sorted") {
+  Diagnostics d;
+  d.error(ErrorKind::UnknownKey, {"plan.yaml", 7, 5}, "unknown key 'forach'", "did you mean 'foreach'?");
+  d.error(ErrorKind::YamlSyntax, {"plan.yaml", 2, 1}, "bad");
+  std::string s = d.str();
+  CHECK(s.find("plan.yaml:2:1: error[yaml-syntax]: bad\nplan.yaml:7:5: error[unknown-key]: unknown key 'forach'\n"
+               "  hint: did you mean 'foreach'?\n2 errors\n") == 0);
+}

@@ -1,0 +1,54 @@
+#include "tests/test_support.h"
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <sys/wait.h>
+
+namespace she::test {
+
+ProcessResult run(const std::string& command, const std::string& env) {
+  std::string full = "cd '" SHE_SOURCE_DIR "' && " + (env.empty() ? "" : "env " + env + " ") + command + " 2>&1";
+  ProcessResult r;
+  FILE* p = popen(full.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), n);
+  int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+ProcessResult she_restore(const std::string& args, const std::string& env) {
+  return run(std::string("'") + SHE_RESTORE_BINARY + "' " + args, env);
+}
+
+std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void write_file(const std::filesystem::path& p, const std::string& text) {
+  std::ofstream out(p, std::ios::binary);
+  out << text;
+}
+
+std::string source_path(const std::string& rel) { return std::string(SHE_SOURCE_DIR) + "/" + rel; }
+
+TempDir::TempDir() {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "she-test-XXXXXX").string();
+  char* made = mkdtemp(tmpl.data());
+  path_ = made ? made : tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+}  // namespace she::test

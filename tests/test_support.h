@@ -1,0 +1,36 @@
+// Helpers shared by the test suites: run the real binary, make temp dirs.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+namespace she::test {
+
+struct ProcessResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr, interleaved
+};
+
+/// Runs `command` through /bin/sh with the working directory at the source
+/// tree; `env` is prepended (e.g. "FOO=1 BAR=2").
+ProcessResult run(const std::string& command, const std::string& env = "");
+
+/// Runs she-restore with `args`.
+ProcessResult she_restore(const std::string& args, const std::string& env = "");
+
+std::string read_file(const std::filesystem::path& p);
+void write_file(const std::filesystem::path& p, const std::string& text);
+std::string source_path(const std::string& rel);
+
+/// A fresh directory removed when the object goes away.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+}  // namespace she::test
