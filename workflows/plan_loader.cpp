@@ -44,7 +44,7 @@ class Loader {
     Plan plan;
     plan.file = file;
     YAML::Node root = read(file, {"command line", 0, 0});
-    if (!root) return std::nullopt;
+    if (!root.IsDefined() || root.IsNull()) return std::nullopt;
     if (!is_map(root, file, "a plan")) return std::nullopt;
 
     bool is_procedure = root["procedure"].IsDefined();
@@ -55,6 +55,7 @@ class Loader {
     plan.description = text(root["description"], file, "description");
 
     // Environment: --env wins over the plan's own.
+    size_t errors_before_env = d_.all().size();
     if (!opts_.env_file.empty()) {
       load_environment_file(opts_.env_file, {"command line (--env)", 0, 0}, plan.env);
     } else if (root["environment"]) {
@@ -67,6 +68,7 @@ class Loader {
       d_.error(ErrorKind::MissingKey, pos_of(root, file), "the plan names no environment",
                "add 'environment: FILE' (or an inline mapping), or pass --env FILE");
     }
+    bool env_ok = d_.all().size() == errors_before_env;
 
     // yaml-cpp's Node::operator= writes through to the node it refers to, so
     // the procedure gets a node of its own instead of reassigning `root`.
@@ -81,7 +83,8 @@ class Loader {
       procedure_file = find_procedure(file, root["uses"]);
       if (procedure_file.empty()) return std::nullopt;
       procedure = read(procedure_file, pos_of(root["uses"], file));
-      if (!procedure || !is_map(procedure, procedure_file, "a procedure")) return std::nullopt;
+      if (!procedure.IsDefined() || procedure.IsNull() || !is_map(procedure, procedure_file, "a procedure"))
+        return std::nullopt;
       check_keys(procedure, procedure_file, {"procedure", "description", "params", "vars", "steps"},
                  "a procedure");
       plan.procedure_name = text(procedure["procedure"], procedure_file, "procedure");
@@ -102,9 +105,10 @@ class Loader {
       d_.error(ErrorKind::WrongType, pos_of(given_params_, file), "'with' must be a mapping of parameter values",
                "write 'with:' followed by 'name: value' lines");
 
-    if (!d_.ok()) return std::nullopt;
-    // Structure is sound: bind parameters and check every reference.
-    bind_and_validate(plan, given_params_, given_file_, opts_.params, d_);
+    // References are checked even after other errors, so one run reports
+    // everything; without a sound environment they would only echo its
+    // errors.
+    if (env_ok) bind_and_validate(plan, given_params_, given_file_, opts_.params, d_);
     if (!d_.ok()) return std::nullopt;
     return plan;
   }
@@ -278,7 +282,7 @@ class Loader {
 
   void load_environment_file(const std::string& path, const SourcePos& from, Environment& env) {
     YAML::Node n = read(path, from);
-    if (!n) return;
+    if (!n.IsDefined() || n.IsNull()) return;
     parse_environment(n, path, env);
   }
 

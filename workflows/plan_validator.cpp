@@ -92,6 +92,7 @@ class Validator {
                  fmt::format("procedure {} needs parameter '{}'{}", plan_.procedure_name, decl.name,
                              decl.description.empty() ? "" : " (" + decl.description + ")"),
                  fmt::format("add it under 'with:' in the plan, or pass --param {}=VALUE", decl.name));
+        plan_.params[decl.name] = nullptr;  // reported once, not again by every use
         continue;
       } else {
         plan_.params[decl.name] = nullptr;

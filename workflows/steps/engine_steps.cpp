@@ -23,7 +23,7 @@ std::string list_text(const std::vector<std::string>& items) {
 Operation wait_for_host(const EngineHostRef& h, const std::string& statuses,
                         const std::string& fail_on) {
   return {false,
-          fmt::format("wait until host {} is {} (poll GET {}; fail on {})", h.name, statuses,
+          fmt::format("wait until host {} reaches status {} (poll GET {}; fail on {})", h.name, statuses,
                       api::get_host(h.id_or_placeholder(), false).path, fail_on),
           {}};
 }

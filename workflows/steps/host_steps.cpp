@@ -15,11 +15,9 @@ ParamSchema target_param(const char* name = "host", const char* help = "SSH targ
 }
 
 /// Where a transfer starts or ends: the orchestrator itself, or an SSH target.
-std::string endpoint_text(const StepContext& ctx, const std::string& target_param,
-                          const std::string& path_param) {
-  std::string target = ctx.text(target_param);
-  if (target == "local") return "local:" + shell_quote(ctx.text(path_param));
-  return ctx.ssh(target_param).str() + ":" + shell_quote(ctx.text(path_param));
+std::string endpoint_text(const StepContext& ctx, const std::string& target_param, const std::string& path) {
+  if (ctx.text(target_param) == "local") return "local:" + shell_quote(path);
+  return ctx.ssh(target_param).str() + ":" + shell_quote(path);
 }
 
 std::vector<std::string> command_argv(const StepContext& ctx, const std::string& name, bool sudo) {
@@ -86,8 +84,8 @@ class FileCopy : public StepType {
     std::string part = to_path + ".part";
     std::vector<Operation> ops;
     ops.push_back(note(fmt::format("copy {} -> {} (through the orchestrator, SHA-256 computed on the fly)",
-                                   endpoint_text(ctx, "from", "from_path"),
-                                   endpoint_text(ctx, "to", "to_path") + ".part"),
+                                   endpoint_text(ctx, "from", ctx.text("from_path")),
+                                   endpoint_text(ctx, "to", part)),
                        true));
     if (ctx.text("to") == "local") {
       ops.push_back(note("compare the local SHA-256 of " + shell_quote(part) + " with the stream's", false));

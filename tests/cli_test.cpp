@@ -1,0 +1,53 @@
+// The command line: help, version, exit codes, subcommands.
+#include <doctest/doctest.h>
+
+#include "tests/test_support.h"
+
+using namespace she;
+
+TEST_CASE("cli: --help lists commands and exit codes; --version prints the version") {
+  auto r = test::she_restore("--help");
+  CHECK(r.exit_code == 0);
+  CHECK(r.output.find("--dry-run") != std::string::npos);
+  CHECK(r.output.find("validate") != std::string::npos);
+  CHECK(r.output.find("3 invalid plan") != std::string::npos);
+  r = test::she_restore("--version");
+  CHECK(r.exit_code == 0);
+  CHECK(r.output == std::string("she-restore ") + SHE_RESTORE_VERSION + "\n");
+}
+
+TEST_CASE("cli: usage errors exit 2") {
+  CHECK(test::she_restore("").exit_code == 2);
+  CHECK(test::she_restore("--no-such-flag plan.yaml").exit_code == 2);
+  CHECK(test::she_restore("validate").exit_code == 2);
+  auto r = test::she_restore("validate examples/three-hosts/backup.yaml --param novalue");
+  CHECK(r.exit_code == 2);
+  CHECK(r.output.find("--param wants NAME=VALUE") != std::string::npos);
+  CHECK(test::she_restore("steps engine.host.remov").exit_code == 2);
+}
+
+TEST_CASE("cli: validate exits 0 on a sound plan, 3 on a missing file") {
+  auto r = test::she_restore("validate examples/three-hosts/restore-failover.yaml");
+  CHECK(r.exit_code == 0);
+  CHECK(r.output.find("valid: plan three-hosts-restore-failover") != std::string::npos);
+  r = test::she_restore("validate no/such/plan.yaml");
+  CHECK(r.exit_code == 3);
+  CHECK(r.output.find("error[file-not-found]: cannot read 'no/such/plan.yaml'") != std::string::npos);
+}
+
+TEST_CASE("cli: running a plan says it is not implemented yet, with exit 69, after validating") {
+  auto r = test::she_restore("examples/three-hosts/backup.yaml");
+  CHECK(r.exit_code == 69);
+  CHECK(r.output.find("she-restore --dry-run examples/three-hosts/backup.yaml") != std::string::npos);
+  CHECK(test::she_restore("tests/invalid/04-unknown-step-type.yaml").exit_code == 3);
+}
+
+TEST_CASE("cli: steps lists the catalog and shows one type's parameters and outputs") {
+  auto r = test::she_restore("steps");
+  CHECK(r.exit_code == 0);
+  CHECK(r.output.find("engine.host.fence_manual         once") != std::string::npos);
+  r = test::she_restore("steps engine.host.find");
+  CHECK(r.exit_code == 0);
+  CHECK(r.output.find("hardware_id") != std::string::npos);
+  CHECK(r.output.find("outputs (${steps.ID.NAME}):") != std::string::npos);
+}
