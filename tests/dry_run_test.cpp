@@ -132,16 +132,6 @@ TEST_CASE("dry run: secret values never appear, in output or in errors") {
   CHECK(r.output.find("EnvSecretValue-17") == std::string::npos);
 }
 
-namespace {
-/// What /bin/sh makes of a command line: one bracketed line per argument.
-std::string shell_split(const std::string& command_line) {
-  test::TempDir dir;
-  test::write_file(dir.path() / "split.sh",
-                   "set -- " + command_line + "\nfor a in \"$@\"; do printf '[%s]\\n' \"$a\"; done\n");
-  return test::run("sh '" + (dir.path() / "split.sh").string() + "'").output;
-}
-}  // namespace
-
 TEST_CASE("dry run: host names with shell metacharacters reach SSH commands as one quoted argument") {
   test::TempDir dir;
   test::write_file(dir.path() / "plan.yaml", R"(plan: hostile
@@ -174,7 +164,7 @@ steps:
     auto at = line.find("): ");
     if (line.find("ssh ") == std::string::npos || at == std::string::npos) continue;
     std::string command = line.substr(at + 3);
-    std::string args = shell_split(command);
+    std::string args = test::shell_split(command);
     if (command.rfind("ping", 0) == 0) {
       CHECK(args == "[ping]\n[-c]\n[1]\n[" + names[static_cast<size_t>(ping_lines)] + "]\n");
       ++ping_lines;

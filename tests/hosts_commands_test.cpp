@@ -9,25 +9,15 @@
 
 using namespace she;
 
-namespace {
-/// What /bin/sh makes of a command line: one line per argument, bracketed.
-std::string shell_split(const std::string& command_line) {
-  test::TempDir dir;
-  auto script = dir.path() / "split.sh";
-  test::write_file(script, "set -- " + command_line + "\nfor a in \"$@\"; do printf '[%s]\\n' \"$a\"; done\n");
-  return test::run("sh '" + script.string() + "'").output;
-}
-}  // namespace
-
 TEST_CASE("shell_quote: hostile strings reach the shell as one inert argument") {
   const std::vector<std::string> hostile = {
       "a;rm -rf /", "it's", "\"double\"", "two words", "$(id)", "`id`", "a&&b", "x|y", "*", "~root",
       "back\\slash", "tab\there", "line\nbreak", "'", "''", "-n", "", "日本語", "a#b", "$HOME"};
   for (auto& s : hostile) {
     CAPTURE(s);
-    CHECK(shell_split(shell_quote(s)) == "[" + s + "]\n");
+    CHECK(test::shell_split(shell_quote(s)) == "[" + s + "]\n");
   }
-  CHECK(shell_split(shell_join({"ping", "-c", "1", "a;rm -rf /"})) == "[ping]\n[-c]\n[1]\n[a;rm -rf /]\n");
+  CHECK(test::shell_split(shell_join({"ping", "-c", "1", "a;rm -rf /"})) == "[ping]\n[-c]\n[1]\n[a;rm -rf /]\n");
 }
 
 TEST_CASE("shell_quote: plain words stay readable") {

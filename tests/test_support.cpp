@@ -26,6 +26,12 @@ ProcessResult she_restore(const std::string& args, const std::string& env) {
   return run(std::string("'") + SHE_RESTORE_BINARY + "' " + args, env);
 }
 
+std::string shell_split(const std::string& command_line) {
+  TempDir dir;
+  write_file(dir.path() / "split.sh", "set -- " + command_line + "\nfor a in \"$@\"; do printf '[%s]\\n' \"$a\"; done\n");
+  return run("sh '" + (dir.path() / "split.sh").string() + "'").output;
+}
+
 std::string read_file(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
   std::ostringstream s;

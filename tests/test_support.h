@@ -18,6 +18,9 @@ ProcessResult run(const std::string& command, const std::string& env = "");
 /// Runs she-restore with `args`.
 ProcessResult she_restore(const std::string& args, const std::string& env = "");
 
+/// What /bin/sh makes of a command line: one "[arg]" line per argument.
+std::string shell_split(const std::string& command_line);
+
 std::string read_file(const std::filesystem::path& p);
 void write_file(const std::filesystem::path& p, const std::string& text);
 std::string source_path(const std::string& rel);

@@ -88,21 +88,26 @@ Value resolve_node(const YAML::Node& node, const Value& roots) {
   return out;
 }
 
+Value resolve_step_param(const Step& step, const ParamSchema& p, const Value& roots) {
+  if (const YAML::Node* n = step.param(p.name)) return resolve_node(*n, roots);
+  if (p.default_value.is_string() && p.default_value.get<std::string>().find("${") != std::string::npos) {
+    ExprError err;
+    return render(parse_template(p.default_value.get<std::string>(), &err), roots);
+  }
+  return p.default_value;
+}
+
 Value resolve_step_params(const Step& step, const Value& roots) {
   Value out = Value::object();
   if (!step.type) return out;
-  for (auto& p : step.type->params()) {
-    if (const YAML::Node* n = step.param(p.name)) {
-      out[p.name] = resolve_node(*n, roots);
-    } else if (p.default_value.is_string() &&
-               p.default_value.get<std::string>().find("${") != std::string::npos) {
-      ExprError err;
-      out[p.name] = render(parse_template(p.default_value.get<std::string>(), &err), roots);
-    } else {
-      out[p.name] = p.default_value;
-    }
-  }
+  for (auto& p : step.type->params()) out[p.name] = resolve_step_param(step, p, roots);
   return out;
+}
+
+SourcePos source_pos(const YAML::Node& n, const std::string& file) {
+  YAML::Mark m = n.Mark();
+  if (m.line < 0) return {file, 0, 0};
+  return {file, m.line + 1, m.column + 1};
 }
 
 }  // namespace she

@@ -103,13 +103,18 @@ struct LoadOptions {
 /// error; all of them are in `diags`.
 std::optional<Plan> load_plan(const std::string& file, const LoadOptions& opts, Diagnostics& diags);
 
-/// Directories searched for `uses: NAME`: SHE_RESTORE_PLANS_PATH, the
-/// installed plans, this source tree's plans.
+/// Directories searched for `uses: NAME`: SHE_RESTORE_PLANS_PATH, this
+/// source tree's plans (when it still exists), the installed plans.
 std::vector<std::string> procedure_search_path();
 
 /// A step's parameters: given values rendered against `roots`, defaults of
 /// the step type for the rest.
 Value resolve_step_params(const Step& step, const Value& roots);
+/// One of them.
+Value resolve_step_param(const Step& step, const ParamSchema& param, const Value& roots);
+
+/// 1-based position of a YAML node in `file`.
+SourcePos source_pos(const YAML::Node& node, const std::string& file);
 
 /// YAML → JSON value with every `${...}` string rendered against `roots`.
 /// Quoted scalars stay strings; plain ones become numbers/booleans/null.

@@ -19,11 +19,7 @@ namespace she {
 
 namespace {
 
-SourcePos pos_of(const YAML::Node& n, const std::string& file) {
-  YAML::Mark m = n.Mark();
-  if (m.line < 0) return {file, 0, 0};
-  return {file, m.line + 1, m.column + 1};
-}
+SourcePos pos_of(const YAML::Node& n, const std::string& file) { return source_pos(n, file); }
 
 std::string display_path(const fs::path& p) { return p.lexically_normal().string(); }
 
@@ -654,8 +650,10 @@ std::vector<std::string> procedure_search_path() {
       start = end + 1;
     }
   }
-  dirs.push_back(SHE_RESTORE_INSTALLED_PLANS);
+  // A build run from its source tree uses that tree's plans, so editing a
+  // procedure takes effect without reinstalling.
   dirs.push_back(SHE_RESTORE_SOURCE_PLANS);
+  dirs.push_back(SHE_RESTORE_INSTALLED_PLANS);
   return dirs;
 }
 

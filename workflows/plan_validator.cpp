@@ -9,11 +9,7 @@ namespace she {
 
 namespace {
 
-SourcePos pos_of(const YAML::Node& n, const std::string& file) {
-  YAML::Mark m = n.Mark();
-  if (m.line < 0) return {file, 0, 0};
-  return {file, m.line + 1, m.column + 1};
-}
+SourcePos pos_of(const YAML::Node& n, const std::string& file) { return source_pos(n, file); }
 
 /// Where a reference sits: the scalar's position moved to the characters of
 /// the expression (exact for one-line scalars).
@@ -426,14 +422,7 @@ class Validator {
       SourcePos pos = given ? pos_of(*given, file) : s.pos;
       Value v;
       try {
-        if (given) {
-          v = resolve_node(*given, roots);
-        } else if (p.default_value.is_string() && p.default_value.get<std::string>().find("${") != std::string::npos) {
-          ExprError err;
-          v = render(parse_template(p.default_value.get<std::string>(), &err), roots);
-        } else {
-          v = p.default_value;
-        }
+        v = resolve_step_param(s, p, roots);
       } catch (const EvalError& e) {
         d_.error(ErrorKind::InvalidExpression, pos, fmt::format("step '{}' parameter '{}': {}", s.id, p.name, e.what()));
         continue;
