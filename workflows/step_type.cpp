@@ -43,8 +43,13 @@ std::string EngineHostRef::id_or_placeholder() const {
   return id.empty() ? "<id of " + name + ">" : id;
 }
 
-StepContext::StepContext(const Environment& env, std::string step_id, Value params)
-    : env_(env), step_id_(std::move(step_id)), params_(std::move(params)) {}
+StepContext::StepContext(const Environment& env, std::string step_id, Value params, const RunServices* services)
+    : env_(env), step_id_(std::move(step_id)), params_(std::move(params)), services_(services) {}
+
+const RunServices& StepContext::services() const {
+  static const RunServices none;
+  return services_ ? *services_ : none;
+}
 
 bool StepContext::has(const std::string& name) const {
   return params_.contains(name) && !params_[name].is_null() &&
@@ -159,8 +164,9 @@ void StepType::lookup_host(const EngineHostRef& h, std::vector<Operation>& ops) 
     ops.push_back(http(engine_api::list_hosts(engine_api::host_name_search(h.name), false)));
 }
 
-const StepCatalog& StepCatalog::builtin() {
-  static const StepCatalog catalog = [] {
+namespace {
+StepCatalog& builtin_catalog() {
+  static StepCatalog catalog = [] {
     StepCatalog c;
     register_engine_steps(c);
     register_host_steps(c);
@@ -170,6 +176,11 @@ const StepCatalog& StepCatalog::builtin() {
   }();
   return catalog;
 }
+}  // namespace
+
+const StepCatalog& StepCatalog::builtin() { return builtin_catalog(); }
+
+void StepCatalog::register_extra(std::unique_ptr<StepType> type) { builtin_catalog().add(std::move(type)); }
 
 void StepCatalog::add(std::unique_ptr<StepType> type) { types_.push_back(std::move(type)); }
 

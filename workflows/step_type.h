@@ -3,6 +3,7 @@
 // kind, and describe / check / apply / verify.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -83,6 +84,49 @@ class NotImplemented : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// A step's failure, with the class a step's `retry.on` names
+/// (transport, timeout, server, conflict, command) or "fatal".
+class StepError : public std::runtime_error {
+ public:
+  StepError(std::string error_class, const std::string& message)
+      : std::runtime_error(message), class_(std::move(error_class)) {}
+  const std::string& error_class() const { return class_; }
+
+ private:
+  std::string class_;
+};
+
+/// The step cannot go on without a person: no answer to a prompt, or a
+/// check only a human can make. The run pauses with exit code 4.
+class AwaitingOperator : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// The person at the terminal, or the answers given in advance.
+class OperatorChannel {
+ public:
+  virtual ~OperatorChannel() = default;
+  /// The answer to `question` (asked by `key`, a step id and item), or
+  /// nothing when no answer can be had: no terminal and none given.
+  virtual std::optional<std::string> ask(const std::string& key, const std::string& question,
+                                         const std::vector<std::string>& choices) = 0;
+  /// Who answers (the login name), for the journal.
+  virtual std::string who() const = 0;
+};
+
+/// What a running step may use besides its parameters.
+struct RunServices {
+  OperatorChannel* operator_channel = nullptr;
+  /// True once the run must stop (signal, timeout): long work checks it and
+  /// returns at a safe point by throwing StepError("interrupted", ...).
+  std::function<bool()> should_stop;
+  /// A progress line for the operator and the log (never secret values).
+  std::function<void(const std::string&)> progress;
+  /// A key identifying this step and loop item, stable across resumes.
+  std::string iteration_key;
+};
+
 /// What a read-only probe found: the effect is in place, is not, or the
 /// probe cannot tell (then a resumed `once` step waits for the operator).
 enum class CheckResult { Done, NotDone, Unknown };
@@ -96,7 +140,7 @@ struct StepResult {
 /// <path>.
 class StepContext {
  public:
-  StepContext(const Environment& env, std::string step_id, Value params);
+  StepContext(const Environment& env, std::string step_id, Value params, const RunServices* services = nullptr);
 
   const Environment& env() const { return env_; }
   const std::string& step_id() const { return step_id_; }
@@ -109,11 +153,14 @@ class StepContext {
   std::vector<std::string> texts(const std::string& name) const;
   SshEndpoint ssh(const std::string& name) const;
   EngineHostRef engine_host(const std::string& name) const;
+  /// Services of a run; a dry run and validation have none.
+  const RunServices& services() const;
 
  private:
   const Environment& env_;
   std::string step_id_;
   Value params_;
+  const RunServices* services_;
 };
 
 class StepType {
@@ -141,6 +188,9 @@ class StepType {
   virtual StepResult apply(const StepContext& ctx) const;
   /// Confirms the effect (for example polls until a host is in maintenance).
   virtual void verify(const StepContext& ctx) const;
+  /// Whether apply/check/verify are real yet; a run refuses a plan with a
+  /// step that is not, before it starts anything.
+  virtual bool runnable() const { return false; }
 
  protected:
   static Operation http(const engine_api::Request& r);
@@ -162,6 +212,9 @@ class StepCatalog {
  public:
   /// The built-in catalog, built once.
   static const StepCatalog& builtin();
+  /// Adds a step type to the built-in catalog before any plan is loaded
+  /// (the testbed's test.* types).
+  static void register_extra(std::unique_ptr<StepType> type);
 
   void add(std::unique_ptr<StepType> type);
   const StepType* find(const std::string& name) const;

@@ -22,6 +22,24 @@ class Prompt : public StepType {
     return {note(fmt::format("ask the operator: \"{}\" (go on only on '{}'; unattended: --yes or an answers file)",
                              ctx.text("message"), ctx.text("expect")))};
   }
+
+  bool runnable() const override { return true; }
+
+  StepResult apply(const StepContext& ctx) const override {
+    OperatorChannel* op = ctx.services().operator_channel;
+    std::string expect = ctx.text("expect");
+    std::optional<std::string> answer =
+        op ? op->ask(ctx.services().iteration_key, ctx.text("message"), {expect, "no"}) : std::nullopt;
+    if (!answer)
+      throw AwaitingOperator(fmt::format("step {} asks: {} (answer '{}' to go on)", ctx.step_id(),
+                                         ctx.text("message"), expect));
+    if (*answer != expect)
+      throw StepError("fatal", fmt::format("the operator answered '{}' to step {}, not '{}': stopping",
+                                           *answer, ctx.step_id(), expect));
+    StepResult r;
+    r.outputs["answer"] = *answer;
+    return r;
+  }
 };
 
 class Assert : public StepType {
@@ -36,6 +54,15 @@ class Assert : public StepType {
     const Value& v = ctx.params()["that"];
     std::string verdict = is_deferred(v) ? "decided at run time" : truthy(v) ? "holds" : "FAILS";
     return {note(fmt::format("check the condition: {}; if it fails, stop: {}", verdict, ctx.text("message")))};
+  }
+
+  bool runnable() const override { return true; }
+
+  StepResult apply(const StepContext& ctx) const override {
+    const Value& v = ctx.params()["that"];
+    if (is_deferred(v)) throw StepError("fatal", "the condition of step " + ctx.step_id() + " could not be evaluated");
+    if (!truthy(v)) throw StepError("fatal", fmt::format("step {}: {}", ctx.step_id(), ctx.text("message")));
+    return {};
   }
 };
 

@@ -1,0 +1,187 @@
+#include "orchestrator/journal.h"
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <mutex>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "orchestrator/durable_file.h"
+
+namespace she {
+
+namespace {
+
+constexpr size_t kChecksumLength = 16;
+std::mutex g_append_mutex;
+
+std::string checksum(const std::string& text) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(text.data(), text.size(), digest, &len, EVP_sha256(), nullptr);
+  std::string hex;
+  for (unsigned int i = 0; i < kChecksumLength / 2; ++i) hex += fmt::format("{:02x}", digest[i]);
+  return hex;
+}
+
+struct Parsed {
+  std::vector<Value> records;
+  size_t valid_end = 0;  // offset after the last valid record
+  std::string problem;   // why parsing stopped early
+};
+
+bool parse(const std::string& data, const std::string& path, Parsed* out, std::string* err) {
+  const std::string head = Journal::header();
+  if (data.size() < head.size()) {
+    // A file cut inside its own header holds no record yet.
+    if (head.compare(0, data.size(), data) != 0) {
+      *err = fmt::format("{}: not a she-restore journal", path);
+      return false;
+    }
+    out->valid_end = 0;
+    if (!data.empty()) out->problem = "a torn header";
+    return true;
+  }
+  if (data.compare(0, head.size(), head) != 0) {
+    size_t eol = data.find('\n');
+    std::string first = data.substr(0, std::min<size_t>(eol, 60));
+    if (first.rfind("# she-restore journal v", 0) == 0)
+      *err = fmt::format("{}: journal version '{}' is not supported by this she-restore (v{}); "
+                         "use the she-restore that wrote it, or start over with --new-run",
+                         path, first.substr(23), Journal::kVersion);
+    else
+      *err = fmt::format("{}: not a she-restore journal", path);
+    return false;
+  }
+  size_t pos = head.size();
+  out->valid_end = pos;
+  while (pos < data.size()) {
+    size_t eol = data.find('\n', pos);
+    if (eol == std::string::npos) {
+      out->problem = "a torn last record";
+      return true;
+    }
+    std::string line = data.substr(pos, eol - pos);
+    if (line.size() < kChecksumLength + 2 || line[kChecksumLength] != ' ' ||
+        checksum(line.substr(kChecksumLength + 1)) != line.substr(0, kChecksumLength)) {
+      out->problem = fmt::format("a corrupt record at byte {}", pos);
+      return true;
+    }
+    try {
+      out->records.push_back(Value::parse(line.substr(kChecksumLength + 1)));
+    } catch (const std::exception&) {
+      out->problem = fmt::format("an unreadable record at byte {}", pos);
+      return true;
+    }
+    pos = eol + 1;
+    out->valid_end = pos;
+  }
+  return true;
+}
+
+std::string describe_loss(const std::string& path, const Parsed& p, size_t size) {
+  return fmt::format("journal {}: found {}; kept {} record{} and dropped the last {} byte{}", path, p.problem,
+                     p.records.size(), p.records.size() == 1 ? "" : "s", size - p.valid_end,
+                     size - p.valid_end == 1 ? "" : "s");
+}
+
+bool write_all(int fd, const std::string& s) {
+  size_t done = 0;
+  while (done < s.size()) {
+    ssize_t n = ::write(fd, s.data() + done, s.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+}  // namespace
+
+const char* Journal::header() { return "# she-restore journal v1\n"; }
+
+std::string journal_line(const Value& record) {
+  std::string json = record.dump();
+  return checksum(json) + " " + json + "\n";
+}
+
+Journal::~Journal() { close(); }
+
+void Journal::close() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+bool Journal::read(const std::string& path, std::vector<Value>* records, std::string* warning, std::string* err) {
+  warning->clear();
+  records->clear();
+  std::string data;
+  if (!read_whole_file(path, &data, err)) return false;
+  Parsed p;
+  if (!parse(data, path, &p, err)) return false;
+  if (!p.problem.empty()) *warning = describe_loss(path, p, data.size());
+  *records = std::move(p.records);
+  return true;
+}
+
+bool Journal::open(const std::string& path, std::vector<Value>* records, std::string* warning, std::string* err) {
+  close();
+  warning->clear();
+  records->clear();
+  path_ = path;
+  bool existed = ::access(path.c_str(), F_OK) == 0;
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd_ < 0) {
+    *err = fmt::format("cannot open journal {}: {}", path, std::strerror(errno));
+    return false;
+  }
+  std::string data;
+  if (!read_whole_file(path, &data, err)) return false;
+  Parsed p;
+  if (!parse(data, path, &p, err)) {
+    close();
+    return false;
+  }
+  if (p.valid_end < data.size()) {
+    *warning = describe_loss(path, p, data.size());
+    if (::ftruncate(fd_, static_cast<off_t>(p.valid_end)) != 0 || ::fsync(fd_) != 0) {
+      *err = fmt::format("cannot truncate journal {}: {}", path, std::strerror(errno));
+      return false;
+    }
+  }
+  if (p.valid_end == 0) {
+    if (!write_all(fd_, header()) || ::fsync(fd_) != 0) {
+      *err = fmt::format("cannot write journal {}: {}", path, std::strerror(errno));
+      return false;
+    }
+    if (!existed) fsync_directory_of(path);
+  }
+  *records = std::move(p.records);
+  if (const char* k = std::getenv("SHE_RESTORE_TEST_KILL_AFTER_RECORDS")) kill_after_ = std::atol(k);
+  return true;
+}
+
+bool Journal::append(const Value& record, std::string* err) {
+  std::lock_guard<std::mutex> lock(g_append_mutex);
+  if (fd_ < 0) {
+    *err = "journal is not open";
+    return false;
+  }
+  if (!write_all(fd_, journal_line(record)) || ::fdatasync(fd_) != 0) {
+    *err = fmt::format("cannot append to journal {}: {}", path_, std::strerror(errno));
+    return false;
+  }
+  // Fault injection: die right after a record is durable, as a power cut
+  // would, so tests can stop a run at every journal boundary.
+  if (kill_after_ >= 0 && ++records_appended_ >= kill_after_) ::raise(SIGKILL);
+  return true;
+}
+
+}  // namespace she
