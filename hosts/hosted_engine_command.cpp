@@ -34,7 +34,9 @@ std::string deploy_answer_file(const DeployAnswers& a) {
   std::string out = "[environment:default]\n";
   out += "OVEHOSTED_CORE/deployProceed=bool:True\n";
   out += "OVEHOSTED_CORE/screenProceed=bool:True\n";
-  out += std::string("OVEHOSTED_CORE/pauseonRestore=") + b(a.pause_on_restore) + "\n";
+  // The role's own pause (he_pause_host) comes after Add host, too late to
+  // remove a stale record; she-restore pauses through a hook instead.
+  out += std::string("OVEHOSTED_CORE/pauseonRestore=") + b(false) + "\n";
   out += "OVEHOSTED_NETWORK/fqdn=str:" + a.engine_fqdn + "\n";
   out += "OVEHOSTED_STORAGE/domainType=str:" + a.storage_type + "\n";
   out += "OVEHOSTED_STORAGE/storageDomainConnection=str:" + a.storage_connection + "\n";
@@ -44,6 +46,21 @@ std::string deploy_answer_file(const DeployAnswers& a) {
   out += "OVEHOSTED_ENGINE/adminPassword=str:" + a.admin_password + "\n";
   out += "OVEHOSTED_VM/cloudinitRootPwd=str:" + a.appliance_root_password + "\n";
   return out;
+}
+
+std::string deploy_pause_hook(const std::string& lock_file) {
+  return std::string("# Installed by she-restore; removed when the deploy goes on.\n") +
+         "- name: \"" + kDeployPauseMarker + " (remove " + lock_file + " to continue)\"\n" +
+         "  wait_for:\n"
+         "    path: " + lock_file + "\n"
+         "    state: absent\n"
+         "    timeout: 86400\n"
+         "  delegate_to: localhost\n";
+}
+
+std::string answer_value_problem(const std::string& value) {
+  if (value.find_first_of("\r\n") != std::string::npos) return "it contains a line break";
+  return {};
 }
 
 }  // namespace she

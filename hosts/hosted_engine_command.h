@@ -27,8 +27,23 @@ struct DeployAnswers {
   std::string cluster;
   std::string admin_password;      // value or a shown reference
   std::string appliance_root_password;
-  bool pause_on_restore = false;   // never pause in an unattended run
 };
+
+/// Where hosted-engine's Ansible role looks for hook tasks on the host.
+constexpr const char* kHostedEngineHooksDir =
+    "/usr/share/ansible/collections/ansible_collections/ovirt/ovirt/roles/hosted_engine_setup/hooks";
+
+/// An `enginevm_after_engine_setup` hook that holds the deploy after
+/// engine-setup has run on the restored engine and before the role adds the
+/// host, until `lock_file` is removed: the moment to remove stale records of
+/// the host (reference: ovirt-he-automation.md section 1, steps 6 and 7).
+std::string deploy_pause_hook(const std::string& lock_file);
+/// The line the hook's task prints in the deploy log.
+constexpr const char* kDeployPauseMarker = "she-restore: paused before Add host";
+
+/// Empty, or why `value` cannot go into an otopi answer file (a line break
+/// would smuggle in another key).
+std::string answer_value_problem(const std::string& value);
 
 /// otopi answer-file text (`[environment:default]` and KEY=type:value lines).
 /// Keys are those of ovirt-hosted-engine-setup's constants.py; the renew-PKI

@@ -58,7 +58,7 @@ int command_steps(const Options& opts) {
   }
   std::cout << fmt::format("{} ({}): {}\n\nparameters:\n", t->name(), kind_name(t->kind()), t->summary());
   for (auto& p : t->params()) {
-    std::string extra = p.required ? "required" : "default " + (p.default_value.is_null() ? std::string("none") : p.default_value.dump());
+    std::string extra = p.required ? "required" : "default " + (p.default_value.is_null() ? std::string("none") : dump_json(p.default_value));
     if (!p.choices.empty()) extra += "; " + one_of(p.choices);
     std::cout << fmt::format("  {:<24} {:<18} {} ({})\n", p.name, type_name(p.type), p.help, extra);
   }

@@ -42,7 +42,7 @@ void print_operations(const std::vector<Operation>& ops, const std::string& inde
 
 std::string params_line(const Plan& plan) {
   std::vector<std::string> parts;
-  for (auto& d : plan.param_decls) parts.push_back(d.name + "=" + plan.params[d.name].dump());
+  for (auto& d : plan.param_decls) parts.push_back(d.name + "=" + dump_json(plan.params[d.name]));
   return fmt::format("{}", fmt::join(parts, ", "));
 }
 

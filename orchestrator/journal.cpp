@@ -108,7 +108,7 @@ bool write_all(int fd, const std::string& s) {
 const char* Journal::header() { return "# she-restore journal v1\n"; }
 
 std::string journal_line(const Value& record) {
-  std::string json = record.dump();
+  std::string json = dump_json(record);
   return checksum(json) + " " + json + "\n";
 }
 

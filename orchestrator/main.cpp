@@ -1,9 +1,14 @@
 // she-restore: the phases of one invocation, in order.
+#include <exception>
+#include <iostream>
+
 #include "orchestrator/cli.h"
 #include "orchestrator/commands.h"
 #include "orchestrator/exit_codes.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int she_restore(int argc, char** argv) {
   using namespace she;
 
   // Read the command line; help, version and usage errors end here.
@@ -23,4 +28,19 @@ int main(int argc, char** argv) {
     case Command::DryRun: return command_dry_run(*plan);
     default: return command_run(*plan);
   }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Whatever slipped through is a bug: say so and exit with its own code,
+  // never abort with a core dump at 3 a.m.
+  try {
+    return she_restore(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "she-restore: internal error: " << e.what() << "\nplease report it with the plan that caused it\n";
+  } catch (...) {
+    std::cerr << "she-restore: internal error\n";
+  }
+  return she::exit_code::kInternal;
 }

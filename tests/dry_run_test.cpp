@@ -159,7 +159,7 @@ steps:
 )");
   std::string out = dry_run_of((dir.path() / "plan.yaml").string());
   std::vector<std::string> names = {"a;rm -rf /", "it's \"quoted\" and spaced", "$(reboot)`id`"};
-  int ping_lines = 0;
+  int ping_lines = 0, rm_lines = 0, test_lines = 0;
   for (auto& line : lines_of(out)) {
     auto at = line.find("): ");
     if (line.find("ssh ") == std::string::npos || at == std::string::npos) continue;
@@ -169,10 +169,18 @@ steps:
       CHECK(args == "[ping]\n[-c]\n[1]\n[" + names[static_cast<size_t>(ping_lines)] + "]\n");
       ++ping_lines;
     }
-    if (command.rfind("rm", 0) == 0) CHECK(args == "[rm]\n[-f]\n[--]\n[/var/tmp/a;rm -rf / x]\n");
-    if (command.rfind("test", 0) == 0) CHECK(args == "[test]\n[-e]\n[/var/tmp/a;rm -rf / x]\n");
+    if (command.rfind("rm", 0) == 0) {
+      CHECK(args == "[rm]\n[-f]\n[--]\n[/var/tmp/a;rm -rf / x]\n");
+      ++rm_lines;
+    }
+    if (command.rfind("test", 0) == 0) {
+      CHECK(args == "[test]\n[-e]\n[/var/tmp/a;rm -rf / x]\n");
+      ++test_lines;
+    }
   }
   CHECK(ping_lines == 3);
+  CHECK(rm_lines == 1);
+  CHECK(test_lines == 1);
   CHECK(out.find("ping -c 1 'a;rm -rf /'") != std::string::npos);
 }
 

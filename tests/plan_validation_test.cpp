@@ -23,12 +23,14 @@ std::vector<fs::path> invalid_plans() {
   return out;
 }
 
-std::set<std::string> expected_of(const fs::path& p) {
-  std::set<std::string> out;
+/// Expected diagnostics, as a sorted list: a duplicated error must fail.
+std::vector<std::string> expected_of(const fs::path& p) {
+  std::vector<std::string> out;
   static const std::regex line("# expect: ([a-z-]+) ([0-9]+:[0-9]+)");
   std::string text = test::read_file(p);
   for (std::sregex_iterator it(text.begin(), text.end(), line), end; it != end; ++it)
-    out.insert((*it)[1].str() + " " + (*it)[2].str());
+    out.push_back((*it)[1].str() + " " + (*it)[2].str());
+  std::sort(out.begin(), out.end());
   return out;
 }
 
@@ -40,18 +42,19 @@ TEST_CASE("invalid plans: each gets exactly its expected errors, with kind and l
   for (auto& p : plans) {
     std::string rel = "tests/invalid/" + p.filename().string();
     CAPTURE(rel);
-    std::set<std::string> expected = expected_of(p);
+    std::vector<std::string> expected = expected_of(p);
     REQUIRE(!expected.empty());
     Diagnostics d;
     auto plan = load_plan(rel, {}, d);
     CHECK_FALSE(plan);
-    std::set<std::string> got;
+    std::vector<std::string> got;
     for (auto& diag : d.all()) {
-      got.insert(std::string(kind_name(diag.kind)) + " " + std::to_string(diag.pos.line) + ":" +
+      got.push_back(std::string(kind_name(diag.kind)) + " " + std::to_string(diag.pos.line) + ":" +
                  std::to_string(diag.pos.column));
       CHECK_MESSAGE(!diag.hint.empty(), "no hint for: " << diag.str());
       CHECK_MESSAGE(diag.pos.file.find("invalid/") != std::string::npos, diag.str());
     }
+    std::sort(got.begin(), got.end());
     CHECK_MESSAGE(got == expected, d.str());
   }
 }
@@ -64,14 +67,24 @@ TEST_CASE("invalid plans: the CLI exits 3 and prints file:line:column with a hin
   CHECK(r.output.find("nothing was run") != std::string::npos);
 }
 
+TEST_CASE("invalid plans: the binary never crashes on them, validating or rehearsing") {
+  for (auto& p : invalid_plans()) {
+    std::string rel = "tests/invalid/" + p.filename().string();
+    CAPTURE(rel);
+    CHECK(test::she_restore("validate " + rel).exit_code == 3);
+    CHECK(test::she_restore("--dry-run " + rel).exit_code == 3);
+  }
+}
+
 TEST_CASE("invalid plans: a literal secret is refused without being repeated") {
-  for (auto* f : {"15-literal-secret-in-env.yaml", "16-literal-secret-in-step.yaml"}) {
+  for (auto* f : {"15-literal-secret-in-env.yaml", "16-literal-secret-in-step.yaml", "44-refused-secret-not-echoed.yaml"}) {
     auto r = test::she_restore(std::string("validate tests/invalid/") + f);
     CAPTURE(f);
     CHECK(r.exit_code == 3);
     CHECK(r.output.find("invalid-secret") != std::string::npos);
     CHECK(r.output.find("hunter2-literal-secret") == std::string::npos);
     CHECK(r.output.find("literal-root-pw-123") == std::string::npos);
+    CHECK(r.output.find("Hunter2-refused-literal") == std::string::npos);
   }
 }
 

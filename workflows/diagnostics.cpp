@@ -15,6 +15,7 @@ const char* kind_name(ErrorKind kind) {
     case ErrorKind::YamlSyntax: return "yaml-syntax";
     case ErrorKind::FileNotFound: return "file-not-found";
     case ErrorKind::UnknownKey: return "unknown-key";
+    case ErrorKind::DuplicateKey: return "duplicate-key";
     case ErrorKind::MissingKey: return "missing-key";
     case ErrorKind::WrongType: return "wrong-type";
     case ErrorKind::InvalidValue: return "invalid-value";

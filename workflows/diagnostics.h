@@ -23,6 +23,7 @@ enum class ErrorKind {
   YamlSyntax,
   FileNotFound,
   UnknownKey,
+  DuplicateKey,
   MissingKey,
   WrongType,
   InvalidValue,

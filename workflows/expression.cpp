@@ -50,6 +50,7 @@ class Lexer {
         ++i;
         while (i < s_.size() && std::isdigit(static_cast<unsigned char>(s_[i]))) ++i;
         std::string num(s_.substr(start, i - start));
+        if (num.size() > 18) return fail(err, start, "number too large");
         out.push_back({Token::Type::Number, num, Value(std::stoll(num)), start});
       } else if (c == '\'' || c == '"') {
         std::string v;
@@ -153,7 +154,17 @@ class Parser {
     return left;
   }
 
+  // Nesting is bounded so a hostile plan cannot overflow the stack.
+  static constexpr int kMaxDepth = 100;
+  struct DepthGuard {
+    int& d;
+    explicit DepthGuard(int& depth) : d(++depth) {}
+    ~DepthGuard() { --d; }
+  };
+
   ExprPtr parse_not() {
+    DepthGuard guard(depth_);
+    if (depth_ > kMaxDepth) return fail(peek(), "expression nested too deeply");
     if (is_word("not")) {
       ++pos_;
       ExprPtr inner = parse_not();
@@ -297,6 +308,7 @@ class Parser {
   size_t pos_ = 0;
   ExprError* err_;
   bool failed_ = false;
+  int depth_ = 0;
 };
 
 void collect(const Expr& e, std::vector<VarReference>& out) {
@@ -376,7 +388,8 @@ Value apply_filter(const Expr& e, const Value& roots) {
 }
 
 Value compare(const std::string& op, const Value& a, const Value& b) {
-  if (is_deferred(a) || is_deferred(b)) return deferred("decided at run time");
+  // A list holding a run-time value cannot answer == or in yet either.
+  if (contains_deferred(a) || contains_deferred(b)) return deferred("decided at run time");
   if (op == "==") return Value(a == b);
   if (op == "!=") return Value(a != b);
   if (op == "in" || op == "not in") {
@@ -566,7 +579,11 @@ std::string to_text(const Value& v) {
     for (size_t i = 0; i < v.size(); ++i) out += (i ? "," : "") + to_text(v[i]);
     return out;
   }
-  return v.dump();
+  return dump_json(v);
+}
+
+std::string dump_json(const Value& v, int indent) {
+  return v.dump(indent, ' ', false, Value::error_handler_t::replace);
 }
 
 bool truthy(const Value& v) {

@@ -78,6 +78,10 @@ bool is_deferred(const Value& v);
 bool contains_deferred(const Value& v);
 std::string deferred_text(const Value& v);
 
+/// JSON text of a value; invalid UTF-8 from a plan or a host becomes U+FFFD
+/// instead of an exception.
+std::string dump_json(const Value& v, int indent = -1);
+
 /// Text form used when a value is interpolated into a string.
 std::string to_text(const Value& v);
 bool truthy(const Value& v);

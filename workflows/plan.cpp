@@ -1,5 +1,7 @@
 #include "workflows/plan.h"
 
+#include <cmath>
+#include <cstdlib>
 #include <regex>
 
 namespace she {
@@ -56,7 +58,11 @@ Value scalar_value(const YAML::Node& n) {
   if (s == "false" || s == "False") return Value(false);
   if (s.empty() || s == "~" || s == "null") return Value(nullptr);
   if (std::regex_match(s, integer) && s.size() < 18) return Value(std::stoll(s));
-  if (std::regex_match(s, real)) return Value(std::stod(s));
+  if (std::regex_match(s, real)) {
+    char* end = nullptr;
+    double d = std::strtod(s.c_str(), &end);
+    if (std::isfinite(d)) return Value(d);
+  }
   return Value(s);
 }
 }  // namespace

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fmt/format.h>
+#include <map>
 #include <regex>
 
 #include "engine_api/requests.h"
@@ -186,8 +187,22 @@ class Loader {
     return map;
   }
 
+  /// yaml-cpp keeps duplicate keys and lookups then pick one of them; a
+  /// plan that says two things at once is refused instead.
+  void check_duplicates(const YAML::Node& map, const std::string& file, const std::string& what) {
+    std::map<std::string, SourcePos> seen;
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      std::string k = it->first.as<std::string>("");
+      auto [at, fresh] = seen.emplace(k, pos_of(it->first, file));
+      if (!fresh)
+        d_.error(ErrorKind::DuplicateKey, pos_of(it->first, file), fmt::format("'{}' is given twice in {}", k, what),
+                 fmt::format("keep one; the other is at {}", at->second.str()));
+    }
+  }
+
   void check_keys(const YAML::Node& map, const std::string& file, const std::vector<std::string>& allowed,
                   const std::string& what) {
+    check_duplicates(map, file, what);
     for (auto it = map.begin(); it != map.end(); ++it) {
       std::string k = it->first.as<std::string>("");
       if (std::find(allowed.begin(), allowed.end(), k) != allowed.end()) continue;
@@ -390,7 +405,7 @@ class Loader {
     }
 
     YAML::Node b = n["backup_storage"];
-    if (b) {
+    if (b && is_map(b, file, "'backup_storage'")) {
       env.backup_storage.configured = true;
       env.backup_storage.host = parse_host(b, file, env.ssh_defaults, "'backup_storage'", false);
       env.backup_storage.host.name = "backup_storage";
@@ -403,6 +418,7 @@ class Loader {
   void parse_param_decls(const YAML::Node& n, const std::string& file, Plan& plan) {
     if (!n) return;
     if (!is_map(n, file, "'params'")) return;
+    check_duplicates(n, file, "'params'");
     static const std::vector<std::string> types = {"string", "int", "bool", "list", "map", "duration", "secret"};
     for (auto it = n.begin(); it != n.end(); ++it) {
       ParamDecl p;
@@ -432,6 +448,7 @@ class Loader {
   void parse_vars(const YAML::Node& n, const std::string& file, Plan& plan) {
     if (!n) return;
     if (!is_map(n, file, "'vars'")) return;
+    check_duplicates(n, file, "'vars'");
     for (auto it = n.begin(); it != n.end(); ++it) {
       plan.vars.emplace_back(it->first.as<std::string>(""), it->second);
       plan.var_pos.push_back(pos_of(it->first, file));
@@ -477,6 +494,7 @@ class Loader {
       d_.error(ErrorKind::WrongType, pos_of(with, file), "'with' must be a mapping of parameters",
                "write 'with:' followed by 'name: value' lines");
     } else if (with) {
+      check_duplicates(with, file, "'with'");
       for (auto it = with.begin(); it != with.end(); ++it) {
         std::string key = it->first.as<std::string>("");
         if (s.type && !s.type->param(key)) {
@@ -492,7 +510,7 @@ class Loader {
         s.with.emplace_back(key, it->second);
       }
     }
-    if (s.type)
+    if (s.type && (!with || with.IsMap()))
       for (auto& p : s.type->params())
         if (p.required && !s.param(p.name))
           d_.error(ErrorKind::MissingParam, pos_of(with ? with : n, file),
@@ -501,15 +519,24 @@ class Loader {
     if (n["when"]) {
       s.when = text(n["when"], file, "when");
       s.when_pos = pos_of(n["when"], file);
-      // `when` is a bare expression; `${...}` around it is tolerated.
+      if (n["when"].Tag() == "!") s.when_pos.column += 1;  // inside the quote
+      // `when` is a bare expression; one `${...}` around all of it is tolerated.
       std::string expr = s.when;
-      if (expr.size() > 3 && expr.rfind("${", 0) == 0 && expr.back() == '}') expr = expr.substr(2, expr.size() - 3);
+      if (expr.size() > 3 && expr.rfind("${", 0) == 0 && expr.back() == '}' &&
+          expr.find("${", 2) == std::string::npos) {
+        expr = expr.substr(2, expr.size() - 3);
+        s.when_pos.column += 2;
+      }
       ExprError err;
-      s.when_expr = parse_expression(expr, &err);
-      if (!s.when_expr)
-        d_.error(ErrorKind::InvalidExpression, s.when_pos,
-                 fmt::format("'when' is not a valid expression: {} (at character {})", err.message, err.offset + 1),
+      if (expr.find("${") != std::string::npos) {
+        d_.error(ErrorKind::InvalidExpression, s.when_pos, "'when' is an expression, not a string with ${...} in it",
+                 "write it bare, e.g. when: params.count == 1");
+      } else if (!(s.when_expr = parse_expression(expr, &err))) {
+        SourcePos at = s.when_pos;
+        at.column += static_cast<int>(err.offset);
+        d_.error(ErrorKind::InvalidExpression, at, fmt::format("'when' is not a valid expression: {}", err.message),
                  "e.g. when: params.deploy_flow == 'automated' and steps.find-stale.found");
+      }
     }
     s.foreach = parse_foreach(n["foreach"], file);
     if (n["concurrency"]) {
@@ -537,7 +564,11 @@ class Loader {
     }
     if (n["runs_in"]) {
       s.in_rehearsal = s.in_real = false;
-      for (auto& m : text_list(n["runs_in"], file, "runs_in")) {
+      auto modes = text_list(n["runs_in"], file, "runs_in");
+      if (modes.empty())
+        d_.error(ErrorKind::InvalidValue, pos_of(n["runs_in"], file), "'runs_in' is empty: the step would never run",
+                 "rehearsal, real, or both; or remove the key to run in both");
+      for (auto& m : modes) {
         if (m == "rehearsal") s.in_rehearsal = true;
         else if (m == "real") s.in_real = true;
         else {

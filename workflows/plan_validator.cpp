@@ -1,6 +1,7 @@
 #include "workflows/plan_validator.h"
 
 #include <algorithm>
+#include <set>
 #include <fmt/format.h>
 
 #include "workflows/secret_ref.h"
@@ -56,9 +57,19 @@ class Validator {
       }
       values[name] = {node, pos};
     };
-    if (given && given.IsMap())
-      for (auto it = given.begin(); it != given.end(); ++it)
-        accept(it->first.as<std::string>(""), it->second, pos_of(it->first, given_file));
+    if (given && given.IsMap()) {
+      std::map<std::string, SourcePos> seen;
+      for (auto it = given.begin(); it != given.end(); ++it) {
+        std::string name = it->first.as<std::string>("");
+        SourcePos pos = pos_of(it->first, given_file);
+        if (auto [at, fresh] = seen.emplace(name, pos); !fresh) {
+          d_.error(ErrorKind::DuplicateKey, pos, fmt::format("'{}' is given twice in 'with'", name),
+                   fmt::format("keep one; the other is at {}", at->second.str()));
+          continue;
+        }
+        accept(name, it->second, pos);
+      }
+    }
     for (auto& [name, text] : cli) {
       SourcePos pos{"command line (--param " + name + ")", 0, 0};
       try {
@@ -76,28 +87,35 @@ class Validator {
     for (auto& decl : plan_.param_decls) {
       YAML::Node node;
       SourcePos pos = decl.pos;
-      if (auto it = values.find(decl.name); it != values.end()) {
-        node = it->second.node;
-        pos = it->second.pos;
-      } else if (decl.default_value && !decl.default_value.IsNull()) {
+      plan_.params[decl.name] = nullptr;  // until bound: a failed binding is reported once
+      auto given_it = values.find(decl.name);
+      bool given_empty = given_it != values.end() && is_empty(given_it->second.node);
+      if (given_it != values.end() && !(given_empty && decl.required)) {
+        node = given_it->second.node;
+        pos = given_it->second.pos;
+      } else if (decl.default_value && !decl.default_value.IsNull() && !given_empty) {
         node = decl.default_value;
         pos = pos_of(node, plan_.procedure_file);
       } else if (decl.required) {
-        SourcePos at = given ? pos_of(given, given_file) : SourcePos{given_file, 1, 1};
+        SourcePos at = given_empty ? given_it->second.pos : given ? pos_of(given, given_file) : SourcePos{given_file, 1, 1};
+        failed_.insert("params." + decl.name);
         d_.error(ErrorKind::MissingParam, at,
-                 fmt::format("procedure {} needs parameter '{}'{}", plan_.procedure_name, decl.name,
-                             decl.description.empty() ? "" : " (" + decl.description + ")"),
+                 fmt::format("procedure {} needs parameter '{}'{}{}", plan_.procedure_name, decl.name,
+                             decl.description.empty() ? "" : " (" + decl.description + ")",
+                             given_empty ? ", and it is given empty" : ""),
                  fmt::format("add it under 'with:' in the plan, or pass --param {}=VALUE", decl.name));
-        plan_.params[decl.name] = nullptr;  // reported once, not again by every use
         continue;
       } else {
-        plan_.params[decl.name] = nullptr;
         continue;
       }
-      if (!check_node_refs(node, pos.file, scope)) continue;
-      Value v = evaluate_node(node, roots, pos);
-      check_param_decl_type(decl, v, pos);
-      plan_.params[decl.name] = v;
+      size_t before = d_.all().size();
+      if (check_node_refs(node, pos.file, scope)) {
+        Value v = evaluate_node(node, roots, pos);
+        // A refused value stays unbound: a secret refused here must not be
+        // echoed later by an error about where it was used.
+        if (check_param_decl_type(decl, v, pos)) plan_.params[decl.name] = v;
+      }
+      if (d_.all().size() != before) failed_.insert("params." + decl.name);
     }
   }
 
@@ -106,16 +124,46 @@ class Validator {
       auto& [name, node] = plan_.vars[i];
       RefScope scope;
       scope.vars_visible = i;
-      if (!check_node_refs(node, plan_.procedure_file, scope)) continue;
-      plan_.var_values[name] = evaluate_node(node, base_roots(false), plan_.var_pos[i]);
+      plan_.var_values[name] = nullptr;  // a failed variable is reported once, not at every use
+      size_t before = d_.all().size();
+      if (check_node_refs(node, plan_.procedure_file, scope) && !touches_failed(node))
+        plan_.var_values[name] = evaluate_node(node, base_roots(false), plan_.var_pos[i]);
+      if (d_.all().size() != before || touches_failed(node)) failed_.insert("vars." + name);
     }
+  }
+
+  /// Whether a value uses a parameter or variable that failed to bind (its
+  /// error is reported; checking the value would only report it again).
+  bool touches_failed(const YAML::Node& n) const {
+    if (failed_.empty() || !n.IsDefined()) return false;
+    if (n.IsScalar()) {
+      if (n.Scalar().find("${") == std::string::npos) return false;
+      ExprError err;
+      Template t = parse_template(n.Scalar(), &err);
+      for (auto& part : t.parts)
+        if (part.expr)
+          for (auto& r : references(*part.expr))
+            if (r.path.size() >= 2 && r.path[1].is_string() &&
+                failed_.count(r.path[0].get<std::string>() + "." + r.path[1].get<std::string>()))
+              return true;
+      return false;
+    }
+    for (auto it = n.begin(); it != n.end(); ++it)
+      if (touches_failed(n.IsMap() ? it->second : *it)) return true;
+    return false;
+  }
+
+  static bool is_empty(const YAML::Node& n) {
+    return !n.IsDefined() || n.IsNull() || (n.IsScalar() && n.Scalar().empty());
   }
 
   void check_steps() {
     std::map<std::string, const Step*> seen;
     for (size_t i = 0; i < plan_.steps.size(); ++i) {
       Step& s = plan_.steps[i];
-      if (auto it = seen.find(s.id); it != seen.end()) {
+      if (s.id.empty()) {
+        // already reported as a missing id
+      } else if (auto it = seen.find(s.id); it != seen.end()) {
         d_.error(ErrorKind::DuplicateStepId, s.pos, fmt::format("step id '{}' is used twice", s.id),
                  fmt::format("first used at {}; ids must be unique: the journal and --from refer to them",
                              it->second->pos.str()));
@@ -312,11 +360,14 @@ class Validator {
 
   // --- types -------------------------------------------------------------
 
-  void check_param_decl_type(const ParamDecl& decl, const Value& v, const SourcePos& pos) {
-    if (contains_deferred(v) || v.is_null()) return;
+  /// False when the value is refused (and reported).
+  bool check_param_decl_type(const ParamDecl& decl, const Value& v, const SourcePos& pos) {
+    if (contains_deferred(v) || v.is_null()) return true;
+    size_t before = d_.all().size();
     const std::string& t = decl.type;
     auto wrong = [&](const char* what) {
-      d_.error(ErrorKind::WrongType, pos, fmt::format("parameter '{}' must be {}", decl.name, what));
+      d_.error(ErrorKind::WrongType, pos, fmt::format("parameter '{}' must be {}", decl.name, what),
+               fmt::format("the procedure declares it as {}", t));
     };
     if (t == "int" && !v.is_number_integer()) wrong("a whole number");
     else if (t == "bool" && !v.is_boolean()) wrong("true or false");
@@ -328,6 +379,7 @@ class Validator {
     else if (t == "secret" && !(v.is_string() && parse_secret_ref(v.get<std::string>())))
       d_.error(ErrorKind::InvalidSecret, pos, fmt::format("parameter '{}' must be a secret reference", decl.name),
                secret_ref_hint());
+    return d_.all().size() == before;
   }
 
   void check_target(const std::string& target, bool allow_local, const SourcePos& pos, const std::string& what) {
@@ -342,9 +394,10 @@ class Validator {
     d_.error(ErrorKind::UnknownHost, pos, fmt::format("{}: '{}' is not a host of the environment", what, target), hint);
   }
 
-  void check_param_type(const Step& s, const ParamSchema& p, const Value& v, const SourcePos& pos) {
+  void check_param_type(const Step& s, const ParamSchema& p, const Value& v, const SourcePos& pos,
+                        const std::string& which) {
     if (v.is_null() || contains_deferred(v)) return;
-    std::string what = fmt::format("step '{}' parameter '{}'", s.id, p.name);
+    std::string what = fmt::format("step '{}' parameter '{}'{}", s.id, p.name, which);
     auto wrong = [&](const char* expected, const char* hint) {
       d_.error(ErrorKind::WrongType, pos, fmt::format("{} must be {}", what, expected), hint);
     };
@@ -410,12 +463,44 @@ class Validator {
       check_foreach(s, outer);
     }
     for (auto& [name, node] : s.with) check_node_refs(node, file, inner);
-    if (s.when_expr) {
-      size_t shift = (s.when.rfind("${", 0) == 0 ? 2 : 0);
-      check_expr_refs(*s.when_expr, shifted(s.when_pos, shift), inner);
-    }
+    if (s.when_expr) check_expr_refs(*s.when_expr, s.when_pos, inner);
     if (d_.all().size() != errors_before) return;  // values would only repeat the errors
+    for (auto& [name, node] : s.with)
+      if (touches_failed(node)) return;
 
+    check_instance(s, roots, "");
+    if (d_.all().size() != errors_before) return;
+    // A loop over a list known now: each item is checked as the run will
+    // see it, so a dry run never meets an error validation let through.
+    if (s.foreach.kind == Foreach::Kind::Items) {
+      Value items;
+      try {
+        items = resolve_node(s.foreach.items, roots);
+      } catch (const EvalError&) {
+        return;  // reported by check_foreach
+      }
+      if (!items.is_array()) return;
+      for (auto& item : items) {
+        if (contains_deferred(item)) continue;
+        roots[s.foreach.as] = item;
+        check_instance(s, roots, fmt::format(" (for {} = {})", s.foreach.as, to_text(item)));
+        if (d_.all().size() != errors_before) break;  // the first failing item speaks for the rest
+      }
+    }
+  }
+
+  /// Parameters, `when` and the tool rules of one instance of a step.
+  void check_instance(const Step& s, const Value& roots, const std::string& which) {
+    const std::string& file = plan_.procedure_file;
+    size_t errors_before = d_.all().size();
+    if (s.when_expr) {
+      try {
+        evaluate(*s.when_expr, roots);
+      } catch (const EvalError& e) {
+        d_.error(ErrorKind::InvalidExpression, s.when_pos, fmt::format("'when' of step '{}'{}: {}", s.id, which, e.what()),
+                 "check the names and the types compared");
+      }
+    }
     Value params = Value::object();
     for (auto& p : s.type->params()) {
       const YAML::Node* given = s.param(p.name);
@@ -424,28 +509,33 @@ class Validator {
       try {
         v = resolve_step_param(s, p, roots);
       } catch (const EvalError& e) {
-        d_.error(ErrorKind::InvalidExpression, pos, fmt::format("step '{}' parameter '{}': {}", s.id, p.name, e.what()));
+        d_.error(ErrorKind::InvalidExpression, pos, fmt::format("step '{}' parameter '{}'{}: {}", s.id, p.name, which, e.what()),
+                 "check the names and indexes in ${...}");
         continue;
       }
-      if (!given && (p.type == ParamType::SshTarget || p.type == ParamType::FileEndpoint) && v.is_string() &&
-          !v.get<std::string>().empty())
+      if (p.required && given && (v.is_null() || (v.is_string() && v.get<std::string>().empty())))
+        d_.error(ErrorKind::MissingParam, pos, fmt::format("step '{}' parameter '{}'{} is empty", s.id, p.name, which),
+                 fmt::format("{}: {}", p.name, p.help));
+      else if (!given && (p.type == ParamType::SshTarget || p.type == ParamType::FileEndpoint) && v.is_string() &&
+               !v.get<std::string>().empty())
         check_target(v.get<std::string>(), p.type == ParamType::FileEndpoint, pos,
                      fmt::format("step '{}' (default of '{}')", s.id, p.name));
       else
-        check_param_type(s, p, v, pos);
+        check_param_type(s, p, v, pos, which);
       params[p.name] = v;
     }
     if (d_.all().size() != errors_before) return;
-    // Describe once with run-time values deferred: a tool rule broken by the
-    // literal parameters (engine-backup's, for instance) is caught here.
+    // Describe once: a tool rule broken by the parameters (engine-backup's,
+    // for instance) is caught here.
     try {
       StepContext ctx(plan_.env, s.id, params);
       s.type->describe(ctx);
     } catch (const StepRuleError& e) {
-      d_.error(ErrorKind::RuleViolation, s.pos, fmt::format("step '{}' ({}): {}", s.id, s.uses, e.what()),
+      d_.error(ErrorKind::RuleViolation, s.pos, fmt::format("step '{}' ({}){}: {}", s.id, s.uses, which, e.what()),
                "change the step's parameters; the command would be refused as written");
     } catch (const EvalError& e) {
-      d_.error(ErrorKind::InvalidExpression, s.pos, fmt::format("step '{}': {}", s.id, e.what()));
+      d_.error(ErrorKind::InvalidExpression, s.pos, fmt::format("step '{}'{}: {}", s.id, which, e.what()),
+               "check the names and indexes in ${...}");
     }
   }
 
@@ -518,6 +608,7 @@ class Validator {
   Plan& plan_;
   Diagnostics& d_;
   Value env_;
+  std::set<std::string> failed_;  // "params.x" / "vars.y" whose binding was refused
 };
 
 }  // namespace

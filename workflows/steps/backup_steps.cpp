@@ -158,9 +158,13 @@ class DeployRestore : public StepType {
                   optional("cluster", ParamType::String, "${env.engine.cluster}", "restored cluster"),
                   optional("admin_password", ParamType::Secret, "${env.engine.password}", "engine admin password"),
                   required("appliance_root_password", ParamType::Secret, "root password of the new engine VM"),
-                  optional("pause_before_sync", ParamType::Bool, true,
-                           "pause once the restored engine is up, before the host synchronizes with it, "
-                           "so stale records of the host can be removed first")},
+                  optional("pause_before_add_host", ParamType::Bool, true,
+                           "hold the deploy after engine-setup, before the host is added to the restored engine, "
+                           "so stale records of the host can be removed first"),
+                  optional("lock_file", ParamType::String, "/root/she-restore-deploy.pause",
+                           "while this file exists the deploy waits"),
+                  optional("hooks_dir", ParamType::String, kHostedEngineHooksDir,
+                           "the hosted_engine_setup role's hooks directory on the host")},
                  {{"lock_file", false, "remove it (hosted_engine.deploy_continue) to let the deploy go on"}}) {}
 
   std::vector<Operation> describe(const StepContext& ctx) const override {
@@ -173,19 +177,34 @@ class DeployRestore : public StepType {
     a.cluster = ctx.text("cluster");
     a.admin_password = secret_shown(ctx, "admin_password");
     a.appliance_root_password = secret_shown(ctx, "appliance_root_password");
-    a.pause_on_restore = ctx.flag("pause_before_sync");
+    for (const char* field : {"fqdn", "storage_connection", "storage_domain_name", "datacenter", "cluster"}) {
+      std::string problem = answer_value_problem(ctx.text(field));
+      if (!problem.empty())
+        throw StepRuleError(fmt::format("{} cannot go into the answer file: {}", field, problem));
+    }
     auto at = ctx.ssh("host");
     std::string answers = ctx.text("answer_file");
-    auto deploy = hosted_engine_deploy_restore_argv(ctx.text("backup_file"), answers);
+    std::string lock = ctx.text("lock_file");
+    if (lock.empty() || lock[0] != '/' ||
+        lock.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./-") != std::string::npos)
+      throw StepRuleError("lock_file must be an absolute path of letters, digits and _ . / -");
+    std::string hook = ctx.text("hooks_dir") + "/enginevm_after_engine_setup/she-restore-pause.yml";
+    bool pause = ctx.flag("pause_before_add_host");
+    std::vector<Operation> ops{upload(at, answers, deploy_answer_file(a))};
+    if (pause) {
+      ops.push_back(upload(at, hook, deploy_pause_hook(lock)));
+      ops.push_back(ssh(at, {"install", "-m", "0600", "/dev/null", lock}, true));
+    }
     // The deploy outlives an SSH session: run it as a transient unit and
     // follow its journal, so a dropped connection does not kill it.
+    auto deploy = hosted_engine_deploy_restore_argv(ctx.text("backup_file"), answers);
     std::vector<std::string> argv = {"systemd-run", "--unit=she-restore-deploy", "--collect", "--"};
     argv.insert(argv.end(), deploy.begin(), deploy.end());
-    std::vector<Operation> ops{upload(at, answers, deploy_answer_file(a)), ssh(at, argv, true)};
-    ops.push_back(note(a.pause_on_restore
-                           ? "follow the deploy log until it pauses with the restored engine up, before the host is "
-                             "synchronized; capture the lock file it waits on"
-                           : "follow the deploy log until it finishes"));
+    ops.push_back(ssh(at, argv, true));
+    ops.push_back(note(pause ? fmt::format("follow the deploy log until '{}': the restored engine is up and the host "
+                                           "is not added yet; fail on the deploy's error lines",
+                                           kDeployPauseMarker)
+                             : "follow the deploy log until it finishes; fail on its error lines"));
     ops.push_back(ssh(at, {"rm", "-f", "--", answers}, true));
     return ops;
   }
@@ -195,15 +214,19 @@ class DeployContinue : public StepType {
  public:
   DeployContinue()
       : StepType("hosted_engine.deploy_continue", StepKind::Idempotent,
-                 "let a paused deploy go on and wait for it to finish",
+                 "let a paused deploy add the host, and follow it to the end",
                  {required("host", ParamType::SshTarget, "the deploying host"),
-                  required("lock_file", ParamType::String, "the lock file the deploy waits on")},
+                  required("lock_file", ParamType::String, "the lock file the deploy waits on"),
+                  optional("hooks_dir", ParamType::String, kHostedEngineHooksDir,
+                           "the hosted_engine_setup role's hooks directory on the host")},
                  {}) {}
 
   std::vector<Operation> describe(const StepContext& ctx) const override {
     auto at = ctx.ssh("host");
+    std::string hook = ctx.text("hooks_dir") + "/enginevm_after_engine_setup/she-restore-pause.yml";
     return {ssh(at, {"rm", "-f", "--", ctx.text("lock_file")}, true),
-            note("follow the deploy log until it finishes; fail on its error lines")};
+            note("follow the deploy log until it finishes; fail on its error lines"),
+            ssh(at, {"rm", "-f", "--", hook}, true)};
   }
 };
 

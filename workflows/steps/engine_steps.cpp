@@ -28,17 +28,46 @@ Operation wait_for_host(const EngineHostRef& h, const std::string& statuses,
           {}};
 }
 
-class EngineHealth : public StepType {
+/// A step that talks to the engine's REST API, directly or, with `via`,
+/// through an SSH tunnel from a host: while a deploy holds the new engine
+/// VM on its bootstrap network, only the deploying host reaches it.
+class EngineStep : public StepType {
+ public:
+  EngineStep(std::string name, StepKind kind, std::string summary, std::vector<ParamSchema> params,
+             std::vector<OutputSchema> outputs)
+      : StepType(std::move(name), kind, std::move(summary), with_via(std::move(params)), std::move(outputs)) {}
+
+  std::vector<Operation> describe(const StepContext& ctx) const final {
+    std::vector<Operation> ops;
+    if (ctx.has("via"))
+      ops.push_back(note(fmt::format("reach the engine through an SSH tunnel: {} -> {}:443", ctx.ssh("via").str(),
+                                     ctx.env().engine.fqdn)));
+    for (auto& op : describe_calls(ctx)) ops.push_back(std::move(op));
+    return ops;
+  }
+
+ protected:
+  virtual std::vector<Operation> describe_calls(const StepContext& ctx) const = 0;
+
+ private:
+  static std::vector<ParamSchema> with_via(std::vector<ParamSchema> params) {
+    params.push_back(optional("via", ParamType::SshTarget, nullptr,
+                              "reach the engine through an SSH tunnel from this host (during a deploy)"));
+    return params;
+  }
+};
+
+class EngineHealth : public EngineStep {
  public:
   EngineHealth()
-      : StepType("engine.health", StepKind::Read,
+      : EngineStep("engine.health", StepKind::Read,
                  "wait for the engine's health page, or make sure no engine answers",
                  {choice("expect", {"up", "down"}, "up",
                          "up: wait for 'DB Up!Welcome to Health Status!'; down: the old "
                          "engine must not answer (split-brain guard)")},
                  {{"status", false, "health text, or 'unreachable'"}}) {}
 
-  std::vector<Operation> describe(const StepContext& ctx) const override {
+  std::vector<Operation> describe_calls(const StepContext& ctx) const override {
     std::vector<Operation> ops{http(api::health())};
     if (ctx.text("expect") == "down")
       ops.push_back(note(fmt::format("expect no engine to answer at {}: stop if one does",
@@ -49,10 +78,10 @@ class EngineHealth : public StepType {
   }
 };
 
-class SelectHosts : public StepType {
+class SelectHosts : public EngineStep {
  public:
   SelectHosts()
-      : StepType("engine.hosts.select", StepKind::Read,
+      : EngineStep("engine.hosts.select", StepKind::Read,
                  "select hosts from live engine state",
                  {optional("status", ParamType::StringList, Value::array(),
                            "keep hosts in one of these statuses (empty: any)"),
@@ -63,7 +92,7 @@ class SelectHosts : public StepType {
                   {"names", true, "their names"},
                   {"count", false, "how many"}}) {}
 
-  std::vector<Operation> describe(const StepContext& ctx) const override {
+  std::vector<Operation> describe_calls(const StepContext& ctx) const override {
     return {http(api::list_hosts("", true)), note("select " + selection(ctx))};
   }
 
@@ -79,10 +108,10 @@ class SelectHosts : public StepType {
   }
 };
 
-class FindHost : public StepType {
+class FindHost : public EngineStep {
  public:
   FindHost()
-      : StepType("engine.host.find", StepKind::Read,
+      : EngineStep("engine.host.find", StepKind::Read,
                  "find every engine record matching a host's name, address or hardware id",
                  {optional("name", ParamType::String, nullptr, "host name"),
                   optional("address", ParamType::String, nullptr, "FQDN or IP address"),
@@ -91,7 +120,7 @@ class FindHost : public StepType {
                   {"hosts", true, "the matching host items"},
                   {"ids", true, "their ids"}}) {}
 
-  std::vector<Operation> describe(const StepContext& ctx) const override {
+  std::vector<Operation> describe_calls(const StepContext& ctx) const override {
     std::vector<std::string> keys;
     for (const char* k : {"name", "address", "hardware_id"})
       if (ctx.has(k)) keys.push_back(fmt::format("{} = {}", k, ctx.text(k)));
@@ -103,16 +132,16 @@ class FindHost : public StepType {
   }
 };
 
-class HostMaintenance : public StepType {
+class HostMaintenance : public EngineStep {
  public:
   HostMaintenance()
-      : StepType("engine.host.maintenance", StepKind::Idempotent,
+      : EngineStep("engine.host.maintenance", StepKind::Idempotent,
                  "move a host to maintenance and wait for it",
                  {host_param(),
                   optional("reason", ParamType::String, "she-restore", "reason recorded by the engine")},
                  {}) {}
 
-  std::vector<Operation> describe(const StepContext& ctx) const override {
+  std::vector<Operation> describe_calls(const StepContext& ctx) const override {
     auto h = ctx.engine_host("host");
     std::vector<Operation> ops;
     lookup_host(h, ops);
@@ -122,13 +151,13 @@ class HostMaintenance : public StepType {
   }
 };
 
-class HostActivate : public StepType {
+class HostActivate : public EngineStep {
  public:
   HostActivate()
-      : StepType("engine.host.activate", StepKind::Idempotent, "activate a host and wait until it is up",
+      : EngineStep("engine.host.activate", StepKind::Idempotent, "activate a host and wait until it is up",
                  {host_param()}, {}) {}
 
-  std::vector<Operation> describe(const StepContext& ctx) const override {
+  std::vector<Operation> describe_calls(const StepContext& ctx) const override {
     auto h = ctx.engine_host("host");
     std::vector<Operation> ops;
     lookup_host(h, ops);
@@ -138,14 +167,14 @@ class HostActivate : public StepType {
   }
 };
 
-class HostFenceManual : public StepType {
+class HostFenceManual : public EngineStep {
  public:
   HostFenceManual()
-      : StepType("engine.host.fence_manual", StepKind::Once,
+      : EngineStep("engine.host.fence_manual", StepKind::Once,
                  "confirm 'host has been rebooted': its VMs go down and its SPM role is released",
                  {host_param()}, {}) {}
 
-  std::vector<Operation> describe(const StepContext& ctx) const override {
+  std::vector<Operation> describe_calls(const StepContext& ctx) const override {
     auto h = ctx.engine_host("host");
     std::vector<Operation> ops;
     lookup_host(h, ops);
@@ -154,16 +183,16 @@ class HostFenceManual : public StepType {
   }
 };
 
-class HostRemove : public StepType {
+class HostRemove : public EngineStep {
  public:
   HostRemove()
-      : StepType("engine.host.remove", StepKind::Once, "remove a host from the engine",
+      : EngineStep("engine.host.remove", StepKind::Once, "remove a host from the engine",
                  {host_param(),
                   optional("force", ParamType::Bool, true,
                            "force the removal (the engine still needs it fenced or in maintenance, with no VMs)")},
                  {}) {}
 
-  std::vector<Operation> describe(const StepContext& ctx) const override {
+  std::vector<Operation> describe_calls(const StepContext& ctx) const override {
     auto h = ctx.engine_host("host");
     std::vector<Operation> ops;
     lookup_host(h, ops);
@@ -198,14 +227,14 @@ void check_auth(const StepContext& ctx) {
     throw StepRuleError("auth: password needs root_password (a secret reference)");
 }
 
-class HostInstall : public StepType {
+class HostInstall : public EngineStep {
  public:
   HostInstall()
-      : StepType("engine.host.install", StepKind::Once,
+      : EngineStep("engine.host.install", StepKind::Once,
                  "reinstall a host (from maintenance), deploying hosted engine on it",
                  install_params(false), {}) {}
 
-  std::vector<Operation> describe(const StepContext& ctx) const override {
+  std::vector<Operation> describe_calls(const StepContext& ctx) const override {
     check_auth(ctx);
     auto h = ctx.engine_host("host");
     api::InstallOptions o;
@@ -224,13 +253,13 @@ class HostInstall : public StepType {
   }
 };
 
-class HostAdd : public StepType {
+class HostAdd : public EngineStep {
  public:
   HostAdd()
-      : StepType("engine.host.add", StepKind::Once, "add a host to the engine",
+      : EngineStep("engine.host.add", StepKind::Once, "add a host to the engine",
                  install_params(true), {{"id", false, "id of the new host"}}) {}
 
-  std::vector<Operation> describe(const StepContext& ctx) const override {
+  std::vector<Operation> describe_calls(const StepContext& ctx) const override {
     check_auth(ctx);
     api::AddHostOptions o;
     o.name = ctx.text("name");
@@ -247,17 +276,17 @@ class HostAdd : public StepType {
   }
 };
 
-class HostWait : public StepType {
+class HostWait : public EngineStep {
  public:
   HostWait()
-      : StepType("engine.host.wait", StepKind::Read, "wait until a host reaches a status",
+      : EngineStep("engine.host.wait", StepKind::Read, "wait until a host reaches a status",
                  {host_param(),
                   required("status", ParamType::StringList, "statuses that end the wait"),
                   optional("fail_on", ParamType::StringList,
                            Value::array({"error", "install_failed"}), "statuses that fail it at once")},
                  {{"status", false, "the status reached"}}) {}
 
-  std::vector<Operation> describe(const StepContext& ctx) const override {
+  std::vector<Operation> describe_calls(const StepContext& ctx) const override {
     auto h = ctx.engine_host("host");
     std::vector<Operation> ops;
     lookup_host(h, ops);
@@ -267,13 +296,13 @@ class HostWait : public StepType {
   }
 };
 
-class StartVms : public StepType {
+class StartVms : public EngineStep {
  public:
   StartVms()
-      : StepType("engine.vms.start", StepKind::Idempotent, "start VMs (those already up are left alone)",
+      : EngineStep("engine.vms.start", StepKind::Idempotent, "start VMs (those already up are left alone)",
                  {required("vms", ParamType::StringList, "VM names")}, {}) {}
 
-  std::vector<Operation> describe(const StepContext& ctx) const override {
+  std::vector<Operation> describe_calls(const StepContext& ctx) const override {
     std::vector<Operation> ops;
     for (auto& vm : ctx.texts("vms")) {
       ops.push_back(http(api::list_vms(api::host_name_search(vm))));
@@ -284,28 +313,28 @@ class StartVms : public StepType {
   }
 };
 
-class DataCenterWait : public StepType {
+class DataCenterWait : public EngineStep {
  public:
   DataCenterWait()
-      : StepType("engine.datacenter.wait", StepKind::Read,
+      : EngineStep("engine.datacenter.wait", StepKind::Read,
                  "wait until a data center is up and has an SPM",
                  {optional("name", ParamType::String, "${env.engine.datacenter}", "data center name")},
                  {{"spm_host", false, "name of the SPM host"}}) {}
 
-  std::vector<Operation> describe(const StepContext& ctx) const override {
+  std::vector<Operation> describe_calls(const StepContext& ctx) const override {
     return {http(api::list_datacenters()), http(api::list_hosts("", true)),
             note(fmt::format("wait until data center {} is up and one host is SPM", ctx.text("name")))};
   }
 };
 
-class SpmInfo : public StepType {
+class SpmInfo : public EngineStep {
  public:
   SpmInfo()
-      : StepType("engine.spm", StepKind::Read, "find the SPM host and whether it is a hosted-engine host",
+      : EngineStep("engine.spm", StepKind::Read, "find the SPM host and whether it is a hosted-engine host",
                  {}, {{"host", false, "name of the SPM host, empty if none"},
                       {"hosted_engine", false, "true when the SPM host is a hosted-engine host"}}) {}
 
-  std::vector<Operation> describe(const StepContext&) const override {
+  std::vector<Operation> describe_calls(const StepContext&) const override {
     return {http(api::list_hosts("", true)), note("pick the host whose spm status is 'spm'")};
   }
 };

@@ -80,6 +80,9 @@ class FileCopy : public StepType {
                   {"bytes", false, "size in bytes"}}) {}
 
   std::vector<Operation> describe(const StepContext& ctx) const override {
+    std::string mode = ctx.text("mode");
+    if (mode.size() < 3 || mode.size() > 4 || mode.find_first_not_of("01234567") != std::string::npos)
+      throw StepRuleError("mode '" + mode + "' is not an octal file mode such as 0600");
     std::string to_path = ctx.text("to_path");
     std::string part = to_path + ".part";
     std::vector<Operation> ops;

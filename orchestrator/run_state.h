@@ -1,0 +1,73 @@
+// A run as its journal tells it: replaying the records gives every step's
+// and loop iteration's state, the values they captured, the operator's
+// answers and why the run stopped. Resume, status and reports all read this.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "workflows/expression.h"
+
+namespace she {
+
+/// Record types of the journal.
+namespace rec {
+constexpr const char* kRunStarted = "run_started";
+constexpr const char* kRunResumed = "run_resumed";
+constexpr const char* kRerunFrom = "rerun_from";
+constexpr const char* kReplanned = "replanned";
+constexpr const char* kLoopExpanded = "loop_expanded";
+constexpr const char* kStepStarted = "step_started";
+constexpr const char* kStepSucceeded = "step_succeeded";
+constexpr const char* kStepFailed = "step_failed";
+constexpr const char* kStepSkipped = "step_skipped";
+constexpr const char* kAnswer = "prompt_answered";
+constexpr const char* kAwaiting = "awaiting_operator";
+constexpr const char* kInterrupted = "interrupted";
+constexpr const char* kRunStopped = "run_stopped";    // failed; re-running resumes
+constexpr const char* kRunFinished = "run_finished";  // succeeded
+}  // namespace rec
+
+struct IterationState {
+  std::string status = "pending";  // pending | running | succeeded | failed | skipped
+  std::string label;
+  int attempts = 0;
+  Value outputs = Value::object();
+  std::string error;
+  std::string error_class;
+  std::string started, finished;
+  long long duration_ms = 0;
+  std::string note;  // how it ended, e.g. "already in place (probe)"
+};
+
+struct StepState {
+  bool loop_expanded = false;
+  Value items = Value::array();
+  std::map<std::string, IterationState> iterations;  // "" for a step without a loop
+  std::string skip_reason;
+
+  /// pending | running | succeeded | failed | skipped, over its iterations.
+  std::string status() const;
+};
+
+struct Answer {
+  std::string key, answer, who, time;
+};
+
+struct RunState {
+  std::string run_id, plan_name, plan_file, user, host, started, finished;
+  std::string result;        // "" (unfinished), succeeded, failed, awaiting_operator, interrupted
+  std::string stop_reason;   // why it stopped, for status and reports
+  std::string stop_step;     // where
+  Value step_hashes = Value::object();
+  std::map<std::string, StepState> steps;
+  std::map<std::string, Answer> answers;
+  std::vector<std::string> warnings;
+  int resumes = 0;
+
+  static RunState replay(const std::vector<Value>& records);
+  const IterationState* iteration(const std::string& step, const std::string& key) const;
+};
+
+}  // namespace she
