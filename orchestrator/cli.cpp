@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <unistd.h>
 
 #include "orchestrator/exit_codes.h"
 
@@ -10,7 +11,7 @@ namespace she {
 namespace {
 
 const char* kExitCodes =
-    "Exit codes: 0 ok, 1 a step failed, 2 usage error, 3 invalid plan (nothing ran),\n"
+    "Exit codes: 0 ok, 1 a step failed, 2 usage error, 3 invalid or changed plan (nothing ran),\n"
     "4 awaiting operator, 5 interrupted, 6 plan locked by another run,\n"
     "69 not implemented yet, 70 internal error.";
 
@@ -37,21 +38,38 @@ bool split_params(const std::vector<std::string>& raw, Options& opts) {
 
 std::optional<int> parse_command_line(int argc, char** argv, Options& opts) {
   CLI::App app{"she-restore: restore a self-hosted oVirt / OLVM / RHV engine from backup, step by step,\n"
-               "as a declarative, rehearsable plan."};
+               "as a declarative, rehearsable, resumable plan."};
   app.set_version_flag("--version", std::string("she-restore ") + SHE_RESTORE_VERSION);
   app.footer(std::string("Run `she-restore --dry-run PLAN` first: it shows every call the plan would make.\n") +
              kExitCodes);
-  std::vector<std::string> run_params, validate_params;
+  std::vector<std::string> run_params, validate_params, status_params;
   bool dry_run = false;
   add_plan_options(app, opts, run_params);
   app.add_flag("-n,--dry-run", dry_run,
                "rehearse: print every step resolved, with the exact REST calls and SSH commands; write nothing");
   // The plan is optional at the top level only so that subcommands work.
   app.get_option("plan")->required(false);
+  // Options of a real run; each is refused with --dry-run rather than ignored.
+  std::vector<CLI::Option*> run_only = {
+      app.add_option("--state-dir", opts.run.state_dir, "where runs are kept (default $XDG_STATE_HOME/she-restore)"),
+      app.add_flag("--new-run", opts.run.new_run, "start a new run instead of resuming the unfinished one"),
+      app.add_flag("--replan", opts.run.replan, "resume even though steps changed since the run started"),
+      app.add_option("--from", opts.run.from_step, "run again from this step id (it and the steps after it)"),
+      app.add_flag("--step", opts.run.step_mode, "ask before each step: y (run), n (skip), c (continue without asking)"),
+      app.add_flag("-y,--yes", opts.yes, "answer yes to every yes/no prompt (unattended runs)"),
+      app.add_option("--answers", opts.answers_file, "YAML file of prompt answers, by step id (unattended runs)"),
+      app.add_option("--break-lock", opts.run.break_lock, "remove the stale lock left by run RUN_ID, then run")
+          ->type_name("RUN_ID")};
 
   auto* validate = app.add_subcommand("validate", "check a plan and its environment; report every error");
   Options vopts;
   add_plan_options(*validate, vopts, validate_params);
+
+  auto* status = app.add_subcommand("status", "where the last run of a plan stands, and how to continue");
+  Options sopts;
+  add_plan_options(*status, sopts, status_params);
+  status->add_option("--state-dir", sopts.run.state_dir, "where runs are kept");
+  status->add_option("--output", sopts.output, "text or json")->check(CLI::IsMember({"text", "json"}));
 
   auto* steps = app.add_subcommand("steps", "list the step types, or show one with its parameters");
   steps->add_option("type", opts.step_type, "a step type, e.g. engine.host.remove");
@@ -62,10 +80,11 @@ std::optional<int> parse_command_line(int argc, char** argv, Options& opts) {
     int code = app.exit(e);
     return code == 0 ? exit_code::kOk : exit_code::kUsage;
   }
-  if (validate->parsed()) {
-    vopts.command = Command::Validate;
-    opts = vopts;
-    if (!split_params(validate_params, opts)) return exit_code::kUsage;
+  if (validate->parsed() || status->parsed()) {
+    bool is_status = status->parsed();
+    opts = is_status ? sopts : vopts;
+    opts.command = is_status ? Command::Status : Command::Validate;
+    if (!split_params(is_status ? status_params : validate_params, opts)) return exit_code::kUsage;
     return std::nullopt;
   }
   if (steps->parsed()) {
@@ -77,6 +96,16 @@ std::optional<int> parse_command_line(int argc, char** argv, Options& opts) {
     return exit_code::kUsage;
   }
   opts.command = dry_run ? Command::DryRun : Command::Run;
+  if (dry_run)
+    for (auto* o : run_only)
+      if (o->count() > 0) {
+        std::cerr << "she-restore: " << o->get_name() << " applies to a run, not to --dry-run\n";
+        return exit_code::kUsage;
+      }
+  if (opts.run.step_mode && !::isatty(STDIN_FILENO)) {
+    std::cerr << "she-restore: --step asks before each step and needs a terminal\n";
+    return exit_code::kUsage;
+  }
   if (!split_params(run_params, opts)) return exit_code::kUsage;
   return std::nullopt;
 }

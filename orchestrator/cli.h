@@ -7,9 +7,12 @@
 #include <utility>
 #include <vector>
 
+#include "orchestrator/executor.h"
+
 namespace she {
 
-enum class Command { Run, DryRun, Validate, Steps };
+
+enum class Command { Run, DryRun, Validate, Status, Steps };
 
 struct Options {
   Command command = Command::Run;
@@ -17,6 +20,10 @@ struct Options {
   std::string env_file;                                     // --env
   std::vector<std::pair<std::string, std::string>> params;  // --param NAME=VALUE
   std::string step_type;                                    // steps [TYPE]
+  RunOptions run;                                           // run-only flags (and --state-dir for status)
+  bool yes = false;                                         // --yes
+  std::string answers_file;                                 // --answers
+  std::string output = "text";                              // status --output
 };
 
 /// Fills `opts`, or returns the exit code to leave with (help, version,

@@ -5,6 +5,8 @@
 
 #include "orchestrator/dry_run.h"
 #include "orchestrator/exit_codes.h"
+#include "orchestrator/operator_console.h"
+#include "orchestrator/status.h"
 
 namespace she {
 
@@ -34,12 +36,26 @@ int command_dry_run(const Plan& plan) {
   return exit_code::kOk;
 }
 
-int command_run(const Plan& plan) {
-  std::cerr << fmt::format(
-      "she-restore: plan {} is valid, but running plans is not implemented yet in this release.\n"
-      "Rehearse it with: she-restore --dry-run {}\n",
-      plan.name, plan.file);
-  return exit_code::kNotImplemented;
+int command_run(const Plan& plan, const Options& opts) {
+  if (!opts.run.from_step.empty() && !plan.find_step(opts.run.from_step)) {
+    std::vector<std::string> ids;
+    for (auto& s : plan.steps) ids.push_back(s.id);
+    std::string hint = did_you_mean(opts.run.from_step, ids);
+    std::cerr << "she-restore: --from: no step has the id '" << opts.run.from_step << "'"
+              << (hint.empty() ? "" : "; " + hint) << "\n";
+    return exit_code::kUsage;
+  }
+  ConsoleOperator op;
+  std::string err;
+  if (!op.configure({opts.yes, opts.answers_file, true}, &err)) {
+    std::cerr << "she-restore: " << err << "\n";
+    return exit_code::kUsage;
+  }
+  return execute_plan(plan, opts.run, op);
+}
+
+int command_status_of(const Plan& plan, const Options& opts) {
+  return command_status(plan, opts.run.state_dir, opts.output);
 }
 
 int command_steps(const Options& opts) {

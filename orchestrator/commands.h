@@ -13,7 +13,8 @@ std::optional<Plan> load_plan_or_report(const Options& opts);
 
 int command_validate(const Plan& plan);
 int command_dry_run(const Plan& plan);
-int command_run(const Plan& plan);
+int command_run(const Plan& plan, const Options& opts);
+int command_status_of(const Plan& plan, const Options& opts);
 int command_steps(const Options& opts);
 
 }  // namespace she

@@ -1,46 +1,4 @@
-// she-restore: the phases of one invocation, in order.
-#include <exception>
-#include <iostream>
+// she-restore's entry point; orchestrator/app.cpp lists the phases.
+#include "orchestrator/app.h"
 
-#include "orchestrator/cli.h"
-#include "orchestrator/commands.h"
-#include "orchestrator/exit_codes.h"
-
-namespace {
-
-int she_restore(int argc, char** argv) {
-  using namespace she;
-
-  // Read the command line; help, version and usage errors end here.
-  Options opts;
-  if (auto code = parse_command_line(argc, argv, opts)) return *code;
-
-  // List the step catalog: needs no plan.
-  if (opts.command == Command::Steps) return command_steps(opts);
-
-  // Load and validate the plan: every error reported, nothing run on any.
-  std::optional<Plan> plan = load_plan_or_report(opts);
-  if (!plan) return exit_code::kInvalidPlan;
-
-  // Validate only, rehearse, or run.
-  switch (opts.command) {
-    case Command::Validate: return command_validate(*plan);
-    case Command::DryRun: return command_dry_run(*plan);
-    default: return command_run(*plan);
-  }
-}
-
-}  // namespace
-
-int main(int argc, char** argv) {
-  // Whatever slipped through is a bug: say so and exit with its own code,
-  // never abort with a core dump at 3 a.m.
-  try {
-    return she_restore(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "she-restore: internal error: " << e.what() << "\nplease report it with the plan that caused it\n";
-  } catch (...) {
-    std::cerr << "she-restore: internal error\n";
-  }
-  return she::exit_code::kInternal;
-}
+int main(int argc, char** argv) { return she::she_restore_main(argc, argv); }

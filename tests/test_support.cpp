@@ -5,7 +5,10 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <cerrno>
+#include <fcntl.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 namespace she::test {
 
@@ -24,6 +27,36 @@ ProcessResult run(const std::string& command, const std::string& env) {
 
 ProcessResult she_restore(const std::string& args, const std::string& env) {
   return run(std::string("'") + SHE_RESTORE_BINARY + "' " + args, env);
+}
+
+ProcessResult testbed(const std::string& args, const std::string& env) {
+  return run(std::string("'") + SHE_TESTBED_BINARY + "' " + args + " < /dev/null", env);
+}
+
+int spawn_testbed(const std::vector<std::string>& args, const std::vector<std::string>& env, const std::string& log) {
+  pid_t pid = fork();
+  if (pid != 0) return pid;
+  // Child: quiet stdin, output to the log, the extra environment on top.
+  if (chdir(SHE_SOURCE_DIR) != 0) _exit(127);
+  int in = ::open("/dev/null", O_RDONLY);
+  int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+  dup2(in, 0);
+  dup2(out, 1);
+  dup2(out, 2);
+  for (auto& e : env) putenv(const_cast<char*>(e.c_str()));
+  std::vector<char*> argv = {const_cast<char*>(SHE_TESTBED_BINARY)};
+  for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  execv(SHE_TESTBED_BINARY, argv.data());
+  _exit(127);
+}
+
+int wait_child(int pid) {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFSIGNALED(status)) return -WTERMSIG(status);
+  return WEXITSTATUS(status);
 }
 
 std::string shell_split(const std::string& command_line) {

@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace she::test {
 
@@ -17,6 +18,13 @@ ProcessResult run(const std::string& command, const std::string& env = "");
 
 /// Runs she-restore with `args`.
 ProcessResult she_restore(const std::string& args, const std::string& env = "");
+/// Runs the testbed (she-restore plus the test.* step types) with `args`.
+ProcessResult testbed(const std::string& args, const std::string& env = "");
+
+/// Starts the testbed in the background, output to `log`, stdin /dev/null.
+int spawn_testbed(const std::vector<std::string>& args, const std::vector<std::string>& env, const std::string& log);
+/// Waits for a child: its exit code, or -signal when a signal ended it.
+int wait_child(int pid);
 
 /// What /bin/sh makes of a command line: one "[arg]" line per argument.
 std::string shell_split(const std::string& command_line);

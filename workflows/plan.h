@@ -21,6 +21,7 @@ struct RetryPolicy {
   int attempts = 1;                               // 1: no retry
   Duration backoff = std::chrono::seconds(5);     // first wait, doubled each time, with jitter
   Duration max_backoff = std::chrono::minutes(5);
+  Duration total = Duration(0);                   // all attempts and waits together; 0: no cap
   std::vector<std::string> on;                    // error classes that retry
 };
 

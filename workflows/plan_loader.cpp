@@ -642,10 +642,11 @@ class Loader {
       return r;
     }
     if (!is_map(n, file, "'retry'")) return r;
-    check_keys(n, file, {"attempts", "backoff", "max_backoff", "on"}, "'retry'");
+    check_keys(n, file, {"attempts", "backoff", "max_backoff", "total", "on"}, "'retry'");
     r.attempts = integer(n["attempts"], file, "attempts", 3, 1, 100);
     r.backoff = duration(n["backoff"], file, "backoff", r.backoff);
     r.max_backoff = duration(n["max_backoff"], file, "max_backoff", r.max_backoff);
+    r.total = duration(n["total"], file, "total", r.total);
     r.on = text_list(n["on"], file, "on");
     const auto& known = retryable_error_classes();
     for (auto& c : r.on)

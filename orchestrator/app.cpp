@@ -1,0 +1,50 @@
+// she-restore: the phases of one invocation, in order.
+#include <exception>
+#include <iostream>
+
+#include "orchestrator/app.h"
+#include "orchestrator/cli.h"
+#include "orchestrator/commands.h"
+#include "orchestrator/exit_codes.h"
+
+namespace she {
+
+namespace {
+
+int phases(int argc, char** argv) {
+  // Read the command line; help, version and usage errors end here.
+  Options opts;
+  if (auto code = parse_command_line(argc, argv, opts)) return *code;
+
+  // List the step catalog: needs no plan.
+  if (opts.command == Command::Steps) return command_steps(opts);
+
+  // Load and validate the plan: every error reported, nothing run on any.
+  std::optional<Plan> plan = load_plan_or_report(opts);
+  if (!plan) return exit_code::kInvalidPlan;
+
+  // Validate only, report status, rehearse, or run (resuming if unfinished).
+  switch (opts.command) {
+    case Command::Validate: return command_validate(*plan);
+    case Command::Status: return command_status_of(*plan, opts);
+    case Command::DryRun: return command_dry_run(*plan);
+    default: return command_run(*plan, opts);
+  }
+}
+
+}  // namespace
+
+int she_restore_main(int argc, char** argv) {
+  // Whatever slipped through is a bug: say so and exit with its own code,
+  // never abort with a core dump at 3 a.m.
+  try {
+    return phases(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "she-restore: internal error: " << e.what() << "\nplease report it with the plan that caused it\n";
+  } catch (...) {
+    std::cerr << "she-restore: internal error\n";
+  }
+  return exit_code::kInternal;
+}
+
+}  // namespace she

@@ -1,0 +1,651 @@
+#include "orchestrator/executor.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <fmt/format.h>
+#include <iostream>
+#include <mutex>
+#include <random>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/spdlog.h>
+#include <thread>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "orchestrator/durable_file.h"
+#include "orchestrator/exit_codes.h"
+#include "orchestrator/journal.h"
+#include "orchestrator/plan_lock.h"
+#include "orchestrator/plan_snapshot.h"
+#include "orchestrator/redactor.h"
+#include "orchestrator/report.h"
+#include "orchestrator/run_directory.h"
+#include "orchestrator/run_lifecycle.h"
+#include "orchestrator/run_state.h"
+
+namespace she {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::atomic<bool> g_stop{false};
+std::atomic<int> g_signal{0};
+
+extern "C" void on_stop_signal(int sig) {
+  g_stop = true;
+  g_signal = sig;
+}
+
+void install_signal_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+enum class Outcome { Succeeded, Failed, Skipped, Awaiting, Interrupted };
+
+struct IterationResult {
+  Outcome outcome = Outcome::Succeeded;
+  Value item;
+  Value outputs = Value::object();
+  std::string error;
+};
+
+class JournalFailure : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Answers already in the journal are reused (a resumed prompt is not asked
+/// twice); new ones are journaled with who and when.
+class JournaledOperator : public OperatorChannel {
+ public:
+  JournaledOperator(OperatorChannel& inner, const RunState& state, std::function<void(const Value&)> record)
+      : inner_(inner), state_(state), record_(std::move(record)) {}
+
+  std::optional<std::string> ask(const std::string& key, const std::string& question,
+                                 const std::vector<std::string>& choices) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (auto it = state_.answers.find(key); it != state_.answers.end()) return it->second.answer;
+    auto answer = inner_.ask(key, question, choices);
+    if (answer) record_({{"t", rec::kAnswer}, {"key", key}, {"answer", *answer}, {"who", inner_.who()}});
+    return answer;
+  }
+  std::string who() const override { return inner_.who(); }
+
+ private:
+  OperatorChannel& inner_;
+  const RunState& state_;
+  std::function<void(const Value&)> record_;
+  std::mutex mutex_;
+};
+
+class RunSession {
+ public:
+  RunSession(const Plan& plan, const RunOptions& opts, OperatorChannel& op)
+      : plan_(plan), opts_(opts), op_(op), redactor_(plan) {}
+
+  int run() {
+    life_.begin_preflight();
+    int code = exit_code::kOk;
+    if (!preflight(&code)) {
+      life_.preflight_failed();
+      return code;
+    }
+    life_.preflight_passed();
+    install_signal_handlers();
+    try {
+      code = walk();
+    } catch (const JournalFailure& e) {
+      say("", std::string("cannot write the journal, stopping at once: ") + e.what());
+      code = exit_code::kStepFailed;
+    }
+    finish_reports();
+    lock_.release();
+    return code;
+  }
+
+ private:
+  // --- preflight -----------------------------------------------------------
+
+  bool preflight(int* code) {
+    std::vector<std::string> missing;
+    for (auto& s : plan_.steps)
+      if (!s.type->runnable() && mode_allows(s) &&
+          std::find(missing.begin(), missing.end(), s.uses) == missing.end())
+        missing.push_back(s.uses);
+    if (!missing.empty()) {
+      std::cerr << fmt::format(
+          "she-restore: plan {} uses step types this release cannot run yet: {}.\n"
+          "Nothing was started. Rehearse it with: she-restore --dry-run {}\n",
+          plan_.name, fmt::join(missing, ", "), plan_.file);
+      *code = exit_code::kNotImplemented;
+      return false;
+    }
+    std::string err;
+    plan_dir_ = plan_state_dir(state_root(opts_.state_dir), plan_.name);
+    if (!make_private_directory(plan_dir_, &err)) return fail(code, exit_code::kInternal, err);
+    std::string lock_path = plan_lock_path(plan_dir_);
+    if (!opts_.break_lock.empty()) {
+      if (!PlanLock::break_stale(lock_path, opts_.break_lock, &err)) return fail(code, exit_code::kLocked, err);
+      std::cerr << "she-restore: broke the stale lock of run " << opts_.break_lock << "\n";
+    }
+
+    // Resume the latest run unless it succeeded or --new-run says otherwise.
+    std::vector<Value> old_records;
+    auto runs = list_runs(plan_dir_);
+    if (!runs.empty() && !opts_.new_run) {
+      std::string warning;
+      if (Journal::read(run_paths(plan_dir_, runs.back()).journal(), &old_records, &warning, &err) &&
+          RunState::replay(old_records).result != "succeeded")
+        run_id_ = runs.back();
+    }
+    bool resuming = !run_id_.empty();
+    if (!resuming) run_id_ = new_run_id();
+    paths_ = run_paths(plan_dir_, run_id_);
+
+    LockHolder me{static_cast<int>(::getpid()), this_host(), this_user(), run_id_, utc_now()}, holder;
+    switch (lock_.acquire(lock_path, me, &holder, &err)) {
+      case PlanLock::Result::Acquired: break;
+      case PlanLock::Result::HeldByLiveProcess:
+        return fail(code, exit_code::kLocked,
+                    fmt::format("plan {} is being run by {}; wait for it, or stop it first", plan_.name, holder.str()));
+      case PlanLock::Result::Stale:
+        return fail(code, exit_code::kLocked,
+                    fmt::format("plan {} has a stale lock from {} (that process is gone). Make sure nothing is "
+                                "still working on this plan, then run again with --break-lock {}",
+                                plan_.name, holder.str(), holder.run_id.empty() ? "''" : holder.run_id));
+      case PlanLock::Result::Error: return fail(code, exit_code::kInternal, err);
+    }
+
+    if (!make_private_directory(paths_.dir, &err)) return fail(code, exit_code::kInternal, err);
+    std::vector<Value> records;
+    std::string warning;
+    if (!journal_.open(paths_.journal(), &records, &warning, &err)) return fail(code, exit_code::kInternal, err);
+    if (!warning.empty()) std::cerr << "she-restore: warning: " << warning << "\n";
+    state_ = RunState::replay(records);
+    if (!warning.empty()) state_.warnings.push_back(warning);
+    start_log();
+
+    Value fingerprints = step_fingerprints(plan_);
+    if (resuming && !records.empty()) {
+      auto changed = changed_steps(state_.step_hashes, fingerprints);
+      if (!changed.empty() && !opts_.replan)
+        return fail(code, exit_code::kInvalidPlan,
+                    fmt::format("the plan changed since run {} started:\n  {}\nRun again with --replan to go on "
+                                "with the changed plan (finished steps stay finished), or --new-run to start over",
+                                run_id_, fmt::join(changed, "\n  ")));
+      if (!changed.empty()) record({{"t", rec::kReplanned}, {"changed", changed}, {"step_hashes", fingerprints}});
+      record({{"t", rec::kRunResumed}, {"pid", ::getpid()}, {"user", this_user()}, {"host", this_host()}});
+      say("", fmt::format("resuming run {} ({})", run_id_, paths_.dir));
+    } else {
+      if (!write_file_durably(paths_.frozen_plan(), dump_json(frozen_plan(plan_, fingerprints), 2) + "\n", &err))
+        return fail(code, exit_code::kInternal, err);
+      record({{"t", rec::kRunStarted}, {"run", run_id_}, {"plan", plan_.name}, {"plan_file", plan_.file},
+              {"user", this_user()}, {"host", this_host()}, {"pid", ::getpid()}, {"version", SHE_RESTORE_VERSION},
+              {"step_hashes", fingerprints}});
+      say("", fmt::format("started run {} ({})", run_id_, paths_.dir));
+    }
+    state_ = RunState::replay(reread());
+    return true;
+  }
+
+  bool fail(int* code, int value, const std::string& message) {
+    std::cerr << "she-restore: " << redactor_.scrub(message) << "\n";
+    *code = value;
+    return false;
+  }
+
+  bool mode_allows(const Step& s) const {
+    return plan_.env.mode == "rehearsal" ? s.in_rehearsal : s.in_real;
+  }
+
+  // --- journal, log, progress ---------------------------------------------
+
+  void record(Value r) {
+    r["time"] = utc_now();
+    std::string err;
+    if (!journal_.append(redactor_.scrub(r), &err)) throw JournalFailure(err);
+  }
+
+  std::vector<Value> reread() {
+    std::vector<Value> records;
+    std::string warning, err;
+    Journal::read(paths_.journal(), &records, &warning, &err);
+    return records;
+  }
+
+  void start_log() {
+    try {
+      log_ = spdlog::basic_logger_mt("run-" + run_id_, paths_.log());
+      log_->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
+      log_->flush_on(spdlog::level::info);
+    } catch (const spdlog::spdlog_ex& e) {
+      std::cerr << "she-restore: warning: no log file: " << e.what() << "\n";
+    }
+  }
+
+  /// A progress line for the operator (stderr) and the log, scrubbed.
+  void say(const std::string& where, const std::string& message) {
+    std::string line = redactor_.scrub(where.empty() ? message : where + ": " + message);
+    std::lock_guard<std::mutex> lock(say_mutex_);
+    std::cerr << line << "\n";
+    if (log_) log_->info(line);
+  }
+
+  // --- the walk ------------------------------------------------------------
+
+  int walk() {
+    roots_ = plan_.roots(false);
+    roots_["run"]["id"] = run_id_;
+    int from = opts_.from_step.empty() ? -1 : plan_.step_index(opts_.from_step);
+    if (from >= 0) mark_rerun_from(static_cast<size_t>(from));
+    bool step_mode = opts_.step_mode;
+    int n = static_cast<int>(plan_.steps.size());
+    for (int i = 0; i < n; ++i) {
+      const Step& s = plan_.steps[static_cast<size_t>(i)];
+      std::string where = fmt::format("[{}/{}] {}", i + 1, n, s.id);
+      StepState prior = state_.steps.count(s.id) ? state_.steps.at(s.id) : StepState{};
+      std::string status = prior.status();
+      if (status == "succeeded" || status == "skipped" || (status == "failed" && s.on_failure == OnFailure::Continue)) {
+        publish_outputs(s, prior);
+        continue;
+      }
+      if (g_stop) return interrupted(s.id);
+      if (!mode_allows(s)) {
+        skip(s, fmt::format("runs only in {} mode", s.in_rehearsal ? "rehearsal" : "real"), where);
+        continue;
+      }
+      if (step_mode) {
+        auto answer = op_.ask("step:" + s.id, fmt::format("Run step {} ({})? y: yes, n: skip it, c: continue without asking",
+                                                         s.id, s.name), {"y", "n", "c"});
+        if (!answer) return awaiting(s.id, "", "--step needs an answer for each step; run on a terminal");
+        if (*answer == "n") {
+          skip(s, "skipped by the operator (--step)", where);
+          continue;
+        }
+        if (*answer == "c") step_mode = false;
+      }
+      StepOutcome out = run_step(s, prior, where);
+      if (out.awaiting) return exit_code::kAwaitingOperator;
+      if (out.interrupted) return interrupted(s.id);
+      if (!out.failed.empty()) {
+        std::string reason = fmt::format("{} failed: {}", s.id, out.failed);
+        if (s.on_failure == OnFailure::Continue) {
+          say(where, "failed, going on (on_failure: continue): " + out.failed);
+          continue;
+        }
+        if (s.on_failure == OnFailure::Pause)
+          return awaiting(s.id, "", reason + ". Fix the cause, then run again: the step is retried");
+        record({{"t", rec::kRunStopped}, {"step", s.id}, {"reason", reason}});
+        say(where, fmt::format("FAILED: {}\nFix the cause and run `she-restore {}` again: the run resumes with this "
+                               "step. `she-restore status {}` shows where it stands.",
+                               out.failed, plan_.file, plan_.file));
+        life_.step_failed();
+        return exit_code::kStepFailed;
+      }
+    }
+    record({{"t", rec::kRunFinished}});
+    life_.all_steps_done();
+    say("", fmt::format("run {} succeeded; report: {}", run_id_, paths_.report_md()));
+    return exit_code::kOk;
+  }
+
+  void mark_rerun_from(size_t from) {
+    std::vector<std::string> ids;
+    for (size_t i = from; i < plan_.steps.size(); ++i) ids.push_back(plan_.steps[i].id);
+    if (!state_.run_id.empty() && state_.steps.size() > 0) {
+      record({{"t", rec::kRerunFrom}, {"steps", ids}});
+      state_ = RunState::replay(reread());
+    }
+    // A new run started --from a later step: the steps before it are skipped.
+    for (size_t i = 0; i < from; ++i) {
+      const Step& s = plan_.steps[i];
+      if (!state_.steps.count(s.id)) skip(s, "before --from " + opts_.from_step, "");
+    }
+  }
+
+  void skip(const Step& s, const std::string& reason, const std::string& where) {
+    record({{"t", rec::kStepSkipped}, {"step", s.id}, {"iter", ""}, {"reason", reason}});
+    state_.steps[s.id].skip_reason = reason;
+    if (!where.empty()) say(where, "skipped: " + reason);
+  }
+
+  int interrupted(const std::string& step) {
+    record({{"t", rec::kInterrupted}, {"step", step}, {"reason", fmt::format("signal {}", g_signal.load())}});
+    life_.interrupted();
+    say("", fmt::format("interrupted; the journal is safe. Run `she-restore {}` again to resume.", plan_.file));
+    return exit_code::kInterrupted;
+  }
+
+  int awaiting(const std::string& step, const std::string& iter, const std::string& reason) {
+    record({{"t", rec::kAwaiting}, {"step", step}, {"iter", iter}, {"reason", reason}});
+    life_.operator_needed();
+    say(step, "waiting for the operator: " + reason);
+    std::cerr << fmt::format("Answer on a terminal by running `she-restore {}` again, or give the answer with "
+                             "--yes or --answers FILE. `she-restore status {}` shows what is awaited.\n",
+                             plan_.file, plan_.file);
+    return exit_code::kAwaitingOperator;
+  }
+
+  void publish_outputs(const Step& s, const StepState& st) {
+    if (s.foreach.kind == Foreach::Kind::None) {
+      auto it = st.iterations.find("");
+      if (it != st.iterations.end()) roots_["steps"][s.id] = it->second.outputs;
+      return;
+    }
+    Value results = Value::array();
+    for (size_t i = 0; i < st.items.size(); ++i) {
+      auto it = st.iterations.find(std::to_string(i));
+      Value r = it == st.iterations.end() ? Value::object() : it->second.outputs;
+      r["item"] = st.items[i];
+      r["outcome"] = it == st.iterations.end() ? "pending" : it->second.status;
+      results.push_back(r);
+    }
+    roots_["steps"][s.id] = {{"results", results}};
+  }
+
+  struct StepOutcome {
+    bool awaiting = false;
+    bool interrupted = false;
+    std::string failed;  // first error, empty when none failed
+  };
+
+  StepOutcome run_step(const Step& s, const StepState& prior, const std::string& where) {
+    StepOutcome out;
+    // The items of a loop are fixed the first time it runs and journaled, so
+    // a resumed loop works on the same list.
+    std::vector<Value> items;
+    if (s.foreach.kind == Foreach::Kind::None) {
+      items.push_back(nullptr);
+    } else if (prior.loop_expanded) {
+      for (auto& item : prior.items) items.push_back(item);
+    } else {
+      Value list;
+      std::string problem;
+      if (s.foreach.kind == Foreach::Kind::HostQuery) {
+        problem = "a loop over a live host query needs the engine REST client, which this release does not have";
+      } else {
+        try {
+          list = resolve_node(s.foreach.items, roots_);
+        } catch (const EvalError& e) {
+          problem = e.what();
+        }
+        if (problem.empty() && (!list.is_array() || contains_deferred(list)))
+          problem = "foreach did not give a list: " + to_text(list);
+      }
+      if (!problem.empty()) {
+        record({{"t", rec::kStepFailed}, {"step", s.id}, {"iter", ""}, {"error", problem}, {"class", "fatal"},
+                {"final", true}});
+        out.failed = problem;
+        return out;
+      }
+      std::vector<std::string> labels;
+      for (auto& item : list) {
+        items.push_back(item);
+        labels.push_back(label_of(item));
+      }
+      record({{"t", rec::kLoopExpanded}, {"step", s.id}, {"items", list}, {"labels", labels}});
+      state_.steps[s.id].loop_expanded = true;
+      state_.steps[s.id].items = list;
+    }
+    if (s.foreach.kind == Foreach::Kind::None && s.when_expr) {
+      Value w;
+      try {
+        w = evaluate(*s.when_expr, roots_);
+      } catch (const EvalError& e) {
+        w = deferred(e.what());
+      }
+      if (is_deferred(w)) {
+        out.failed = "its condition cannot be decided: " + s.when;
+        record({{"t", rec::kStepFailed}, {"step", s.id}, {"iter", ""}, {"error", out.failed}, {"class", "fatal"},
+                {"final", true}});
+        return out;
+      }
+      if (!truthy(w)) {
+        skip(s, "condition false: " + s.when, where);
+        return out;
+      }
+    }
+
+    say(where, items.size() > 1 || s.foreach.kind != Foreach::Kind::None
+                   ? fmt::format("{} ({} item{}, {} at a time)", s.name, items.size(), items.size() == 1 ? "" : "s",
+                                 s.concurrency)
+                   : s.name);
+    std::vector<IterationResult> results(items.size());
+    std::atomic<size_t> next{0};
+    std::atomic<bool> stop_starting{false};
+    auto worker = [&] {
+      for (size_t i; (i = next++) < items.size();) {
+        if (g_stop || stop_starting) {
+          results[i].outcome = Outcome::Interrupted;
+          if (!g_stop) results[i].outcome = Outcome::Skipped;
+          continue;
+        }
+        std::string key = s.foreach.kind == Foreach::Kind::None ? "" : std::to_string(i);
+        results[i] = run_iteration(s, key, items[i], where);
+        if ((results[i].outcome == Outcome::Failed && s.on_failure != OnFailure::Continue) ||
+            results[i].outcome == Outcome::Awaiting)
+          stop_starting = true;  // no new iterations after a stop; running ones finish
+      }
+    };
+    size_t threads = std::min<size_t>(static_cast<size_t>(std::max(1, s.concurrency)), items.size());
+    std::vector<std::thread> pool;
+    for (size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
+    worker();
+    for (auto& t : pool) t.join();
+
+    state_ = RunState::replay(reread());
+    publish_outputs(s, state_.steps[s.id]);
+    for (auto& r : results) {
+      if (r.outcome == Outcome::Awaiting) out.awaiting = true;
+      if (r.outcome == Outcome::Interrupted && g_stop) out.interrupted = true;
+      if (r.outcome == Outcome::Failed && out.failed.empty())
+        out.failed = (r.item.is_null() ? "" : label_of(r.item) + ": ") + r.error;
+    }
+    if (out.awaiting) life_.operator_needed();
+    return out;
+  }
+
+  static std::string label_of(const Value& item) {
+    std::string l = item.is_object() && item.contains("name") ? to_text(item["name"]) : to_text(item);
+    return l.size() > 60 ? l.substr(0, 57) + "..." : l;
+  }
+
+  IterationResult run_iteration(const Step& s, const std::string& key, const Value& item, const std::string& where) {
+    IterationResult res;
+    res.item = item;
+    std::string at = key.empty() ? where : where + " (" + label_of(item) + ")";
+    const IterationState* prev = state_.iteration(s.id, key);
+    if (prev && (prev->status == "succeeded" || prev->status == "skipped")) {
+      res.outcome = prev->status == "succeeded" ? Outcome::Succeeded : Outcome::Skipped;
+      return res;
+    }
+    Value scope = roots_;
+    if (s.foreach.kind != Foreach::Kind::None) scope[s.foreach.as] = item;
+    Value params;
+    std::string problem;
+    try {
+      if (s.foreach.kind != Foreach::Kind::None && s.when_expr) {
+        Value w = evaluate(*s.when_expr, scope);
+        if (!is_deferred(w) && !truthy(w)) {
+          record({{"t", rec::kStepSkipped}, {"step", s.id}, {"iter", key}, {"reason", "condition false: " + s.when}});
+          res.outcome = Outcome::Skipped;
+          return res;
+        }
+        if (is_deferred(w)) problem = "its condition cannot be decided: " + s.when;
+      }
+      params = resolve_step_params(s, scope);
+      if (problem.empty() && contains_deferred(params))
+        problem = "a value it needs is missing (a step it depends on was skipped or captured nothing): " +
+                  to_text(params);
+    } catch (const EvalError& e) {
+      problem = e.what();
+    }
+    if (!problem.empty()) {
+      record({{"t", rec::kStepFailed}, {"step", s.id}, {"iter", key}, {"error", problem}, {"class", "fatal"},
+              {"final", true}});
+      say(at, "failed: " + problem);
+      res.outcome = Outcome::Failed;
+      res.error = problem;
+      return res;
+    }
+
+    auto record_fn = [this](const Value& r) { record(r); };
+    JournaledOperator journaled(op_, state_, record_fn);
+    Clock::time_point attempt_deadline = Clock::time_point::max();
+    RunServices services;
+    services.operator_channel = &journaled;
+    services.iteration_key = key.empty() ? s.id : s.id + "/" + label_of(item);
+    services.should_stop = [&attempt_deadline] { return g_stop.load() || Clock::now() > attempt_deadline; };
+    services.progress = [this, at](const std::string& line) { say(at, line); };
+    StepContext ctx(plan_.env, s.id, params, &services);
+    auto succeed = [&](const Value& outputs, long long ms, const std::string& note) {
+      Value r = {{"t", rec::kStepSucceeded}, {"step", s.id}, {"iter", key}, {"outputs", outputs}, {"ms", ms}};
+      if (!note.empty()) r["note"] = note;
+      record(r);
+      res.outcome = Outcome::Succeeded;
+      res.outputs = outputs;
+      say(at, note.empty() ? fmt::format("done in {}", format_duration(std::chrono::milliseconds(ms))) : note);
+      return res;
+    };
+
+    // Interrupted mid-flight in an earlier process: decide by kind whether
+    // it may simply run again.
+    if (prev && prev->status == "running") {
+      StepKind kind = s.type->kind();
+      CheckResult probe = kind == StepKind::Read ? CheckResult::NotDone : s.type->check(ctx);
+      if (probe == CheckResult::Done) return succeed(Value::object(), 0, "already in place (checked after an interruption)");
+      if (probe == CheckResult::Unknown && kind == StepKind::Once) {
+        std::string question = fmt::format(
+            "Step {} ({}) was interrupted while it ran{} and cannot be repeated blindly; its probe cannot tell "
+            "whether it took effect. Check by hand, then answer done (it took effect: go on) or redo (run it again).",
+            s.id, s.uses, key.empty() ? "" : " for " + label_of(item));
+        auto answer = journaled.ask("resolve:" + services.iteration_key, question, {"done", "redo"});
+        if (!answer) {
+          awaiting_from_iteration(s.id, key, question);
+          res.outcome = Outcome::Awaiting;
+          return res;
+        }
+        if (*answer == "done") return succeed(Value::object(), 0, "confirmed done by the operator after an interruption");
+      }
+    }
+
+    const RetryPolicy& retry = s.retry;
+    Clock::time_point total_deadline =
+        retry.total.count() > 0 ? Clock::now() + retry.total : Clock::time_point::max();
+    int attempt = prev ? prev->attempts : 0;
+    std::mt19937 rng(std::random_device{}());
+    for (int tries = 0;; ++tries) {
+      ++attempt;
+      record({{"t", rec::kStepStarted}, {"step", s.id}, {"iter", key}, {"label", key.empty() ? "" : label_of(item)},
+              {"attempt", attempt}});
+      auto started = Clock::now();
+      attempt_deadline = std::min(started + s.timeout, total_deadline);
+      std::string error, error_class;
+      try {
+        StepResult r = s.type->apply(ctx);
+        s.type->verify(ctx);
+        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
+        return succeed(r.outputs, ms, "");
+      } catch (const AwaitingOperator& e) {
+        // It stopped before acting: on resume it starts afresh, not as a
+        // step interrupted mid-flight.
+        record({{"t", rec::kStepFailed}, {"step", s.id}, {"iter", key}, {"error", e.what()},
+                {"class", "awaiting_operator"}, {"attempt", attempt}, {"final", false}});
+        awaiting_from_iteration(s.id, key, e.what());
+        res.outcome = Outcome::Awaiting;
+        return res;
+      } catch (const StepError& e) {
+        error = e.what();
+        error_class = e.error_class();
+      } catch (const NotImplemented& e) {
+        error = e.what();
+        error_class = "fatal";
+      } catch (const std::exception& e) {
+        error = e.what();
+        error_class = "fatal";
+      }
+      if (error_class == "interrupted") {
+        if (g_stop) {
+          // Stopped at a safe point before taking effect: it runs again on resume.
+          record({{"t", rec::kStepFailed}, {"step", s.id}, {"iter", key}, {"error", "interrupted"},
+                  {"class", "interrupted"}, {"attempt", attempt}, {"final", false}});
+          res.outcome = Outcome::Interrupted;
+          return res;
+        }
+        error_class = "timeout";
+        error = fmt::format("timed out after {}: {}", format_duration(s.timeout), error);
+      }
+      bool retryable = std::find(retry.on.begin(), retry.on.end(), error_class) != retry.on.end() &&
+                       tries + 1 < retry.attempts;
+      auto backoff = std::min<Duration>(retry.max_backoff, retry.backoff * (1LL << std::min(tries, 20)));
+      // ±20% jitter so parallel iterations do not retry in lockstep.
+      backoff = Duration(static_cast<long long>(static_cast<double>(backoff.count()) *
+                                                std::uniform_real_distribution<double>(0.8, 1.2)(rng)));
+      if (retryable && Clock::now() + backoff > total_deadline) retryable = false;
+      record({{"t", rec::kStepFailed}, {"step", s.id}, {"iter", key}, {"error", error}, {"class", error_class},
+              {"attempt", attempt}, {"final", !retryable}});
+      if (!retryable) {
+        say(at, fmt::format("failed ({}): {}", error_class, error));
+        res.outcome = Outcome::Failed;
+        res.error = error;
+        return res;
+      }
+      say(at, fmt::format("attempt {} failed ({}): {}; retrying in {}", attempt, error_class, error,
+                          format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(backoff))));
+      for (auto until = Clock::now() + backoff; Clock::now() < until;) {
+        if (g_stop) {
+          res.outcome = Outcome::Interrupted;
+          return res;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    }
+  }
+
+  void awaiting_from_iteration(const std::string& step, const std::string& key, const std::string& reason) {
+    record({{"t", rec::kAwaiting}, {"step", step}, {"iter", key}, {"reason", reason}});
+    say(step, "waiting for the operator: " + reason);
+    std::cerr << fmt::format("Answer on a terminal by running `she-restore {}` again, or give the answer with "
+                             "--yes or --answers FILE. `she-restore status {}` shows what is awaited.\n",
+                             plan_.file, plan_.file);
+  }
+
+  void finish_reports() {
+    if (!journal_.is_open()) return;
+    std::string err;
+    RunState final_state = RunState::replay(reread());
+    if (!write_reports(plan_, paths_, final_state, redactor_, &err))
+      std::cerr << "she-restore: warning: " << err << "\n";
+    if (log_) log_->flush();
+  }
+
+  const Plan& plan_;
+  RunOptions opts_;
+  OperatorChannel& op_;
+  Redactor redactor_;
+  RunLifecycle life_;
+  PlanLock lock_;
+  Journal journal_;
+  std::string plan_dir_, run_id_;
+  RunPaths paths_;
+  RunState state_;
+  Value roots_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::mutex say_mutex_;
+};
+
+}  // namespace
+
+int execute_plan(const Plan& plan, const RunOptions& opts, OperatorChannel& op) {
+  ::umask(077);  // the run directory, journal, log and reports are the operator's alone
+  return RunSession(plan, opts, op).run();
+}
+
+}  // namespace she

@@ -1,0 +1,88 @@
+#include "orchestrator/redactor.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+
+#include "workflows/secret_ref.h"
+
+namespace she {
+
+std::optional<std::string> resolve_secret(const std::string& reference) {
+  auto ref = parse_secret_ref(reference);
+  if (!ref) return std::nullopt;
+  if (ref->scheme == SecretRef::Scheme::Env) {
+    const char* v = std::getenv(ref->name.c_str());
+    return v ? std::optional<std::string>(v) : std::nullopt;
+  }
+  std::ifstream in(ref->name);
+  std::string line;
+  if (!in || !std::getline(in, line)) return std::nullopt;
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return line;
+}
+
+namespace {
+void collect_refs(const Value& v, std::vector<std::string>& out) {
+  if (v.is_string()) {
+    if (parse_secret_ref(v.get<std::string>())) out.push_back(v.get<std::string>());
+  } else if (v.is_array() || v.is_object()) {
+    for (auto& item : v) collect_refs(item, out);
+  }
+}
+}  // namespace
+
+Redactor::Redactor(const Plan& plan) {
+  // Every reference the plan can reach: the environment, the parameters,
+  // and step parameters typed as secrets.
+  std::vector<std::string> refs;
+  collect_refs(plan.env.to_value(), refs);
+  refs.push_back(plan.env.ssh_defaults.key_passphrase);
+  for (auto& h : plan.env.hosts) refs.push_back(h.ssh.key_passphrase);
+  collect_refs(plan.params, refs);
+  collect_refs(plan.var_values, refs);
+  Value roots = plan.roots(false);
+  for (auto& s : plan.steps)
+    if (s.type)
+      for (auto& p : s.type->params())
+        if (p.type == ParamType::Secret) {
+          try {
+            collect_refs(resolve_step_param(s, p, roots), refs);
+          } catch (const std::exception&) {
+          }
+        }
+  for (auto& r : refs)
+    if (auto v = resolve_secret(r)) add_value(*v);
+}
+
+void Redactor::add_value(const std::string& value) {
+  // Very short values would blank out ordinary words; none is a password.
+  if (value.size() < 4 || std::find(values_.begin(), values_.end(), value) != values_.end()) return;
+  values_.push_back(value);
+  std::sort(values_.begin(), values_.end(), [](auto& a, auto& b) { return a.size() > b.size(); });
+}
+
+std::string Redactor::scrub(std::string text) const {
+  for (auto& v : values_)
+    for (size_t at = text.find(v); at != std::string::npos; at = text.find(v, at + 10))
+      text.replace(at, v.size(), "[redacted]");
+  return text;
+}
+
+Value Redactor::scrub(const Value& v) const {
+  if (values_.empty()) return v;
+  if (v.is_string()) return Value(scrub(v.get<std::string>()));
+  if (v.is_array()) {
+    Value out = Value::array();
+    for (auto& item : v) out.push_back(scrub(item));
+    return out;
+  }
+  if (v.is_object()) {
+    Value out = Value::object();
+    for (auto it = v.begin(); it != v.end(); ++it) out[scrub(it.key())] = scrub(it.value());
+    return out;
+  }
+  return v;
+}
+
+}  // namespace she

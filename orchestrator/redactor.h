@@ -1,0 +1,32 @@
+// Secret values, scrubbed by value from everything a run writes: log,
+// journal, reports, progress and error messages. Plans only hold references
+// (env:NAME, file:PATH); the values are looked up here once, so that a value
+// a host or a step echoes back is caught too (Ansible's no_log gap).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "workflows/expression.h"
+#include "workflows/plan.h"
+
+namespace she {
+
+class Redactor {
+ public:
+  /// Collects the values behind every secret reference of the plan.
+  explicit Redactor(const Plan& plan);
+  Redactor() = default;
+
+  void add_value(const std::string& value);
+  std::string scrub(std::string text) const;
+  Value scrub(const Value& v) const;
+
+ private:
+  std::vector<std::string> values_;
+};
+
+/// The value behind a reference, or nothing when it cannot be read.
+std::optional<std::string> resolve_secret(const std::string& reference);
+
+}  // namespace she

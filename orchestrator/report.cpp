@@ -1,0 +1,97 @@
+#include "orchestrator/report.h"
+
+#include <fmt/format.h>
+
+#include "orchestrator/durable_file.h"
+
+namespace she {
+
+Value report_json(const Plan& plan, const RunState& st) {
+  Value r;
+  r["run_id"] = st.run_id;
+  r["plan"] = plan.name;
+  r["plan_file"] = plan.file;
+  r["procedure"] = plan.procedure_name;
+  r["environment"] = plan.env.name;
+  r["mode"] = plan.env.mode;
+  r["user"] = st.user;
+  r["host"] = st.host;
+  r["started"] = st.started;
+  r["finished"] = st.finished;
+  r["result"] = st.result.empty() ? "running" : st.result;
+  r["stop_reason"] = st.stop_reason;
+  r["stop_step"] = st.stop_step;
+  r["resumes"] = st.resumes;
+  r["steps"] = Value::array();
+  for (auto& s : plan.steps) {
+    Value step = {{"id", s.id}, {"name", s.name}, {"uses", s.uses}, {"kind", kind_name(s.type->kind())}};
+    auto found = st.steps.find(s.id);
+    if (found == st.steps.end()) {
+      step["status"] = "pending";
+    } else {
+      const StepState& ss = found->second;
+      step["status"] = ss.status();
+      if (!ss.skip_reason.empty()) step["reason"] = ss.skip_reason;
+      step["iterations"] = Value::array();
+      for (auto& [key, it] : ss.iterations) {
+        Value i = {{"key", key},          {"label", it.label},      {"status", it.status},
+                   {"attempts", it.attempts}, {"started", it.started}, {"finished", it.finished},
+                   {"duration_ms", it.duration_ms}, {"outputs", it.outputs}};
+        if (!it.error.empty()) i["error"] = it.error;
+        if (!it.note.empty()) i["note"] = it.note;
+        step["iterations"].push_back(i);
+      }
+    }
+    r["steps"].push_back(step);
+  }
+  r["answers"] = Value::array();
+  for (auto& [key, a] : st.answers)
+    r["answers"].push_back({{"key", a.key}, {"answer", a.answer}, {"who", a.who}, {"time", a.time}});
+  r["warnings"] = st.warnings;
+  return r;
+}
+
+std::string report_markdown(const Value& r) {
+  std::string md = fmt::format("# she-restore run {}\n\n", r["run_id"].get<std::string>());
+  md += fmt::format("| | |\n|---|---|\n| plan | {} (procedure {}) |\n| environment | {} ({}) |\n", to_text(r["plan"]),
+                    to_text(r["procedure"]), to_text(r["environment"]), to_text(r["mode"]));
+  md += fmt::format("| by | {} on {} |\n| started | {} |\n| finished | {} |\n| result | **{}** |\n", to_text(r["user"]),
+                    to_text(r["host"]), to_text(r["started"]), to_text(r["finished"]), to_text(r["result"]));
+  if (!to_text(r["stop_reason"]).empty())
+    md += fmt::format("| stopped at | {}: {} |\n", to_text(r["stop_step"]), to_text(r["stop_reason"]));
+  md += "\n## Steps\n\n| step | type | status | attempts | duration | notes |\n|---|---|---|---|---|---|\n";
+  for (auto& s : r["steps"]) {
+    long long ms = 0;
+    int attempts = 0;
+    std::string notes = s.value("reason", "");
+    if (s.contains("iterations"))
+      for (auto& i : s["iterations"]) {
+        ms += i.value("duration_ms", 0LL);
+        attempts += i.value("attempts", 0);
+        std::string what = i.contains("error") ? to_text(i["error"]) : i.value("note", "");
+        if (!what.empty()) notes += (notes.empty() ? "" : "; ") + (i.value("label", "").empty() ? "" : i.value("label", "") + ": ") + what;
+      }
+    md += fmt::format("| {} | {} | {} | {} | {:.1f}s | {} |\n", to_text(s["id"]), to_text(s["uses"]), to_text(s["status"]),
+                      attempts, static_cast<double>(ms) / 1000.0, notes);
+  }
+  if (!r["answers"].empty()) {
+    md += "\n## Operator answers\n\n| question | answer | who | when |\n|---|---|---|---|\n";
+    for (auto& a : r["answers"])
+      md += fmt::format("| {} | {} | {} | {} |\n", to_text(a["key"]), to_text(a["answer"]), to_text(a["who"]),
+                        to_text(a["time"]));
+  }
+  if (!r["warnings"].empty()) {
+    md += "\n## Warnings\n\n";
+    for (auto& w : r["warnings"]) md += "- " + to_text(w) + "\n";
+  }
+  return md;
+}
+
+bool write_reports(const Plan& plan, const RunPaths& paths, const RunState& state, const Redactor& redactor,
+                   std::string* err) {
+  Value r = redactor.scrub(report_json(plan, state));
+  return write_file_durably(paths.report_json(), dump_json(r, 2) + "\n", err) &&
+         write_file_durably(paths.report_md(), report_markdown(r), err);
+}
+
+}  // namespace she

@@ -1,0 +1,108 @@
+#include "orchestrator/status.h"
+
+#include <fmt/format.h>
+#include <iostream>
+
+#include "orchestrator/exit_codes.h"
+#include "orchestrator/journal.h"
+#include "orchestrator/plan_lock.h"
+#include "orchestrator/run_directory.h"
+#include "orchestrator/run_state.h"
+
+namespace she {
+
+namespace {
+
+Value status_of(const Plan& plan, const std::string& state_dir) {
+  Value v;
+  v["plan"] = plan.name;
+  std::string plan_dir = plan_state_dir(state_root(state_dir), plan.name);
+  auto runs = list_runs(plan_dir);
+  v["runs"] = runs.size();
+  LockHolder holder;
+  bool locked = PlanLock::read_holder(plan_lock_path(plan_dir), &holder);
+  if (locked) v["lock"] = holder.to_value();
+  if (runs.empty()) {
+    v["state"] = "never run";
+    v["next"] = fmt::format("she-restore --dry-run {} to rehearse; she-restore {} to run", plan.file, plan.file);
+    return v;
+  }
+  RunPaths paths = run_paths(plan_dir, runs.back());
+  std::vector<Value> records;
+  std::string warning, err;
+  if (!Journal::read(paths.journal(), &records, &warning, &err)) {
+    v["state"] = "unreadable";
+    v["last_error"] = err;
+    return v;
+  }
+  RunState st = RunState::replay(records);
+  v["run_id"] = st.run_id;
+  v["run_dir"] = paths.dir;
+  v["started"] = st.started;
+  v["by"] = st.user + "@" + st.host;
+  if (!warning.empty()) v["warning"] = warning;
+
+  bool live = locked && holder.run_id == st.run_id && !PlanLock::holder_is_dead(holder);
+  std::string state = live ? "running" : st.result.empty() ? "interrupted" : st.result;
+  v["state"] = state;
+
+  // The first step not finished is where the run stands.
+  int done = 0, skipped = 0, failed = 0;
+  std::string current;
+  for (auto& s : plan.steps) {
+    auto it = st.steps.find(s.id);
+    std::string status = it == st.steps.end() ? "pending" : it->second.status();
+    done += status == "succeeded";
+    skipped += status == "skipped";
+    failed += status == "failed";
+    if (current.empty() && status != "succeeded" && status != "skipped") current = s.id;
+  }
+  v["steps"] = {{"total", plan.steps.size()}, {"succeeded", done}, {"skipped", skipped}, {"failed", failed}};
+  v["current_step"] = st.stop_step.empty() ? current : st.stop_step;
+  if (state == "awaiting_operator") v["waiting_for"] = st.stop_reason;
+  for (auto& [id, ss] : st.steps)
+    for (auto& [key, it] : ss.iterations)
+      if (!it.error.empty()) v["last_error"] = id + (it.label.empty() ? "" : " (" + it.label + ")") + ": " + it.error;
+  if (state == "failed" && !st.stop_reason.empty()) v["last_error"] = st.stop_reason;
+
+  if (state == "succeeded")
+    v["next"] = fmt::format("nothing: the run finished. Report: {}/report.md", paths.dir);
+  else if (state == "running")
+    v["next"] = fmt::format("wait: pid {} on {} is running it", holder.pid, holder.host);
+  else if (state == "awaiting_operator")
+    v["next"] = fmt::format("answer it: run `she-restore {}` on a terminal, or with --yes or --answers FILE", plan.file);
+  else if (locked && PlanLock::holder_is_dead(holder))
+    v["next"] = fmt::format("the run died holding its lock: check nothing is working on the plan, then "
+                            "`she-restore {} --break-lock {}`", plan.file, holder.run_id);
+  else
+    v["next"] = fmt::format("run `she-restore {}` to resume at {}", plan.file, to_text(v["current_step"]));
+  return v;
+}
+
+}  // namespace
+
+int command_status(const Plan& plan, const std::string& state_dir, const std::string& output) {
+  Value v = status_of(plan, state_dir);
+  if (output == "json") {
+    std::cout << dump_json(v, 2) << "\n";
+    return exit_code::kOk;
+  }
+  std::cout << fmt::format("plan      {}\n", plan.name);
+  if (v.contains("run_id")) {
+    std::cout << fmt::format("run       {} ({} run{} in all), started {} by {}\n", to_text(v["run_id"]),
+                             to_text(v["runs"]), v["runs"] == 1 ? "" : "s", to_text(v["started"]), to_text(v["by"]));
+    std::cout << fmt::format("steps     {} of {} done, {} skipped, {} failed\n", to_text(v["steps"]["succeeded"]),
+                             to_text(v["steps"]["total"]), to_text(v["steps"]["skipped"]),
+                             to_text(v["steps"]["failed"]));
+  }
+  std::cout << fmt::format("state     {}\n", to_text(v["state"]));
+  if (v.contains("current_step") && !to_text(v["current_step"]).empty())
+    std::cout << fmt::format("at step   {}\n", to_text(v["current_step"]));
+  if (v.contains("waiting_for")) std::cout << fmt::format("waiting   {}\n", to_text(v["waiting_for"]));
+  if (v.contains("last_error")) std::cout << fmt::format("error     {}\n", to_text(v["last_error"]));
+  if (v.contains("warning")) std::cout << fmt::format("warning   {}\n", to_text(v["warning"]));
+  std::cout << fmt::format("next      {}\n", to_text(v["next"]));
+  return exit_code::kOk;
+}
+
+}  // namespace she

@@ -1,0 +1,343 @@
+// The executor, run for real as a child process on plans of test steps:
+// resume, prompts, locks, plan changes, --from, retries, timeouts, loops,
+// signals and secrets.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "orchestrator/journal.h"
+#include "tests/test_support.h"
+
+using namespace she;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// A scratch plan with its own state directory and effects file.
+struct Scratch {
+  test::TempDir dir;
+  fs::path plan = dir.path() / "plan.yaml";
+  fs::path state = dir.path() / "state";
+  fs::path effects = dir.path() / "effects";
+
+  explicit Scratch(const std::string& steps) { write_plan(steps); }
+
+  void write_plan(const std::string& steps) {
+    std::string text = "plan: scratch\nenvironment:\n  engine: {fqdn: e.test, password: 'env:SCRATCH_PW', ca_file: ca.pem}\n"
+                       "steps:\n" + steps;
+    size_t at;
+    while ((at = text.find("EFFECTS")) != std::string::npos) text.replace(at, 7, effects.string());
+    while ((at = text.find("DIR")) != std::string::npos) text.replace(at, 3, dir.path().string());
+    test::write_file(plan, text);
+  }
+
+  test::ProcessResult run(const std::string& args = "", const std::string& env = "") {
+    return test::testbed("'" + plan.string() + "' --state-dir '" + state.string() + "' " + args, env);
+  }
+  test::ProcessResult status() {
+    return test::testbed("status '" + plan.string() + "' --state-dir '" + state.string() + "' --output json");
+  }
+
+  std::map<std::string, int> effect_counts() {
+    std::map<std::string, int> out;
+    std::istringstream in(test::read_file(effects));
+    for (std::string line; std::getline(in, line);) ++out[line];
+    return out;
+  }
+
+  fs::path run_dir() {
+    for (auto& e : fs::directory_iterator(state / "scratch"))
+      if (e.is_directory()) return e.path();
+    return {};
+  }
+
+  std::vector<Value> journal() {
+    std::vector<Value> records;
+    std::string warning, err;
+    Journal::read((run_dir() / "journal").string(), &records, &warning, &err);
+    return records;
+  }
+};
+
+int count_records(const std::vector<Value>& records, const std::string& type, const std::string& step = "") {
+  int n = 0;
+  for (auto& r : records)
+    if (r.value("t", "") == type && (step.empty() || r.value("step", "") == step)) ++n;
+  return n;
+}
+
+const char* kPromptPlan = R"(  - id: first
+    uses: test.effect
+    with: {file: EFFECTS}
+  - id: ask
+    uses: prompt
+    with: {message: 'Have the hosts been rebooted?'}
+  - id: last
+    uses: test.effect
+    with: {file: EFFECTS}
+)";
+
+}  // namespace
+
+TEST_CASE("run: a plan runs to the end; journal, frozen plan, log and reports are written, private") {
+  Scratch s(kPromptPlan);
+  auto r = s.run("--yes");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(s.effect_counts() == std::map<std::string, int>{{"first", 1}, {"last", 1}});
+  fs::path d = s.run_dir();
+  for (auto* f : {"journal", "plan.json", "she-restore.log", "report.json", "report.md"}) {
+    CAPTURE(f);
+    REQUIRE(fs::exists(d / f));
+    CHECK((fs::status(d / f).permissions() & (fs::perms::group_all | fs::perms::others_all)) == fs::perms::none);
+  }
+  CHECK((fs::status(d).permissions() & (fs::perms::group_all | fs::perms::others_all)) == fs::perms::none);
+  Value report = Value::parse(test::read_file(d / "report.json"));
+  CHECK(report["result"] == "succeeded");
+  CHECK(report["steps"].size() == 3);
+  CHECK(report["answers"][0]["answer"] == "yes");
+  CHECK(test::read_file(d / "report.md").find("| result | **succeeded** |") != std::string::npos);
+  auto records = s.journal();
+  CHECK(records.front()["t"] == "run_started");
+  CHECK(records.back()["t"] == "run_finished");
+  // A finished run is not resumed: the next invocation starts a new one.
+  r = s.run("--yes");
+  CHECK(r.exit_code == 0);
+  CHECK(s.effect_counts()["first"] == 2);
+}
+
+TEST_CASE("prompts: with no terminal and no answer the run stops with exit 4, status says why; resume skips done steps") {
+  Scratch s(kPromptPlan);
+  auto r = s.run();
+  CHECK(r.exit_code == 4);
+  CHECK(r.output.find("waiting for the operator: step ask asks: Have the hosts been rebooted?") != std::string::npos);
+  Value st = Value::parse(s.status().output);
+  CHECK(st["state"] == "awaiting_operator");
+  CHECK(st["current_step"] == "ask");
+  CHECK(to_text(st["waiting_for"]).find("Have the hosts been rebooted?") != std::string::npos);
+  CHECK(to_text(st["next"]).find("--answers FILE") != std::string::npos);
+
+  r = s.run("--yes");
+  CHECK(r.exit_code == 0);
+  CHECK(r.output.find("resuming run") != std::string::npos);
+  CHECK(s.effect_counts() == std::map<std::string, int>{{"first", 1}, {"last", 1}});
+}
+
+TEST_CASE("prompts: an answers file answers by step id; the answer, who and when are journaled") {
+  Scratch s(kPromptPlan);
+  test::write_file(s.dir.path() / "answers.yaml", "ask: yes\n");
+  auto r = s.run("--answers '" + (s.dir.path() / "answers.yaml").string() + "'");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  auto records = s.journal();
+  REQUIRE(count_records(records, "prompt_answered") == 1);
+  for (auto& rec : records)
+    if (rec["t"] == "prompt_answered") {
+      CHECK(rec["key"] == "ask");
+      CHECK(rec["answer"] == "yes");
+      CHECK(to_text(rec["who"]).find('@') != std::string::npos);
+      CHECK(!to_text(rec["time"]).empty());
+    }
+  // "no" stops the run: a human said so.
+  Scratch t(kPromptPlan);
+  test::write_file(t.dir.path() / "answers.yaml", "ask: no\n");
+  r = t.run("--answers '" + (t.dir.path() / "answers.yaml").string() + "'");
+  CHECK(r.exit_code == 1);
+  CHECK(r.output.find("the operator answered 'no'") != std::string::npos);
+}
+
+TEST_CASE("resume: a changed plan is refused with the changed steps named, unless --replan") {
+  Scratch s(kPromptPlan);
+  CHECK(s.run().exit_code == 4);
+  std::string changed = kPromptPlan;
+  changed.replace(changed.rfind("{file: EFFECTS}"), 15, "{file: EFFECTS, sleep_ms: 1}");
+  s.write_plan(changed + "  - id: extra\n    uses: test.effect\n    with: {file: EFFECTS}\n");
+  auto r = s.run("--yes");
+  CHECK(r.exit_code == 3);
+  CHECK(r.output.find("the plan changed since run") != std::string::npos);
+  CHECK(r.output.find("last: changed") != std::string::npos);
+  CHECK(r.output.find("extra: added") != std::string::npos);
+  CHECK(r.output.find("first: changed") == std::string::npos);  // only what changed is named
+  CHECK(s.effect_counts()["last"] == 0);
+  r = s.run("--yes --replan");
+  CHECK(r.exit_code == 0);
+  CHECK(s.effect_counts() == std::map<std::string, int>{{"first", 1}, {"last", 1}, {"extra", 1}});
+}
+
+TEST_CASE("--from runs a step again, and the steps after it") {
+  Scratch s(kPromptPlan);
+  CHECK(s.run().exit_code == 4);
+  auto r = s.run("--yes --from first");
+  CHECK(r.exit_code == 0);
+  CHECK(s.effect_counts() == std::map<std::string, int>{{"first", 2}, {"last", 1}});
+  CHECK(s.run("--from nosuch").exit_code == 2);
+}
+
+TEST_CASE("lock: a second run of the same plan is refused while the first runs; SIGTERM stops it at a safe point") {
+  Scratch s("  - id: wait\n    uses: test.wait\n    with: {sleep_ms: 20000}\n  - id: after\n    uses: test.effect\n"
+            "    with: {file: EFFECTS}\n");
+  std::string log = (s.dir.path() / "first.log").string();
+  int pid = test::spawn_testbed({s.plan.string(), "--state-dir", s.state.string()}, {}, log);
+  fs::path lock = s.state / "scratch" / "lock";
+  for (int i = 0; i < 500 && !(fs::exists(lock) && test::read_file(log).find("[1/2] wait") != std::string::npos); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  REQUIRE(fs::exists(lock));
+  auto second = s.run();
+  CHECK(second.exit_code == 6);
+  CHECK(second.output.find("is being run by run ") != std::string::npos);
+  CHECK(second.output.find("pid " + std::to_string(pid)) != std::string::npos);
+
+  ::kill(pid, SIGTERM);
+  CHECK(test::wait_child(pid) == 5);
+  CHECK(!fs::exists(lock));
+  auto records = s.journal();
+  CHECK(records.back()["t"] == "interrupted");
+  CHECK(s.effect_counts().empty());  // it stopped before the next step
+  Value st = Value::parse(s.status().output);
+  CHECK(st["state"] == "interrupted");
+}
+
+TEST_CASE("lock: a stale lock is reported and broken only with --break-lock and its run id") {
+  Scratch s("  - id: one\n    uses: test.effect\n    with: {file: EFFECTS}\n");
+  fs::create_directories(s.state / "scratch");
+  int dead = test::spawn_testbed({"--version"}, {}, (s.dir.path() / "v.log").string());
+  test::wait_child(dead);
+  test::write_file(s.state / "scratch" / "lock",
+                   Value{{"pid", dead}, {"host", test::run("hostname").output.substr(0, test::run("hostname").output.size() - 1)},
+                         {"user", "someone"}, {"run_id", "20260101T000000Z-dead01"}, {"since", "2026-01-01T00:00:00Z"}}
+                           .dump());
+  auto r = s.run();
+  CHECK(r.exit_code == 6);
+  CHECK(r.output.find("stale lock") != std::string::npos);
+  CHECK(r.output.find("--break-lock 20260101T000000Z-dead01") != std::string::npos);
+  r = s.run("--break-lock 20260101T000000Z-other");
+  CHECK(r.exit_code == 6);
+  CHECK(r.output.find("belongs to run 20260101T000000Z-dead01") != std::string::npos);
+  r = s.run("--break-lock 20260101T000000Z-dead01");
+  CHECK(r.exit_code == 0);
+  CHECK(s.effect_counts()["one"] == 1);
+}
+
+TEST_CASE("retries: errors the step names retry with backoff; others fail at once; status shows the error") {
+  Scratch s("  - id: flaky\n    uses: test.fail\n    retry: {attempts: 3, backoff: 10ms, on: [transport]}\n"
+            "    with: {counter: DIR/c1, fail_times: 2}\n");
+  auto r = s.run();
+  CHECK(r.exit_code == 0);
+  CHECK(test::read_file(s.dir.path() / "c1") == "3");
+  CHECK(r.output.find("attempt 1 failed (transport): planned failure 1 of 2; retrying in") != std::string::npos);
+
+  Scratch f("  - id: broken\n    uses: test.fail\n    retry: {attempts: 3, backoff: 10ms, on: [transport]}\n"
+            "    with: {counter: DIR/c2, fail_times: 5, class: fatal}\n");
+  r = f.run();
+  CHECK(r.exit_code == 1);
+  CHECK(test::read_file(f.dir.path() / "c2") == "1");
+  CHECK(r.output.find("FAILED: planned failure 1 of 5") != std::string::npos);
+  Value st = Value::parse(f.status().output);
+  CHECK(st["state"] == "failed");
+  CHECK(to_text(st["last_error"]).find("planned failure 1 of 5") != std::string::npos);
+  // Re-running resumes with the failed step: attempt 2 fails again.
+  CHECK(f.run().exit_code == 1);
+  CHECK(test::read_file(f.dir.path() / "c2") == "2");
+}
+
+TEST_CASE("timeouts: an attempt longer than the step's timeout fails as a timeout") {
+  Scratch s("  - id: slow\n    uses: test.wait\n    timeout: 50ms\n    with: {sleep_ms: 30000}\n");
+  auto r = s.run();
+  CHECK(r.exit_code == 1);
+  CHECK(r.output.find("failed (timeout): timed out after 50ms") != std::string::npos);
+}
+
+TEST_CASE("on_failure: continue goes on; pause stops with exit 4 and retries the step on resume") {
+  Scratch s("  - id: optional\n    uses: test.fail\n    on_failure: continue\n    with: {counter: DIR/c, fail_times: 9, class: fatal}\n"
+            "  - id: after\n    uses: test.effect\n    with: {file: EFFECTS}\n");
+  CHECK(s.run().exit_code == 0);
+  CHECK(s.effect_counts()["after"] == 1);
+  Value report = Value::parse(test::read_file(s.run_dir() / "report.json"));
+  CHECK(report["steps"][0]["status"] == "failed");
+
+  Scratch p("  - id: needs-fix\n    uses: test.fail\n    on_failure: pause\n    with: {counter: DIR/c, fail_times: 1, class: fatal}\n"
+            "  - id: after\n    uses: test.effect\n    with: {file: EFFECTS}\n");
+  auto r = p.run();
+  CHECK(r.exit_code == 4);
+  CHECK(r.output.find("Fix the cause, then run again") != std::string::npos);
+  CHECK(p.run().exit_code == 0);  // the second attempt succeeds
+  CHECK(test::read_file(p.dir.path() / "c") == "2");
+  CHECK(p.effect_counts()["after"] == 1);
+}
+
+TEST_CASE("loops: concurrency 4, killed mid-loop, resumes only the unfinished iterations") {
+  const char* steps = "  - id: items\n    uses: test.value\n    with: {value: [a, b, c, d, e, f, g, h]}\n"
+                      "  - id: loop\n    uses: test.effect\n    foreach: ${steps.items.items}\n    concurrency: 4\n"
+                      "    with: {file: EFFECTS, sleep_ms: 40}\n";
+  Scratch s(steps);
+  // Records: run_started, items started/succeeded, loop_expanded, then the
+  // loop's; die after 10, in the middle of the loop.
+  auto r = s.run("", "SHE_RESTORE_TEST_KILL_AFTER_RECORDS=10");
+  CHECK(r.exit_code == 137);
+  auto before = s.journal();
+  int done_before = count_records(before, "step_succeeded", "loop");
+  CHECK(done_before < 8);
+  // The killed process left its lock: resuming names the run, as an operator would.
+  r = s.run();
+  CHECK(r.exit_code == 6);
+  r = s.run("--break-lock " + s.run_dir().filename().string());
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  auto counts = s.effect_counts();
+  CHECK(counts.size() == 8);
+  for (auto& [line, n] : counts) CHECK_MESSAGE(n == 1, line);
+  // After the resume only iterations that had not succeeded were started.
+  auto after = s.journal();
+  int started_after = 0;
+  for (size_t i = before.size(); i < after.size(); ++i)
+    if (after[i]["t"] == "step_started" && after[i]["step"] == "loop") ++started_after;
+  int probed = 0;
+  for (size_t i = before.size(); i < after.size(); ++i)
+    if (after[i]["t"] == "step_succeeded" && after[i]["step"] == "loop" && after[i].contains("note")) ++probed;
+  CHECK(started_after + probed == 8 - done_before);
+}
+
+TEST_CASE("secrets: a value a step echoes never reaches the journal, log, reports, output or status") {
+  Scratch s("  - id: leak\n    uses: test.leak\n    with: {secret: 'env:LEAKY_SECRET'}\n"
+            "  - id: leak-fail\n    uses: test.leak\n    with: {secret: 'env:LEAKY_SECRET', fail: true}\n");
+  std::string value = "S3cr3t-Value-99";
+  auto r = s.run("", "LEAKY_SECRET=" + value + " SCRATCH_PW=Engine-Pw-123");
+  CHECK(r.exit_code == 1);
+  CHECK(r.output.find(value) == std::string::npos);
+  CHECK(r.output.find("[redacted]") != std::string::npos);
+  for (auto& e : fs::recursive_directory_iterator(s.state)) {
+    if (!e.is_regular_file()) continue;
+    std::string text = test::read_file(e.path());
+    CAPTURE(e.path());
+    CHECK(text.find(value) == std::string::npos);
+    CHECK(text.find("Engine-Pw-123") == std::string::npos);
+  }
+  CHECK(test::read_file(s.run_dir() / "plan.json").find("env:LEAKY_SECRET") != std::string::npos);
+  CHECK(s.status().output.find(value) == std::string::npos);
+}
+
+TEST_CASE("journal: a torn tail is cut with a warning on resume, and the run completes") {
+  Scratch s(kPromptPlan);
+  CHECK(s.run().exit_code == 4);
+  fs::path journal = s.run_dir() / "journal";
+  test::write_file(journal, test::read_file(journal) + "0123456789abcdef {\"t\":\"step_sta");
+  auto r = s.run("--yes");
+  CHECK(r.exit_code == 0);
+  CHECK(r.output.find("warning: journal") != std::string::npos);
+  CHECK(r.output.find("torn last record") != std::string::npos);
+  CHECK(s.effect_counts() == std::map<std::string, int>{{"first", 1}, {"last", 1}});
+}
+
+TEST_CASE("run flags are refused with --dry-run; real step types that cannot run yet stop before anything starts") {
+  Scratch s(kPromptPlan);
+  auto r = s.run("--dry-run");
+  CHECK(r.exit_code == 2);
+  CHECK(r.output.find("--state-dir applies to a run, not to --dry-run") != std::string::npos);
+  test::TempDir state;
+  r = test::she_restore("examples/three-hosts/backup.yaml --state-dir '" + state.path().string() + "'");
+  CHECK(r.exit_code == 69);
+  CHECK(r.output.find("cannot run yet: hosted_engine.vm_status") != std::string::npos);
+  CHECK(fs::is_empty(state.path()));
+}

@@ -1,0 +1,163 @@
+#include "tests/testbed/test_steps.h"
+
+#include <chrono>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <fstream>
+#include <thread>
+#include <unistd.h>
+
+#include "orchestrator/redactor.h"
+#include "workflows/steps/schema.h"
+
+namespace she::test {
+
+namespace {
+
+using namespace schema;
+
+bool has_line(const std::string& file, const std::string& line) {
+  std::ifstream in(file);
+  for (std::string l; std::getline(in, l);)
+    if (l == line) return true;
+  return false;
+}
+
+/// One write() with O_APPEND, then fsync: an effect is all there or absent.
+void append_line(const std::string& file, const std::string& line) {
+  int fd = ::open(file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) throw StepError("command", "cannot open " + file);
+  std::string text = line + "\n";
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) throw StepError("command", "cannot write " + file);
+}
+
+/// Sleeps, returning early (false) when the run must stop.
+bool nap(const StepContext& ctx, long long ms) {
+  auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (std::chrono::steady_clock::now() < until) {
+    if (ctx.services().should_stop && ctx.services().should_stop()) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
+}
+
+std::string effect_line(const StepContext& ctx) { return ctx.services().iteration_key; }
+
+class Effect : public StepType {
+ public:
+  Effect(const char* name, StepKind kind)
+      : StepType(name, kind, "record a side effect in a file",
+                 {required("file", ParamType::String, "where effects are recorded"),
+                  optional("sleep_ms", ParamType::Int, 0, "time spent around the effect"),
+                  optional("probe", ParamType::Bool, true, "whether check() can tell if it happened")},
+                 {{"line", false, "the recorded line"}}) {}
+  bool runnable() const override { return true; }
+  std::vector<Operation> describe(const StepContext& ctx) const override {
+    return {note("record an effect in " + ctx.text("file"), true)};
+  }
+  CheckResult check(const StepContext& ctx) const override {
+    if (!ctx.flag("probe")) return CheckResult::Unknown;
+    return has_line(ctx.text("file"), effect_line(ctx)) ? CheckResult::Done : CheckResult::NotDone;
+  }
+  StepResult apply(const StepContext& ctx) const override {
+    long long half = ctx.number("sleep_ms") / 2;
+    if (!nap(ctx, half)) throw StepError("interrupted", "stopped before the effect");
+    // Idempotent by nature when the kind says so: it looks before it acts.
+    if (kind() != StepKind::Idempotent || !has_line(ctx.text("file"), effect_line(ctx)))
+      append_line(ctx.text("file"), effect_line(ctx));
+    nap(ctx, half);  // after the effect it finishes regardless
+    StepResult r;
+    r.outputs["line"] = effect_line(ctx);
+    return r;
+  }
+};
+
+class ValueStep : public StepType {
+ public:
+  ValueStep()
+      : StepType("test.value", StepKind::Read, "capture a value",
+                 {required("value", ParamType::Any, "the value")},
+                 {{"value", false, "the value"}, {"items", true, "the value, when a list"}}) {}
+  bool runnable() const override { return true; }
+  std::vector<Operation> describe(const StepContext&) const override { return {note("capture a value")}; }
+  StepResult apply(const StepContext& ctx) const override {
+    StepResult r;
+    r.outputs["value"] = ctx.params()["value"];
+    r.outputs["items"] = ctx.params()["value"].is_array() ? ctx.params()["value"] : Value::array();
+    return r;
+  }
+};
+
+class FailStep : public StepType {
+ public:
+  FailStep()
+      : StepType("test.fail", StepKind::Idempotent, "fail the first N attempts, counted in a file",
+                 {required("counter", ParamType::String, "attempt counter file"),
+                  optional("fail_times", ParamType::Int, 1, "attempts that fail"),
+                  optional("class", ParamType::String, "transport", "error class of the failures")},
+                 {{"attempts", false, "attempts made"}}) {}
+  bool runnable() const override { return true; }
+  std::vector<Operation> describe(const StepContext&) const override { return {note("fail, then succeed", true)}; }
+  StepResult apply(const StepContext& ctx) const override {
+    std::string file = ctx.text("counter");
+    long long n = 0;
+    {
+      std::ifstream in(file);
+      in >> n;
+    }
+    append_line(file + ".log", std::to_string(n + 1));
+    std::ofstream(file, std::ios::trunc) << n + 1;
+    if (n < ctx.number("fail_times"))
+      throw StepError(ctx.text("class"), fmt::format("planned failure {} of {}", n + 1, ctx.number("fail_times")));
+    StepResult r;
+    r.outputs["attempts"] = n + 1;
+    return r;
+  }
+};
+
+class WaitStep : public StepType {
+ public:
+  WaitStep()
+      : StepType("test.wait", StepKind::Idempotent, "wait, stopping at once when the run must stop",
+                 {optional("sleep_ms", ParamType::Int, 10000, "how long")}, {}) {}
+  bool runnable() const override { return true; }
+  std::vector<Operation> describe(const StepContext&) const override { return {note("wait")}; }
+  StepResult apply(const StepContext& ctx) const override {
+    if (!nap(ctx, ctx.number("sleep_ms"))) throw StepError("interrupted", "stopped while waiting");
+    return {};
+  }
+};
+
+class LeakStep : public StepType {
+ public:
+  LeakStep()
+      : StepType("test.leak", StepKind::Read, "echo a secret's value everywhere it could leak",
+                 {required("secret", ParamType::Secret, "the secret"),
+                  optional("fail", ParamType::Bool, false, "fail with the value in the error")},
+                 {{"echo", false, "the value"}}) {}
+  bool runnable() const override { return true; }
+  std::vector<Operation> describe(const StepContext&) const override { return {note("leak a secret")}; }
+  StepResult apply(const StepContext& ctx) const override {
+    std::string value = resolve_secret(ctx.text("secret")).value_or("");
+    if (ctx.services().progress) ctx.services().progress("the value is " + value);
+    if (ctx.flag("fail")) throw StepError("fatal", "failed with " + value);
+    StepResult r;
+    r.outputs["echo"] = value;
+    return r;
+  }
+};
+
+}  // namespace
+
+void register_test_steps() {
+  StepCatalog::register_extra(std::make_unique<Effect>("test.effect", StepKind::Once));
+  StepCatalog::register_extra(std::make_unique<Effect>("test.ensure", StepKind::Idempotent));
+  StepCatalog::register_extra(std::make_unique<ValueStep>());
+  StepCatalog::register_extra(std::make_unique<FailStep>());
+  StepCatalog::register_extra(std::make_unique<WaitStep>());
+  StepCatalog::register_extra(std::make_unique<LeakStep>());
+}
+
+}  // namespace she::test
