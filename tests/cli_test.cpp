@@ -10,7 +10,7 @@ TEST_CASE("cli: --help lists commands and exit codes; --version prints the versi
   CHECK(r.exit_code == 0);
   CHECK(r.output.find("--dry-run") != std::string::npos);
   CHECK(r.output.find("validate") != std::string::npos);
-  CHECK(r.output.find("3 invalid plan") != std::string::npos);
+  CHECK(r.output.find("3 invalid or changed plan") != std::string::npos);
   r = test::she_restore("--version");
   CHECK(r.exit_code == 0);
   CHECK(r.output == std::string("she-restore ") + SHE_RESTORE_VERSION + "\n");
