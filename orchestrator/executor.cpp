@@ -94,7 +94,7 @@ class RunSession {
     life_.begin_preflight();
     int code = exit_code::kOk;
     if (!preflight(&code)) {
-      life_.preflight_failed();
+      if (code != exit_code::kOk) life_.preflight_failed();
       return code;
     }
     life_.preflight_passed();
@@ -136,14 +136,23 @@ class RunSession {
       std::cerr << "she-restore: broke the stale lock of run " << opts_.break_lock << "\n";
     }
 
-    // Resume the latest run unless it succeeded or --new-run says otherwise.
+    // Resume the latest run. One that succeeded is not run again by
+    // accident: re-running a whole restore takes an explicit --new-run.
     std::vector<Value> old_records;
     auto runs = list_runs(plan_dir_);
     if (!runs.empty() && !opts_.new_run) {
       std::string warning;
-      if (Journal::read(run_paths(plan_dir_, runs.back()).journal(), &old_records, &warning, &err) &&
-          RunState::replay(old_records).result != "succeeded")
-        run_id_ = runs.back();
+      if (!Journal::read(run_paths(plan_dir_, runs.back()).journal(), &old_records, &warning, &err))
+        return fail(code, exit_code::kInternal, err + "; start over with --new-run");
+      RunState last = RunState::replay(old_records);
+      if (last.result == "succeeded") {
+        std::cerr << fmt::format("she-restore: run {} of plan {} succeeded at {}; nothing to do.\n"
+                                 "Run the plan again from the start with --new-run.\n",
+                                 last.run_id, plan_.name, last.finished);
+        *code = exit_code::kOk;
+        return false;
+      }
+      run_id_ = runs.back();
     }
     bool resuming = !run_id_.empty();
     if (!resuming) run_id_ = new_run_id();

@@ -11,58 +11,14 @@
 #include <thread>
 
 #include "orchestrator/journal.h"
+#include "tests/scratch_plan.h"
 #include "tests/test_support.h"
 
 using namespace she;
+using she::test::Scratch;
 namespace fs = std::filesystem;
 
 namespace {
-
-/// A scratch plan with its own state directory and effects file.
-struct Scratch {
-  test::TempDir dir;
-  fs::path plan = dir.path() / "plan.yaml";
-  fs::path state = dir.path() / "state";
-  fs::path effects = dir.path() / "effects";
-
-  explicit Scratch(const std::string& steps) { write_plan(steps); }
-
-  void write_plan(const std::string& steps) {
-    std::string text = "plan: scratch\nenvironment:\n  engine: {fqdn: e.test, password: 'env:SCRATCH_PW', ca_file: ca.pem}\n"
-                       "steps:\n" + steps;
-    size_t at;
-    while ((at = text.find("EFFECTS")) != std::string::npos) text.replace(at, 7, effects.string());
-    while ((at = text.find("DIR")) != std::string::npos) text.replace(at, 3, dir.path().string());
-    test::write_file(plan, text);
-  }
-
-  test::ProcessResult run(const std::string& args = "", const std::string& env = "") {
-    return test::testbed("'" + plan.string() + "' --state-dir '" + state.string() + "' " + args, env);
-  }
-  test::ProcessResult status() {
-    return test::testbed("status '" + plan.string() + "' --state-dir '" + state.string() + "' --output json");
-  }
-
-  std::map<std::string, int> effect_counts() {
-    std::map<std::string, int> out;
-    std::istringstream in(test::read_file(effects));
-    for (std::string line; std::getline(in, line);) ++out[line];
-    return out;
-  }
-
-  fs::path run_dir() {
-    for (auto& e : fs::directory_iterator(state / "scratch"))
-      if (e.is_directory()) return e.path();
-    return {};
-  }
-
-  std::vector<Value> journal() {
-    std::vector<Value> records;
-    std::string warning, err;
-    Journal::read((run_dir() / "journal").string(), &records, &warning, &err);
-    return records;
-  }
-};
 
 int count_records(const std::vector<Value>& records, const std::string& type, const std::string& step = "") {
   int n = 0;
@@ -104,8 +60,12 @@ TEST_CASE("run: a plan runs to the end; journal, frozen plan, log and reports ar
   auto records = s.journal();
   CHECK(records.front()["t"] == "run_started");
   CHECK(records.back()["t"] == "run_finished");
-  // A finished run is not resumed: the next invocation starts a new one.
+  // A finished run is not run again by accident: that takes --new-run.
   r = s.run("--yes");
+  CHECK(r.exit_code == 0);
+  CHECK(r.output.find("nothing to do") != std::string::npos);
+  CHECK(s.effect_counts()["first"] == 1);
+  r = s.run("--yes --new-run");
   CHECK(r.exit_code == 0);
   CHECK(s.effect_counts()["first"] == 2);
 }
