@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-.PHONY: all deps build test demo install clean
+.PHONY: all deps build test demo bench install clean
 
 all: build
 
@@ -25,6 +25,10 @@ test: build
 # resolved, with the exact REST calls and SSH commands; nothing is written.
 demo: build
 	$(BUILD)/she-restore --dry-run examples/three-hosts/restore-failover.yaml
+
+# Figures, not pass/fail: journal append throughput and resume time.
+bench: build
+	$(BUILD)/she-bench-journal
 
 install: build
 	cmake --install $(BUILD)
