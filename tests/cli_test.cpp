@@ -5,7 +5,7 @@
 
 using namespace she;
 
-TEST_CASE("cli: --help lists commands and exit codes; --version prints the version") {
+TEST_CASE("cli: --help lists commands and exit codes - --version prints the version") {
   auto r = test::she_restore("--help");
   CHECK(r.exit_code == 0);
   CHECK(r.output.find("--dry-run") != std::string::npos);
@@ -26,7 +26,7 @@ TEST_CASE("cli: usage errors exit 2") {
   CHECK(test::she_restore("steps engine.host.remov").exit_code == 2);
 }
 
-TEST_CASE("cli: validate exits 0 on a sound plan, 3 on a missing file") {
+TEST_CASE("cli: validate exits 0 on a sound plan / 3 on a missing file") {
   auto r = test::she_restore("validate examples/three-hosts/restore-failover.yaml");
   CHECK(r.exit_code == 0);
   CHECK(r.output.find("valid: plan three-hosts-restore-failover") != std::string::npos);
@@ -35,7 +35,7 @@ TEST_CASE("cli: validate exits 0 on a sound plan, 3 on a missing file") {
   CHECK(r.output.find("error[file-not-found]: cannot read 'no/such/plan.yaml'") != std::string::npos);
 }
 
-TEST_CASE("cli: running a plan says it is not implemented yet, with exit 69, after validating") {
+TEST_CASE("cli: running a plan says it is not implemented yet / with exit 69 / after validating") {
   auto r = test::she_restore("examples/three-hosts/backup.yaml");
   CHECK(r.exit_code == 69);
   CHECK(r.output.find("she-restore --dry-run examples/three-hosts/backup.yaml") != std::string::npos);

@@ -109,7 +109,7 @@ void check_same_effects(Scratch& s, const std::map<std::string, int>& expected, 
 
 }  // namespace
 
-TEST_CASE("crash campaign: SIGKILL at every journal boundary and at random instants; effects happen exactly once") {
+TEST_CASE("crash campaign: SIGKILL at every journal boundary and at random instants - effects happen exactly once") {
   // The uninterrupted run: its effects and its number of journal records.
   Scratch baseline(kPlan);
   test::write_file(baseline.dir.path() / "answers.yaml", "ask: yes\n");

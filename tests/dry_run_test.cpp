@@ -50,7 +50,7 @@ TEST_CASE("dry run: golden output of each shipped plan") {
   }
 }
 
-TEST_CASE("dry run: the failover restore shows the procedure's calls, resolved") {
+TEST_CASE("dry run: the failover restore shows the procedure's calls / resolved") {
   std::string out = dry_run_of("examples/three-hosts/restore-failover.yaml");
   // Manual fence and forced v4 removal exactly as the engine takes them
   // (ovirt-engine-api.md section 3).
@@ -67,7 +67,7 @@ TEST_CASE("dry run: the failover restore shows the procedure's calls, resolved")
   CHECK(out.find("concurrency 2") != std::string::npos);
 }
 
-TEST_CASE("dry run: skipped steps are marked, with the reason") {
+TEST_CASE("dry run: skipped steps are marked / with the reason") {
   std::string out = dry_run_of("examples/three-hosts/restore-failover.yaml",
                                LoadOptions{"", {{"high_priority_vms", "[]"}}});
   CHECK(out.find("when   params.high_priority_vms | length > 0 -> false\n       SKIPPED: its condition is false") !=
@@ -104,7 +104,7 @@ TEST_CASE("dry run: a loop over a live query prints the query") {
         std::string::npos);
 }
 
-TEST_CASE("dry run: secret values never appear, in output or in errors") {
+TEST_CASE("dry run: secret values never appear / in output or in errors") {
   test::TempDir dir;
   test::write_file(dir.path() / "pw", "FileSecretValue-41\n");
   std::string env = "ENGINE_PASSWORD=EnvSecretValue-17 ENGINE_VM_ROOT_PASSWORD=RootSecretValue-23";
@@ -184,7 +184,7 @@ steps:
   CHECK(out.find("ping -c 1 'a;rm -rf /'") != std::string::npos);
 }
 
-TEST_CASE("dry run: writes nothing (no run directory, no journal, no files)") {
+TEST_CASE("dry run: writes nothing (no run directory / no journal / no files)") {
   test::TempDir home;
   auto before = test::run("find examples plans tests -type f | sort | xargs md5sum | md5sum").output;
   std::string env = "HOME='" + home.path().string() + "' XDG_STATE_HOME='" + (home.path() / "state").string() + "'";

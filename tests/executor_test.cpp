@@ -40,7 +40,7 @@ const char* kPromptPlan = R"(  - id: first
 
 }  // namespace
 
-TEST_CASE("run: a plan runs to the end; journal, frozen plan, log and reports are written, private") {
+TEST_CASE("run: a plan runs to the end - journal / frozen plan / log and reports are written / private") {
   Scratch s(kPromptPlan);
   auto r = s.run("--yes");
   REQUIRE_MESSAGE(r.exit_code == 0, r.output);
@@ -70,7 +70,7 @@ TEST_CASE("run: a plan runs to the end; journal, frozen plan, log and reports ar
   CHECK(s.effect_counts()["first"] == 2);
 }
 
-TEST_CASE("prompts: with no terminal and no answer the run stops with exit 4, status says why; resume skips done steps") {
+TEST_CASE("prompts: with no terminal and no answer the run stops with exit 4 / status says why - resume skips done steps") {
   Scratch s(kPromptPlan);
   auto r = s.run();
   CHECK(r.exit_code == 4);
@@ -87,7 +87,7 @@ TEST_CASE("prompts: with no terminal and no answer the run stops with exit 4, st
   CHECK(s.effect_counts() == std::map<std::string, int>{{"first", 1}, {"last", 1}});
 }
 
-TEST_CASE("prompts: an answers file answers by step id; the answer, who and when are journaled") {
+TEST_CASE("prompts: an answers file answers by step id - the answer / who and when are journaled") {
   Scratch s(kPromptPlan);
   test::write_file(s.dir.path() / "answers.yaml", "ask: yes\n");
   auto r = s.run("--answers '" + (s.dir.path() / "answers.yaml").string() + "'");
@@ -109,7 +109,7 @@ TEST_CASE("prompts: an answers file answers by step id; the answer, who and when
   CHECK(r.output.find("the operator answered 'no'") != std::string::npos);
 }
 
-TEST_CASE("resume: a changed plan is refused with the changed steps named, unless --replan") {
+TEST_CASE("resume: a changed plan is refused with the changed steps named / unless --replan") {
   Scratch s(kPromptPlan);
   CHECK(s.run().exit_code == 4);
   std::string changed = kPromptPlan;
@@ -127,7 +127,7 @@ TEST_CASE("resume: a changed plan is refused with the changed steps named, unles
   CHECK(s.effect_counts() == std::map<std::string, int>{{"first", 1}, {"last", 1}, {"extra", 1}});
 }
 
-TEST_CASE("--from runs a step again, and the steps after it") {
+TEST_CASE("--from runs a step again / and the steps after it") {
   Scratch s(kPromptPlan);
   CHECK(s.run().exit_code == 4);
   auto r = s.run("--yes --from first");
@@ -136,7 +136,7 @@ TEST_CASE("--from runs a step again, and the steps after it") {
   CHECK(s.run("--from nosuch").exit_code == 2);
 }
 
-TEST_CASE("lock: a second run of the same plan is refused while the first runs; SIGTERM stops it at a safe point") {
+TEST_CASE("lock: a second run of the same plan is refused while the first runs - SIGTERM stops it at a safe point") {
   Scratch s("  - id: wait\n    uses: test.wait\n    with: {sleep_ms: 20000}\n  - id: after\n    uses: test.effect\n"
             "    with: {file: EFFECTS}\n");
   std::string log = (s.dir.path() / "first.log").string();
@@ -181,7 +181,7 @@ TEST_CASE("lock: a stale lock is reported and broken only with --break-lock and 
   CHECK(s.effect_counts()["one"] == 1);
 }
 
-TEST_CASE("retries: errors the step names retry with backoff; others fail at once; status shows the error") {
+TEST_CASE("retries: errors the step names retry with backoff - others fail at once - status shows the error") {
   Scratch s("  - id: flaky\n    uses: test.fail\n    retry: {attempts: 3, backoff: 10ms, on: [transport]}\n"
             "    with: {counter: DIR/c1, fail_times: 2}\n");
   auto r = s.run();
@@ -210,7 +210,7 @@ TEST_CASE("timeouts: an attempt longer than the step's timeout fails as a timeou
   CHECK(r.output.find("failed (timeout): timed out after 50ms") != std::string::npos);
 }
 
-TEST_CASE("on_failure: continue goes on; pause stops with exit 4 and retries the step on resume") {
+TEST_CASE("on_failure: continue goes on - pause stops with exit 4 and retries the step on resume") {
   Scratch s("  - id: optional\n    uses: test.fail\n    on_failure: continue\n    with: {counter: DIR/c, fail_times: 9, class: fatal}\n"
             "  - id: after\n    uses: test.effect\n    with: {file: EFFECTS}\n");
   CHECK(s.run().exit_code == 0);
@@ -228,7 +228,7 @@ TEST_CASE("on_failure: continue goes on; pause stops with exit 4 and retries the
   CHECK(p.effect_counts()["after"] == 1);
 }
 
-TEST_CASE("loops: concurrency 4, killed mid-loop, resumes only the unfinished iterations") {
+TEST_CASE("loops: concurrency 4 / killed mid-loop / resumes only the unfinished iterations") {
   const char* steps = "  - id: items\n    uses: test.value\n    with: {value: [a, b, c, d, e, f, g, h]}\n"
                       "  - id: loop\n    uses: test.effect\n    foreach: ${steps.items.items}\n    concurrency: 4\n"
                       "    with: {file: EFFECTS, sleep_ms: 40}\n";
@@ -259,7 +259,7 @@ TEST_CASE("loops: concurrency 4, killed mid-loop, resumes only the unfinished it
   CHECK(started_after + probed == 8 - done_before);
 }
 
-TEST_CASE("secrets: a value a step echoes never reaches the journal, log, reports, output or status") {
+TEST_CASE("secrets: a value a step echoes never reaches the journal / log / reports / output or status") {
   Scratch s("  - id: leak\n    uses: test.leak\n    with: {secret: 'env:LEAKY_SECRET'}\n"
             "  - id: leak-fail\n    uses: test.leak\n    with: {secret: 'env:LEAKY_SECRET', fail: true}\n");
   std::string value = "S3cr3t-Value-99";
@@ -278,7 +278,7 @@ TEST_CASE("secrets: a value a step echoes never reaches the journal, log, report
   CHECK(s.status().output.find(value) == std::string::npos);
 }
 
-TEST_CASE("journal: a torn tail is cut with a warning on resume, and the run completes") {
+TEST_CASE("journal: a torn tail is cut with a warning on resume / and the run completes") {
   Scratch s(kPromptPlan);
   CHECK(s.run().exit_code == 4);
   fs::path journal = s.run_dir() / "journal";
@@ -290,7 +290,7 @@ TEST_CASE("journal: a torn tail is cut with a warning on resume, and the run com
   CHECK(s.effect_counts() == std::map<std::string, int>{{"first", 1}, {"last", 1}});
 }
 
-TEST_CASE("run flags are refused with --dry-run; real step types that cannot run yet stop before anything starts") {
+TEST_CASE("run flags are refused with --dry-run - real step types that cannot run yet stop before anything starts") {
   Scratch s(kPromptPlan);
   auto r = s.run("--dry-run");
   CHECK(r.exit_code == 2);

@@ -21,7 +21,7 @@ Value eval(const std::string& text) {
 }
 }  // namespace
 
-TEST_CASE("expressions: paths, literals, comparisons and logic") {
+TEST_CASE("expressions: paths / literals / comparisons and logic") {
   CHECK(eval("params.n") == 2);
   CHECK(eval("params.vms[1]") == "web01");
   CHECK(eval("params.vms[-1]") == "web01");
@@ -88,7 +88,7 @@ TEST_CASE("expressions: evaluation errors name the path") {
   CHECK_THROWS_WITH_AS(evaluate(*e, roots()), "'params.nope' is not defined", EvalError);
 }
 
-TEST_CASE("templates: single expression keeps its type, mixed text renders") {
+TEST_CASE("templates: single expression keeps its type / mixed text renders") {
   ExprError err;
   Template t = parse_template("${params.vms}", &err);
   REQUIRE(t.is_single_expression());

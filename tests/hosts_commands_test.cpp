@@ -57,7 +57,7 @@ TEST_CASE("engine-backup: a custom dump needs an explicit permissions choice unl
   CHECK(error_of(o).empty());
 }
 
-TEST_CASE("engine-backup: credentials, provisioning and HE options follow the tool's rules") {
+TEST_CASE("engine-backup: credentials / provisioning and HE options follow the tool's rules") {
   auto o = restore("/root/b.tar");
   o.provision_db = true;
   o.change_db_credentials = true;

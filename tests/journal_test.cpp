@@ -36,7 +36,7 @@ std::string write_journal(const fs::path& path, const std::vector<Value>& record
 
 }  // namespace
 
-TEST_CASE("journal: records round-trip, one line each, private mode") {
+TEST_CASE("journal: records round-trip / one line each / private mode") {
   test::TempDir dir;
   auto path = dir.path() / "journal";
   auto records = sample_records();
@@ -54,7 +54,7 @@ TEST_CASE("journal: records round-trip, one line each, private mode") {
   CHECK(loaded == records);
 }
 
-TEST_CASE("journal: every truncation length loads a valid prefix, and appending after recovery works") {
+TEST_CASE("journal: every truncation length loads a valid prefix / and appending after recovery works") {
   test::TempDir dir;
   auto full_path = dir.path() / "full";
   auto records = sample_records();
@@ -94,7 +94,7 @@ TEST_CASE("journal: every truncation length loads a valid prefix, and appending 
   }
 }
 
-TEST_CASE("journal: a corrupted byte in the middle cuts the journal there; appends continue after it") {
+TEST_CASE("journal: a corrupted byte in the middle cuts the journal there - appends continue after it") {
   test::TempDir dir;
   auto path = dir.path() / "journal";
   auto records = sample_records();
@@ -131,7 +131,7 @@ TEST_CASE("journal: a corrupted byte in the middle cuts the journal there; appen
   CHECK(loaded[3] == next);
 }
 
-TEST_CASE("journal: an unknown version is refused, not overwritten") {
+TEST_CASE("journal: an unknown version is refused / not overwritten") {
   test::TempDir dir;
   auto path = dir.path() / "journal";
   test::write_file(path, "# she-restore journal v9\nabc {}\n");

@@ -36,7 +36,7 @@ std::vector<std::string> expected_of(const fs::path& p) {
 
 }  // namespace
 
-TEST_CASE("invalid plans: each gets exactly its expected errors, with kind and line:column") {
+TEST_CASE("invalid plans: each gets exactly its expected errors / with kind and line:column") {
   auto plans = invalid_plans();
   REQUIRE(plans.size() >= 25);
   for (auto& p : plans) {
@@ -67,7 +67,7 @@ TEST_CASE("invalid plans: the CLI exits 3 and prints file:line:column with a hin
   CHECK(r.output.find("nothing was run") != std::string::npos);
 }
 
-TEST_CASE("invalid plans: the binary never crashes on them, validating or rehearsing") {
+TEST_CASE("invalid plans: the binary never crashes on them / validating or rehearsing") {
   for (auto& p : invalid_plans()) {
     std::string rel = "tests/invalid/" + p.filename().string();
     CAPTURE(rel);
@@ -110,7 +110,7 @@ TEST_CASE("shipped plans: every example plan validates with every example enviro
     }
 }
 
-TEST_CASE("shipped plans: procedures validate directly, with parameters from the command line") {
+TEST_CASE("shipped plans: procedures validate directly / with parameters from the command line") {
   auto r = test::she_restore(
       "validate plans/she-restore-failover.yaml --env examples/production/environment.yaml "
       "--param backup=engine.backup --param storage_connection=nfs:/he --param 'high_priority_vms=[a, b]'");

@@ -49,7 +49,7 @@ TEST_CASE("did you mean: close names only") {
   CHECK(did_you_mean("id", {"if"}).empty());  // too short to guess
 }
 
-TEST_CASE("diagnostics print file:line:column, kind, message and hint, sorted") {
+TEST_CASE("diagnostics print file:line:column / kind / message and hint / sorted") {
   Diagnostics d;
   d.error(ErrorKind::UnknownKey, {"plan.yaml", 7, 5}, "unknown key 'forach'", "did you mean 'foreach'?");
   d.error(ErrorKind::YamlSyntax, {"plan.yaml", 2, 1}, "bad");
