@@ -139,4 +139,23 @@ Request start_vm(const std::string& id) {
 
 Request list_datacenters() { return {"GET", api("/datacenters"), "", false}; }
 
+Request global_maintenance(const std::string& he_vm_id, bool enabled) {
+  pugi::xml_document doc;
+  child(doc.append_child("action"), "maintenance_enabled", boolean(enabled));
+  return {"POST", api("/vms/" + he_vm_id + "/maintenance"), xml_text(doc), true};
+}
+
+Request get_job(const std::string& id) { return {"GET", api("/jobs/" + id), "", false}; }
+
+Request list_events(long long after, const std::string& search) {
+  std::string path = api("/events");
+  std::string sep = "?";
+  if (after > 0) {
+    path += sep + "from=" + std::to_string(after);
+    sep = "&";
+  }
+  if (!search.empty()) path += sep + "search=" + url_encode(search);
+  return {"GET", path, "", false};
+}
+
 }  // namespace she::engine_api

@@ -63,5 +63,10 @@ const std::vector<std::string>& host_statuses();
 Request list_vms(const std::string& search);
 Request start_vm(const std::string& id);
 Request list_datacenters();
+/// HE global maintenance through the hosted-engine VM.
+Request global_maintenance(const std::string& he_vm_id, bool enabled);
+Request get_job(const std::string& id);
+/// Events with an id above `after` (0: all), newest first.
+Request list_events(long long after, const std::string& search);
 
 }  // namespace she::engine_api

@@ -80,6 +80,8 @@ bool make_private_directory(const std::string& path, std::string* err) {
       *err = fmt::format("cannot create {}: {}", it->string(), std::strerror(errno));
       return false;
     }
+    // The new entry is durable only once its parent directory is synced.
+    fsync_directory_of(it->string());
   }
   if (!fs::is_directory(p, ec)) {
     *err = fmt::format("{} is not a directory", path);

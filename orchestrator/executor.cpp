@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine_api/client.h"
 #include "orchestrator/durable_file.h"
 #include "orchestrator/exit_codes.h"
 #include "orchestrator/journal.h"
@@ -24,6 +25,7 @@
 #include "orchestrator/run_directory.h"
 #include "orchestrator/run_lifecycle.h"
 #include "orchestrator/run_state.h"
+#include "workflows/secret_ref.h"
 
 namespace she {
 
@@ -61,34 +63,45 @@ class JournalFailure : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// Answers already in the journal are reused (a resumed prompt is not asked
-/// twice); new ones are journaled with who and when.
+/// The operator, as every step of the run meets them: one question at a
+/// time (loop threads take turns), answers journaled with who and when.
+/// A prompt answered before an interruption is not asked again; questions
+/// about one attempt carry the attempt in their key.
 class JournaledOperator : public OperatorChannel {
  public:
-  JournaledOperator(OperatorChannel& inner, const RunState& state, std::function<void(const Value&)> record)
-      : inner_(inner), state_(state), record_(std::move(record)) {}
+  JournaledOperator(OperatorChannel& inner, std::function<void(const Value&)> record)
+      : inner_(inner), record_(std::move(record)) {}
+
+  void remember(const std::map<std::string, Answer>& answers) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    known_ = answers;
+  }
 
   std::optional<std::string> ask(const std::string& key, const std::string& question,
                                  const std::vector<std::string>& choices) override {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (auto it = state_.answers.find(key); it != state_.answers.end()) return it->second.answer;
+    if (auto it = known_.find(key); it != known_.end()) return it->second.answer;
+    if (g_stop) return std::nullopt;
     auto answer = inner_.ask(key, question, choices);
-    if (answer) record_({{"t", rec::kAnswer}, {"key", key}, {"answer", *answer}, {"who", inner_.who()}});
+    if (answer) {
+      record_({{"t", rec::kAnswer}, {"key", key}, {"answer", *answer}, {"who", inner_.who()}});
+      known_[key] = {key, *answer, inner_.who(), ""};
+    }
     return answer;
   }
   std::string who() const override { return inner_.who(); }
 
  private:
   OperatorChannel& inner_;
-  const RunState& state_;
   std::function<void(const Value&)> record_;
+  std::map<std::string, Answer> known_;
   std::mutex mutex_;
 };
 
 class RunSession {
  public:
   RunSession(const Plan& plan, const RunOptions& opts, OperatorChannel& op)
-      : plan_(plan), opts_(opts), op_(op), redactor_(plan) {}
+      : plan_(plan), opts_(opts), op_(op), redactor_(plan), journaled_(op, [this](const Value& r) { record(r); }) {}
 
   int run() {
     life_.begin_preflight();
@@ -102,8 +115,10 @@ class RunSession {
     try {
       code = walk();
     } catch (const JournalFailure& e) {
-      say("", std::string("cannot write the journal, stopping at once: ") + e.what());
-      code = exit_code::kStepFailed;
+      say("", fmt::format("cannot write the journal {}, stopping at once: {}. Free space or fix the file system, "
+                          "then run again: the run resumes from the journal as it stands.",
+                          paths_.journal(), e.what()));
+      code = exit_code::kInternal;
     }
     finish_reports();
     lock_.release();
@@ -131,10 +146,6 @@ class RunSession {
     plan_dir_ = plan_state_dir(state_root(opts_.state_dir), plan_.name);
     if (!make_private_directory(plan_dir_, &err)) return fail(code, exit_code::kInternal, err);
     std::string lock_path = plan_lock_path(plan_dir_);
-    if (!opts_.break_lock.empty()) {
-      if (!PlanLock::break_stale(lock_path, opts_.break_lock, &err)) return fail(code, exit_code::kLocked, err);
-      std::cerr << "she-restore: broke the stale lock of run " << opts_.break_lock << "\n";
-    }
 
     // Resume the latest run. One that succeeded is not run again by
     // accident: re-running a whole restore takes an explicit --new-run.
@@ -145,9 +156,9 @@ class RunSession {
       if (!Journal::read(run_paths(plan_dir_, runs.back()).journal(), &old_records, &warning, &err))
         return fail(code, exit_code::kInternal, err + "; start over with --new-run");
       RunState last = RunState::replay(old_records);
-      if (last.result == "succeeded") {
+      if (last.result == "succeeded" && opts_.from_step.empty()) {
         std::cerr << fmt::format("she-restore: run {} of plan {} succeeded at {}; nothing to do.\n"
-                                 "Run the plan again from the start with --new-run.\n",
+                                 "Run the plan again from the start with --new-run, or part of it with --from STEP.\n",
                                  last.run_id, plan_.name, last.finished);
         *code = exit_code::kOk;
         return false;
@@ -155,20 +166,26 @@ class RunSession {
       run_id_ = runs.back();
     }
     bool resuming = !run_id_.empty();
-    if (!resuming) run_id_ = new_run_id();
+    if (!resuming) run_id_ = new_run_id(plan_dir_);
     paths_ = run_paths(plan_dir_, run_id_);
 
     LockHolder me{static_cast<int>(::getpid()), this_host(), this_user(), run_id_, utc_now()}, holder;
-    switch (lock_.acquire(lock_path, me, &holder, &err)) {
-      case PlanLock::Result::Acquired: break;
+    switch (lock_.acquire(lock_path, me, opts_.break_lock, &holder, &err)) {
+      case PlanLock::Result::Acquired:
+        if (!opts_.break_lock.empty()) say("", "took over the stale lock of run " + opts_.break_lock);
+        break;
       case PlanLock::Result::HeldByLiveProcess:
         return fail(code, exit_code::kLocked,
                     fmt::format("plan {} is being run by {}; wait for it, or stop it first", plan_.name, holder.str()));
       case PlanLock::Result::Stale:
         return fail(code, exit_code::kLocked,
-                    fmt::format("plan {} has a stale lock from {} (that process is gone). Make sure nothing is "
-                                "still working on this plan, then run again with --break-lock {}",
-                                plan_.name, holder.str(), holder.run_id.empty() ? "''" : holder.run_id));
+                    fmt::format("plan {} has a stale lock from {}: that process is gone. Make sure nothing is still "
+                                "working on this plan, then run again with --break-lock {}",
+                                plan_.name, holder.str(), holder.run_id));
+      case PlanLock::Result::WrongRunId:
+        return fail(code, exit_code::kLocked,
+                    fmt::format("the stale lock belongs to run {}, not {}; pass --break-lock {}", holder.run_id,
+                                opts_.break_lock, holder.run_id));
       case PlanLock::Result::Error: return fail(code, exit_code::kInternal, err);
     }
 
@@ -189,6 +206,16 @@ class RunSession {
                     fmt::format("the plan changed since run {} started:\n  {}\nRun again with --replan to go on "
                                 "with the changed plan (finished steps stay finished), or --new-run to start over",
                                 run_id_, fmt::join(changed, "\n  ")));
+      for (auto& c : changed) {
+        std::string id = c.substr(0, c.find(':'));
+        auto st = state_.steps.find(id);
+        if (st != state_.steps.end() && st->second.loop_expanded && st->second.status() != "succeeded")
+          return fail(code, exit_code::kInvalidPlan,
+                      fmt::format("step {} is a loop that has started and its definition changed; --replan cannot "
+                                  "change the items of a running loop. Restore the plan and finish the run, or "
+                                  "start over with --new-run",
+                                  id));
+      }
       if (!changed.empty()) record({{"t", rec::kReplanned}, {"changed", changed}, {"step_hashes", fingerprints}});
       record({{"t", rec::kRunResumed}, {"pid", ::getpid()}, {"user", this_user()}, {"host", this_host()}});
       say("", fmt::format("resuming run {} ({})", run_id_, paths_.dir));
@@ -201,6 +228,7 @@ class RunSession {
       say("", fmt::format("started run {} ({})", run_id_, paths_.dir));
     }
     state_ = RunState::replay(reread());
+    journaled_.remember(state_.answers);
     return true;
   }
 
@@ -271,7 +299,7 @@ class RunSession {
         continue;
       }
       if (step_mode) {
-        auto answer = op_.ask("step:" + s.id, fmt::format("Run step {} ({})? y: yes, n: skip it, c: continue without asking",
+        auto answer = journaled_.ask(fmt::format("step:{}@{}", s.id, state_.resumes), fmt::format("Run step {} ({})? y: yes, n: skip it, c: continue without asking",
                                                          s.id, s.name), {"y", "n", "c"});
         if (!answer) return awaiting(s.id, "", "--step needs an answer for each step; run on a terminal");
         if (*answer == "n") {
@@ -308,8 +336,13 @@ class RunSession {
   void mark_rerun_from(size_t from) {
     std::vector<std::string> ids;
     for (size_t i = from; i < plan_.steps.size(); ++i) ids.push_back(plan_.steps[i].id);
-    if (!state_.run_id.empty() && state_.steps.size() > 0) {
-      record({{"t", rec::kRerunFrom}, {"steps", ids}});
+    if (state_.rerun_from == opts_.from_step && state_.result != "succeeded") {
+      // The same command run again after an interruption continues the
+      // re-run it started; it does not start it over.
+      say("", fmt::format("continuing the re-run from {} started earlier in this run (drop --from to silence this)",
+                          opts_.from_step));
+    } else if (!state_.run_id.empty() && state_.steps.size() > 0) {
+      record({{"t", rec::kRerunFrom}, {"steps", ids}, {"from", opts_.from_step}});
       state_ = RunState::replay(reread());
     }
     // A new run started --from a later step: the steps before it are skipped.
@@ -429,6 +462,8 @@ class RunSession {
     std::vector<IterationResult> results(items.size());
     std::atomic<size_t> next{0};
     std::atomic<bool> stop_starting{false};
+    std::exception_ptr thrown;
+    std::mutex thrown_mutex;
     auto worker = [&] {
       for (size_t i; (i = next++) < items.size();) {
         if (g_stop || stop_starting) {
@@ -437,9 +472,19 @@ class RunSession {
           continue;
         }
         std::string key = s.foreach.kind == Foreach::Kind::None ? "" : std::to_string(i);
-        results[i] = run_iteration(s, key, items[i], where);
+        try {
+          results[i] = run_iteration(s, key, items[i], where);
+        } catch (...) {
+          // A journal that cannot be written stops everything; the other
+          // threads finish what they are doing first.
+          std::lock_guard<std::mutex> lock(thrown_mutex);
+          if (!thrown) thrown = std::current_exception();
+          stop_starting = true;
+          results[i].outcome = Outcome::Interrupted;
+          continue;
+        }
         if ((results[i].outcome == Outcome::Failed && s.on_failure != OnFailure::Continue) ||
-            results[i].outcome == Outcome::Awaiting)
+            results[i].outcome == Outcome::Awaiting || results[i].outcome == Outcome::Interrupted)
           stop_starting = true;  // no new iterations after a stop; running ones finish
       }
     };
@@ -448,15 +493,17 @@ class RunSession {
     for (size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
     worker();
     for (auto& t : pool) t.join();
+    if (thrown) std::rethrow_exception(thrown);
 
     state_ = RunState::replay(reread());
     publish_outputs(s, state_.steps[s.id]);
     for (auto& r : results) {
       if (r.outcome == Outcome::Awaiting) out.awaiting = true;
-      if (r.outcome == Outcome::Interrupted && g_stop) out.interrupted = true;
+      if (r.outcome == Outcome::Interrupted && (g_stop || stop_starting)) out.interrupted = g_stop.load();
       if (r.outcome == Outcome::Failed && out.failed.empty())
         out.failed = (r.item.is_null() ? "" : label_of(r.item) + ": ") + r.error;
     }
+    if (out.awaiting && out.interrupted) out.awaiting = false;  // a stop outranks an open question
     if (out.awaiting) life_.operator_needed();
     return out;
   }
@@ -505,14 +552,16 @@ class RunSession {
       return res;
     }
 
-    auto record_fn = [this](const Value& r) { record(r); };
-    JournaledOperator journaled(op_, state_, record_fn);
     Clock::time_point attempt_deadline = Clock::time_point::max();
     RunServices services;
-    services.operator_channel = &journaled;
+    services.operator_channel = &journaled_;
     services.iteration_key = key.empty() ? s.id : s.id + "/" + label_of(item);
     services.should_stop = [&attempt_deadline] { return g_stop.load() || Clock::now() > attempt_deadline; };
     services.progress = [this, at](const std::string& line) { say(at, line); };
+    // Correlation-Id (36 characters at most): the run and the step, so the
+    // engine's events can be matched to what she-restore did.
+    services.correlation_id = (run_id_ + ":" + s.id).substr(0, 36);
+    services.engine = [this]() -> engine_api::EngineClient& { return engine(); };
     StepContext ctx(plan_.env, s.id, params, &services);
     auto succeed = [&](const Value& outputs, long long ms, const std::string& note) {
       Value r = {{"t", rec::kStepSucceeded}, {"step", s.id}, {"iter", key}, {"outputs", outputs}, {"ms", ms}};
@@ -524,31 +573,25 @@ class RunSession {
       return res;
     };
 
-    // Interrupted mid-flight in an earlier process: decide by kind whether
-    // it may simply run again.
-    if (prev && prev->status == "running") {
-      StepKind kind = s.type->kind();
-      CheckResult probe = kind == StepKind::Read ? CheckResult::NotDone : s.type->check(ctx);
-      if (probe == CheckResult::Done) return succeed(Value::object(), 0, "already in place (checked after an interruption)");
-      if (probe == CheckResult::Unknown && kind == StepKind::Once) {
-        std::string question = fmt::format(
-            "Step {} ({}) was interrupted while it ran{} and cannot be repeated blindly; its probe cannot tell "
-            "whether it took effect. Check by hand, then answer done (it took effect: go on) or redo (run it again).",
-            s.id, s.uses, key.empty() ? "" : " for " + label_of(item));
-        auto answer = journaled.ask("resolve:" + services.iteration_key, question, {"done", "redo"});
-        if (!answer) {
-          awaiting_from_iteration(s.id, key, question);
-          res.outcome = Outcome::Awaiting;
-          return res;
-        }
-        if (*answer == "done") return succeed(Value::object(), 0, "confirmed done by the operator after an interruption");
+    int attempt = prev ? prev->attempts : 0;
+    // A step that may already have acted (it was interrupted mid-flight, or
+    // a `once` step failed after its call went out) is probed first, never
+    // repeated blindly.
+    bool may_have_acted = prev && (prev->status == "running" ||
+                                   (prev->status == "failed" && s.type->kind() == StepKind::Once));
+    if (may_have_acted) {
+      Settled d = settle(s, ctx, services.iteration_key, attempt, prev->status == "running" ? "was interrupted while it ran"
+                                                                                              : "failed after it may have acted");
+      if (d.verdict == Settled::Done) return succeed(d.outputs, 0, d.note);
+      if (d.verdict == Settled::Await) {
+        res.outcome = g_stop ? Outcome::Interrupted : Outcome::Awaiting;
+        return res;
       }
     }
 
     const RetryPolicy& retry = s.retry;
     Clock::time_point total_deadline =
         retry.total.count() > 0 ? Clock::now() + retry.total : Clock::time_point::max();
-    int attempt = prev ? prev->attempts : 0;
     std::mt19937 rng(std::random_device{}());
     for (int tries = 0;; ++tries) {
       ++attempt;
@@ -557,37 +600,42 @@ class RunSession {
       auto started = Clock::now();
       attempt_deadline = std::min(started + s.timeout, total_deadline);
       std::string error, error_class;
+      bool acted = false;  // apply returned: only verify is left
       try {
         StepResult r = s.type->apply(ctx);
+        acted = true;
         s.type->verify(ctx);
         auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
         return succeed(r.outputs, ms, "");
       } catch (const AwaitingOperator& e) {
-        // It stopped before acting: on resume it starts afresh, not as a
-        // step interrupted mid-flight.
+        // It stopped before acting: on resume it starts afresh.
         record({{"t", rec::kStepFailed}, {"step", s.id}, {"iter", key}, {"error", e.what()},
                 {"class", "awaiting_operator"}, {"attempt", attempt}, {"final", false}});
+        if (g_stop) {  // Ctrl-C at the prompt: an interruption, not a question left open
+          res.outcome = Outcome::Interrupted;
+          return res;
+        }
         awaiting_from_iteration(s.id, key, e.what());
         res.outcome = Outcome::Awaiting;
         return res;
       } catch (const StepError& e) {
         error = e.what();
         error_class = e.error_class();
-      } catch (const NotImplemented& e) {
-        error = e.what();
-        error_class = "fatal";
       } catch (const std::exception& e) {
         error = e.what();
         error_class = "fatal";
       }
-      if (error_class == "interrupted") {
-        if (g_stop) {
-          // Stopped at a safe point before taking effect: it runs again on resume.
+      if (error_class == "interrupted" && g_stop) {
+        // Steps stop only at safe points. Before acting, the attempt simply
+        // did not happen; after acting, it stays "running" so that resume
+        // probes it.
+        if (!acted)
           record({{"t", rec::kStepFailed}, {"step", s.id}, {"iter", key}, {"error", "interrupted"},
                   {"class", "interrupted"}, {"attempt", attempt}, {"final", false}});
-          res.outcome = Outcome::Interrupted;
-          return res;
-        }
+        res.outcome = Outcome::Interrupted;
+        return res;
+      }
+      if (error_class == "interrupted") {
         error_class = "timeout";
         error = fmt::format("timed out after {}: {}", format_duration(s.timeout), error);
       }
@@ -615,7 +663,81 @@ class RunSession {
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
+      if (s.type->kind() == StepKind::Once) {
+        // A `once` call may have reached its target before it failed.
+        Settled d = settle(s, ctx, services.iteration_key, attempt, "failed after it may have acted");
+        if (d.verdict == Settled::Done) return succeed(d.outputs, 0, d.note);
+        if (d.verdict == Settled::Await) {
+          res.outcome = g_stop ? Outcome::Interrupted : Outcome::Awaiting;
+          return res;
+        }
+      }
     }
+  }
+
+  /// Whether a step that may have acted did: its probe decides, or else the
+  /// operator, for this attempt only (an answer never carries over to a
+  /// later interruption).
+  struct Settled {
+    enum Verdict { Done, Run, Await } verdict = Run;
+    Value outputs = Value::object();
+    std::string note;
+  };
+
+  Settled settle(const Step& s, const StepContext& ctx, const std::string& ikey, int attempt, const std::string& why) {
+    Settled d;
+    if (s.type->kind() == StepKind::Read) return d;
+    Value outputs = Value::object();
+    CheckResult probe = s.type->check(ctx, outputs);
+    bool has_outputs = true;
+    for (auto& o : s.type->outputs()) has_outputs &= outputs.contains(o.name);
+    if (probe == CheckResult::Done && has_outputs) {
+      d.verdict = Settled::Done;
+      d.outputs = outputs;
+      d.note = "already in place (checked by its probe)";
+      return d;
+    }
+    if (probe == CheckResult::NotDone || (probe == CheckResult::Unknown && s.type->kind() != StepKind::Once)) return d;
+    std::string answer_key = fmt::format("resolve:{}@{}", ikey, attempt);
+    std::string question = fmt::format(
+        "Step {} ({}) {} and cannot be repeated blindly; its probe cannot tell whether it took effect. Check by hand, "
+        "then answer done (it took effect: go on) or redo (run it again). Unattended: put '{}: done' or '{}: redo' "
+        "in the answers file.",
+        ikey, s.uses, why, answer_key, answer_key);
+    auto answer = journaled_.ask(answer_key, question, {"done", "redo"});
+    if (!answer) {
+      if (!g_stop) awaiting_from_iteration(s.id, ctx.services().iteration_key == s.id ? "" : ikey, question);
+      d.verdict = Settled::Await;
+      return d;
+    }
+    if (*answer == "done") {
+      d.verdict = Settled::Done;
+      d.note = "confirmed done by the operator";
+      if (!has_outputs && !s.type->outputs().empty())
+        d.note += "; it captured nothing, so steps that use its values will stop";
+    }
+    return d;
+  }
+
+  /// The run's one engine connection, made on first use.
+  engine_api::EngineClient& engine() {
+    std::lock_guard<std::mutex> lock(engine_mutex_);
+    if (engine_) return *engine_;
+    const EngineSpec& e = plan_.env.engine;
+    engine_api::ClientConfig c;
+    c.api_url = e.api_url;
+    c.user = e.user;
+    auto password = resolve_secret(e.password);
+    if (!password)
+      throw StepError("fatal", fmt::format("cannot read the engine password from {} (set it, or fix the reference "
+                                           "in {})", e.password, plan_.env.file));
+    c.password = *password;
+    c.ca_file = plan_.env.path(e.ca_file);
+    c.ca_fingerprint = e.ca_fingerprint;
+    c.trust_on_first_use = e.trust_on_first_use;
+    c.poll_initial = e.poll_interval;
+    engine_ = std::make_unique<engine_api::EngineClient>(c);
+    return *engine_;
   }
 
   void awaiting_from_iteration(const std::string& step, const std::string& key, const std::string& reason) {
@@ -639,6 +761,7 @@ class RunSession {
   RunOptions opts_;
   OperatorChannel& op_;
   Redactor redactor_;
+  JournaledOperator journaled_;
   RunLifecycle life_;
   PlanLock lock_;
   Journal journal_;
@@ -648,6 +771,8 @@ class RunSession {
   Value roots_;
   std::shared_ptr<spdlog::logger> log_;
   std::mutex say_mutex_;
+  std::mutex engine_mutex_;
+  std::unique_ptr<engine_api::EngineClient> engine_;
 };
 
 }  // namespace

@@ -31,8 +31,9 @@ std::string checksum(const std::string& text) {
 
 struct Parsed {
   std::vector<Value> records;
-  size_t valid_end = 0;  // offset after the last valid record
-  std::string problem;   // why parsing stopped early
+  size_t valid_end = 0;            // offset after the last record kept, before a damaged tail
+  std::string problem;             // a damaged tail
+  std::vector<size_t> skipped;     // offsets of damaged records with valid ones after them
 };
 
 bool parse(const std::string& data, const std::string& path, Parsed* out, std::string* err) {
@@ -67,27 +68,44 @@ bool parse(const std::string& data, const std::string& path, Parsed* out, std::s
       return true;
     }
     std::string line = data.substr(pos, eol - pos);
-    if (line.size() < kChecksumLength + 2 || line[kChecksumLength] != ' ' ||
-        checksum(line.substr(kChecksumLength + 1)) != line.substr(0, kChecksumLength)) {
-      out->problem = fmt::format("a corrupt record at byte {}", pos);
-      return true;
+    Value record;
+    bool ok = line.size() >= kChecksumLength + 2 && line[kChecksumLength] == ' ' &&
+              checksum(line.substr(kChecksumLength + 1)) == line.substr(0, kChecksumLength);
+    if (ok) {
+      record = Value::parse(line.substr(kChecksumLength + 1), nullptr, false);
+      ok = record.is_object();
     }
-    try {
-      out->records.push_back(Value::parse(line.substr(kChecksumLength + 1)));
-    } catch (const std::exception&) {
-      out->problem = fmt::format("an unreadable record at byte {}", pos);
-      return true;
+    if (!ok) {
+      // A damaged last record is a write the crash cut short: drop it. One
+      // with intact records after it is damage on disk: keep the others
+      // rather than forget everything they record.
+      if (eol + 1 >= data.size()) {
+        out->problem = fmt::format("a corrupt last record at byte {}", pos);
+        return true;
+      }
+      out->skipped.push_back(pos);
+    } else {
+      out->records.push_back(std::move(record));
     }
     pos = eol + 1;
-    out->valid_end = pos;
+    if (ok) out->valid_end = pos;
   }
   return true;
 }
 
 std::string describe_loss(const std::string& path, const Parsed& p, size_t size) {
-  return fmt::format("journal {}: found {}; kept {} record{} and dropped the last {} byte{}", path, p.problem,
-                     p.records.size(), p.records.size() == 1 ? "" : "s", size - p.valid_end,
-                     size - p.valid_end == 1 ? "" : "s");
+  std::string out;
+  if (!p.skipped.empty()) {
+    std::string where;
+    for (size_t off : p.skipped) where += (where.empty() ? "" : ", ") + std::to_string(off);
+    out = fmt::format("journal {}: skipped {} damaged record{} at byte{} {}; the records around them are kept", path,
+                      p.skipped.size(), p.skipped.size() == 1 ? "" : "s", p.skipped.size() == 1 ? "" : "s", where);
+  }
+  if (!p.problem.empty())
+    out += fmt::format("{}journal {}: found {}; kept {} record{} and dropped the last {} byte{}", out.empty() ? "" : "; ",
+                       path, p.problem, p.records.size(), p.records.size() == 1 ? "" : "s", size - p.valid_end,
+                       size - p.valid_end == 1 ? "" : "s");
+  return out;
 }
 
 bool write_all(int fd, const std::string& s) {
@@ -126,7 +144,7 @@ bool Journal::read(const std::string& path, std::vector<Value>* records, std::st
   if (!read_whole_file(path, &data, err)) return false;
   Parsed p;
   if (!parse(data, path, &p, err)) return false;
-  if (!p.problem.empty()) *warning = describe_loss(path, p, data.size());
+  if (!p.problem.empty() || !p.skipped.empty()) *warning = describe_loss(path, p, data.size());
   *records = std::move(p.records);
   return true;
 }
@@ -149,7 +167,19 @@ bool Journal::open(const std::string& path, std::vector<Value>* records, std::st
     close();
     return false;
   }
-  if (p.valid_end < data.size()) {
+  if (!p.skipped.empty()) {
+    // Rewrite without the damaged records: temp file, fsync, rename.
+    *warning = describe_loss(path, p, data.size());
+    std::string clean = header();
+    for (auto& r : p.records) clean += journal_line(r);
+    close();
+    if (!write_file_durably(path, clean, err)) return false;
+    fd_ = ::open(path.c_str(), O_RDWR | O_APPEND | O_CLOEXEC, 0600);
+    if (fd_ < 0) {
+      *err = fmt::format("cannot reopen journal {}: {}", path, std::strerror(errno));
+      return false;
+    }
+  } else if (p.valid_end < data.size()) {
     *warning = describe_loss(path, p, data.size());
     if (::ftruncate(fd_, static_cast<off_t>(p.valid_end)) != 0 || ::fsync(fd_) != 0) {
       *err = fmt::format("cannot truncate journal {}: {}", path, std::strerror(errno));

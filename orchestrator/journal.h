@@ -7,10 +7,13 @@
 //
 // The hex digits are the start of the record's SHA-256, so a torn or
 // corrupted record is recognised. Each record is written with one write()
-// and fsync'd before the action it announces. Loading keeps the longest
-// valid prefix; opening for writing truncates the rest (with a warning), as
-// ninja's deps log recovers. Secret values never enter it: records carry
-// secret references only.
+// and fsync'd before the action it announces. A damaged tail (a write a
+// crash cut short) is truncated when the journal is opened for writing, as
+// ninja's deps log recovers; a damaged record with intact ones after it is
+// skipped and the file rewritten without it, so no later record is lost (a
+// lost "succeeded" leaves its step "running", which resume probes). Both
+// come with a warning. Secret values never enter it: records carry secret
+// references only.
 #pragma once
 
 #include <string>

@@ -34,11 +34,12 @@ std::optional<std::string> ConsoleOperator::ask(const std::string& key, const st
   auto valid = [&](const std::string& a) {
     return choices.empty() || std::find(choices.begin(), choices.end(), a) != choices.end();
   };
-  // Most specific first: "fence/hosted_engine_2", then "fence".
+  // Most specific first: "fence/hosted_engine_2", then "fence". A question
+  // about one attempt ("resolve:...@N") takes its exact key only.
   for (std::string k = key;;) {
     if (auto it = answers_.find(k); it != answers_.end() && valid(it->second)) return it->second;
     size_t slash = k.rfind('/');
-    if (slash == std::string::npos) break;
+    if (slash == std::string::npos || key.rfind("resolve:", 0) == 0) break;
     k = k.substr(0, slash);
   }
   if (opts_.yes && std::find(choices.begin(), choices.end(), "yes") != choices.end()) return std::string("yes");

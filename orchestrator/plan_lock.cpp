@@ -1,12 +1,12 @@
 #include "orchestrator/plan_lock.h"
 
 #include <cerrno>
-#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <pwd.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "orchestrator/durable_file.h"
@@ -31,6 +31,7 @@ Value LockHolder::to_value() const {
 
 LockHolder LockHolder::from_value(const Value& v) {
   LockHolder h;
+  if (!v.is_object()) return h;
   h.pid = v.value("pid", 0);
   h.host = v.value("host", "");
   h.user = v.value("user", "");
@@ -40,79 +41,78 @@ LockHolder LockHolder::from_value(const Value& v) {
 }
 
 std::string LockHolder::str() const {
+  if (run_id.empty() && pid == 0) return "another she-restore process (just starting)";
   return fmt::format("run {}, pid {}, user {} on host {}, since {}", run_id, pid, user, host, since);
 }
 
+namespace {
+
+LockHolder read_holder(int fd) {
+  std::string text;
+  char buf[4096];
+  ::lseek(fd, 0, SEEK_SET);
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) text.append(buf, static_cast<size_t>(n));
+  return LockHolder::from_value(Value::parse(text, nullptr, false));
+}
+
+bool write_holder(int fd, const LockHolder& me) {
+  std::string text = dump_json(me.to_value()) + "\n";
+  return ::ftruncate(fd, 0) == 0 && ::pwrite(fd, text.data(), text.size(), 0) == static_cast<ssize_t>(text.size()) &&
+         ::fsync(fd) == 0;
+}
+
+}  // namespace
+
 PlanLock::~PlanLock() { release(); }
 
-bool PlanLock::read_holder(const std::string& path, LockHolder* holder) {
-  std::string text, err;
-  if (!read_whole_file(path, &text, &err)) return false;
-  try {
-    *holder = LockHolder::from_value(Value::parse(text));
-    return true;
-  } catch (const std::exception&) {
-    // A lock torn by a crash between create and write: nobody can hold it.
-    *holder = LockHolder{};
-    return true;
-  }
-}
-
-bool PlanLock::holder_is_dead(const LockHolder& h) {
-  if (h.pid <= 0) return true;
-  if (h.host != this_host()) return false;  // cannot tell for another host
-  return ::kill(h.pid, 0) != 0 && errno == ESRCH;
-}
-
-PlanLock::Result PlanLock::acquire(const std::string& path, const LockHolder& me, LockHolder* holder,
-                                   std::string* err) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+PlanLock::Result PlanLock::acquire(const std::string& path, const LockHolder& me, const std::string& break_run_id,
+                                   LockHolder* holder, std::string* err) {
+  release();
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
-    if (errno != EEXIST) {
-      *err = fmt::format("cannot create lock {}: {}", path, std::strerror(errno));
-      return Result::Error;
-    }
-    if (!read_holder(path, holder)) return Result::Error;
-    return holder_is_dead(*holder) ? Result::Stale : Result::HeldByLiveProcess;
-  }
-  std::string text = dump_json(me.to_value()) + "\n";
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok) {
-    ::unlink(path.c_str());
-    *err = fmt::format("cannot write lock {}: {}", path, std::strerror(errno));
+    *err = fmt::format("cannot open the lock {}: {}", path, std::strerror(errno));
     return Result::Error;
   }
   fsync_directory_of(path);
-  path_ = path;
-  held_ = true;
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    *holder = read_holder(fd);
+    ::close(fd);
+    return Result::HeldByLiveProcess;
+  }
+  // We hold the flock. Content left behind belongs to a run that died.
+  LockHolder left = read_holder(fd);
+  bool stale = left.pid != 0 || !left.run_id.empty();
+  if (stale && left.run_id != break_run_id) {
+    *holder = left;
+    ::close(fd);  // drops the flock
+    return break_run_id.empty() ? Result::Stale : Result::WrongRunId;
+  }
+  if (!write_holder(fd, me)) {
+    *err = fmt::format("cannot write the lock {}: {}", path, std::strerror(errno));
+    ::close(fd);
+    return Result::Error;
+  }
+  fd_ = fd;
   return Result::Acquired;
 }
 
 void PlanLock::release() {
-  if (held_) ::unlink(path_.c_str());
-  held_ = false;
+  if (fd_ < 0) return;
+  // Empty content means free; the kernel drops the flock with the file.
+  if (::ftruncate(fd_, 0) == 0) ::fsync(fd_);
+  ::close(fd_);
+  fd_ = -1;
 }
 
-bool PlanLock::break_stale(const std::string& path, const std::string& run_id, std::string* err) {
-  LockHolder h;
-  if (!read_holder(path, &h)) {
-    *err = fmt::format("no lock to break at {}", path);
-    return false;
-  }
-  if (!h.run_id.empty() && h.run_id != run_id) {
-    *err = fmt::format("the lock belongs to run {}, not {}; pass --break-lock {}", h.run_id, run_id, h.run_id);
-    return false;
-  }
-  if (!holder_is_dead(h)) {
-    *err = fmt::format("the lock holder is alive or on another host ({}); stop it first", h.str());
-    return false;
-  }
-  if (::unlink(path.c_str()) != 0) {
-    *err = fmt::format("cannot remove {}: {}", path, std::strerror(errno));
-    return false;
-  }
-  return true;
+PlanLock::State PlanLock::inspect(const std::string& path, LockHolder* holder) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return State::Free;
+  *holder = read_holder(fd);
+  State st;
+  if (::flock(fd, LOCK_SH | LOCK_NB) != 0) st = State::Held;
+  else st = (holder->pid != 0 || !holder->run_id.empty()) ? State::Stale : State::Free;
+  ::close(fd);
+  return st;
 }
 
 }  // namespace she

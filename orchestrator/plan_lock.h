@@ -1,7 +1,10 @@
-// One writer per plan: a lock file beside the plan's runs holding the pid,
-// host, user and run id of its holder (Terraform's state lock). A lock whose
-// process is gone on this host is stale; it is broken only on request, by
-// naming its run id, as `terraform force-unlock` takes the lock id.
+// One writer per plan (Terraform's state lock). The kernel does the
+// locking: flock(2) on the plan's lock file, released by the kernel when the
+// holder dies, so two runs starting at the same instant cannot both win.
+// The file's content says who holds it (pid, host, user, run id, since).
+// A holder that died leaves its content behind without the flock: that is a
+// stale lock, and it is taken over only on request, by naming its run id
+// (`--break-lock RUN_ID`, as `terraform force-unlock` takes the lock id).
 #pragma once
 
 #include <string>
@@ -24,27 +27,25 @@ struct LockHolder {
 
 class PlanLock {
  public:
-  enum class Result { Acquired, HeldByLiveProcess, Stale, Error };
+  enum class Result { Acquired, HeldByLiveProcess, Stale, WrongRunId, Error };
 
   PlanLock() = default;
   ~PlanLock();
   PlanLock(const PlanLock&) = delete;
   PlanLock& operator=(const PlanLock&) = delete;
 
-  /// Takes the lock at `path` for `me`; otherwise fills `holder`.
-  Result acquire(const std::string& path, const LockHolder& me, LockHolder* holder, std::string* err);
+  /// Takes the lock at `path` for `me`. A stale lock is taken over only if
+  /// `break_run_id` names its run; otherwise `holder` says who holds it.
+  Result acquire(const std::string& path, const LockHolder& me, const std::string& break_run_id, LockHolder* holder,
+                 std::string* err);
   void release();
 
-  /// Removes a stale lock held by run `run_id`; refuses a live or other one.
-  static bool break_stale(const std::string& path, const std::string& run_id, std::string* err);
-  /// Who holds the lock at `path`, if anyone.
-  static bool read_holder(const std::string& path, LockHolder* holder);
-  /// True when the holder's process is gone (only decidable on this host).
-  static bool holder_is_dead(const LockHolder& h);
+  enum class State { Free, Held, Stale };
+  /// Who holds the lock at `path`, without taking it (status).
+  static State inspect(const std::string& path, LockHolder* holder);
 
  private:
-  std::string path_;
-  bool held_ = false;
+  int fd_ = -1;
 };
 
 /// This machine's host name and the login name of the user.

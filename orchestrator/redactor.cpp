@@ -2,25 +2,10 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <fstream>
 
 #include "workflows/secret_ref.h"
 
 namespace she {
-
-std::optional<std::string> resolve_secret(const std::string& reference) {
-  auto ref = parse_secret_ref(reference);
-  if (!ref) return std::nullopt;
-  if (ref->scheme == SecretRef::Scheme::Env) {
-    const char* v = std::getenv(ref->name.c_str());
-    return v ? std::optional<std::string>(v) : std::nullopt;
-  }
-  std::ifstream in(ref->name);
-  std::string line;
-  if (!in || !std::getline(in, line)) return std::nullopt;
-  if (!line.empty() && line.back() == '\r') line.pop_back();
-  return line;
-}
 
 namespace {
 void collect_refs(const Value& v, std::vector<std::string>& out) {

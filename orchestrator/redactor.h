@@ -9,6 +9,7 @@
 
 #include "workflows/expression.h"
 #include "workflows/plan.h"
+#include "workflows/secret_ref.h"
 
 namespace she {
 
@@ -26,7 +27,5 @@ class Redactor {
   std::vector<std::string> values_;
 };
 
-/// The value behind a reference, or nothing when it cannot be read.
-std::optional<std::string> resolve_secret(const std::string& reference);
 
 }  // namespace she

@@ -43,9 +43,10 @@ std::string format_time(const char* fmt_str) {
 
 std::string utc_now() { return format_time("%Y-%m-%dT%H:%M:%SZ"); }
 
-std::string new_run_id() {
+std::string new_run_id(const std::string& plan_dir) {
   std::random_device rd;
-  return fmt::format("{}-{:06x}", format_time("%Y%m%dT%H%M%SZ"), rd() & 0xffffff);
+  return fmt::format("{:04}-{}-{:06x}", list_runs(plan_dir).size() + 1, format_time("%Y%m%dT%H%M%SZ"),
+                     rd() & 0xffffff);
 }
 
 std::vector<std::string> list_runs(const std::string& plan_dir) {

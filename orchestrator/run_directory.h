@@ -24,8 +24,9 @@ std::string state_root(const std::string& override_dir);
 std::string plan_state_dir(const std::string& root, const std::string& plan_name);
 std::string plan_lock_path(const std::string& plan_dir);
 RunPaths run_paths(const std::string& plan_dir, const std::string& run_id);
-/// Sortable and unique: 20261121T054920Z-3fa9c1.
-std::string new_run_id();
+/// Sortable and unique, numbered after the plan's runs so two started in
+/// the same second still sort in order: 0003-20261121T054920Z-3fa9c1.
+std::string new_run_id(const std::string& plan_dir);
 /// Run ids of the plan, oldest first.
 std::vector<std::string> list_runs(const std::string& plan_dir);
 /// UTC time as 2026-11-21T05:49:20Z.

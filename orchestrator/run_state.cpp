@@ -51,12 +51,9 @@ RunState RunState::replay(const std::vector<Value>& records) {
       st.warnings.push_back("resumed with a changed plan (--replan) at " + time);
     } else if (t == rec::kRerunFrom) {
       // --from: this step and those after it run again.
-      bool reset = false;
-      for (const auto& id : r.value("steps", std::vector<std::string>{})) {
-        reset = true;
-        st.steps.erase(id);
-      }
-      (void)reset;
+      for (const auto& id : r.value("steps", std::vector<std::string>{})) st.steps.erase(id);
+      st.rerun_from = r.value("from", "");
+      st.result.clear();
     } else if (t == rec::kLoopExpanded) {
       auto& s = st.steps[step];
       s.loop_expanded = true;

@@ -65,6 +65,7 @@ struct RunState {
   std::map<std::string, Answer> answers;
   std::vector<std::string> warnings;
   int resumes = 0;
+  std::string rerun_from;    // the step of the latest --from of this run
 
   static RunState replay(const std::vector<Value>& records);
   const IterationState* iteration(const std::string& step, const std::string& key) const;

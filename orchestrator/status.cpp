@@ -20,8 +20,8 @@ Value status_of(const Plan& plan, const std::string& state_dir) {
   auto runs = list_runs(plan_dir);
   v["runs"] = runs.size();
   LockHolder holder;
-  bool locked = PlanLock::read_holder(plan_lock_path(plan_dir), &holder);
-  if (locked) v["lock"] = holder.to_value();
+  PlanLock::State lock_state = PlanLock::inspect(plan_lock_path(plan_dir), &holder);
+  if (lock_state != PlanLock::State::Free) v["lock"] = holder.to_value();
   if (runs.empty()) {
     v["state"] = "never run";
     v["next"] = fmt::format("she-restore --dry-run {} to rehearse; she-restore {} to run", plan.file, plan.file);
@@ -42,7 +42,7 @@ Value status_of(const Plan& plan, const std::string& state_dir) {
   v["by"] = st.user + "@" + st.host;
   if (!warning.empty()) v["warning"] = warning;
 
-  bool live = locked && holder.run_id == st.run_id && !PlanLock::holder_is_dead(holder);
+  bool live = lock_state == PlanLock::State::Held && holder.run_id == st.run_id;
   std::string state = live ? "running" : st.result.empty() ? "interrupted" : st.result;
   v["state"] = state;
 
@@ -71,7 +71,7 @@ Value status_of(const Plan& plan, const std::string& state_dir) {
     v["next"] = fmt::format("wait: pid {} on {} is running it", holder.pid, holder.host);
   else if (state == "awaiting_operator")
     v["next"] = fmt::format("answer it: run `she-restore {}` on a terminal, or with --yes or --answers FILE", plan.file);
-  else if (locked && PlanLock::holder_is_dead(holder))
+  else if (lock_state == PlanLock::State::Stale)
     v["next"] = fmt::format("the run died holding its lock: check nothing is working on the plan, then "
                             "`she-restore {} --break-lock {}`", plan.file, holder.run_id);
   else

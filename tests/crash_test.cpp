@@ -9,6 +9,7 @@
 #include <chrono>
 #include <csignal>
 #include <random>
+#include <regex>
 #include <thread>
 
 #include "orchestrator/run_state.h"
@@ -52,8 +53,22 @@ const char* kPlan = R"(  - id: items
 struct Campaign {
   int kill_points = 0;
   int awaited_unprobed = 0;
-  int probe_decided = 0;
 };
+
+/// Starts the plan's run (or resume) and SIGKILLs it after `delay_ms`;
+/// true when the kill landed while it ran.
+bool kill_at(Scratch& s, long long delay_ms, const std::string& break_lock) {
+  std::vector<std::string> args = {s.plan.string(), "--state-dir", s.state.string(), "--answers",
+                                   (s.dir.path() / "answers.yaml").string()};
+  if (!break_lock.empty()) {
+    args.push_back("--break-lock");
+    args.push_back(break_lock);
+  }
+  int pid = test::spawn_testbed(args, {}, (s.dir.path() / "child.log").string());
+  std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+  ::kill(pid, SIGKILL);
+  return test::wait_child(pid) == -SIGKILL;
+}
 
 /// Resumes a killed run until it succeeds, answering as an operator who
 /// checked by hand would. Returns false (with a message) if it never does.
@@ -87,8 +102,11 @@ bool resume_until_done(Scratch& s, Campaign& c, std::string* why) {
       }
       expect_await = false;
       ++c.awaited_unprobed;
-      // The operator looks: did the effect happen?
-      answers += std::string("'resolve:unprobed': ") + (s.effect_counts()["unprobed"] ? "done" : "redo") + "\n";
+      // The operator looks (did the effect happen?) and answers the
+      // question it was asked, under the key it names.
+      std::smatch m;
+      REQUIRE(std::regex_search(r.output, m, std::regex("'(resolve:unprobed@[0-9]+): done'")));
+      answers += "'" + m[1].str() + "': " + (s.effect_counts()["unprobed"] ? "done" : "redo") + "\n";
       continue;
     }
     *why = "unexpected exit " + std::to_string(r.exit_code) + ":\n" + r.output;
@@ -138,24 +156,24 @@ TEST_CASE("crash campaign: SIGKILL at every journal boundary and at random insta
     check_same_effects(s, expected, "boundary " + std::to_string(k));
   }
 
-  // Random instants: between records, inside steps, during loop iterations.
+  // Random instants: between records, inside steps, during loop iterations;
+  // in the first run, and in some of them also in the first resume.
   std::mt19937 rng(20261121);
   int random_kills = 0;
   for (int attempt = 0; attempt < 120 && random_kills < 30; ++attempt) {
     Scratch s(kPlan);
     test::write_file(s.dir.path() / "answers.yaml", "ask: yes\n");
-    int pid = test::spawn_testbed({s.plan.string(), "--state-dir", s.state.string(), "--answers",
-                                   (s.dir.path() / "answers.yaml").string()},
-                                  {}, (s.dir.path() / "child.log").string());
     auto delay = std::uniform_int_distribution<long long>(0, baseline_ms)(rng);
-    std::this_thread::sleep_for(std::chrono::milliseconds(delay));
-    ::kill(pid, SIGKILL);
-    int code = test::wait_child(pid);
-    if (code != -SIGKILL || !fs::exists(s.state / "scratch")) continue;  // finished first, or died before starting
+    if (!kill_at(s, delay, "") || !fs::exists(s.state / "scratch")) continue;  // finished first, or never started
     ++random_kills;
     ++c.kill_points;
-    std::string why;
     CAPTURE(delay);
+    if (attempt % 3 == 0 && fs::exists(s.state / "scratch" / "lock")) {
+      Value lock = Value::parse(test::read_file(s.state / "scratch" / "lock"), nullptr, false);
+      auto again = std::uniform_int_distribution<long long>(0, baseline_ms)(rng);
+      if (lock.is_object() && kill_at(s, again, lock.value("run_id", ""))) ++c.kill_points;
+    }
+    std::string why;
     REQUIRE_MESSAGE(resume_until_done(s, c, &why), why);
     check_same_effects(s, expected, "random kill after " + std::to_string(delay) + "ms");
   }

@@ -9,6 +9,7 @@
 #include <map>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "orchestrator/journal.h"
 #include "tests/scratch_plan.h"
@@ -152,7 +153,7 @@ TEST_CASE("lock: a second run of the same plan is refused while the first runs -
 
   ::kill(pid, SIGTERM);
   CHECK(test::wait_child(pid) == 5);
-  CHECK(!fs::exists(lock));
+  CHECK(test::read_file(lock).empty());  // released: nobody named in it
   auto records = s.journal();
   CHECK(records.back()["t"] == "interrupted");
   CHECK(s.effect_counts().empty());  // it stopped before the next step
@@ -300,4 +301,127 @@ TEST_CASE("run flags are refused with --dry-run - real step types that cannot ru
   CHECK(r.exit_code == 69);
   CHECK(r.output.find("cannot run yet: hosted_engine.vm_status") != std::string::npos);
   CHECK(fs::is_empty(state.path()));
+}
+
+namespace {
+/// The run id named in the plan's lock file (what --break-lock wants).
+std::string locked_run(Scratch& s) {
+  Value v = Value::parse(test::read_file(s.state / "scratch" / "lock"), nullptr, false);
+  return v.is_object() ? v.value("run_id", "") : "";
+}
+}  // namespace
+
+TEST_CASE("resume: a probe that says done hands back the captured values") {
+  Scratch s("  - id: first\n    uses: test.effect\n    with: {file: EFFECTS, die_after_effect: true}\n"
+            "  - id: use\n    uses: test.value\n    with: {value: '${steps.first.line}'}\n");
+  CHECK(s.run().exit_code == 137);  // died between the effect and its journal record
+  auto r = s.run("--break-lock " + locked_run(s), "SHE_TEST_SURVIVE=1");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(r.output.find("already in place (checked by its probe)") != std::string::npos);
+  CHECK(s.effect_counts()["first"] == 1);
+  Value report = Value::parse(test::read_file(s.run_dir() / "report.json"));
+  CHECK(report["steps"][1]["iterations"][0]["outputs"]["value"] == "first");
+}
+
+TEST_CASE("resume: an operator's answer settles one interruption only") {
+  Scratch s("  - id: fence\n    uses: test.effect\n    with: {file: EFFECTS, probe: false, die_after_effect: true}\n");
+  CHECK(s.run().exit_code == 137);
+  auto r = s.run("--break-lock " + locked_run(s));
+  CHECK(r.exit_code == 4);
+  CHECK(r.output.find("'resolve:fence@1: redo'") != std::string::npos);
+  // The operator says redo; the redo dies after acting too.
+  test::write_file(s.dir.path() / "answers.yaml", "'resolve:fence@1': redo\n");
+  r = s.run("--answers '" + (s.dir.path() / "answers.yaml").string() + "'");
+  CHECK(r.exit_code == 137);
+  CHECK(s.effect_counts()["fence"] == 2);
+  // The same answers file must not settle the new interruption: it is asked anew.
+  r = s.run("--answers '" + (s.dir.path() / "answers.yaml").string() + "' --break-lock " + locked_run(s),
+            "SHE_TEST_SURVIVE=1");
+  CHECK(r.exit_code == 4);
+  CHECK(r.output.find("resolve:fence@2") != std::string::npos);
+  CHECK(s.effect_counts()["fence"] == 2);
+  test::write_file(s.dir.path() / "answers.yaml", "'resolve:fence@2': done\n");
+  r = s.run("--answers '" + (s.dir.path() / "answers.yaml").string() + "'", "SHE_TEST_SURVIVE=1");
+  CHECK(r.exit_code == 0);
+  CHECK(s.effect_counts()["fence"] == 2);
+}
+
+TEST_CASE("retries: a once step that failed after acting is probed before it is tried again") {
+  Scratch s("  - id: add\n    uses: test.effect\n    retry: {attempts: 3, backoff: 10ms, on: [transport]}\n"
+            "    with: {file: EFFECTS, fail_after: true}\n");
+  auto r = s.run();
+  CHECK(r.exit_code == 0);
+  CHECK(s.effect_counts()["add"] == 1);
+  CHECK(r.output.find("already in place (checked by its probe)") != std::string::npos);
+}
+
+TEST_CASE("--from given again after an interruption continues the re-run instead of starting it over") {
+  Scratch s("  - id: a\n    uses: test.effect\n    with: {file: EFFECTS}\n"
+            "  - id: b\n    uses: test.effect\n    with: {file: EFFECTS}\n"
+            "  - id: c\n    uses: test.wait\n    with: {sleep_ms: 20000}\n");
+  auto run_and_stop = [&](std::vector<std::string> extra) {
+    std::string log = (s.dir.path() / "child.log").string();
+    test::write_file(log, "");
+    std::vector<std::string> args = {s.plan.string(), "--state-dir", s.state.string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    int pid = test::spawn_testbed(args, {}, log);
+    for (int i = 0; i < 500 && test::read_file(log).find("[3/3] c") == std::string::npos; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ::kill(pid, SIGTERM);
+    return test::wait_child(pid);
+  };
+  CHECK(run_and_stop({}) == 5);
+  CHECK(run_and_stop({"--from", "b"}) == 5);
+  CHECK(s.effect_counts() == std::map<std::string, int>{{"a", 1}, {"b", 2}});
+  CHECK(run_and_stop({"--from", "b"}) == 5);
+  CHECK(s.effect_counts() == std::map<std::string, int>{{"a", 1}, {"b", 2}});
+}
+
+TEST_CASE("--from reopens a finished run at that step") {
+  Scratch s("  - id: a\n    uses: test.effect\n    with: {file: EFFECTS}\n"
+            "  - id: b\n    uses: test.effect\n    with: {file: EFFECTS}\n");
+  CHECK(s.run().exit_code == 0);
+  auto r = s.run("--from b");
+  CHECK(r.exit_code == 0);
+  CHECK(s.effect_counts() == std::map<std::string, int>{{"a", 1}, {"b", 2}});
+}
+
+TEST_CASE("lock: two runs started at the same instant - exactly one runs") {
+  for (int round = 0; round < 10; ++round) {
+    Scratch s("  - id: one\n    uses: test.effect\n    with: {file: EFFECTS, sleep_ms: 100}\n");
+    std::string log1 = (s.dir.path() / "1.log").string(), log2 = (s.dir.path() / "2.log").string();
+    int p1 = test::spawn_testbed({s.plan.string(), "--state-dir", s.state.string()}, {}, log1);
+    int p2 = test::spawn_testbed({s.plan.string(), "--state-dir", s.state.string()}, {}, log2);
+    int c1 = test::wait_child(p1), c2 = test::wait_child(p2);
+    CAPTURE(round);
+    CHECK(((c1 == 0 && c2 == 6) || (c1 == 6 && c2 == 0)));
+    CHECK(s.effect_counts()["one"] == 1);
+    std::string refused = test::read_file(c1 == 6 ? log1 : log2);
+    CHECK(refused.find("is being run by") != std::string::npos);
+    CHECK(refused.find("--break-lock ''") == std::string::npos);
+  }
+}
+
+TEST_CASE("loops: at most `concurrency` iterations are in flight at once") {
+  Scratch s("  - id: loop\n    uses: test.effect\n    foreach: [a, b, c, d, e, f, g, h, i, j]\n    concurrency: 3\n"
+            "    with: {file: EFFECTS, sleep_ms: 20}\n");
+  REQUIRE(s.run().exit_code == 0);
+  int in_flight = 0, most = 0;
+  for (auto& r : s.journal()) {
+    if (r["t"] == "step_started") most = std::max(most, ++in_flight);
+    if (r["t"] == "step_succeeded" || r["t"] == "step_failed") --in_flight;
+  }
+  CHECK(most <= 3);
+  CHECK(most >= 1);
+  CHECK(s.effect_counts().size() == 10);
+}
+
+TEST_CASE("journal: a write that fails stops the run with exit 70 and no crash") {
+  Scratch s("  - id: loop\n    uses: test.effect\n    foreach: [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t]\n"
+            "    concurrency: 4\n    with: {file: EFFECTS}\n");
+  auto r = test::run("sh -c \"trap '' XFSZ; ulimit -f 8; exec '" + std::string(SHE_TESTBED_BINARY) + "' '" +
+                     s.plan.string() + "' --state-dir '" + s.state.string() + "' < /dev/null\"");
+  CHECK(r.exit_code == 70);
+  CHECK(r.output.find("cannot") != std::string::npos);
+  CHECK(r.output.find("terminate called") == std::string::npos);
 }

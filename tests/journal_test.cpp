@@ -94,7 +94,7 @@ TEST_CASE("journal: every truncation length loads a valid prefix / and appending
   }
 }
 
-TEST_CASE("journal: a corrupted byte in the middle cuts the journal there - appends continue after it") {
+TEST_CASE("journal: a corrupted byte in the middle loses that record only - appends continue after recovery") {
   test::TempDir dir;
   auto path = dir.path() / "journal";
   auto records = sample_records();
@@ -109,26 +109,42 @@ TEST_CASE("journal: a corrupted byte in the middle cuts the journal there - appe
   std::string corrupt = data;
   corrupt[fourth_start + 30] ^= 0x20;
   test::write_file(path, corrupt);
+  std::vector<Value> expected = records;
+  expected.erase(expected.begin() + 3);
 
   std::vector<Value> loaded;
   std::string warning, err;
   REQUIRE(Journal::read(path.string(), &loaded, &warning, &err));
-  CHECK(loaded.size() == 3);  // the three records before the damaged one
-  CHECK(std::equal(loaded.begin(), loaded.end(), records.begin()));
-  CHECK(warning.find("corrupt record at byte " + std::to_string(fourth_start)) != std::string::npos);
+  CHECK(loaded == expected);  // every record but the damaged one
+  CHECK(warning.find("skipped 1 damaged record at byte " + std::to_string(fourth_start)) != std::string::npos);
   CHECK(test::read_file(path) == corrupt);  // reading changes nothing
 
   Journal j;
   REQUIRE(j.open(path.string(), &loaded, &warning, &err));
-  CHECK(loaded.size() == 3);
-  CHECK(test::read_file(path).size() == fourth_start);  // cut right before the bad record
+  CHECK(loaded == expected);
+  CHECK(!warning.empty());
   Value next = {{"t", "step_started"}, {"step", "again"}, {"iter", ""}};
   REQUIRE(j.append(next, &err));
   j.close();
   REQUIRE(Journal::read(path.string(), &loaded, &warning, &err));
-  CHECK(warning.empty());
-  REQUIRE(loaded.size() == 4);
-  CHECK(loaded[3] == next);
+  CHECK(warning.empty());  // rewritten without the damaged record
+  expected.push_back(next);
+  CHECK(loaded == expected);
+}
+
+TEST_CASE("journal: a corrupted last record is a torn write and is cut") {
+  test::TempDir dir;
+  auto path = dir.path() / "journal";
+  auto records = sample_records();
+  std::string data = write_journal(path, records);
+  std::string corrupt = data;
+  corrupt[corrupt.size() - 5] ^= 0x20;
+  test::write_file(path, corrupt);
+  std::vector<Value> loaded;
+  std::string warning, err;
+  REQUIRE(Journal::read(path.string(), &loaded, &warning, &err));
+  CHECK(loaded.size() == records.size() - 1);
+  CHECK(warning.find("a corrupt last record") != std::string::npos);
 }
 
 TEST_CASE("journal: an unknown version is refused / not overwritten") {

@@ -1,11 +1,21 @@
 #include "workflows/environment.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 namespace she {
 
 bool HostSpec::has_role(const std::string& role) const {
   return std::find(roles.begin(), roles.end(), role) != roles.end();
+}
+
+std::string Environment::path(const std::string& written) const {
+  if (written.empty() || written[0] == '/') return written;
+  if (written.rfind("~/", 0) == 0) {
+    const char* home = std::getenv("HOME");
+    return std::string(home ? home : "") + written.substr(1);
+  }
+  return base_dir.empty() ? written : base_dir + "/" + written;
 }
 
 const HostSpec* Environment::find_host(const std::string& n) const {

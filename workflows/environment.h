@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "workflows/diagnostics.h"
+#include "workflows/duration.h"
 #include "workflows/expression.h"
 
 namespace she {
@@ -41,6 +42,7 @@ struct EngineSpec {
   bool trust_on_first_use = false;
   std::string datacenter;
   std::string cluster;
+  Duration poll_interval = std::chrono::seconds(1);  // first wait between polls; it grows to 10s
   bool has_vm = false;        // the engine VM, reachable over SSH as target "engine"
   HostSpec vm;
 };
@@ -54,12 +56,16 @@ struct BackupStorageSpec {
 struct Environment {
   std::string name;
   std::string file;
+  std::string base_dir;        // relative paths in the environment are taken from here
   std::string mode = "real";  // rehearsal (a lab) or real
   EngineSpec engine;
   SshSettings ssh_defaults;
   std::vector<HostSpec> hosts;
   BackupStorageSpec backup_storage;
 
+  /// A path as written in the environment, made usable: ~/ is $HOME, a
+  /// relative path is taken from the environment file's directory.
+  std::string path(const std::string& written) const;
   const HostSpec* find_host(const std::string& name) const;
   /// An SSH target by name: a host, "engine" or "backup_storage".
   const HostSpec* find_target(const std::string& name) const;

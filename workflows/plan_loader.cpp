@@ -336,6 +336,7 @@ class Loader {
 
   void parse_environment(const YAML::Node& n, const std::string& file, Environment& env) {
     env.file = file;
+    env.base_dir = fs::path(file).parent_path().string();
     if (!is_map(n, file, "an environment")) return;
     check_keys(n, file, {"environment", "description", "mode", "engine", "ssh", "hosts", "backup_storage"},
                "an environment");
@@ -354,7 +355,7 @@ class Loader {
                "add engine: with fqdn, user, password (env:NAME) and ca_file or ca_fingerprint");
     } else if (is_map(e, file, "'engine'")) {
       check_keys(e, file, {"fqdn", "api_url", "user", "password", "ca_file", "ca_fingerprint",
-                           "trust_on_first_use", "datacenter", "cluster", "vm"},
+                           "trust_on_first_use", "datacenter", "cluster", "poll_interval", "vm"},
                  "'engine'");
       auto& eng = env.engine;
       eng.fqdn = required_text(e, "fqdn", file, "'engine'", "the engine's FQDN, e.g. engine.example.com");
@@ -381,6 +382,7 @@ class Loader {
                  "or trust_on_first_use: true to fetch it once and print its fingerprint");
       eng.datacenter = e["datacenter"] ? text(e["datacenter"], file, "datacenter") : "Default";
       eng.cluster = e["cluster"] ? text(e["cluster"], file, "cluster") : "Default";
+      eng.poll_interval = duration(e["poll_interval"], file, "poll_interval", eng.poll_interval);
       if (e["vm"]) {
         eng.has_vm = true;
         eng.vm = parse_host(e["vm"], file, env.ssh_defaults, "'engine.vm'", false);

@@ -21,6 +21,10 @@ struct SecretRef {
 /// "file:PATH" (non-empty). Anything else is not a reference.
 std::optional<SecretRef> parse_secret_ref(std::string_view text);
 
+/// The value behind a reference, read at the point of use, or nothing when
+/// it cannot be read (variable unset, file unreadable). Never store it.
+std::optional<std::string> resolve_secret(const std::string& reference);
+
 /// Hint shown when a literal sits where a secret reference belongs. It never
 /// repeats the literal: that may be the password itself.
 std::string secret_ref_hint();

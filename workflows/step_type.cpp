@@ -138,7 +138,7 @@ const OutputSchema* StepType::output(const std::string& name) const {
   return nullptr;
 }
 
-CheckResult StepType::check(const StepContext&) const { return CheckResult::Unknown; }
+CheckResult StepType::check(const StepContext&, Value&) const { return CheckResult::Unknown; }
 
 StepResult StepType::apply(const StepContext&) const {
   throw NotImplemented(fmt::format("step type {}: running it is not implemented yet "

@@ -15,7 +15,10 @@
 
 namespace she {
 
-namespace engine_api { struct Request; }
+namespace engine_api {
+struct Request;
+class EngineClient;
+}  // namespace engine_api
 
 /// How safely a step may be repeated; drives dry runs and resume.
 enum class StepKind {
@@ -125,6 +128,11 @@ struct RunServices {
   std::function<void(const std::string&)> progress;
   /// A key identifying this step and loop item, stable across resumes.
   std::string iteration_key;
+  /// Sent as Correlation-Id so the engine's events can be matched to the step.
+  std::string correlation_id;
+  /// The run's engine connection, made on first use (throws StepError when
+  /// it cannot be made, e.g. the password reference cannot be read).
+  std::function<engine_api::EngineClient&()> engine;
 };
 
 /// What a read-only probe found: the effect is in place, is not, or the
@@ -182,8 +190,11 @@ class StepType {
   /// calls this too, so a plan that would be refused is refused up front).
   virtual std::vector<Operation> describe(const StepContext& ctx) const = 0;
 
-  /// Read-only probe: is the effect already in place? Used on resume.
-  virtual CheckResult check(const StepContext& ctx) const;
+  /// Read-only probe: is the effect already in place? Used on resume and
+  /// before retrying a `once` step. When it says Done it also fills in the
+  /// values the step would have captured (a Done without them counts as
+  /// Unknown when later steps need them).
+  virtual CheckResult check(const StepContext& ctx, Value& outputs) const;
   /// Performs the step and returns what it captured.
   virtual StepResult apply(const StepContext& ctx) const;
   /// Confirms the effect (for example polls until a host is in maintenance).

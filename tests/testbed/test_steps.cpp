@@ -1,13 +1,15 @@
 #include "tests/testbed/test_steps.h"
 
 #include <chrono>
+#include <csignal>
+#include <cstdlib>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <fstream>
 #include <thread>
 #include <unistd.h>
 
-#include "orchestrator/redactor.h"
+#include "workflows/secret_ref.h"
 #include "workflows/steps/schema.h"
 
 namespace she::test {
@@ -51,22 +53,30 @@ class Effect : public StepType {
       : StepType(name, kind, "record a side effect in a file",
                  {required("file", ParamType::String, "where effects are recorded"),
                   optional("sleep_ms", ParamType::Int, 0, "time spent around the effect"),
-                  optional("probe", ParamType::Bool, true, "whether check() can tell if it happened")},
+                  optional("probe", ParamType::Bool, true, "whether check() can tell if it happened"),
+                  optional("fail_after", ParamType::Bool, false, "fail with a transport error after acting"),
+                  optional("die_after_effect", ParamType::Bool, false,
+                           "SIGKILL itself right after the effect (unless SHE_TEST_SURVIVE is set)")},
                  {{"line", false, "the recorded line"}}) {}
   bool runnable() const override { return true; }
   std::vector<Operation> describe(const StepContext& ctx) const override {
     return {note("record an effect in " + ctx.text("file"), true)};
   }
-  CheckResult check(const StepContext& ctx) const override {
+  CheckResult check(const StepContext& ctx, Value& outputs) const override {
     if (!ctx.flag("probe")) return CheckResult::Unknown;
-    return has_line(ctx.text("file"), effect_line(ctx)) ? CheckResult::Done : CheckResult::NotDone;
+    if (!has_line(ctx.text("file"), effect_line(ctx))) return CheckResult::NotDone;
+    outputs["line"] = effect_line(ctx);
+    return CheckResult::Done;
   }
   StepResult apply(const StepContext& ctx) const override {
     long long half = ctx.number("sleep_ms") / 2;
     if (!nap(ctx, half)) throw StepError("interrupted", "stopped before the effect");
-    // Idempotent by nature when the kind says so: it looks before it acts.
-    if (kind() != StepKind::Idempotent || !has_line(ctx.text("file"), effect_line(ctx)))
-      append_line(ctx.text("file"), effect_line(ctx));
+    // Deliberately naive, also for test.ensure: only the executor's probe
+    // on resume may keep an effect from repeating, so the tests see it.
+    append_line(ctx.text("file"), effect_line(ctx));
+    // A crash after the effect and before the journal hears of it.
+    if (ctx.flag("die_after_effect") && !std::getenv("SHE_TEST_SURVIVE")) ::raise(SIGKILL);
+    if (ctx.flag("fail_after")) throw StepError("transport", "failed after acting (planned)");
     nap(ctx, half);  // after the effect it finishes regardless
     StepResult r;
     r.outputs["line"] = effect_line(ctx);

@@ -1,7 +1,13 @@
 // Step types that act on the engine through its REST API.
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
+#include <thread>
+
+#include "engine_api/client.h"
 #include "engine_api/requests.h"
+#include "workflows/secret_ref.h"
 #include "workflows/steps/schema.h"
 
 namespace she {
@@ -46,8 +52,66 @@ class EngineStep : public StepType {
     return ops;
   }
 
+  bool runnable() const override { return true; }
+
+  // The engine's typed errors become step errors whose class a step's
+  // `retry.on` can name; a probe that cannot reach the engine cannot tell.
+  StepResult apply(const StepContext& ctx) const final {
+    return translated([&] { return run(ctx, api(ctx)); });
+  }
+  void verify(const StepContext& ctx) const final {
+    translated([&] {
+      confirm(ctx, api(ctx));
+      return StepResult{};
+    });
+  }
+  CheckResult check(const StepContext& ctx, Value& outputs) const final {
+    try {
+      return probe(ctx, api(ctx), outputs);
+    } catch (const std::exception&) {
+      return CheckResult::Unknown;
+    }
+  }
+
  protected:
+  struct Api {
+    api::EngineClient& client;
+    api::CallOptions call;
+  };
+
   virtual std::vector<Operation> describe_calls(const StepContext& ctx) const = 0;
+  virtual StepResult run(const StepContext& ctx, Api a) const = 0;
+  virtual void confirm(const StepContext&, Api) const {}
+  virtual CheckResult probe(const StepContext&, Api, Value& /*outputs*/) const { return CheckResult::Unknown; }
+
+  /// The host a step names: a live item carries its id; a name is looked up.
+  static api::Host resolve(const StepContext& ctx, Api& a, const char* param = "host") {
+    EngineHostRef ref = ctx.engine_host(param);
+    if (!ref.id.empty()) return a.client.get_host(a.call, ref.id, true);
+    if (auto h = a.client.find_host(a.call, ref.name)) return *h;
+    throw StepError("fatal", fmt::format("the engine has no host named {}", ref.name));
+  }
+
+  static std::chrono::milliseconds forever() { return std::chrono::hours(24 * 7); }
+
+ private:
+  static Api api(const StepContext& ctx) {
+    if (ctx.has("via"))
+      throw StepError("fatal", "via: reaching the engine through an SSH tunnel needs the SSH layer, "
+                               "which this release does not have yet");
+    const RunServices& s = ctx.services();
+    if (!s.engine) throw StepError("fatal", "no engine connection here");
+    return {s.engine(), {s.correlation_id, s.should_stop, s.progress}};
+  }
+
+  template <class F>
+  static StepResult translated(F f) {
+    try {
+      return f();
+    } catch (const api::EngineError& e) {
+      throw StepError(e.error_class(), e.what());
+    }
+  }
 
  private:
   static std::vector<ParamSchema> with_via(std::vector<ParamSchema> params) {
@@ -75,6 +139,44 @@ class EngineHealth : public EngineStep {
     else
       ops.push_back(note("wait until the body is 'DB Up!Welcome to Health Status!'"));
     return ops;
+  }
+
+  StepResult run(const StepContext& ctx, Api a) const override {
+    StepResult r;
+    if (ctx.text("expect") == "down") {
+      try {
+        std::string body = a.client.health(a.call);
+        throw StepError("fatal", fmt::format("an engine answers at {} ({}): the old engine is still running. Shut it "
+                                             "down (hosted-engine --vm-shutdown, or systemctl stop ovirt-engine) "
+                                             "before restoring, or two engines will manage the same hosts",
+                                             ctx.env().engine.fqdn, body.substr(0, 40)));
+      } catch (const api::EngineError& e) {
+        if (e.kind() != api::EngineError::Kind::Transport && e.kind() != api::EngineError::Kind::Timeout) throw;
+      }
+      r.outputs["status"] = "unreachable";
+      return r;
+    }
+    auto interval = ctx.env().engine.poll_interval;
+    for (std::string last;;) {
+      std::string body;
+      try {
+        body = a.client.health(a.call);
+      } catch (const api::EngineError& e) {
+        if (e.kind() != api::EngineError::Kind::Transport && e.kind() != api::EngineError::Kind::Timeout) throw;
+        body = "unreachable";
+      }
+      if (body.find("DB Up!Welcome to Health Status!") != std::string::npos) {
+        r.outputs["status"] = body;
+        return r;
+      }
+      if (body != last && a.call.progress) a.call.progress("engine health: " + body.substr(0, 60) + "; waiting");
+      last = body;
+      for (auto until = std::chrono::steady_clock::now() + interval; std::chrono::steady_clock::now() < until;) {
+        if (a.call.should_stop && a.call.should_stop()) throw StepError("interrupted", "engine not healthy yet: " + last);
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      interval = std::min<Duration>(std::chrono::seconds(10), interval * 3 / 2);
+    }
   }
 };
 
@@ -106,6 +208,24 @@ class SelectHosts : public EngineStep {
     if (!exclude.empty()) out += ", except " + list_text(exclude);
     return out;
   }
+
+  StepResult run(const StepContext& ctx, Api a) const override {
+    auto statuses = ctx.texts("status");
+    auto exclude = ctx.texts("exclude");
+    std::string he = ctx.text("hosted_engine");
+    Value hosts = Value::array(), names = Value::array();
+    for (auto& h : a.client.list_hosts(a.call, "", true)) {
+      bool is_he = h.hosted_engine && h.hosted_engine->configured;
+      if (!statuses.empty() && std::find(statuses.begin(), statuses.end(), h.status) == statuses.end()) continue;
+      if ((he == "yes" && !is_he) || (he == "no" && is_he)) continue;
+      if (std::find(exclude.begin(), exclude.end(), h.name) != exclude.end()) continue;
+      hosts.push_back(h.to_value());
+      names.push_back(h.name);
+    }
+    StepResult r;
+    r.outputs = {{"hosts", hosts}, {"names", names}, {"count", hosts.size()}};
+    return r;
+  }
 };
 
 class FindHost : public EngineStep {
@@ -130,6 +250,24 @@ class FindHost : public EngineStep {
     return {http(api::list_hosts("", true)),
             note("match records where " + fmt::format("{}", fmt::join(keys, " or ")))};
   }
+
+  StepResult run(const StepContext& ctx, Api a) const override {
+    auto same = [](const std::string& x, const std::string& y) {
+      return !x.empty() && x.size() == y.size() &&
+             std::equal(x.begin(), x.end(), y.begin(), [](char p, char q) { return std::tolower(p) == std::tolower(q); });
+    };
+    Value hosts = Value::array(), ids = Value::array();
+    for (auto& h : a.client.list_hosts(a.call, "", true)) {
+      if (same(ctx.text("name"), h.name) || same(ctx.text("address"), h.address) ||
+          same(ctx.text("hardware_id"), h.hardware_uuid)) {
+        hosts.push_back(h.to_value());
+        ids.push_back(h.id);
+      }
+    }
+    StepResult r;
+    r.outputs = {{"found", !hosts.empty()}, {"hosts", hosts}, {"ids", ids}};
+    return r;
+  }
 };
 
 class HostMaintenance : public EngineStep {
@@ -149,6 +287,21 @@ class HostMaintenance : public EngineStep {
     ops.push_back(wait_for_host(h, "maintenance", "error, non_responsive, non_operational"));
     return ops;
   }
+
+  StepResult run(const StepContext& ctx, Api a) const override {
+    api::Host h = resolve(ctx, a);
+    if (h.status != "maintenance" && h.status != "preparing_for_maintenance")
+      a.client.deactivate(a.call, h.id, ctx.text("reason"));
+    return {};
+  }
+  void confirm(const StepContext& ctx, Api a) const override {
+    api::Host h = resolve(ctx, a);
+    a.client.wait_for_status(a.call, h.id, {"maintenance"}, {"error", "non_responsive", "non_operational", "install_failed"},
+                             forever());
+  }
+  CheckResult probe(const StepContext& ctx, Api a, Value&) const override {
+    return resolve(ctx, a).status == "maintenance" ? CheckResult::Done : CheckResult::NotDone;
+  }
 };
 
 class HostActivate : public EngineStep {
@@ -165,6 +318,19 @@ class HostActivate : public EngineStep {
     ops.push_back(wait_for_host(h, "up", "error, non_operational, install_failed"));
     return ops;
   }
+
+  StepResult run(const StepContext& ctx, Api a) const override {
+    api::Host h = resolve(ctx, a);
+    if (h.status != "up") a.client.activate(a.call, h.id);
+    return {};
+  }
+  void confirm(const StepContext& ctx, Api a) const override {
+    api::Host h = resolve(ctx, a);
+    a.client.wait_for_status(a.call, h.id, {"up"}, {"error", "non_operational", "install_failed"}, forever());
+  }
+  CheckResult probe(const StepContext& ctx, Api a, Value&) const override {
+    return resolve(ctx, a).status == "up" ? CheckResult::Done : CheckResult::NotDone;
+  }
 };
 
 class HostFenceManual : public EngineStep {
@@ -180,6 +346,16 @@ class HostFenceManual : public EngineStep {
     lookup_host(h, ops);
     ops.push_back(http(api::fence_host_manual(h.id_or_placeholder())));
     return ops;
+  }
+
+  StepResult run(const StepContext& ctx, Api a) const override {
+    a.client.fence_manual(a.call, resolve(ctx, a).id);
+    return {};
+  }
+  // The fence's effect: no VM counted on the host and no SPM role held.
+  CheckResult probe(const StepContext& ctx, Api a, Value&) const override {
+    api::Host h = resolve(ctx, a);
+    return h.vm_count == 0 && h.spm_status != "spm" ? CheckResult::Done : CheckResult::NotDone;
   }
 };
 
@@ -200,6 +376,39 @@ class HostRemove : public EngineStep {
     ops.push_back(note(fmt::format("wait until GET {} answers 404",
                                    api::get_host(h.id_or_placeholder(), false).path)));
     return ops;
+  }
+
+  StepResult run(const StepContext& ctx, Api a) const override {
+    api::Host h;
+    try {
+      h = resolve(ctx, a);
+    } catch (const api::EngineError& e) {
+      if (e.kind() == api::EngineError::Kind::NotFound) return {};  // already gone
+      throw;
+    }
+    a.client.remove(a.call, h.id, ctx.flag("force"));
+    StepResult r;
+    r.outputs["id"] = h.id;
+    return r;
+  }
+  void confirm(const StepContext& ctx, Api a) const override {
+    EngineHostRef ref = ctx.engine_host("host");
+    if (ref.id.empty()) {
+      if (a.client.find_host(a.call, ref.name))
+        throw StepError("fatal", "host " + ref.name + " is still in the engine after its removal");
+      return;
+    }
+    a.client.wait_for_removal(a.call, ref.id, forever());
+  }
+  CheckResult probe(const StepContext& ctx, Api a, Value&) const override {
+    try {
+      resolve(ctx, a);
+      return CheckResult::NotDone;
+    } catch (const api::EngineError& e) {
+      return e.kind() == api::EngineError::Kind::NotFound ? CheckResult::Done : CheckResult::Unknown;
+    } catch (const StepError&) {
+      return CheckResult::Done;  // no host of that name any more
+    }
   }
 };
 
@@ -227,6 +436,17 @@ void check_auth(const StepContext& ctx) {
     throw StepRuleError("auth: password needs root_password (a secret reference)");
 }
 
+std::string resolved_password(const StepContext& ctx) {
+  if (ctx.text("auth") != "password") return {};
+  auto value = resolve_secret(ctx.text("root_password"));
+  if (!value) throw StepError("fatal", "cannot read the secret " + ctx.text("root_password") + " for root_password");
+  return *value;
+}
+
+std::vector<std::string> install_target(const StepContext& ctx) {
+  return {ctx.flag("activate") ? "up" : "maintenance"};
+}
+
 class HostInstall : public EngineStep {
  public:
   HostInstall()
@@ -251,6 +471,30 @@ class HostInstall : public EngineStep {
                                 "install_failed, non_operational, error"));
     return ops;
   }
+
+  StepResult run(const StepContext& ctx, Api a) const override {
+    api::Host h = resolve(ctx, a);
+    api::InstallOptions o;
+    o.deploy_hosted_engine = ctx.text("hosted_engine") == "deploy";
+    o.undeploy_hosted_engine = ctx.text("hosted_engine") == "undeploy";
+    o.activate = ctx.flag("activate");
+    o.reboot = ctx.flag("reboot");
+    o.auth = ctx.text("auth");
+    o.root_password = resolved_password(ctx);
+    a.client.install(a.call, h.id, o);
+    return {};
+  }
+  void confirm(const StepContext& ctx, Api a) const override {
+    a.client.wait_for_status(a.call, resolve(ctx, a).id, install_target(ctx), {"install_failed", "non_operational", "error"},
+                             forever());
+  }
+  CheckResult probe(const StepContext& ctx, Api a, Value&) const override {
+    api::Host h = resolve(ctx, a);
+    bool he_ok = ctx.text("hosted_engine") != "deploy" || (h.hosted_engine && h.hosted_engine->configured);
+    if (h.status == install_target(ctx)[0] && he_ok && ctx.flag("activate")) return CheckResult::Done;
+    if (h.status == "installing") return CheckResult::Unknown;
+    return CheckResult::NotDone;
+  }
 };
 
 class HostAdd : public EngineStep {
@@ -274,6 +518,36 @@ class HostAdd : public EngineStep {
     return {http(api::add_host(o)),
             wait_for_host(h, o.activate ? "up" : "maintenance", "install_failed, non_operational, error")};
   }
+
+  StepResult run(const StepContext& ctx, Api a) const override {
+    StepResult r;
+    if (auto existing = a.client.find_host(a.call, ctx.text("name"))) {
+      r.outputs["id"] = existing->id;  // added by an earlier attempt
+      return r;
+    }
+    api::AddHostOptions o;
+    o.name = ctx.text("name");
+    o.address = ctx.text("address");
+    o.cluster = ctx.text("cluster");
+    o.deploy_hosted_engine = ctx.text("hosted_engine") == "deploy";
+    o.activate = ctx.flag("activate");
+    o.reboot = ctx.flag("reboot");
+    o.auth = ctx.text("auth");
+    o.root_password = resolved_password(ctx);
+    r.outputs["id"] = a.client.add(a.call, o).id;
+    return r;
+  }
+  void confirm(const StepContext& ctx, Api a) const override {
+    auto h = a.client.find_host(a.call, ctx.text("name"));
+    if (!h) throw StepError("fatal", "host " + ctx.text("name") + " is not in the engine after being added");
+    a.client.wait_for_status(a.call, h->id, install_target(ctx), {"install_failed", "non_operational", "error"}, forever());
+  }
+  CheckResult probe(const StepContext& ctx, Api a, Value& outputs) const override {
+    auto h = a.client.find_host(a.call, ctx.text("name"));
+    if (!h) return CheckResult::NotDone;
+    outputs["id"] = h->id;
+    return h->status == install_target(ctx)[0] ? CheckResult::Done : CheckResult::Unknown;
+  }
 };
 
 class HostWait : public EngineStep {
@@ -294,6 +568,13 @@ class HostWait : public EngineStep {
                                 fmt::format("{}", fmt::join(ctx.texts("fail_on"), ", "))));
     return ops;
   }
+
+  StepResult run(const StepContext& ctx, Api a) const override {
+    api::Host h = a.client.wait_for_status(a.call, resolve(ctx, a).id, ctx.texts("status"), ctx.texts("fail_on"), forever());
+    StepResult r;
+    r.outputs["status"] = h.status;
+    return r;
+  }
 };
 
 class StartVms : public EngineStep {
@@ -311,6 +592,41 @@ class StartVms : public EngineStep {
     ops.push_back(note("wait until every VM is up"));
     return ops;
   }
+
+  StepResult run(const StepContext& ctx, Api a) const override {
+    for (auto& name : ctx.texts("vms")) {
+      api::Vm vm = find_vm(a, name);
+      if (vm.status != "up" && vm.status != "powering_up" && vm.status != "wait_for_launch") a.client.start_vm(a.call, vm.id);
+    }
+    return {};
+  }
+  void confirm(const StepContext& ctx, Api a) const override {
+    auto interval = ctx.env().engine.poll_interval;
+    for (std::vector<std::string> waiting = ctx.texts("vms"); !waiting.empty();) {
+      std::vector<std::string> still;
+      for (auto& name : waiting)
+        if (find_vm(a, name).status != "up") still.push_back(name);
+      if (still.empty()) return;
+      if (a.call.progress) a.call.progress("waiting for VMs to be up: " + fmt::format("{}", fmt::join(still, ", ")));
+      for (auto until = std::chrono::steady_clock::now() + interval; std::chrono::steady_clock::now() < until;) {
+        if (a.call.should_stop && a.call.should_stop()) throw StepError("interrupted", "VMs not up yet");
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      waiting = still;
+    }
+  }
+  CheckResult probe(const StepContext& ctx, Api a, Value&) const override {
+    for (auto& name : ctx.texts("vms"))
+      if (find_vm(a, name).status != "up") return CheckResult::NotDone;
+    return CheckResult::Done;
+  }
+
+ private:
+  static api::Vm find_vm(Api& a, const std::string& name) {
+    for (auto& vm : a.client.list_vms(a.call, api::host_name_search(name)))
+      if (vm.name == name) return vm;
+    throw StepError("fatal", "the engine has no VM named " + name);
+  }
 };
 
 class DataCenterWait : public EngineStep {
@@ -325,6 +641,31 @@ class DataCenterWait : public EngineStep {
     return {http(api::list_datacenters()), http(api::list_hosts("", true)),
             note(fmt::format("wait until data center {} is up and one host is SPM", ctx.text("name")))};
   }
+
+  StepResult run(const StepContext& ctx, Api a) const override {
+    auto interval = ctx.env().engine.poll_interval;
+    std::string name = ctx.text("name"), last;
+    while (true) {
+      std::string status = "missing", spm;
+      for (auto& dc : a.client.list_datacenters(a.call))
+        if (dc.name == name) status = dc.status;
+      for (auto& h : a.client.list_hosts(a.call, "", false))
+        if (h.spm_status == "spm") spm = h.name;
+      if (status == "up" && !spm.empty()) {
+        StepResult r;
+        r.outputs["spm_host"] = spm;
+        return r;
+      }
+      std::string now = fmt::format("data center {} is {}, SPM {}", name, status, spm.empty() ? "none" : spm);
+      if (now != last && a.call.progress) a.call.progress(now + "; waiting");
+      last = now;
+      for (auto until = std::chrono::steady_clock::now() + interval; std::chrono::steady_clock::now() < until;) {
+        if (a.call.should_stop && a.call.should_stop()) throw StepError("interrupted", now);
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      interval = std::min<Duration>(std::chrono::seconds(10), interval * 3 / 2);
+    }
+  }
 };
 
 class SpmInfo : public EngineStep {
@@ -336,6 +677,15 @@ class SpmInfo : public EngineStep {
 
   std::vector<Operation> describe_calls(const StepContext&) const override {
     return {http(api::list_hosts("", true)), note("pick the host whose spm status is 'spm'")};
+  }
+
+  StepResult run(const StepContext&, Api a) const override {
+    StepResult r;
+    r.outputs = {{"host", ""}, {"hosted_engine", false}};
+    for (auto& h : a.client.list_hosts(a.call, "", true))
+      if (h.spm_status == "spm")
+        r.outputs = {{"host", h.name}, {"hosted_engine", h.hosted_engine.has_value() && h.hosted_engine->configured}};
+    return r;
   }
 };
 

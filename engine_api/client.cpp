@@ -1,0 +1,380 @@
+#include "engine_api/client.h"
+
+#include <algorithm>
+#include <cctype>
+#include <curl/curl.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <random>
+#include <thread>
+
+namespace she::engine_api {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Kind = EngineError::Kind;
+
+size_t collect(char* data, size_t size, size_t n, void* out) {
+  static_cast<std::string*>(out)->append(data, size * n);
+  return size * n;
+}
+
+std::string form_escape(CURL* c, const std::string& s) {
+  char* e = curl_easy_escape(c, s.c_str(), static_cast<int>(s.size()));
+  std::string out = e ? e : "";
+  curl_free(e);
+  return out;
+}
+
+bool is_read(const std::string& method) { return method == "GET" || method == "HEAD"; }
+
+void check_stop(const CallOptions& o) {
+  if (o.should_stop && o.should_stop()) throw EngineError(Kind::Interrupted, 0, "stopped at a safe point");
+}
+
+/// Sleeps in short slices so a stop request is seen at once.
+void pause_for(const CallOptions& o, std::chrono::milliseconds d) {
+  for (auto until = Clock::now() + d; Clock::now() < until;) {
+    check_stop(o);
+    std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(std::chrono::milliseconds(20), d));
+  }
+}
+
+std::string join(const std::vector<std::string>& v) { return fmt::format("{}", fmt::join(v, ", ")); }
+
+}  // namespace
+
+struct EngineClient::Curl {
+  CURL* handle = curl_easy_init();
+  ~Curl() { curl_easy_cleanup(handle); }
+};
+
+std::string certificate_fingerprint(const std::string& pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  X509* cert = bio ? PEM_read_bio_X509(bio, nullptr, nullptr, nullptr) : nullptr;
+  std::string out;
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (cert && X509_digest(cert, EVP_sha256(), md, &len)) {
+    out = "SHA256:";
+    for (unsigned int i = 0; i < len; ++i) out += fmt::format("{}{:02X}", i ? ":" : "", md[i]);
+  }
+  X509_free(cert);
+  BIO_free(bio);
+  return out;
+}
+
+bool same_fingerprint(const std::string& a, const std::string& b) {
+  auto norm = [](std::string s) {
+    if (s.rfind("SHA256:", 0) == 0 || s.rfind("sha256:", 0) == 0) s = s.substr(7);
+    std::string out;
+    for (char c : s)
+      if (c != ':') out += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return out;
+  };
+  return !a.empty() && norm(a) == norm(b);
+}
+
+EngineClient::EngineClient(ClientConfig config) : config_(std::move(config)), curl_(std::make_unique<Curl>()) {
+  static const bool global = [] { return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK; }();
+  (void)global;
+  if (!config_.ca_file.empty()) trust_ready_ = true;
+}
+
+EngineClient::~EngineClient() { logout(); }
+
+std::string EngineClient::origin() const {
+  // https://host[:port] of the API URL: SSO, health and pki-resource live there.
+  size_t scheme = config_.api_url.find("://");
+  size_t path = config_.api_url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+  return path == std::string::npos ? config_.api_url : config_.api_url.substr(0, path);
+}
+
+Response EngineClient::perform(const CallOptions& o, const std::string& method, const std::string& url,
+                               const std::string& body, const std::vector<std::string>& headers, bool verify,
+                               bool basic_auth) {
+  CURL* c = curl_->handle;
+  curl_easy_reset(c);
+  Response r;
+  curl_slist* list = nullptr;
+  for (auto& h : headers) list = curl_slist_append(list, h.c_str());
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(config_.connect_timeout.count()));
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(config_.request_timeout.count()));
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+  // Verification is off only for the one fetch of a CA that is then checked
+  // against its pinned fingerprint (or reported, on trust-on-first-use).
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, verify ? 1L : 0L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
+  if (verify && !ca_pem_.empty()) {
+    curl_blob blob{const_cast<char*>(ca_pem_.data()), ca_pem_.size(), CURL_BLOB_COPY};
+    curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob);
+  } else if (verify) {
+    curl_easy_setopt(c, CURLOPT_CAINFO, config_.ca_file.c_str());
+  }
+  if (basic_auth) {
+    curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+    curl_easy_setopt(c, CURLOPT_USERNAME, config_.user.c_str());
+    curl_easy_setopt(c, CURLOPT_PASSWORD, config_.password.c_str());
+  }
+  if (method == "HEAD") curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+  else if (method != "GET") curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
+  if (method == "POST" || (!body.empty() && method != "GET")) {
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+  }
+  check_stop(o);
+  CURLcode rc = curl_easy_perform(c);
+  curl_slist_free_all(list);
+  if (rc != CURLE_OK) {
+    std::string what = curl_easy_strerror(rc);
+    if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_CERTPROBLEM)
+      throw EngineError(Kind::Tls, 0,
+                        fmt::format("TLS: the engine's certificate at {} did not verify against the engine CA ({}); "
+                                    "check ca_file / ca_fingerprint in the environment",
+                                    origin(), what));
+    if (rc == CURLE_OPERATION_TIMEDOUT)
+      throw EngineError(Kind::Timeout, 0, fmt::format("{} {}: no answer in time ({})", method, url, what));
+    throw EngineError(Kind::Transport, 0, fmt::format("{} {}: {}", method, url, what));
+  }
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+  return r;
+}
+
+void EngineClient::ensure_trust(const CallOptions& o) {
+  if (trust_ready_) return;
+  if (config_.ca_fingerprint.empty() && !config_.trust_on_first_use)
+    throw EngineError(Kind::Tls, 0,
+                      "no way to verify the engine: set ca_file, or ca_fingerprint, or trust_on_first_use: true");
+  std::string url = origin() + "/ovirt-engine/services/pki-resource?resource=ca-certificate&format=X509-PEM-CA";
+  Response r = perform(o, "GET", url, "", {}, false);
+  std::string fp = r.status == 200 ? certificate_fingerprint(r.body) : "";
+  if (fp.empty())
+    throw EngineError(Kind::Tls, static_cast<int>(r.status), "the engine did not give a readable CA at " + url);
+  if (!config_.ca_fingerprint.empty() && !same_fingerprint(fp, config_.ca_fingerprint))
+    throw EngineError(Kind::Tls, 0,
+                      fmt::format("the engine's CA fingerprint is {}, not the pinned {}: refusing to talk to it "
+                                  "(a different engine, or someone in between)",
+                                  fp, config_.ca_fingerprint));
+  if (config_.ca_fingerprint.empty() && o.progress)
+    o.progress(fmt::format("trusting the engine CA on first use: {}; pin it with ca_fingerprint", fp));
+  ca_pem_ = r.body;
+  fetched_fingerprint_ = fp;
+  trust_ready_ = true;
+}
+
+void EngineClient::login(const CallOptions& o) {
+  CURL* c = curl_->handle;
+  // The password goes in the form body, never in a URL that could be logged.
+  std::string form = "grant_type=password&scope=ovirt-app-api&username=" + form_escape(c, config_.user) +
+                     "&password=" + form_escape(c, config_.password);
+  Response r = perform(o, "POST", origin() + "/ovirt-engine/sso/oauth/token", form,
+                       {"Content-Type: application/x-www-form-urlencoded", "Accept: application/json"}, true);
+  nlohmann::json j = nlohmann::json::parse(r.body, nullptr, false);
+  if (r.status == 200 && j.is_object() && j.contains("access_token")) {
+    token_ = j["access_token"].get<std::string>();
+    return;
+  }
+  // Two error shapes: {error_code, error} for ovirt-app-api, {error, error_description} otherwise.
+  std::string why = !j.is_object() ? "an unreadable answer"
+                    : j.contains("error_description") ? j.value("error", "") + ": " + j.value("error_description", "")
+                                                      : j.value("error", "") + (j.contains("error_code") ? " (" + j.value("error_code", "") + ")" : "");
+  throw EngineError(Kind::Auth, static_cast<int>(r.status),
+                    fmt::format("the engine refused to log in {}: {} (HTTP {})", config_.user, why, r.status));
+}
+
+void EngineClient::logout() {
+  std::lock_guard<std::recursive_mutex> lock(mutex_);
+  if (token_.empty()) return;
+  try {
+    CallOptions none;
+    perform(none, "POST", origin() + "/ovirt-engine/services/sso-logout",
+            "scope=ovirt-app-api&token=" + form_escape(curl_->handle, token_),
+            {"Content-Type: application/x-www-form-urlencoded", "Accept: application/json"}, true);
+  } catch (const std::exception&) {
+    // Logging out is a courtesy; the token expires by itself.
+  }
+  token_.clear();
+}
+
+Response EngineClient::send_once(const CallOptions& o, const Request& r, bool authenticated) {
+  std::vector<std::string> headers = {"Version: 4", "Accept: application/xml"};
+  if (!r.body.empty()) headers.push_back("Content-Type: application/xml");
+  if (!o.correlation_id.empty()) headers.push_back("Correlation-Id: " + o.correlation_id.substr(0, 36));
+  if (authenticated && !config_.basic_auth) headers.push_back("Authorization: Bearer " + token_);
+  return perform(o, r.method, origin() + r.path, r.body, headers, true, authenticated && config_.basic_auth);
+}
+
+Response EngineClient::send(const CallOptions& o, const Request& r) {
+  std::lock_guard<std::recursive_mutex> lock(mutex_);
+  ensure_trust(o);
+  bool needs_auth = r.path.rfind("/ovirt-engine/api", 0) == 0;
+  if (needs_auth && !config_.basic_auth && token_.empty()) login(o);
+  bool relogged = false;
+  int attempts = is_read(r.method) ? std::max(1, config_.read_attempts) : 1;
+  std::mt19937 rng(std::random_device{}());
+  for (int attempt = 1;; ++attempt) {
+    Response resp;
+    try {
+      resp = send_once(o, r, needs_auth);
+    } catch (const EngineError& e) {
+      // Reads are safe to repeat after a transport error; actions are not.
+      bool retry = (e.kind() == Kind::Transport || e.kind() == Kind::Timeout) && attempt < attempts;
+      if (!retry) throw;
+      auto wait = config_.read_backoff * (1 << (attempt - 1));
+      if (o.progress) o.progress(fmt::format("{} {}: {}; retrying in {} ms", r.method, r.path, e.what(), wait.count()));
+      pause_for(o, std::chrono::milliseconds(static_cast<long long>(wait.count() * std::uniform_real_distribution<>(0.8, 1.2)(rng))));
+      continue;
+    }
+    if (resp.status == 401 && needs_auth && !config_.basic_auth && !relogged) {
+      // An expired token: fetch a new one once, as the SDK does.
+      relogged = true;
+      token_.clear();
+      login(o);
+      --attempt;
+      continue;
+    }
+    if (resp.status >= 500 && is_read(r.method) && attempt < attempts) {
+      auto wait = config_.read_backoff * (1 << (attempt - 1));
+      if (o.progress) o.progress(fmt::format("{} {}: HTTP {}; retrying in {} ms", r.method, r.path, resp.status, wait.count()));
+      pause_for(o, std::chrono::milliseconds(static_cast<long long>(wait.count() * std::uniform_real_distribution<>(0.8, 1.2)(rng))));
+      continue;
+    }
+    if (resp.status >= 200 && resp.status < 300) return resp;
+    Fault f;
+    bool has_fault = parse_fault(resp.body, &f);
+    std::string what = has_fault ? (f.detail.empty() ? f.reason : f.detail) : "";
+    std::string where = r.method + " " + r.path;
+    int code = static_cast<int>(resp.status);
+    if (code == 404) throw EngineError(Kind::NotFound, code, where + ": not found");
+    if (code == 409) throw EngineError(Kind::Conflict, code, where + ": the engine refused: " + what, f.detail);
+    if (code == 401 || code == 403)
+      throw EngineError(Kind::Auth, code, fmt::format("{}: the engine refused the credentials of {} (HTTP {})", where,
+                                                      config_.user, code));
+    if (code >= 500)
+      throw EngineError(Kind::Server, code, fmt::format("{}: engine error HTTP {}{}", where, code, what.empty() ? "" : ": " + what), f.detail);
+    throw EngineError(Kind::BadRequest, code, fmt::format("{}: HTTP {}{}", where, code, what.empty() ? "" : ": " + what), f.detail);
+  }
+}
+
+ApiInfo EngineClient::api_root(const CallOptions& o) { return parse_api(send(o, engine_api::api_root()).body); }
+
+std::string EngineClient::health(const CallOptions& o) {
+  std::lock_guard<std::recursive_mutex> lock(mutex_);
+  ensure_trust(o);
+  Response r = perform(o, "GET", origin() + engine_api::health().path, "", {}, true);
+  return r.body;
+}
+
+std::vector<Host> EngineClient::list_hosts(const CallOptions& o, const std::string& search, bool all_content) {
+  return parse_hosts(send(o, engine_api::list_hosts(search, all_content)).body);
+}
+
+Host EngineClient::get_host(const CallOptions& o, const std::string& id, bool all_content) {
+  return parse_host(send(o, engine_api::get_host(id, all_content)).body);
+}
+
+std::optional<Host> EngineClient::find_host(const CallOptions& o, const std::string& name) {
+  for (auto& h : list_hosts(o, host_name_search(name), true))
+    if (h.name == name) return h;
+  return std::nullopt;
+}
+
+void EngineClient::deactivate(const CallOptions& o, const std::string& id, const std::string& reason) {
+  send(o, deactivate_host(id, reason));
+}
+void EngineClient::activate(const CallOptions& o, const std::string& id) { send(o, activate_host(id)); }
+void EngineClient::fence_manual(const CallOptions& o, const std::string& id) { send(o, fence_host_manual(id)); }
+void EngineClient::install(const CallOptions& o, const std::string& id, const InstallOptions& opts) {
+  send(o, install_host(id, opts));
+}
+Host EngineClient::add(const CallOptions& o, const AddHostOptions& opts) { return parse_host(send(o, add_host(opts)).body); }
+void EngineClient::remove(const CallOptions& o, const std::string& id, bool force) { send(o, remove_host(id, force)); }
+
+Host EngineClient::wait_for_status(const CallOptions& o, const std::string& id, const std::vector<std::string>& targets,
+                                   const std::vector<std::string>& fail_on, std::chrono::milliseconds timeout) {
+  auto start = Clock::now();
+  auto interval = config_.poll_initial;
+  std::string last;
+  while (true) {
+    Host h = get_host(o, id, true);
+    if (std::find(targets.begin(), targets.end(), h.status) != targets.end()) return h;
+    auto waited = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - start).count();
+    if (std::find(fail_on.begin(), fail_on.end(), h.status) != fail_on.end()) {
+      // Say why, in the engine's words: the host's latest warnings.
+      std::vector<std::string> why;
+      for (auto& e : events_since(o, 0))
+        if (e.host_id == id && why.size() < 3 && (e.severity == "warning" || e.severity == "error" || e.severity == "alert"))
+          why.push_back(e.description);
+      throw EngineError(Kind::Conflict, 0,
+                        fmt::format("host {} went {}{} while waiting for {}{}", h.name, h.status,
+                                    h.status_detail.empty() ? "" : " (" + h.status_detail + ")", join(targets),
+                                    why.empty() ? "" : "; engine events: " + join(why)));
+    }
+    if (Clock::now() - start > timeout)
+      throw EngineError(Kind::Timeout, 0,
+                        fmt::format("host {} is still {} after {}s waiting for {}", h.name, h.status, waited, join(targets)));
+    if (h.status != last && o.progress)
+      o.progress(fmt::format("host {} is {}, waiting for {} ({}s so far)", h.name, h.status, join(targets), waited));
+    last = h.status;
+    pause_for(o, interval);
+    // Adaptive: transitions usually finish quickly; long ones are polled less.
+    interval = std::min(config_.poll_max, std::chrono::milliseconds(interval.count() * 3 / 2 + 1));
+  }
+}
+
+void EngineClient::wait_for_removal(const CallOptions& o, const std::string& id, std::chrono::milliseconds timeout) {
+  auto start = Clock::now();
+  auto interval = config_.poll_initial;
+  while (true) {
+    try {
+      get_host(o, id, false);
+    } catch (const EngineError& e) {
+      if (e.kind() == Kind::NotFound) return;
+      throw;
+    }
+    if (Clock::now() - start > timeout)
+      throw EngineError(Kind::Timeout, 0, fmt::format("host {} is still listed after its removal", id));
+    pause_for(o, interval);
+    interval = std::min(config_.poll_max, std::chrono::milliseconds(interval.count() * 3 / 2 + 1));
+  }
+}
+
+std::vector<Vm> EngineClient::list_vms(const CallOptions& o, const std::string& search) {
+  return parse_vms(send(o, engine_api::list_vms(search)).body);
+}
+
+std::optional<Vm> EngineClient::hosted_engine_vm(const CallOptions& o) {
+  for (auto& vm : list_vms(o))
+    if (vm.origin == "managed_hosted_engine") return vm;
+  return std::nullopt;
+}
+
+void EngineClient::start_vm(const CallOptions& o, const std::string& id) { send(o, engine_api::start_vm(id)); }
+
+void EngineClient::set_global_maintenance(const CallOptions& o, bool enabled) {
+  auto vm = hosted_engine_vm(o);
+  if (!vm) throw EngineError(Kind::NotFound, 404, "no hosted-engine VM (origin managed_hosted_engine) in the engine");
+  send(o, global_maintenance(vm->id, enabled));
+}
+
+std::vector<DataCenter> EngineClient::list_datacenters(const CallOptions& o) {
+  return parse_datacenters(send(o, engine_api::list_datacenters()).body);
+}
+
+std::string EngineClient::job_status(const CallOptions& o, const std::string& id) {
+  return parse_job_status(send(o, get_job(id)).body);
+}
+
+std::vector<Event> EngineClient::events_since(const CallOptions& o, long long after, const std::string& search) {
+  return parse_events(send(o, list_events(after, search)).body);
+}
+
+}  // namespace she::engine_api

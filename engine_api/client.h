@@ -1,0 +1,115 @@
+// The engine REST client (libcurl + pugixml). One connection, kept alive
+// and reused; TLS always verified: against the plan's CA file, or against a
+// CA fetched from the engine and accepted only if its SHA-256 fingerprint
+// matches the pinned one (or, on explicit request, trusted on first use
+// with its fingerprint reported for pinning). SSO bearer tokens with one
+// re-login on 401; Basic auth as a fallback. Reads retry transport errors
+// and 5xx with backoff; actions are never repeated blindly.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine_api/engine_error.h"
+#include "engine_api/model.h"
+#include "engine_api/requests.h"
+
+namespace she::engine_api {
+
+struct ClientConfig {
+  std::string api_url;          // https://FQDN/ovirt-engine/api
+  std::string user = "admin@internal";
+  std::string password;         // the value, resolved at the last moment; never logged
+  bool basic_auth = false;      // instead of SSO tokens
+  std::string ca_file;          // the engine CA (PEM)
+  std::string ca_fingerprint;   // SHA256:AA:BB:... of the CA to fetch and pin
+  bool trust_on_first_use = false;
+  std::chrono::milliseconds connect_timeout{10000};
+  std::chrono::milliseconds request_timeout{120000};
+  int read_attempts = 4;        // for GET: first try plus retries
+  std::chrono::milliseconds read_backoff{500};
+  std::chrono::milliseconds poll_initial{1000};  // adaptive polling of waits
+  std::chrono::milliseconds poll_max{10000};
+};
+
+/// Per call: the step's correlation id, its stop flag, its progress line.
+struct CallOptions {
+  std::string correlation_id;
+  std::function<bool()> should_stop;
+  std::function<void(const std::string&)> progress;
+};
+
+struct Response {
+  long status = 0;
+  std::string body;
+};
+
+class EngineClient {
+ public:
+  explicit EngineClient(ClientConfig config);
+  ~EngineClient();  // logs out
+  EngineClient(const EngineClient&) = delete;
+  EngineClient& operator=(const EngineClient&) = delete;
+
+  /// One request, authenticated; throws EngineError for anything but 2xx.
+  Response send(const CallOptions& o, const Request& r);
+  /// The fingerprint of the CA in use when it was fetched from the engine.
+  const std::string& fetched_ca_fingerprint() const { return fetched_fingerprint_; }
+
+  ApiInfo api_root(const CallOptions& o);
+  /// The health page's text; EngineError(Transport) when nothing answers.
+  std::string health(const CallOptions& o);
+  std::vector<Host> list_hosts(const CallOptions& o, const std::string& search = "", bool all_content = true);
+  Host get_host(const CallOptions& o, const std::string& id, bool all_content = true);
+  std::optional<Host> find_host(const CallOptions& o, const std::string& name);
+  void deactivate(const CallOptions& o, const std::string& id, const std::string& reason);
+  void activate(const CallOptions& o, const std::string& id);
+  void fence_manual(const CallOptions& o, const std::string& id);
+  void install(const CallOptions& o, const std::string& id, const InstallOptions& opts);
+  Host add(const CallOptions& o, const AddHostOptions& opts);
+  void remove(const CallOptions& o, const std::string& id, bool force);
+  /// Polls (adaptively: slow at first, then less often) until the host is in
+  /// one of `targets`; fails at once on `fail_on`, quoting its last events.
+  Host wait_for_status(const CallOptions& o, const std::string& id, const std::vector<std::string>& targets,
+                       const std::vector<std::string>& fail_on, std::chrono::milliseconds timeout);
+  /// Polls until GET answers 404.
+  void wait_for_removal(const CallOptions& o, const std::string& id, std::chrono::milliseconds timeout);
+  std::vector<Vm> list_vms(const CallOptions& o, const std::string& search = "");
+  std::optional<Vm> hosted_engine_vm(const CallOptions& o);
+  void start_vm(const CallOptions& o, const std::string& id);
+  void set_global_maintenance(const CallOptions& o, bool enabled);
+  std::vector<DataCenter> list_datacenters(const CallOptions& o);
+  std::string job_status(const CallOptions& o, const std::string& id);
+  /// Events with an id above `after`, newest first.
+  std::vector<Event> events_since(const CallOptions& o, long long after, const std::string& search = "");
+
+ private:
+  struct Curl;
+  void ensure_trust(const CallOptions& o);
+  void login(const CallOptions& o);
+  void logout();
+  Response perform(const CallOptions& o, const std::string& method, const std::string& url, const std::string& body,
+                   const std::vector<std::string>& headers, bool verify, bool basic_auth = false);
+  Response send_once(const CallOptions& o, const Request& r, bool authenticated);
+  std::string origin() const;  // https://host:port
+
+  ClientConfig config_;
+  std::unique_ptr<Curl> curl_;
+  std::recursive_mutex mutex_;  // one connection, shared by loop threads
+  std::string token_;
+  std::string ca_pem_;          // a fetched, accepted CA
+  std::string fetched_fingerprint_;
+  bool trust_ready_ = false;
+};
+
+/// SHA256:AA:BB:... of the first certificate in `pem`, or "" if unreadable.
+std::string certificate_fingerprint(const std::string& pem);
+/// Compares fingerprints written with or without "SHA256:", colons or case.
+bool same_fingerprint(const std::string& a, const std::string& b);
+
+}  // namespace she::engine_api

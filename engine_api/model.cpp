@@ -1,0 +1,114 @@
+#include "engine_api/model.h"
+
+#include <cstdlib>
+#include <pugixml.hpp>
+
+#include "engine_api/engine_error.h"
+
+namespace she::engine_api {
+
+namespace {
+
+pugi::xml_document load(const std::string& xml, const char* what) {
+  pugi::xml_document doc;
+  pugi::xml_parse_result r = doc.load_buffer(xml.data(), xml.size());
+  if (!r) throw EngineError(EngineError::Kind::Protocol, 0, std::string("the engine sent unreadable XML for ") + what);
+  return doc;
+}
+
+bool flag(pugi::xml_node n, const char* name) { return std::string(n.child_value(name)) == "true"; }
+
+Host host_from(pugi::xml_node n) {
+  Host h;
+  h.id = n.attribute("id").value();
+  h.name = n.child_value("name");
+  h.address = n.child_value("address");
+  h.status = n.child_value("status");
+  h.status_detail = n.child_value("status_detail");
+  h.spm_status = n.child("spm").child_value("status");
+  h.spm_priority = std::atoi(n.child("spm").child_value("priority"));
+  h.vm_count = std::atoi(n.child("summary").child_value("total"));
+  h.cluster_id = n.child("cluster").attribute("id").value();
+  h.hardware_uuid = n.child("hardware_information").child_value("uuid");
+  if (pugi::xml_node he = n.child("hosted_engine")) {
+    HostedEngineInfo info;
+    info.configured = flag(he, "configured");
+    info.active = flag(he, "active");
+    info.score = std::atoi(he.child_value("score"));
+    info.global_maintenance = flag(he, "global_maintenance");
+    info.local_maintenance = flag(he, "local_maintenance");
+    h.hosted_engine = info;
+  }
+  return h;
+}
+
+}  // namespace
+
+Value Host::to_value() const {
+  Value v = {{"id", id},         {"name", name},       {"address", address},     {"status", status},
+             {"status_detail", status_detail}, {"spm", spm_status}, {"vm_count", vm_count}, {"hardware_id", hardware_uuid},
+             {"hosted_engine", hosted_engine.has_value() && hosted_engine->configured}};
+  if (hosted_engine) v["score"] = hosted_engine->score;
+  return v;
+}
+
+std::vector<Host> parse_hosts(const std::string& xml) {
+  auto doc = load(xml, "hosts");
+  std::vector<Host> out;
+  for (pugi::xml_node n : doc.child("hosts").children("host")) out.push_back(host_from(n));
+  return out;
+}
+
+Host parse_host(const std::string& xml) {
+  auto doc = load(xml, "a host");
+  pugi::xml_node n = doc.child("host");
+  if (!n) throw EngineError(EngineError::Kind::Protocol, 0, "the engine's answer holds no <host>");
+  return host_from(n);
+}
+
+std::vector<Vm> parse_vms(const std::string& xml) {
+  auto doc = load(xml, "VMs");
+  std::vector<Vm> out;
+  for (pugi::xml_node n : doc.child("vms").children("vm"))
+    out.push_back({n.attribute("id").value(), n.child_value("name"), n.child_value("status"),
+                   n.child("host").attribute("id").value(), n.child_value("origin")});
+  return out;
+}
+
+std::vector<DataCenter> parse_datacenters(const std::string& xml) {
+  auto doc = load(xml, "data centers");
+  std::vector<DataCenter> out;
+  for (pugi::xml_node n : doc.child("data_centers").children("data_center"))
+    out.push_back({n.attribute("id").value(), n.child_value("name"), n.child_value("status")});
+  return out;
+}
+
+std::vector<Event> parse_events(const std::string& xml) {
+  auto doc = load(xml, "events");
+  std::vector<Event> out;
+  for (pugi::xml_node n : doc.child("events").children("event")) {
+    Event e;
+    e.id = std::atoll(n.attribute("id").value());
+    e.code = std::atoi(n.child_value("code"));
+    e.severity = n.child_value("severity");
+    e.description = n.child_value("description");
+    e.time = n.child_value("time");
+    e.host_id = n.child("host").attribute("id").value();
+    e.correlation_id = n.child_value("correlation_id");
+    out.push_back(e);
+  }
+  return out;
+}
+
+ApiInfo parse_api(const std::string& xml) {
+  auto doc = load(xml, "the API root");
+  pugi::xml_node p = doc.child("api").child("product_info");
+  return {p.child_value("name"), p.child_value("vendor"), p.child("version").child_value("full_version")};
+}
+
+std::string parse_job_status(const std::string& xml) {
+  auto doc = load(xml, "a job");
+  return doc.child("job").child_value("status");
+}
+
+}  // namespace she::engine_api
