@@ -26,9 +26,11 @@ test: build
 demo: build
 	$(BUILD)/she-restore --dry-run examples/three-hosts/restore-failover.yaml
 
-# Figures, not pass/fail: journal append throughput and resume time.
+# Figures, not pass/fail: journal throughput and resume time; engine
+# listing parse time and memory, and polling cost against the lab.
 bench: build
 	$(BUILD)/she-bench-journal
+	$(BUILD)/she-bench-engine
 
 install: build
 	cmake --install $(BUILD)

@@ -1,0 +1,460 @@
+#include "lab/api_handlers.h"
+
+#include <algorithm>
+#include <cctype>
+#include <fmt/format.h>
+#include <functional>
+#include <pugixml.hpp>
+
+#include "lab/api_xml.h"
+#include "lab/engine_messages.h"
+#include "lab/search_query.h"
+
+namespace she::lab {
+
+namespace {
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// ParametersHelper's booleans: a bare name means true; t/true/y/yes/1 too.
+bool truthy(const std::string& v) {
+  const std::string l = lower(v);
+  return l.empty() || l == "t" || l == "true" || l == "y" || l == "yes" || l == "1";
+}
+
+const std::string* query_value(const ApiCall& c, const std::string& name) {
+  auto it = c.query.find(name);
+  return it == c.query.end() ? nullptr : &it->second;
+}
+
+// A URL flag the engine reads from the query, then the matrix parameters.
+bool url_flag(const ApiCall& c, const std::string& name, bool def) {
+  if (const std::string* v = query_value(c, name)) return truthy(*v);
+  auto m = c.matrix.find(name);
+  if (m != c.matrix.end()) return truthy(m->second);
+  return def;
+}
+
+bool all_content(const ApiCall& c) {
+  auto h = c.headers.find("all-content");
+  return url_flag(c, "all_content", false) || (h != c.headers.end() && truthy(h->second));
+}
+
+bool case_sensitive(const ApiCall& c) { return url_flag(c, "case_sensitive", false); }
+
+int max_results(const ApiCall& c) {
+  if (const std::string* v = query_value(c, "max")) {
+    try {
+      return std::max(0, std::stoi(*v));
+    } catch (const std::exception&) {
+    }
+  }
+  return -1;
+}
+
+// Engine ids are GUIDs; anything else is a malformed id (400), not an
+// unknown one (404).
+bool is_guid(const std::string& s) {
+  if (s.size() != 36) return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (s[i] != '-') return false;
+    } else if (!std::isxdigit(static_cast<unsigned char>(s[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+HttpReply malformed_id(const std::string& id) {
+  // MalformedIdExceptionMapper: note the lowercase "failed".
+  return HttpReply::xml(400, fault_xml("Operation failed", "Invalid UUID string: " + id));
+}
+
+HttpReply not_found() { return HttpReply::empty(404); }
+
+HttpReply incomplete(const std::string& type, const std::string& fields, const std::string& action) {
+  // Messages.properties: "{0} {1} required for {2}".
+  return HttpReply::xml(400, fault_xml("Incomplete parameters", fmt::format("{} [{}] required for {}", type, fields, action)));
+}
+
+HttpReply bad_body(const std::string& why) {
+  return HttpReply::xml(400, fault_xml("Operation Failed", bracketed("The request body is not well-formed XML: " + why)));
+}
+
+HttpReply bad_search(const std::string& what, const std::string& why) {
+  return HttpReply::xml(400, fault_xml("Operation Failed", bracketed(fmt::format("Cannot search {} (lab): {}", what, why))));
+}
+
+// A backend refusal of an action: the fault inside the echoed <action>.
+HttpReply action_reply(const OpResult& r, const pugi::xml_document& request, const std::string& kind,
+                       const std::string& id) {
+  if (r.http_status == 404) return not_found();
+  if (!r.ok()) return HttpReply::xml(r.http_status, action_failed_xml(request, "Operation Failed", bracketed(r.message)));
+  return HttpReply::xml(200, action_complete_xml(request, r.job_id, kind, id));
+}
+
+bool parse_body(const ApiCall& c, pugi::xml_document& doc, std::string& error) {
+  if (c.body.find_first_not_of(" \t\r\n") == std::string::npos) return true;  // no body: <action/>
+  auto res = doc.load_buffer(c.body.data(), c.body.size());
+  if (!res) {
+    error = res.description();
+    return false;
+  }
+  return true;
+}
+
+std::string child_text(pugi::xml_node n, const char* name) { return n.child(name).text().as_string(); }
+
+std::optional<bool> child_bool(pugi::xml_node n, const char* name) {
+  pugi::xml_node c = n.child(name);
+  if (!c) return std::nullopt;
+  return truthy(c.text().as_string());
+}
+
+OpContext context(const ApiCall& c) {
+  OpContext ctx;
+  ctx.user = c.user;
+  ctx.correlation_id = c.correlation_id;
+  return ctx;
+}
+
+// --- search ---
+
+using Getter = std::function<std::string(const std::string& field)>;
+
+// Every term must hold; a field the lab does not know is an error, so a
+// mistyped query fails instead of matching everything.
+bool matches(const SearchQuery& q, const std::vector<std::string>& fields, const Getter& get, bool cs,
+             std::string& error) {
+  for (const auto& t : q.terms) {
+    if (std::find(fields.begin(), fields.end(), t.field) == fields.end()) {
+      error = fmt::format("unknown field '{}'; the lab knows {}", t.field, fmt::join(fields, ", "));
+      return false;
+    }
+    if (t.op != "=" && t.op != "!=") {
+      error = fmt::format("operator '{}' is not supported for '{}'", t.op, t.field);
+      return false;
+    }
+    const bool eq = wildcard_match(t.value, get(t.field), cs);
+    if (eq != (t.op == "=")) return false;
+  }
+  return true;
+}
+
+template <typename T>
+bool filter(const ApiCall& c, std::vector<T>& items, const std::vector<std::string>& fields,
+            const std::function<std::string(const T&, const std::string&)>& get, std::string& error) {
+  const std::string* s = query_value(c, "search");
+  if (s && !s->empty()) {
+    SearchQuery q = parse_search(*s);
+    if (!q.ok()) {
+      error = q.error;
+      return false;
+    }
+    std::vector<T> kept;
+    for (const auto& x : items) {
+      bool m = matches(q, fields, [&](const std::string& f) { return get(x, f); }, case_sensitive(c), error);
+      if (!error.empty()) return false;
+      if (m) kept.push_back(x);
+    }
+    items.swap(kept);
+  }
+  const int max = max_results(c);
+  if (max >= 0 && static_cast<int>(items.size()) > max) items.resize(static_cast<std::size_t>(max));
+  return true;
+}
+
+// --- resources ---
+
+HttpReply api_root(World& w) {
+  ApiSummary s;
+  for (const auto& h : w.hosts()) {
+    ++s.hosts_total;
+    if (h.status == HostStatus::Up) ++s.hosts_active;
+  }
+  for (const auto& v : w.vms()) {
+    ++s.vms_total;
+    if (v.status == VmStatus::Up) ++s.vms_active;
+  }
+  return HttpReply::xml(200, api_root_xml(w.engine(), s, std::chrono::system_clock::now()));
+}
+
+HttpReply list_hosts(World& w, const ApiCall& c) {
+  auto hosts = w.hosts();
+  const auto clusters = w.clusters();
+  std::string error;
+  std::function<std::string(const Host&, const std::string&)> get = [&](const Host& h, const std::string& f) {
+    if (f == "name") return h.name;
+    if (f == "address") return h.address;
+    if (f == "status") return std::string(to_string(h.status));
+    if (f == "hw_id") return h.hardware_id;
+    if (f == "cluster")
+      for (const auto& cl : clusters)
+        if (cl.id == h.cluster_id) return cl.name;
+    return std::string();
+  };
+  if (!filter(c, hosts, {"name", "address", "status", "cluster", "hw_id"}, get, error)) return bad_search("Hosts", error);
+  return HttpReply::xml(200, hosts_xml(hosts, all_content(c), w.global_maintenance()));
+}
+
+HttpReply add_host(World& w, const ApiCall& c) {
+  pugi::xml_document doc;
+  std::string error;
+  if (!parse_body(c, doc, error)) return bad_body(error);
+  pugi::xml_node h = doc.child("host");
+  AddHostParams p;
+  p.name = child_text(h, "name");
+  p.address = child_text(h, "address");
+  std::vector<std::string> missing;
+  if (p.name.empty()) missing.push_back("name");
+  if (p.address.empty()) missing.push_back("address");
+  if (!missing.empty()) return incomplete("Host", fmt::format("{}", fmt::join(missing, ", ")), "add");
+  pugi::xml_node cluster = h.child("cluster");
+  p.cluster_id = cluster.attribute("id").as_string();
+  if (p.cluster_id.empty()) p.cluster_id = child_text(cluster, "id");
+  p.cluster_name = child_text(cluster, "name");
+  p.auth_method = child_text(h.child("ssh"), "authentication_method");
+  // For add these are URL parameters; the engine ignores them in the body.
+  p.deploy_hosted_engine = url_flag(c, "deploy_hosted_engine", false);
+  p.activate = url_flag(c, "activate", true);
+  p.reboot = url_flag(c, "reboot", true);
+  OpResult r = w.add_host(p, context(c));
+  if (!r.ok()) return HttpReply::xml(r.http_status, fault_xml("Operation Failed", bracketed(r.message)));
+  auto created = w.host(r.entity_id);
+  HttpReply reply = HttpReply::xml(201, host_xml(*created, false, w.global_maintenance()));
+  reply.headers.push_back({"Location", c.origin + kApiPrefix + "/hosts/" + r.entity_id});
+  return reply;
+}
+
+HttpReply host_action(World& w, const ApiCall& c, const std::string& id, const std::string& verb) {
+  pugi::xml_document doc;
+  std::string error;
+  if (!parse_body(c, doc, error)) return bad_body(error);
+  pugi::xml_node a = doc.child("action");
+  const OpContext ctx = context(c);
+  if (verb == "deactivate") {
+    // reason from the body; stop_gluster_service only from the URL (ignored here).
+    return action_reply(w.deactivate_host(id, child_text(a, "reason"), ctx), doc, "host", id);
+  }
+  if (verb == "activate") return action_reply(w.activate_host(id, ctx), doc, "host", id);
+  if (verb == "fence") {
+    const std::string type = child_text(a, "fence_type");
+    if (type.empty()) return incomplete("Action", "fenceType", "fence");
+    const std::string upper = [&] {
+      std::string u = type;
+      for (char& ch : u) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      return u;
+    }();
+    if (upper == "MANUAL") return action_reply(w.fence_manual(id, ctx), doc, "host", id);
+    if (upper == "RESTART" || upper == "START" || upper == "STOP" || upper == "STATUS") {
+      if (!w.host(id)) return not_found();
+      OpResult r;
+      r.http_status = 409;
+      r.message = msg::kLabFenceNoPowerManagement;
+      return action_reply(r, doc, "host", id);
+    }
+    return HttpReply::xml(400, fault_xml("Invalid value", type + " is not a member of FenceType"));
+  }
+  if (verb == "install") {
+    // Everything of install comes from the body; activate defaults to false.
+    InstallParams p;
+    p.activate = child_bool(a, "activate").value_or(false);
+    p.reboot = child_bool(a, "reboot").value_or(true);
+    p.deploy_hosted_engine = child_bool(a, "deploy_hosted_engine").value_or(false);
+    p.undeploy_hosted_engine = child_bool(a, "undeploy_hosted_engine").value_or(false);
+    p.auth_method = child_text(a.child("ssh"), "authentication_method");
+    return action_reply(w.install_host(id, p, ctx), doc, "host", id);
+  }
+  return not_found();
+}
+
+HttpReply hosts(World& w, const ApiCall& c) {
+  const auto& s = c.segments;
+  if (s.size() == 1) {
+    if (c.method == "GET") return list_hosts(w, c);
+    if (c.method == "POST") return add_host(w, c);
+    return HttpReply::empty(405);
+  }
+  const std::string& id = s[1];
+  if (!is_guid(id)) return malformed_id(id);
+  if (s.size() == 2) {
+    if (c.method == "GET") {
+      auto h = w.host(id);
+      if (!h) return not_found();
+      return HttpReply::xml(200, host_xml(*h, all_content(c), w.global_maintenance()));
+    }
+    if (c.method == "DELETE") {
+      OpResult r = w.remove_host(id, url_flag(c, "force", false), context(c));
+      if (r.http_status == 404) return not_found();
+      // A refused DELETE is a bare fault; a done one is an <action> (200, not 204).
+      if (!r.ok()) return HttpReply::xml(r.http_status, fault_xml("Operation Failed", bracketed(r.message)));
+      pugi::xml_document none;
+      return HttpReply::xml(200, action_complete_xml(none, r.job_id, "", ""));
+    }
+    return HttpReply::empty(405);
+  }
+  if (s.size() == 3) {
+    if (c.method != "POST") return HttpReply::empty(405);
+    return host_action(w, c, id, s[2]);
+  }
+  return not_found();
+}
+
+HttpReply vms(World& w, const ApiCall& c) {
+  const auto& s = c.segments;
+  if (s.size() == 1) {
+    if (c.method != "GET") return HttpReply::empty(405);
+    auto list = w.vms();
+    const auto hosts = w.hosts();
+    std::string error;
+    std::function<std::string(const Vm&, const std::string&)> get = [&](const Vm& v, const std::string& f) {
+      if (f == "name") return v.name;
+      if (f == "status") return std::string(to_string(v.status));
+      if (f == "host")
+        for (const auto& h : hosts)
+          if (h.id == v.host_id) return h.name;
+      return std::string();
+    };
+    if (!filter(c, list, {"name", "status", "host"}, get, error)) return bad_search("VMs", error);
+    return HttpReply::xml(200, vms_xml(list));
+  }
+  const std::string& id = s[1];
+  if (!is_guid(id)) return malformed_id(id);
+  if (s.size() == 2) {
+    if (c.method != "GET") return HttpReply::empty(405);
+    auto v = w.vm(id);
+    return v ? HttpReply::xml(200, vm_xml(*v)) : not_found();
+  }
+  if (s.size() == 3 && c.method == "POST") {
+    pugi::xml_document doc;
+    std::string error;
+    if (!parse_body(c, doc, error)) return bad_body(error);
+    if (s[2] == "start") return action_reply(w.start_vm(id, context(c)), doc, "vm", id);
+    if (s[2] == "maintenance") {
+      auto enabled = child_bool(doc.child("action"), "maintenance_enabled");
+      if (!enabled) return incomplete("Action", "maintenanceEnabled", "maintenance");
+      return action_reply(w.set_global_maintenance(id, *enabled, context(c)), doc, "vm", id);
+    }
+    return not_found();
+  }
+  return s.size() == 3 ? HttpReply::empty(405) : not_found();
+}
+
+HttpReply datacenters(World& w, const ApiCall& c) {
+  if (c.method != "GET") return HttpReply::empty(405);
+  if (c.segments.size() == 1) {
+    auto list = w.data_centers();
+    std::string error;
+    std::function<std::string(const DataCenter&, const std::string&)> get = [](const DataCenter& d,
+                                                                               const std::string& f) {
+      return f == "name" ? d.name : std::string(to_string(d.status));
+    };
+    if (!filter(c, list, {"name", "status"}, get, error)) return bad_search("Data Centers", error);
+    return HttpReply::xml(200, data_centers_xml(list));
+  }
+  if (c.segments.size() != 2) return not_found();
+  if (!is_guid(c.segments[1])) return malformed_id(c.segments[1]);
+  auto dc = w.data_center(c.segments[1]);
+  return dc ? HttpReply::xml(200, data_center_xml(*dc)) : not_found();
+}
+
+HttpReply clusters(World& w, const ApiCall& c) {
+  if (c.method != "GET") return HttpReply::empty(405);
+  if (c.segments.size() == 1) {
+    auto list = w.clusters();
+    std::string error;
+    std::function<std::string(const Cluster&, const std::string&)> get = [](const Cluster& cl, const std::string&) {
+      return cl.name;
+    };
+    if (!filter(c, list, {"name"}, get, error)) return bad_search("Clusters", error);
+    return HttpReply::xml(200, clusters_xml(list));
+  }
+  if (c.segments.size() != 2) return not_found();
+  if (!is_guid(c.segments[1])) return malformed_id(c.segments[1]);
+  auto cl = w.cluster(c.segments[1]);
+  return cl ? HttpReply::xml(200, cluster_xml(*cl)) : not_found();
+}
+
+HttpReply jobs(World& w, const ApiCall& c) {
+  if (c.method != "GET") return HttpReply::empty(405);
+  if (c.segments.size() != 2) return not_found();
+  if (!is_guid(c.segments[1])) return malformed_id(c.segments[1]);
+  auto j = w.job(c.segments[1]);
+  return j ? HttpReply::xml(200, job_xml(*j)) : not_found();
+}
+
+int severity_rank(const std::string& s) {
+  static const std::vector<std::string> order = {"normal", "warning", "error", "alert"};
+  auto it = std::find(order.begin(), order.end(), lower(s));
+  return it == order.end() ? -1 : static_cast<int>(it - order.begin());
+}
+
+HttpReply events(World& w, const ApiCall& c) {
+  if (c.method != "GET" || c.segments.size() != 1) return c.segments.size() == 1 ? HttpReply::empty(405) : not_found();
+  std::int64_t from = 0;
+  if (const std::string* f = query_value(c, "from")) {
+    try {
+      from = std::stoll(*f);
+    } catch (const std::exception&) {
+      return HttpReply::xml(400, fault_xml("Invalid value", *f + " is not a valid value for from"));
+    }
+  }
+  auto list = w.events_after(from);
+  if (const std::string* s = query_value(c, "search"); s && !s->empty()) {
+    SearchQuery q = parse_search(*s);
+    if (!q.ok()) return bad_search("Events", q.error);
+    static const std::vector<std::string> fields = {"correlation_id", "type", "severity", "event_host", "host.name",
+                                                    "host"};
+    std::vector<Event> kept;
+    for (const auto& e : list) {
+      bool keep = true;
+      for (const auto& t : q.terms) {
+        if (std::find(fields.begin(), fields.end(), t.field) == fields.end())
+          return bad_search("Events", fmt::format("unknown field '{}'; the lab knows {}", t.field, fmt::join(fields, ", ")));
+        bool holds = false;
+        if (t.field == "severity") {
+          const int a = severity_rank(e.severity), b = severity_rank(t.value);
+          if (b < 0) return bad_search("Events", "unknown severity '" + t.value + "'");
+          holds = t.op == "=" ? a == b : t.op == "!=" ? a != b : t.op == ">=" ? a >= b : t.op == ">" ? a > b
+                  : t.op == "<=" ? a <= b : a < b;
+        } else {
+          if (t.op != "=" && t.op != "!=")
+            return bad_search("Events", fmt::format("operator '{}' is not supported for '{}'", t.op, t.field));
+          const std::string value = t.field == "correlation_id" ? e.correlation_id
+                                    : t.field == "type"          ? std::to_string(e.code)
+                                                                 : e.host_name;
+          holds = wildcard_match(t.value, value, case_sensitive(c)) == (t.op == "=");
+        }
+        keep = keep && holds;
+      }
+      if (keep) kept.push_back(e);
+    }
+    list.swap(kept);
+  }
+  const int max = max_results(c);
+  if (max >= 0 && static_cast<int>(list.size()) > max) list.resize(static_cast<std::size_t>(max));
+  return HttpReply::xml(200, events_xml(list));
+}
+
+}  // namespace
+
+HttpReply handle_api_call(World& world, const ApiCall& call) {
+  if (call.segments.empty()) {
+    if (call.method == "GET") return api_root(world);
+    return HttpReply::empty(405);
+  }
+  const std::string& collection = call.segments[0];
+  if (collection == "hosts") return hosts(world, call);
+  if (collection == "vms") return vms(world, call);
+  if (collection == "datacenters") return datacenters(world, call);
+  if (collection == "clusters") return clusters(world, call);
+  if (collection == "jobs") return jobs(world, call);
+  if (collection == "events") return events(world, call);
+  return not_found();
+}
+
+}  // namespace she::lab

@@ -1,0 +1,79 @@
+// The lab engine's HTTPS server: the oVirt engine REST API, SSO, health and
+// PKI endpoints over the lab's World, with the engine's exact shapes
+// (reference: ovirt-engine-api.md): SSO token JSON, 401 as an HTML page with
+// WWW-Authenticate, 404 with an empty body, actions answered with the
+// request's <action> echoed, refusals as <fault> inside <action> (a bare
+// <fault> for DELETE and add), DELETE answering 200 with an <action>.
+//
+// Every request under /ovirt-engine/ is logged, honours Correlation-Id (echoed
+// back, stored on the events it creates) and the Version header, suffers the
+// world's faults (503 bursts before any effect, a delay per response) and
+// applies the world's due transitions first.
+//
+// Control endpoints for tests live under /lab/ (no auth, not logged, no
+// faults): GET /lab/world, GET /lab/requests, POST /lab/reset-requests,
+// POST /lab/faults, POST /lab/expire-tokens, POST /lab/host-status,
+// POST /lab/engine-health, POST /lab/time-scale.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "lab/http_reply.h"
+#include "lab/lab_pki.h"
+#include "lab/request_log.h"
+#include "lab/token_store.h"
+#include "lab/world.h"
+
+namespace httplib {
+class SSLServer;
+struct Request;
+struct Response;
+}  // namespace httplib
+
+namespace she::lab {
+
+class LabEngineServer {
+ public:
+  /// `pki`: the CA (served by pki-resource), the server certificate and key.
+  LabEngineServer(World& world, LabPkiFiles pki);
+  ~LabEngineServer();  // stops
+  LabEngineServer(const LabEngineServer&) = delete;
+  LabEngineServer& operator=(const LabEngineServer&) = delete;
+
+  /// Listens on `address`:`port` (0: a free port) in a background thread;
+  /// returns the port. Throws std::runtime_error if it cannot.
+  int start(const std::string& address, int port);
+  /// Stops listening and joins the thread; safe to call twice.
+  void stop();
+  int port() const { return port_; }
+
+  RequestLog& request_log() { return log_; }
+  TokenStore& tokens() { return tokens_; }
+
+ private:
+  using Reply = HttpReply;
+
+  void handle(const httplib::Request& req, httplib::Response& res);
+  Reply engine_request(const httplib::Request& req, const std::string& correlation_id);
+  Reply lab_request(const httplib::Request& req);
+  Reply sso_token(const httplib::Request& req);
+  Reply sso_logout(const httplib::Request& req);
+  Reply health();
+  Reply pki_resource(const httplib::Request& req);
+  Reply api(const httplib::Request& req, const std::string& correlation_id);
+  /// The authenticated user, from a bearer token or Basic credentials.
+  std::string authenticate(const httplib::Request& req);
+
+  World& world_;
+  LabPkiFiles pki_;
+  std::string ca_pem_, cert_pem_;
+  std::unique_ptr<httplib::SSLServer> server_;
+  std::thread thread_;
+  int port_ = 0;
+  RequestLog log_;
+  TokenStore tokens_;
+};
+
+}  // namespace she::lab

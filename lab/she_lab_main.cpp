@@ -1,0 +1,132 @@
+// she-lab: runs a simulated oVirt engine for rehearsals.
+//
+//   she-lab serve SCENARIO [--dir DIR] [--address 127.0.0.1] [--port N]
+//
+// Makes DIR (default: a fresh directory under $TMPDIR), a CA and a server
+// certificate in it, a random engine password in DIR/engine-password (0600),
+// starts the HTTPS engine and prints, one per line, what an environment
+// needs to reach it: the URL, the CA file, its fingerprint, the user and the
+// password as a secret reference (never the value). Runs until SIGINT or
+// SIGTERM, then stops cleanly.
+#include <CLI/CLI.hpp>
+#include <arpa/inet.h>
+#include <csignal>
+#include <cstdlib>
+#include <fcntl.h>
+#include <filesystem>
+#include <iostream>
+#include <openssl/rand.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lab/engine_server.h"
+#include "lab/lab_pki.h"
+#include "lab/scenario.h"
+#include "lab/world.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string random_password() {
+  unsigned char bytes[18];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("no randomness for the engine password");
+  static const char* alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+  std::string out;
+  for (unsigned char b : bytes) out += alphabet[b % 57];
+  return out;
+}
+
+void write_secret(const fs::path& p, const std::string& value) {
+  int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw std::runtime_error("cannot write " + p.string());
+  ::fchmod(fd, 0600);
+  const std::string line = value + "\n";
+  const bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  ::close(fd);
+  if (!ok) throw std::runtime_error("cannot write " + p.string());
+}
+
+fs::path make_dir(const std::string& requested) {
+  if (!requested.empty()) {
+    fs::create_directories(requested);
+    ::chmod(requested.c_str(), 0700);
+    return fs::absolute(requested);
+  }
+  const char* tmp = std::getenv("TMPDIR");
+  std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/she-lab.XXXXXX";
+  if (!::mkdtemp(pattern.data())) throw std::runtime_error("cannot make a temporary directory");
+  return pattern;
+}
+
+bool is_ip(const std::string& s) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
+}
+
+int serve(const std::string& scenario_file, const std::string& dir_arg, const std::string& address, int port) {
+  she::lab::WorldState state;
+  try {
+    state = she::lab::load_scenario(scenario_file);
+  } catch (const she::lab::ScenarioError& e) {
+    std::cerr << e.what();
+    return 3;
+  }
+  // Signals are blocked before any thread starts, so that only sigwait below
+  // receives them and the server threads never do.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  const fs::path dir = make_dir(dir_arg);
+  std::vector<std::string> ips;
+  if (is_ip(address) && address != "0.0.0.0" && address != "::") ips.push_back(address);
+  const she::lab::LabPki pki = she::lab::generate_lab_pki(dir, state.engine.fqdn, ips);
+  const std::string password = random_password();
+  write_secret(dir / "engine-password", password);
+  state.engine.admin_password = password;
+
+  she::lab::World world(state);
+  she::lab::LabEngineServer server(world, pki.files);
+  const int bound = server.start(address, port);
+  const bool v6 = address.find(':') != std::string::npos;
+  std::cout << "listening https://" << (v6 ? "[" + address + "]" : address) << ":" << bound << "\n"
+            << "ca_file " << pki.files.ca_file.string() << "\n"
+            << "ca_fingerprint " << pki.ca_fingerprint << "\n"
+            << "user " << state.engine.admin_user << "\n"
+            << "password file:" << (dir / "engine-password").string() << "\n"
+            << std::flush;
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  server.stop();
+  std::cerr << "she-lab: stopped (" << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ")\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"she-lab: a simulated oVirt engine for rehearsing she-restore plans"};
+  app.require_subcommand(1);
+  std::string scenario, dir, address = "127.0.0.1";
+  int port = 0;
+  CLI::App* serve_cmd = app.add_subcommand("serve", "serve a scenario's engine over HTTPS until SIGINT/SIGTERM");
+  serve_cmd->add_option("SCENARIO", scenario, "the scenario YAML file")->required();
+  serve_cmd->add_option("--dir", dir, "where the CA, certificate, key and password go (default: a new temp dir)");
+  serve_cmd->add_option("--address", address, "the address to listen on")->capture_default_str();
+  serve_cmd->add_option("--port", port, "the port (0: any free port)")->capture_default_str()->check(CLI::Range(0, 65535));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  try {
+    return serve(scenario, dir, address, port);
+  } catch (const std::exception& e) {
+    std::cerr << "she-lab: " << e.what() << "\n";
+    return 1;
+  }
+}

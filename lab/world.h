@@ -1,0 +1,278 @@
+// The lab's world model: one simulated oVirt engine's database (data
+// centers, clusters, hosts, VMs, events, jobs) and the engine's rules for
+// changing it, as the fact sheet lists them (reference: ovirt-engine-api.md
+// sections 3 and 4). The REST server is a thin skin over this class; tests
+// drive it directly too.
+//
+// Thread-safe: one mutex guards everything, and every read returns a copy.
+//
+// Time. Status transitions that take time in the real engine (maintenance,
+// activation, installation, VM start) take a scenario-defined duration
+// multiplied by the time scale. They are applied lazily by tick(), which the
+// server calls at the start of every engine request. A transition never
+// completes before the second tick after the one that started it, so that a
+// client polling once always sees the intermediate status
+// (preparing_for_maintenance, installing, ...) even with time scale 0, where
+// everything is due at once.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lab/statuses.h"
+
+namespace she::lab {
+
+struct EngineInfo {
+  std::string fqdn = "engine.lab.example";
+  std::string version = "4.5.6";
+  bool health_up = true;
+  std::string admin_user = "admin@internal";
+  std::string admin_password;  // empty: no password is accepted
+};
+
+struct DataCenter {
+  std::string id, name;
+  DataCenterStatus status = DataCenterStatus::Up;
+};
+
+struct Cluster {
+  std::string id, name, data_center_id;
+};
+
+/// A host's hosted-engine block; present only when the host is configured
+/// for hosted engine (the engine adds <hosted_engine> only then). Global
+/// maintenance is one flag for the whole world, not per host.
+struct HostedEngine {
+  bool active = true;
+  int score = 3400;
+  bool local_maintenance = false;
+  int host_id = 0;  // the hosted-engine host id (hosted-engine.conf host_id)
+};
+
+struct Host {
+  std::string id, name, address, hardware_id, cluster_id;
+  HostStatus status = HostStatus::Up;
+  std::string status_detail;  // the maintenance reason or non-operational reason
+  SpmStatus spm = SpmStatus::None;
+  int spm_priority = 5;
+  std::optional<HostedEngine> hosted_engine;
+  int vm_count = 0;  // derived: VMs whose host is this one; filled in every copy
+};
+
+struct Vm {
+  std::string id, name;
+  VmStatus status = VmStatus::Down;
+  std::string host_id;  // set while the VM runs (or is unknown on a dead host)
+  std::string cluster_id;
+  std::string origin = "ovirt";  // managed_hosted_engine for the engine VM
+
+  bool is_hosted_engine() const { return origin == "managed_hosted_engine"; }
+};
+
+struct Event {
+  std::int64_t id = 0;
+  int code = 0;
+  std::string severity = "normal";  // normal | warning | error | alert
+  std::string description;
+  std::string host_id, vm_id, correlation_id;
+  std::string host_name;  // kept: a removed host's events still name it (search event_host=)
+  std::chrono::system_clock::time_point time;
+};
+
+struct Job {
+  std::string id, description;
+  std::string status = "started";  // started | finished | failed
+  std::string correlation_id;
+  std::chrono::system_clock::time_point start_time;
+  std::optional<std::chrono::system_clock::time_point> end_time;
+};
+
+/// Seconds each transition takes before the time scale applies.
+struct Durations {
+  double maintenance = 10;  // preparing_for_maintenance -> maintenance (VM migrations)
+  double activate = 5;      // unassigned -> up
+  double install = 30;      // installing -> up | maintenance
+  double start_vm = 5;      // powering_up -> up
+};
+
+struct Faults {
+  int http_503_count = 0;                     // the next N matching requests get 503
+  std::vector<std::string> http_503_methods;  // empty: every method
+  int slow_ms = 0;                            // delay of every engine response
+  int token_ttl_s = 0;                        // 0: SSO tokens do not expire
+};
+
+/// Everything a scenario sets; the World's starting point.
+struct WorldState {
+  EngineInfo engine;
+  bool global_maintenance = false;
+  std::vector<DataCenter> data_centers;
+  std::vector<Cluster> clusters;
+  std::vector<Host> hosts;  // vm_count is ignored: it is derived
+  std::vector<Vm> vms;
+  Durations durations;
+  double time_scale = 1.0;
+  Faults faults;
+};
+
+/// Who asks and under which correlation id: stored on the events and jobs
+/// an operation creates.
+struct OpContext {
+  std::string correlation_id;
+  std::string user = "admin@internal";
+};
+
+/// The outcome of an engine operation. Refusals carry the engine's HTTP
+/// code and text (without the [ ] the server adds); 404 means no such
+/// entity (the server answers with an empty body).
+struct OpResult {
+  int http_status = 200;
+  std::string message;
+  std::string job_id;
+  std::string entity_id;  // the host add created
+
+  bool ok() const { return http_status >= 200 && http_status < 300; }
+};
+
+/// POST /hosts/{id}/install: every field comes from the request body.
+struct InstallParams {
+  bool activate = false;  // the engine's code defaults it to false (the model doc says true)
+  bool reboot = true;
+  bool deploy_hosted_engine = false;
+  bool undeploy_hosted_engine = false;
+  std::string auth_method;  // password | publickey
+};
+
+/// POST /hosts: name, address and cluster from the body; the flags are URL
+/// parameters.
+struct AddHostParams {
+  std::string name, address;
+  std::string cluster_id, cluster_name;  // neither: the "Default" cluster, else the first
+  std::string hardware_id;               // empty: the machine's known id, else a new one
+  bool deploy_hosted_engine = false;
+  bool activate = true;
+  bool reboot = true;
+  std::string auth_method;
+};
+
+class World {
+ public:
+  explicit World(WorldState state = {});
+  /// Replaces everything: the state, the events, the jobs, the clock offset.
+  void reset(WorldState state);
+
+  // --- time ---
+  /// One engine request begins: applies the transitions that are due.
+  void tick();
+  /// Moves the lab's clock forward (tests of durations above zero).
+  void advance_clock(std::chrono::milliseconds d);
+
+  // --- reads (copies) ---
+  EngineInfo engine() const;
+  bool global_maintenance() const;
+  std::vector<DataCenter> data_centers() const;
+  std::optional<DataCenter> data_center(const std::string& id) const;
+  std::vector<Cluster> clusters() const;
+  std::optional<Cluster> cluster(const std::string& id) const;
+  std::vector<Host> hosts() const;
+  std::optional<Host> host(const std::string& id) const;
+  std::optional<Host> host_by_name(const std::string& name) const;
+  std::vector<Vm> vms() const;
+  std::optional<Vm> vm(const std::string& id) const;
+  std::optional<Vm> vm_by_name(const std::string& name) const;
+  /// Events with an id above `from`, newest first (the engine's default order).
+  std::vector<Event> events_after(std::int64_t from) const;
+  std::optional<Job> job(const std::string& id) const;
+  Durations durations() const;
+  double time_scale() const;
+  Faults faults() const;
+  /// The whole world, for GET /lab/world.
+  nlohmann::json to_json() const;
+
+  // --- the engine's operations ---
+  OpResult remove_host(const std::string& id, bool force, const OpContext& ctx);
+  OpResult fence_manual(const std::string& id, const OpContext& ctx);
+  OpResult deactivate_host(const std::string& id, const std::string& reason, const OpContext& ctx);
+  OpResult activate_host(const std::string& id, const OpContext& ctx);
+  OpResult install_host(const std::string& id, const InstallParams& params, const OpContext& ctx);
+  OpResult add_host(const AddHostParams& params, const OpContext& ctx);
+  OpResult start_vm(const std::string& id, const OpContext& ctx);
+  /// HE global maintenance, through the engine VM (POST /vms/{id}/maintenance).
+  OpResult set_global_maintenance(const std::string& vm_id, bool enabled, const OpContext& ctx);
+
+  // --- lab controls: what happens to the engine from outside ---
+  /// A host crashes (non_responsive: its VMs become unknown, event 12) or
+  /// comes back (up: its unknown VMs run again). False if unknown.
+  bool set_host_status(const std::string& id_or_name, HostStatus status, const std::string& detail = {});
+  void set_engine_health(bool up);
+  void set_admin_password(const std::string& password);
+  void set_time_scale(double scale);
+  void set_durations(const Durations& d);
+  void set_faults(const Faults& f);
+  /// True (and counts one down) when the next request of `method` must get a 503.
+  bool take_http_503(const std::string& method);
+
+ private:
+  enum class TransitionKind { HostMaintenance, HostUp, HostInstalled, VmUp };
+  struct Transition {
+    TransitionKind kind;
+    std::string entity_id;
+    std::chrono::steady_clock::time_point due;
+    std::uint64_t created_tick = 0;
+    std::string job_id;
+    OpContext ctx;
+    bool activate = false;              // HostInstalled: up (true) or maintenance
+    bool deploy_hosted_engine = false;  // HostInstalled: configure hosted engine
+  };
+
+  using Lock = std::lock_guard<std::mutex>;
+
+  std::chrono::steady_clock::time_point now_locked() const;
+  std::chrono::steady_clock::time_point due_in_locked(double seconds) const;
+  void apply_due_locked();
+  void complete_locked(const Transition& t);
+  void complete_maintenance_locked(const Transition& t);
+  Transition& schedule_locked(TransitionKind kind, const std::string& entity_id, double seconds,
+                              const std::string& job_id, const OpContext& ctx);
+  /// Drops the host's pending transition; migrating VMs stay where they are.
+  void cancel_host_transition_locked(const std::string& host_id);
+
+  Host* find_host_locked(const std::string& id);
+  Vm* find_vm_locked(const std::string& id);
+  Cluster* find_cluster_locked(const std::string& id);
+  DataCenter* data_center_of_locked(const Host& h);
+  int vm_count_locked(const std::string& host_id) const;
+  Host copy_host_locked(const Host& h) const;
+  /// Up hosts of the cluster that may receive a VM, least loaded first.
+  std::vector<Host*> migration_targets_locked(const Host& from, bool engine_vm);
+  /// Gives the data center an SPM if it has none: the up host with the
+  /// highest priority. Without one, the data center is not operational.
+  void elect_spm_locked(const std::string& data_center_id, const std::string& exclude_host_id);
+  int next_he_host_id_locked() const;
+
+  std::string new_id_locked(const std::string& kind, const std::string& name);
+  std::string new_job_locked(const std::string& description, const OpContext& ctx, bool finished);
+  void finish_job_locked(const std::string& job_id, bool ok);
+  void event_locked(int code, const std::string& severity, const std::string& description, const std::string& host_id,
+                    const std::string& vm_id, const std::string& correlation_id);
+
+  mutable std::mutex mutex_;
+  WorldState s_;
+  std::vector<Event> events_;
+  std::vector<Job> jobs_;
+  std::vector<Transition> transitions_;
+  std::map<std::string, std::string> machine_ids_;  // address -> hardware id of machines the lab has seen
+  std::int64_t next_event_id_ = 1;
+  std::uint64_t ticks_ = 0;
+  std::uint64_t id_counter_ = 0;
+  std::chrono::milliseconds clock_offset_{0};
+};
+
+}  // namespace she::lab
