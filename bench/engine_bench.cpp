@@ -7,7 +7,15 @@
 #include <string>
 #include <sys/resource.h>
 
+#include <filesystem>
+#include <memory>
+#include <unistd.h>
+
+#include "engine_api/client.h"
 #include "engine_api/model.h"
+#include "lab/engine_server.h"
+#include "lab/lab_pki.h"
+#include "lab/world.h"
 
 using namespace she;
 using Clock = std::chrono::steady_clock;
@@ -37,9 +45,52 @@ long max_rss_kib() {
   return u.ru_maxrss;
 }
 
+/// 55 hosts in one cluster; 50 are put into maintenance and waited for.
+struct PollResult {
+  double seconds;
+  int requests;
+};
+
+PollResult wait_for_fifty(double maintenance_s, engine_api::ClientConfig config, const std::string& label) {
+  auto dir = std::filesystem::temp_directory_path() / fmt::format("she-bench-lab-{}-{}", ::getpid(), label);
+  std::filesystem::create_directories(dir);
+  lab::WorldState st;
+  st.engine.admin_password = "bench-password";
+  st.data_centers.push_back({"dc1", "Default", lab::DataCenterStatus::Up});
+  st.clusters.push_back({"cl1", "Default", "dc1"});
+  for (int i = 0; i < 55; ++i) {
+    lab::Host h;
+    h.id = fmt::format("{:08x}-0000-4000-8000-{:012x}", i + 1, i + 1);
+    h.name = fmt::format("host{:02}", i);
+    h.address = h.name + ".example.com";
+    h.cluster_id = "cl1";
+    h.spm = i == 54 ? lab::SpmStatus::Spm : lab::SpmStatus::None;
+    st.hosts.push_back(h);
+  }
+  st.durations.maintenance = maintenance_s;
+  st.time_scale = 1;
+  lab::World world(st);
+  auto pki = lab::generate_lab_pki(dir, "engine.example.com");
+  lab::LabEngineServer server(world, pki.files);
+  int port = server.start("127.0.0.1", 0);
+  config.api_url = fmt::format("https://127.0.0.1:{}/ovirt-engine/api", port);
+  config.password = "bench-password";
+  config.ca_file = pki.files.ca_file.string();
+  engine_api::EngineClient client(config);
+  engine_api::CallOptions o;
+  auto t = Clock::now();
+  for (int i = 0; i < 50; ++i) client.deactivate(o, st.hosts[i].id, "bench");
+  server.request_log().clear();
+  for (int i = 0; i < 50; ++i) client.wait_for_status(o, st.hosts[i].id, {"maintenance"}, {"error"}, std::chrono::minutes(5));
+  PollResult r{std::chrono::duration<double>(Clock::now() - t).count(), static_cast<int>(server.request_log().all().size())};
+  server.stop();
+  std::filesystem::remove_all(dir);
+  return r;
+}
+
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
   std::string xml = hosts_listing(500);
   long rss_before = max_rss_kib();
   const int rounds = 50;
@@ -51,5 +102,20 @@ int main() {
              xml.size() / 1024.0, 1000 * s / rounds, rounds, hosts / rounds);
   fmt::print("peak memory: {} KiB before parsing, {} KiB after (+{} KiB; the XML text itself is {:.0f} KiB)\n",
              rss_before, max_rss_kib(), max_rss_kib() - rss_before, xml.size() / 1024.0);
+
+  // Waiting for 50 hosts to reach maintenance, time scale 1 (a maintenance
+  // takes `seconds` of real time): adaptive polling (1s, growing by half up
+  // to 10s) against a fixed 1s poll, in the same run.
+  double seconds = argc > 1 ? std::atof(argv[1]) : 15;
+  engine_api::ClientConfig adaptive;
+  engine_api::ClientConfig fixed;
+  fixed.poll_initial = fixed.poll_max = std::chrono::milliseconds(1000);
+  PollResult a = wait_for_fifty(seconds, adaptive, "adaptive");
+  PollResult f = wait_for_fifty(seconds, fixed, "fixed");
+  fmt::print("wait for 50 hosts to reach maintenance ({}s each, started together):\n", seconds);
+  fmt::print("  adaptive polling: {:.1f}s wall, {} requests\n", a.seconds, a.requests);
+  fmt::print("  fixed 1s polling: {:.1f}s wall, {} requests\n", f.seconds, f.requests);
+  fmt::print("  ratio adaptive/fixed: {:.2f}x the requests, {:.2f}x the wall time; lower bound {:.1f}s\n",
+             static_cast<double>(a.requests) / f.requests, a.seconds / f.seconds, seconds);
   return 0;
 }

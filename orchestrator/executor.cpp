@@ -558,9 +558,9 @@ class RunSession {
     services.iteration_key = key.empty() ? s.id : s.id + "/" + label_of(item);
     services.should_stop = [&attempt_deadline] { return g_stop.load() || Clock::now() > attempt_deadline; };
     services.progress = [this, at](const std::string& line) { say(at, line); };
-    // Correlation-Id (36 characters at most): the run and the step, so the
-    // engine's events can be matched to what she-restore did.
-    services.correlation_id = (run_id_ + ":" + s.id).substr(0, 36);
+    // Correlation-Id (the engine keeps 36 characters): the run's unique
+    // suffix and the step, so its events can be matched to what we did.
+    services.correlation_id = ("she-" + run_id_.substr(run_id_.size() - 6) + "-" + s.id).substr(0, 36);
     services.engine = [this]() -> engine_api::EngineClient& { return engine(); };
     StepContext ctx(plan_.env, s.id, params, &services);
     auto succeed = [&](const Value& outputs, long long ms, const std::string& note) {

@@ -195,14 +195,17 @@ TEST_CASE("engine client: VMs - the hosted-engine VM by origin - start - global 
   CHECK((status == "started" || status == "finished"));
 }
 
-TEST_CASE("engine client: an expired token is replaced once - bad credentials are reported without the password") {
+TEST_CASE("engine client: an expired token is replaced once - logout at the end - bad credentials reported without the password") {
   LabEngine lab;
-  EngineClient c(lab.config());
-  c.list_hosts(call());
-  CHECK(lab.count("POST", "/ovirt-engine/sso/oauth/token") == 1);
-  lab.server->tokens().expire_all();
-  CHECK(c.list_hosts(call()).size() == 4);
-  CHECK(lab.count("POST", "/ovirt-engine/sso/oauth/token") == 2);
+  {
+    EngineClient c(lab.config());
+    c.list_hosts(call());
+    CHECK(lab.count("POST", "/ovirt-engine/sso/oauth/token") == 1);
+    lab.server->tokens().expire_all();
+    CHECK(c.list_hosts(call()).size() == 4);
+    CHECK(lab.count("POST", "/ovirt-engine/sso/oauth/token") == 2);
+  }
+  CHECK(lab.count("POST", "/ovirt-engine/services/sso-logout") == 1);
 
   ClientConfig bad = lab.config();
   bad.password = "Wrong-Secret-42";
