@@ -27,7 +27,7 @@ std::string refusal(F f, EngineError::Kind expected = EngineError::Kind::Conflic
 }
 }  // namespace
 
-TEST_CASE("engine client: API root, health, hosts with their hosted-engine block and SPM") {
+TEST_CASE("engine client: API root - health - hosts with their hosted-engine block and SPM") {
   LabEngine lab;
   EngineClient c(lab.config());
   ApiInfo api = c.api_root(call());
