@@ -425,3 +425,32 @@ TEST_CASE("journal: a write that fails stops the run with exit 70 and no crash")
   CHECK(r.output.find("cannot") != std::string::npos);
   CHECK(r.output.find("terminate called") == std::string::npos);
 }
+
+TEST_CASE("prompts on a terminal: --step asks before each step (y n c) and a prompt takes the typed answer") {
+  Scratch s("  - id: a\n    uses: test.effect\n    with: {file: EFFECTS}\n"
+            "  - id: b\n    uses: test.effect\n    with: {file: EFFECTS}\n"
+            "  - id: c\n    uses: test.effect\n    with: {file: EFFECTS}\n"
+            "  - id: ask\n    uses: prompt\n    with: {message: 'Hosts rebooted?'}\n");
+  test::write_file(s.dir.path() / "typed", "y\nn\nc\nyes\n");
+  // `script` gives the run a real terminal; the typed lines arrive on it.
+  std::string cmd = std::string(SHE_TESTBED_BINARY) + " " + s.plan.string() + " --state-dir " + s.state.string() + " --step";
+  auto r = test::run("script -qec '" + cmd + "' /dev/null < '" + (s.dir.path() / "typed").string() + "'");
+  CHECK_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(r.output.find("Run step a (a)? y: yes, n: skip it, c: continue without asking") != std::string::npos);
+  CHECK(r.output.find("Hosts rebooted?") != std::string::npos);
+  CHECK(s.effect_counts() == std::map<std::string, int>{{"a", 1}, {"c", 1}});
+  int answered = 0;
+  for (auto& rec : s.journal())
+    if (rec["t"] == "prompt_answered" && rec["key"] == "ask" && rec["answer"] == "yes") ++answered;
+  CHECK(answered == 1);
+}
+
+TEST_CASE("retries: retry.total caps all attempts and waits together") {
+  Scratch s("  - id: flaky\n    uses: test.fail\n    retry: {attempts: 50, backoff: 20ms, max_backoff: 20ms, total: 300ms, "
+            "on: [transport]}\n    with: {counter: DIR/c, fail_times: 100}\n");
+  auto r = s.run();
+  CHECK(r.exit_code == 1);
+  int attempts = std::stoi(test::read_file(s.dir.path() / "c"));
+  CHECK(attempts >= 2);
+  CHECK(attempts < 50);
+}
