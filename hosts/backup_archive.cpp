@@ -1,0 +1,291 @@
+#include "hosts/backup_archive.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fmt/format.h>
+#include <memory>
+#include <openssl/evp.h>
+#include <regex>
+#include <sstream>
+#include <sys/stat.h>
+
+namespace she {
+
+namespace {
+
+class Digest {
+ public:
+  explicit Digest(const EVP_MD* md) : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, md, nullptr); }
+  ~Digest() { EVP_MD_CTX_free(ctx_); }
+  Digest(const Digest&) = delete;
+  void update(const void* p, size_t n) { EVP_DigestUpdate(ctx_, p, n); }
+  std::string hex() {
+    unsigned char out[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(ctx_, out, &len);
+    std::string h;
+    for (unsigned int i = 0; i < len; ++i) h += fmt::format("{:02x}", out[i]);
+    return h;
+  }
+
+ private:
+  EVP_MD_CTX* ctx_;
+};
+
+std::string hex_of(const EVP_MD* md, const std::string& data) {
+  Digest d(md);
+  d.update(data.data(), data.size());
+  return d.hex();
+}
+
+std::string normalized(std::string p) {
+  while (p.rfind("./", 0) == 0) p = p.substr(2);
+  return p;
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+std::vector<long long> numbers(const std::string& v) {
+  std::vector<long long> out;
+  std::string core = v.substr(0, v.find_first_of("-_"));
+  std::stringstream in(core);
+  for (std::string part; std::getline(in, part, '.');) out.push_back(part.empty() ? 0 : std::atoll(part.c_str()));
+  return out;
+}
+
+/// What flows through the outer entry ./files also feeds its checksums.
+struct InnerSource {
+  archive* outer;
+  Digest* sha;
+  Digest* md5;
+  char buf[65536];
+};
+
+la_ssize_t read_inner(archive*, void* data, const void** out) {
+  auto* src = static_cast<InnerSource*>(data);
+  la_ssize_t n = archive_read_data(src->outer, src->buf, sizeof src->buf);
+  if (n > 0) {
+    src->sha->update(src->buf, static_cast<size_t>(n));
+    src->md5->update(src->buf, static_cast<size_t>(n));
+  }
+  *out = src->buf;
+  return n < 0 ? 0 : n;
+}
+
+struct Entry {
+  std::string sha256, md5;
+  std::string text;  // small entries only
+};
+
+}  // namespace
+
+const std::map<std::string, std::string>& backup_scope_dumps() {
+  static const std::map<std::string, std::string> dumps = {
+      {"db", "db/engine_backup.db"},           {"dwhdb", "db/dwh_backup.db"},
+      {"cinderlibdb", "db/cinderlib_backup.db"}, {"keycloakdb", "db/keycloak_backup.db"},
+      {"managedblockdb", "db/managedblock_backup.db"}, {"grafanadb", "db/grafana.db"}};
+  return dumps;
+}
+
+std::string version_pair_problem(const std::string& backup, const std::string& installed) {
+  auto b = numbers(backup), i = numbers(installed);
+  std::string refused =
+      fmt::format("Backup was created by version '{}' and can not be restored using the installed version {}", backup,
+                  installed);
+  if (b.size() < 2 || i.size() < 2) return refused;
+  if (b[0] == 4 && b[1] == 3 && (b.size() < 3 || b[2] < 10)) return refused;
+  bool same_minor = b[0] == i[0] && b[1] == i[1];
+  if (same_minor && b <= i) return {};
+  bool allowed_pair = i[0] == 4 && i[1] == 5 && b[0] == 4 && (b[1] == 3 || b[1] == 4);
+  return allowed_pair ? std::string() : refused;
+}
+
+bool verify_backup_archive(const std::string& path, const std::string& target_version, BackupSummary* summary,
+                           std::vector<std::string>* problems) {
+  BackupSummary s;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    problems->push_back(fmt::format("cannot read {}", path));
+    return false;
+  }
+  s.bytes = st.st_size;
+  std::unique_ptr<archive, decltype(&archive_read_free)> a(archive_read_new(), archive_read_free);
+  archive_read_support_filter_all(a.get());
+  archive_read_support_format_all(a.get());
+  if (archive_read_open_filename(a.get(), path.c_str(), 65536) != ARCHIVE_OK) {
+    problems->push_back(fmt::format("{} is not a readable archive: {}", path, archive_error_string(a.get())));
+    return false;
+  }
+  std::map<std::string, Entry> entries;
+  archive_entry* e;
+  int rc;
+  while ((rc = archive_read_next_header(a.get(), &e)) == ARCHIVE_OK) {
+    if (archive_entry_filetype(e) != AE_IFREG) continue;
+    std::string name = normalized(archive_entry_pathname(e));
+    Digest sha(EVP_sha256()), md5(EVP_md5());
+    Entry entry;
+    if (name == "files") {
+      // Scan the inner tar as it streams past, for the engine's FQDN.
+      InnerSource src{a.get(), &sha, &md5, {}};
+      std::unique_ptr<archive, decltype(&archive_read_free)> inner(archive_read_new(), archive_read_free);
+      archive_read_support_filter_all(inner.get());
+      archive_read_support_format_all(inner.get());
+      if (archive_read_open(inner.get(), &src, nullptr, read_inner, nullptr) == ARCHIVE_OK) {
+        static const std::regex conf("etc/ovirt-engine/engine\\.conf\\.d/[^/]+\\.conf");
+        archive_entry* ie;
+        while (archive_read_next_header(inner.get(), &ie) == ARCHIVE_OK) {
+          std::string ipath = normalized(archive_entry_pathname(ie));
+          if (!std::regex_match(ipath, conf)) continue;
+          std::string text;
+          char buf[8192];
+          for (la_ssize_t n; (n = archive_read_data(inner.get(), buf, sizeof buf)) > 0;) text.append(buf, static_cast<size_t>(n));
+          std::smatch m;
+          if (std::regex_search(text, m, std::regex("ENGINE_FQDN=\"?([^\"\\n]+)\"?"))) s.engine_fqdn = m[1];
+        }
+      } else {
+        problems->push_back("./files is not a readable tar archive");
+      }
+      // Whatever the inner reader left unread still counts for the checksum.
+      const void* ignored;
+      while (read_inner(nullptr, &src, &ignored) > 0) {
+      }
+    } else {
+      char buf[65536];
+      bool keep = name == "version" || name == "os_version" || name == "config" || name == "sha256sum" || name == "md5sum";
+      for (la_ssize_t n; (n = archive_read_data(a.get(), buf, sizeof buf)) > 0;) {
+        sha.update(buf, static_cast<size_t>(n));
+        md5.update(buf, static_cast<size_t>(n));
+        if (keep && entry.text.size() < (1 << 20)) entry.text.append(buf, static_cast<size_t>(n));
+      }
+    }
+    entry.sha256 = sha.hex();
+    entry.md5 = md5.hex();
+    entries[name] = std::move(entry);
+  }
+  if (rc != ARCHIVE_EOF)
+    problems->push_back(fmt::format("the archive is damaged or truncated: {}", archive_error_string(a.get())));
+
+  auto need = [&](const char* name) {
+    if (!entries.count(name)) problems->push_back(fmt::format("./{} is missing", name));
+    return entries.count(name) > 0;
+  };
+  if (need("version")) s.version = trim(entries["version"].text);
+  if (need("os_version")) s.os_version = trim(entries["os_version"].text);
+  if (need("config")) {
+    std::smatch m;
+    if (std::regex_search(entries["config"].text, m, std::regex("DB_DUMP_FORMAT=(\\w+)"))) s.dump_format = m[1];
+  }
+  if (entries.count("files")) s.scopes.push_back("files");
+  for (auto& [scope, dump] : backup_scope_dumps())
+    if (entries.count(dump)) s.scopes.push_back(scope);
+  if (s.scopes.empty()) problems->push_back("the archive holds neither ./files nor any database dump");
+
+  // Every entry against the checksum list, and every listed entry present.
+  s.checksum_kind = entries.count("sha256sum") ? "sha256sum" : entries.count("md5sum") ? "md5sum" : "";
+  if (s.checksum_kind.empty()) {
+    problems->push_back("neither ./sha256sum nor ./md5sum is present: the entries cannot be checked");
+  } else {
+    std::map<std::string, std::string> listed;
+    std::istringstream in(entries[s.checksum_kind].text);
+    for (std::string line; std::getline(in, line);) {
+      std::smatch m;
+      if (std::regex_match(line, m, std::regex("([0-9a-f]+) [ *](.+)"))) listed[normalized(m[2])] = m[1];
+    }
+    for (auto& [name, hash] : listed) {
+      auto it = entries.find(name);
+      if (it == entries.end()) problems->push_back(fmt::format("./{} is listed in ./{} but missing", name, s.checksum_kind));
+      else if ((s.checksum_kind == "sha256sum" ? it->second.sha256 : it->second.md5) != hash)
+        problems->push_back(fmt::format("./{} does not match its checksum in ./{}", name, s.checksum_kind));
+    }
+    for (auto& [name, entry] : entries)
+      if (name != "sha256sum" && name != "md5sum" && !listed.count(name))
+        problems->push_back(fmt::format("./{} is not listed in ./{}", name, s.checksum_kind));
+  }
+  if (!target_version.empty() && !s.version.empty()) {
+    std::string v = version_pair_problem(s.version, target_version);
+    if (!v.empty()) problems->push_back(v);
+  }
+  {
+    // The archive's own checksum, for manifests and transfers.
+    FILE* f = std::fopen(path.c_str(), "rb");
+    Digest d(EVP_sha256());
+    char buf[65536];
+    for (size_t n; f && (n = std::fread(buf, 1, sizeof buf, f)) > 0;) d.update(buf, n);
+    if (f) std::fclose(f);
+    s.sha256 = d.hex();
+  }
+  *summary = s;
+  return problems->empty();
+}
+
+namespace {
+
+la_ssize_t append_to_string(archive*, void* data, const void* buf, size_t n) {
+  static_cast<std::string*>(data)->append(static_cast<const char*>(buf), n);
+  return static_cast<la_ssize_t>(n);
+}
+
+bool add_entry(archive* w, const std::string& name, const std::string& data) {
+  std::unique_ptr<archive_entry, decltype(&archive_entry_free)> e(archive_entry_new(), archive_entry_free);
+  archive_entry_set_pathname(e.get(), name.c_str());
+  archive_entry_set_filetype(e.get(), AE_IFREG);
+  archive_entry_set_perm(e.get(), 0600);
+  archive_entry_set_size(e.get(), static_cast<la_int64_t>(data.size()));
+  if (archive_write_header(w, e.get()) != ARCHIVE_OK) return false;
+  return data.empty() || archive_write_data(w, data.data(), data.size()) == static_cast<la_ssize_t>(data.size());
+}
+
+}  // namespace
+
+bool write_backup_archive(const std::string& path, const BackupContent& c, std::string* err) {
+  // ./files: an inner tar of the engine's files, xz-compressed as engine-backup does.
+  std::string files;
+  {
+    std::unique_ptr<archive, decltype(&archive_write_free)> w(archive_write_new(), archive_write_free);
+    archive_write_add_filter_xz(w.get());
+    archive_write_set_format_pax_restricted(w.get());
+    archive_write_open(w.get(), &files, nullptr, append_to_string, nullptr);
+    std::map<std::string, std::string> contents = c.files;
+    if (!c.engine_fqdn.empty())
+      contents["etc/ovirt-engine/engine.conf.d/10-setup-protocols.conf"] = "ENGINE_FQDN=" + c.engine_fqdn + "\n";
+    for (auto& [name, data] : contents)
+      if (!add_entry(w.get(), name, data)) {
+        *err = std::string("cannot build ./files: ") + archive_error_string(w.get());
+        return false;
+      }
+    archive_write_close(w.get());
+  }
+  std::map<std::string, std::string> entries = {
+      {"./files", files},
+      {"./version", c.version + "\n"},
+      {"./os_version", c.os_version + "\n"},
+      {"./config", "DB_DUMP_COMPRESSOR=\nDB_DUMP_FORMAT=custom\nDWH_DB_DUMP_COMPRESSOR=\nDWH_DB_DUMP_FORMAT=custom\n"}};
+  for (auto& [scope, dump] : c.dumps) entries["./" + backup_scope_dumps().at(scope)] = dump;
+  std::string sums;
+  for (auto& [name, data] : entries)
+    sums += (c.legacy_md5 ? hex_of(EVP_md5(), data) : hex_of(EVP_sha256(), data)) + "  " + name + "\n";
+  entries[c.legacy_md5 ? "./md5sum" : "./sha256sum"] = sums;
+
+  std::unique_ptr<archive, decltype(&archive_write_free)> w(archive_write_new(), archive_write_free);
+  archive_write_add_filter_gzip(w.get());
+  archive_write_set_format_pax_restricted(w.get());
+  if (archive_write_open_filename(w.get(), path.c_str()) != ARCHIVE_OK) {
+    *err = fmt::format("cannot write {}: {}", path, archive_error_string(w.get()));
+    return false;
+  }
+  for (auto& [name, data] : entries)
+    if (!add_entry(w.get(), name, data)) {
+      *err = fmt::format("cannot write {}: {}", path, archive_error_string(w.get()));
+      return false;
+    }
+  if (archive_write_close(w.get()) != ARCHIVE_OK) {
+    *err = fmt::format("cannot finish {}: {}", path, archive_error_string(w.get()));
+    return false;
+  }
+  return true;
+}
+
+}  // namespace she

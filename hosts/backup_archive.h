@@ -1,0 +1,52 @@
+// The engine-backup archive (reference: ovirt-he-automation.md section 3):
+// a tar (gzip by default) of ./files (an inner tar of the engine's files),
+// ./db/*.db dumps per scope, ./version, ./os_version, ./config, and
+// ./sha256sum (or the legacy ./md5sum) listing every other entry.
+// Reading streams each entry once (constant memory); writing is what the
+// lab's engine-backup uses, so both sides share one definition.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace she {
+
+/// Dump file of each scope inside the archive.
+const std::map<std::string, std::string>& backup_scope_dumps();
+
+struct BackupSummary {
+  std::string version;      // e.g. 4.5.6.2-1.el8
+  std::string os_version;   // e.g. centos8
+  std::string dump_format;  // custom | plain (DB_DUMP_FORMAT)
+  std::vector<std::string> scopes;  // files, db, dwhdb, ...
+  std::string checksum_kind;        // sha256sum | md5sum
+  long long bytes = 0;              // the archive's size
+  std::string sha256;               // of the archive file itself
+  std::string engine_fqdn;          // ENGINE_FQDN from ./files, when found
+};
+
+/// Checks an archive: layout, every entry against its checksum list, and
+/// (when `target_version` is given) that the target can restore it.
+/// Returns false with every problem in `problems`.
+bool verify_backup_archive(const std::string& path, const std::string& target_version, BackupSummary* summary,
+                           std::vector<std::string>* problems);
+
+/// The version rule of engine-backup's verifyVersion: same X.Y and backup
+/// not newer, or a pair it allows (4.3 -> 4.5, 4.4 -> 4.5); a 4.3 backup
+/// below 4.3.10 is refused. Empty when allowed, else engine-backup's text.
+std::string version_pair_problem(const std::string& backup_version, const std::string& installed_version);
+
+struct BackupContent {
+  std::string version = "4.5.6.2-1.el8";
+  std::string os_version = "centos8";
+  std::string engine_fqdn;
+  std::map<std::string, std::string> dumps;  // scope -> dump bytes (e.g. {"db": "..."})
+  std::map<std::string, std::string> files;  // path inside ./files -> content
+  bool legacy_md5 = false;
+};
+
+/// Writes an archive with the real layout and checksums; false with `err`.
+bool write_backup_archive(const std::string& path, const BackupContent& content, std::string* err);
+
+}  // namespace she

@@ -1,0 +1,117 @@
+// engine-backup archives: the layout and checksum checks of verify-backup,
+// and the version-pair rule (ovirt-he-automation.md section 3).
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "hosts/backup_archive.h"
+#include "tests/test_support.h"
+
+using namespace she;
+
+namespace {
+BackupContent sample() {
+  BackupContent c;
+  c.version = "4.5.6";
+  c.engine_fqdn = "engine.example.com";
+  c.dumps = {{"db", std::string(100000, 'x') + "engine dump"}, {"dwhdb", "dwh dump"}};
+  c.files = {{"etc/pki/ovirt-engine/ca.pem", "CA"}};
+  return c;
+}
+
+std::string write(const test::TempDir& dir, const BackupContent& c, const char* name = "engine.backup") {
+  std::string path = (dir.path() / name).string();
+  std::string err;
+  REQUIRE_MESSAGE(write_backup_archive(path, c, &err), err);
+  return path;
+}
+
+/// Rewrites an archive without one entry (keeping its checksum list).
+void drop_entry(const std::string& from, const std::string& to, const std::string& entry) {
+  archive* r = archive_read_new();
+  archive_read_support_filter_all(r);
+  archive_read_support_format_all(r);
+  archive_read_open_filename(r, from.c_str(), 65536);
+  archive* w = archive_write_new();
+  archive_write_add_filter_gzip(w);
+  archive_write_set_format_pax_restricted(w);
+  archive_write_open_filename(w, to.c_str());
+  archive_entry* e;
+  while (archive_read_next_header(r, &e) == ARCHIVE_OK) {
+    std::string data;
+    char buf[8192];
+    for (la_ssize_t n; (n = archive_read_data(r, buf, sizeof buf)) > 0;) data.append(buf, static_cast<size_t>(n));
+    if (std::string(archive_entry_pathname(e)) == entry) continue;
+    archive_write_header(w, e);
+    archive_write_data(w, data.data(), data.size());
+  }
+  archive_write_close(w);
+  archive_write_free(w);
+  archive_read_free(r);
+}
+}  // namespace
+
+TEST_CASE("backup archive: a well-formed archive verifies - the summary names version / OS / scopes / FQDN") {
+  test::TempDir dir;
+  std::string path = write(dir, sample());
+  BackupSummary s;
+  std::vector<std::string> problems;
+  CHECK_MESSAGE(verify_backup_archive(path, "4.5.6", &s, &problems), problems.size());
+  CHECK(s.version == "4.5.6");
+  CHECK(s.os_version == "centos8");
+  CHECK(s.dump_format == "custom");
+  CHECK(s.scopes == std::vector<std::string>{"files", "db", "dwhdb"});
+  CHECK(s.checksum_kind == "sha256sum");
+  CHECK(s.engine_fqdn == "engine.example.com");
+  CHECK(s.sha256.size() == 64);
+  CHECK(s.bytes > 0);
+}
+
+TEST_CASE("backup archive: a flipped byte - a missing entry - a legacy md5sum") {
+  test::TempDir dir;
+  std::string path = write(dir, sample());
+  // A flipped byte inside the compressed stream is caught by gzip's CRC or
+  // by the entry's checksum: either way the archive is refused.
+  std::string data = test::read_file(path);
+  data[data.size() / 2] ^= 0x01;
+  test::write_file(dir.path() / "flipped.backup", data);
+  BackupSummary s;
+  std::vector<std::string> problems;
+  CHECK_FALSE(verify_backup_archive((dir.path() / "flipped.backup").string(), "", &s, &problems));
+  CHECK(!problems.empty());
+
+  std::string missing = (dir.path() / "missing.backup").string();
+  drop_entry(path, missing, "./db/engine_backup.db");
+  problems.clear();
+  CHECK_FALSE(verify_backup_archive(missing, "", &s, &problems));
+  CHECK(std::find(problems.begin(), problems.end(), "./db/engine_backup.db is listed in ./sha256sum but missing") !=
+        problems.end());
+
+  BackupContent legacy = sample();
+  legacy.legacy_md5 = true;
+  std::string md5 = write(dir, legacy, "legacy.backup");
+  problems.clear();
+  CHECK(verify_backup_archive(md5, "4.5.6", &s, &problems));
+  CHECK(s.checksum_kind == "md5sum");
+}
+
+TEST_CASE("backup archive: version pairs as engine-backup's verifyVersion allows them") {
+  CHECK(version_pair_problem("4.5.4", "4.5.6").empty());
+  CHECK(version_pair_problem("4.5.6", "4.5.6").empty());
+  CHECK(version_pair_problem("4.4.10", "4.5.6").empty());  // 4.4 -> 4.5 allowed
+  CHECK(version_pair_problem("4.3.10", "4.5.2").empty());  // 4.3 -> 4.5 allowed
+  CHECK(version_pair_problem("4.5.7", "4.5.6") ==
+        "Backup was created by version '4.5.7' and can not be restored using the installed version 4.5.6");
+  CHECK(!version_pair_problem("4.3.9", "4.5.2").empty());  // 4.3 below .10 refused
+  CHECK(!version_pair_problem("4.4.8", "4.4.7").empty());  // newer than the appliance (pain point 1)
+  CHECK(!version_pair_problem("4.2.8", "4.5.0").empty());
+
+  test::TempDir dir;
+  std::string path = write(dir, sample());
+  BackupSummary s;
+  std::vector<std::string> problems;
+  CHECK_FALSE(verify_backup_archive(path, "4.4.9", &s, &problems));
+  CHECK(problems.back().find("can not be restored using the installed version 4.4.9") != std::string::npos);
+}
