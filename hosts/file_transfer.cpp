@@ -1,0 +1,268 @@
+#include "hosts/file_transfer.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <fmt/format.h>
+#include <mutex>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <cstring>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include "hosts/shell_quote.h"
+
+namespace she {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+class Sha256 {
+ public:
+  Sha256() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr); }
+  ~Sha256() { EVP_MD_CTX_free(ctx_); }
+  void update(const char* d, size_t n) { EVP_DigestUpdate(ctx_, d, n); }
+  std::string hex() {
+    unsigned char out[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(ctx_, out, &len);
+    std::string h;
+    for (unsigned int i = 0; i < len; ++i) h += fmt::format("{:02x}", out[i]);
+    return h;
+  }
+
+ private:
+  EVP_MD_CTX* ctx_;
+};
+
+/// Progress lines at most once a second: bytes, rate, time left.
+class Meter {
+ public:
+  Meter(const TransferOptions& o, long long total, std::string what) : o_(o), total_(total), what_(std::move(what)) {}
+  void add(size_t n) {
+    done_ += static_cast<long long>(n);
+    auto now = Clock::now();
+    if (!o_.progress || now - last_ < std::chrono::seconds(1)) return;
+    last_ = now;
+    double secs = std::chrono::duration<double>(now - start_).count();
+    double rate = secs > 0 ? done_ / secs : 0;
+    std::string eta = total_ > 0 && rate > 0 ? fmt::format(", {:.0f}s left", (total_ - done_) / rate) : "";
+    o_.progress(fmt::format("{}: {:.1f} of {:.1f} MiB, {:.1f} MiB/s{}", what_, done_ / 1048576.0, total_ / 1048576.0,
+                            rate / 1048576.0, eta));
+  }
+
+ private:
+  const TransferOptions& o_;
+  long long total_, done_ = 0;
+  std::string what_;
+  Clock::time_point start_ = Clock::now(), last_ = Clock::now();
+};
+
+std::string run_checked(SshSession& s, const std::vector<std::string>& argv) {
+  ExecResult r = s.exec(shell_join(argv));
+  if (r.exit_status != 0)
+    throw std::runtime_error(fmt::format("{}: `{}` failed (exit {}): {}", s.target().name, shell_join(argv), r.exit_status,
+                                         r.stderr_tail.substr(0, 300)));
+  return r.stdout_tail;
+}
+
+/// A bounded queue between the thread reading one host and the one writing
+/// the other: at most `capacity` blocks in memory.
+class BlockQueue {
+ public:
+  explicit BlockQueue(size_t capacity) : capacity_(capacity) {}
+  void push(std::string block) {
+    std::unique_lock<std::mutex> lock(m_);
+    cv_.wait(lock, [&] { return q_.size() < capacity_ || closed_; });
+    if (closed_) return;
+    q_.push_back(std::move(block));
+    cv_.notify_all();
+  }
+  /// An empty string at the end.
+  std::string pop() {
+    std::unique_lock<std::mutex> lock(m_);
+    cv_.wait(lock, [&] { return !q_.empty() || ended_ || closed_; });
+    if (q_.empty()) return {};
+    std::string b = std::move(q_.front());
+    q_.pop_front();
+    cv_.notify_all();
+    return b;
+  }
+  void end() {
+    std::lock_guard<std::mutex> lock(m_);
+    ended_ = true;
+    cv_.notify_all();
+  }
+  void close() {
+    std::lock_guard<std::mutex> lock(m_);
+    closed_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  size_t capacity_;
+  std::deque<std::string> q_;
+  bool ended_ = false, closed_ = false;
+  std::mutex m_;
+  std::condition_variable cv_;
+};
+
+TransferResult copy_once(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts, long long total) {
+  std::string part = to.path + ".part";
+  Sha256 sha;
+  Meter meter(opts, total, fmt::format("copy {} -> {}", from.str(), to.str()));
+  TransferResult result;
+  auto count = [&](const char* d, size_t n) {
+    sha.update(d, n);
+    result.bytes += static_cast<long long>(n);
+    meter.add(n);
+  };
+  const std::vector<std::string> read_cmd = {"dd", "if=" + from.path, "bs=65536", "status=none"};
+  const std::vector<std::string> write_cmd = {"dd", "of=" + part, "bs=65536", "status=none"};
+  ExecOptions eo;
+  eo.should_stop = opts.should_stop;
+
+  if (!from.session && !to.session) throw std::runtime_error("a local copy is not a transfer: use cp");
+  if (!from.session) {
+    FILE* in = std::fopen(from.path.c_str(), "rb");
+    if (!in) throw std::runtime_error("cannot read " + from.path);
+    eo.stdin_source = [&](char* buf, size_t cap) {
+      size_t n = std::fread(buf, 1, cap, in);
+      count(buf, n);
+      return n;
+    };
+    ExecResult r;
+    try {
+      r = to.session->exec(shell_join(write_cmd), eo);
+    } catch (...) {
+      std::fclose(in);
+      throw;
+    }
+    std::fclose(in);
+    if (r.exit_status != 0) throw std::runtime_error(fmt::format("{}: writing {} failed: {}", to.session->target().name, part, r.stderr_tail));
+  } else if (!to.session) {
+    FILE* out = std::fopen(part.c_str(), "wb");
+    if (!out) throw std::runtime_error("cannot write " + part);
+    bool write_ok = true;
+    eo.on_stdout = [&](const char* d, size_t n) {
+      count(d, n);
+      write_ok &= std::fwrite(d, 1, n, out) == n;
+    };
+    ExecResult r;
+    try {
+      r = from.session->exec(shell_join(read_cmd), eo);
+    } catch (...) {
+      std::fclose(out);
+      throw;
+    }
+    write_ok &= std::fflush(out) == 0 && ::fsync(fileno(out)) == 0;
+    std::fclose(out);
+    if (!write_ok) throw std::runtime_error("cannot write " + part);
+    if (r.exit_status != 0) throw std::runtime_error(fmt::format("{}: reading {} failed: {}", from.session->target().name, from.path, r.stderr_tail));
+  } else {
+    // Host to host: one thread reads the source, this one writes the
+    // destination, a few blocks in between.
+    BlockQueue q(16);
+    std::exception_ptr reader_error;
+    ExecResult src_result;
+    std::thread reader([&] {
+      ExecOptions ro;
+      ro.should_stop = opts.should_stop;
+      ro.on_stdout = [&](const char* d, size_t n) { q.push(std::string(d, n)); };
+      try {
+        src_result = from.session->exec(shell_join(read_cmd), ro);
+      } catch (...) {
+        reader_error = std::current_exception();
+      }
+      q.end();
+    });
+    std::string pending;
+    size_t pending_off = 0;
+    eo.stdin_source = [&](char* buf, size_t cap) -> size_t {
+      if (pending_off == pending.size()) {
+        pending = q.pop();
+        pending_off = 0;
+        if (pending.empty()) return 0;
+      }
+      size_t n = std::min(cap, pending.size() - pending_off);
+      std::memcpy(buf, pending.data() + pending_off, n);
+      count(buf, n);
+      pending_off += n;
+      return n;
+    };
+    ExecResult r;
+    try {
+      r = to.session->exec(shell_join(write_cmd), eo);
+    } catch (...) {
+      q.close();
+      reader.join();
+      throw;
+    }
+    q.close();
+    reader.join();
+    if (reader_error) std::rethrow_exception(reader_error);
+    if (src_result.exit_status != 0)
+      throw std::runtime_error(fmt::format("{}: reading {} failed: {}", from.session->target().name, from.path, src_result.stderr_tail));
+    if (r.exit_status != 0) throw std::runtime_error(fmt::format("{}: writing {} failed: {}", to.session->target().name, part, r.stderr_tail));
+  }
+
+  result.sha256 = sha.hex();
+  // The far side's own checksum of what it holds must equal the stream's.
+  std::string far = to.session ? remote_sha256(*to.session, part) : remote_sha256(*from.session, from.path);
+  if (far != result.sha256) {
+    if (to.session) to.session->exec(shell_join({"rm", "-f", "--", part}));
+    else std::remove(part.c_str());
+    throw std::runtime_error(fmt::format("checksum mismatch copying {} -> {}: sent {}, {} has {}", from.str(), to.str(),
+                                         result.sha256, to.session ? "the destination" : "the source", far));
+  }
+  if (to.session) {
+    run_checked(*to.session, {"chmod", opts.mode, "--", part});
+    run_checked(*to.session, {"mv", "-f", "--", part, to.path});
+  } else {
+    ::chmod(part.c_str(), static_cast<mode_t>(std::stoi(opts.mode, nullptr, 8)));
+    if (std::rename(part.c_str(), to.path.c_str()) != 0) throw std::runtime_error("cannot rename " + part);
+  }
+  return result;
+}
+
+}  // namespace
+
+std::string TransferEnd::str() const {
+  return session ? session->target().name + ":" + path : "local:" + path;
+}
+
+std::string remote_sha256(SshSession& s, const std::string& path) {
+  std::string out = run_checked(s, {"sha256sum", "--", path});
+  return out.substr(0, out.find(' '));
+}
+
+long long remote_size(SshSession& s, const std::string& path) {
+  return std::atoll(run_checked(s, {"stat", "-c", "%s", "--", path}).c_str());
+}
+
+TransferResult copy_file(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts) {
+  if (opts.mode.size() < 3 || opts.mode.find_first_not_of("01234567") != std::string::npos)
+    throw std::runtime_error("mode '" + opts.mode + "' is not an octal file mode");
+  for (int attempt = 1;; ++attempt) {
+    try {
+      long long total = 0;
+      if (from.session) total = remote_size(*from.session, from.path);
+      else {
+        struct stat st {};
+        if (::stat(from.path.c_str(), &st) != 0) throw std::runtime_error("cannot read " + from.path);
+        total = st.st_size;
+      }
+      return copy_once(from, to, opts, total);
+    } catch (const SshError& e) {
+      // A dropped connection starts the copy over (the .part is rewritten).
+      if (e.kind() != SshError::Kind::Dropped || attempt >= opts.attempts) throw;
+      if (opts.progress) opts.progress(fmt::format("{}; starting the copy over (attempt {} of {})", e.what(), attempt + 1, opts.attempts));
+    }
+  }
+}
+
+}  // namespace she

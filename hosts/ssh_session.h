@@ -1,0 +1,86 @@
+// SSH to one host with libssh2: the connection, its host key checked
+// against known_hosts (a mismatch is refused showing both fingerprints; an
+// unknown key only with an explicit option), authentication by key file,
+// ssh-agent or (last resort) password, keepalives, and commands with their
+// output streamed as it comes. One session per host, reused; a dropped one
+// is reconnected before the next command, never in the middle of one.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+namespace she {
+
+struct SshTarget {
+  std::string name;        // for messages: the host as the plan names it
+  std::string address;
+  int port = 22;
+  std::string user = "root";
+  std::string key_file;    // private key; empty: try ssh-agent
+  std::string key_passphrase;  // the value, if the key has one
+  std::string password;    // last resort, when allowed
+  std::string known_hosts; // checked for the host key
+  bool accept_new_host_key = false;
+  std::chrono::milliseconds connect_timeout{10000};
+  int keepalive_seconds = 15;
+};
+
+class SshError : public std::runtime_error {
+ public:
+  enum class Kind { Connect, HostKey, Auth, Channel, Timeout, Dropped, Interrupted };
+  SshError(Kind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
+  Kind kind() const { return kind_; }
+  /// The retry class of a step's `retry.on`: transport, timeout, or fatal.
+  std::string error_class() const;
+
+ private:
+  Kind kind_;
+};
+
+struct ExecOptions {
+  /// Streaming standard input: fill `buf`, return the bytes written, 0 at
+  /// the end. Empty: no input.
+  std::function<size_t(char* buf, size_t capacity)> stdin_source;
+  /// Raw standard output as it arrives (transfers); else it is kept as a tail.
+  std::function<void(const char* data, size_t n)> on_stdout;
+  /// Each complete output line (for the log and progress), never for raw streams.
+  std::function<void(const std::string& line, bool is_stderr)> on_line;
+  std::chrono::milliseconds timeout{0};  // 0: none
+  std::function<bool()> should_stop;
+  size_t tail_bytes = 64 * 1024;  // how much of each stream is kept
+};
+
+struct ExecResult {
+  int exit_status = -1;
+  std::string exit_signal;  // e.g. "KILL" when a signal ended the command
+  std::string stdout_tail;
+  std::string stderr_tail;
+};
+
+class SshSession {
+ public:
+  explicit SshSession(SshTarget target);
+  ~SshSession();
+  SshSession(const SshSession&) = delete;
+  SshSession& operator=(const SshSession&) = delete;
+
+  const SshTarget& target() const { return target_; }
+  /// Runs `command` (already quoted for the remote shell); reconnects first
+  /// if the session is not open. Throws SshError.
+  ExecResult exec(const std::string& command, const ExecOptions& opts = {});
+  void disconnect();
+
+  /// SHA256:base64 of a raw host key blob, as OpenSSH prints fingerprints.
+  static std::string fingerprint(const std::string& key_blob);
+
+ private:
+  struct Impl;
+  void connect();
+  SshTarget target_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace she
