@@ -7,7 +7,7 @@
 #include <openssl/evp.h>
 #include <regex>
 #include <sstream>
-#include <sys/stat.h>
+#include <cstdio>
 
 namespace she {
 
@@ -106,16 +106,32 @@ std::string version_pair_problem(const std::string& backup, const std::string& i
 bool verify_backup_archive(const std::string& path, const std::string& target_version, BackupSummary* summary,
                            std::vector<std::string>* problems) {
   BackupSummary s;
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
+  // One pass over the bytes: libarchive reads through a callback that also
+  // hashes the whole file, so a stream (a FIFO fed over SSH) works too.
+  struct Source {
+    FILE* f = nullptr;
+    Digest whole{EVP_sha256()};
+    long long bytes = 0;
+    char buf[65536];
+  } src;
+  src.f = std::fopen(path.c_str(), "rb");
+  if (!src.f) {
     problems->push_back(fmt::format("cannot read {}", path));
     return false;
   }
-  s.bytes = st.st_size;
+  std::unique_ptr<FILE, decltype(&std::fclose)> file_guard(src.f, std::fclose);
+  auto read_cb = [](archive*, void* data, const void** out) -> la_ssize_t {
+    auto* s = static_cast<Source*>(data);
+    size_t n = std::fread(s->buf, 1, sizeof s->buf, s->f);
+    s->whole.update(s->buf, n);
+    s->bytes += static_cast<long long>(n);
+    *out = s->buf;
+    return static_cast<la_ssize_t>(n);
+  };
   std::unique_ptr<archive, decltype(&archive_read_free)> a(archive_read_new(), archive_read_free);
   archive_read_support_filter_all(a.get());
   archive_read_support_format_all(a.get());
-  if (archive_read_open_filename(a.get(), path.c_str(), 65536) != ARCHIVE_OK) {
+  if (archive_read_open(a.get(), &src, nullptr, read_cb, nullptr) != ARCHIVE_OK) {
     problems->push_back(fmt::format("{} is not a readable archive: {}", path, archive_error_string(a.get())));
     return false;
   }
@@ -208,15 +224,13 @@ bool verify_backup_archive(const std::string& path, const std::string& target_ve
     std::string v = version_pair_problem(s.version, target_version);
     if (!v.empty()) problems->push_back(v);
   }
-  {
-    // The archive's own checksum, for manifests and transfers.
-    FILE* f = std::fopen(path.c_str(), "rb");
-    Digest d(EVP_sha256());
-    char buf[65536];
-    for (size_t n; f && (n = std::fread(buf, 1, sizeof buf, f)) > 0;) d.update(buf, n);
-    if (f) std::fclose(f);
-    s.sha256 = d.hex();
+  // The archive's own checksum and size, for manifests and transfers: the
+  // rest of the stream is read so that it covers every byte.
+  const void* unused;
+  while (read_cb(nullptr, &src, &unused) > 0) {
   }
+  s.sha256 = src.whole.hex();
+  s.bytes = src.bytes;
   *summary = s;
   return problems->empty();
 }

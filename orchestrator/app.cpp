@@ -16,8 +16,9 @@ int phases(int argc, char** argv) {
   Options opts;
   if (auto code = parse_command_line(argc, argv, opts)) return *code;
 
-  // List the step catalog: needs no plan.
+  // Commands that need no plan: the step catalog, checking an archive.
   if (opts.command == Command::Steps) return command_steps(opts);
+  if (opts.command == Command::VerifyBackup) return command_verify_backup(opts);
 
   // Load and validate the plan: every error reported, nothing run on any.
   std::optional<Plan> plan = load_plan_or_report(opts);

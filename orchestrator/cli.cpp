@@ -71,6 +71,10 @@ std::optional<int> parse_command_line(int argc, char** argv, Options& opts) {
   status->add_option("--state-dir", sopts.run.state_dir, "where runs are kept");
   status->add_option("--output", sopts.output, "text or json")->check(CLI::IsMember({"text", "json"}));
 
+  auto* verify = app.add_subcommand("verify-backup", "check an engine-backup archive: layout, checksums, version pair");
+  verify->add_option("file", opts.backup_file, "the archive")->required();
+  verify->add_option("--target-version", opts.target_version, "the engine version that will restore it");
+
   auto* steps = app.add_subcommand("steps", "list the step types, or show one with its parameters");
   steps->add_option("type", opts.step_type, "a step type, e.g. engine.host.remove");
 
@@ -89,6 +93,10 @@ std::optional<int> parse_command_line(int argc, char** argv, Options& opts) {
   }
   if (steps->parsed()) {
     opts.command = Command::Steps;
+    return std::nullopt;
+  }
+  if (verify->parsed()) {
+    opts.command = Command::VerifyBackup;
     return std::nullopt;
   }
   if (opts.plan_file.empty()) {

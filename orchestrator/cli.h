@@ -12,7 +12,7 @@
 namespace she {
 
 
-enum class Command { Run, DryRun, Validate, Status, Steps };
+enum class Command { Run, DryRun, Validate, Status, Steps, VerifyBackup };
 
 struct Options {
   Command command = Command::Run;
@@ -24,6 +24,8 @@ struct Options {
   bool yes = false;                                         // --yes
   std::string answers_file;                                 // --answers
   std::string output = "text";                              // status --output
+  std::string backup_file;                                  // verify-backup FILE
+  std::string target_version;                               // verify-backup --target-version
 };
 
 /// Fills `opts`, or returns the exit code to leave with (help, version,

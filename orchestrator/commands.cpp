@@ -7,6 +7,7 @@
 #include "orchestrator/exit_codes.h"
 #include "orchestrator/operator_console.h"
 #include "orchestrator/status.h"
+#include "hosts/backup_archive.h"
 
 namespace she {
 
@@ -84,6 +85,28 @@ int command_steps(const Options& opts) {
       std::cout << fmt::format("  {:<24} {}{}\n", o.name, o.is_list ? "(list) " : "", o.help);
   }
   return exit_code::kOk;
+}
+
+}  // namespace she
+
+namespace she {
+
+int command_verify_backup(const Options& opts) {
+  BackupSummary s;
+  std::vector<std::string> problems;
+  bool ok = verify_backup_archive(opts.backup_file, opts.target_version, &s, &problems);
+  std::cout << fmt::format("archive     {} ({:.1f} MiB, sha256 {})\n", opts.backup_file, s.bytes / 1048576.0, s.sha256);
+  std::cout << fmt::format("engine      {} (version {}, os {})\n", s.engine_fqdn.empty() ? "?" : s.engine_fqdn,
+                           s.version.empty() ? "?" : s.version, s.os_version.empty() ? "?" : s.os_version);
+  std::cout << fmt::format("scopes      {}\n", fmt::join(s.scopes, ", "));
+  std::cout << fmt::format("dump        {}; checksums {}\n", s.dump_format.empty() ? "?" : s.dump_format,
+                           s.checksum_kind.empty() ? "none" : s.checksum_kind);
+  if (!opts.target_version.empty())
+    std::cout << fmt::format("restorable  by {}: {}\n", opts.target_version,
+                             version_pair_problem(s.version, opts.target_version).empty() ? "yes" : "no");
+  for (auto& p : problems) std::cerr << "she-restore: " << p << "\n";
+  std::cout << (ok ? "the archive checks out\n" : "the archive does NOT check out\n");
+  return ok ? exit_code::kOk : exit_code::kStepFailed;
 }
 
 }  // namespace she

@@ -16,5 +16,7 @@ int command_dry_run(const Plan& plan);
 int command_run(const Plan& plan, const Options& opts);
 int command_status_of(const Plan& plan, const Options& opts);
 int command_steps(const Options& opts);
+/// Exit 0 when the archive checks out, 1 (with every reason) when not.
+int command_verify_backup(const Options& opts);
 
 }  // namespace she
