@@ -1,4 +1,5 @@
 // she-restore: the phases of one invocation, in order.
+#include <csignal>
 #include <exception>
 #include <iostream>
 
@@ -36,6 +37,9 @@ int phases(int argc, char** argv) {
 }  // namespace
 
 int she_restore_main(int argc, char** argv) {
+  // A peer that goes away (a host, a FIFO reader) is an error to report,
+  // not a signal that kills the run without a word.
+  std::signal(SIGPIPE, SIG_IGN);
   // Whatever slipped through is a bug: say so and exit with its own code,
   // never abort with a core dump at 3 a.m.
   try {

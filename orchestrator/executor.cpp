@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "engine_api/client.h"
+#include "hosts/ssh_session.h"
 #include "orchestrator/durable_file.h"
 #include "orchestrator/exit_codes.h"
 #include "orchestrator/journal.h"
@@ -562,6 +563,7 @@ class RunSession {
     // suffix and the step, so its events can be matched to what we did.
     services.correlation_id = ("she-" + run_id_.substr(run_id_.size() - 6) + "-" + s.id).substr(0, 36);
     services.engine = [this]() -> engine_api::EngineClient& { return engine(); };
+    services.ssh = [this](const SshEndpoint& ep, int lane) -> SshSession& { return ssh_session(ep, lane); };
     StepContext ctx(plan_.env, s.id, params, &services);
     auto succeed = [&](const Value& outputs, long long ms, const std::string& note) {
       Value r = {{"t", rec::kStepSucceeded}, {"step", s.id}, {"iter", key}, {"outputs", outputs}, {"ms", ms}};
@@ -719,6 +721,31 @@ class RunSession {
     return d;
   }
 
+  /// This thread's session to a host (libssh2 sessions are not shared
+  /// between threads), made on first use and kept for the run.
+  SshSession& ssh_session(const SshEndpoint& ep, int lane) {
+    std::string key = fmt::format("{}@{}:{}#{}#{}", ep.user, ep.address, ep.port, lane,
+                                  std::hash<std::thread::id>{}(std::this_thread::get_id()));
+    std::lock_guard<std::mutex> lock(ssh_mutex_);
+    auto it = ssh_.find(key);
+    if (it != ssh_.end()) return *it->second;
+    SshTarget t;
+    t.name = ep.name;
+    t.address = ep.address;
+    t.port = ep.port;
+    t.user = ep.user;
+    t.key_file = ep.key;
+    t.known_hosts = ep.known_hosts;
+    t.accept_new_host_key = ep.accept_new_host_key;
+    for (auto [ref, value] : {std::pair{&ep.key_passphrase, &t.key_passphrase}, std::pair{&ep.password, &t.password}}) {
+      if (ref->empty()) continue;
+      auto v = resolve_secret(*ref);
+      if (!v) throw StepError("fatal", fmt::format("cannot read the secret {} for SSH to {}", *ref, ep.name));
+      *value = *v;
+    }
+    return *(ssh_[key] = std::make_unique<SshSession>(t));
+  }
+
   /// The run's one engine connection, made on first use.
   engine_api::EngineClient& engine() {
     std::lock_guard<std::mutex> lock(engine_mutex_);
@@ -773,6 +800,8 @@ class RunSession {
   std::mutex say_mutex_;
   std::mutex engine_mutex_;
   std::unique_ptr<engine_api::EngineClient> engine_;
+  std::mutex ssh_mutex_;
+  std::map<std::string, std::unique_ptr<SshSession>> ssh_;
 };
 
 }  // namespace

@@ -22,8 +22,14 @@ Redactor::Redactor(const Plan& plan) {
   // and step parameters typed as secrets.
   std::vector<std::string> refs;
   collect_refs(plan.env.to_value(), refs);
-  refs.push_back(plan.env.ssh_defaults.key_passphrase);
-  for (auto& h : plan.env.hosts) refs.push_back(h.ssh.key_passphrase);
+  for (const SshSettings* ssh : {&plan.env.ssh_defaults, &plan.env.engine.vm.ssh, &plan.env.backup_storage.host.ssh}) {
+    refs.push_back(ssh->key_passphrase);
+    refs.push_back(ssh->password);
+  }
+  for (auto& h : plan.env.hosts) {
+    refs.push_back(h.ssh.key_passphrase);
+    refs.push_back(h.ssh.password);
+  }
   collect_refs(plan.params, refs);
   collect_refs(plan.var_values, refs);
   Value roots = plan.roots(false);

@@ -36,9 +36,9 @@ TEST_CASE("cli: validate exits 0 on a sound plan / 3 on a missing file") {
 }
 
 TEST_CASE("cli: running a plan says it is not implemented yet / with exit 69 / after validating") {
-  auto r = test::she_restore("examples/three-hosts/backup.yaml");
+  auto r = test::she_restore("examples/three-hosts/restore-failover.yaml");
   CHECK(r.exit_code == 69);
-  CHECK(r.output.find("she-restore --dry-run examples/three-hosts/backup.yaml") != std::string::npos);
+  CHECK(r.output.find("she-restore --dry-run examples/three-hosts/restore-failover.yaml") != std::string::npos);
   CHECK(test::she_restore("tests/invalid/04-unknown-step-type.yaml").exit_code == 3);
 }
 

@@ -297,9 +297,9 @@ TEST_CASE("run flags are refused with --dry-run - real step types that cannot ru
   CHECK(r.exit_code == 2);
   CHECK(r.output.find("--state-dir applies to a run, not to --dry-run") != std::string::npos);
   test::TempDir state;
-  r = test::she_restore("examples/three-hosts/backup.yaml --state-dir '" + state.path().string() + "'");
+  r = test::she_restore("examples/three-hosts/restore-failover.yaml --state-dir '" + state.path().string() + "'");
   CHECK(r.exit_code == 69);
-  CHECK(r.output.find("cannot run yet: hosted_engine.vm_status") != std::string::npos);
+  CHECK(r.output.find("cannot run yet: hosted_engine.deploy_restore") != std::string::npos);
   CHECK(fs::is_empty(state.path()));
 }
 

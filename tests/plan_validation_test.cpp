@@ -156,8 +156,10 @@ TEST_CASE("catalog: every step type describes itself and declares a kind") {
   CHECK(catalog.find("engine.host.remove")->kind() == StepKind::Once);
   CHECK(catalog.find("engine.hosts.select")->kind() == StepKind::Read);
   Environment env;
-  CHECK_THROWS_AS(catalog.find("file.absent")->apply(StepContext(env, "x", Value::object())), NotImplemented);
-  CHECK_FALSE(catalog.find("file.absent")->runnable());
+  CHECK_THROWS_AS(catalog.find("hosted_engine.deploy_restore")->apply(StepContext(env, "x", Value::object())),
+                  NotImplemented);
+  CHECK_FALSE(catalog.find("hosted_engine.deploy_restore")->runnable());
+  CHECK_THROWS_WITH_AS(catalog.find("file.absent")->apply(StepContext(env, "x", Value::object())), "no SSH here", StepError);
   CHECK(catalog.find("engine.host.remove")->runnable());
   CHECK_THROWS_WITH_AS(catalog.find("engine.host.remove")->apply(StepContext(env, "x", Value::object())),
                        "no engine connection here", StepError);

@@ -18,6 +18,7 @@ struct SshSettings {
   std::string key;             // private key file
   std::string key_passphrase;  // secret reference
   std::string known_hosts;     // file checked for host keys
+  std::string password;        // secret reference; a last resort after keys and ssh-agent
   bool accept_new_host_key = false;
 };
 

@@ -300,13 +300,14 @@ class Loader {
   void parse_ssh(const YAML::Node& n, const std::string& file, SshSettings& ssh) {
     if (!n) return;
     if (!is_map(n, file, "'ssh'")) return;
-    check_keys(n, file, {"user", "port", "key", "key_passphrase", "known_hosts", "accept_new_host_key"},
+    check_keys(n, file, {"user", "port", "key", "key_passphrase", "known_hosts", "password", "accept_new_host_key"},
                "ssh settings");
     if (n["user"]) ssh.user = text(n["user"], file, "user");
     if (n["port"]) ssh.port = integer(n["port"], file, "port", 22, 1, 65535);
     if (n["key"]) ssh.key = text(n["key"], file, "key");
     if (n["key_passphrase"]) ssh.key_passphrase = secret(n["key_passphrase"], file, "key_passphrase");
     if (n["known_hosts"]) ssh.known_hosts = text(n["known_hosts"], file, "known_hosts");
+    if (n["password"]) ssh.password = secret(n["password"], file, "password");
     ssh.accept_new_host_key = boolean(n["accept_new_host_key"], file, "accept_new_host_key", ssh.accept_new_host_key);
   }
 

@@ -93,15 +93,22 @@ SshEndpoint StepContext::ssh(const std::string& name) const {
     return ep;
   }
   std::string target = v.is_object() && v.contains("name") ? to_text(v["name"]) : to_text(v);
+  const SshSettings* ssh = &env_.ssh_defaults;
   if (const HostSpec* h = env_.find_target(target)) {
     ep.name = h->name.empty() ? target : h->name;
     ep.address = h->address;
     if (!h->ssh.user.empty()) ep.user = h->ssh.user;
     if (h->ssh.port) ep.port = h->ssh.port;
+    ssh = &h->ssh;
   } else {
     ep.name = target;
     ep.address = v.is_object() && v.contains("address") ? to_text(v["address"]) : target;
   }
+  ep.key = env_.path(ssh->key);
+  ep.key_passphrase = ssh->key_passphrase;
+  ep.password = ssh->password;
+  ep.known_hosts = env_.path(ssh->known_hosts);
+  ep.accept_new_host_key = ssh->accept_new_host_key;
   return ep;
 }
 

@@ -19,6 +19,7 @@ namespace engine_api {
 struct Request;
 class EngineClient;
 }  // namespace engine_api
+class SshSession;
 
 /// How safely a step may be repeated; drives dry runs and resume.
 enum class StepKind {
@@ -59,12 +60,18 @@ struct Operation {
   std::vector<std::string> detail;  // body, file content: printed indented
 };
 
-/// Where an SSH target resolves to.
+/// Where an SSH target resolves to, and how to log in there (paths made
+/// usable, secrets as references).
 struct SshEndpoint {
   std::string name;
   std::string user;
   std::string address;
   int port = 22;
+  std::string key;
+  std::string key_passphrase;  // reference
+  std::string password;        // reference
+  std::string known_hosts;
+  bool accept_new_host_key = false;
   std::string str() const;  // root@name (address:port)
 };
 
@@ -133,6 +140,10 @@ struct RunServices {
   /// The run's engine connection, made on first use (throws StepError when
   /// it cannot be made, e.g. the password reference cannot be read).
   std::function<engine_api::EngineClient&()> engine;
+  /// An SSH session to a host, this thread's own, made on first use. A
+  /// second `lane` gives a separate session to the same host (a host to
+  /// host copy reads with one and writes with the other).
+  std::function<SshSession&(const SshEndpoint&, int lane)> ssh;
 };
 
 /// What a read-only probe found: the effect is in place, is not, or the

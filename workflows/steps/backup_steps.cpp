@@ -5,6 +5,15 @@
 #include "hosts/engine_backup_command.h"
 #include "hosts/hosted_engine_command.h"
 #include "hosts/shell_quote.h"
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <thread>
+#include <unistd.h>
+
+#include "hosts/backup_archive.h"
+#include "hosts/tool_output.h"
+#include "workflows/secret_ref.h"
+#include "workflows/steps/host_step.h"
 #include "workflows/steps/schema.h"
 
 namespace she {
@@ -23,7 +32,7 @@ std::string secret_shown(const StepContext& ctx, const std::string& name) {
 
 /// Secrets reach a remote command through a 0600 file written over the SSH
 /// channel (never its command line), and the file is removed afterwards.
-Operation upload(const SshEndpoint& at, const std::string& path, const std::string& content) {
+Operation upload_op(const SshEndpoint& at, const std::string& path, const std::string& content) {
   Operation op{true,
                fmt::format("write {}:{} (mode 0600; content sent through the SSH channel, not the command line)",
                            at.str(), shell_quote(path)),
@@ -34,10 +43,10 @@ Operation upload(const SshEndpoint& at, const std::string& path, const std::stri
 
 std::vector<std::string> scopes(const StepContext& ctx) { return ctx.texts("scope"); }
 
-class EngineBackupRun : public StepType {
+class EngineBackupRun : public HostStep {
  public:
   EngineBackupRun()
-      : StepType("engine_backup.backup", StepKind::Idempotent, "run engine-backup --mode=backup on the engine",
+      : HostStep("engine_backup.backup", StepKind::Idempotent, "run engine-backup --mode=backup on the engine",
                  {engine_vm_param(),
                   required("file", ParamType::String, "archive to write on the engine machine"),
                   optional("log", ParamType::String, nullptr, "log file"),
@@ -49,6 +58,14 @@ class EngineBackupRun : public StepType {
                  {{"file", false, "the archive written"}}) {}
 
   std::vector<Operation> describe(const StepContext& ctx) const override {
+    std::string err;
+    auto argv = engine_backup_argv(options(ctx), &err);
+    if (argv.empty()) throw StepRuleError("engine-backup: " + err);
+    return {ssh(ctx.ssh("host"), argv, true),
+            note("expect exit 0 and 'Done.'; on failure report the FATAL: lines")};
+  }
+
+  static EngineBackupOptions options(const StepContext& ctx) {
     EngineBackupOptions o;
     o.mode = EngineBackupOptions::Mode::Backup;
     o.file = ctx.text("file");
@@ -58,18 +75,29 @@ class EngineBackupRun : public StepType {
     o.files_compressor = ctx.text("files_compressor");
     o.db_compressor = ctx.text("db_compressor");
     o.db_dump_format = ctx.text("db_dump_format");
+    return o;
+  }
+
+ protected:
+  StepResult run(const StepContext& ctx) const override {
     std::string err;
-    auto argv = engine_backup_argv(o, &err);
-    if (argv.empty()) throw StepRuleError("engine-backup: " + err);
-    return {ssh(ctx.ssh("host"), argv, true),
-            note("expect exit 0 and 'Done.'; on failure report the FATAL: lines")};
+    auto argv = engine_backup_argv(options(ctx), &err);
+    SshSession& ssh = session(ctx);
+    ExecResult r = exec(ctx, ssh, argv, true);
+    EngineBackupOutcome out = parse_engine_backup(r.stdout_tail, r.stderr_tail, r.exit_status);
+    if (!out.ok)
+      throw StepError("command", fmt::format("{}: engine-backup failed (exit {}): {}", ssh.target().name, r.exit_status,
+                                             out.fatal.empty() ? r.stderr_tail.substr(0, 300) : fmt::format("{}", fmt::join(out.fatal, "; "))));
+    StepResult res;
+    res.outputs["file"] = ctx.text("file");
+    return res;
   }
 };
 
-class EngineBackupRestore : public StepType {
+class EngineBackupRestore : public HostStep {
  public:
   EngineBackupRestore()
-      : StepType("engine_backup.restore", StepKind::Once, "run engine-backup --mode=restore",
+      : HostStep("engine_backup.restore", StepKind::Once, "run engine-backup --mode=restore",
                  {engine_vm_param(),
                   required("file", ParamType::String, "archive on that machine"),
                   optional("log", ParamType::String, nullptr, "log file"),
@@ -92,6 +120,20 @@ class EngineBackupRestore : public StepType {
                  {}) {}
 
   std::vector<Operation> describe(const StepContext& ctx) const override {
+    EngineBackupOptions o = options(ctx);
+    std::string err;
+    auto argv = engine_backup_argv(o, &err);
+    if (argv.empty()) throw StepRuleError("engine-backup: " + err);
+    auto at = ctx.ssh("host");
+    std::vector<Operation> ops;
+    if (!o.db_passfile.empty()) ops.push_back(upload_op(at, o.db_passfile, secret_shown(ctx, "db_password")));
+    ops.push_back(ssh(at, argv, true));
+    ops.push_back(note("expect 'You should now run engine-setup.' and 'Done.'; on failure report the FATAL: lines"));
+    if (!o.db_passfile.empty()) ops.push_back(ssh(at, {"rm", "-f", "--", o.db_passfile}, true));
+    return ops;
+  }
+
+  static EngineBackupOptions options(const StepContext& ctx) {
     EngineBackupOptions o;
     o.mode = EngineBackupOptions::Mode::Restore;
     o.file = ctx.text("file");
@@ -115,23 +157,42 @@ class EngineBackupRestore : public StepType {
     if (ctx.has("db_password")) o.db_passfile = passfile;
     o.he_remove_hosts = ctx.flag("he_remove_hosts");
     o.he_remove_storage_vm = ctx.flag("he_remove_storage_vm");
+    return o;
+  }
+
+ protected:
+  StepResult run(const StepContext& ctx) const override {
+    EngineBackupOptions o = options(ctx);
     std::string err;
     auto argv = engine_backup_argv(o, &err);
-    if (argv.empty()) throw StepRuleError("engine-backup: " + err);
-    auto at = ctx.ssh("host");
-    std::vector<Operation> ops;
-    if (!o.db_passfile.empty()) ops.push_back(upload(at, passfile, secret_shown(ctx, "db_password")));
-    ops.push_back(ssh(at, argv, true));
-    ops.push_back(note("expect 'You should now run engine-setup.' and 'Done.'; on failure report the FATAL: lines"));
-    if (!o.db_passfile.empty()) ops.push_back(ssh(at, {"rm", "-f", "--", passfile}, true));
-    return ops;
+    if (argv.empty()) throw StepError("fatal", "engine-backup: " + err);
+    SshSession& ssh = session(ctx);
+    if (!o.db_passfile.empty()) {
+      auto pw = resolve_secret(ctx.text("db_password"));
+      if (!pw) throw StepError("fatal", "cannot read the secret " + ctx.text("db_password") + " for db_password");
+      upload(ctx, ssh, o.db_passfile, *pw + "\n");
+    }
+    ExecResult r;
+    try {
+      r = exec(ctx, ssh, argv, true);
+    } catch (...) {
+      if (!o.db_passfile.empty()) exec(ctx, ssh, {"rm", "-f", "--", o.db_passfile}, false);
+      throw;
+    }
+    if (!o.db_passfile.empty()) exec(ctx, ssh, {"rm", "-f", "--", o.db_passfile}, false);
+    EngineBackupOutcome out = parse_engine_backup(r.stdout_tail, r.stderr_tail, r.exit_status);
+    if (!out.ok)
+      throw StepError("command", fmt::format("{}: engine-backup --mode=restore failed (exit {}): {}", ssh.target().name,
+                                             r.exit_status,
+                                             out.fatal.empty() ? r.stderr_tail.substr(0, 300) : fmt::format("{}", fmt::join(out.fatal, "; "))));
+    return {};
   }
 };
 
-class EngineSetupRun : public StepType {
+class EngineSetupRun : public HostStep {
  public:
   EngineSetupRun()
-      : StepType("engine_setup.run", StepKind::Once, "run engine-setup on the engine",
+      : HostStep("engine_setup.run", StepKind::Once, "run engine-setup on the engine",
                  {engine_vm_param(),
                   optional("answer_file", ParamType::String, nullptr, "answer file on that machine"),
                   optional("offline", ParamType::Bool, true, "do not update packages (--offline)")},
@@ -139,6 +200,12 @@ class EngineSetupRun : public StepType {
 
   std::vector<Operation> describe(const StepContext& ctx) const override {
     return {ssh(ctx.ssh("host"), engine_setup_argv(ctx.text("answer_file"), ctx.flag("offline")), true)};
+  }
+
+ protected:
+  StepResult run(const StepContext& ctx) const override {
+    exec_ok(ctx, session(ctx), engine_setup_argv(ctx.text("answer_file"), ctx.flag("offline")), true);
+    return {};
   }
 };
 
@@ -190,9 +257,9 @@ class DeployRestore : public StepType {
       throw StepRuleError("lock_file must be an absolute path of letters, digits and _ . / -");
     std::string hook = ctx.text("hooks_dir") + "/enginevm_after_engine_setup/she-restore-pause.yml";
     bool pause = ctx.flag("pause_before_add_host");
-    std::vector<Operation> ops{upload(at, answers, deploy_answer_file(a))};
+    std::vector<Operation> ops{upload_op(at, answers, deploy_answer_file(a))};
     if (pause) {
-      ops.push_back(upload(at, hook, deploy_pause_hook(lock)));
+      ops.push_back(upload_op(at, hook, deploy_pause_hook(lock)));
       ops.push_back(ssh(at, {"install", "-m", "0600", "/dev/null", lock}, true));
     }
     // The deploy outlives an SSH session: run it as a transient unit and
@@ -230,10 +297,10 @@ class DeployContinue : public StepType {
   }
 };
 
-class VmStatus : public StepType {
+class VmStatus : public HostStep {
  public:
   VmStatus()
-      : StepType("hosted_engine.vm_status", StepKind::Read, "read hosted-engine --vm-status --json",
+      : HostStep("hosted_engine.vm_status", StepKind::Read, "read hosted-engine --vm-status --json",
                  {required("host", ParamType::SshTarget, "a hosted-engine host")},
                  {{"hosts", true, "per host: host_id, hostname, score, engine_status, maintenance, live_data"},
                   {"global_maintenance", false, "cluster in global maintenance"},
@@ -244,12 +311,24 @@ class VmStatus : public StepType {
   std::vector<Operation> describe(const StepContext& ctx) const override {
     return {ssh(ctx.ssh("host"), hosted_engine_vm_status_argv(), false)};
   }
+
+ protected:
+  StepResult run(const StepContext& ctx) const override {
+    ExecResult r = exec(ctx, session(ctx), hosted_engine_vm_status_argv(), false);
+    try {
+      StepResult res;
+      res.outputs = parse_vm_status(r.stdout_tail, r.stderr_tail, r.exit_status).to_value();
+      return res;
+    } catch (const std::runtime_error& e) {
+      throw StepError("command", session(ctx).target().name + ": " + e.what());
+    }
+  }
 };
 
-class SetMaintenance : public StepType {
+class SetMaintenance : public HostStep {
  public:
   SetMaintenance()
-      : StepType("hosted_engine.set_maintenance", StepKind::Idempotent, "set hosted-engine maintenance mode",
+      : HostStep("hosted_engine.set_maintenance", StepKind::Idempotent, "set hosted-engine maintenance mode",
                  {required("host", ParamType::SshTarget, "a hosted-engine host"),
                   {"mode", ParamType::Choice, true, nullptr, {"global", "local", "none"}, "global, local or none"}},
                  {}) {}
@@ -257,12 +336,25 @@ class SetMaintenance : public StepType {
   std::vector<Operation> describe(const StepContext& ctx) const override {
     return {ssh(ctx.ssh("host"), hosted_engine_set_maintenance_argv(ctx.text("mode")), true)};
   }
+
+ protected:
+  StepResult run(const StepContext& ctx) const override {
+    exec_ok(ctx, session(ctx), hosted_engine_set_maintenance_argv(ctx.text("mode")), true);
+    return {};
+  }
+  CheckResult probe(const StepContext& ctx, Value&) const override {
+    ExecResult r = exec(ctx, session(ctx), hosted_engine_vm_status_argv(), false);
+    HeClusterStatus st = parse_vm_status(r.stdout_tail, r.stderr_tail, r.exit_status);
+    if (ctx.text("mode") == "global") return st.global_maintenance ? CheckResult::Done : CheckResult::NotDone;
+    if (ctx.text("mode") == "none" && !st.global_maintenance) return CheckResult::Done;
+    return CheckResult::Unknown;
+  }
 };
 
-class CleanMetadata : public StepType {
+class CleanMetadata : public HostStep {
  public:
   CleanMetadata()
-      : StepType("hosted_engine.clean_metadata", StepKind::Idempotent,
+      : HostStep("hosted_engine.clean_metadata", StepKind::Idempotent,
                  "remove a stale host from the hosted-engine metadata",
                  {required("host", ParamType::SshTarget, "a hosted-engine host"),
                   required("host_id", ParamType::String, "hosted-engine host id to clean"),
@@ -272,12 +364,18 @@ class CleanMetadata : public StepType {
   std::vector<Operation> describe(const StepContext& ctx) const override {
     return {ssh(ctx.ssh("host"), hosted_engine_clean_metadata_argv(ctx.text("host_id"), ctx.flag("force")), true)};
   }
+
+ protected:
+  StepResult run(const StepContext& ctx) const override {
+    exec_ok(ctx, session(ctx), hosted_engine_clean_metadata_argv(ctx.text("host_id"), ctx.flag("force")), true);
+    return {};
+  }
 };
 
-class VerifyArchive : public StepType {
+class VerifyArchive : public HostStep {
  public:
   VerifyArchive()
-      : StepType("backup.verify", StepKind::Read,
+      : HostStep("backup.verify", StepKind::Read,
                  "check an engine-backup archive: layout, every entry's checksum, the version pair",
                  {required("host", ParamType::FileEndpoint, "where the archive is: an SSH target or local"),
                   required("file", ParamType::String, "archive path"),
@@ -296,12 +394,68 @@ class VerifyArchive : public StepType {
                              "db dumps per scope and every entry against ./sha256sum (or legacy md5sum){}",
                              where, shell_quote(ctx.text("file")), rule))};
   }
+
+ protected:
+  StepResult run(const StepContext& ctx) const override {
+    BackupSummary sum;
+    std::vector<std::string> problems;
+    if (ctx.text("host") == "local") {
+      verify_backup_archive(ctx.text("file"), ctx.text("target_version"), &sum, &problems);
+    } else {
+      verify_remote(ctx, sum, problems);
+    }
+    if (!problems.empty())
+      throw StepError("fatal", fmt::format("the backup {} does not check out: {}", ctx.text("file"), fmt::join(problems, "; ")));
+    StepResult r;
+    r.outputs = {{"version", sum.version}, {"os_version", sum.os_version}, {"scopes", sum.scopes}, {"sha256", sum.sha256}};
+    return r;
+  }
+
+ private:
+  /// Streams the archive from the host through a FIFO into the verifier:
+  /// nothing lands on the orchestrator's disk.
+  static void verify_remote(const StepContext& ctx, BackupSummary& sum, std::vector<std::string>& problems) {
+    char tmpl[] = "/tmp/she-restore-verify-XXXXXX";
+    if (!::mkdtemp(tmpl)) throw StepError("fatal", "cannot make a temporary directory");
+    std::string fifo = std::string(tmpl) + "/archive";
+    if (::mkfifo(fifo.c_str(), 0600) != 0) throw StepError("fatal", "cannot make a FIFO in " + std::string(tmpl));
+    SshSession& ssh = session(ctx);
+    std::string feed_error;
+    std::thread feeder([&] {
+      int fd = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
+      bool reader_gone = fd < 0;
+      ExecOptions o;
+      o.should_stop = ctx.services().should_stop;
+      o.on_stdout = [&](const char* d, size_t n) {
+        while (!reader_gone && n > 0) {
+          ssize_t w = ::write(fd, d, n);
+          if (w <= 0) reader_gone = true;
+          else {
+            d += w;
+            n -= static_cast<size_t>(w);
+          }
+        }
+      };
+      try {
+        ExecResult r = ssh.exec(shell_join({"dd", "if=" + ctx.text("file"), "bs=65536", "status=none"}), o);
+        if (r.exit_status != 0) feed_error = fmt::format("{}: cannot read {}: {}", ssh.target().name, ctx.text("file"), r.stderr_tail);
+      } catch (const std::exception& e) {
+        feed_error = e.what();
+      }
+      if (fd >= 0) ::close(fd);
+    });
+    verify_backup_archive(fifo, ctx.text("target_version"), &sum, &problems);
+    feeder.join();
+    ::unlink(fifo.c_str());
+    ::rmdir(tmpl);
+    if (!feed_error.empty()) problems.insert(problems.begin(), feed_error);
+  }
 };
 
-class ManifestWrite : public StepType {
+class ManifestWrite : public HostStep {
  public:
   ManifestWrite()
-      : StepType("backup.manifest.write", StepKind::Idempotent,
+      : HostStep("backup.manifest.write", StepKind::Idempotent,
                  "write the backup's manifest (JSON) beside the archive",
                  {optional("host", ParamType::SshTarget, "backup_storage", "where to write it"),
                   required("path", ParamType::String, "manifest path"),
@@ -314,20 +468,50 @@ class ManifestWrite : public StepType {
     std::string rendered;
     for (auto it = data.begin(); it != data.end(); ++it)
       rendered += fmt::format("  {}: {}\n", it.key(), to_text(it.value()));
-    return {upload(ctx.ssh("host"), ctx.text("path"), "{ JSON object with\n" + rendered + "}")};
+    return {upload_op(ctx.ssh("host"), ctx.text("path"), "{ JSON object with\n" + rendered + "}")};
+  }
+
+ protected:
+  StepResult run(const StepContext& ctx) const override {
+    SshSession& ssh = session(ctx);
+    std::string path = ctx.text("path");
+    upload(ctx, ssh, path + ".part", content(ctx));
+    exec_ok(ctx, ssh, {"mv", "-f", "--", path + ".part", path});
+    return {};
+  }
+  CheckResult probe(const StepContext& ctx, Value&) const override {
+    ExecResult r = exec(ctx, session(ctx), {"cat", "--", ctx.text("path")}, false);
+    return r.exit_status == 0 && r.stdout_tail == content(ctx) ? CheckResult::Done : CheckResult::NotDone;
+  }
+
+ private:
+  static std::string content(const StepContext& ctx) {
+    return dump_json(ctx.params().contains("data") ? ctx.params()["data"] : Value::object(), 2) + "\n";
   }
 };
 
-class ManifestRead : public StepType {
+class ManifestRead : public HostStep {
  public:
   ManifestRead()
-      : StepType("backup.manifest.read", StepKind::Read, "read a backup manifest",
+      : HostStep("backup.manifest.read", StepKind::Read, "read a backup manifest",
                  {optional("host", ParamType::SshTarget, "backup_storage", "where it is"),
                   required("path", ParamType::String, "manifest path")},
                  {{"manifest", false, "the manifest's fields"}}) {}
 
   std::vector<Operation> describe(const StepContext& ctx) const override {
     return {ssh(ctx.ssh("host"), {"cat", "--", ctx.text("path")}, false)};
+  }
+
+ protected:
+  StepResult run(const StepContext& ctx) const override {
+    SshSession& ssh = session(ctx);
+    ExecResult r = exec_ok(ctx, ssh, {"cat", "--", ctx.text("path")});
+    Value m = Value::parse(r.stdout_tail, nullptr, false);
+    if (!m.is_object())
+      throw StepError("fatal", fmt::format("{}: {} is not a she-restore manifest (not a JSON object)", ssh.target().name, ctx.text("path")));
+    StepResult res;
+    res.outputs["manifest"] = m;
+    return res;
   }
 };
 

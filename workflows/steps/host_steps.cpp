@@ -1,7 +1,15 @@
 // Step types that act on hosts over SSH, or resolve names.
+#include <algorithm>
 #include <fmt/format.h>
+#include <strings.h>
 
 #include "hosts/shell_quote.h"
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
+
+#include "hosts/file_transfer.h"
+#include "workflows/steps/host_step.h"
 #include "workflows/steps/schema.h"
 
 namespace she {
@@ -27,10 +35,10 @@ std::vector<std::string> command_argv(const StepContext& ctx, const std::string&
   return argv;
 }
 
-class SshRun : public StepType {
+class SshRun : public HostStep {
  public:
   SshRun(std::string name, StepKind kind, std::string summary)
-      : StepType(std::move(name), kind, std::move(summary),
+      : HostStep(std::move(name), kind, std::move(summary),
                  {target_param(),
                   required("command", ParamType::StringList,
                            "the command as a list of arguments; each is quoted for the remote shell"),
@@ -51,12 +59,28 @@ class SshRun : public StepType {
     ops.push_back(ssh(at, command_argv(ctx, "command", sudo), kind() != StepKind::Read));
     return ops;
   }
+
+ protected:
+  StepResult run(const StepContext& ctx) const override {
+    ExecResult r = exec_ok(ctx, session(ctx), command_argv(ctx, "command", ctx.flag("sudo")), true);
+    StepResult out;
+    out.outputs = {{"stdout", r.stdout_tail}, {"exit_status", r.exit_status}};
+    return out;
+  }
+  // The plan's own probe command: exit 0 means the effect is in place.
+  CheckResult probe(const StepContext& ctx, Value& outputs) const override {
+    if (!ctx.has("check")) return CheckResult::Unknown;
+    ExecResult r = exec(ctx, session(ctx), command_argv(ctx, "check", ctx.flag("sudo")), false);
+    if (r.exit_status != 0) return CheckResult::NotDone;
+    outputs = {{"stdout", ""}, {"exit_status", 0}};
+    return CheckResult::Done;
+  }
 };
 
-class FileAbsent : public StepType {
+class FileAbsent : public HostStep {
  public:
   FileAbsent()
-      : StepType("file.absent", StepKind::Idempotent, "make sure a file is gone from a host",
+      : HostStep("file.absent", StepKind::Idempotent, "make sure a file is gone from a host",
                  {target_param(), required("path", ParamType::String, "absolute path")}, {}) {}
 
   std::vector<Operation> describe(const StepContext& ctx) const override {
@@ -64,12 +88,22 @@ class FileAbsent : public StepType {
     std::string path = ctx.text("path");
     return {ssh(at, {"test", "-e", path}, false), ssh(at, {"rm", "-f", "--", path}, true)};
   }
+
+ protected:
+  StepResult run(const StepContext& ctx) const override {
+    exec_ok(ctx, session(ctx), {"rm", "-f", "--", ctx.text("path")});
+    return {};
+  }
+  CheckResult probe(const StepContext& ctx, Value&) const override {
+    return exec(ctx, session(ctx), {"test", "-e", ctx.text("path")}, false).exit_status == 0 ? CheckResult::NotDone
+                                                                                             : CheckResult::Done;
+  }
 };
 
-class FileCopy : public StepType {
+class FileCopy : public HostStep {
  public:
   FileCopy()
-      : StepType("file.copy", StepKind::Idempotent,
+      : HostStep("file.copy", StepKind::Idempotent,
                  "stream a file between hosts (or local) with an end-to-end SHA-256 check",
                  {required("from", ParamType::FileEndpoint, "source: an SSH target or local"),
                   required("from_path", ParamType::String, "source path"),
@@ -104,6 +138,31 @@ class FileCopy : public StepType {
     }
     return ops;
   }
+
+ protected:
+  StepResult run(const StepContext& ctx) const override {
+    // Host to host reads with a session of its own (lane 1).
+    TransferEnd from{ctx.text("from") == "local" ? nullptr : &session(ctx, "from", 1), ctx.text("from_path")};
+    TransferEnd to{ctx.text("to") == "local" ? nullptr : &session(ctx, "to"), ctx.text("to_path")};
+    TransferOptions o;
+    o.mode = ctx.text("mode");
+    o.progress = ctx.services().progress;
+    o.should_stop = ctx.services().should_stop;
+    TransferResult r = copy_file(from, to, o);
+    StepResult out;
+    out.outputs = {{"sha256", r.sha256}, {"bytes", r.bytes}};
+    return out;
+  }
+  // Done when the destination already holds the source's exact bytes.
+  CheckResult probe(const StepContext& ctx, Value& outputs) const override {
+    if (ctx.text("from") == "local" || ctx.text("to") == "local") return CheckResult::Unknown;
+    SshSession& dst = session(ctx, "to");
+    if (exec(ctx, dst, {"test", "-f", ctx.text("to_path")}, false).exit_status != 0) return CheckResult::NotDone;
+    std::string want = remote_sha256(session(ctx, "from", 1), ctx.text("from_path"));
+    if (remote_sha256(dst, ctx.text("to_path")) != want) return CheckResult::NotDone;
+    outputs = {{"sha256", want}, {"bytes", remote_size(dst, ctx.text("to_path"))}};
+    return CheckResult::Done;
+  }
 };
 
 class DnsCheck : public StepType {
@@ -121,6 +180,38 @@ class DnsCheck : public StepType {
     if (ctx.flag("reverse"))
       ops.push_back(note("resolve each address back (PTR), expect " + ctx.text("name")));
     return ops;
+  }
+
+  bool runnable() const override { return true; }
+
+  // From the orchestrator's own resolver, as the engine's clients will see it.
+  StepResult apply(const StepContext& ctx) const override {
+    std::string name = ctx.text("name");
+    addrinfo hints{}, *res = nullptr;
+    hints.ai_socktype = SOCK_STREAM;
+    if (int rc = getaddrinfo(name.c_str(), nullptr, &hints, &res); rc != 0)
+      throw StepError("fatal", fmt::format("{} does not resolve: {}; the engine FQDN must resolve forward and reverse",
+                                           name, gai_strerror(rc)));
+    Value addresses = Value::array();
+    std::vector<std::string> problems;
+    for (addrinfo* a = res; a; a = a->ai_next) {
+      char addr[NI_MAXHOST], host[NI_MAXHOST];
+      getnameinfo(a->ai_addr, a->ai_addrlen, addr, sizeof addr, nullptr, 0, NI_NUMERICHOST);
+      if (std::find(addresses.begin(), addresses.end(), addr) != addresses.end()) continue;
+      addresses.push_back(addr);
+      if (!ctx.flag("reverse")) continue;
+      if (getnameinfo(a->ai_addr, a->ai_addrlen, host, sizeof host, nullptr, 0, NI_NAMEREQD) != 0)
+        problems.push_back(fmt::format("{} has no reverse name", addr));
+      else if (strcasecmp(std::string(host).substr(0, std::string(host).find_last_not_of('.') + 1).c_str(), name.c_str()) != 0)
+        problems.push_back(fmt::format("{} resolves back to {}, not {}", addr, host, name));
+    }
+    freeaddrinfo(res);
+    if (ctx.has("address") && std::find(addresses.begin(), addresses.end(), ctx.text("address")) == addresses.end())
+      problems.push_back(fmt::format("{} resolves to {}, not {}", name, to_text(addresses), ctx.text("address")));
+    if (!problems.empty()) throw StepError("fatal", fmt::format("DNS: {}", fmt::join(problems, "; ")));
+    StepResult r;
+    r.outputs["addresses"] = addresses;
+    return r;
   }
 };
 

@@ -1,0 +1,88 @@
+// The base of step types that act on hosts over SSH: each gets this
+// thread's session to its host, output lines as progress, and SSH failures
+// turned into step errors whose class `retry.on` can name.
+#pragma once
+
+#include <fmt/format.h>
+
+#include "hosts/shell_quote.h"
+#include "hosts/ssh_session.h"
+#include "workflows/step_type.h"
+
+namespace she {
+
+class HostStep : public StepType {
+ public:
+  using StepType::StepType;
+
+  bool runnable() const override { return true; }
+
+  StepResult apply(const StepContext& ctx) const final {
+    try {
+      return run(ctx);
+    } catch (const SshError& e) {
+      throw StepError(e.error_class(), e.what());
+    } catch (const std::runtime_error& e) {
+      if (dynamic_cast<const StepError*>(&e)) throw;
+      throw StepError("command", e.what());
+    }
+  }
+  CheckResult check(const StepContext& ctx, Value& outputs) const final {
+    try {
+      return probe(ctx, outputs);
+    } catch (const std::exception&) {
+      return CheckResult::Unknown;
+    }
+  }
+
+ protected:
+  virtual StepResult run(const StepContext& ctx) const = 0;
+  virtual CheckResult probe(const StepContext&, Value& /*outputs*/) const { return CheckResult::Unknown; }
+
+  static SshSession& session(const StepContext& ctx, const std::string& param = "host", int lane = 0) {
+    const RunServices& s = ctx.services();
+    if (!s.ssh) throw StepError("fatal", "no SSH here");
+    return s.ssh(ctx.ssh(param), lane);
+  }
+
+  /// Runs argv on the host; output lines go to progress when `narrate`.
+  static ExecResult exec(const StepContext& ctx, SshSession& ssh, const std::vector<std::string>& argv, bool narrate,
+                         const std::string& input = {}) {
+    ExecOptions o;
+    o.should_stop = ctx.services().should_stop;
+    if (narrate && ctx.services().progress)
+      o.on_line = [&](const std::string& line, bool) { ctx.services().progress(ssh.target().name + ": " + line); };
+    size_t sent = 0;
+    if (!input.empty())
+      o.stdin_source = [&](char* buf, size_t cap) {
+        size_t n = std::min(cap, input.size() - sent);
+        std::copy(input.data() + sent, input.data() + sent + n, buf);
+        sent += n;
+        return n;
+      };
+    return ssh.exec(shell_join(argv), o);
+  }
+
+  /// Like exec, but a non-zero exit is a step failure naming the host.
+  static ExecResult exec_ok(const StepContext& ctx, SshSession& ssh, const std::vector<std::string>& argv,
+                            bool narrate = false, const std::string& input = {}) {
+    ExecResult r = exec(ctx, ssh, argv, narrate, input);
+    if (r.exit_status != 0) {
+      std::string why = r.stderr_tail.empty() ? r.stdout_tail : r.stderr_tail;
+      if (why.size() > 400) why = "..." + why.substr(why.size() - 400);
+      throw StepError("command", fmt::format("{}: `{}` failed with exit {}{}: {}", ssh.target().name, shell_join(argv),
+                                             r.exit_status, r.exit_signal.empty() ? "" : " (signal " + r.exit_signal + ")",
+                                             why));
+    }
+    return r;
+  }
+
+  /// Writes `content` to `path` on the host, mode 0600, through the SSH
+  /// channel: never on a command line, so secrets stay off process lists.
+  static void upload(const StepContext& ctx, SshSession& ssh, const std::string& path, const std::string& content) {
+    exec_ok(ctx, ssh, {"install", "-m", "0600", "/dev/null", path});
+    exec_ok(ctx, ssh, {"dd", "of=" + path, "bs=65536", "status=none"}, false, content);
+  }
+};
+
+}  // namespace she
