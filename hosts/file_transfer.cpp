@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <filesystem>
 #include <fmt/format.h>
 #include <mutex>
 #include <openssl/evp.h>
@@ -127,6 +128,12 @@ TransferResult copy_once(const TransferEnd& from, const TransferEnd& to, const T
   eo.should_stop = opts.should_stop;
 
   if (!from.session && !to.session) throw std::runtime_error("a local copy is not a transfer: use cp");
+  // The destination's directory may not exist yet on a freshly installed host.
+  std::string dir = to.path.substr(0, to.path.find_last_of('/'));
+  if (!dir.empty() && to.path.find('/') != std::string::npos) {
+    if (to.session) run_checked(*to.session, {"mkdir", "-p", "--", dir});
+    else std::filesystem::create_directories(dir);
+  }
   if (!from.session) {
     FILE* in = std::fopen(from.path.c_str(), "rb");
     if (!in) throw std::runtime_error("cannot read " + from.path);

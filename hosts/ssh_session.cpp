@@ -287,6 +287,9 @@ ExecResult SshSession::exec(const std::string& command, const ExecOptions& opts)
   time_t next_keepalive = 0;
   while (true) {
     bool progress = false;
+    // The command is gone (it ended or failed early): what it did not read
+    // will never be read, so stop offering input.
+    if (!in_done && libssh2_channel_eof(ch)) in_done = true;
     if (!in_done) {
       if (in_off == in_len) {
         in_len = opts.stdin_source(in_buf.data(), in_buf.size());

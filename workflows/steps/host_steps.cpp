@@ -120,6 +120,8 @@ class FileCopy : public HostStep {
     std::string to_path = ctx.text("to_path");
     std::string part = to_path + ".part";
     std::vector<Operation> ops;
+    if (ctx.text("to") != "local")
+      ops.push_back(ssh(ctx.ssh("to"), {"mkdir", "-p", "--", to_path.substr(0, to_path.find_last_of('/'))}, true));
     ops.push_back(note(fmt::format("copy {} -> {} (through the orchestrator, SHA-256 computed on the fly)",
                                    endpoint_text(ctx, "from", ctx.text("from_path")),
                                    endpoint_text(ctx, "to", part)),

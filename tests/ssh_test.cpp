@@ -1,0 +1,182 @@
+// The SSH layer against lab hosts behind real OpenSSH sshd: commands, exit
+// codes, timeouts, reconnecting, host keys, quoting, secrets off command
+// lines, and transfers in all three directions.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "hosts/backup_archive.h"
+#include "hosts/file_transfer.h"
+#include "hosts/shell_quote.h"
+#include "tests/lab_hosts_fixture.h"
+
+using namespace she;
+using she::test::LabHosts;
+namespace fs = std::filesystem;
+
+namespace {
+/// A file of `bytes` pseudo-random bytes (a 1 MiB block repeated).
+void make_file(const fs::path& p, long long bytes) {
+  std::mt19937_64 rng(bytes);
+  std::string block(1 << 20, '\0');
+  for (auto& c : block) c = static_cast<char>(rng());
+  std::ofstream out(p, std::ios::binary);
+  for (long long done = 0; done < bytes; done += static_cast<long long>(block.size()))
+    out.write(block.data(), static_cast<std::streamsize>(std::min<long long>(bytes - done, static_cast<long long>(block.size()))));
+}
+
+std::string local_sha256(const fs::path& p) {
+  return test::run("sha256sum '" + p.string() + "'").output.substr(0, 64);
+}
+}  // namespace
+
+TEST_CASE("ssh: commands run with their exit codes and output - a missing command is 127") {
+  LabHosts lab;
+  SshSession s(lab.target("hosted_engine_1"));
+  ExecResult r = s.exec("echo hello world");
+  CHECK(r.exit_status == 0);
+  CHECK(r.stdout_tail == "hello world\n");
+  CHECK(s.exec("test -e /nonexistent").exit_status == 1);
+  r = s.exec("no-such-tool --x");
+  CHECK(r.exit_status == 127);
+  CHECK(r.stderr_tail.find("command not found") != std::string::npos);
+  CHECK(s.exec("hostname").stdout_tail == "host1.example.com\n");
+}
+
+TEST_CASE("ssh: hostile strings arrive as one argument - exactly") {
+  LabHosts lab;
+  SshSession s(lab.target("hosted_engine_1"));
+  for (std::string arg : {"a;rm -rf /", "it's \"quoted\"", "$(id)", "`id`", "two  spaces", "a&&b|c>d", "*", "~root", "$HOME"}) {
+    CAPTURE(arg);
+    ExecResult r = s.exec(shell_join({"echo", arg}));
+    CHECK(r.exit_status == 0);
+    CHECK(r.stdout_tail == arg + "\n");
+  }
+  // The agent's log saw each as a single, quoted word.
+  CHECK(lab.agent_log("hosted_engine_1").find("echo 'a;rm -rf /'") != std::string::npos);
+}
+
+TEST_CASE("ssh: a command that outlives its timeout is stopped - the next one reconnects") {
+  LabHosts lab;
+  SshSession s(lab.target("hosted_engine_1"));
+  ExecOptions o;
+  o.timeout = std::chrono::milliseconds(300);
+  CHECK_THROWS_AS(s.exec("sleep 20", o), SshError);
+  try {
+    s.exec("sleep 20", o);
+  } catch (const SshError& e) {
+    CHECK(e.kind() == SshError::Kind::Timeout);
+    CHECK(e.error_class() == "timeout");
+  }
+  CHECK(s.exec("echo again").stdout_tail == "again\n");
+}
+
+TEST_CASE("ssh: a connection dropped mid-command is reported as a transport error and the session reconnects") {
+  LabHosts lab;
+  SshSession s(lab.target("hosted_engine_1"));
+  CHECK(s.exec("true").exit_status == 0);
+  lab.fleet.set_faults("hosted_engine_1", R"({"drop_mid_command": "sleep", "drop_times": 1})");
+  try {
+    s.exec("sleep 1");
+    FAIL("the drop went unnoticed");
+  } catch (const SshError& e) {
+    CHECK(e.kind() == SshError::Kind::Dropped);
+    CHECK(e.error_class() == "transport");
+  }
+  CHECK(s.exec("echo back").stdout_tail == "back\n");
+  lab.fleet.set_unreachable("hosted_engine_1", true);
+  SshSession down(lab.target("hosted_engine_1"));
+  CHECK_THROWS_WITH_AS(down.exec("true"), doctest::Contains("cannot connect"), SshError);
+}
+
+TEST_CASE("ssh: host keys - a mismatch is refused showing both fingerprints - an unknown key only with the option") {
+  LabHosts lab;
+  SshTarget t = lab.target("engine");
+  const lab::FleetHost& engine = lab.fleet.host("engine");
+  const lab::FleetHost& other = lab.fleet.host("backup_storage");
+  // known_hosts claims the engine has the backup host's key.
+  fs::path wrong = lab.engine.dir.path() / "wrong_known_hosts";
+  test::write_file(wrong, "[" + engine.address + "]:" + std::to_string(engine.port) + " " + other.host_key_line + "\n");
+  t.known_hosts = wrong.string();
+  try {
+    SshSession(t).exec("true");
+    FAIL("a mismatching host key was accepted");
+  } catch (const SshError& e) {
+    CHECK(e.kind() == SshError::Kind::HostKey);
+    CHECK(std::string(e.what()).find("offers " + engine.host_key_fingerprint) != std::string::npos);
+    CHECK(std::string(e.what()).find("known_hosts has " + other.host_key_fingerprint) != std::string::npos);
+  }
+  fs::path empty = lab.engine.dir.path() / "empty_known_hosts";
+  test::write_file(empty, "");
+  t.known_hosts = empty.string();
+  CHECK_THROWS_WITH_AS(SshSession(t).exec("true"), doctest::Contains("is not in known_hosts"), SshError);
+  t.accept_new_host_key = true;
+  CHECK(SshSession(t).exec("true").exit_status == 0);
+  CHECK(test::read_file(empty).find(engine.host_key_line.substr(0, 40)) != std::string::npos);
+  t.accept_new_host_key = false;  // now known
+  CHECK(SshSession(t).exec("true").exit_status == 0);
+}
+
+TEST_CASE("ssh: transfers of empty - small and 1 GiB files in all three directions - checksums agree") {
+  LabHosts lab;
+  SshSession engine(lab.target("engine")), backup(lab.target("backup_storage")), reader(lab.target("engine"));
+  fs::path dir = lab.engine.dir.path();
+  for (long long size : {0LL, 1000LL, 1LL << 30}) {
+    CAPTURE(size);
+    fs::path src = dir / "src.bin";
+    make_file(src, size);
+    std::string want = local_sha256(src);
+    TransferOptions o;
+    int progress_lines = 0;
+    o.progress = [&](const std::string&) { ++progress_lines; };
+    TransferResult up = copy_file({nullptr, src.string()}, {&engine, "/var/lib/ovirt-engine-backup/x.bin"}, o);
+    CHECK(up.sha256 == want);
+    CHECK(up.bytes == size);
+    TransferResult across = copy_file({&reader, "/var/lib/ovirt-engine-backup/x.bin"}, {&backup, "/srv/backups/x.bin"}, o);
+    CHECK(across.sha256 == want);
+    fs::path back = dir / "back.bin";
+    TransferResult down = copy_file({&backup, "/srv/backups/x.bin"}, {nullptr, back.string()}, o);
+    CHECK(down.sha256 == want);
+    CHECK(local_sha256(back) == want);
+    CHECK(fs::file_size(back) == static_cast<uintmax_t>(size));
+    CHECK(!fs::exists(lab.fleet.host("backup_storage").in_sandbox("/srv/backups/x.bin.part")));
+    if (size == (1LL << 30)) CHECK(progress_lines > 0);
+    fs::remove(src);
+    fs::remove(back);
+  }
+}
+
+TEST_CASE("ssh: a transfer whose connection drops half-way starts over and completes") {
+  LabHosts lab;
+  SshSession backup(lab.target("backup_storage"));
+  fs::path src = lab.engine.dir.path() / "src.bin";
+  make_file(src, 20 << 20);
+  lab.fleet.set_faults("backup_storage", R"({"drop_after_bytes": 5000000, "drop_times": 1})");
+  TransferOptions o;
+  std::string said;
+  o.progress = [&](const std::string& s) { said += s + "\n"; };
+  TransferResult r = copy_file({nullptr, src.string()}, {&backup, "/srv/backups/big.bin"}, o);
+  CHECK(r.sha256 == local_sha256(src));
+  CHECK(said.find("starting the copy over (attempt 2 of 3)") != std::string::npos);
+}
+
+TEST_CASE("ssh: engine-backup on the lab's engine VM writes an archive that verify-backup accepts") {
+  LabHosts lab;
+  SshSession engine(lab.target("engine"));
+  ExecResult r = engine.exec(shell_join({"engine-backup", "--mode=backup", "--file=/var/lib/ovirt-engine-backup/e.backup",
+                                         "--log=/var/lib/ovirt-engine-backup/e.log"}));
+  REQUIRE_MESSAGE(r.exit_status == 0, r.stderr_tail);
+  CHECK(r.stdout_tail.find("Done.") != std::string::npos);
+  fs::path local = lab.engine.dir.path() / "e.backup";
+  copy_file({&engine, "/var/lib/ovirt-engine-backup/e.backup"}, {nullptr, local.string()}, {});
+  BackupSummary s;
+  std::vector<std::string> problems;
+  CHECK(verify_backup_archive(local.string(), "4.5.6", &s, &problems));
+  CHECK(s.engine_fqdn == "engine.example.com");
+  CHECK(s.version.rfind("4.5", 0) == 0);
+  auto cli = test::she_restore("verify-backup '" + local.string() + "' --target-version 4.4.9");
+  CHECK(cli.exit_code == 1);
+  CHECK(cli.output.find("can not be restored using the installed version 4.4.9") != std::string::npos);
+}
