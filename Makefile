@@ -27,10 +27,12 @@ demo: build
 	$(BUILD)/she-restore --dry-run examples/three-hosts/restore-failover.yaml
 
 # Figures, not pass/fail: journal throughput and resume time; engine
-# listing parse time and memory, and polling cost against the lab.
+# listing parse time and memory, and polling cost against the lab; SSH
+# transfer throughput against scp, and its peak memory.
 bench: build
 	$(BUILD)/she-bench-journal
 	$(BUILD)/she-bench-engine
+	$(BUILD)/she-bench-transfer
 
 install: build
 	cmake --install $(BUILD)
