@@ -46,8 +46,15 @@ bool check(const EngineBackupOptions& o, std::string* error) {
       (!o.db_host.empty() || !o.db_port.empty() || !o.db_user.empty() ||
        !o.db_name.empty() || !o.db_passfile.empty()))
     return fail(error, "Please use --change-db-credentials to change engine db credentials");
-  if (o.change_db_credentials && o.db_passfile.empty())
-    return fail(error, "changing db credentials needs a passfile (--db-passfile); passwords never go on the command line");
+  if (o.change_db_credentials) {
+    // engine-backup's own checks, in its order and words.
+    if (o.db_host.empty()) return fail(error, "--db-host is missing");
+    if (o.db_user.empty()) return fail(error, "--db-user is missing");
+    if (o.db_passfile.empty())
+      return fail(error, "--db-passfile or --db-password is missing (give db_password: a secret reference; it goes "
+                         "through a passfile, never on the command line)");
+    if (o.db_name.empty()) return fail(error, "--db-name is missing");
+  }
   // Provisioning turns --restore-permissions on by itself; otherwise a
   // custom dump (the default format) needs an explicit choice.
   if (!provisioning && o.permissions == EngineBackupOptions::Permissions::Unset &&

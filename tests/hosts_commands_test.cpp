@@ -70,7 +70,13 @@ TEST_CASE("engine-backup: credentials / provisioning and HE options follow the t
   CHECK(error_of(o) == "Please use --change-db-credentials to change engine db credentials");
 
   o.change_db_credentials = true;
-  CHECK(error_of(o).find("passfile") != std::string::npos);  // never a password on the command line
+  CHECK(error_of(o) == "--db-user is missing");
+  o.db_user = "engine";
+  CHECK(error_of(o).find("--db-passfile or --db-password is missing") == 0);  // never a password on the command line
+  o.db_passfile = "/root/p";
+  CHECK(error_of(o) == "--db-name is missing");
+  o.db_name = "engine";
+  CHECK(error_of(o).empty());
 
   EngineBackupOptions b;
   b.file = "/b.tar";
@@ -104,11 +110,12 @@ TEST_CASE("engine-backup: command lines as the seed procedure writes them") {
   o.change_db_credentials = true;
   o.db_host = "db.example.com";
   o.db_user = "engine";
+  o.db_name = "engine";
   o.db_passfile = "/root/.pass";
   o.he_remove_hosts = true;
   CHECK(shell_join(engine_backup_argv(o, &err)) ==
         "engine-backup --mode=restore --file=/root/engine.backup --change-db-credentials --db-host=db.example.com "
-        "--db-user=engine --db-passfile=/root/.pass --no-restore-permissions --he-remove-hosts");
+        "--db-user=engine --db-name=engine --db-passfile=/root/.pass --no-restore-permissions --he-remove-hosts");
 
   EngineBackupOptions b;
   b.file = "/var/lib/ovirt-engine-backup/e.backup";

@@ -39,3 +39,33 @@ struct LabHosts {
 };
 
 }  // namespace she::test
+
+namespace she::test {
+
+/// An environment file for the lab engine and hosts: SSH settings of the
+/// fleet, the engine password in a 0600 file.
+inline std::filesystem::path lab_hosts_environment(LabHosts& lab) {
+  auto& dir = lab.engine.dir.path();
+  std::filesystem::path pw = dir / "engine-password";
+  write_file(pw, std::string(LabEngine::kPassword) + "\n");
+  std::filesystem::permissions(pw, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  auto host = [&](const std::string& name, const std::string& extra) {
+    const lab::FleetHost& h = lab.fleet.host(name);
+    return "  - {name: " + name + ", address: " + h.address + ", ssh: {port: " + std::to_string(h.port) + "}" + extra + "}\n";
+  };
+  auto entry = [&](const std::string& name) {
+    const lab::FleetHost& h = lab.fleet.host(name);
+    return "{address: " + h.address + ", ssh: {port: " + std::to_string(h.port) + "}";
+  };
+  std::filesystem::path env = dir / "lab-hosts-environment.yaml";
+  write_file(env, "environment: lab\nmode: rehearsal\nengine:\n  fqdn: engine.example.com\n  api_url: " + lab.engine.api_url() +
+                      "\n  password: file:" + pw.string() + "\n  ca_file: " + lab.engine.pki.files.ca_file.string() +
+                      "\n  poll_interval: 10ms\n  vm: " + entry("engine") + "}\n" +
+                      "ssh: {user: " + lab.fleet.user() + ", key: " + lab.fleet.client_key().string() +
+                      ", known_hosts: " + lab.fleet.known_hosts().string() + "}\nhosts:\n" +
+                      host("hosted_engine_1", ", roles: [hosted_engine, failover]") +
+                      "backup_storage: " + entry("backup_storage") + ", path: /srv/backups}\n");
+  return env;
+}
+
+}  // namespace she::test

@@ -180,3 +180,26 @@ TEST_CASE("ssh: engine-backup on the lab's engine VM writes an archive that veri
   CHECK(cli.exit_code == 1);
   CHECK(cli.output.find("can not be restored using the installed version 4.4.9") != std::string::npos);
 }
+
+TEST_CASE("ssh: a secret a remote command needs never reaches a command line - it travels in a 0600 file") {
+  LabHosts lab;
+  std::filesystem::path env = test::lab_hosts_environment(lab);
+  fs::path plan = lab.engine.dir.path() / "plan.yaml";
+  test::write_file(plan, "plan: passfile\nenvironment: " + env.string() + "\nsteps:\n"
+                         "  - id: dir\n    uses: ssh.run\n    with: {host: engine, command: [mkdir, -p, --, /var/lib/ovirt-engine-backup]}\n"
+                         "  - id: backup\n    uses: engine_backup.backup\n    with: {file: /var/lib/ovirt-engine-backup/p.backup}\n"
+                         "  - id: restore\n    uses: engine_backup.restore\n    on_failure: continue\n"
+                         "    with: {file: /var/lib/ovirt-engine-backup/p.backup, permissions: no-restore, "
+                         "change_db_credentials: true, db_host: db.example.com, db_user: engine, db_name: engine, "
+                         "db_password: 'env:SHE_DB_PW'}\n");
+  std::string secret = "Db-Secret-Value-314";
+  auto r = test::she_restore("'" + plan.string() + "' --state-dir '" + (lab.engine.dir.path() / "state").string() + "'",
+                             "SHE_DB_PW=" + secret);
+  CHECK_MESSAGE(r.exit_code == 0, r.output);
+  std::string log = lab.agent_log("engine");
+  CHECK(log.find("--db-passfile=/root/.she-restore-restore.dbpass") != std::string::npos);
+  CHECK(log.find(secret) == std::string::npos);
+  CHECK(r.output.find(secret) == std::string::npos);
+  // The passfile is gone afterwards.
+  CHECK_FALSE(fs::exists(lab.fleet.host("engine").in_sandbox("/root/.she-restore-restore.dbpass")));
+}
