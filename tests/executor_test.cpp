@@ -296,11 +296,12 @@ TEST_CASE("run flags are refused with --dry-run - real step types that cannot ru
   auto r = s.run("--dry-run");
   CHECK(r.exit_code == 2);
   CHECK(r.output.find("--state-dir applies to a run, not to --dry-run") != std::string::npos);
-  test::TempDir state;
-  r = test::she_restore("examples/three-hosts/restore-failover.yaml --state-dir '" + state.path().string() + "'");
+  Scratch u("  - id: first\n    uses: test.effect\n    with: {file: EFFECTS}\n  - id: later\n    uses: test.unbuilt\n");
+  r = u.run();
   CHECK(r.exit_code == 69);
-  CHECK(r.output.find("cannot run yet: hosted_engine.deploy_restore") != std::string::npos);
-  CHECK(fs::is_empty(state.path()));
+  CHECK(r.output.find("cannot run yet: test.unbuilt") != std::string::npos);
+  CHECK(!fs::exists(u.state));  // nothing started, nothing written
+  CHECK(u.effect_counts().empty());
 }
 
 namespace {

@@ -156,9 +156,9 @@ TEST_CASE("catalog: every step type describes itself and declares a kind") {
   CHECK(catalog.find("engine.host.remove")->kind() == StepKind::Once);
   CHECK(catalog.find("engine.hosts.select")->kind() == StepKind::Read);
   Environment env;
-  CHECK_THROWS_AS(catalog.find("hosted_engine.deploy_restore")->apply(StepContext(env, "x", Value::object())),
-                  NotImplemented);
-  CHECK_FALSE(catalog.find("hosted_engine.deploy_restore")->runnable());
+  // Every built-in step type runs for real; outside a run they say what is missing.
+  for (auto& t : catalog.all())
+    if (t->name().rfind("test.", 0) != 0) CHECK_MESSAGE(t->runnable(), t->name());
   CHECK_THROWS_WITH_AS(catalog.find("file.absent")->apply(StepContext(env, "x", Value::object())), "no SSH here", StepError);
   CHECK(catalog.find("engine.host.remove")->runnable());
   CHECK_THROWS_WITH_AS(catalog.find("engine.host.remove")->apply(StepContext(env, "x", Value::object())),

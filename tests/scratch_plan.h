@@ -46,10 +46,12 @@ struct Scratch {
     return out;
   }
 
+  /// The latest run (one killed before its journal existed does not count).
   std::filesystem::path run_dir() {
+    std::filesystem::path latest;
     for (auto& e : std::filesystem::directory_iterator(state / "scratch"))
-      if (e.is_directory()) return e.path();
-    return {};
+      if (e.is_directory() && std::filesystem::exists(e.path() / "journal") && e.path() > latest) latest = e.path();
+    return latest;
   }
 
   std::vector<Value> journal() {

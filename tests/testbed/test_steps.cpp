@@ -159,9 +159,17 @@ class LeakStep : public StepType {
   }
 };
 
+/// A step type whose runtime is not built: a run must refuse before it starts.
+class UnbuiltStep : public StepType {
+ public:
+  UnbuiltStep() : StepType("test.unbuilt", StepKind::Once, "a step type this build cannot run", {}, {}) {}
+  std::vector<Operation> describe(const StepContext&) const override { return {note("nothing", true)}; }
+};
+
 }  // namespace
 
 void register_test_steps() {
+  StepCatalog::register_extra(std::make_unique<UnbuiltStep>());
   StepCatalog::register_extra(std::make_unique<Effect>("test.effect", StepKind::Once));
   StepCatalog::register_extra(std::make_unique<Effect>("test.ensure", StepKind::Idempotent));
   StepCatalog::register_extra(std::make_unique<ValueStep>());

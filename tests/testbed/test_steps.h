@@ -5,8 +5,8 @@
 
 namespace she::test {
 
-/// Adds test.effect, test.ensure, test.value, test.fail, test.wait and
-/// test.leak to the built-in catalog.
+/// Adds test.effect, test.ensure, test.value, test.fail, test.wait,
+/// test.leak and test.unbuilt to the built-in catalog.
 void register_test_steps();
 
 }  // namespace she::test

@@ -5,7 +5,9 @@
 #include "hosts/engine_backup_command.h"
 #include "hosts/hosted_engine_command.h"
 #include "hosts/shell_quote.h"
+#include <chrono>
 #include <fcntl.h>
+#include <sstream>
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
@@ -209,10 +211,73 @@ class EngineSetupRun : public HostStep {
   }
 };
 
-class DeployRestore : public StepType {
+/// The deploy runs as a transient systemd unit that outlives any SSH
+/// session; its output is appended to a log file that steps follow.
+constexpr const char* kDeployUnit = "she-restore-deploy";
+const std::string kDeployLog = "/var/log/she-restore/she-restore-deploy.log";
+
+std::vector<std::string> deploy_unit_argv(const std::vector<std::string>& command) {
+  std::vector<std::string> argv = {"systemd-run", std::string("--unit=") + kDeployUnit, "--collect",
+                                   "--property=StandardOutput=append:" + kDeployLog,
+                                   "--property=StandardError=append:" + kDeployLog, "--"};
+  argv.insert(argv.end(), command.begin(), command.end());
+  return argv;
+}
+
+/// Follows the deploy's log from `offset`, narrating each line, until
+/// `until` appears (true) or the unit ends (false); the log's lines so far
+/// are left in `log`.
+bool follow_deploy(const StepContext& ctx, SshSession& ssh, const std::string& until, long long& offset, std::string& log,
+                   bool (*still_running)(const StepContext&, SshSession&)) {
+  auto interval = std::chrono::milliseconds(std::max<long long>(20, ctx.env().engine.poll_interval.count()));
+  while (true) {
+    ExecOptions o;
+    o.should_stop = ctx.services().should_stop;
+    std::string chunk;
+    o.on_stdout = [&](const char* d, size_t n) { chunk.append(d, n); };
+    ExecResult r = ssh.exec(shell_join({"dd", "if=" + kDeployLog, "bs=65536", "skip=" + std::to_string(offset),
+                                        "iflag=skip_bytes", "status=none"}),
+                            o);
+    if (r.exit_status == 0 && !chunk.empty()) {
+      offset += static_cast<long long>(chunk.size());
+      size_t start = log.size();
+      log += chunk;
+      for (size_t nl; (nl = log.find('\n', start)) != std::string::npos; start = nl + 1)
+        if (ctx.services().progress) ctx.services().progress(ssh.target().name + ": " + log.substr(start, nl - start));
+    }
+    if (log.find(until) != std::string::npos) return true;
+    if (!still_running(ctx, ssh) && chunk.empty()) return false;  // the unit ended and said all it had
+    for (auto end = std::chrono::steady_clock::now() + interval; std::chrono::steady_clock::now() < end;) {
+      if (ctx.services().should_stop && ctx.services().should_stop())
+        throw StepError("interrupted", "stopped while following the deploy (it goes on, as a systemd unit)");
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    interval = std::min<std::chrono::milliseconds>(std::chrono::seconds(5), interval * 3 / 2);
+  }
+}
+
+/// The last error lines of the deploy's log, for the failure message.
+std::string deploy_errors(const std::string& log) {
+  std::vector<std::string> errors;
+  std::istringstream in(log);
+  for (std::string line; std::getline(in, line);)
+    if (line.find("ERROR") != std::string::npos || line.find("FATAL") != std::string::npos) errors.push_back(line);
+  if (errors.size() > 3) errors.erase(errors.begin(), errors.end() - 3);
+  return errors.empty() ? std::string("no error line in its log") : fmt::format("{}", fmt::join(errors, " | "));
+}
+
+bool unit_active(const StepContext& ctx, SshSession& ssh) {
+  ExecOptions o;
+  o.should_stop = ctx.services().should_stop;
+  return ssh.exec(shell_join({"systemctl", "is-active", "--quiet", kDeployUnit}), o).exit_status == 0;
+}
+
+constexpr const char* kDeployedMarker = "Hosted Engine successfully deployed";
+
+class DeployRestore : public HostStep {
  public:
   DeployRestore()
-      : StepType("hosted_engine.deploy_restore", StepKind::Once,
+      : HostStep("hosted_engine.deploy_restore", StepKind::Once,
                  "deploy a new engine VM on a host from a backup (hosted-engine --deploy --restore-from-file)",
                  {required("host", ParamType::SshTarget, "the host that deploys (failover or new host)"),
                   required("backup_file", ParamType::String, "the archive on that host"),
@@ -262,12 +327,11 @@ class DeployRestore : public StepType {
       ops.push_back(upload_op(at, hook, deploy_pause_hook(lock)));
       ops.push_back(ssh(at, {"install", "-m", "0600", "/dev/null", lock}, true));
     }
-    // The deploy outlives an SSH session: run it as a transient unit and
-    // follow its journal, so a dropped connection does not kill it.
-    auto deploy = hosted_engine_deploy_restore_argv(ctx.text("backup_file"), answers);
-    std::vector<std::string> argv = {"systemd-run", "--unit=she-restore-deploy", "--collect", "--"};
-    argv.insert(argv.end(), deploy.begin(), deploy.end());
-    ops.push_back(ssh(at, argv, true));
+    // The deploy outlives an SSH session: it runs as a transient unit whose
+    // output goes to a log file, so a dropped connection does not kill it.
+    ops.push_back(ssh(at, {"mkdir", "-p", "--", "/var/log/she-restore"}, true));
+    ops.push_back(ssh(at, {"rm", "-f", "--", kDeployLog}, true));
+    ops.push_back(ssh(at, deploy_unit_argv(hosted_engine_deploy_restore_argv(ctx.text("backup_file"), answers)), true));
     ops.push_back(note(pause ? fmt::format("follow the deploy log until '{}': the restored engine is up and the host "
                                            "is not added yet; fail on the deploy's error lines",
                                            kDeployPauseMarker)
@@ -275,12 +339,83 @@ class DeployRestore : public StepType {
     ops.push_back(ssh(at, {"rm", "-f", "--", answers}, true));
     return ops;
   }
+
+ protected:
+  StepResult run(const StepContext& ctx) const override {
+    // Fail before touching the host if a secret cannot be read.
+    DeployAnswers a = answers(ctx);
+    SshSession& ssh = session(ctx);
+    std::string answers_path = ctx.text("answer_file");
+    std::string lock = ctx.text("lock_file");
+    std::string hook = ctx.text("hooks_dir") + "/enginevm_after_engine_setup/she-restore-pause.yml";
+    bool pause = ctx.flag("pause_before_add_host");
+    upload(ctx, ssh, answers_path, deploy_answer_file(a));
+    if (pause) {
+      exec_ok(ctx, ssh, {"mkdir", "-p", "--", hook.substr(0, hook.find_last_of('/'))});
+      upload(ctx, ssh, hook, deploy_pause_hook(lock));
+      exec_ok(ctx, ssh, {"install", "-m", "0600", "/dev/null", lock});
+    }
+    exec_ok(ctx, ssh, {"mkdir", "-p", "--", "/var/log/she-restore"});
+    exec_ok(ctx, ssh, {"rm", "-f", "--", kDeployLog});
+    exec_ok(ctx, ssh, deploy_unit_argv(hosted_engine_deploy_restore_argv(ctx.text("backup_file"), answers_path)));
+    long long offset = 0;
+    std::string log;
+    bool reached = follow_deploy(ctx, ssh, pause ? kDeployPauseMarker : kDeployedMarker, offset, log, unit_active);
+    // The answer file holds secrets: it goes once the deploy has read it.
+    exec(ctx, ssh, {"rm", "-f", "--", answers_path}, false);
+    if (!reached)
+      throw StepError("command", fmt::format("{}: the deploy ended without {}: {}. Its log is {} on the host",
+                                             ssh.target().name, pause ? "pausing before Add host" : "finishing",
+                                             deploy_errors(log), kDeployLog));
+    StepResult r;
+    r.outputs["lock_file"] = pause ? lock : "";
+    return r;
+  }
+
+  // Done when the deploy is held at the pause (or has finished).
+  CheckResult probe(const StepContext& ctx, Value& outputs) const override {
+    SshSession& ssh = session(ctx);
+    ExecResult r = exec(ctx, ssh, {"cat", "--", kDeployLog}, false);
+    if (r.exit_status != 0) return CheckResult::NotDone;  // no log: it never started
+    bool pause = ctx.flag("pause_before_add_host");
+    bool active = unit_active(ctx, ssh);
+    if (pause && active && r.stdout_tail.find(kDeployPauseMarker) != std::string::npos &&
+        exec(ctx, ssh, {"test", "-e", ctx.text("lock_file")}, false).exit_status == 0) {
+      outputs["lock_file"] = ctx.text("lock_file");
+      return CheckResult::Done;
+    }
+    if (!pause && !active && r.stdout_tail.find(kDeployedMarker) != std::string::npos) {
+      outputs["lock_file"] = "";
+      return CheckResult::Done;
+    }
+    return active ? CheckResult::Unknown : CheckResult::NotDone;
+  }
+
+ private:
+  static DeployAnswers answers(const StepContext& ctx) {
+    DeployAnswers a;
+    a.engine_fqdn = ctx.text("fqdn");
+    a.storage_type = ctx.text("storage_type");
+    a.storage_connection = ctx.text("storage_connection");
+    a.storage_domain_name = ctx.text("storage_domain_name");
+    a.datacenter = ctx.text("datacenter");
+    a.cluster = ctx.text("cluster");
+    for (auto [param, field] : {std::pair{"admin_password", &a.admin_password},
+                                std::pair{"appliance_root_password", &a.appliance_root_password}}) {
+      auto v = resolve_secret(ctx.text(param));
+      if (!v) throw StepError("fatal", fmt::format("cannot read the secret {} for {}", ctx.text(param), param));
+      std::string problem = answer_value_problem(*v);
+      if (!problem.empty()) throw StepError("fatal", fmt::format("{} cannot go into the answer file: {}", param, problem));
+      *field = *v;
+    }
+    return a;
+  }
 };
 
-class DeployContinue : public StepType {
+class DeployContinue : public HostStep {
  public:
   DeployContinue()
-      : StepType("hosted_engine.deploy_continue", StepKind::Idempotent,
+      : HostStep("hosted_engine.deploy_continue", StepKind::Idempotent,
                  "let a paused deploy add the host, and follow it to the end",
                  {required("host", ParamType::SshTarget, "the deploying host"),
                   required("lock_file", ParamType::String, "the lock file the deploy waits on"),
@@ -294,6 +429,28 @@ class DeployContinue : public StepType {
     return {ssh(at, {"rm", "-f", "--", ctx.text("lock_file")}, true),
             note("follow the deploy log until it finishes; fail on its error lines"),
             ssh(at, {"rm", "-f", "--", hook}, true)};
+  }
+
+ protected:
+  StepResult run(const StepContext& ctx) const override {
+    SshSession& ssh = session(ctx);
+    std::string hook = ctx.text("hooks_dir") + "/enginevm_after_engine_setup/she-restore-pause.yml";
+    exec_ok(ctx, ssh, {"rm", "-f", "--", ctx.text("lock_file")});
+    long long offset = 0;
+    std::string log;
+    bool done = follow_deploy(ctx, ssh, kDeployedMarker, offset, log, unit_active);
+    exec(ctx, ssh, {"rm", "-f", "--", hook}, false);
+    if (!done)
+      throw StepError("command", fmt::format("{}: the deploy failed after Add host: {}. Its log is {} on the host",
+                                             ssh.target().name, deploy_errors(log), kDeployLog));
+    return {};
+  }
+  CheckResult probe(const StepContext& ctx, Value&) const override {
+    SshSession& ssh = session(ctx);
+    ExecResult r = exec(ctx, ssh, {"cat", "--", kDeployLog}, false);
+    return r.exit_status == 0 && r.stdout_tail.find(kDeployedMarker) != std::string::npos && !unit_active(ctx, ssh)
+               ? CheckResult::Done
+               : CheckResult::NotDone;
   }
 };
 
