@@ -76,7 +76,19 @@ std::string param(const httplib::Request& req, const char* name) {
 nlohmann::json faults_json(const Faults& f) {
   return {{"http_503", {{"count", f.http_503_count}, {"methods", f.http_503_methods}}},
           {"slow_ms", f.slow_ms},
-          {"token_ttl_s", f.token_ttl_s}};
+          {"token_ttl_s", f.token_ttl_s},
+          {"restore_leaves_stale_host", f.restore_leaves_stale_host}};
+}
+
+bool deploy_host_of(const nlohmann::json& j, DeployHost* out) {
+  if (!j.contains("host") || !j["host"].is_object()) return false;
+  const auto& h = j["host"];
+  for (const char* k : {"name", "address", "hardware_id"})
+    if (h.contains(k) && !h[k].is_string()) return false;
+  out->name = h.value("name", "");
+  out->address = h.value("address", "");
+  out->hardware_id = h.value("hardware_id", "");
+  return !out->name.empty() && !out->address.empty();
 }
 
 HttpReply json_reply(int status, const nlohmann::json& j) { return HttpReply::json(status, j.dump(2) + "\n"); }
@@ -335,6 +347,8 @@ HttpReply LabEngineServer::lab_request(const httplib::Request& req) {
       }
       if (j.contains("slow_ms")) f.slow_ms = j.at("slow_ms").get<int>();
       if (j.contains("token_ttl_s")) f.token_ttl_s = j.at("token_ttl_s").get<int>();
+      if (j.contains("restore_leaves_stale_host"))
+        f.restore_leaves_stale_host = j.at("restore_leaves_stale_host").get<bool>();
     } catch (const nlohmann::json::exception& e) {
       return json_error(400, e.what());
     }
@@ -362,6 +376,48 @@ HttpReply LabEngineServer::lab_request(const httplib::Request& req) {
       return json_error(400, "give {\"time_scale\": N} with N >= 0");
     world_.set_time_scale(j["time_scale"].get<double>());
     return json_reply(200, {{"time_scale", j["time_scale"]}});
+  }
+  // The lab hosts' agent (lab/agent/): hosted-engine as the HA agents see it.
+  if (req.method == "GET" && p == "/lab/he-vm-status")
+    return HttpReply::json(200, world_.he_vm_status().dump(2) + "\n");
+  if (req.method == "POST" && p == "/lab/he-maintenance") {
+    if (!body_json(j) || !j.contains("host") || !j["host"].is_string() || !j.contains("mode") || !j["mode"].is_string())
+      return json_error(400, "give {\"host\": NAME, \"mode\": \"global\" | \"local\" | \"none\"}");
+    const OpResult r = world_.he_set_maintenance(j["host"].get<std::string>(), j["mode"].get<std::string>());
+    if (!r.ok()) return json_error(r.http_status, r.message);
+    return json_reply(200, {{"host", j["host"]}, {"mode", j["mode"]}, {"global_maintenance", world_.global_maintenance()}});
+  }
+  if (req.method == "POST" && p == "/lab/he-clean-metadata") {
+    if (!body_json(j) || !j.contains("host_id") || !j["host_id"].is_number_integer())
+      return json_error(400, "give {\"host_id\": N, \"force\": BOOL}");
+    const OpResult r = world_.he_clean_metadata(j["host_id"].get<int>(), j.value("force", false));
+    return json_reply(200, {{"cleaned", r.entity_id == "cleaned"}, {"message", r.message}});
+  }
+  if (req.method == "POST" && p == "/lab/he-restore") {
+    DeployHost host;
+    if (!body_json(j) || !j.contains("db") || !j["db"].is_object() || !deploy_host_of(j, &host))
+      return json_error(400, "give {\"db\": WORLD_JSON, \"host\": {\"name\": N, \"address\": A, \"hardware_id\": H}}");
+    const OpResult r = world_.he_restore(j["db"], host);
+    if (!r.ok()) return json_error(r.http_status, r.message);
+    nlohmann::json removed = nlohmann::json::array();
+    std::size_t i = 0;
+    while (i < r.message.size()) {
+      std::size_t k = r.message.find(',', i);
+      if (k == std::string::npos) k = r.message.size();
+      removed.push_back(r.message.substr(i, k - i));
+      i = k + 1;
+    }
+    return json_reply(200, {{"removed", removed}});
+  }
+  if (req.method == "POST" && p == "/lab/he-add-host") {
+    DeployHost host;
+    if (!body_json(j) || !deploy_host_of(j, &host))
+      return json_error(400, "give {\"host\": {\"name\": N, \"address\": A, \"hardware_id\": H}}");
+    OpContext ctx;
+    ctx.user = world_.engine().admin_user;
+    const OpResult r = world_.he_deploy_add_host(host, ctx);
+    if (!r.ok()) return json_error(r.http_status, r.message);
+    return json_reply(201, {{"host", host.name}, {"host_id", std::stoi(r.entity_id)}});
   }
   return json_error(404, "no lab endpoint " + req.method + " " + p);
 }

@@ -13,7 +13,9 @@
 // Control endpoints for tests live under /lab/ (no auth, not logged, no
 // faults): GET /lab/world, GET /lab/requests, POST /lab/reset-requests,
 // POST /lab/faults, POST /lab/expire-tokens, POST /lab/host-status,
-// POST /lab/engine-health, POST /lab/time-scale.
+// POST /lab/engine-health, POST /lab/time-scale; for the lab hosts' agent
+// GET /lab/he-vm-status, POST /lab/he-maintenance, POST
+// /lab/he-clean-metadata, POST /lab/he-restore, POST /lab/he-add-host.
 #pragma once
 
 #include <memory>

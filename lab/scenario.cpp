@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
 #include "workflows/diagnostics.h"
@@ -48,7 +49,7 @@ class Loader {
       fail();
     }
     check_keys(root, {"scenario", "description", "engine", "data_centers", "clusters", "hosts", "vms", "durations",
-                      "time_scale", "faults"},
+                      "time_scale", "faults", "lab_hosts"},
                "a scenario");
     if (root["scenario"]) text_of(root["scenario"], "scenario");
     if (root["description"]) text_of(root["description"], "description");
@@ -59,6 +60,7 @@ class Loader {
     vms(root["vms"]);
     durations(root["durations"]);
     if (root["time_scale"]) s_.time_scale = number(root["time_scale"], "time_scale", 0, 1e6);
+    lab_hosts(root["lab_hosts"]);
     faults(root["faults"]);
     if (!d_.ok()) fail();
     return s_;
@@ -402,7 +404,10 @@ class Loader {
   void faults(const YAML::Node& n) {
     if (!n) return;
     if (!is_map(n, "faults")) return;
-    check_keys(n, {"http_503", "slow_ms", "token_ttl_s"}, "faults");
+    check_keys(n, {"http_503", "slow_ms", "token_ttl_s", "hosted_engine_restore_leaves_stale_host", "hosts"}, "faults");
+    s_.faults.restore_leaves_stale_host =
+        boolean(n["hosted_engine_restore_leaves_stale_host"], "faults hosted_engine_restore_leaves_stale_host", false);
+    host_faults(n["hosts"]);
     auto& f = s_.faults;
     if (YAML::Node b = n["http_503"]) {
       if (is_map(b, "faults http_503")) {
@@ -423,6 +428,69 @@ class Loader {
     }
     f.slow_ms = integer(n["slow_ms"], "faults slow_ms", 0, 0, 600000);
     f.token_ttl_s = integer(n["token_ttl_s"], "faults token_ttl_s", 0, 0, 100000000);
+  }
+
+  // Machines of the lab the engine does not know (spares for a restore on
+  // new hardware): lab_hosts: [{name, role, hostname, hardware_id}].
+  void lab_hosts(const YAML::Node& n) {
+    if (!n) return;
+    if (!is_list(n, "lab_hosts")) return;
+    for (const auto& e : n) {
+      if (!is_map(e, "a lab host")) continue;
+      check_keys(e, {"name", "role", "hostname", "hardware_id"}, "a lab host");
+      LabHostsConfig::Extra x;
+      x.name = required_text(e, "name", "a lab host");
+      x.role = optional_text(e, "role", "lab host", "spare");
+      x.hostname = optional_text(e, "hostname", "lab host");
+      x.hardware_id = optional_text(e, "hardware_id", "lab host");
+      if (!x.name.empty() && (!host_names_.insert(x.name).second || x.name == "engine" || x.name == "backup_storage"))
+        d_.error(ErrorKind::DuplicateHost, pos(e["name"]), fmt::format("lab host '{}' is defined twice", x.name));
+      s_.lab_hosts.extra.push_back(x);
+    }
+  }
+
+  // faults: hosts: {NAME: {unreachable, fail: [{match, message, exit, times}],
+  //   drop_mid_command, drop_after_bytes, drop_times, slow_ms}}: what the
+  // lab host's agent reads from its faults file.
+  void host_faults(const YAML::Node& n) {
+    if (!n) return;
+    if (!is_map(n, "faults hosts")) return;
+    std::vector<std::string> known(host_names_.begin(), host_names_.end());
+    known.push_back("engine");
+    known.push_back("backup_storage");
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      const std::string name = it->first.IsScalar() ? it->first.Scalar() : std::string();
+      if (std::find(known.begin(), known.end(), name) == known.end()) {
+        d_.error(ErrorKind::UnknownHost, pos(it->first), fmt::format("faults for '{}', which is no lab host", name),
+                 did_you_mean(name, known));
+        continue;
+      }
+      const YAML::Node f = it->second;
+      if (!is_map(f, "the faults of a lab host")) continue;
+      check_keys(f, {"unreachable", "fail", "drop_mid_command", "drop_after_bytes", "drop_times", "slow_ms"},
+                 "the faults of a lab host");
+      nlohmann::json j = nlohmann::json::object();
+      if (boolean(f["unreachable"], "faults unreachable", false)) s_.lab_hosts.unreachable.insert(name);
+      if (YAML::Node fail = f["fail"]) {
+        j["fail"] = nlohmann::json::array();
+        if (is_list(fail, "faults fail"))
+          for (const auto& r : fail) {
+            if (!is_map(r, "a fail rule")) continue;
+            check_keys(r, {"match", "message", "exit", "times"}, "a fail rule");
+            nlohmann::json rule = {{"match", required_text(r, "match", "a fail rule")},
+                                   {"message", optional_text(r, "message", "fail rule")},
+                                   {"exit", integer(r["exit"], "fail rule exit", 1, 0, 255)}};
+            if (r["times"]) rule["times"] = integer(r["times"], "fail rule times", 1, 1, 1000000);
+            j["fail"].push_back(rule);
+          }
+      }
+      if (f["drop_mid_command"]) j["drop_mid_command"] = text_of(f["drop_mid_command"], "faults drop_mid_command");
+      if (f["drop_after_bytes"])
+        j["drop_after_bytes"] = static_cast<long long>(number(f["drop_after_bytes"], "faults drop_after_bytes", 0, 1e15));
+      if (f["drop_times"]) j["drop_times"] = integer(f["drop_times"], "faults drop_times", 1, 1, 1000000);
+      if (f["slow_ms"]) j["slow_ms"] = integer(f["slow_ms"], "faults slow_ms", 0, 0, 600000);
+      s_.lab_hosts.faults[name] = j.dump();
+    }
   }
 
   // Ids the scenario did not give, derived from the names, so that a

@@ -16,7 +16,16 @@
 //   vms: [{name: HostedEngine, host: hosted_engine_2, status: up, hosted_engine_vm: true}]
 //   durations: {maintenance: 10, activate: 5, install: 30, start_vm: 5}   # seconds
 //   time_scale: 1          # 0: every transition is due at once
-//   faults: {http_503: {count: 2, methods: [GET]}, slow_ms: 0, token_ttl_s: 0}
+//   faults: {http_503: {count: 2, methods: [GET]}, slow_ms: 0, token_ttl_s: 0,
+//            hosted_engine_restore_leaves_stale_host: false,
+//            hosts: {hosted_engine_3: {unreachable: true},
+//                    engine: {fail: [{match: engine-backup, message: "...", exit: 1, times: 1}],
+//                             drop_mid_command: "...", drop_after_bytes: N, drop_times: 1, slow_ms: 0}}}
+//   lab_hosts: [{name: spare_1, role: spare, hostname: spare1.example.com, hardware_id: ...}]
+//
+// faults.hosts and lab_hosts are for the lab's simulated hosts (she-lab
+// serve, lab/host_fleet.h): each world host, `engine`, `backup_storage` and
+// the lab_hosts get an sshd whose agent reads its host's faults.
 //
 // Every entity may also carry an explicit `id` (a GUID); otherwise the lab
 // derives a stable one. The password is never in a scenario: she-lab makes one.

@@ -1,13 +1,17 @@
 // she-lab: runs a simulated oVirt engine for rehearsals.
 //
-//   she-lab serve SCENARIO [--dir DIR] [--address 127.0.0.1] [--port N]
+//   she-lab serve SCENARIO [--dir DIR] [--address 127.0.0.1] [--port N] [--no-hosts]
 //
 // Makes DIR (default: a fresh directory under $TMPDIR), a CA and a server
 // certificate in it, a random engine password in DIR/engine-password (0600),
 // starts the HTTPS engine and prints, one per line, what an environment
 // needs to reach it: the URL, the CA file, its fingerprint, the user and the
-// password as a secret reference (never the value). Runs until SIGINT or
-// SIGTERM, then stops cleanly.
+// password as a secret reference (never the value). Then (unless
+// --no-hosts) it starts the scenario's hosts, each a real sshd on its own
+// loopback address (lab/host_fleet.h): the world's hosts, `engine` (the
+// engine VM) and `backup_storage`, and prints `host NAME ADDRESS PORT` for
+// each, `ssh_key PATH`, `known_hosts PATH` and `ssh_user NAME`. Runs until
+// SIGINT or SIGTERM, then stops cleanly.
 #include <CLI/CLI.hpp>
 #include <arpa/inet.h>
 #include <csignal>
@@ -20,6 +24,7 @@
 #include <unistd.h>
 
 #include "lab/engine_server.h"
+#include "lab/host_fleet.h"
 #include "lab/lab_pki.h"
 #include "lab/scenario.h"
 #include "lab/world.h"
@@ -64,7 +69,8 @@ bool is_ip(const std::string& s) {
   return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
 }
 
-int serve(const std::string& scenario_file, const std::string& dir_arg, const std::string& address, int port) {
+int serve(const std::string& scenario_file, const std::string& dir_arg, const std::string& address, int port,
+          bool hosts) {
   she::lab::WorldState state;
   try {
     state = she::lab::load_scenario(scenario_file);
@@ -99,8 +105,28 @@ int serve(const std::string& scenario_file, const std::string& dir_arg, const st
             << "password file:" << (dir / "engine-password").string() << "\n"
             << std::flush;
 
+  she::lab::HostFleet fleet;
+  if (hosts) {
+    const std::string host_for_url = v6 ? "[" + address + "]" : (address == "0.0.0.0" ? "127.0.0.1" : address);
+    try {
+      fleet.start(dir / "fleet", she::lab::scenario_fleet(state), she::lab::HostFleet::default_agent_binary(),
+                  "https://" + host_for_url + ":" + std::to_string(bound), pki.files.ca_file);
+      for (const auto& [name, faults] : state.lab_hosts.faults) fleet.set_faults(name, faults + "\n");
+      for (const auto& name : state.lab_hosts.unreachable) fleet.set_unreachable(name, true);
+    } catch (...) {
+      server.stop();
+      throw;
+    }
+    for (const auto& h : fleet.hosts()) std::cout << "host " << h.name << " " << h.address << " " << h.port << "\n";
+    std::cout << "ssh_key " << fleet.client_key().string() << "\n"
+              << "known_hosts " << fleet.known_hosts().string() << "\n"
+              << "ssh_user " << fleet.user() << "\n"
+              << std::flush;
+  }
+
   int sig = 0;
   sigwait(&signals, &sig);
+  fleet.stop();
   server.stop();
   std::cerr << "she-lab: stopped (" << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ")\n";
   return 0;
@@ -118,13 +144,15 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--dir", dir, "where the CA, certificate, key and password go (default: a new temp dir)");
   serve_cmd->add_option("--address", address, "the address to listen on")->capture_default_str();
   serve_cmd->add_option("--port", port, "the port (0: any free port)")->capture_default_str()->check(CLI::Range(0, 65535));
+  bool no_hosts = false;
+  serve_cmd->add_flag("--no-hosts", no_hosts, "serve only the engine: no simulated hosts (sshd)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   try {
-    return serve(scenario, dir, address, port);
+    return serve(scenario, dir, address, port, !no_hosts);
   } catch (const std::exception& e) {
     std::cerr << "she-lab: " << e.what() << "\n";
     return 1;

@@ -72,6 +72,9 @@ void World::reset(WorldState state) {
   jobs_.clear();
   transitions_.clear();
   machine_ids_.clear();
+  he_stale_.clear();
+  he_cleaned_.clear();
+  started_ = steady_clock::now();
   next_event_id_ = 1;
   ticks_ = 0;
   id_counter_ = 0;
@@ -184,6 +187,9 @@ void World::complete_locked(const Transition& t) {
         he.local_maintenance = false;
         he.score = kFullScore;
         h->hosted_engine = he;
+        // The host's agent now writes its metadata slot.
+        he_stale_.erase(he.host_id);
+        he_cleaned_.erase(he.host_id);
       }
       h->status = t.activate ? HostStatus::Up : HostStatus::Maintenance;
       event_locked(504, "normal", fmt::format("Host {} installed", h->name), h->id, {}, t.ctx.correlation_id);
@@ -486,7 +492,8 @@ nlohmann::json World::to_json() const {
                     {"start_vm", s_.durations.start_vm}};
   j["faults"] = {{"http_503", {{"count", s_.faults.http_503_count}, {"methods", s_.faults.http_503_methods}}},
                  {"slow_ms", s_.faults.slow_ms},
-                 {"token_ttl_s", s_.faults.token_ttl_s}};
+                 {"token_ttl_s", s_.faults.token_ttl_s},
+                 {"restore_leaves_stale_host", s_.faults.restore_leaves_stale_host}};
   json dcs = json::array();
   for (const auto& dc : s_.data_centers) dcs.push_back({{"id", dc.id}, {"name", dc.name}, {"status", to_string(dc.status)}});
   j["data_centers"] = dcs;
@@ -562,6 +569,10 @@ nlohmann::json World::to_json() const {
                            0, std::chrono::duration_cast<std::chrono::milliseconds>(t.due - now).count())}});
   }
   j["pending_transitions"] = pending;
+  json stale = json::array();
+  for (const auto& [id, slot] : he_stale_)
+    stale.push_back({{"host_id", id}, {"hostname", slot.hostname}, {"stopped", slot.stopped}});
+  j["he_metadata_stale"] = stale;
   return j;
 }
 
@@ -584,6 +595,9 @@ OpResult World::remove_host(const std::string& id, bool force, const OpContext& 
   const DataCenter* dc = data_center_of_locked(*h);
   const std::string dc_id = dc ? dc->id : std::string();
   machine_ids_[lower(h->address)] = h->hardware_id;  // the machine may come back
+  // Its hosted-engine metadata slot outlives the record (--clean-metadata).
+  if (h->hosted_engine && h->hosted_engine->host_id > 0)
+    he_stale_[h->hosted_engine->host_id] = {h->address, h->status == HostStatus::Down};
   cancel_host_transition_locked(id);
   event_locked(44, "normal", fmt::format("Host {} was removed by {}.", name, ctx.user), id, {}, ctx.correlation_id);
   s_.hosts.erase(std::remove_if(s_.hosts.begin(), s_.hosts.end(), [&](const Host& x) { return x.id == id; }),

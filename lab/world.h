@@ -22,6 +22,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -107,6 +108,21 @@ struct Faults {
   std::vector<std::string> http_503_methods;  // empty: every method
   int slow_ms = 0;                            // delay of every engine response
   int token_ttl_s = 0;                        // 0: SSO tokens do not expire
+  // The hosted-engine role's restore keeps the deploying host's old record
+  // (restore_backup.yml matching neither its name nor its hardware id: the
+  // bug of ovirt-ansible-collection issue #693).
+  bool restore_leaves_stale_host = false;
+};
+
+/// What a scenario says about the lab's simulated hosts (lab/host_fleet.h).
+/// Not the engine's business: the World only carries it to she-lab serve.
+struct LabHostsConfig {
+  struct Extra {
+    std::string name, role, hostname, hardware_id;
+  };
+  std::vector<Extra> extra;                   // machines the engine does not know (spares)
+  std::map<std::string, std::string> faults;  // host name -> faults JSON (see lab/README.md)
+  std::set<std::string> unreachable;          // hosts whose sshd is stopped at start
 };
 
 /// Everything a scenario sets; the World's starting point.
@@ -120,6 +136,18 @@ struct WorldState {
   Durations durations;
   double time_scale = 1.0;
   Faults faults;
+  LabHostsConfig lab_hosts;
+};
+
+/// A world read back from its JSON (World::to_json(), as an engine-backup
+/// of the lab dumps it): the engine, data centers, clusters, hosts, VMs,
+/// global maintenance, durations and time scale. Events, jobs, the password
+/// and faults are not part of it. Throws std::runtime_error on a bad shape.
+WorldState world_state_from_json(const nlohmann::json& j);
+
+/// The machine that runs `hosted-engine --deploy --restore-from-file`.
+struct DeployHost {
+  std::string name, address, hardware_id;
 };
 
 /// Who asks and under which correlation id: stored on the events and jobs
@@ -219,6 +247,35 @@ class World {
   /// True (and counts one down) when the next request of `method` must get a 503.
   bool take_http_503(const std::string& method);
 
+  // --- hosted engine, as the lab hosts' agent sees it (lab/agent/) ---
+  /// `hosted-engine --vm-status --json`: an object keyed by hosted-engine
+  /// host id as a string, plus "global_maintenance" (reference:
+  /// ovirt-he-automation.md section 2). Every hosted-engine host of the
+  /// engine, and the metadata slots left by removed ones until cleaned.
+  nlohmann::ordered_json he_vm_status() const;
+  /// `hosted-engine --set-maintenance --mode=MODE` run on host `host_name`
+  /// (global | local | none). Refusals carry hosted-engine's text (409).
+  OpResult he_set_maintenance(const std::string& host_name, const std::string& mode);
+  /// `hosted-engine --clean-metadata --host-id=N [--force-cleanup]`: the
+  /// agent's log line in `message`; `entity_id` is "cleaned" when it did.
+  OpResult he_clean_metadata(int host_id, bool force);
+  /// The world after `hosted-engine --deploy --restore-from-file` restored
+  /// the backup's `db` (a World::to_json()) on `host`, before the host is
+  /// added: the previous engine VM removed; the records matching the host's
+  /// name or hardware id removed with their VMs down (restore_backup.yml),
+  /// unless the faults keep them (restore_leaves_stale_host); the other
+  /// hosted-engine hosts non_responsive with their VMs unknown; regular hosts
+  /// up; the SPM where the backup had it; the engine healthy. Lab settings
+  /// (password, durations, time scale, faults) stay. `message` lists the
+  /// removed records' names, comma-separated.
+  OpResult he_restore(const nlohmann::json& db, const DeployHost& host);
+  /// The deploy's "Add host": refused (409, the engine's text) while a
+  /// record shares the host's name, address or hardware id; else the host
+  /// is added up, hosted-engine configured (score 3400, the lowest free
+  /// host id, in `entity_id`), running the new engine VM, and global
+  /// maintenance is off.
+  OpResult he_deploy_add_host(const DeployHost& host, const OpContext& ctx);
+
  private:
   enum class TransitionKind { HostMaintenance, HostUp, HostInstalled, VmUp };
   struct Transition {
@@ -269,6 +326,15 @@ class World {
   std::vector<Job> jobs_;
   std::vector<Transition> transitions_;
   std::map<std::string, std::string> machine_ids_;  // address -> hardware id of machines the lab has seen
+  // Hosted-engine metadata slots of hosts removed from the engine: they stay
+  // in --vm-status until --clean-metadata or a host takes the id again.
+  struct StaleSlot {
+    std::string hostname;
+    bool stopped = false;
+  };
+  std::map<int, StaleSlot> he_stale_;
+  std::set<int> he_cleaned_;  // slots cleaned while their host is not live
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::int64_t next_event_id_ = 1;
   std::uint64_t ticks_ = 0;
   std::uint64_t id_counter_ = 0;

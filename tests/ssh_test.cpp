@@ -203,3 +203,48 @@ TEST_CASE("ssh: a secret a remote command needs never reaches a command line - i
   // The passfile is gone afterwards.
   CHECK_FALSE(fs::exists(lab.fleet.host("engine").in_sandbox("/root/.she-restore-restore.dbpass")));
 }
+
+TEST_CASE("deploy: backup - copy host to host - deploy from it held before Add host - continue - the new host scores 3400") {
+  LabHosts lab;
+  // A spare machine to deploy on, new to the backup.
+  lab::FleetHostSpec spare{"spare_1", "127.0.0.14", "spare", "spare1.example.com", "4c4c4544-0099-3510-8033-b3c04f4e3132", 0, ""};
+  lab::HostFleet spare_fleet;
+  spare_fleet.start(lab.engine.dir.path() / "spare", {spare}, lab::HostFleet::default_agent_binary(),
+                    "https://127.0.0.1:" + std::to_string(lab.engine.port), lab.engine.pki.files.ca_file);
+  std::filesystem::path env = test::lab_hosts_environment(lab);
+  const lab::FleetHost& s1 = spare_fleet.host("spare_1");
+  // The spare joins the environment's hosts, with its own fleet's keys.
+  std::string text = test::read_file(env);
+  test::write_file(env, text.substr(0, text.find("hosts:\n") + 7) + "  - {name: spare_1, address: " + s1.address +
+                            ", roles: [spare], ssh: {port: " + std::to_string(s1.port) + ", known_hosts: " +
+                            spare_fleet.known_hosts().string() + ", key: " + spare_fleet.client_key().string() + "}}\n" +
+                            text.substr(text.find("hosts:\n") + 7));
+  fs::path plan = lab.engine.dir.path() / "deploy.yaml";
+  test::write_file(plan, "plan: deploy\nenvironment: " + env.string() + "\nsteps:\n"
+      "  - id: dir\n    uses: ssh.run\n    with: {host: engine, command: [mkdir, -p, --, /var/lib/ovirt-engine-backup]}\n"
+      "  - id: backup\n    uses: engine_backup.backup\n    with: {file: /var/lib/ovirt-engine-backup/d.backup}\n"
+      "  - id: copy\n    uses: file.copy\n    with: {from: engine, from_path: /var/lib/ovirt-engine-backup/d.backup, "
+      "to: spare_1, to_path: /root/she-restore/d.backup}\n"
+      "  - id: engine-down\n    uses: ssh.run\n    with: {host: engine, command: [rm, -f, --, /var/lib/ovirt-engine/engine.up]}\n"
+      "  - id: deploy\n    uses: hosted_engine.deploy_restore\n"
+      "    with: {host: spare_1, backup_file: /root/she-restore/d.backup, storage_connection: 'nfs.example.com:/he', "
+      "appliance_root_password: 'env:SHE_ROOT_PW'}\n"
+      "  - id: continue\n    uses: hosted_engine.deploy_continue\n    with: {host: spare_1, lock_file: '${steps.deploy.lock_file}'}\n"
+      "  - id: status\n    uses: hosted_engine.vm_status\n    with: {host: spare_1}\n"
+      "  - id: check\n    uses: assert\n    with: {that: '${\"spare1.example.com\" in (steps.status.hosts | map(\"hostname\"))}', "
+      "message: the new host is not in the hosted-engine cluster}\n");
+  std::string secret = "Root-Pw-Of-The-Vm-77";
+  auto r = test::she_restore("'" + plan.string() + "' --state-dir '" + (lab.engine.dir.path() / "state").string() + "'",
+                             "SHE_ROOT_PW=" + secret);
+  CHECK_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(r.output.find("she-restore: paused before Add host") != std::string::npos);
+  CHECK(r.output.find("Hosted Engine successfully deployed") != std::string::npos);
+  // The answer file (with the VM's root password) never showed on a command line, and is gone.
+  CHECK(test::read_file(s1.agent_log).find(secret) == std::string::npos);
+  CHECK(r.output.find(secret) == std::string::npos);
+  CHECK_FALSE(fs::exists(s1.in_sandbox("/root/she-restore-deploy.conf")));
+  auto h = lab.engine.world.host_by_name("spare_1");
+  REQUIRE(h);
+  CHECK(h->status == lab::HostStatus::Up);
+  spare_fleet.stop();
+}

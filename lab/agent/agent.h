@@ -1,0 +1,80 @@
+// she-lab-agent: the ForceCommand of every lab host's sshd (lab/host_fleet.h).
+// It reads the client's command from SSH_ORIGINAL_COMMAND, splits it into
+// words as sh would (wordexp(3) with WRDE_NOCMD: quotes removed, command
+// substitution refused, never a shell), logs it, applies the host's faults,
+// and runs the one command it names, inside the host's sandbox directory
+// (absolute paths map into it, `..` never leaves it) and against the lab
+// engine's world (its /lab/ control endpoints). Exit codes and messages are
+// those of the real tools; anything else is "command not found" (127).
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace she::lab::agent {
+
+namespace fs = std::filesystem;
+using Args = std::vector<std::string>;
+
+struct Agent {
+  std::string host;  // the lab host's name (the engine's name for it)
+  fs::path sandbox;  // the host's "/"
+  std::string lab_url;
+  std::string lab_ca;
+  fs::path log_file;
+  fs::path faults_file;
+
+  /// A host path (absolute, or relative to /root) inside the sandbox.
+  fs::path map(const std::string& host_path) const;
+  /// Appends one JSON line to the agent log (one write, O_APPEND).
+  void log(const nlohmann::json& entry) const;
+};
+
+// Output, unbuffered (the connection may be dropped at any moment).
+void out(const std::string& s);
+void err(const std::string& s);
+
+/// Kills the sshd session this agent runs under (SIGKILL), so that the
+/// client sees its connection reset, then exits.
+[[noreturn]] void drop_connection();
+
+/// Runs one command (argv[0] is its name); returns its exit code.
+int run_command(Agent& a, const Args& argv);
+
+// The commands, by family. Each gets the full argv.
+int file_command(Agent& a, const Args& argv, bool* handled);
+int engine_backup(Agent& a, const Args& argv);
+int engine_setup(Agent& a, const Args& argv);
+int hosted_engine(Agent& a, const Args& argv);
+int systemd_run(Agent& a, const Args& argv);
+int systemctl(Agent& a, const Args& argv);
+
+/// The lab engine's /lab/ endpoints over HTTPS (the lab CA).
+struct LabReply {
+  int status = 0;  // 0: no answer
+  std::string body;
+  std::string error;  // transport error
+  nlohmann::json json() const;
+};
+LabReply lab_get(const Agent& a, const std::string& path);
+LabReply lab_post(const Agent& a, const std::string& path, const nlohmann::json& body);
+
+// Small helpers shared by the commands.
+bool read_file(const fs::path& p, std::string* out);
+bool write_file_atomic(const fs::path& p, const std::string& data, unsigned mode = 0644);
+std::string now_stamp();  // YYYYmmddHHMMSS, UTC
+std::string trim(std::string s);
+
+/// Faults (the host's faults file, re-read at each command): whether
+/// `command_line` must fail now (message and exit code), counting one use
+/// of a rule with "times".
+bool take_fail_fault(const Agent& a, const std::string& command_line, std::string* message, int* exit_code,
+                     const std::string& deferred = {});
+/// The dd transfer fault: drop the connection after this many bytes (-1:
+/// none), counting one use when the faults limit them (drop_times).
+long long take_drop_after_bytes(const Agent& a);
+
+}  // namespace she::lab::agent

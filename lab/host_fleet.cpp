@@ -1,0 +1,585 @@
+#include "lab/host_fleet.h"
+
+#include <algorithm>
+#include <arpa/inet.h>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <fstream>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <pwd.h>
+#include <sstream>
+#include <stdexcept>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+#include "hosts/shell_quote.h"
+
+#ifndef SHE_LAB_AGENT_BINARY
+#define SHE_LAB_AGENT_BINARY ""
+#endif
+
+namespace she::lab {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kSshd = "/usr/sbin/sshd";
+constexpr const char* kSshKeygen = "ssh-keygen";
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void write_text(const fs::path& p, const std::string& text, mode_t mode = 0644) {
+  fs::create_directories(p.parent_path());
+  const fs::path tmp = p.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    if (!out) throw std::runtime_error("cannot write " + tmp.string());
+  }
+  ::chmod(tmp.c_str(), mode);
+  fs::rename(tmp, p);
+}
+
+/// Runs argv (PATH searched) with stdin from /dev/null and its output in
+/// `out`; returns the exit code (-1 if it could not run).
+int run_process(const std::vector<std::string>& argv, std::string* out) {
+  char tmpl[] = "/tmp/she-lab-out.XXXXXX";
+  const int fd = ::mkstemp(tmpl);
+  if (fd < 0) return -1;
+  ::unlink(tmpl);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(fd);
+    return -1;
+  }
+  if (pid == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    const int in = ::open("/dev/null", O_RDONLY);
+    ::dup2(in, 0);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (out) {
+    out->clear();
+    ::lseek(fd, 0, SEEK_SET);
+    char buf[4096];
+    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) out->append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+void keygen(const fs::path& key, const std::string& comment) {
+  std::error_code ec;
+  fs::remove(key, ec);
+  fs::remove(key.string() + ".pub", ec);
+  std::string out;
+  const int rc = run_process({kSshKeygen, "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", key.string()}, &out);
+  if (rc != 0) throw std::runtime_error(fmt::format("ssh-keygen failed for {} ({}): {}", key.string(), rc, out));
+}
+
+/// SHA256:... of an OpenSSH public key line, as ssh-keygen -l prints it.
+std::string fingerprint(const std::string& key_line) {
+  std::istringstream in(key_line);
+  std::string type, blob64;
+  in >> type >> blob64;
+  std::string blob(blob64.size(), '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(blob.data()),
+                                reinterpret_cast<const unsigned char*>(blob64.data()), static_cast<int>(blob64.size()));
+  if (n < 0) return {};
+  std::size_t len = static_cast<std::size_t>(n);
+  if (!blob64.empty() && blob64.back() == '=') --len;
+  if (blob64.size() > 1 && blob64[blob64.size() - 2] == '=') --len;
+  blob.resize(len);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  EVP_Digest(blob.data(), blob.size(), md, &md_len, EVP_sha256(), nullptr);
+  std::string b64(4 * ((md_len + 2) / 3) + 1, '\0');
+  const int m = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()), md, static_cast<int>(md_len));
+  b64.resize(static_cast<std::size_t>(m));
+  while (!b64.empty() && b64.back() == '=') b64.pop_back();
+  return "SHA256:" + b64;
+}
+
+std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+bool valid_loopback(const std::string& address) {
+  in_addr a{};
+  if (inet_pton(AF_INET, address.c_str(), &a) != 1) return false;
+  const std::uint32_t h = ntohl(a.s_addr);
+  return (h >> 24) == 127 && h != 0x7f000001 && (h & 0xff) >= 2 && (h & 0xffffff00) == 0x7f000000;
+}
+
+int free_port(const std::string& address) {
+  const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) throw std::runtime_error("socket: " + std::string(std::strerror(errno)));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = 0;
+  inet_pton(AF_INET, address.c_str(), &a.sin_addr);
+  if (::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    const std::string err = std::strerror(errno);
+    ::close(s);
+    throw std::runtime_error(fmt::format("cannot bind {}:0: {}", address, err));
+  }
+  socklen_t len = sizeof a;
+  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(s);
+  return ntohs(a.sin_port);
+}
+
+bool accepts(const std::string& address, int port) {
+  const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return false;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  inet_pton(AF_INET, address.c_str(), &a.sin_addr);
+  const bool ok = ::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(s);
+  return ok;
+}
+
+bool alive(pid_t pid) { return pid > 0 && ::kill(pid, 0) == 0; }
+
+/// Reaps `pid` if it is our child and has ended; true once it is gone.
+bool reaped(pid_t pid) {
+  int status = 0;
+  const pid_t r = ::waitpid(pid, &status, WNOHANG);
+  if (r == pid) return true;
+  if (r < 0 && errno == ECHILD) return !alive(pid);
+  return false;
+}
+
+/// Parent pid and command name of a process, from /proc.
+bool proc_stat(pid_t pid, pid_t* ppid, std::string* comm) {
+  const std::string stat = read_text(fmt::format("/proc/{}/stat", pid));
+  const auto open = stat.find('('), close = stat.rfind(')');
+  if (open == std::string::npos || close == std::string::npos) return false;
+  if (comm) *comm = stat.substr(open + 1, close - open - 1);
+  std::istringstream rest(stat.substr(close + 2));
+  char state = 0;
+  long pp = 0;
+  rest >> state >> pp;
+  if (ppid) *ppid = static_cast<pid_t>(pp);
+  return true;
+}
+
+/// Every live process whose parent chain reaches `root` (not root itself).
+std::vector<pid_t> descendants(pid_t root) {
+  std::vector<std::pair<pid_t, pid_t>> all;  // pid, ppid
+  if (DIR* d = ::opendir("/proc")) {
+    while (dirent* e = ::readdir(d)) {
+      char* end = nullptr;
+      const long pid = std::strtol(e->d_name, &end, 10);
+      if (!end || *end != '\0' || pid <= 0) continue;
+      pid_t pp = 0;
+      if (proc_stat(static_cast<pid_t>(pid), &pp, nullptr)) all.push_back({static_cast<pid_t>(pid), pp});
+    }
+    ::closedir(d);
+  }
+  std::vector<pid_t> out{root};
+  for (std::size_t i = 0; i < out.size(); ++i)
+    for (const auto& [pid, pp] : all)
+      if (pp == out[i] && std::find(out.begin(), out.end(), pid) == out.end()) out.push_back(pid);
+  out.erase(out.begin());
+  return out;
+}
+
+/// SIGTERM, then SIGKILL after `grace`; reaps our own children.
+void terminate(const std::vector<pid_t>& pids, std::chrono::milliseconds grace) {
+  for (pid_t p : pids)
+    if (p > 0) ::kill(p, SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  std::vector<pid_t> left = pids;
+  while (!left.empty()) {
+    left.erase(std::remove_if(left.begin(), left.end(), [](pid_t p) { return p <= 0 || reaped(p); }), left.end());
+    if (left.empty()) break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      for (pid_t p : left) ::kill(p, SIGKILL);
+      for (pid_t p : left)
+        for (int i = 0; i < 200 && !reaped(p); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+std::string current_user() {
+  if (::geteuid() == 0) return "root";
+  if (const passwd* pw = ::getpwuid(::geteuid())) return pw->pw_name;
+  throw std::runtime_error("the user running the lab has no name");
+}
+
+// Whether this sshd knows PerSourcePenalties (OpenSSH 9.8+): its penalties
+// would lock the tests out after the drops the lab makes on purpose.
+bool sshd_knows_penalties(const fs::path& dir) {
+  static int known = -1;
+  if (known >= 0) return known == 1;
+  const fs::path probe = dir / "sshd_probe_config";
+  write_text(probe, "PerSourcePenalties no\n");
+  std::string out;
+  known = run_process({kSshd, "-t", "-f", probe.string(), "-o", "HostKey=/dev/null"}, &out) == 0 ||
+                  out.find("Bad configuration option") == std::string::npos
+              ? 1
+              : 0;
+  std::error_code ec;
+  fs::remove(probe, ec);
+  return known == 1;
+}
+
+void install_tools(const FleetHostSpec& spec, const fs::path& sandbox) {
+  auto tool = [&](const char* path) { write_text(sandbox / (path + 1), "#!/bin/sh\n# lab marker: the lab agent runs this tool\n", 0755); };
+  if (spec.role == "engine") {
+    tool("/usr/bin/engine-backup");
+    tool("/usr/bin/engine-setup");
+    write_text(sandbox / "var/lib/ovirt-engine/engine.up", "1\n");
+    // What ovirt-engine-tools-backup installs.
+    fs::create_directories(sandbox / "var/lib/ovirt-engine-backup");
+    fs::create_directories(sandbox / "var/log/ovirt-engine-backup");
+    fs::create_directories(sandbox / "etc/ovirt-engine");
+  }
+  if (spec.role == "hosted_engine" || spec.role == "spare" || spec.role == "failover") {
+    tool("/usr/sbin/hosted-engine");
+    fs::create_directories(sandbox / "etc/ovirt-hosted-engine");
+    fs::create_directories(sandbox / "var/log/ovirt-hosted-engine-setup");
+  }
+  write_text(sandbox / "etc/hostname", (spec.hostname.empty() ? spec.name : spec.hostname) + "\n");
+  if (!spec.hardware_id.empty()) write_text(sandbox / "etc/vdsm/vdsm.id", spec.hardware_id + "\n");
+  if (spec.he_host_id > 0)
+    write_text(sandbox / "etc/ovirt-hosted-engine/hosted-engine.conf",
+               fmt::format("fqdn={}\nhost_id={}\nhost={}\nconf_file_name=hosted-engine.conf\n"
+                           "domainType=nfs\nstorage=nfs.lab.example:/exports/hosted_engine\n",
+                           spec.engine_fqdn, spec.he_host_id, spec.hostname.empty() ? spec.name : spec.hostname));
+  fs::create_directories(sandbox / "root");
+  fs::create_directories(sandbox / "tmp");
+  fs::create_directories(sandbox / "var/log/she-restore");
+}
+
+}  // namespace
+
+fs::path FleetHost::in_sandbox(const std::string& path) const {
+  fs::path out = sandbox;
+  for (const auto& part : fs::path(path).lexically_normal()) {
+    const std::string s = part.string();
+    if (s.empty() || s == "/" || s == ".") continue;
+    if (s == "..") {
+      if (out != sandbox) out = out.parent_path();
+      continue;
+    }
+    out /= part;
+  }
+  return out;
+}
+
+HostFleet::~HostFleet() { stop(); }
+
+fs::path HostFleet::default_agent_binary() {
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    for (const fs::path& candidate : {self.parent_path() / "she-lab-agent", self.parent_path() / "lab" / "she-lab-agent"})
+      if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return SHE_LAB_AGENT_BINARY;
+}
+
+const FleetHost& HostFleet::host(const std::string& name) const {
+  for (const auto& h : hosts_)
+    if (h.name == name) return h;
+  throw std::out_of_range("no lab host named " + name);
+}
+
+FleetHost& HostFleet::find(const std::string& name) {
+  for (auto& h : hosts_)
+    if (h.name == name) return h;
+  throw std::out_of_range("no lab host named " + name);
+}
+
+void HostFleet::start(const fs::path& dir, const std::vector<FleetHostSpec>& specs, const fs::path& agent_binary,
+                      const std::string& lab_url, const fs::path& lab_ca_file) {
+  if (!hosts_.empty()) throw std::runtime_error("the fleet is already started");
+  if (agent_binary.empty() || ::access(agent_binary.c_str(), X_OK) != 0)
+    throw std::runtime_error("the lab agent " + agent_binary.string() + " is not an executable");
+  if (::access(kSshd, X_OK) != 0) throw std::runtime_error(std::string(kSshd) + " is missing (install openssh-server)");
+  std::vector<std::string> names, addresses;
+  for (const auto& s : specs) {
+    if (s.name.empty() || s.name.find_first_of("/ \t\n'\"") != std::string::npos || s.name == "." || s.name == "..")
+      throw std::runtime_error("bad lab host name '" + s.name + "'");
+    if (!valid_loopback(s.address))
+      throw std::runtime_error(fmt::format("host {}: {} is not a loopback address 127.0.0.N with N >= 2", s.name, s.address));
+    if (std::find(names.begin(), names.end(), s.name) != names.end())
+      throw std::runtime_error("lab host " + s.name + " is given twice");
+    if (std::find(addresses.begin(), addresses.end(), s.address) != addresses.end())
+      throw std::runtime_error("address " + s.address + " is given to two lab hosts");
+    names.push_back(s.name);
+    addresses.push_back(s.address);
+  }
+  fs::create_directories(dir);
+  dir_ = fs::absolute(dir).lexically_normal();
+  agent_ = fs::absolute(agent_binary);
+  lab_url_ = lab_url;
+  lab_ca_ = lab_ca_file.empty() ? fs::path() : fs::absolute(lab_ca_file);
+  user_ = current_user();
+  if (::geteuid() == 0) {
+    // sshd's privilege separation directory (Debian makes it at boot).
+    ::mkdir("/run/sshd", 0755);
+    ::chmod("/run/sshd", 0755);
+  }
+  client_key_ = dir_ / "client_key";
+  known_hosts_ = dir_ / "known_hosts";
+  try {
+    keygen(client_key_, "she-lab-client");
+    write_text(dir_ / "authorized_keys", read_text(client_key_.string() + ".pub"), 0600);
+    for (const auto& spec : specs) {
+      FleetHost h;
+      h.spec = spec;
+      h.name = spec.name;
+      h.address = spec.address;
+      h.dir = dir_ / "hosts" / spec.name;
+      h.sandbox = h.dir / "root";
+      h.agent_log = h.dir / "agent.log";
+      h.faults_file = h.dir / "faults.json";
+      h.sshd_config = h.dir / "sshd_config";
+      h.sshd_log = h.dir / "sshd.log";
+      h.host_key = h.dir / "host_key";
+      fs::create_directories(h.sandbox);
+      install_tools(spec, h.sandbox);
+      write_text(h.faults_file, "{}\n");
+      keygen(h.host_key, "she-lab-" + spec.name);
+      h.host_key_line = first_line(read_text(h.host_key.string() + ".pub"));
+      {
+        std::istringstream in(h.host_key_line);
+        std::string type, blob;
+        in >> type >> blob;
+        h.host_key_line = type + " " + blob;
+      }
+      h.host_key_fingerprint = fingerprint(h.host_key_line);
+      h.port = free_port(h.address);
+      write_sshd_config(h);
+      hosts_.push_back(std::move(h));
+    }
+    for (auto& h : hosts_) {
+      // The port was free when chosen; another process may have taken it
+      // since: then another one.
+      for (int attempt = 1;; ++attempt) {
+        try {
+          start_sshd(h);
+          break;
+        } catch (const std::runtime_error& e) {
+          if (attempt >= 3 || std::string(e.what()).find("Address already in use") == std::string::npos) throw;
+          h.port = free_port(h.address);
+          write_sshd_config(h);
+        }
+      }
+    }
+    write_known_hosts();
+  } catch (...) {
+    stop();
+    hosts_.clear();
+    throw;
+  }
+}
+
+void HostFleet::write_sshd_config(FleetHost& h) const {
+  const FleetHostSpec& spec = h.spec;
+  const std::vector<std::string> agent_argv = {agent_.string(), "--host", h.name, "--sandbox", h.sandbox.string(),
+                                               "--lab-url", lab_url_, "--lab-ca", lab_ca_.string(),
+                                               "--log", h.agent_log.string(), "--faults", h.faults_file.string()};
+  std::string config = fmt::format(
+      "# she-lab host {name} ({role})\n"
+      "ListenAddress {addr}:{port}\n"
+      "HostKey {key}\n"
+      "PidFile {pid}\n"
+      "AuthorizedKeysFile {ak}\n"
+      "PubkeyAuthentication yes\n"
+      "PasswordAuthentication no\n"
+      "KbdInteractiveAuthentication no\n"
+      "UsePAM no\n"
+      "StrictModes no\n"
+      "PermitRootLogin prohibit-password\n"
+      "AllowTcpForwarding yes\n"
+      "X11Forwarding no\n"
+      "PrintMotd no\n"
+      "MaxStartups 200\n"
+      "MaxSessions 100\n"
+      "LoginGraceTime 30\n"
+      "LogLevel VERBOSE\n"
+      // sshd runs the ForceCommand through the user's shell; bash
+      // sources ~/.bashrc when sshd starts it at SHLVL 0, and whatever
+      // that prints would corrupt the agent's output (transfers).
+      "SetEnv SHLVL=1\n",
+      fmt::arg("name", h.name), fmt::arg("role", spec.role), fmt::arg("addr", h.address), fmt::arg("port", h.port),
+      fmt::arg("key", h.host_key.string()), fmt::arg("pid", (h.dir / "sshd.pid").string()),
+      fmt::arg("ak", (dir_ / "authorized_keys").string()));
+  if (sshd_knows_penalties(dir_)) config += "PerSourcePenalties no\n";
+  if (::geteuid() != 0) config += "AllowUsers " + user_ + "\n";
+  config += "ForceCommand " + shell_join(agent_argv) + "\n";
+  write_text(h.sshd_config, config, 0600);
+}
+
+void HostFleet::write_known_hosts() const {
+  std::string text;
+  for (const auto& h : hosts_) text += fmt::format("[{}]:{} {}\n", h.address, h.port, h.host_key_line);
+  write_text(known_hosts_, text, 0644);
+}
+
+void HostFleet::start_sshd(FleetHost& h) {
+  if (h.sshd_pid > 0) return;
+  const int log = ::open(h.sshd_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  const int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  const std::string config = h.sshd_config.string(), log_path = h.sshd_log.string();
+  const char* argv[] = {kSshd, "-D", "-e", "-E", log_path.c_str(), "-f", config.c_str(), nullptr};
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork: " + std::string(std::strerror(errno)));
+  if (pid == 0) {
+    // Only async-signal-safe calls here: the parent may run threads. The
+    // signal mask survives exec: sshd must see SIGTERM.
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    // A lab whose process dies without stop() (a crashed or killed test)
+    // leaves no sshd behind.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(1);
+    ::dup2(null, 0);
+    ::dup2(log, 1);
+    ::dup2(log, 2);
+    ::setpgid(0, 0);
+    ::close_range(3, ~0U, 0);
+    ::execv(kSshd, const_cast<char* const*>(argv));
+    ::_exit(127);
+  }
+  ::close(log);
+  ::close(null);
+  h.sshd_pid = pid;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!accepts(h.address, h.port)) {
+    if (reaped(pid)) {
+      h.sshd_pid = -1;
+      throw std::runtime_error(fmt::format("sshd for {} ({}:{}) exited; see {}:\n{}", h.name, h.address, h.port,
+                                           h.sshd_log.string(), read_text(h.sshd_log)));
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      stop_sshd(h);
+      throw std::runtime_error(fmt::format("sshd for {} does not accept connections on {}:{} after 5 s; see {}",
+                                           h.name, h.address, h.port, h.sshd_log.string()));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+void HostFleet::stop_sshd(FleetHost& h) {
+  if (h.sshd_pid <= 0) return;
+  // The listener first, then its sessions (which SIGTERM to the listener
+  // leaves running).
+  std::vector<pid_t> sessions = descendants(h.sshd_pid);
+  terminate({h.sshd_pid}, std::chrono::seconds(2));
+  for (pid_t p : sessions) ::kill(p, SIGKILL);
+  h.sshd_pid = -1;
+}
+
+void HostFleet::stop() {
+  for (auto& h : hosts_) {
+    stop_sshd(h);
+    // Background units (systemd-run) the agent started: their pid files.
+    const fs::path units = h.sandbox / "run/she-lab/units";
+    std::error_code ec;
+    if (fs::is_directory(units, ec)) {
+      std::vector<pid_t> pids;
+      for (const auto& e : fs::directory_iterator(units, ec)) {
+        if (e.path().extension() != ".pid") continue;
+        const long pid = std::atol(read_text(e.path()).c_str());
+        std::string comm;
+        // Only a process that still is the agent (pids are reused).
+        if (pid > 0 && proc_stat(static_cast<pid_t>(pid), nullptr, &comm) && comm.rfind("she-lab-agent", 0) == 0)
+          pids.push_back(static_cast<pid_t>(pid));
+      }
+      terminate(pids, std::chrono::seconds(1));
+    }
+  }
+}
+
+void HostFleet::set_faults(const std::string& host, const std::string& json) {
+  FleetHost& h = find(host);
+  write_text(h.faults_file, json.empty() ? "{}\n" : json, 0644);
+}
+
+void HostFleet::set_unreachable(const std::string& host, bool unreachable) {
+  FleetHost& h = find(host);
+  if (unreachable) stop_sshd(h);
+  else start_sshd(h);
+}
+
+bool HostFleet::unreachable(const std::string& host) const { return this->host(host).sshd_pid <= 0; }
+
+std::vector<FleetHostSpec> scenario_fleet(const WorldState& world, int first_octet) {
+  std::vector<FleetHostSpec> out;
+  int n = first_octet;
+  auto next_address = [&] {
+    if (n > 254) throw std::runtime_error("too many lab hosts for 127.0.0.0/24");
+    return fmt::format("127.0.0.{}", n++);
+  };
+  for (const auto& h : world.hosts) {
+    FleetHostSpec s;
+    s.name = h.name;
+    s.address = next_address();
+    s.role = h.hosted_engine ? "hosted_engine" : "regular";
+    s.hostname = h.address;
+    s.hardware_id = h.hardware_id;
+    s.he_host_id = h.hosted_engine ? h.hosted_engine->host_id : 0;
+    s.engine_fqdn = world.engine.fqdn;
+    out.push_back(s);
+  }
+  FleetHostSpec engine;
+  engine.name = "engine";
+  engine.address = next_address();
+  engine.role = "engine";
+  engine.hostname = world.engine.fqdn;
+  out.push_back(engine);
+  FleetHostSpec storage;
+  storage.name = "backup_storage";
+  storage.address = next_address();
+  storage.role = "backup_storage";
+  out.push_back(storage);
+  for (const auto& x : world.lab_hosts.extra) {
+    FleetHostSpec s;
+    s.name = x.name;
+    s.address = next_address();
+    s.role = x.role.empty() ? "spare" : x.role;
+    s.hostname = x.hostname;
+    s.hardware_id = x.hardware_id;
+    s.engine_fqdn = world.engine.fqdn;
+    out.push_back(s);
+  }
+  return out;
+}
+
+}  // namespace she::lab

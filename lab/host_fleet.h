@@ -1,0 +1,142 @@
+// The lab's simulated hosts: one real OpenSSH sshd per host, each on its own
+// loopback address (127.0.0.N, N >= 2) and port, with its own ed25519 host
+// key, whose ForceCommand is the lab agent (lab/agent/, she-lab-agent). The
+// agent implements the commands the plans run inside the host's sandbox
+// directory (the host's "/") and against the lab engine's world.
+//
+// Layout of the fleet directory:
+//
+//   DIR/client_key, client_key.pub   the one client key of the fleet (ed25519)
+//   DIR/authorized_keys              its public key, for every host
+//   DIR/known_hosts                  [ADDR]:PORT ssh-ed25519 KEY, one line a host
+//   DIR/hosts/NAME/host_key          the host's key
+//   DIR/hosts/NAME/sshd_config       absolute paths only
+//   DIR/hosts/NAME/sshd.log          sshd -E
+//   DIR/hosts/NAME/agent.log         one JSON line per command (the raw command line)
+//   DIR/hosts/NAME/faults.json       the host's faults, re-read at each command
+//   DIR/hosts/NAME/root/             the sandbox
+//
+// Works as root (then /run/sshd is made for privilege separation and the
+// hosts accept root) and as an ordinary user (sshd then lets only that user
+// in: log in as user()).
+//
+// Each sshd gets SIGTERM when the thread that started it ends (Linux's
+// parent-death signal), so that a test killed before stop() leaves no sshd
+// behind: start the fleet, and set_unreachable(false), from a thread that
+// outlives it (the main thread).
+//
+// What each role installs in the sandbox:
+//   engine          /usr/bin/engine-backup, /usr/bin/engine-setup,
+//                   /var/lib/ovirt-engine/engine.up (the engine service runs),
+//                   /var/lib/ovirt-engine-backup, /var/log/ovirt-engine-backup
+//   hosted_engine, spare
+//                   /usr/sbin/hosted-engine (ovirt-hosted-engine-setup),
+//                   /etc/ovirt-hosted-engine, /var/log/ovirt-hosted-engine-setup
+//   anything else   only the file tools
+// (every host has /root, /tmp and /var/log/she-restore)
+// and every host gets /etc/hostname (FleetHostSpec::hostname), /etc/vdsm/vdsm.id
+// when a hardware id is given, and /etc/ovirt-hosted-engine/hosted-engine.conf
+// when a hosted-engine host id is given.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+#include "lab/world.h"
+
+namespace she::lab {
+
+struct FleetHostSpec {
+  std::string name;         // the host's name in the lab (and in the engine, for world hosts)
+  std::string address;      // 127.0.0.N with N >= 2
+  std::string role;         // engine | hosted_engine | spare | regular | backup_storage | ...
+  std::string hostname;     // what `hostname` prints and the address the engine knows; default: name
+  std::string hardware_id;  // written to /etc/vdsm/vdsm.id when given
+  int he_host_id = 0;       // > 0: a hosted-engine.conf with this host_id and engine_fqdn
+  std::string engine_fqdn;  // for hosted-engine.conf
+};
+
+struct FleetHost {
+  FleetHostSpec spec;
+  std::string name, address;
+  int port = 0;
+  std::filesystem::path dir;      // DIR/hosts/NAME
+  std::filesystem::path sandbox;  // the host's "/"
+  std::filesystem::path agent_log;
+  std::filesystem::path faults_file;
+  std::filesystem::path sshd_config, sshd_log, host_key;
+  std::string host_key_line;         // "ssh-ed25519 AAAA..."
+  std::string host_key_fingerprint;  // SHA256:base64 (as ssh-keygen -l prints it)
+  pid_t sshd_pid = -1;               // -1 while stopped (unreachable)
+
+  /// `path` (absolute, as on the host) inside the sandbox.
+  std::filesystem::path in_sandbox(const std::string& path) const;
+};
+
+class HostFleet {
+ public:
+  HostFleet() = default;
+  ~HostFleet();  // stop()
+  HostFleet(const HostFleet&) = delete;
+  HostFleet& operator=(const HostFleet&) = delete;
+
+  /// Makes the keys, sandboxes and configurations under `dir` (created if
+  /// missing), starts one sshd per host and waits (5 s at most) until every
+  /// port accepts connections. `lab_url` (https://127.0.0.1:PORT) and
+  /// `lab_ca_file` tell the agents where the lab engine is; both may be
+  /// empty when no engine runs (then the commands that need it fail).
+  /// Throws std::runtime_error (after stopping what it started) on failure.
+  void start(const std::filesystem::path& dir, const std::vector<FleetHostSpec>& hosts,
+             const std::filesystem::path& agent_binary, const std::string& lab_url,
+             const std::filesystem::path& lab_ca_file);
+  /// Kills every sshd it started (SIGTERM, SIGKILL after 2 s), their session
+  /// processes, and the background units (systemd-run) the agents started.
+  /// Removes no file. Safe to call twice.
+  void stop();
+
+  const std::vector<FleetHost>& hosts() const { return hosts_; }
+  /// Throws std::out_of_range for an unknown name.
+  const FleetHost& host(const std::string& name) const;
+  const std::filesystem::path& dir() const { return dir_; }
+  const std::filesystem::path& client_key() const { return client_key_; }  // private key, no passphrase
+  const std::filesystem::path& known_hosts() const { return known_hosts_; }
+  /// The user the hosts let in: root when the fleet runs as root, else the
+  /// user running it.
+  const std::string& user() const { return user_; }
+
+  /// Writes the host's faults file (JSON, see lab/README.md): the agent
+  /// re-reads it at every command. "{}" clears every fault.
+  void set_faults(const std::string& host, const std::string& json);
+  /// Stops (true) or starts again on the same port (false) the host's sshd.
+  /// Stopping also kills the host's open sessions.
+  void set_unreachable(const std::string& host, bool unreachable);
+  bool unreachable(const std::string& host) const;
+
+  /// she-lab-agent next to the running executable, else the one this
+  /// build made.
+  static std::filesystem::path default_agent_binary();
+
+ private:
+  FleetHost& find(const std::string& name);
+  void start_sshd(FleetHost& h);
+  void stop_sshd(FleetHost& h);
+  void write_known_hosts() const;
+  void write_sshd_config(FleetHost& h) const;
+
+  std::vector<FleetHost> hosts_;
+  std::filesystem::path dir_, client_key_, known_hosts_, agent_;
+  std::string user_, lab_url_;
+  std::filesystem::path lab_ca_;
+};
+
+/// The hosts a scenario stands for: every host of the world (role
+/// hosted_engine when it has a hosted-engine block, else regular; hostname
+/// its engine address; its hardware id and hosted-engine host id), then
+/// `engine` (the engine VM, hostname the engine FQDN) and `backup_storage`,
+/// on 127.0.0.2, 127.0.0.3, ... in that order, then the scenario's extra
+/// lab hosts (spares). `first_octet` is N of the first address.
+std::vector<FleetHostSpec> scenario_fleet(const WorldState& world, int first_octet = 2);
+
+}  // namespace she::lab
