@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <memory>
 #include <openssl/evp.h>
+
+#include "hosts/digest.h"
 #include <regex>
 #include <sstream>
 #include <cstdio>
@@ -12,25 +14,6 @@
 namespace she {
 
 namespace {
-
-class Digest {
- public:
-  explicit Digest(const EVP_MD* md) : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, md, nullptr); }
-  ~Digest() { EVP_MD_CTX_free(ctx_); }
-  Digest(const Digest&) = delete;
-  void update(const void* p, size_t n) { EVP_DigestUpdate(ctx_, p, n); }
-  std::string hex() {
-    unsigned char out[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(ctx_, out, &len);
-    std::string h;
-    for (unsigned int i = 0; i < len; ++i) h += fmt::format("{:02x}", out[i]);
-    return h;
-  }
-
- private:
-  EVP_MD_CTX* ctx_;
-};
 
 std::string hex_of(const EVP_MD* md, const std::string& data) {
   Digest d(md);

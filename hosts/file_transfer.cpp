@@ -7,13 +7,13 @@
 #include <filesystem>
 #include <fmt/format.h>
 #include <mutex>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <cstring>
 #include <thread>
 #include <unistd.h>
 #include <vector>
 
+#include "hosts/digest.h"
 #include "hosts/shell_quote.h"
 
 namespace she {
@@ -21,24 +21,6 @@ namespace she {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-class Sha256 {
- public:
-  Sha256() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr); }
-  ~Sha256() { EVP_MD_CTX_free(ctx_); }
-  void update(const char* d, size_t n) { EVP_DigestUpdate(ctx_, d, n); }
-  std::string hex() {
-    unsigned char out[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(ctx_, out, &len);
-    std::string h;
-    for (unsigned int i = 0; i < len; ++i) h += fmt::format("{:02x}", out[i]);
-    return h;
-  }
-
- private:
-  EVP_MD_CTX* ctx_;
-};
 
 /// Progress lines at most once a second: bytes, rate, time left.
 class Meter {
@@ -114,7 +96,7 @@ class BlockQueue {
 
 TransferResult copy_once(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts, long long total) {
   std::string part = to.path + ".part";
-  Sha256 sha;
+  Digest sha;
   Meter meter(opts, total, fmt::format("copy {} -> {}", from.str(), to.str()));
   TransferResult result;
   auto count = [&](const char* d, size_t n) {

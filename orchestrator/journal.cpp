@@ -7,10 +7,10 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <mutex>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hosts/digest.h"
 #include "orchestrator/durable_file.h"
 
 namespace she {
@@ -20,14 +20,7 @@ namespace {
 constexpr size_t kChecksumLength = 16;
 std::mutex g_append_mutex;
 
-std::string checksum(const std::string& text) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(text.data(), text.size(), digest, &len, EVP_sha256(), nullptr);
-  std::string hex;
-  for (unsigned int i = 0; i < kChecksumLength / 2; ++i) hex += fmt::format("{:02x}", digest[i]);
-  return hex;
-}
+std::string checksum(const std::string& text) { return sha256_hex(text).substr(0, kChecksumLength); }
 
 struct Parsed {
   std::vector<Value> records;

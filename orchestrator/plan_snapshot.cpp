@@ -1,20 +1,11 @@
 #include "orchestrator/plan_snapshot.h"
 
 #include <fmt/format.h>
-#include <openssl/evp.h>
 
+#include "hosts/digest.h"
 #include "orchestrator/durable_file.h"
 
 namespace she {
-
-std::string sha256_hex(const std::string& data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
-  std::string hex;
-  for (unsigned int i = 0; i < len; ++i) hex += fmt::format("{:02x}", digest[i]);
-  return hex;
-}
 
 namespace {
 std::string yaml_text(const YAML::Node& n) {

@@ -10,7 +10,6 @@
 
 namespace she {
 
-std::string sha256_hex(const std::string& data);
 /// {step id: fingerprint of its definition and statically resolved parameters}.
 Value step_fingerprints(const Plan& plan);
 /// The plan as the run saw it: names, environment, parameters, steps and

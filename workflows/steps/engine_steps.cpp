@@ -94,6 +94,16 @@ class EngineStep : public StepType {
 
   static std::chrono::milliseconds forever() { return std::chrono::hours(24 * 7); }
 
+  /// Waits `interval` before the next poll, stopping at once when the run
+  /// must stop, and lets the interval grow by half up to 10 s.
+  static void wait_to_poll(const Api& a, Duration& interval, const std::string& waiting_for) {
+    for (auto until = std::chrono::steady_clock::now() + interval; std::chrono::steady_clock::now() < until;) {
+      if (a.call.should_stop && a.call.should_stop()) throw StepError("interrupted", waiting_for);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    interval = std::min<Duration>(std::chrono::seconds(10), interval * 3 / 2);
+  }
+
  private:
   static Api api(const StepContext& ctx) {
     if (ctx.has("via"))
@@ -156,7 +166,7 @@ class EngineHealth : public EngineStep {
       r.outputs["status"] = "unreachable";
       return r;
     }
-    auto interval = ctx.env().engine.poll_interval;
+    Duration interval = ctx.env().engine.poll_interval;
     for (std::string last;;) {
       std::string body;
       try {
@@ -171,11 +181,7 @@ class EngineHealth : public EngineStep {
       }
       if (body != last && a.call.progress) a.call.progress("engine health: " + body.substr(0, 60) + "; waiting");
       last = body;
-      for (auto until = std::chrono::steady_clock::now() + interval; std::chrono::steady_clock::now() < until;) {
-        if (a.call.should_stop && a.call.should_stop()) throw StepError("interrupted", "engine not healthy yet: " + last);
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      }
-      interval = std::min<Duration>(std::chrono::seconds(10), interval * 3 / 2);
+      wait_to_poll(a, interval, "engine not healthy yet: " + last);
     }
   }
 };
@@ -601,17 +607,14 @@ class StartVms : public EngineStep {
     return {};
   }
   void confirm(const StepContext& ctx, Api a) const override {
-    auto interval = ctx.env().engine.poll_interval;
+    Duration interval = ctx.env().engine.poll_interval;
     for (std::vector<std::string> waiting = ctx.texts("vms"); !waiting.empty();) {
       std::vector<std::string> still;
       for (auto& name : waiting)
         if (find_vm(a, name).status != "up") still.push_back(name);
       if (still.empty()) return;
       if (a.call.progress) a.call.progress("waiting for VMs to be up: " + fmt::format("{}", fmt::join(still, ", ")));
-      for (auto until = std::chrono::steady_clock::now() + interval; std::chrono::steady_clock::now() < until;) {
-        if (a.call.should_stop && a.call.should_stop()) throw StepError("interrupted", "VMs not up yet");
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      }
+      wait_to_poll(a, interval, "VMs not up yet");
       waiting = still;
     }
   }
@@ -643,7 +646,7 @@ class DataCenterWait : public EngineStep {
   }
 
   StepResult run(const StepContext& ctx, Api a) const override {
-    auto interval = ctx.env().engine.poll_interval;
+    Duration interval = ctx.env().engine.poll_interval;
     std::string name = ctx.text("name"), last;
     while (true) {
       std::string status = "missing", spm;
@@ -659,11 +662,7 @@ class DataCenterWait : public EngineStep {
       std::string now = fmt::format("data center {} is {}, SPM {}", name, status, spm.empty() ? "none" : spm);
       if (now != last && a.call.progress) a.call.progress(now + "; waiting");
       last = now;
-      for (auto until = std::chrono::steady_clock::now() + interval; std::chrono::steady_clock::now() < until;) {
-        if (a.call.should_stop && a.call.should_stop()) throw StepError("interrupted", now);
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      }
-      interval = std::min<Duration>(std::chrono::seconds(10), interval * 3 / 2);
+      wait_to_poll(a, interval, now);
     }
   }
 };
