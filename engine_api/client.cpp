@@ -155,6 +155,14 @@ void EngineClient::ensure_trust(const CallOptions& o) {
                       "no way to verify the engine: set ca_file, or ca_fingerprint, or trust_on_first_use: true");
   std::string url = origin() + "/ovirt-engine/services/pki-resource?resource=ca-certificate&format=X509-PEM-CA";
   Response r = perform(o, "GET", url, "", {}, false);
+  // Exactly one certificate: the one whose fingerprint is checked is the
+  // only one trusted (a second one in the answer would be trusted unchecked).
+  size_t certs = 0;
+  for (size_t at = r.body.find("-----BEGIN CERTIFICATE-----"); at != std::string::npos;
+       at = r.body.find("-----BEGIN CERTIFICATE-----", at + 1))
+    ++certs;
+  if (r.status == 200 && certs != 1)
+    throw EngineError(Kind::Tls, 0, fmt::format("the engine's CA answer at {} holds {} certificates, not one: refusing it", url, certs));
   std::string fp = r.status == 200 ? certificate_fingerprint(r.body) : "";
   if (fp.empty())
     throw EngineError(Kind::Tls, static_cast<int>(r.status), "the engine did not give a readable CA at " + url);

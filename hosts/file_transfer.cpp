@@ -3,7 +3,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <atomic>
 #include <deque>
+#include <fcntl.h>
 #include <filesystem>
 #include <fmt/format.h>
 #include <mutex>
@@ -105,7 +107,9 @@ TransferResult copy_once(const TransferEnd& from, const TransferEnd& to, const T
     meter.add(n);
   };
   const std::vector<std::string> read_cmd = {"dd", "if=" + from.path, "bs=65536", "status=none"};
-  const std::vector<std::string> write_cmd = {"dd", "of=" + part, "bs=65536", "status=none"};
+  // The .part exists with mode 0600 before a byte lands in it (a backup
+  // holds keys and the database); dd then writes into it, keeping the mode.
+  const std::vector<std::string> write_cmd = {"dd", "of=" + part, "bs=65536", "conv=notrunc", "status=none"};
   ExecOptions eo;
   eo.should_stop = opts.should_stop;
 
@@ -116,11 +120,14 @@ TransferResult copy_once(const TransferEnd& from, const TransferEnd& to, const T
     if (to.session) run_checked(*to.session, {"mkdir", "-p", "--", dir});
     else std::filesystem::create_directories(dir);
   }
+  if (to.session) run_checked(*to.session, {"install", "-m", "0600", "/dev/null", part});
   if (!from.session) {
     FILE* in = std::fopen(from.path.c_str(), "rb");
     if (!in) throw std::runtime_error("cannot read " + from.path);
+    bool read_error = false;
     eo.stdin_source = [&](char* buf, size_t cap) {
       size_t n = std::fread(buf, 1, cap, in);
+      if (n == 0 && std::ferror(in)) read_error = true;
       count(buf, n);
       return n;
     };
@@ -132,9 +139,11 @@ TransferResult copy_once(const TransferEnd& from, const TransferEnd& to, const T
       throw;
     }
     std::fclose(in);
+    if (read_error) throw std::runtime_error("cannot read " + from.path + ": I/O error");
     if (r.exit_status != 0) throw std::runtime_error(fmt::format("{}: writing {} failed: {}", to.session->target().name, part, r.stderr_tail));
   } else if (!to.session) {
-    FILE* out = std::fopen(part.c_str(), "wb");
+    int fd = ::open(part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    FILE* out = fd >= 0 ? ::fdopen(fd, "wb") : nullptr;
     if (!out) throw std::runtime_error("cannot write " + part);
     bool write_ok = true;
     eo.on_stdout = [&](const char* d, size_t n) {
@@ -158,9 +167,10 @@ TransferResult copy_once(const TransferEnd& from, const TransferEnd& to, const T
     BlockQueue q(16);
     std::exception_ptr reader_error;
     ExecResult src_result;
+    std::atomic<bool> writer_gone{false};
     std::thread reader([&] {
       ExecOptions ro;
-      ro.should_stop = opts.should_stop;
+      ro.should_stop = [&] { return writer_gone.load() || (opts.should_stop && opts.should_stop()); };
       ro.on_stdout = [&](const char* d, size_t n) { q.push(std::string(d, n)); };
       try {
         src_result = from.session->exec(shell_join(read_cmd), ro);
@@ -187,6 +197,7 @@ TransferResult copy_once(const TransferEnd& from, const TransferEnd& to, const T
     try {
       r = to.session->exec(shell_join(write_cmd), eo);
     } catch (...) {
+      writer_gone = true;
       q.close();
       reader.join();
       throw;
@@ -199,6 +210,8 @@ TransferResult copy_once(const TransferEnd& from, const TransferEnd& to, const T
     if (r.exit_status != 0) throw std::runtime_error(fmt::format("{}: writing {} failed: {}", to.session->target().name, part, r.stderr_tail));
   }
 
+  if (total >= 0 && result.bytes != total)
+    throw std::runtime_error(fmt::format("copying {} -> {}: {} bytes arrived of {}", from.str(), to.str(), result.bytes, total));
   result.sha256 = sha.hex();
   // The far side's own checksum of what it holds must equal the stream's.
   std::string far = to.session ? remote_sha256(*to.session, part) : remote_sha256(*from.session, from.path);
@@ -245,7 +258,22 @@ TransferResult copy_file(const TransferEnd& from, const TransferEnd& to, const T
         if (::stat(from.path.c_str(), &st) != 0) throw std::runtime_error("cannot read " + from.path);
         total = st.st_size;
       }
-      return copy_once(from, to, opts, total);
+      try {
+        return copy_once(from, to, opts, total);
+      } catch (...) {
+        // No half-written .part is left behind (it may hold secrets).
+        std::string part = to.path + ".part";
+        if (!to.session) std::remove(part.c_str());
+        else {
+          ExecOptions quick;
+          quick.timeout = std::chrono::seconds(15);
+          try {
+            to.session->exec(shell_join({"rm", "-f", "--", part}), quick);
+          } catch (const std::exception&) {
+          }
+        }
+        throw;
+      }
     } catch (const SshError& e) {
       // A dropped connection starts the copy over (the .part is rewritten).
       if (e.kind() != SshError::Kind::Dropped || attempt >= opts.attempts) throw;

@@ -9,6 +9,7 @@
 #include <netdb.h>
 #include <openssl/evp.h>
 #include <poll.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <vector>
@@ -120,6 +121,8 @@ struct SshSession::Impl {
 
   ~Impl() {
     if (session) {
+      // A dead or stuck peer must not hold the disconnect forever.
+      libssh2_session_set_timeout(session, 2000);
       libssh2_session_set_blocking(session, 1);
       libssh2_session_disconnect(session, "she-restore done");
       libssh2_session_free(session);
@@ -154,22 +157,45 @@ void SshSession::connect() {
   LIBSSH2_SESSION* s = impl->session;
   libssh2_session_set_blocking(s, 1);
   libssh2_session_set_timeout(s, static_cast<long>(target_.connect_timeout.count()));
+
+  // known_hosts first: the handshake may only settle on a key type it
+  // already has for this host, or a host (or someone in between) could
+  // offer another type and pass for "unknown" instead of "mismatching".
+  LIBSSH2_KNOWNHOSTS* kh = libssh2_knownhost_init(s);
+  std::unique_ptr<LIBSSH2_KNOWNHOSTS, decltype(&libssh2_knownhost_free)> kh_guard(kh, libssh2_knownhost_free);
+  bool have_file = !target_.known_hosts.empty() && ::access(target_.known_hosts.c_str(), F_OK) == 0;
+  if (have_file && libssh2_knownhost_readfile(kh, target_.known_hosts.c_str(), LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0)
+    throw SshError(Kind::HostKey, fmt::format("{}: cannot read known_hosts {}: {}", target_.name, target_.known_hosts,
+                                              session_error(s)));
+  std::string host_entry = target_.port == 22 ? target_.address : fmt::format("[{}]:{}", target_.address, target_.port);
+  std::string methods;
+  for (libssh2_knownhost *entry = nullptr, *prev = nullptr; libssh2_knownhost_get(kh, &entry, prev) == 0; prev = entry) {
+    if (!entry->name || host_entry != entry->name) continue;
+    const char* m = nullptr;
+    switch (entry->typemask & LIBSSH2_KNOWNHOST_KEY_MASK) {
+      case LIBSSH2_KNOWNHOST_KEY_ED25519: m = "ssh-ed25519"; break;
+      case LIBSSH2_KNOWNHOST_KEY_ECDSA_256: m = "ecdsa-sha2-nistp256"; break;
+      case LIBSSH2_KNOWNHOST_KEY_ECDSA_384: m = "ecdsa-sha2-nistp384"; break;
+      case LIBSSH2_KNOWNHOST_KEY_ECDSA_521: m = "ecdsa-sha2-nistp521"; break;
+      case LIBSSH2_KNOWNHOST_KEY_SSHRSA: m = "rsa-sha2-512,rsa-sha2-256,ssh-rsa"; break;
+    }
+    if (m && methods.find(m) == std::string::npos) methods += (methods.empty() ? "" : ",") + std::string(m);
+  }
+  if (!methods.empty()) libssh2_session_method_pref(s, LIBSSH2_METHOD_HOSTKEY, methods.c_str());
   if (libssh2_session_handshake(s, impl->fd) != 0)
-    throw SshError(Kind::Connect, fmt::format("{}: SSH handshake with {}:{} failed: {}", target_.name, target_.address,
-                                              target_.port, session_error(s)));
+    throw SshError(methods.empty() ? Kind::Connect : Kind::HostKey,
+                   fmt::format("{}: SSH handshake with {}:{} failed{}: {}", target_.name, target_.address, target_.port,
+                               methods.empty() ? "" : " (known_hosts allows only " + methods + ")", session_error(s)));
 
   // The host key, against known_hosts, before any credential is offered.
   size_t key_len = 0;
   int key_type = 0;
   const char* key = libssh2_session_hostkey(s, &key_len, &key_type);
   std::string offered = fingerprint(std::string(key, key_len));
-  LIBSSH2_KNOWNHOSTS* kh = libssh2_knownhost_init(s);
-  std::unique_ptr<LIBSSH2_KNOWNHOSTS, decltype(&libssh2_knownhost_free)> kh_guard(kh, libssh2_knownhost_free);
-  if (!target_.known_hosts.empty() && ::access(target_.known_hosts.c_str(), R_OK) == 0)
-    libssh2_knownhost_readfile(kh, target_.known_hosts.c_str(), LIBSSH2_KNOWNHOST_FILE_OPENSSH);
   int mask = LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | knownhost_key_type(key_type);
   libssh2_knownhost* found = nullptr;
   int check = libssh2_knownhost_checkp(kh, target_.address.c_str(), target_.port, key, key_len, mask, &found);
+  if (check == LIBSSH2_KNOWNHOST_CHECK_NOTFOUND && !methods.empty()) check = LIBSSH2_KNOWNHOST_CHECK_MISMATCH;
   if (check == LIBSSH2_KNOWNHOST_CHECK_MISMATCH) {
     std::string known = found && found->key ? fingerprint(unbase64(found->key)) : "(unreadable)";
     throw SshError(Kind::HostKey,
@@ -185,10 +211,23 @@ void SshSession::connect() {
                                  "checking it out of band (ssh-keyscan), or set accept_new_host_key: true",
                                  target_.name, target_.address, target_.port,
                                  target_.known_hosts.empty() ? "none given" : target_.known_hosts, offered));
-    std::string host = target_.port == 22 ? target_.address : fmt::format("[{}]:{}", target_.address, target_.port);
-    libssh2_knownhost_addc(kh, host.c_str(), nullptr, key, key_len, nullptr, 0, mask, nullptr);
-    if (!target_.known_hosts.empty())
-      libssh2_knownhost_writefile(kh, target_.known_hosts.c_str(), LIBSSH2_KNOWNHOST_FILE_OPENSSH);
+    libssh2_knownhost* added = nullptr;
+    libssh2_knownhost_addc(kh, host_entry.c_str(), nullptr, key, key_len, nullptr, 0, mask, &added);
+    if (!target_.known_hosts.empty() && added) {
+      // Append the one new line under a lock (loop threads may add at once).
+      char line[8192];
+      size_t len = 0;
+      if (libssh2_knownhost_writeline(kh, added, line, sizeof line, &len, LIBSSH2_KNOWNHOST_FILE_OPENSSH) == 0) {
+        int fd = ::open(target_.known_hosts.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+          ::flock(fd, LOCK_EX);
+          ssize_t w = ::write(fd, line, len);
+          (void)w;
+          ::fsync(fd);
+          ::close(fd);
+        }
+      }
+    }
   }
 
   // Credentials: the key file, else ssh-agent, else a password if allowed.
@@ -267,7 +306,10 @@ ExecResult SshSession::exec(const std::string& command, const ExecOptions& opts)
   std::vector<char> in_buf(65536);
   size_t in_len = 0, in_off = 0;
   bool in_done = !opts.stdin_source;
-  if (in_done) libssh2_channel_send_eof(ch);
+  while (in_done && libssh2_channel_send_eof(ch) == LIBSSH2_ERROR_EAGAIN) {
+    check_time(ch);
+    im.wait(100);
+  }
   char out_buf[65536];
   auto keep = [&](std::string& tail, const char* d, size_t n) {
     tail.append(d, n);
@@ -296,7 +338,10 @@ ExecResult SshSession::exec(const std::string& command, const ExecOptions& opts)
         in_off = 0;
         if (in_len == 0) {
           in_done = true;
-          while (libssh2_channel_send_eof(ch) == LIBSSH2_ERROR_EAGAIN) im.wait(100);
+          while (libssh2_channel_send_eof(ch) == LIBSSH2_ERROR_EAGAIN) {
+            check_time(ch);
+            im.wait(100);
+          }
         }
       }
       if (in_off < in_len) {
@@ -336,8 +381,14 @@ ExecResult SshSession::exec(const std::string& command, const ExecOptions& opts)
   }
   for (int which = 0; which < 2; ++which)
     if (!line[which].empty() && opts.on_line) opts.on_line(line[which], which == 1);
-  while (libssh2_channel_close(ch) == LIBSSH2_ERROR_EAGAIN) im.wait(100);
-  while (libssh2_channel_wait_closed(ch) == LIBSSH2_ERROR_EAGAIN) im.wait(100);
+  while (libssh2_channel_close(ch) == LIBSSH2_ERROR_EAGAIN) {
+    check_time(ch);
+    im.wait(100);
+  }
+  while (libssh2_channel_wait_closed(ch) == LIBSSH2_ERROR_EAGAIN) {
+    check_time(ch);
+    im.wait(100);
+  }
   result.exit_status = libssh2_channel_get_exit_status(ch);
   char* signal = nullptr;
   size_t signal_len = 0;

@@ -724,8 +724,8 @@ class RunSession {
   /// This thread's session to a host (libssh2 sessions are not shared
   /// between threads), made on first use and kept for the run.
   SshSession& ssh_session(const SshEndpoint& ep, int lane) {
-    std::string key = fmt::format("{}@{}:{}#{}#{}", ep.user, ep.address, ep.port, lane,
-                                  std::hash<std::thread::id>{}(std::this_thread::get_id()));
+    std::string key = fmt::format("{}@{}:{}#{}#{}#{}#{}", ep.user, ep.address, ep.port, lane, ep.known_hosts,
+                                  ep.accept_new_host_key, std::hash<std::thread::id>{}(std::this_thread::get_id()));
     std::lock_guard<std::mutex> lock(ssh_mutex_);
     auto it = ssh_.find(key);
     if (it != ssh_.end()) return *it->second;

@@ -178,10 +178,10 @@ class EngineBackupRestore : public HostStep {
     try {
       r = exec(ctx, ssh, argv, true);
     } catch (...) {
-      if (!o.db_passfile.empty()) exec(ctx, ssh, {"rm", "-f", "--", o.db_passfile}, false);
+      if (!o.db_passfile.empty()) remove_secret_files(ssh, {o.db_passfile});
       throw;
     }
-    if (!o.db_passfile.empty()) exec(ctx, ssh, {"rm", "-f", "--", o.db_passfile}, false);
+    if (!o.db_passfile.empty()) remove_secret_files(ssh, {o.db_passfile});
     EngineBackupOutcome out = parse_engine_backup(r.stdout_tail, r.stderr_tail, r.exit_status);
     if (!out.ok)
       throw StepError("command", fmt::format("{}: engine-backup --mode=restore failed (exit {}): {}", ssh.target().name,
@@ -349,20 +349,26 @@ class DeployRestore : public HostStep {
     std::string lock = ctx.text("lock_file");
     std::string hook = ctx.text("hooks_dir") + "/enginevm_after_engine_setup/she-restore-pause.yml";
     bool pause = ctx.flag("pause_before_add_host");
-    upload(ctx, ssh, answers_path, deploy_answer_file(a));
-    if (pause) {
-      exec_ok(ctx, ssh, {"mkdir", "-p", "--", hook.substr(0, hook.find_last_of('/'))});
-      upload(ctx, ssh, hook, deploy_pause_hook(lock));
-      exec_ok(ctx, ssh, {"install", "-m", "0600", "/dev/null", lock});
-    }
-    exec_ok(ctx, ssh, {"mkdir", "-p", "--", "/var/log/she-restore"});
-    exec_ok(ctx, ssh, {"rm", "-f", "--", kDeployLog});
-    exec_ok(ctx, ssh, deploy_unit_argv(hosted_engine_deploy_restore_argv(ctx.text("backup_file"), answers_path)));
-    long long offset = 0;
+    bool reached = false;
     std::string log;
-    bool reached = follow_deploy(ctx, ssh, pause ? kDeployPauseMarker : kDeployedMarker, offset, log, unit_active);
+    try {
+      upload(ctx, ssh, answers_path, deploy_answer_file(a));
+      if (pause) {
+        exec_ok(ctx, ssh, {"mkdir", "-p", "--", hook.substr(0, hook.find_last_of('/'))});
+        upload(ctx, ssh, hook, deploy_pause_hook(lock));
+        exec_ok(ctx, ssh, {"install", "-m", "0600", "/dev/null", lock});
+      }
+      exec_ok(ctx, ssh, {"mkdir", "-p", "--", "/var/log/she-restore"});
+      exec_ok(ctx, ssh, {"rm", "-f", "--", kDeployLog});
+      exec_ok(ctx, ssh, deploy_unit_argv(hosted_engine_deploy_restore_argv(ctx.text("backup_file"), answers_path)));
+      long long offset = 0;
+      reached = follow_deploy(ctx, ssh, pause ? kDeployPauseMarker : kDeployedMarker, offset, log, unit_active);
+    } catch (...) {
+      remove_secret_files(ssh, {answers_path});
+      throw;
+    }
     // The answer file holds secrets: it goes once the deploy has read it.
-    exec(ctx, ssh, {"rm", "-f", "--", answers_path}, false);
+    remove_secret_files(ssh, {answers_path});
     if (!reached)
       throw StepError("command", fmt::format("{}: the deploy ended without {}: {}. Its log is {} on the host",
                                              ssh.target().name, pause ? "pausing before Add host" : "finishing",
@@ -375,6 +381,7 @@ class DeployRestore : public HostStep {
   // Done when the deploy is held at the pause (or has finished).
   CheckResult probe(const StepContext& ctx, Value& outputs) const override {
     SshSession& ssh = session(ctx);
+    remove_secret_files(ssh, {ctx.text("answer_file")});  // an interrupted run may have left it
     ExecResult r = exec(ctx, ssh, {"cat", "--", kDeployLog}, false);
     if (r.exit_status != 0) return CheckResult::NotDone;  // no log: it never started
     bool pause = ctx.flag("pause_before_add_host");
@@ -435,6 +442,7 @@ class DeployContinue : public HostStep {
   StepResult run(const StepContext& ctx) const override {
     SshSession& ssh = session(ctx);
     std::string hook = ctx.text("hooks_dir") + "/enginevm_after_engine_setup/she-restore-pause.yml";
+    remove_secret_files(ssh, {"/root/she-restore-deploy.conf"});
     exec_ok(ctx, ssh, {"rm", "-f", "--", ctx.text("lock_file")});
     long long offset = 0;
     std::string log;

@@ -77,6 +77,21 @@ class HostStep : public StepType {
     return r;
   }
 
+  /// Removes files holding secrets, whatever happened before: it ignores
+  /// the run's stop request (a stop must not leave a password on a host),
+  /// has a short timeout of its own, and never throws.
+  static void remove_secret_files(SshSession& ssh, const std::vector<std::string>& paths) {
+    std::vector<std::string> argv = {"rm", "-f", "--"};
+    argv.insert(argv.end(), paths.begin(), paths.end());
+    ExecOptions o;
+    o.timeout = std::chrono::seconds(15);
+    try {
+      ssh.exec(shell_join(argv), o);
+    } catch (const std::exception&) {
+      // Reported by the step's own error; a later resume removes it again.
+    }
+  }
+
   /// Writes `content` to `path` on the host, mode 0600, through the SSH
   /// channel: never on a command line, so secrets stay off process lists.
   static void upload(const StepContext& ctx, SshSession& ssh, const std::string& path, const std::string& content) {
