@@ -7,9 +7,8 @@
 #include <openssl/evp.h>
 
 #include "hosts/digest.h"
-#include <regex>
-#include <sstream>
 #include <cstdio>
+#include <sstream>
 
 namespace she {
 
@@ -21,6 +20,12 @@ std::string hex_of(const EVP_MD* md, const std::string& data) {
   return d.hex();
 }
 
+/// libarchive returns no message for some failures; never format a null pointer.
+std::string error_of(archive* a) {
+  const char* e = archive_error_string(a);
+  return e ? e : "unknown libarchive error";
+}
+
 std::string normalized(std::string p) {
   while (p.rfind("./", 0) == 0) p = p.substr(2);
   return p;
@@ -29,6 +34,40 @@ std::string normalized(std::string p) {
 std::string trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
   return s;
+}
+
+/// Metadata entries are a few lines each; anything larger is not an
+/// engine-backup archive, and the cap keeps a hostile one from filling memory.
+constexpr size_t kMetadataCap = 64 * 1024;
+
+/// The value of `KEY=value` (optionally double-quoted) in shell-style config text.
+std::string config_value(const std::string& text, const std::string& key) {
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(key + "=", 0) != 0) continue;
+    std::string v = trim(line.substr(key.size() + 1));
+    if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+    return v;
+  }
+  return "";
+}
+
+/// A `sha256sum`/`md5sum` line: lowercase hex, a space, a space or '*', the name.
+bool checksum_line(const std::string& line, std::string* hash, std::string* name) {
+  size_t sp = line.find(' ');
+  if (sp == 0 || sp == std::string::npos || sp + 2 >= line.size()) return false;
+  if (line.find_first_not_of("0123456789abcdef") != sp) return false;
+  if (line[sp + 1] != ' ' && line[sp + 1] != '*') return false;
+  *hash = line.substr(0, sp);
+  *name = trim(line.substr(sp + 2));
+  return !name->empty();
+}
+
+/// engine-backup keeps the FQDN in etc/ovirt-engine/engine.conf.d/*.conf.
+bool is_engine_conf(const std::string& path) {
+  const std::string dir = "etc/ovirt-engine/engine.conf.d/";
+  return path.rfind(dir, 0) == 0 && path.size() > dir.size() + 5 && path.find('/', dir.size()) == std::string::npos &&
+         path.compare(path.size() - 5, 5, ".conf") == 0;
 }
 
 std::vector<long long> numbers(const std::string& v) {
@@ -115,7 +154,7 @@ bool verify_backup_archive(const std::string& path, const std::string& target_ve
   archive_read_support_filter_all(a.get());
   archive_read_support_format_all(a.get());
   if (archive_read_open(a.get(), &src, nullptr, read_cb, nullptr) != ARCHIVE_OK) {
-    problems->push_back(fmt::format("{} is not a readable archive: {}", path, archive_error_string(a.get())));
+    problems->push_back(fmt::format("{} is not a readable archive: {}", path, error_of(a.get())));
     return false;
   }
   std::map<std::string, Entry> entries;
@@ -133,16 +172,16 @@ bool verify_backup_archive(const std::string& path, const std::string& target_ve
       archive_read_support_filter_all(inner.get());
       archive_read_support_format_all(inner.get());
       if (archive_read_open(inner.get(), &src, nullptr, read_inner, nullptr) == ARCHIVE_OK) {
-        static const std::regex conf("etc/ovirt-engine/engine\\.conf\\.d/[^/]+\\.conf");
         archive_entry* ie;
         while (archive_read_next_header(inner.get(), &ie) == ARCHIVE_OK) {
           std::string ipath = normalized(archive_entry_pathname(ie));
-          if (!std::regex_match(ipath, conf)) continue;
+          if (!is_engine_conf(ipath)) continue;
           std::string text;
           char buf[8192];
-          for (la_ssize_t n; (n = archive_read_data(inner.get(), buf, sizeof buf)) > 0;) text.append(buf, static_cast<size_t>(n));
-          std::smatch m;
-          if (std::regex_search(text, m, std::regex("ENGINE_FQDN=\"?([^\"\\n]+)\"?"))) s.engine_fqdn = m[1];
+          for (la_ssize_t n; (n = archive_read_data(inner.get(), buf, sizeof buf)) > 0;)
+            if (text.size() < kMetadataCap) text.append(buf, static_cast<size_t>(n));
+          std::string fqdn = config_value(text, "ENGINE_FQDN");
+          if (!fqdn.empty()) s.engine_fqdn = fqdn;
         }
       } else {
         problems->push_back("./files is not a readable tar archive");
@@ -157,7 +196,7 @@ bool verify_backup_archive(const std::string& path, const std::string& target_ve
       for (la_ssize_t n; (n = archive_read_data(a.get(), buf, sizeof buf)) > 0;) {
         sha.update(buf, static_cast<size_t>(n));
         md5.update(buf, static_cast<size_t>(n));
-        if (keep && entry.text.size() < (1 << 20)) entry.text.append(buf, static_cast<size_t>(n));
+        if (keep && entry.text.size() < kMetadataCap) entry.text.append(buf, static_cast<size_t>(n));
       }
     }
     entry.sha256 = sha.hex();
@@ -165,7 +204,7 @@ bool verify_backup_archive(const std::string& path, const std::string& target_ve
     entries[name] = std::move(entry);
   }
   if (rc != ARCHIVE_EOF)
-    problems->push_back(fmt::format("the archive is damaged or truncated: {}", archive_error_string(a.get())));
+    problems->push_back(fmt::format("the archive is damaged or truncated: {}", error_of(a.get())));
 
   auto need = [&](const char* name) {
     if (!entries.count(name)) problems->push_back(fmt::format("./{} is missing", name));
@@ -173,10 +212,7 @@ bool verify_backup_archive(const std::string& path, const std::string& target_ve
   };
   if (need("version")) s.version = trim(entries["version"].text);
   if (need("os_version")) s.os_version = trim(entries["os_version"].text);
-  if (need("config")) {
-    std::smatch m;
-    if (std::regex_search(entries["config"].text, m, std::regex("DB_DUMP_FORMAT=(\\w+)"))) s.dump_format = m[1];
-  }
+  if (need("config")) s.dump_format = config_value(entries["config"].text, "DB_DUMP_FORMAT");
   if (entries.count("files")) s.scopes.push_back("files");
   for (auto& [scope, dump] : backup_scope_dumps())
     if (entries.count(dump)) s.scopes.push_back(scope);
@@ -190,8 +226,8 @@ bool verify_backup_archive(const std::string& path, const std::string& target_ve
     std::map<std::string, std::string> listed;
     std::istringstream in(entries[s.checksum_kind].text);
     for (std::string line; std::getline(in, line);) {
-      std::smatch m;
-      if (std::regex_match(line, m, std::regex("([0-9a-f]+) [ *](.+)"))) listed[normalized(m[2])] = m[1];
+      std::string hash, name;
+      if (checksum_line(line, &hash, &name)) listed[normalized(name)] = hash;
     }
     for (auto& [name, hash] : listed) {
       auto it = entries.find(name);
@@ -250,10 +286,13 @@ bool write_backup_archive(const std::string& path, const BackupContent& c, std::
       contents["etc/ovirt-engine/engine.conf.d/10-setup-protocols.conf"] = "ENGINE_FQDN=" + c.engine_fqdn + "\n";
     for (auto& [name, data] : contents)
       if (!add_entry(w.get(), name, data)) {
-        *err = std::string("cannot build ./files: ") + archive_error_string(w.get());
+        *err = std::string("cannot build ./files: ") + error_of(w.get());
         return false;
       }
-    archive_write_close(w.get());
+    if (archive_write_close(w.get()) != ARCHIVE_OK) {
+      *err = std::string("cannot build ./files: ") + error_of(w.get());
+      return false;
+    }
   }
   std::map<std::string, std::string> entries = {
       {"./files", files},
@@ -270,18 +309,19 @@ bool write_backup_archive(const std::string& path, const BackupContent& c, std::
   archive_write_add_filter_gzip(w.get());
   archive_write_set_format_pax_restricted(w.get());
   if (archive_write_open_filename(w.get(), path.c_str()) != ARCHIVE_OK) {
-    *err = fmt::format("cannot write {}: {}", path, archive_error_string(w.get()));
+    *err = fmt::format("cannot write {}: {}", path, error_of(w.get()));
     return false;
   }
+  // A half-written archive must not look like a backup to the next reader.
+  auto fail = [&](const char* what) {
+    *err = fmt::format("cannot {} {}: {}", what, path, error_of(w.get()));
+    w.reset();
+    std::remove(path.c_str());
+    return false;
+  };
   for (auto& [name, data] : entries)
-    if (!add_entry(w.get(), name, data)) {
-      *err = fmt::format("cannot write {}: {}", path, archive_error_string(w.get()));
-      return false;
-    }
-  if (archive_write_close(w.get()) != ARCHIVE_OK) {
-    *err = fmt::format("cannot finish {}: {}", path, archive_error_string(w.get()));
-    return false;
-  }
+    if (!add_entry(w.get(), name, data)) return fail("write");
+  if (archive_write_close(w.get()) != ARCHIVE_OK) return fail("finish");
   return true;
 }
 

@@ -248,3 +248,34 @@ TEST_CASE("deploy: backup - copy host to host - deploy from it held before Add h
   CHECK(h->status == lab::HostStatus::Up);
   spare_fleet.stop();
 }
+
+TEST_CASE("ssh: backup.verify streams a remote archive through the verifier - an unreadable one fails with the host's reason") {
+  LabHosts lab;
+  std::filesystem::path env = test::lab_hosts_environment(lab);
+  fs::path state = lab.engine.dir.path() / "state";
+  fs::path plan = lab.engine.dir.path() / "verify.yaml";
+  test::write_file(plan, "plan: verify\nenvironment: " + env.string() + "\nsteps:\n"
+                         "  - id: dir\n    uses: ssh.run\n    with: {host: engine, command: [mkdir, -p, --, /var/lib/ovirt-engine-backup]}\n"
+                         "  - id: backup\n    uses: engine_backup.backup\n    with: {file: /var/lib/ovirt-engine-backup/v.backup}\n"
+                         "  - id: check\n    uses: backup.verify\n"
+                         "    with: {host: engine, file: /var/lib/ovirt-engine-backup/v.backup, target_version: 4.5.6}\n");
+  auto r = test::she_restore("'" + plan.string() + "' --state-dir '" + state.string() + "'");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  fs::path run;
+  for (auto& e : fs::directory_iterator(state / "verify"))
+    if (fs::exists(e.path() / "report.json")) run = e.path();
+  REQUIRE_FALSE(run.empty());
+  Value report = Value::parse(test::read_file(run / "report.json"));
+  std::string version = report["steps"][2]["iterations"][0]["outputs"]["version"];
+  CHECK(version.rfind("4.5", 0) == 0);
+  std::string sha = report["steps"][2]["iterations"][0]["outputs"]["sha256"];
+  CHECK(sha.size() == 64);
+
+  // A file the host cannot read: the step fails and says why.
+  fs::path missing = lab.engine.dir.path() / "missing.yaml";
+  test::write_file(missing, "plan: missing\nenvironment: " + env.string() + "\nsteps:\n"
+                            "  - id: check\n    uses: backup.verify\n    with: {host: engine, file: /var/lib/ovirt-engine-backup/absent.backup}\n");
+  r = test::she_restore("'" + missing.string() + "' --state-dir '" + state.string() + "'");
+  CHECK(r.exit_code != 0);
+  CHECK_MESSAGE(r.output.find("cannot read /var/lib/ovirt-engine-backup/absent.backup") != std::string::npos, r.output);
+}

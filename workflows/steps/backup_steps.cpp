@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <sstream>
 #include <sys/stat.h>
+#include <atomic>
 #include <thread>
 #include <unistd.h>
 
@@ -583,14 +584,20 @@ class VerifyArchive : public HostStep {
     char tmpl[] = "/tmp/she-restore-verify-XXXXXX";
     if (!::mkdtemp(tmpl)) throw StepError("fatal", "cannot make a temporary directory");
     std::string fifo = std::string(tmpl) + "/archive";
-    if (::mkfifo(fifo.c_str(), 0600) != 0) throw StepError("fatal", "cannot make a FIFO in " + std::string(tmpl));
+    if (::mkfifo(fifo.c_str(), 0600) != 0) {
+      ::rmdir(tmpl);
+      throw StepError("fatal", "cannot make a FIFO in " + std::string(tmpl));
+    }
     SshSession& ssh = session(ctx);
     std::string feed_error;
+    std::atomic<bool> reader_gone{false};
     std::thread feeder([&] {
       int fd = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
-      bool reader_gone = fd < 0;
+      if (fd < 0) reader_gone = true;
       ExecOptions o;
-      o.should_stop = ctx.services().should_stop;
+      // Once the verifier has stopped reading, the rest of a large archive
+      // is not worth pulling across the network.
+      o.should_stop = [&] { return reader_gone.load() || (ctx.services().should_stop && ctx.services().should_stop()); };
       o.on_stdout = [&](const char* d, size_t n) {
         while (!reader_gone && n > 0) {
           ssize_t w = ::write(fd, d, n);
@@ -605,14 +612,27 @@ class VerifyArchive : public HostStep {
         ExecResult r = ssh.exec(shell_join({"dd", "if=" + ctx.text("file"), "bs=65536", "status=none"}), o);
         if (r.exit_status != 0) feed_error = fmt::format("{}: cannot read {}: {}", ssh.target().name, ctx.text("file"), r.stderr_tail);
       } catch (const std::exception& e) {
-        feed_error = e.what();
+        if (!reader_gone) feed_error = e.what();
       }
       if (fd >= 0) ::close(fd);
     });
-    verify_backup_archive(fifo, ctx.text("target_version"), &sum, &problems);
-    feeder.join();
-    ::unlink(fifo.c_str());
-    ::rmdir(tmpl);
+    // Whatever happens to the verifier, the feeder is released (a writer
+    // blocked in open() needs a reader to appear) and joined.
+    auto release_feeder = [&] {
+      reader_gone = true;
+      int unblock = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+      feeder.join();
+      if (unblock >= 0) ::close(unblock);
+      ::unlink(fifo.c_str());
+      ::rmdir(tmpl);
+    };
+    try {
+      verify_backup_archive(fifo, ctx.text("target_version"), &sum, &problems);
+    } catch (...) {
+      release_feeder();
+      throw;
+    }
+    release_feeder();
     if (!feed_error.empty()) problems.insert(problems.begin(), feed_error);
   }
 };
