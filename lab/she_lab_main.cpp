@@ -10,7 +10,9 @@
 // --no-hosts) it starts the scenario's hosts, each a real sshd on its own
 // loopback address (lab/host_fleet.h): the world's hosts, `engine` (the
 // engine VM) and `backup_storage`, and prints `host NAME ADDRESS PORT` for
-// each, `ssh_key PATH`, `known_hosts PATH` and `ssh_user NAME`. Runs until
+// each, `ssh_key PATH`, `known_hosts PATH`, `ssh_user NAME`, and
+// `environment PATH`: an environment file for plans (lab/lab_environment.h).
+// Runs until
 // SIGINT or SIGTERM, then stops cleanly.
 #include <CLI/CLI.hpp>
 #include <arpa/inet.h>
@@ -25,6 +27,7 @@
 
 #include "lab/engine_server.h"
 #include "lab/host_fleet.h"
+#include "lab/lab_environment.h"
 #include "lab/lab_pki.h"
 #include "lab/scenario.h"
 #include "lab/world.h"
@@ -120,8 +123,11 @@ int serve(const std::string& scenario_file, const std::string& dir_arg, const st
     for (const auto& h : fleet.hosts()) std::cout << "host " << h.name << " " << h.address << " " << h.port << "\n";
     std::cout << "ssh_key " << fleet.client_key().string() << "\n"
               << "known_hosts " << fleet.known_hosts().string() << "\n"
-              << "ssh_user " << fleet.user() << "\n"
-              << std::flush;
+              << "ssh_user " << fleet.user() << "\n";
+    const fs::path env = dir / "environment.yaml";
+    she::lab::write_lab_environment(env, state, fleet, "https://" + host_for_url + ":" + std::to_string(bound),
+                                    pki.files.ca_file, dir / "engine-password");
+    std::cout << "environment " << env.string() << "\n" << std::flush;
   }
 
   int sig = 0;

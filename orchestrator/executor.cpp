@@ -281,6 +281,10 @@ class RunSession {
   int walk() {
     roots_ = plan_.roots(false);
     roots_["run"]["id"] = run_id_;
+    // Variables were bound before the run had an id; those built from
+    // ${run.id} (an archive's name) are bound again, in order, with it.
+    for (const auto& [name, node] : plan_.vars)
+      if (!plan_.var_values[name].is_null()) roots_["vars"][name] = resolve_node(node, roots_);
     int from = opts_.from_step.empty() ? -1 : plan_.step_index(opts_.from_step);
     if (from >= 0) mark_rerun_from(static_cast<size_t>(from));
     bool step_mode = opts_.step_mode;

@@ -13,6 +13,7 @@
 namespace she {
 
 struct SshSettings {
+  std::string address;  // per host: where to connect when it differs from the host's address
   std::string user;
   int port = 0;
   std::string key;             // private key file

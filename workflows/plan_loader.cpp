@@ -297,11 +297,15 @@ class Loader {
     parse_environment(n, path, env);
   }
 
-  void parse_ssh(const YAML::Node& n, const std::string& file, SshSettings& ssh) {
+  /// `per_host` settings may also name the address to connect to (like
+  /// ssh_config's HostName), for hosts the engine knows by another address.
+  void parse_ssh(const YAML::Node& n, const std::string& file, SshSettings& ssh, bool per_host) {
     if (!n) return;
     if (!is_map(n, file, "'ssh'")) return;
-    check_keys(n, file, {"user", "port", "key", "key_passphrase", "known_hosts", "password", "accept_new_host_key"},
-               "ssh settings");
+    std::vector<std::string> keys = {"user", "port", "key", "key_passphrase", "known_hosts", "password", "accept_new_host_key"};
+    if (per_host) keys.push_back("address");
+    check_keys(n, file, keys, per_host ? "a host's ssh settings" : "ssh settings");
+    if (per_host && n["address"]) ssh.address = text(n["address"], file, "address");
     if (n["user"]) ssh.user = text(n["user"], file, "user");
     if (n["port"]) ssh.port = integer(n["port"], file, "port", 22, 1, 65535);
     if (n["key"]) ssh.key = text(n["key"], file, "key");
@@ -331,7 +335,7 @@ class Loader {
       d_.error(ErrorKind::InvalidValue, pos_of(at, file), fmt::format("unknown role '{}'", h.roles[i]),
                hint.empty() ? one_of(known) : hint);
     }
-    parse_ssh(n["ssh"], file, h.ssh);
+    parse_ssh(n["ssh"], file, h.ssh, true);
     return h;
   }
 
@@ -348,7 +352,7 @@ class Loader {
         d_.error(ErrorKind::InvalidValue, pos_of(n["mode"], file), fmt::format("unknown mode '{}'", env.mode),
                  "real (a production engine) or rehearsal (a lab)");
     }
-    parse_ssh(n["ssh"], file, env.ssh_defaults);
+    parse_ssh(n["ssh"], file, env.ssh_defaults, false);
 
     YAML::Node e = n["engine"];
     if (!e) {

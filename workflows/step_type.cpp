@@ -96,7 +96,7 @@ SshEndpoint StepContext::ssh(const std::string& name) const {
   const SshSettings* ssh = &env_.ssh_defaults;
   if (const HostSpec* h = env_.find_target(target)) {
     ep.name = h->name.empty() ? target : h->name;
-    ep.address = h->address;
+    ep.address = h->ssh.address.empty() ? h->address : h->ssh.address;
     if (!h->ssh.user.empty()) ep.user = h->ssh.user;
     if (h->ssh.port) ep.port = h->ssh.port;
     ssh = &h->ssh;
