@@ -21,10 +21,10 @@ build: deps $(BUILD)/CMakeCache.txt
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-# Rehearse the failover restore of the three-host example: every step,
-# resolved, with the exact REST calls and SSH commands; nothing is written.
+# A real run of the shipped she-backup procedure against the embedded lab
+# (engine over HTTPS, hosts behind real sshd on loopback); see scripts/demo.
 demo: build
-	$(BUILD)/she-restore --dry-run examples/three-hosts/restore-failover.yaml
+	scripts/demo $(BUILD)
 
 # Figures, not pass/fail: journal throughput and resume time; engine
 # listing parse time and memory, and polling cost against the lab; SSH
