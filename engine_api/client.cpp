@@ -22,15 +22,6 @@ size_t collect(char* data, size_t size, size_t n, void* out) {
   return size * n;
 }
 
-std::string form_escape(CURL* c, const std::string& s) {
-  char* e = curl_easy_escape(c, s.c_str(), static_cast<int>(s.size()));
-  std::string out = e ? e : "";
-  curl_free(e);
-  return out;
-}
-
-bool is_read(const std::string& method) { return method == "GET" || method == "HEAD"; }
-
 void check_stop(const CallOptions& o) {
   if (o.should_stop && o.should_stop()) throw EngineError(Kind::Interrupted, 0, "stopped at a safe point");
 }
@@ -179,10 +170,9 @@ void EngineClient::ensure_trust(const CallOptions& o) {
 }
 
 void EngineClient::login(const CallOptions& o) {
-  CURL* c = curl_->handle;
   // The password goes in the form body, never in a URL that could be logged.
-  std::string form = "grant_type=password&scope=ovirt-app-api&username=" + form_escape(c, config_.user) +
-                     "&password=" + form_escape(c, config_.password);
+  std::string form = "grant_type=password&scope=ovirt-app-api&username=" + url_encode(config_.user) +
+                     "&password=" + url_encode(config_.password);
   Response r = perform(o, "POST", origin() + "/ovirt-engine/sso/oauth/token", form,
                        {"Content-Type: application/x-www-form-urlencoded", "Accept: application/json"}, true);
   nlohmann::json j = nlohmann::json::parse(r.body, nullptr, false);
@@ -204,7 +194,7 @@ void EngineClient::logout() {
   try {
     CallOptions none;
     perform(none, "POST", origin() + "/ovirt-engine/services/sso-logout",
-            "scope=ovirt-app-api&token=" + form_escape(curl_->handle, token_),
+            "scope=ovirt-app-api&token=" + url_encode(token_),
             {"Content-Type: application/x-www-form-urlencoded", "Accept: application/json"}, true);
   } catch (const std::exception&) {
     // Logging out is a courtesy; the token expires by itself.
@@ -223,22 +213,25 @@ Response EngineClient::send_once(const CallOptions& o, const Request& r, bool au
 Response EngineClient::send(const CallOptions& o, const Request& r) {
   std::lock_guard<std::recursive_mutex> lock(mutex_);
   ensure_trust(o);
-  bool needs_auth = r.path.rfind("/ovirt-engine/api", 0) == 0;
+  bool needs_auth = r.path.rfind(kApiPrefix, 0) == 0;
   if (needs_auth && !config_.basic_auth && token_.empty()) login(o);
   bool relogged = false;
-  int attempts = is_read(r.method) ? std::max(1, config_.read_attempts) : 1;
-  std::mt19937 rng(std::random_device{}());
+  // Reads are safe to repeat after a transport error or a 5xx; actions are not.
+  int attempts = r.writes ? 1 : std::max(1, config_.read_attempts);
+  auto back_off = [&](int attempt, const std::string& why) {
+    thread_local std::mt19937 rng(std::random_device{}());
+    auto wait = config_.read_backoff * (1 << (attempt - 1));
+    if (o.progress) o.progress(fmt::format("{} {}: {}; retrying in {} ms", r.method, r.path, why, wait.count()));
+    pause_for(o, std::chrono::milliseconds(static_cast<long long>(wait.count() * std::uniform_real_distribution<>(0.8, 1.2)(rng))));
+  };
   for (int attempt = 1;; ++attempt) {
     Response resp;
     try {
       resp = send_once(o, r, needs_auth);
     } catch (const EngineError& e) {
-      // Reads are safe to repeat after a transport error; actions are not.
       bool retry = (e.kind() == Kind::Transport || e.kind() == Kind::Timeout) && attempt < attempts;
       if (!retry) throw;
-      auto wait = config_.read_backoff * (1 << (attempt - 1));
-      if (o.progress) o.progress(fmt::format("{} {}: {}; retrying in {} ms", r.method, r.path, e.what(), wait.count()));
-      pause_for(o, std::chrono::milliseconds(static_cast<long long>(wait.count() * std::uniform_real_distribution<>(0.8, 1.2)(rng))));
+      back_off(attempt, e.what());
       continue;
     }
     if (resp.status == 401 && needs_auth && !config_.basic_auth && !relogged) {
@@ -249,10 +242,8 @@ Response EngineClient::send(const CallOptions& o, const Request& r) {
       --attempt;
       continue;
     }
-    if (resp.status >= 500 && is_read(r.method) && attempt < attempts) {
-      auto wait = config_.read_backoff * (1 << (attempt - 1));
-      if (o.progress) o.progress(fmt::format("{} {}: HTTP {}; retrying in {} ms", r.method, r.path, resp.status, wait.count()));
-      pause_for(o, std::chrono::milliseconds(static_cast<long long>(wait.count() * std::uniform_real_distribution<>(0.8, 1.2)(rng))));
+    if (resp.status >= 500 && attempt < attempts) {
+      back_off(attempt, fmt::format("HTTP {}", resp.status));
       continue;
     }
     if (resp.status >= 200 && resp.status < 300) return resp;

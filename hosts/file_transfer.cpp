@@ -216,8 +216,7 @@ TransferResult copy_once(const TransferEnd& from, const TransferEnd& to, const T
   // The far side's own checksum of what it holds must equal the stream's.
   std::string far = to.session ? remote_sha256(*to.session, part) : remote_sha256(*from.session, from.path);
   if (far != result.sha256) {
-    if (to.session) to.session->exec(shell_join({"rm", "-f", "--", part}));
-    else std::remove(part.c_str());
+    // copy_file removes the .part on any failure.
     throw std::runtime_error(fmt::format("checksum mismatch copying {} -> {}: sent {}, {} has {}", from.str(), to.str(),
                                          result.sha256, to.session ? "the destination" : "the source", far));
   }

@@ -1,6 +1,5 @@
 #include "hosts/ssh_session.h"
 
-#include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>

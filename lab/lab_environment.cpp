@@ -1,10 +1,10 @@
 #include "lab/lab_environment.h"
 
 #include <algorithm>
-#include <fcntl.h>
 #include <stdexcept>
-#include <unistd.h>
 #include <yaml-cpp/yaml.h>
+
+#include "orchestrator/durable_file.h"
 
 namespace she::lab {
 
@@ -84,11 +84,8 @@ std::string write_lab_environment(const std::filesystem::path& path, const World
     }
   out << YAML::EndMap;
   std::string text = std::string(out.c_str()) + "\n";
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) throw std::runtime_error("cannot write " + path.string());
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  ::close(fd);
-  if (!ok) throw std::runtime_error("cannot write " + path.string());
+  std::string err;
+  if (!write_file_durably(path.string(), text, &err)) throw std::runtime_error(err);
   return text;
 }
 

@@ -18,7 +18,6 @@
 #include <arpa/inet.h>
 #include <csignal>
 #include <cstdlib>
-#include <fcntl.h>
 #include <filesystem>
 #include <iostream>
 #include <openssl/rand.h>
@@ -31,6 +30,7 @@
 #include "lab/lab_pki.h"
 #include "lab/scenario.h"
 #include "lab/world.h"
+#include "orchestrator/durable_file.h"
 
 namespace {
 
@@ -43,16 +43,6 @@ std::string random_password() {
   std::string out;
   for (unsigned char b : bytes) out += alphabet[b % 57];
   return out;
-}
-
-void write_secret(const fs::path& p, const std::string& value) {
-  int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) throw std::runtime_error("cannot write " + p.string());
-  ::fchmod(fd, 0600);
-  const std::string line = value + "\n";
-  const bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
-  ::close(fd);
-  if (!ok) throw std::runtime_error("cannot write " + p.string());
 }
 
 fs::path make_dir(const std::string& requested) {
@@ -94,7 +84,8 @@ int serve(const std::string& scenario_file, const std::string& dir_arg, const st
   if (is_ip(address) && address != "0.0.0.0" && address != "::") ips.push_back(address);
   const she::lab::LabPki pki = she::lab::generate_lab_pki(dir, state.engine.fqdn, ips);
   const std::string password = random_password();
-  write_secret(dir / "engine-password", password);
+  std::string err;
+  if (!she::write_file_durably((dir / "engine-password").string(), password + "\n", &err)) throw std::runtime_error(err);
   state.engine.admin_password = password;
 
   she::lab::World world(state);

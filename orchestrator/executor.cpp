@@ -130,11 +130,15 @@ class RunSession {
   // --- preflight -----------------------------------------------------------
 
   bool preflight(int* code) {
+    // Refused before anything starts: a restore must not stop half-way at a
+    // step this release cannot run (an engine reached `via` a host needs
+    // the SSH tunnel, not built yet).
     std::vector<std::string> missing;
-    for (auto& s : plan_.steps)
-      if (!s.type->runnable() && mode_allows(s) &&
-          std::find(missing.begin(), missing.end(), s.uses) == missing.end())
-        missing.push_back(s.uses);
+    for (auto& s : plan_.steps) {
+      if (!mode_allows(s)) continue;
+      std::string what = !s.type->runnable() ? s.uses : s.param("via") ? s.uses + " with via (step " + s.id + ")" : "";
+      if (!what.empty() && std::find(missing.begin(), missing.end(), what) == missing.end()) missing.push_back(what);
+    }
     if (!missing.empty()) {
       std::cerr << fmt::format(
           "she-restore: plan {} uses step types this release cannot run yet: {}.\n"

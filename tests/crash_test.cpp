@@ -178,7 +178,6 @@ TEST_CASE("crash campaign: SIGKILL at every journal boundary and at random insta
     check_same_effects(s, expected, "random kill after " + std::to_string(delay) + "ms");
   }
   CHECK(random_kills >= 30);
-  CHECK(c.kill_points >= 50);
   // The campaign did exercise the operator path of an undecidable once step.
   CHECK(c.awaited_unprobed >= 1);
   MESSAGE("kill points: " << c.kill_points << " (" << records - 1 << " at boundaries, " << random_kills

@@ -14,7 +14,7 @@ using she::test::LabEngine;
 namespace {
 CallOptions call(const std::string& cid = "test") { return {cid, nullptr, nullptr}; }
 
-/// The engine's refusal text, or "" when the call succeeded.
+/// The engine's refusal text; a call that succeeds fails the test.
 template <class F>
 std::string refusal(F f, EngineError::Kind expected = EngineError::Kind::Conflict) {
   try {
@@ -23,7 +23,8 @@ std::string refusal(F f, EngineError::Kind expected = EngineError::Kind::Conflic
     CHECK_MESSAGE(e.kind() == expected, e.what());
     return e.detail();
   }
-  return "";
+  FAIL_CHECK("the call was not refused");
+  return "<not refused>";
 }
 }  // namespace
 
@@ -130,8 +131,13 @@ TEST_CASE("engine client: manual fence clears a dead host's VMs and SPM - then a
   c.fence_manual(call(), h3);
   Host h = c.get_host(call(), h3);
   CHECK(h.vm_count == 0);
+  int fenced_vms = 0;
   for (auto& vm : c.list_vms(call()))
-    if (vm.name == "app01" || vm.name == "app02") CHECK(vm.status == "down");
+    if (vm.name == "app01" || vm.name == "app02") {
+      CHECK(vm.status == "down");
+      ++fenced_vms;
+    }
+  CHECK(fenced_vms == 2);
   c.remove(call(), h3, true);
   CHECK(lab.count("DELETE", "/ovirt-engine/api/hosts/" + h3 + "?force=true") == 1);
   c.wait_for_removal(call(), h3, std::chrono::seconds(10));

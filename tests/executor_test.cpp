@@ -142,6 +142,7 @@ TEST_CASE("lock: a second run of the same plan is refused while the first runs -
             "    with: {file: EFFECTS}\n");
   std::string log = (s.dir.path() / "first.log").string();
   int pid = test::spawn_testbed({s.plan.string(), "--state-dir", s.state.string()}, {}, log);
+  test::ChildGuard guard{pid};
   fs::path lock = s.state / "scratch" / "lock";
   for (int i = 0; i < 500 && !(fs::exists(lock) && test::read_file(log).find("[1/2] wait") != std::string::npos); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -153,6 +154,7 @@ TEST_CASE("lock: a second run of the same plan is refused while the first runs -
 
   ::kill(pid, SIGTERM);
   CHECK(test::wait_child(pid) == 5);
+  guard.pid = -1;
   CHECK(test::read_file(lock).empty());  // released: nobody named in it
   auto records = s.journal();
   CHECK(records.back()["t"] == "interrupted");
@@ -413,7 +415,6 @@ TEST_CASE("loops: at most `concurrency` iterations are in flight at once") {
     if (r["t"] == "step_succeeded" || r["t"] == "step_failed") --in_flight;
   }
   CHECK(most <= 3);
-  CHECK(most >= 1);
   CHECK(s.effect_counts().size() == 10);
 }
 
@@ -454,4 +455,12 @@ TEST_CASE("retries: retry.total caps all attempts and waits together") {
   int attempts = std::stoi(test::read_file(s.dir.path() / "c"));
   CHECK(attempts >= 2);
   CHECK(attempts < 50);
+}
+
+TEST_CASE("a shipped restore whose engine steps go via a host is refused before anything starts - not half-way") {
+  test::TempDir dir;
+  auto r = test::she_restore("examples/three-hosts/restore-failover.yaml --state-dir '" + (dir.path() / "state").string() + "'");
+  CHECK(r.exit_code == 69);
+  CHECK_MESSAGE(r.output.find("engine.host.remove with via (step remove-stale)") != std::string::npos, r.output);
+  CHECK_FALSE(fs::exists(dir.path() / "state"));  // no journal, no lock
 }

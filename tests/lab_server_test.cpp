@@ -607,15 +607,6 @@ int spawn_she_lab(const std::vector<std::string>& args, int& stdout_fd) {
 }
 
 // Kills the child if a failed assertion leaves the test early.
-struct ChildGuard {
-  int pid = -1;
-  ~ChildGuard() {
-    if (pid > 0) {
-      ::kill(pid, SIGKILL);
-      she::test::wait_child(pid);
-    }
-  }
-};
 
 // Reads lines until `n` have come or the child closes its stdout.
 std::vector<std::string> read_lines(int fd, std::size_t n) {
@@ -643,7 +634,7 @@ TEST_CASE("she-lab serve: prints where and how to reach it - password only as a 
   const int pid = spawn_she_lab({"serve", she::test::source_path("examples/lab/three-hosts.yaml"), "--dir", dir,
                                  "--address", "127.0.0.1", "--port", "0"},
                                 out);
-  ChildGuard guard{pid};
+  she::test::ChildGuard guard{pid};
   auto lines = read_lines(out, 5);
   REQUIRE(lines.size() == 5);
   CHECK(lines[0].rfind("listening https://127.0.0.1:", 0) == 0);

@@ -1,6 +1,9 @@
 #include "tests/test_support.h"
 
+#include <archive.h>
+#include <archive_entry.h>
 #include <array>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -11,6 +14,38 @@
 #include <unistd.h>
 
 namespace she::test {
+
+ChildGuard::~ChildGuard() {
+  if (pid > 0) {
+    ::kill(pid, SIGKILL);
+    wait_child(pid);
+  }
+}
+
+void rewrite_archive(const std::string& from, const std::string& to,
+                     const std::function<bool(const std::string& name, std::string& content)>& edit) {
+  archive* r = archive_read_new();
+  archive_read_support_filter_all(r);
+  archive_read_support_format_all(r);
+  archive_read_open_filename(r, from.c_str(), 65536);
+  archive* w = archive_write_new();
+  archive_write_add_filter_gzip(w);
+  archive_write_set_format_pax_restricted(w);
+  archive_write_open_filename(w, to.c_str());
+  archive_entry* e;
+  while (archive_read_next_header(r, &e) == ARCHIVE_OK) {
+    std::string content;
+    char buf[8192];
+    for (la_ssize_t n; (n = archive_read_data(r, buf, sizeof buf)) > 0;) content.append(buf, static_cast<size_t>(n));
+    if (!edit(archive_entry_pathname(e), content)) continue;
+    archive_entry_set_size(e, static_cast<la_int64_t>(content.size()));
+    archive_write_header(w, e);
+    archive_write_data(w, content.data(), content.size());
+  }
+  archive_write_close(w);
+  archive_write_free(w);
+  archive_read_free(r);
+}
 
 ProcessResult run(const std::string& command, const std::string& env) {
   std::string full = "cd '" SHE_SOURCE_DIR "' && " + (env.empty() ? "" : "env " + env + " ") + command + " 2>&1";

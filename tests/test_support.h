@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -26,8 +27,21 @@ int spawn_testbed(const std::vector<std::string>& args, const std::vector<std::s
 /// Waits for a child: its exit code, or -signal when a signal ended it.
 int wait_child(int pid);
 
+/// Kills and reaps a child the test started if a failed REQUIRE leaves
+/// before the test waits for it (set pid to -1 once it is reaped).
+struct ChildGuard {
+  int pid = -1;
+  ~ChildGuard();
+};
+
 /// What /bin/sh makes of a command line: one "[arg]" line per argument.
 std::string shell_split(const std::string& command_line);
+
+/// Copies an archive entry by entry (gzip, pax), letting `edit` change an
+/// entry's content or drop it (return false): the tampered and incomplete
+/// backups of the tests, their checksum lists left as they were.
+void rewrite_archive(const std::string& from, const std::string& to,
+                     const std::function<bool(const std::string& name, std::string& content)>& edit);
 
 std::string read_file(const std::filesystem::path& p);
 void write_file(const std::filesystem::path& p, const std::string& text);

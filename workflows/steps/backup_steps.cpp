@@ -301,13 +301,7 @@ class DeployRestore : public HostStep {
                  {{"lock_file", false, "remove it (hosted_engine.deploy_continue) to let the deploy go on"}}) {}
 
   std::vector<Operation> describe(const StepContext& ctx) const override {
-    DeployAnswers a;
-    a.engine_fqdn = ctx.text("fqdn");
-    a.storage_type = ctx.text("storage_type");
-    a.storage_connection = ctx.text("storage_connection");
-    a.storage_domain_name = ctx.text("storage_domain_name");
-    a.datacenter = ctx.text("datacenter");
-    a.cluster = ctx.text("cluster");
+    DeployAnswers a = plain_answers(ctx);
     a.admin_password = secret_shown(ctx, "admin_password");
     a.appliance_root_password = secret_shown(ctx, "appliance_root_password");
     for (const char* field : {"fqdn", "storage_connection", "storage_domain_name", "datacenter", "cluster"}) {
@@ -400,7 +394,8 @@ class DeployRestore : public HostStep {
   }
 
  private:
-  static DeployAnswers answers(const StepContext& ctx) {
+  /// The answers that are not secrets: the same in a dry run and a run.
+  static DeployAnswers plain_answers(const StepContext& ctx) {
     DeployAnswers a;
     a.engine_fqdn = ctx.text("fqdn");
     a.storage_type = ctx.text("storage_type");
@@ -408,6 +403,11 @@ class DeployRestore : public HostStep {
     a.storage_domain_name = ctx.text("storage_domain_name");
     a.datacenter = ctx.text("datacenter");
     a.cluster = ctx.text("cluster");
+    return a;
+  }
+
+  static DeployAnswers answers(const StepContext& ctx) {
+    DeployAnswers a = plain_answers(ctx);
     for (auto [param, field] : {std::pair{"admin_password", &a.admin_password},
                                 std::pair{"appliance_root_password", &a.appliance_root_password}}) {
       auto v = resolve_secret(ctx.text(param));

@@ -427,8 +427,10 @@ std::vector<ParamSchema> install_params(bool add) {
   } else {
     p.push_back(host_param());
   }
-  p.push_back(choice("hosted_engine", {"deploy", "undeploy", "none"}, "deploy",
-                     "deploy: make it a hosted-engine host"));
+  // A host being added has no hosted-engine configuration to undeploy.
+  p.push_back(choice("hosted_engine", add ? std::vector<std::string>{"deploy", "none"}
+                                          : std::vector<std::string>{"deploy", "undeploy", "none"},
+                     "deploy", "deploy: make it a hosted-engine host"));
   p.push_back(choice("auth", {"publickey", "password"}, "publickey",
                      "how the engine logs in to the host"));
   p.push_back(optional("root_password", ParamType::Secret, nullptr, "with auth: password"));
@@ -449,6 +451,36 @@ std::string resolved_password(const StepContext& ctx) {
   return *value;
 }
 
+/// The root password as a request carries it: the secret's value when
+/// running, its reference (never the value) when describing.
+std::string root_password(const StepContext& ctx, bool running) {
+  return running ? resolved_password(ctx) : "[secret " + ctx.text("root_password") + "]";
+}
+
+api::InstallOptions install_options(const StepContext& ctx, bool running) {
+  api::InstallOptions o;
+  o.deploy_hosted_engine = ctx.text("hosted_engine") == "deploy";
+  o.undeploy_hosted_engine = ctx.text("hosted_engine") == "undeploy";
+  o.activate = ctx.flag("activate");
+  o.reboot = ctx.flag("reboot");
+  o.auth = ctx.text("auth");
+  o.root_password = root_password(ctx, running);
+  return o;
+}
+
+api::AddHostOptions add_options(const StepContext& ctx, bool running) {
+  api::AddHostOptions o;
+  o.name = ctx.text("name");
+  o.address = ctx.text("address");
+  o.cluster = ctx.text("cluster");
+  o.deploy_hosted_engine = ctx.text("hosted_engine") == "deploy";
+  o.activate = ctx.flag("activate");
+  o.reboot = ctx.flag("reboot");
+  o.auth = ctx.text("auth");
+  o.root_password = root_password(ctx, running);
+  return o;
+}
+
 std::vector<std::string> install_target(const StepContext& ctx) {
   return {ctx.flag("activate") ? "up" : "maintenance"};
 }
@@ -463,13 +495,7 @@ class HostInstall : public EngineStep {
   std::vector<Operation> describe_calls(const StepContext& ctx) const override {
     check_auth(ctx);
     auto h = ctx.engine_host("host");
-    api::InstallOptions o;
-    o.deploy_hosted_engine = ctx.text("hosted_engine") == "deploy";
-    o.undeploy_hosted_engine = ctx.text("hosted_engine") == "undeploy";
-    o.activate = ctx.flag("activate");
-    o.reboot = ctx.flag("reboot");
-    o.auth = ctx.text("auth");
-    o.root_password = "[secret " + ctx.text("root_password") + "]";
+    api::InstallOptions o = install_options(ctx, false);
     std::vector<Operation> ops;
     lookup_host(h, ops);
     ops.push_back(http(api::install_host(h.id_or_placeholder(), o)));
@@ -480,14 +506,7 @@ class HostInstall : public EngineStep {
 
   StepResult run(const StepContext& ctx, Api a) const override {
     api::Host h = resolve(ctx, a);
-    api::InstallOptions o;
-    o.deploy_hosted_engine = ctx.text("hosted_engine") == "deploy";
-    o.undeploy_hosted_engine = ctx.text("hosted_engine") == "undeploy";
-    o.activate = ctx.flag("activate");
-    o.reboot = ctx.flag("reboot");
-    o.auth = ctx.text("auth");
-    o.root_password = resolved_password(ctx);
-    a.client.install(a.call, h.id, o);
+    a.client.install(a.call, h.id, install_options(ctx, true));
     return {};
   }
   void confirm(const StepContext& ctx, Api a) const override {
@@ -497,6 +516,8 @@ class HostInstall : public EngineStep {
   CheckResult probe(const StepContext& ctx, Api a, Value&) const override {
     api::Host h = resolve(ctx, a);
     bool he_ok = ctx.text("hosted_engine") != "deploy" || (h.hosted_engine && h.hosted_engine->configured);
+    // Without activation the host ends where it started (maintenance): its
+    // status cannot tell a finished reinstall from one never sent.
     if (h.status == install_target(ctx)[0] && he_ok && ctx.flag("activate")) return CheckResult::Done;
     if (h.status == "installing") return CheckResult::Unknown;
     return CheckResult::NotDone;
@@ -511,15 +532,7 @@ class HostAdd : public EngineStep {
 
   std::vector<Operation> describe_calls(const StepContext& ctx) const override {
     check_auth(ctx);
-    api::AddHostOptions o;
-    o.name = ctx.text("name");
-    o.address = ctx.text("address");
-    o.cluster = ctx.text("cluster");
-    o.deploy_hosted_engine = ctx.text("hosted_engine") == "deploy";
-    o.activate = ctx.flag("activate");
-    o.reboot = ctx.flag("reboot");
-    o.auth = ctx.text("auth");
-    o.root_password = "[secret " + ctx.text("root_password") + "]";
+    api::AddHostOptions o = add_options(ctx, false);
     EngineHostRef h{o.name, "<id of the new host>"};
     return {http(api::add_host(o)),
             wait_for_host(h, o.activate ? "up" : "maintenance", "install_failed, non_operational, error")};
@@ -531,16 +544,7 @@ class HostAdd : public EngineStep {
       r.outputs["id"] = existing->id;  // added by an earlier attempt
       return r;
     }
-    api::AddHostOptions o;
-    o.name = ctx.text("name");
-    o.address = ctx.text("address");
-    o.cluster = ctx.text("cluster");
-    o.deploy_hosted_engine = ctx.text("hosted_engine") == "deploy";
-    o.activate = ctx.flag("activate");
-    o.reboot = ctx.flag("reboot");
-    o.auth = ctx.text("auth");
-    o.root_password = resolved_password(ctx);
-    r.outputs["id"] = a.client.add(a.call, o).id;
+    r.outputs["id"] = a.client.add(a.call, add_options(ctx, true)).id;
     return r;
   }
   void confirm(const StepContext& ctx, Api a) const override {
