@@ -69,6 +69,22 @@ bool same_fingerprint(const std::string& a, const std::string& b) {
   return !a.empty() && norm(a) == norm(b);
 }
 
+UrlEndpoint url_endpoint(const std::string& url) {
+  UrlEndpoint e;
+  CURLU* u = curl_url();
+  char* host = nullptr;
+  char* port = nullptr;
+  if (curl_url_set(u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+    e.host = host;
+    if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) e.port = std::atoi(port);
+  }
+  curl_free(host);
+  curl_free(port);
+  curl_url_cleanup(u);
+  return e;
+}
+
 EngineClient::EngineClient(ClientConfig config) : config_(std::move(config)), curl_(std::make_unique<Curl>()) {
   static const bool global = [] { return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK; }();
   (void)global;
@@ -121,9 +137,18 @@ Response EngineClient::perform(const CallOptions& o, const std::string& method, 
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
   }
+  curl_slist* connect_to = nullptr;
+  if (!config_.connect_to.empty()) {
+    // HOST:PORT:CONNECT-TO-HOST:CONNECT-TO-PORT; the name checked in the
+    // certificate stays the URL's.
+    UrlEndpoint e = url_endpoint(url);
+    connect_to = curl_slist_append(nullptr, fmt::format("{}:{}:{}", e.host, e.port, config_.connect_to).c_str());
+    curl_easy_setopt(c, CURLOPT_CONNECT_TO, connect_to);
+  }
   check_stop(o);
   CURLcode rc = curl_easy_perform(c);
   curl_slist_free_all(list);
+  curl_slist_free_all(connect_to);
   if (rc != CURLE_OK) {
     std::string what = curl_easy_strerror(rc);
     if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_CERTPROBLEM)

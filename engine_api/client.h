@@ -29,6 +29,9 @@ struct ClientConfig {
   std::string ca_file;          // the engine CA (PEM)
   std::string ca_fingerprint;   // SHA256:AA:BB:... of the CA to fetch and pin
   bool trust_on_first_use = false;
+  /// Connect to this "address:port" instead of the URL's host and port (the
+  /// local end of an SSH tunnel); TLS still verifies the URL's host name.
+  std::string connect_to;
   std::chrono::milliseconds connect_timeout{10000};
   std::chrono::milliseconds request_timeout{120000};
   int read_attempts = 4;        // for GET: first try plus retries
@@ -106,6 +109,13 @@ class EngineClient {
   std::string fetched_fingerprint_;
   bool trust_ready_ = false;
 };
+
+/// The host and port an https URL names (443 when it names none).
+struct UrlEndpoint {
+  std::string host;
+  int port = 443;
+};
+UrlEndpoint url_endpoint(const std::string& url);
 
 /// SHA256:AA:BB:... of the first certificate in `pem`, or "" if unreadable.
 std::string certificate_fingerprint(const std::string& pem);

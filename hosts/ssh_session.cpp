@@ -401,4 +401,94 @@ ExecResult SshSession::exec(const std::string& command, const ExecOptions& opts)
   return result;
 }
 
+void SshSession::forward(int fd, const std::string& host, int port, const std::function<bool()>& should_stop) {
+  if (!impl_) connect();
+  Impl& im = *impl_;
+  LIBSSH2_SESSION* s = im.session;
+  auto stopped = [&] { return should_stop && should_stop(); };
+  LIBSSH2_CHANNEL* ch = nullptr;
+  while (!(ch = libssh2_channel_direct_tcpip_ex(s, host.c_str(), port, "127.0.0.1", 0))) {
+    int err = libssh2_session_last_errno(s);
+    if (err != LIBSSH2_ERROR_EAGAIN) {
+      std::string why = session_error(s);
+      if (err != LIBSSH2_ERROR_CHANNEL_FAILURE) impl_.reset();
+      throw SshError(Kind::Channel, fmt::format("{}: cannot open a tunnel to {}:{} through {}:{}: {} (does the "
+                                                "host's sshd allow TCP forwarding, and does {} answer there?)",
+                                                target_.name, host, port, target_.address, target_.port, why, host));
+    }
+    if (stopped()) return;
+    im.wait(100);
+  }
+  std::unique_ptr<LIBSSH2_CHANNEL, decltype(&libssh2_channel_free)> guard(ch, libssh2_channel_free);
+  int flags = fcntl(fd, F_GETFL);
+  fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+
+  // Two one-way pumps; each side's bytes wait in a buffer until the other
+  // side takes them, so neither end is read faster than the other drains.
+  std::vector<char> up(65536), down(65536);
+  size_t up_len = 0, up_off = 0, down_len = 0, down_off = 0;
+  bool local_eof = false, remote_eof = false;
+  time_t next_keepalive = 0;
+  while (!stopped()) {
+    bool progress = false;
+    if (up_off == up_len && !local_eof) {
+      ssize_t n = ::read(fd, up.data(), up.size());
+      if (n > 0) {
+        up_len = static_cast<size_t>(n);
+        up_off = 0;
+        progress = true;
+      } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        local_eof = true;
+      }
+    }
+    if (up_off < up_len) {
+      ssize_t n = libssh2_channel_write(ch, up.data() + up_off, up_len - up_off);
+      if (n > 0) {
+        up_off += static_cast<size_t>(n);
+        progress = true;
+      } else if (n != LIBSSH2_ERROR_EAGAIN) {
+        break;
+      }
+    }
+    if (down_off == down_len && !remote_eof) {
+      ssize_t n = libssh2_channel_read(ch, down.data(), down.size());
+      if (n > 0) {
+        down_len = static_cast<size_t>(n);
+        down_off = 0;
+        progress = true;
+      } else if ((n == 0 || n == LIBSSH2_ERROR_EAGAIN) && libssh2_channel_eof(ch)) {
+        remote_eof = true;
+      } else if (n < 0 && n != LIBSSH2_ERROR_EAGAIN) {
+        remote_eof = true;
+      }
+    }
+    if (down_off < down_len) {
+      ssize_t n = ::write(fd, down.data() + down_off, down_len - down_off);
+      if (n > 0) {
+        down_off += static_cast<size_t>(n);
+        progress = true;
+      } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        break;  // the local client went away
+      }
+    }
+    // Either end closing ends the connection once what it sent is passed on.
+    if ((local_eof && up_off == up_len) || (remote_eof && down_off == down_len)) break;
+    if (!progress) {
+      int seconds = 0;
+      if (std::time(nullptr) >= next_keepalive) {
+        libssh2_keepalive_send(s, &seconds);
+        next_keepalive = std::time(nullptr) + std::max(1, seconds);
+      }
+      int dir = libssh2_session_block_directions(s);
+      pollfd p[2] = {{im.fd, 0, 0}, {fd, 0, 0}};
+      p[0].events = static_cast<short>(((dir & LIBSSH2_SESSION_BLOCK_OUTBOUND) ? POLLOUT : 0) | POLLIN);
+      if (up_off == up_len && !local_eof) p[1].events |= POLLIN;
+      if (down_off < down_len) p[1].events |= POLLOUT;
+      ::poll(p, p[1].events ? 2 : 1, 100);
+    }
+  }
+  libssh2_channel_send_eof(ch);
+  libssh2_channel_close(ch);
+}
+
 }  // namespace she

@@ -72,6 +72,11 @@ class SshSession {
   /// if the session is not open. Throws SshError.
   ExecResult exec(const std::string& command, const ExecOptions& opts = {});
   void disconnect();
+  /// Carries one local TCP connection (`fd`, closed by the caller) to
+  /// host:port as the remote host reaches it (an SSH direct-tcpip channel),
+  /// until either end closes or `should_stop` says so. Throws SshError when
+  /// the channel cannot be opened (e.g. the server forbids forwarding).
+  void forward(int fd, const std::string& host, int port, const std::function<bool()>& should_stop);
 
   /// SHA256:base64 of a raw host key blob, as OpenSSH prints fingerprints.
   static std::string fingerprint(const std::string& key_blob);

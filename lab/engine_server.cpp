@@ -153,6 +153,13 @@ void LabEngineServer::handle(const httplib::Request& req, httplib::Response& res
   HttpReply reply;
   if (starts_with(req.path, "/lab/")) {
     reply = lab_request(req);
+  } else if (!world_.engine().running) {
+    // The engine VM is off: the connection ends with no reply at all (a
+    // client sees a transport error, as when nothing answers at the FQDN).
+    log_request(req, 0, "");
+    res.set_content_provider(
+        1, "text/plain", [](size_t, size_t, httplib::DataSink&) { return false; }, nullptr);
+    return;
   } else {
     std::string correlation_id = req.get_header_value("Correlation-Id");
     if (correlation_id.empty()) correlation_id = param(req, "correlation_id");
@@ -165,17 +172,21 @@ void LabEngineServer::handle(const httplib::Request& req, httplib::Response& res
       reply = engine_request(req, correlation_id);
     }
     if (!correlation_id.empty()) reply.headers.push_back({"Correlation-Id", correlation_id});
-    LoggedRequest entry;
-    entry.time = iso_time(std::chrono::system_clock::now());
-    entry.method = req.method;
-    entry.path = RequestLog::redact(req.target.empty() ? req.path : req.target);
-    entry.status = reply.status;
-    entry.correlation_id = correlation_id;
-    log_.add(std::move(entry));
+    log_request(req, reply.status, correlation_id);
   }
   res.status = reply.status;
   for (const auto& [name, value] : reply.headers) res.set_header(name.c_str(), value);
   if (!reply.body.empty()) res.set_content(reply.body, reply.content_type.c_str());
+}
+
+void LabEngineServer::log_request(const httplib::Request& req, int status, const std::string& correlation_id) {
+  LoggedRequest entry;
+  entry.time = iso_time(std::chrono::system_clock::now());
+  entry.method = req.method;
+  entry.path = RequestLog::redact(req.target.empty() ? req.path : req.target);
+  entry.status = status;
+  entry.correlation_id = correlation_id;
+  log_.add(std::move(entry));
 }
 
 HttpReply LabEngineServer::engine_request(const httplib::Request& req, const std::string& correlation_id) {
@@ -366,8 +377,9 @@ HttpReply LabEngineServer::lab_request(const httplib::Request& req) {
     return json_reply(200, {{"host", j["host"]}, {"status", j["status"]}});
   }
   if (req.method == "POST" && p == "/lab/engine-health") {
-    if (!body_json(j) || !j.contains("health") || (j["health"] != "up" && j["health"] != "down"))
-      return json_error(400, "give {\"health\": \"up\"} or {\"health\": \"down\"}");
+    if (!body_json(j) || !j.contains("health") || (j["health"] != "up" && j["health"] != "down" && j["health"] != "off"))
+      return json_error(400, "give {\"health\": \"up\"}, {\"health\": \"down\"} or {\"health\": \"off\"}");
+    world_.set_engine_running(j["health"] != "off");
     world_.set_engine_health(j["health"] == "up");
     return json_reply(200, {{"health", j["health"]}});
   }

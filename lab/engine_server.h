@@ -60,6 +60,7 @@ class LabEngineServer {
   void handle(const httplib::Request& req, httplib::Response& res);
   Reply engine_request(const httplib::Request& req, const std::string& correlation_id);
   Reply lab_request(const httplib::Request& req);
+  void log_request(const httplib::Request& req, int status, const std::string& correlation_id);
   Reply sso_token(const httplib::Request& req);
   Reply sso_logout(const httplib::Request& req);
   Reply health();

@@ -272,6 +272,7 @@ void install_tools(const FleetHostSpec& spec, const fs::path& sandbox) {
   }
   write_text(sandbox / "etc/hostname", (spec.hostname.empty() ? spec.name : spec.hostname) + "\n");
   if (!spec.hardware_id.empty()) write_text(sandbox / "etc/vdsm/vdsm.id", spec.hardware_id + "\n");
+  if (!spec.etc_hosts.empty()) write_text(sandbox / "etc/hosts", spec.etc_hosts);
   if (spec.he_host_id > 0)
     write_text(sandbox / "etc/ovirt-hosted-engine/hosted-engine.conf",
                fmt::format("fqdn={}\nhost_id={}\nhost={}\nconf_file_name=hosted-engine.conf\n"
@@ -540,6 +541,24 @@ void HostFleet::set_unreachable(const std::string& host, bool unreachable) {
 
 bool HostFleet::unreachable(const std::string& host) const { return this->host(host).sshd_pid <= 0; }
 
+/// The lab's name table: the engine FQDN at 192.0.2.10 and each host at
+/// 192.0.2.11 and up (documentation addresses: nothing real answers there),
+/// then the scenario's own entries.
+static std::string etc_hosts(const WorldState& world) {
+  std::map<std::string, std::string> table;
+  table[world.engine.fqdn] = "192.0.2.10";
+  int n = 11;
+  for (const auto& h : world.hosts)
+    if (!h.address.empty() && n < 255) table[h.address] = fmt::format("192.0.2.{}", n++);
+  for (const auto& x : world.lab_hosts.extra)
+    if (!x.hostname.empty() && n < 255) table[x.hostname] = fmt::format("192.0.2.{}", n++);
+  for (const auto& [name, address] : world.lab_hosts.dns) table[name] = address;
+  std::string text = "# the lab's name table (scenario dns:)\n127.0.0.1 localhost\n";
+  for (const auto& [name, address] : table)
+    if (!address.empty()) text += address + " " + name + "\n";
+  return text;
+}
+
 std::vector<FleetHostSpec> scenario_fleet(const WorldState& world, int first_octet) {
   std::vector<FleetHostSpec> out;
   int n = first_octet;
@@ -579,6 +598,8 @@ std::vector<FleetHostSpec> scenario_fleet(const WorldState& world, int first_oct
     s.engine_fqdn = world.engine.fqdn;
     out.push_back(s);
   }
+  const std::string hosts_file = etc_hosts(world);
+  for (auto& s : out) s.etc_hosts = hosts_file;
   return out;
 }
 

@@ -56,6 +56,7 @@ struct FleetHostSpec {
   std::string hardware_id;  // written to /etc/vdsm/vdsm.id when given
   int he_host_id = 0;       // > 0: a hosted-engine.conf with this host_id and engine_fqdn
   std::string engine_fqdn;  // for hosted-engine.conf
+  std::string etc_hosts;    // /etc/hosts: what `getent` answers on this host
 };
 
 struct FleetHost {

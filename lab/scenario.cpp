@@ -49,7 +49,7 @@ class Loader {
       fail();
     }
     check_keys(root, {"scenario", "description", "engine", "data_centers", "clusters", "hosts", "vms", "durations",
-                      "time_scale", "faults", "lab_hosts"},
+                      "time_scale", "faults", "lab_hosts", "dns"},
                "a scenario");
     if (root["scenario"]) text_of(root["scenario"], "scenario");
     if (root["description"]) text_of(root["description"], "description");
@@ -61,6 +61,7 @@ class Loader {
     durations(root["durations"]);
     if (root["time_scale"]) s_.time_scale = number(root["time_scale"], "time_scale", 0, 1e6);
     lab_hosts(root["lab_hosts"]);
+    dns(root["dns"]);
     faults(root["faults"]);
     if (!d_.ok()) fail();
     return s_;
@@ -213,9 +214,14 @@ class Loader {
     s_.engine.admin_user = optional_text(n, "user", "engine", s_.engine.admin_user);
     if (n["health"]) {
       const std::string h = text_of(n["health"], "engine health");
-      if (h == "up" || h == "down") s_.engine.health_up = h == "up";
-      else if (n["health"].IsScalar())
-        d_.error(ErrorKind::InvalidValue, pos(n["health"]), fmt::format("engine health '{}' is not up or down", h));
+      if (h == "up" || h == "down" || h == "off") {
+        s_.engine.health_up = h == "up";
+        s_.engine.running = h != "off";
+      } else if (n["health"].IsScalar()) {
+        d_.error(ErrorKind::InvalidValue, pos(n["health"]),
+                 fmt::format("engine health '{}' is not up, down or off", h),
+                 "off: the engine VM is off and nothing answers; down: it answers 'DB Down!'");
+      }
     }
     int major = 0, minor = 0, build = 0;
     if (std::sscanf(s_.engine.version.c_str(), "%d.%d.%d", &major, &minor, &build) < 2)
@@ -446,6 +452,22 @@ class Loader {
       if (!x.name.empty() && (!host_names_.insert(x.name).second || x.name == "engine" || x.name == "backup_storage"))
         d_.error(ErrorKind::DuplicateHost, pos(e["name"]), fmt::format("lab host '{}' is defined twice", x.name));
       s_.lab_hosts.extra.push_back(x);
+    }
+  }
+
+  // dns: {NAME: ADDRESS}: the lab hosts' /etc/hosts, over the defaults (the
+  // engine FQDN and every host address in 192.0.2.0/24); `NAME: ''` drops one.
+  void dns(const YAML::Node& n) {
+    if (!n) return;
+    if (!is_map(n, "dns")) return;
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      const std::string name = it->first.IsScalar() ? it->first.Scalar() : std::string();
+      if (name.empty() || !it->second.IsScalar()) {
+        d_.error(ErrorKind::WrongType, pos(it->first), "a dns entry is NAME: ADDRESS",
+                 "e.g. dns: {engine.example.com: 192.0.2.10}");
+        continue;
+      }
+      s_.lab_hosts.dns[name] = it->second.Scalar();
     }
   }
 

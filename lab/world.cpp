@@ -481,7 +481,7 @@ nlohmann::json World::to_json() const {
   json j;
   j["engine"] = {{"fqdn", s_.engine.fqdn},
                  {"version", s_.engine.version},
-                 {"health", s_.engine.health_up ? "up" : "down"},
+                 {"health", !s_.engine.running ? "off" : s_.engine.health_up ? "up" : "down"},
                  {"admin_user", s_.engine.admin_user}};  // never the password
   j["global_maintenance"] = s_.global_maintenance;
   j["time_scale"] = s_.time_scale;
@@ -849,6 +849,11 @@ bool World::set_host_status(const std::string& id_or_name, HostStatus status, co
 void World::set_engine_health(bool up) {
   Lock l(mutex_);
   s_.engine.health_up = up;
+}
+
+void World::set_engine_running(bool running) {
+  Lock l(mutex_);
+  s_.engine.running = running;
 }
 
 void World::set_admin_password(const std::string& password) {

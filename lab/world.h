@@ -34,6 +34,9 @@ struct EngineInfo {
   std::string fqdn = "engine.lab.example";
   std::string version = "4.5.6";
   bool health_up = true;
+  // False: the engine VM is off; nothing answers at the FQDN (a connection
+  // gets no reply), which the split-brain check must see as "down".
+  bool running = true;
   std::string admin_user = "admin@internal";
   std::string admin_password;  // empty: no password is accepted
 };
@@ -123,6 +126,9 @@ struct LabHostsConfig {
   std::vector<Extra> extra;                   // machines the engine does not know (spares)
   std::map<std::string, std::string> faults;  // host name -> faults JSON (see lab/README.md)
   std::set<std::string> unreachable;          // hosts whose sshd is stopped at start
+  // Every lab host's /etc/hosts (what `getent` answers there): name ->
+  // address; an empty address removes a default entry.
+  std::map<std::string, std::string> dns;
 };
 
 /// Everything a scenario sets; the World's starting point.
@@ -240,6 +246,7 @@ class World {
   /// comes back (up: its unknown VMs run again). False if unknown.
   bool set_host_status(const std::string& id_or_name, HostStatus status, const std::string& detail = {});
   void set_engine_health(bool up);
+  void set_engine_running(bool running);
   void set_admin_password(const std::string& password);
   void set_time_scale(double scale);
   void set_durations(const Durations& d);

@@ -82,6 +82,7 @@ WorldState world_state_from_json(const json& j) {
       s.engine.fqdn = text(e, "fqdn", s.engine.fqdn);
       s.engine.version = text(e, "version", s.engine.version);
       s.engine.health_up = text(e, "health", "up") == "up";
+      s.engine.running = text(e, "health", "up") != "off";
       s.engine.admin_user = text(e, "admin_user", s.engine.admin_user);
     }
     s.global_maintenance = j.value("global_maintenance", false);
@@ -292,6 +293,7 @@ OpResult World::he_restore(const json& db, const DeployHost& deploy) {
     keep_stale = s_.faults.restore_leaves_stale_host;
   }
   st.engine.health_up = true;
+  st.engine.running = true;
   // restore_backup.yml: "Remove previous hosted-engine VM".
   st.vms.erase(std::remove_if(st.vms.begin(), st.vms.end(), [](const Vm& v) { return v.is_hosted_engine(); }),
                st.vms.end());

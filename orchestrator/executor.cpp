@@ -16,6 +16,7 @@
 
 #include "engine_api/client.h"
 #include "hosts/ssh_session.h"
+#include "hosts/ssh_tunnel.h"
 #include "orchestrator/durable_file.h"
 #include "orchestrator/exit_codes.h"
 #include "orchestrator/journal.h"
@@ -131,14 +132,11 @@ class RunSession {
 
   bool preflight(int* code) {
     // Refused before anything starts: a restore must not stop half-way at a
-    // step this release cannot run (an engine reached `via` a host needs
-    // the SSH tunnel, not built yet).
+    // step this release cannot run.
     std::vector<std::string> missing;
-    for (auto& s : plan_.steps) {
-      if (!mode_allows(s)) continue;
-      std::string what = !s.type->runnable() ? s.uses : s.param("via") ? s.uses + " with via (step " + s.id + ")" : "";
-      if (!what.empty() && std::find(missing.begin(), missing.end(), what) == missing.end()) missing.push_back(what);
-    }
+    for (auto& s : plan_.steps)
+      if (mode_allows(s) && !s.type->runnable() && std::find(missing.begin(), missing.end(), s.uses) == missing.end())
+        missing.push_back(s.uses);
     if (!missing.empty()) {
       std::cerr << fmt::format(
           "she-restore: plan {} uses step types this release cannot run yet: {}.\n"
@@ -570,7 +568,7 @@ class RunSession {
     // Correlation-Id (the engine keeps 36 characters): the run's unique
     // suffix and the step, so its events can be matched to what we did.
     services.correlation_id = ("she-" + run_id_.substr(run_id_.size() - 6) + "-" + s.id).substr(0, 36);
-    services.engine = [this]() -> engine_api::EngineClient& { return engine(); };
+    services.engine = [this](const SshEndpoint* via) -> engine_api::EngineClient& { return engine(via); };
     services.ssh = [this](const SshEndpoint& ep, int lane) -> SshSession& { return ssh_session(ep, lane); };
     StepContext ctx(plan_.env, s.id, params, &services);
     auto succeed = [&](const Value& outputs, long long ms, const std::string& note) {
@@ -732,11 +730,18 @@ class RunSession {
   /// This thread's session to a host (libssh2 sessions are not shared
   /// between threads), made on first use and kept for the run.
   SshSession& ssh_session(const SshEndpoint& ep, int lane) {
-    std::string key = fmt::format("{}@{}:{}#{}#{}#{}#{}", ep.user, ep.address, ep.port, lane, ep.known_hosts,
-                                  ep.accept_new_host_key, std::hash<std::thread::id>{}(std::this_thread::get_id()));
+    std::string key = fmt::format("{}#{}#{}", endpoint_key(ep), lane, std::hash<std::thread::id>{}(std::this_thread::get_id()));
     std::lock_guard<std::mutex> lock(ssh_mutex_);
     auto it = ssh_.find(key);
     if (it != ssh_.end()) return *it->second;
+    return *(ssh_[key] = std::make_unique<SshSession>(ssh_target(ep)));
+  }
+
+  static std::string endpoint_key(const SshEndpoint& ep) {
+    return fmt::format("{}@{}:{}#{}#{}", ep.user, ep.address, ep.port, ep.known_hosts, ep.accept_new_host_key);
+  }
+
+  SshTarget ssh_target(const SshEndpoint& ep) {
     SshTarget t;
     t.name = ep.name;
     t.address = ep.address;
@@ -751,13 +756,17 @@ class RunSession {
       if (!v) throw StepError("fatal", fmt::format("cannot read the secret {} for SSH to {}", *ref, ep.name));
       *value = *v;
     }
-    return *(ssh_[key] = std::make_unique<SshSession>(t));
+    return t;
   }
 
-  /// The run's one engine connection, made on first use.
-  engine_api::EngineClient& engine() {
+  /// The run's engine connection, made on first use: direct, or through an
+  /// SSH tunnel from `via` (kept for the run, like the direct one). Over
+  /// the tunnel TLS still verifies the engine's own name.
+  engine_api::EngineClient& engine(const SshEndpoint* via) {
     std::lock_guard<std::mutex> lock(engine_mutex_);
-    if (engine_) return *engine_;
+    std::string key = via ? endpoint_key(*via) : "";
+    EngineLink& link = engines_[key];
+    if (link.client) return *link.client;
     const EngineSpec& e = plan_.env.engine;
     engine_api::ClientConfig c;
     c.api_url = e.api_url;
@@ -771,8 +780,22 @@ class RunSession {
     c.ca_fingerprint = e.ca_fingerprint;
     c.trust_on_first_use = e.trust_on_first_use;
     c.poll_initial = e.poll_interval;
-    engine_ = std::make_unique<engine_api::EngineClient>(c);
-    return *engine_;
+    if (via) {
+      engine_api::UrlEndpoint target = engine_api::url_endpoint(e.api_url);
+      try {
+        link.tunnel = std::make_unique<SshTunnel>(ssh_target(*via), target.host, target.port,
+                                                  [this, name = via->name](const std::string& why) {
+                                                    say("", fmt::format("tunnel through {}: {}", name, why));
+                                                  });
+      } catch (const SshError& err) {
+        throw StepError(err.error_class(), err.what());
+      }
+      c.connect_to = fmt::format("127.0.0.1:{}", link.tunnel->port());
+      say("", fmt::format("reaching the engine at {}:{} through an SSH tunnel from {} (local port {})", target.host,
+                          target.port, via->str(), link.tunnel->port()));
+    }
+    link.client = std::make_unique<engine_api::EngineClient>(c);
+    return *link.client;
   }
 
   void awaiting_from_iteration(const std::string& step, const std::string& key, const std::string& reason) {
@@ -807,7 +830,11 @@ class RunSession {
   std::shared_ptr<spdlog::logger> log_;
   std::mutex say_mutex_;
   std::mutex engine_mutex_;
-  std::unique_ptr<engine_api::EngineClient> engine_;
+  struct EngineLink {
+    std::unique_ptr<SshTunnel> tunnel;  // declared first: the client logs out through it
+    std::unique_ptr<engine_api::EngineClient> client;
+  };
+  std::map<std::string, EngineLink> engines_;  // "" is the direct one
   std::mutex ssh_mutex_;
   std::map<std::string, std::unique_ptr<SshSession>> ssh_;
 };

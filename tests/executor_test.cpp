@@ -456,11 +456,3 @@ TEST_CASE("retries: retry.total caps all attempts and waits together") {
   CHECK(attempts >= 2);
   CHECK(attempts < 50);
 }
-
-TEST_CASE("a shipped restore whose engine steps go via a host is refused before anything starts - not half-way") {
-  test::TempDir dir;
-  auto r = test::she_restore("examples/three-hosts/restore-failover.yaml --state-dir '" + (dir.path() / "state").string() + "'");
-  CHECK(r.exit_code == 69);
-  CHECK_MESSAGE(r.output.find("engine.host.remove with via (step remove-stale)") != std::string::npos, r.output);
-  CHECK_FALSE(fs::exists(dir.path() / "state"));  // no journal, no lock
-}

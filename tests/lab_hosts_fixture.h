@@ -15,9 +15,9 @@ struct LabHosts {
   LabHosts() {
     std::vector<lab::FleetHostSpec> specs = {
         {"hosted_engine_1", "127.0.0.11", "hosted_engine", "host1.example.com", "4c4c4544-0031-3510-8033-b3c04f4e3132",
-         1, "engine.example.com"},
-        {"engine", "127.0.0.12", "engine", "engine.example.com", "", 0, ""},
-        {"backup_storage", "127.0.0.13", "backup_storage", "backup.example.com", "", 0, ""}};
+         1, "engine.example.com", ""},
+        {"engine", "127.0.0.12", "engine", "engine.example.com", "", 0, "", ""},
+        {"backup_storage", "127.0.0.13", "backup_storage", "backup.example.com", "", 0, "", ""}};
     fleet.start(engine.dir.path() / "fleet", specs, lab::HostFleet::default_agent_binary(),
                 "https://127.0.0.1:" + std::to_string(engine.port), engine.pki.files.ca_file);
   }

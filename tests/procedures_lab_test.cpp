@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <set>
 
 #include "hosts/backup_archive.h"
 #include "lab/host_fleet.h"
@@ -36,10 +37,63 @@ struct ThreeHostLab {
     lab::write_lab_environment(environment, st, fleet, url, engine.pki.files.ca_file, password);
   }
 
-  test::ProcessResult run(const std::string& procedure) {
+  test::ProcessResult run(const std::string& procedure, const std::string& with = "", const std::string& flags = "") {
     fs::path plan = dir.path() / (procedure + ".yaml");
-    test::write_file(plan, "plan: " + procedure + "\nuses: " + procedure + "\nenvironment: " + environment.string() + "\n");
-    return test::she_restore("'" + plan.string() + "' --yes --state-dir '" + (dir.path() / "state").string() + "'");
+    test::write_file(plan, "plan: " + procedure + "\nuses: " + procedure + "\nenvironment: " + environment.string() +
+                               "\n" + (with.empty() ? "" : "with:\n" + with));
+    return test::she_restore("'" + plan.string() + "' --yes --state-dir '" + (dir.path() / "state").string() + "' " + flags,
+                             "ENGINE_VM_ROOT_PASSWORD=Appliance-Root-9");
+  }
+
+  /// The archive she-backup stored (its name in backup storage).
+  std::string stored_backup() {
+    for (auto& e : fs::directory_iterator(fleet.host("backup_storage").sandbox / "srv/backups/engine"))
+      if (e.path().extension() == ".backup") return e.path().filename().string();
+    return "";
+  }
+
+  /// The disaster of the failover-host procedure: the engine VM's host is
+  /// gone with the engine, and the failover host has been freshly installed.
+  void disaster() {
+    engine.world.set_host_status("hosted_engine_2", lab::HostStatus::NonResponsive);
+    engine.world.set_engine_running(false);
+    fs::remove(fleet.host("hosted_engine_1").sandbox / "etc/ovirt-hosted-engine/hosted-engine.conf");
+  }
+
+  /// The acceptance's final state: the engine healthy, every hosted-engine
+  /// host up with score 3400, one record per host, the listed VMs up.
+  void check_restored_world(const std::vector<std::string>& vms_up) {
+    lab::World& w = engine.world;
+    CHECK(w.engine().health_up);
+    CHECK(w.engine().running);
+    std::set<std::string> names, hardware;
+    int he_hosts = 0;
+    for (const auto& h : w.hosts()) {
+      CHECK_MESSAGE(names.insert(h.name).second, "two records named " << h.name);
+      CHECK_MESSAGE(hardware.insert(h.hardware_id).second, "two records of hardware " << h.hardware_id);
+      CHECK_MESSAGE(h.status == lab::HostStatus::Up, h.name << " is " << lab::to_string(h.status));
+      if (!h.hosted_engine) continue;
+      ++he_hosts;
+      CHECK_MESSAGE(h.hosted_engine->score == 3400, h.name << " scores " << h.hosted_engine->score);
+    }
+    CHECK(he_hosts == 3);
+    auto status = w.he_vm_status();
+    for (auto it = status.begin(); it != status.end(); ++it)
+      if (it.key() != "global_maintenance") CHECK_MESSAGE(it.value()["score"] == 3400, it.value().dump());
+    for (const auto& name : vms_up) {
+      auto vm = w.vm_by_name(name);
+      REQUIRE(vm);
+      CHECK_MESSAGE(vm->status == lab::VmStatus::Up, name);
+    }
+    auto he_vm = w.vm_by_name("HostedEngine");
+    REQUIRE(he_vm);
+    CHECK(he_vm->status == lab::VmStatus::Up);
+  }
+
+  std::string restore_params() {
+    return "  backup: " + stored_backup() +
+           "\n  storage_connection: nfs.example.com:/exports/he\n  target_version: 4.5.6\n"
+           "  high_priority_vms: [db01, web01]\n";
   }
 };
 
@@ -65,4 +119,24 @@ TEST_CASE("procedures: she-backup on the three-host lab - the archive lands on b
   std::vector<std::string> problems;
   CHECK_MESSAGE(verify_backup_archive((stored / names[0]).string(), "", &s, &problems), problems.size());
   CHECK(s.engine_fqdn == "engine.example.com");
+}
+
+TEST_CASE("procedures: she-restore-failover on the three-host lab - the engine is back and every hosted-engine host scores 3400") {
+  ThreeHostLab lab;
+  REQUIRE(lab.run("she-backup").exit_code == 0);
+  lab.disaster();
+  const std::string old_he2 = lab.engine.host_id("hosted_engine_2"), old_he3 = lab.engine.host_id("hosted_engine_3");
+  auto r = lab.run("she-restore-failover", lab.restore_params());
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  lab.check_restored_world({"db01", "web01"});
+  // The engine steps during the deploy went through the failover host.
+  CHECK(r.output.find("through an SSH tunnel from root@hosted_engine_1") != std::string::npos);
+  // The two dead hosted-engine hosts were fenced, removed and added again.
+  for (const auto& old_id : {old_he2, old_he3}) {
+    CHECK(lab.engine.count("POST", "/ovirt-engine/api/hosts/" + old_id + "/fence") == 1);
+    CHECK(lab.engine.count("DELETE", "/ovirt-engine/api/hosts/" + old_id) == 1);
+  }
+  CHECK(lab.engine.count("POST", "/ovirt-engine/api/hosts?") + lab.engine.count("POST", "/ovirt-engine/api/hosts") >= 2);
+  // The regular SPM host came back on its own: never touched.
+  CHECK(lab.engine.world.host_by_name("host_4")->status == lab::HostStatus::Up);
 }

@@ -207,7 +207,7 @@ TEST_CASE("ssh: a secret a remote command needs never reaches a command line - i
 TEST_CASE("deploy: backup - copy host to host - deploy from it held before Add host - continue - the new host scores 3400") {
   LabHosts lab;
   // A spare machine to deploy on, new to the backup.
-  lab::FleetHostSpec spare{"spare_1", "127.0.0.14", "spare", "spare1.example.com", "4c4c4544-0099-3510-8033-b3c04f4e3132", 0, ""};
+  lab::FleetHostSpec spare{"spare_1", "127.0.0.14", "spare", "spare1.example.com", "4c4c4544-0099-3510-8033-b3c04f4e3132", 0, "", ""};
   lab::HostFleet spare_fleet;
   spare_fleet.start(lab.engine.dir.path() / "spare", {spare}, lab::HostFleet::default_agent_binary(),
                     "https://127.0.0.1:" + std::to_string(lab.engine.port), lab.engine.pki.files.ca_file);

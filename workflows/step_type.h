@@ -138,8 +138,9 @@ struct RunServices {
   /// Sent as Correlation-Id so the engine's events can be matched to the step.
   std::string correlation_id;
   /// The run's engine connection, made on first use (throws StepError when
-  /// it cannot be made, e.g. the password reference cannot be read).
-  std::function<engine_api::EngineClient&()> engine;
+  /// it cannot be made, e.g. the password reference cannot be read). With
+  /// `via`, a connection through an SSH tunnel from that host, also kept.
+  std::function<engine_api::EngineClient&(const SshEndpoint* via)> engine;
   /// An SSH session to a host, this thread's own, made on first use. A
   /// second `lane` gives a separate session to the same host (a host to
   /// host copy reads with one and writes with the other).

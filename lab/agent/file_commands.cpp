@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <sstream>
+#include <strings.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <openssl/evp.h>
@@ -115,6 +117,35 @@ int cmd_hostname(Agent& a) {
   if (!read_file(a.map("/etc/hostname"), &name) || trim(name).empty()) name = a.host;
   out(trim(name) + "\n");
   return 0;
+}
+
+// getent hosts|ahosts KEY, from the sandbox's /etc/hosts (the lab's only
+// name source): `hosts` prints "ADDRESS NAME", `ahosts` one line per
+// socket type, as glibc's getent does. Exit 2: the key is not there.
+int cmd_getent(Agent& a, const Args& argv) {
+  if (argv.size() != 3 || (argv[1] != "hosts" && argv[1] != "ahosts")) {
+    err("getent: the lab answers only `getent hosts KEY` and `getent ahosts KEY`\n");
+    return 1;
+  }
+  std::string table;
+  read_file(a.map("/etc/hosts"), &table);
+  std::istringstream lines(table);
+  bool found = false;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream words(line);
+    std::string address, name;
+    if (!(words >> address >> name)) continue;
+    bool match = argv[2] == address || strcasecmp(argv[2].c_str(), name.c_str()) == 0;
+    if (!match) continue;
+    found = true;
+    if (argv[1] == "hosts") {
+      out(address + "       " + name + "\n");
+      break;
+    }
+    out(address + "      STREAM " + name + "\n" + address + "      DGRAM  \n" + address + "      RAW    \n");
+  }
+  return found ? 0 : 2;
 }
 
 int cmd_sleep(const Args& argv) {
@@ -549,6 +580,7 @@ int file_command(Agent& a, const Args& argv, bool* handled) {
   if (n == "test") return cmd_test(a, argv);
   if (n == "echo") return cmd_echo(argv);
   if (n == "hostname") return cmd_hostname(a);
+  if (n == "getent") return cmd_getent(a, argv);
   if (n == "sleep") return cmd_sleep(argv);
   if (n == "rm") return cmd_rm(a, argv);
   if (n == "mkdir") return cmd_mkdir(a, argv);

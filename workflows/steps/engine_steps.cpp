@@ -106,12 +106,11 @@ class EngineStep : public StepType {
 
  private:
   static Api api(const StepContext& ctx) {
-    if (ctx.has("via"))
-      throw StepError("fatal", "via: reaching the engine through an SSH tunnel needs the SSH layer, "
-                               "which this release does not have yet");
     const RunServices& s = ctx.services();
     if (!s.engine) throw StepError("fatal", "no engine connection here");
-    return {s.engine(), {s.correlation_id, s.should_stop, s.progress}};
+    std::optional<SshEndpoint> via;
+    if (ctx.has("via")) via = ctx.ssh("via");
+    return {s.engine(via ? &*via : nullptr), {s.correlation_id, s.should_stop, s.progress}};
   }
 
   template <class F>

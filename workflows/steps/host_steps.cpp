@@ -1,5 +1,6 @@
 // Step types that act on hosts over SSH, or resolve names.
 #include <algorithm>
+#include <sstream>
 #include <fmt/format.h>
 #include <strings.h>
 
@@ -167,53 +168,109 @@ class FileCopy : public HostStep {
   }
 };
 
-class DnsCheck : public StepType {
+class DnsCheck : public HostStep {
  public:
   DnsCheck()
-      : StepType("dns.check", StepKind::Read, "resolve a name forward and back, from the orchestrator",
+      : HostStep("dns.check", StepKind::Read,
+                 "resolve a name forward and back, from the orchestrator or as a host sees it",
                  {required("name", ParamType::String, "the FQDN"),
                   optional("address", ParamType::String, nullptr, "the address it must resolve to"),
-                  optional("reverse", ParamType::Bool, true, "also check that the address resolves back to the name")},
+                  optional("reverse", ParamType::Bool, true, "also check that the address resolves back to the name"),
+                  optional("host", ParamType::SshTarget, nullptr,
+                           "resolve on this host (getent), as it will during a deploy; default: here")},
                  {{"addresses", true, "addresses the name resolves to"}}) {}
 
   std::vector<Operation> describe(const StepContext& ctx) const override {
-    std::vector<Operation> ops{note("resolve " + ctx.text("name") + " (A/AAAA)" +
+    std::string where = ctx.has("host") ? " on " + ctx.ssh("host").str() : "";
+    std::vector<Operation> ops{note("resolve " + ctx.text("name") + " (A/AAAA)" + where +
                                     (ctx.has("address") ? ", expect " + ctx.text("address") : ""))};
     if (ctx.flag("reverse"))
       ops.push_back(note("resolve each address back (PTR), expect " + ctx.text("name")));
     return ops;
   }
 
-  bool runnable() const override { return true; }
+ protected:
+  StepResult run(const StepContext& ctx) const override {
+    const std::string name = ctx.text("name");
+    std::vector<std::string> addresses = ctx.has("host") ? remote_forward(ctx, name) : local_forward(name);
+    std::vector<std::string> problems;
+    for (const auto& addr : addresses) {
+      if (!ctx.flag("reverse")) break;
+      std::string back = ctx.has("host") ? remote_reverse(ctx, addr) : local_reverse(addr);
+      while (!back.empty() && back.back() == '.') back.pop_back();
+      if (back.empty()) problems.push_back(fmt::format("{} has no reverse name", addr));
+      else if (strcasecmp(back.c_str(), name.c_str()) != 0)
+        problems.push_back(fmt::format("{} resolves back to {}, not {}", addr, back, name));
+    }
+    if (ctx.has("address") && std::find(addresses.begin(), addresses.end(), ctx.text("address")) == addresses.end())
+      problems.push_back(fmt::format("{} resolves to {}, not {}", name, fmt::join(addresses, ", "), ctx.text("address")));
+    if (!problems.empty())
+      throw StepError("fatal", fmt::format("DNS{}: {}; the engine FQDN must resolve forward and reverse (fix DNS or "
+                                           "/etc/hosts, then run again)",
+                                           ctx.has("host") ? " on " + ctx.ssh("host").name : "", fmt::join(problems, "; ")));
+    StepResult r;
+    r.outputs["addresses"] = Value::array();
+    for (const auto& a : addresses) r.outputs["addresses"].push_back(a);
+    return r;
+  }
 
+ private:
   // From the orchestrator's own resolver, as the engine's clients will see it.
-  StepResult apply(const StepContext& ctx) const override {
-    std::string name = ctx.text("name");
+  static std::vector<std::string> local_forward(const std::string& name) {
     addrinfo hints{}, *res = nullptr;
     hints.ai_socktype = SOCK_STREAM;
     if (int rc = getaddrinfo(name.c_str(), nullptr, &hints, &res); rc != 0)
       throw StepError("fatal", fmt::format("{} does not resolve: {}; the engine FQDN must resolve forward and reverse",
                                            name, gai_strerror(rc)));
-    Value addresses = Value::array();
-    std::vector<std::string> problems;
+    std::vector<std::string> out;
     for (addrinfo* a = res; a; a = a->ai_next) {
-      char addr[NI_MAXHOST], host[NI_MAXHOST];
+      char addr[NI_MAXHOST];
       getnameinfo(a->ai_addr, a->ai_addrlen, addr, sizeof addr, nullptr, 0, NI_NUMERICHOST);
-      if (std::find(addresses.begin(), addresses.end(), addr) != addresses.end()) continue;
-      addresses.push_back(addr);
-      if (!ctx.flag("reverse")) continue;
-      if (getnameinfo(a->ai_addr, a->ai_addrlen, host, sizeof host, nullptr, 0, NI_NAMEREQD) != 0)
-        problems.push_back(fmt::format("{} has no reverse name", addr));
-      else if (strcasecmp(std::string(host).substr(0, std::string(host).find_last_not_of('.') + 1).c_str(), name.c_str()) != 0)
-        problems.push_back(fmt::format("{} resolves back to {}, not {}", addr, host, name));
+      if (std::find(out.begin(), out.end(), addr) == out.end()) out.push_back(addr);
     }
     freeaddrinfo(res);
-    if (ctx.has("address") && std::find(addresses.begin(), addresses.end(), ctx.text("address")) == addresses.end())
-      problems.push_back(fmt::format("{} resolves to {}, not {}", name, to_text(addresses), ctx.text("address")));
-    if (!problems.empty()) throw StepError("fatal", fmt::format("DNS: {}", fmt::join(problems, "; ")));
-    StepResult r;
-    r.outputs["addresses"] = addresses;
-    return r;
+    return out;
+  }
+
+  static std::string local_reverse(const std::string& addr) {
+    addrinfo hints{}, *res = nullptr;
+    hints.ai_flags = AI_NUMERICHOST;
+    if (getaddrinfo(addr.c_str(), nullptr, &hints, &res) != 0) return "";
+    char host[NI_MAXHOST];
+    bool ok = getnameinfo(res->ai_addr, res->ai_addrlen, host, sizeof host, nullptr, 0, NI_NAMEREQD) == 0;
+    freeaddrinfo(res);
+    return ok ? host : "";
+  }
+
+  // As the host resolves (nsswitch: /etc/hosts, then DNS), with getent:
+  // `ahosts NAME` prints "ADDRESS SOCKTYPE NAME" lines, `hosts ADDRESS`
+  // prints "ADDRESS NAME ALIASES...". Exit 2: not found.
+  static std::vector<std::string> remote_forward(const StepContext& ctx, const std::string& name) {
+    SshSession& ssh = session(ctx);
+    ExecResult r = exec(ctx, ssh, {"getent", "ahosts", name}, false);
+    if (r.exit_status == 2)
+      throw StepError("fatal", fmt::format("{} does not resolve on {}; the engine FQDN must resolve forward and reverse "
+                                           "(fix DNS or /etc/hosts there, then run again)",
+                                           name, ssh.target().name));
+    if (r.exit_status != 0)
+      throw StepError("command", fmt::format("{}: getent ahosts {} failed with exit {}: {}", ssh.target().name, name,
+                                             r.exit_status, r.stderr_tail));
+    std::vector<std::string> out;
+    std::istringstream lines(r.stdout_tail);
+    for (std::string line; std::getline(lines, line);) {
+      std::istringstream words(line);
+      std::string addr;
+      if (words >> addr && std::find(out.begin(), out.end(), addr) == out.end()) out.push_back(addr);
+    }
+    return out;
+  }
+
+  static std::string remote_reverse(const StepContext& ctx, const std::string& addr) {
+    ExecResult r = exec(ctx, session(ctx), {"getent", "hosts", addr}, false);
+    std::istringstream words(r.exit_status == 0 ? r.stdout_tail : "");
+    std::string a, name;
+    words >> a >> name;
+    return name;
   }
 };
 
