@@ -111,4 +111,20 @@ std::string parse_job_status(const std::string& xml) {
   return doc.child("job").child_value("status");
 }
 
+std::vector<Host> select_hosts(const std::vector<Host>& hosts, const std::vector<std::string>& statuses,
+                               const std::string& hosted_engine, const std::vector<std::string>& exclude) {
+  auto in = [](const std::vector<std::string>& list, const std::string& x) {
+    return std::find(list.begin(), list.end(), x) != list.end();
+  };
+  std::vector<Host> out;
+  for (const auto& h : hosts) {
+    bool is_he = h.hosted_engine && h.hosted_engine->configured;
+    if (!statuses.empty() && !in(statuses, h.status)) continue;
+    if ((hosted_engine == "yes" && !is_he) || (hosted_engine == "no" && is_he)) continue;
+    if (in(exclude, h.name)) continue;
+    out.push_back(h);
+  }
+  return out;
+}
+
 }  // namespace she::engine_api

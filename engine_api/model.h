@@ -31,6 +31,13 @@ struct Host {
   Value to_value() const;
 };
 
+/// The hosts of `hosts` in one of `statuses` (empty: any), hosted-engine
+/// hosts only ("yes"), regular ones only ("no") or both ("any"), without
+/// those named in `exclude`: what `engine.hosts.select` and a loop over a
+/// live host query keep.
+std::vector<Host> select_hosts(const std::vector<Host>& hosts, const std::vector<std::string>& statuses,
+                               const std::string& hosted_engine, const std::vector<std::string>& exclude);
+
 struct Vm {
   std::string id, name, status, host_id, origin;
 };

@@ -1,5 +1,7 @@
 #include "hosts/hosted_engine_command.h"
 
+#include <fmt/format.h>
+
 namespace she {
 
 std::vector<std::string> hosted_engine_vm_status_argv() {
@@ -61,6 +63,12 @@ std::string deploy_pause_hook(const std::string& lock_file) {
 std::string answer_value_problem(const std::string& value) {
   if (value.find_first_of("\r\n") != std::string::npos) return "it contains a line break";
   return {};
+}
+
+std::string hosted_engine_conf_text(const std::string& engine_fqdn, int host_id, const std::string& hostname,
+                                    const std::string& storage) {
+  return fmt::format("fqdn={}\nhost_id={}\nhost={}\nconf_file_name=hosted-engine.conf\ndomainType=nfs\nstorage={}\n",
+                     engine_fqdn, host_id, hostname, storage);
 }
 
 }  // namespace she

@@ -14,6 +14,10 @@ std::vector<std::string> hosted_engine_deploy_restore_argv(const std::string& ba
                                                            const std::string& answer_file);
 std::vector<std::string> hosted_engine_clean_metadata_argv(const std::string& host_id, bool force);
 std::vector<std::string> engine_setup_argv(const std::string& answer_file, bool offline);
+/// /etc/ovirt-hosted-engine/hosted-engine.conf as a deploy leaves it (the
+/// keys the HA agent and `hosted-engine` read; the lab writes it).
+std::string hosted_engine_conf_text(const std::string& engine_fqdn, int host_id, const std::string& hostname,
+                                    const std::string& storage);
 
 /// Settings of a `hosted-engine --deploy --restore-from-file` run that the
 /// generated answer file carries; secrets are placeholders the caller fills

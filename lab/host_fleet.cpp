@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <netinet/in.h>
 #include <openssl/evp.h>
 #include <pwd.h>
@@ -22,6 +23,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include "hosts/hosted_engine_command.h"
 #include "hosts/shell_quote.h"
 
 #ifndef SHE_LAB_AGENT_BINARY
@@ -275,9 +277,9 @@ void install_tools(const FleetHostSpec& spec, const fs::path& sandbox) {
   if (!spec.etc_hosts.empty()) write_text(sandbox / "etc/hosts", spec.etc_hosts);
   if (spec.he_host_id > 0)
     write_text(sandbox / "etc/ovirt-hosted-engine/hosted-engine.conf",
-               fmt::format("fqdn={}\nhost_id={}\nhost={}\nconf_file_name=hosted-engine.conf\n"
-                           "domainType=nfs\nstorage=nfs.lab.example:/exports/hosted_engine\n",
-                           spec.engine_fqdn, spec.he_host_id, spec.hostname.empty() ? spec.name : spec.hostname));
+               hosted_engine_conf_text(spec.engine_fqdn, spec.he_host_id,
+                                       spec.hostname.empty() ? spec.name : spec.hostname,
+                                       "nfs.lab.example:/exports/hosted_engine"));
   fs::create_directories(sandbox / "root");
   fs::create_directories(sandbox / "tmp");
   fs::create_directories(sandbox / "var/log/she-restore");
@@ -540,6 +542,31 @@ void HostFleet::set_unreachable(const std::string& host, bool unreachable) {
 }
 
 bool HostFleet::unreachable(const std::string& host) const { return this->host(host).sshd_pid <= 0; }
+
+std::string HostFleet::host_deploy(const std::string& name, bool deploy_hosted_engine, int he_host_id) const {
+  auto it = std::find_if(hosts_.begin(), hosts_.end(), [&](const FleetHost& h) { return h.name == name; });
+  if (it == hosts_.end()) return "";
+  const FleetHost& h = *it;
+  const std::string hostname = h.spec.hostname.empty() ? h.name : h.spec.hostname;
+  if (h.sshd_pid < 0) return fmt::format("Failed to connect to the host {} ({}:22): Connection refused", name, hostname);
+  std::ifstream faults_in(h.faults_file);
+  nlohmann::json faults = nlohmann::json::parse(faults_in, nullptr, false);
+  if (faults.is_object() && faults.contains("fail") && faults["fail"].is_array())
+    for (const auto& rule : faults["fail"])
+      if (rule.value("match", "") == "host-deploy")
+        return rule.value("message", std::string("Failed to install the host: host-deploy failed"));
+  const fs::path conf = h.in_sandbox("/etc/ovirt-hosted-engine/hosted-engine.conf");
+  if (deploy_hosted_engine && fs::exists(conf))
+    return fmt::format("Hosted engine is already configured on {} (/etc/ovirt-hosted-engine/hosted-engine.conf of an "
+                       "earlier deployment): remove the file, then reinstall",
+                       name);
+  if (deploy_hosted_engine) {
+    fs::create_directories(conf.parent_path());
+    write_text(conf, hosted_engine_conf_text(h.spec.engine_fqdn, he_host_id, hostname,
+                                             "nfs.lab.example:/exports/hosted_engine_restored"));
+  }
+  return "";
+}
 
 /// The lab's name table: the engine FQDN at 192.0.2.10 and each host at
 /// 192.0.2.11 and up (documentation addresses: nothing real answers there),

@@ -115,6 +115,14 @@ class HostFleet {
   void set_unreachable(const std::string& host, bool unreachable);
   bool unreachable(const std::string& host) const;
 
+  /// The engine installing `host` (World::HostDeployer): fails when its
+  /// sshd is stopped, when its faults have a fail rule matching
+  /// "host-deploy", or, deploying hosted engine, while the host still has
+  /// the hosted-engine.conf of an earlier deployment (seed procedure: remove
+  /// it before the reinstall). Then writes the new hosted-engine.conf with
+  /// `he_host_id`. Hosts the fleet does not run are not checked.
+  std::string host_deploy(const std::string& host, bool deploy_hosted_engine, int he_host_id) const;
+
   /// she-lab-agent next to the running executable, else the one this
   /// build made.
   static std::filesystem::path default_agent_binary();

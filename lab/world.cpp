@@ -180,9 +180,20 @@ void World::complete_locked(const Transition& t) {
     case TransitionKind::HostInstalled: {
       Host* h = find_host_locked(t.entity_id);
       if (!h) return;
+      const int he_host_id = !t.deploy_hosted_engine ? 0
+                             : h->hosted_engine && h->hosted_engine->host_id ? h->hosted_engine->host_id
+                                                                               : next_he_host_id_locked();
+      if (std::string why = deployer_ ? deployer_(*h, t.deploy_hosted_engine, he_host_id) : ""; !why.empty()) {
+        h->status = HostStatus::InstallFailed;
+        h->status_detail.clear();
+        event_locked(505, "error", fmt::format("Host {} installation failed. {}.", h->name, why), h->id, {},
+                     t.ctx.correlation_id);
+        finish_job_locked(t.job_id, false);
+        return;
+      }
       if (t.deploy_hosted_engine) {
         HostedEngine he = h->hosted_engine.value_or(HostedEngine{});
-        if (he.host_id == 0) he.host_id = next_he_host_id_locked();
+        he.host_id = he_host_id;
         he.active = true;
         he.local_maintenance = false;
         he.score = kFullScore;
@@ -849,6 +860,11 @@ bool World::set_host_status(const std::string& id_or_name, HostStatus status, co
 void World::set_engine_health(bool up) {
   Lock l(mutex_);
   s_.engine.health_up = up;
+}
+
+void World::set_host_deployer(HostDeployer deployer) {
+  Lock l(mutex_);
+  deployer_ = std::move(deployer);
 }
 
 void World::set_engine_running(bool running) {

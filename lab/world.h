@@ -18,6 +18,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -247,6 +248,13 @@ class World {
   bool set_host_status(const std::string& id_or_name, HostStatus status, const std::string& detail = {});
   void set_engine_health(bool up);
   void set_engine_running(bool running);
+  /// What installing a host does on the machine (the engine's host-deploy
+  /// over SSH), given the host, whether hosted engine is deployed there and
+  /// its hosted-engine host id: an error text fails the install
+  /// (install_failed, event 505). Unset: every install succeeds. Called with
+  /// the world locked: it must not call back into the World.
+  using HostDeployer = std::function<std::string(const Host&, bool deploy_hosted_engine, int he_host_id)>;
+  void set_host_deployer(HostDeployer deployer);
   void set_admin_password(const std::string& password);
   void set_time_scale(double scale);
   void set_durations(const Durations& d);
@@ -340,6 +348,7 @@ class World {
     bool stopped = false;
   };
   std::map<int, StaleSlot> he_stale_;
+  HostDeployer deployer_;
   std::set<int> he_cleaned_;  // slots cleaned while their host is not live
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::int64_t next_event_id_ = 1;

@@ -330,6 +330,7 @@ class RunSession {
         say(where, fmt::format("FAILED: {}\nFix the cause and run `she-restore {}` again: the run resumes with this "
                                "step. `she-restore status {}` shows where it stands.",
                                out.failed, plan_.file, plan_.file));
+        tell_left_for_operator();
         life_.step_failed();
         return exit_code::kStepFailed;
       }
@@ -337,7 +338,28 @@ class RunSession {
     record({{"t", rec::kRunFinished}});
     life_.all_steps_done();
     say("", fmt::format("run {} succeeded; report: {}", run_id_, paths_.report_md()));
+    tell_left_for_operator();
     return exit_code::kOk;
+  }
+
+  /// What failed in steps that went on (on_failure: continue): a resumed
+  /// run does not repeat them by itself, so the operator is told how.
+  void tell_left_for_operator() {
+    std::vector<std::string> lines;
+    std::string first;
+    for (const auto& s : plan_.steps) {
+      if (s.on_failure != OnFailure::Continue || !state_.steps.count(s.id)) continue;
+      for (const auto& [key, it] : state_.steps.at(s.id).iterations) {
+        if (it.status != "failed") continue;
+        if (first.empty()) first = s.id;
+        lines.push_back(fmt::format("  {}{}: {}", s.id, it.label.empty() ? "" : " (" + it.label + ")", it.error));
+      }
+    }
+    if (lines.empty()) return;
+    say("", fmt::format("Left for the operator (steps that went on after these failures):\n{}\nOnce each cause is "
+                        "fixed, `she-restore {} --from {}` runs that step and the ones after it again; what is "
+                        "already in place is recognised and not repeated.",
+                        fmt::join(lines, "\n"), plan_.file, first));
   }
 
   void mark_rerun_from(size_t from) {
@@ -405,6 +427,35 @@ class RunSession {
     std::string failed;  // first error, empty when none failed
   };
 
+  /// The items of a loop over a live host query: the engine's hosts as the
+  /// query selects them, now (the list is then journaled like any other).
+  std::string live_hosts(const Step& s, Value* list) {
+    try {
+      std::vector<std::string> exclude;
+      if (s.foreach.exclude) {
+        Value x = resolve_node(s.foreach.exclude, roots_);
+        if (!x.is_array() || contains_deferred(x)) return "foreach hosts exclude did not give a list: " + to_text(x);
+        for (auto& name : x) exclude.push_back(to_text(name));
+      }
+      engine_api::CallOptions call;
+      call.should_stop = [] { return g_stop.load(); };
+      *list = Value::array();
+      for (auto& h : engine_api::select_hosts(engine(nullptr).list_hosts(call, "", true), s.foreach.statuses,
+                                              s.foreach.hosted_engine, exclude))
+        list->push_back(h.to_value());
+      std::vector<std::string> names;
+      for (auto& h : *list) names.push_back(label_of(h));
+      say(s.id, fmt::format("{} host(s) selected from the engine: {}", names.size(), fmt::join(names, ", ")));
+      return "";
+    } catch (const EvalError& e) {
+      return e.what();
+    } catch (const engine_api::EngineError& e) {
+      return "cannot list the engine's hosts for the loop: " + std::string(e.what());
+    } catch (const StepError& e) {
+      return e.what();
+    }
+  }
+
   StepOutcome run_step(const Step& s, const StepState& prior, const std::string& where) {
     StepOutcome out;
     // The items of a loop are fixed the first time it runs and journaled, so
@@ -418,7 +469,7 @@ class RunSession {
       Value list;
       std::string problem;
       if (s.foreach.kind == Foreach::Kind::HostQuery) {
-        problem = "a loop over a live host query needs the engine REST client, which this release does not have";
+        problem = live_hosts(s, &list);
       } else {
         try {
           list = resolve_node(s.foreach.items, roots_);

@@ -35,12 +35,17 @@ struct ThreeHostLab {
     fs::permissions(password, fs::perms::owner_read | fs::perms::owner_write);
     environment = dir.path() / "environment.yaml";
     lab::write_lab_environment(environment, st, fleet, url, engine.pki.files.ca_file, password);
+    engine.world.set_host_deployer([this](const lab::Host& h, bool deploy, int he_id) {
+      return fleet.host_deploy(h.name, deploy, he_id);
+    });
   }
+  ~ThreeHostLab() { engine.world.set_host_deployer(nullptr); }
 
-  test::ProcessResult run(const std::string& procedure, const std::string& with = "", const std::string& flags = "") {
+  test::ProcessResult run(const std::string& procedure, const std::string& with = "", const std::string& flags = "",
+                          const std::string& uses = "") {
     fs::path plan = dir.path() / (procedure + ".yaml");
-    test::write_file(plan, "plan: " + procedure + "\nuses: " + procedure + "\nenvironment: " + environment.string() +
-                               "\n" + (with.empty() ? "" : "with:\n" + with));
+    test::write_file(plan, "plan: " + procedure + "\nuses: " + (uses.empty() ? procedure : uses) +
+                               "\nenvironment: " + environment.string() + "\n" + (with.empty() ? "" : "with:\n" + with));
     return test::she_restore("'" + plan.string() + "' --yes --state-dir '" + (dir.path() / "state").string() + "' " + flags,
                              "ENGINE_VM_ROOT_PASSWORD=Appliance-Root-9");
   }
@@ -62,7 +67,7 @@ struct ThreeHostLab {
 
   /// The acceptance's final state: the engine healthy, every hosted-engine
   /// host up with score 3400, one record per host, the listed VMs up.
-  void check_restored_world(const std::vector<std::string>& vms_up) {
+  void check_restored_world(const std::vector<std::string>& vms_up, int hosted_engine_hosts = 3) {
     lab::World& w = engine.world;
     CHECK(w.engine().health_up);
     CHECK(w.engine().running);
@@ -76,7 +81,7 @@ struct ThreeHostLab {
       ++he_hosts;
       CHECK_MESSAGE(h.hosted_engine->score == 3400, h.name << " scores " << h.hosted_engine->score);
     }
-    CHECK(he_hosts == 3);
+    CHECK(he_hosts == hosted_engine_hosts);
     auto status = w.he_vm_status();
     for (auto it = status.begin(); it != status.end(); ++it)
       if (it.key() != "global_maintenance") CHECK_MESSAGE(it.value()["score"] == 3400, it.value().dump());
@@ -88,6 +93,25 @@ struct ThreeHostLab {
     auto he_vm = w.vm_by_name("HostedEngine");
     REQUIRE(he_vm);
     CHECK(he_vm->status == lab::VmStatus::Up);
+  }
+
+  /// Destructive engine calls the lab saw: fence, remove, add.
+  int destructive_calls() {
+    int n = 0;
+    for (auto& r : engine.server->request_log().all())
+      if (r.method == "DELETE" || (r.method == "POST" && (r.path.find("/fence") != std::string::npos ||
+                                                          r.path.rfind("/ovirt-engine/api/hosts?", 0) == 0 ||
+                                                          r.path == "/ovirt-engine/api/hosts")))
+        ++n;
+    return n;
+  }
+
+  /// Commands the host's agent started that contain `needle`.
+  int agent_commands(const std::string& host, const std::string& needle) {
+    std::string log = test::read_file(fleet.host(host).agent_log);
+    int n = 0;
+    for (size_t at = 0; (at = log.find(needle, at)) != std::string::npos; ++at) ++n;
+    return n;
   }
 
   std::string restore_params() {
@@ -139,4 +163,131 @@ TEST_CASE("procedures: she-restore-failover on the three-host lab - the engine i
   CHECK(lab.engine.count("POST", "/ovirt-engine/api/hosts?") + lab.engine.count("POST", "/ovirt-engine/api/hosts") >= 2);
   // The regular SPM host came back on its own: never touched.
   CHECK(lab.engine.world.host_by_name("host_4")->status == lab::HostStatus::Up);
+}
+
+TEST_CASE("procedures: she-restore-new-host on the three-host lab - deployed on the spare and every old hosted-engine host back") {
+  ThreeHostLab lab;
+  REQUIRE(lab.run("she-backup").exit_code == 0);
+  lab.disaster();
+  auto r = lab.run("she-restore-new-host", "  backup: " + lab.stored_backup() +
+                                               "\n  deploy_host: spare_1\n  storage_connection: nfs.example.com:/exports/he\n"
+                                               "  target_version: 4.5.6\n  high_priority_vms: [db01]\n");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  lab.check_restored_world({"db01"}, 4);
+  CHECK(lab.engine.world.host_by_name("spare_1")->hosted_engine);
+}
+
+TEST_CASE("procedures: she-remove-nonoperational on the lab - the non-responsive hosted-engine host is fenced and reinstalled") {
+  ThreeHostLab lab;
+  const std::string old_id = lab.engine.host_id("hosted_engine_3");
+  lab.engine.world.set_host_status("hosted_engine_3", lab::HostStatus::NonResponsive);
+  auto r = lab.run("she-remove-nonoperational", "  keep: [hosted_engine_1]\n");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(r.output.find("1 host(s) selected from the engine: hosted_engine_3") != std::string::npos);
+  CHECK(lab.engine.count("POST", "/ovirt-engine/api/hosts/" + old_id + "/fence") == 1);
+  CHECK(lab.engine.count("DELETE", "/ovirt-engine/api/hosts/" + old_id) == 1);
+  lab.check_restored_world({"web02"});
+  CHECK(lab.engine.world.vm_by_name("app01")->status == lab::VmStatus::Down);  // fenced: its VMs down
+}
+
+TEST_CASE("procedures: the stale-record bug of oVirt's restore is caught and fixed by she-restore-failover") {
+  ThreeHostLab lab;
+  REQUIRE(lab.run("she-backup").exit_code == 0);
+  const std::string stale_id = lab.engine.host_id("hosted_engine_1");
+  lab.disaster();
+  lab::Faults f = lab.engine.world.faults();
+  f.restore_leaves_stale_host = true;  // ovirt-he-automation.md: restore_backup.yml misses the record
+  lab.engine.world.set_faults(f);
+  auto r = lab.run("she-restore-failover", lab.restore_params());
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(lab.engine.count("DELETE", "/ovirt-engine/api/hosts/" + stale_id) == 1);
+  lab.check_restored_world({"db01", "web01"});
+}
+
+TEST_CASE("procedures: without the remove-stale step the lab's deploy fails at synchronization - the trap is real") {
+  ThreeHostLab lab;
+  REQUIRE(lab.run("she-backup").exit_code == 0);
+  lab.disaster();
+  lab::Faults f = lab.engine.world.faults();
+  f.restore_leaves_stale_host = true;
+  lab.engine.world.set_faults(f);
+  // The shipped procedure minus the steps that find and remove the stale record.
+  std::string text = test::read_file(test::source_path("plans/she-restore-failover.yaml"));
+  for (const char* id : {"remove-stale", "recheck-stale", "no-stale-left"}) {
+    size_t at = text.find(std::string("  - id: ") + id + "\n");
+    REQUIRE(at != std::string::npos);
+    text.erase(at, text.find("\n  - id: ", at + 1) + 1 - at);
+  }
+  fs::path procedure = lab.dir.path() / "no-stale-removal.yaml";
+  test::write_file(procedure, text);
+  auto r = lab.run("she-restore-failover", lab.restore_params(), "", procedure.string());
+  CHECK(r.exit_code != 0);
+  CHECK_MESSAGE(r.output.find("deploy-continue") != std::string::npos, r.output);
+  CHECK_MESSAGE(r.output.find("Host is not up") != std::string::npos, r.output);
+}
+
+TEST_CASE("procedures: split brain - an old engine still answering stops the restore at preflight with nothing changed") {
+  ThreeHostLab lab;
+  REQUIRE(lab.run("she-backup").exit_code == 0);
+  lab.disaster();
+  lab.engine.world.set_engine_running(true);  // the old engine VM still runs (its DB down)
+  const int before = lab.destructive_calls();
+  auto r = lab.run("she-restore-failover", lab.restore_params());
+  CHECK(r.exit_code != 0);
+  CHECK_MESSAGE(r.output.find("check-old-engine-down: FAILED: an engine answers at engine.example.com") != std::string::npos,
+                r.output);
+  CHECK(r.output.find("hosted-engine --vm-shutdown") != std::string::npos);  // the remedy
+  CHECK(lab.destructive_calls() == before);
+  CHECK(lab.agent_commands("hosted_engine_1", "hosted-engine --deploy") == 0);
+}
+
+TEST_CASE("procedures: a backup from a newer engine than the appliance is refused before the deploy") {
+  ThreeHostLab lab;
+  REQUIRE(lab.run("she-backup").exit_code == 0);
+  lab.disaster();
+  std::string params = lab.restore_params();
+  params.replace(params.find("4.5.6"), 5, "4.4.10");
+  auto r = lab.run("she-restore-failover", params);
+  CHECK(r.exit_code != 0);
+  CHECK_MESSAGE(r.output.find("verify-archive: FAILED") != std::string::npos, r.output);
+  CHECK(r.output.find("4.4") != std::string::npos);
+  CHECK(lab.agent_commands("hosted_engine_1", "hosted-engine --deploy") == 0);
+}
+
+TEST_CASE("procedures: an unreachable dead host is handled per on_failure - the others are reinstalled") {
+  ThreeHostLab lab;
+  REQUIRE(lab.run("she-backup").exit_code == 0);
+  lab.disaster();
+  lab.fleet.set_unreachable("hosted_engine_3", true);
+  auto r = lab.run("she-restore-failover", lab.restore_params());
+  CHECK(r.exit_code != 0);
+  CHECK_MESSAGE(r.output.find("hosted_engine_3") != std::string::npos, r.output);
+  auto he2 = lab.engine.world.host_by_name("hosted_engine_2");
+  REQUIRE(he2);
+  CHECK(he2->status == lab::HostStatus::Up);
+  CHECK(he2->hosted_engine->score == 3400);
+  CHECK(r.output.find("wipe-he-config (hosted_engine_3)") != std::string::npos);
+}
+
+TEST_CASE("procedures: a host failing to reinstall leaves the others done - the stop names it and the remedy") {
+  ThreeHostLab lab;
+  REQUIRE(lab.run("she-backup").exit_code == 0);
+  lab.disaster();
+  lab.fleet.set_faults("hosted_engine_3",
+                       R"({"fail": [{"match": "host-deploy", "message": "Failed to install Host hosted_engine_3: yum failed"}]})");
+  auto r = lab.run("she-restore-failover", lab.restore_params());
+  CHECK(r.exit_code != 0);
+  CHECK_MESSAGE(r.output.find("reinstall") != std::string::npos, r.output);
+  CHECK(r.output.find("yum failed") != std::string::npos);
+  CHECK(lab.engine.world.host_by_name("hosted_engine_2")->status == lab::HostStatus::Up);
+  CHECK(lab.engine.world.host_by_name("hosted_engine_3")->status == lab::HostStatus::InstallFailed);
+  CHECK(r.output.find("Left for the operator") != std::string::npos);
+  CHECK(r.output.find("--from reinstall") != std::string::npos);
+  // The remedy it names: fix the host, run again from the reinstall.
+  lab.fleet.set_faults("hosted_engine_3", "{}");
+  const int adds = lab.engine.count("POST", "/ovirt-engine/api/hosts?");
+  auto again = lab.run("she-restore-failover", lab.restore_params(), "--from reinstall");
+  REQUIRE_MESSAGE(again.exit_code == 0, again.output);
+  CHECK(lab.engine.count("POST", "/ovirt-engine/api/hosts?") == adds);  // reinstalled, not added twice
+  lab.check_restored_world({"db01", "web01"});
 }

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "hosts/backup_archive.h"
+#include "hosts/hosted_engine_command.h"
 #include "lab/agent/agent.h"
 
 namespace she::lab::agent {
@@ -309,9 +310,8 @@ int deploy(Agent& a, const std::string& restore_from, const std::vector<std::str
   out("[ INFO  ] TASK [ovirt.ovirt.hosted_engine_setup : Add HE storage domain]\n[ INFO  ] changed: [localhost]\n");
   out("[ INFO  ] TASK [ovirt.ovirt.hosted_engine_setup : Create the target VM]\n[ INFO  ] changed: [localhost]\n");
   write_file_atomic(a.map(kConf),
-                    fmt::format("fqdn={}\nhost_id={}\nhost={}\nconf_file_name=hosted-engine.conf\n"
-                                "domainType=nfs\nstorage=nfs.lab.example:/exports/hosted_engine\n",
-                                summary.engine_fqdn, host_id, trim(hostname)),
+                    hosted_engine_conf_text(summary.engine_fqdn, host_id, trim(hostname),
+                                            "nfs.lab.example:/exports/hosted_engine_restored"),
                     0644);
   out("[ INFO  ] TASK [ovirt.ovirt.hosted_engine_setup : Check engine VM health]\n[ INFO  ] ok: [localhost]\n");
   out("[ INFO  ] Stage: Clean up\n[ INFO  ] Stage: Pre-termination\n[ INFO  ] Stage: Termination\n");

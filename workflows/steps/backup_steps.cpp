@@ -225,11 +225,13 @@ std::vector<std::string> deploy_unit_argv(const std::vector<std::string>& comman
   return argv;
 }
 
-/// Follows the deploy's log from `offset`, narrating each line, until
-/// `until` appears (true) or the unit ends (false); the log's lines so far
-/// are left in `log`.
+/// Follows the deploy's log from `offset`, narrating each line after the
+/// one holding `quiet_until` (all when empty: what an earlier step showed
+/// is not shown again), until `until` appears (true) or the unit ends
+/// (false); the log's lines so far are left in `log`.
 bool follow_deploy(const StepContext& ctx, SshSession& ssh, const std::string& until, long long& offset, std::string& log,
-                   bool (*still_running)(const StepContext&, SshSession&)) {
+                   bool (*still_running)(const StepContext&, SshSession&), const std::string& quiet_until = "") {
+  bool narrate = quiet_until.empty();
   auto interval = std::chrono::milliseconds(std::max<long long>(20, ctx.env().engine.poll_interval.count()));
   while (true) {
     ExecOptions o;
@@ -243,8 +245,11 @@ bool follow_deploy(const StepContext& ctx, SshSession& ssh, const std::string& u
       offset += static_cast<long long>(chunk.size());
       size_t start = log.size();
       log += chunk;
-      for (size_t nl; (nl = log.find('\n', start)) != std::string::npos; start = nl + 1)
-        if (ctx.services().progress) ctx.services().progress(ssh.target().name + ": " + log.substr(start, nl - start));
+      for (size_t nl; (nl = log.find('\n', start)) != std::string::npos; start = nl + 1) {
+        std::string line = log.substr(start, nl - start);
+        if (narrate && ctx.services().progress) ctx.services().progress(ssh.target().name + ": " + line);
+        if (!narrate && line.find(quiet_until) != std::string::npos) narrate = true;
+      }
     }
     if (log.find(until) != std::string::npos) return true;
     if (!still_running(ctx, ssh) && chunk.empty()) return false;  // the unit ended and said all it had
@@ -427,6 +432,8 @@ class DeployContinue : public HostStep {
                  "let a paused deploy add the host, and follow it to the end",
                  {required("host", ParamType::SshTarget, "the deploying host"),
                   required("lock_file", ParamType::String, "the lock file the deploy waits on"),
+                  optional("answer_file", ParamType::String, "/root/she-restore-deploy.conf",
+                           "the deploy's answer file (it holds secrets: removed here)"),
                   optional("hooks_dir", ParamType::String, kHostedEngineHooksDir,
                            "the hosted_engine_setup role's hooks directory on the host")},
                  {}) {}
@@ -443,11 +450,11 @@ class DeployContinue : public HostStep {
   StepResult run(const StepContext& ctx) const override {
     SshSession& ssh = session(ctx);
     std::string hook = ctx.text("hooks_dir") + "/enginevm_after_engine_setup/she-restore-pause.yml";
-    remove_secret_files(ssh, {"/root/she-restore-deploy.conf"});
+    remove_secret_files(ssh, {ctx.text("answer_file")});
     exec_ok(ctx, ssh, {"rm", "-f", "--", ctx.text("lock_file")});
     long long offset = 0;
     std::string log;
-    bool done = follow_deploy(ctx, ssh, kDeployedMarker, offset, log, unit_active);
+    bool done = follow_deploy(ctx, ssh, kDeployedMarker, offset, log, unit_active, kDeployPauseMarker);
     exec(ctx, ssh, {"rm", "-f", "--", hook}, false);
     if (!done)
       throw StepError("command", fmt::format("{}: the deploy failed after Add host: {}. Its log is {} on the host",

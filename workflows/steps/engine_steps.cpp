@@ -215,15 +215,9 @@ class SelectHosts : public EngineStep {
   }
 
   StepResult run(const StepContext& ctx, Api a) const override {
-    auto statuses = ctx.texts("status");
-    auto exclude = ctx.texts("exclude");
-    std::string he = ctx.text("hosted_engine");
     Value hosts = Value::array(), names = Value::array();
-    for (auto& h : a.client.list_hosts(a.call, "", true)) {
-      bool is_he = h.hosted_engine && h.hosted_engine->configured;
-      if (!statuses.empty() && std::find(statuses.begin(), statuses.end(), h.status) == statuses.end()) continue;
-      if ((he == "yes" && !is_he) || (he == "no" && is_he)) continue;
-      if (std::find(exclude.begin(), exclude.end(), h.name) != exclude.end()) continue;
+    for (auto& h : api::select_hosts(a.client.list_hosts(a.call, "", true), ctx.texts("status"),
+                                     ctx.text("hosted_engine"), ctx.texts("exclude"))) {
       hosts.push_back(h.to_value());
       names.push_back(h.name);
     }
@@ -541,6 +535,9 @@ class HostAdd : public EngineStep {
     StepResult r;
     if (auto existing = a.client.find_host(a.call, ctx.text("name"))) {
       r.outputs["id"] = existing->id;  // added by an earlier attempt
+      // Its install failed then (and the cause is fixed now, or the run
+      // would not be here again): install it again, as "Reinstall" does.
+      if (existing->status == "install_failed") a.client.install(a.call, existing->id, install_options(ctx, true));
       return r;
     }
     r.outputs["id"] = a.client.add(a.call, add_options(ctx, true)).id;
