@@ -28,11 +28,13 @@ demo: build
 
 # Figures, not pass/fail: journal throughput and resume time; engine
 # listing parse time and memory, and polling cost against the lab; SSH
-# transfer throughput against scp, and its peak memory.
+# transfer throughput against scp, and its peak memory; the failover
+# restore's wall time against its critical path and at concurrency 1.
 bench: build
 	$(BUILD)/she-bench-journal
 	$(BUILD)/she-bench-engine
 	$(BUILD)/she-bench-transfer
+	$(BUILD)/she-bench-restore
 
 install: build
 	cmake --install $(BUILD)

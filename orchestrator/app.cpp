@@ -29,7 +29,7 @@ int phases(int argc, char** argv) {
   switch (opts.command) {
     case Command::Validate: return command_validate(*plan);
     case Command::Status: return command_status_of(*plan, opts);
-    case Command::DryRun: return command_dry_run(*plan);
+    case Command::DryRun: return command_dry_run(*plan, opts.offline);
     default: return command_run(*plan, opts);
   }
 }

@@ -46,7 +46,12 @@ std::optional<int> parse_command_line(int argc, char** argv, Options& opts) {
   bool dry_run = false;
   add_plan_options(app, opts, run_params);
   app.add_flag("-n,--dry-run", dry_run,
-               "rehearse: print every step resolved, with the exact REST calls and SSH commands; write nothing");
+               "rehearse: print every step resolved, with the exact REST calls and SSH commands; read-only steps "
+               "(hosts lists, vm-status, DNS, archive checks) run for real so loops show the actual hosts; write "
+               "nothing");
+  CLI::Option* offline = app.add_flag("--offline", opts.offline,
+                                      "with --dry-run: make no connection at all; values read live show as "
+                                      "decided at run time");
   // The plan is optional at the top level only so that subcommands work.
   app.get_option("plan")->required(false);
   // Options of a real run; each is refused with --dry-run rather than ignored.
@@ -104,6 +109,10 @@ std::optional<int> parse_command_line(int argc, char** argv, Options& opts) {
     return exit_code::kUsage;
   }
   opts.command = dry_run ? Command::DryRun : Command::Run;
+  if (offline->count() > 0 && !dry_run) {
+    std::cerr << "she-restore: --offline applies to --dry-run\n";
+    return exit_code::kUsage;
+  }
   if (dry_run)
     for (auto* o : run_only)
       if (o->count() > 0) {

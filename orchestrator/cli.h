@@ -26,6 +26,7 @@ struct Options {
   std::string output = "text";                              // status --output
   std::string backup_file;                                  // verify-backup FILE
   std::string target_version;                               // verify-backup --target-version
+  bool offline = false;                                     // --dry-run --offline: no live reads
 };
 
 /// Fills `opts`, or returns the exit code to leave with (help, version,

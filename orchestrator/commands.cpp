@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "orchestrator/dry_run.h"
+#include "orchestrator/run_connections.h"
 #include "orchestrator/exit_codes.h"
 #include "orchestrator/operator_console.h"
 #include "orchestrator/status.h"
@@ -32,8 +33,15 @@ int command_validate(const Plan& plan) {
   return exit_code::kOk;
 }
 
-int command_dry_run(const Plan& plan) {
-  print_dry_run(plan, std::cout);
+int command_dry_run(const Plan& plan, bool offline) {
+  if (offline) {
+    print_dry_run(plan, std::cout);
+    return exit_code::kOk;
+  }
+  // Tunnel notes go to stderr, like a run's; secrets never reach either.
+  RunConnections live(plan.env, [](const std::string& line) { std::cerr << line << "\n"; });
+  live.set_quick(true);
+  print_dry_run(plan, std::cout, &live);
   return exit_code::kOk;
 }
 

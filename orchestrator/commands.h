@@ -12,7 +12,8 @@ namespace she {
 std::optional<Plan> load_plan_or_report(const Options& opts);
 
 int command_validate(const Plan& plan);
-int command_dry_run(const Plan& plan);
+/// Read-only steps run for real unless `offline`.
+int command_dry_run(const Plan& plan, bool offline);
 int command_run(const Plan& plan, const Options& opts);
 int command_status_of(const Plan& plan, const Options& opts);
 int command_steps(const Options& opts);

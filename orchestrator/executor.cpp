@@ -15,8 +15,6 @@
 #include <unistd.h>
 
 #include "engine_api/client.h"
-#include "hosts/ssh_session.h"
-#include "hosts/ssh_tunnel.h"
 #include "orchestrator/durable_file.h"
 #include "orchestrator/exit_codes.h"
 #include "orchestrator/journal.h"
@@ -25,6 +23,7 @@
 #include "orchestrator/redactor.h"
 #include "orchestrator/report.h"
 #include "orchestrator/run_directory.h"
+#include "orchestrator/run_connections.h"
 #include "orchestrator/run_lifecycle.h"
 #include "orchestrator/run_state.h"
 #include "workflows/secret_ref.h"
@@ -431,18 +430,7 @@ class RunSession {
   /// query selects them, now (the list is then journaled like any other).
   std::string live_hosts(const Step& s, Value* list) {
     try {
-      std::vector<std::string> exclude;
-      if (s.foreach.exclude) {
-        Value x = resolve_node(s.foreach.exclude, roots_);
-        if (!x.is_array() || contains_deferred(x)) return "foreach hosts exclude did not give a list: " + to_text(x);
-        for (auto& name : x) exclude.push_back(to_text(name));
-      }
-      engine_api::CallOptions call;
-      call.should_stop = [] { return g_stop.load(); };
-      *list = Value::array();
-      for (auto& h : engine_api::select_hosts(engine(nullptr).list_hosts(call, "", true), s.foreach.statuses,
-                                              s.foreach.hosted_engine, exclude))
-        list->push_back(h.to_value());
+      *list = connections_.live_hosts(s.foreach, roots_, [] { return g_stop.load(); });
       std::vector<std::string> names;
       for (auto& h : *list) names.push_back(label_of(h));
       say(s.id, fmt::format("{} host(s) selected from the engine: {}", names.size(), fmt::join(names, ", ")));
@@ -619,8 +607,7 @@ class RunSession {
     // Correlation-Id (the engine keeps 36 characters): the run's unique
     // suffix and the step, so its events can be matched to what we did.
     services.correlation_id = ("she-" + run_id_.substr(run_id_.size() - 6) + "-" + s.id).substr(0, 36);
-    services.engine = [this](const SshEndpoint* via) -> engine_api::EngineClient& { return engine(via); };
-    services.ssh = [this](const SshEndpoint& ep, int lane) -> SshSession& { return ssh_session(ep, lane); };
+    connections_.provide(services);
     StepContext ctx(plan_.env, s.id, params, &services);
     auto succeed = [&](const Value& outputs, long long ms, const std::string& note) {
       Value r = {{"t", rec::kStepSucceeded}, {"step", s.id}, {"iter", key}, {"outputs", outputs}, {"ms", ms}};
@@ -778,77 +765,6 @@ class RunSession {
     return d;
   }
 
-  /// This thread's session to a host (libssh2 sessions are not shared
-  /// between threads), made on first use and kept for the run.
-  SshSession& ssh_session(const SshEndpoint& ep, int lane) {
-    std::string key = fmt::format("{}#{}#{}", endpoint_key(ep), lane, std::hash<std::thread::id>{}(std::this_thread::get_id()));
-    std::lock_guard<std::mutex> lock(ssh_mutex_);
-    auto it = ssh_.find(key);
-    if (it != ssh_.end()) return *it->second;
-    return *(ssh_[key] = std::make_unique<SshSession>(ssh_target(ep)));
-  }
-
-  static std::string endpoint_key(const SshEndpoint& ep) {
-    return fmt::format("{}@{}:{}#{}#{}", ep.user, ep.address, ep.port, ep.known_hosts, ep.accept_new_host_key);
-  }
-
-  SshTarget ssh_target(const SshEndpoint& ep) {
-    SshTarget t;
-    t.name = ep.name;
-    t.address = ep.address;
-    t.port = ep.port;
-    t.user = ep.user;
-    t.key_file = ep.key;
-    t.known_hosts = ep.known_hosts;
-    t.accept_new_host_key = ep.accept_new_host_key;
-    for (auto [ref, value] : {std::pair{&ep.key_passphrase, &t.key_passphrase}, std::pair{&ep.password, &t.password}}) {
-      if (ref->empty()) continue;
-      auto v = resolve_secret(*ref);
-      if (!v) throw StepError("fatal", fmt::format("cannot read the secret {} for SSH to {}", *ref, ep.name));
-      *value = *v;
-    }
-    return t;
-  }
-
-  /// The run's engine connection, made on first use: direct, or through an
-  /// SSH tunnel from `via` (kept for the run, like the direct one). Over
-  /// the tunnel TLS still verifies the engine's own name.
-  engine_api::EngineClient& engine(const SshEndpoint* via) {
-    std::lock_guard<std::mutex> lock(engine_mutex_);
-    std::string key = via ? endpoint_key(*via) : "";
-    EngineLink& link = engines_[key];
-    if (link.client) return *link.client;
-    const EngineSpec& e = plan_.env.engine;
-    engine_api::ClientConfig c;
-    c.api_url = e.api_url;
-    c.user = e.user;
-    auto password = resolve_secret(e.password);
-    if (!password)
-      throw StepError("fatal", fmt::format("cannot read the engine password from {} (set it, or fix the reference "
-                                           "in {})", e.password, plan_.env.file));
-    c.password = *password;
-    c.ca_file = plan_.env.path(e.ca_file);
-    c.ca_fingerprint = e.ca_fingerprint;
-    c.trust_on_first_use = e.trust_on_first_use;
-    c.poll_initial = e.poll_interval;
-    if (via) {
-      engine_api::UrlEndpoint target = engine_api::url_endpoint(e.api_url);
-      try {
-        link.tunnel = std::make_unique<SshTunnel>(ssh_target(*via), target.host, target.port,
-                                                  [this, name = via->name](const std::string& why) {
-                                                    say("", fmt::format("tunnel through {}: {}", name, why));
-                                                  });
-      } catch (const SshError& err) {
-        throw StepError(err.error_class(), err.what());
-      }
-      c.connect_to = fmt::format("127.0.0.1:{}", link.tunnel->port());
-      say("", fmt::format("reaching the engine at {}:{} through an SSH tunnel from {} (local port {})", target.host,
-                          target.port, via->str(), link.tunnel->port()));
-    }
-    link.client = std::make_unique<engine_api::EngineClient>(c);
-    return *link.client;
-  }
-
   void awaiting_from_iteration(const std::string& step, const std::string& key, const std::string& reason) {
     record({{"t", rec::kAwaiting}, {"step", step}, {"iter", key}, {"reason", reason}});
     say(step, "waiting for the operator: " + reason);
@@ -880,14 +796,7 @@ class RunSession {
   Value roots_;
   std::shared_ptr<spdlog::logger> log_;
   std::mutex say_mutex_;
-  std::mutex engine_mutex_;
-  struct EngineLink {
-    std::unique_ptr<SshTunnel> tunnel;  // declared first: the client logs out through it
-    std::unique_ptr<engine_api::EngineClient> client;
-  };
-  std::map<std::string, EngineLink> engines_;  // "" is the direct one
-  std::mutex ssh_mutex_;
-  std::map<std::string, std::unique_ptr<SshSession>> ssh_;
+  RunConnections connections_{plan_.env, [this](const std::string& m) { say("", m); }};
 };
 
 }  // namespace

@@ -4,7 +4,10 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 
 #include "hosts/backup_archive.h"
 #include "lab/host_fleet.h"
@@ -41,12 +44,22 @@ struct ThreeHostLab {
   }
   ~ThreeHostLab() { engine.world.set_host_deployer(nullptr); }
 
-  test::ProcessResult run(const std::string& procedure, const std::string& with = "", const std::string& flags = "",
-                          const std::string& uses = "") {
+  fs::path write_plan(const std::string& procedure, const std::string& with, const std::string& uses = "") {
     fs::path plan = dir.path() / (procedure + ".yaml");
     test::write_file(plan, "plan: " + procedure + "\nuses: " + (uses.empty() ? procedure : uses) +
                                "\nenvironment: " + environment.string() + "\n" + (with.empty() ? "" : "with:\n" + with));
+    return plan;
+  }
+
+  test::ProcessResult run(const std::string& procedure, const std::string& with = "", const std::string& flags = "",
+                          const std::string& uses = "") {
+    fs::path plan = write_plan(procedure, with, uses);
     return test::she_restore("'" + plan.string() + "' --yes --state-dir '" + (dir.path() / "state").string() + "' " + flags,
+                             "ENGINE_VM_ROOT_PASSWORD=Appliance-Root-9");
+  }
+
+  test::ProcessResult dry_run(const std::string& procedure, const std::string& with = "") {
+    return test::she_restore("--dry-run '" + write_plan(procedure, with).string() + "'",
                              "ENGINE_VM_ROOT_PASSWORD=Appliance-Root-9");
   }
 
@@ -290,4 +303,57 @@ TEST_CASE("procedures: a host failing to reinstall leaves the others done - the 
   REQUIRE_MESSAGE(again.exit_code == 0, again.output);
   CHECK(lab.engine.count("POST", "/ovirt-engine/api/hosts?") == adds);  // reinstalled, not added twice
   lab.check_restored_world({"db01", "web01"});
+}
+
+TEST_CASE("procedures: a dry run of each shipped plan on the lab reads live - the request log holds reads only") {
+  ThreeHostLab lab;
+  REQUIRE(lab.run("she-backup").exit_code == 0);
+  lab.engine.world.set_host_status("hosted_engine_3", lab::HostStatus::NonResponsive);
+  const size_t before = lab.engine.server->request_log().all().size();
+  std::map<std::string, size_t> agent_logs_before;
+  for (const auto& h : lab.fleet.hosts()) agent_logs_before[h.name] = test::read_file(h.agent_log).size();
+
+  // Before the disaster: loops over live queries resolve to the real hosts.
+  auto backup = lab.dry_run("she-backup");
+  REQUIRE_MESSAGE(backup.exit_code == 0, backup.output);
+  CHECK(backup.output.find("live   ") != std::string::npos);
+  auto remove = lab.dry_run("she-remove-nonoperational", "  keep: [hosted_engine_1]\n");
+  REQUIRE_MESSAGE(remove.exit_code == 0, remove.output);
+  CHECK_MESSAGE(remove.output.find("for each host in [hosted_engine_3]") != std::string::npos, remove.output);
+  CHECK(remove.output.find("host = hosted_engine_3:") != std::string::npos);
+  CHECK(remove.output.find("<host.id>") == std::string::npos);  // resolved to the live host's id
+
+  // After it: the manifest, archive, DNS and split-brain checks are real.
+  lab.disaster();
+  auto restore = lab.dry_run("she-restore-failover", lab.restore_params());
+  REQUIRE_MESSAGE(restore.exit_code == 0, restore.output);
+  CHECK_MESSAGE(restore.output.find("live   addresses = 192.0.2.10") != std::string::npos, restore.output);
+  CHECK(restore.output.find("live   status = unreachable") != std::string::npos);  // no old engine answers
+  CHECK(restore.output.find("when   steps.find-stale.found") != std::string::npos);
+  auto new_host = lab.dry_run("she-restore-new-host", "  backup: " + lab.stored_backup() +
+                                                         "\n  deploy_host: spare_1\n  storage_connection: nfs:/he\n");
+  REQUIRE_MESSAGE(new_host.exit_code == 0, new_host.output);
+
+  // Reads only: nothing changed the engine, no destructive command ran.
+  auto log = lab.engine.server->request_log().all();
+  for (size_t i = before; i < log.size(); ++i) {
+    CAPTURE(log[i].path);
+    CHECK((log[i].method == "GET" || log[i].path == "/ovirt-engine/sso/oauth/token" ||
+           log[i].path == "/ovirt-engine/services/sso-logout"));
+  }
+  // On the hosts, only commands that read: every command line the agents
+  // logged since the dry runs began starts with one of these.
+  const std::set<std::string> reads = {"getent", "cat", "test", "stat", "sha256sum", "dd", "hostname", "true"};
+  for (auto& [host, size] : agent_logs_before) {
+    std::istringstream lines(test::read_file(lab.fleet.host(host).agent_log).substr(size));
+    for (std::string line; std::getline(lines, line);) {
+      auto entry = nlohmann::json::parse(line, nullptr, false);
+      if (!entry.is_object() || !entry.contains("command")) continue;
+      std::string command = entry["command"];
+      CAPTURE(host);
+      CAPTURE(command);
+      std::string first = command.substr(0, command.find(' '));
+      CHECK((reads.count(first) == 1 || command.rfind("hosted-engine --vm-status", 0) == 0));
+    }
+  }
 }

@@ -17,6 +17,7 @@ struct Expr {
 namespace {
 
 constexpr const char* kDeferredKey = "$deferred";
+constexpr const char* kComposedKey = "$composed";  // text around a deferred value: shown as is
 
 struct Token {
   enum class Type { End, Ident, Number, String, Punct } type;
@@ -542,20 +543,25 @@ Value evaluate(const Expr& e, const Value& roots) {
 Value render(const Template& tpl, const Value& roots) {
   if (tpl.is_single_expression()) return evaluate(*tpl.parts[0].expr, roots);
   std::string out;
+  bool known = true;
   for (auto& p : tpl.parts) {
     if (!p.expr) {
       out += p.literal;
       continue;
     }
-    out += to_text(evaluate(*p.expr, roots));
+    Value v = evaluate(*p.expr, roots);
+    known = known && !contains_deferred(v);
+    out += to_text(v);
   }
-  return Value(out);
+  // Text built from a value known only at run time is itself known only
+  // then (a dry run must not read a path "engine-<run.id>.backup").
+  return known ? Value(out) : Value{{kDeferredKey, out}, {kComposedKey, true}};
 }
 
 Value deferred(const std::string& text) { return Value{{kDeferredKey, text}}; }
 
 bool is_deferred(const Value& v) {
-  return v.is_object() && v.size() == 1 && v.contains(kDeferredKey);
+  return v.is_object() && v.contains(kDeferredKey) && (v.size() == 1 || (v.size() == 2 && v.contains(kComposedKey)));
 }
 
 bool contains_deferred(const Value& v) {
@@ -571,7 +577,7 @@ std::string deferred_text(const Value& v) {
 }
 
 std::string to_text(const Value& v) {
-  if (is_deferred(v)) return "<" + deferred_text(v) + ">";
+  if (is_deferred(v)) return v.contains(kComposedKey) ? deferred_text(v) : "<" + deferred_text(v) + ">";
   if (v.is_string()) return v.get<std::string>();
   if (v.is_null()) return "";
   if (v.is_array()) {

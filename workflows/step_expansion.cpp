@@ -17,7 +17,7 @@ std::string describe_host_query(const Foreach& f, const Value& roots) {
   return out;
 }
 
-StepExpansion expand_step(const Plan& plan, const Step& step, const Value& roots) {
+StepExpansion expand_step(const Plan& plan, const Step& step, const Value& roots, const Value* live_items) {
   StepExpansion x;
   bool rehearsal = plan.env.mode == "rehearsal";
   if ((rehearsal && !step.in_rehearsal) || (!rehearsal && !step.in_real)) {
@@ -28,7 +28,14 @@ StepExpansion expand_step(const Plan& plan, const Step& step, const Value& roots
   Value scope = roots;
   const Foreach& f = step.foreach;
   std::vector<Value> items;
-  if (f.kind == Foreach::Kind::HostQuery) {
+  if (f.kind == Foreach::Kind::HostQuery && live_items) {
+    std::vector<std::string> names;
+    for (auto& item : *live_items) {
+      items.push_back(item);
+      names.push_back(to_text(item.value("name", Value(""))));
+    }
+    x.loop_text = fmt::format("{}", fmt::join(names, ", "));
+  } else if (f.kind == Foreach::Kind::HostQuery) {
     x.loop_deferred = true;
     x.loop_text = describe_host_query(f, roots);
   } else if (f.kind == Foreach::Kind::Items) {
@@ -72,7 +79,9 @@ StepExpansion expand_step(const Plan& plan, const Step& step, const Value& roots
     }
     any_deferred |= is_deferred(w);
     if (step.when_expr) results.push_back(to_text(item) + (is_deferred(w) ? ": at run time" : ": true"));
-    x.iterations.push_back({to_text(item), resolve_step_params(step, scope)});
+    // A host item is known by its name; the rest of it is in the calls.
+    std::string label = item.is_object() && item.contains("name") ? to_text(item["name"]) : to_text(item);
+    x.iterations.push_back({label, resolve_step_params(step, scope)});
   }
   if (step.when_expr) x.when_result = fmt::format("{}", fmt::join(results, "; "));
   if (x.iterations.empty()) x.decision = StepExpansion::Decision::SkipWhen;

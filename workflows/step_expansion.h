@@ -27,7 +27,9 @@ struct StepExpansion {
   std::vector<StepIteration> iterations;
 };
 
-StepExpansion expand_step(const Plan& plan, const Step& step, const Value& roots);
+/// `live_items`: the items of a loop over a live host query, when they
+/// were read (a dry run with live reads); else such a loop is deferred.
+StepExpansion expand_step(const Plan& plan, const Step& step, const Value& roots, const Value* live_items = nullptr);
 
 /// "hosts with status in [a, b], hosted-engine only, except [x]" for a query.
 std::string describe_host_query(const Foreach& f, const Value& roots);

@@ -1,0 +1,437 @@
+// Restore figures: wall time of the shipped failover restore
+// (plans/she-restore-failover.yaml) against the lab at time scale 1, on 3
+// hosted-engine hosts + 20 regular hosts, compared with the critical-path
+// lower bound the scenario's durations give, and with the same plan at other
+// reinstall concurrencies. Each measured run gets a fresh lab (engine over
+// HTTPS in-process, every host a real sshd on loopback), runs she-backup,
+// applies the failover disaster, then times she-restore as a child process.
+//
+//   she-bench-restore [INSTALL_SECONDS]     (default 3)
+//
+// Figures only: nothing here asserts a time.
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdlib>
+#include <fcntl.h>
+#include <filesystem>
+#include <fmt/format.h>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include "lab/engine_server.h"
+#include "lab/host_fleet.h"
+#include "lab/lab_environment.h"
+#include "lab/lab_pki.h"
+#include "lab/scenario.h"
+#include "lab/world.h"
+
+using namespace she;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr int kHostedEngineHosts = 3;
+constexpr int kRegularHosts = 20;
+constexpr const char* kPassword = "Bench-Password-7";
+constexpr const char* kFailover = "hosted_engine_1";    // the environment's failover role (no engine VM)
+constexpr const char* kEngineVmHost = "hosted_engine_2";  // dies with the engine
+// VMs that ran on the dead hosted-engine hosts: fenced down, started again
+// by the restore's start-vms step once the reinstall is done.
+const std::vector<std::string> kHighPriorityVms = {"web02", "app01", "app02"};
+
+/// The scenario: one data center and cluster, hosted_engine_1..3 (the
+/// engine VM on hosted_engine_2), host_4..host_23 regular (host_4 the SPM),
+/// VMs spread over them.
+std::string scenario_yaml(const lab::Durations& d) {
+  std::string y =
+      "scenario: bench-restore\n"
+      "description: 3 hosted-engine hosts and 20 regular hosts, before a backup\n"
+      "engine: {fqdn: engine.example.com, version: 4.5.6, health: up, user: admin@internal}\n"
+      "data_centers: [{name: Default, status: up}]\n"
+      "clusters: [{name: Default, data_center: Default}]\n"
+      "hosts:\n";
+  for (int i = 1; i <= kHostedEngineHosts + kRegularHosts; ++i) {
+    const bool he = i <= kHostedEngineHosts;
+    y += fmt::format("  - {{name: {}, address: host{}.example.com, hardware_id: 4c4c4544-{:04}-3510-8033-b3c04f4e3132, "
+                     "status: up",
+                     he ? fmt::format("hosted_engine_{}", i) : fmt::format("host_{}", i), i, i);
+    if (he) y += fmt::format(", hosted_engine: {{host_id: {}, score: 3400}}", i);
+    if (i == kHostedEngineHosts + 1) y += ", spm: true, spm_priority: 10";
+    y += "}\n";
+  }
+  y += "vms:\n"
+       "  - {name: HostedEngine, host: hosted_engine_2, status: up, hosted_engine_vm: true}\n"
+       "  - {name: db01, host: hosted_engine_1, status: up}\n"
+       "  - {name: web01, host: hosted_engine_1, status: up}\n"
+       "  - {name: web02, host: hosted_engine_2, status: up}\n"
+       "  - {name: app01, host: hosted_engine_3, status: up}\n"
+       "  - {name: app02, host: hosted_engine_3, status: up}\n"
+       "  - {name: build01, status: down}\n";
+  for (int i = kHostedEngineHosts + 1; i <= kHostedEngineHosts + kRegularHosts; ++i)
+    y += fmt::format("  - {{name: vm{:02}, host: host_{}, status: up}}\n", i, i);
+  y += fmt::format("durations: {{maintenance: {}, activate: {}, install: {}, start_vm: {}}}\n", d.maintenance,
+                   d.activate, d.install, d.start_vm);
+  y += "time_scale: 1\n";
+  return y;
+}
+
+/// A directory removed (recursively) when it goes.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "she-bench-restore-XXXXXX").string();
+    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+void write_file(const fs::path& p, const std::string& text) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out << text;
+  if (!out) throw std::runtime_error("cannot write " + p.string());
+}
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+/// she-restore next to this executable (the same build directory), else
+/// the one the build made.
+fs::path she_restore_binary() {
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    fs::path sibling = self.parent_path() / "she-restore";
+    if (fs::exists(sibling)) return sibling;
+  }
+  return SHE_RESTORE_BINARY;
+}
+
+struct ProcessResult {
+  int exit_code = -1;
+  double seconds = 0;
+  std::string output;
+};
+
+/// Kills and reaps the child if still running when it goes (an exception).
+struct ChildGuard {
+  pid_t pid = -1;
+  ~ChildGuard() {
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      int st = 0;
+      while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+      }
+    }
+  }
+};
+
+/// Runs `args` (argv[0] the binary) with `extra_env` on top of ours, stdin
+/// /dev/null, stdout and stderr to `log`; times it from fork to exit.
+/// Killed after `timeout`.
+ProcessResult run_process(const std::vector<std::string>& args, const std::vector<std::string>& extra_env,
+                          const fs::path& log, std::chrono::seconds timeout) {
+  // Everything the child needs is built before fork: a threaded parent's
+  // child may only call async-signal-safe functions.
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::vector<std::string> env_text;
+  for (char** e = environ; *e; ++e) {
+    std::string kv = *e;
+    bool overridden = std::any_of(extra_env.begin(), extra_env.end(), [&](const std::string& x) {
+      return kv.compare(0, x.find('=') + 1, x, 0, x.find('=') + 1) == 0;
+    });
+    if (!overridden) env_text.push_back(kv);
+  }
+  env_text.insert(env_text.end(), extra_env.begin(), extra_env.end());
+  std::vector<char*> envp;
+  for (auto& e : env_text) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const std::string log_path = log.string();
+
+  ProcessResult r;
+  const auto start = Clock::now();
+  ChildGuard child;
+  child.pid = ::fork();
+  if (child.pid < 0) throw std::runtime_error("fork failed");
+  if (child.pid == 0) {
+    int in = ::open("/dev/null", O_RDONLY);
+    int out = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (in < 0 || out < 0) _exit(127);
+    ::dup2(in, 0);
+    ::dup2(out, 1);
+    ::dup2(out, 2);
+    ::execve(argv[0], argv.data(), envp.data());
+    _exit(127);
+  }
+  int status = 0;
+  while (true) {
+    pid_t done = ::waitpid(child.pid, &status, WNOHANG);
+    if (done == child.pid) break;
+    if (done < 0 && errno != EINTR) throw std::runtime_error("waitpid failed");
+    if (Clock::now() - start > timeout) {
+      r.output = read_file(log) + fmt::format("\n[bench: killed after {} s]\n", timeout.count());
+      return r;  // the guard kills and reaps it
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  child.pid = -1;
+  r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.output = read_file(log);
+  return r;
+}
+
+/// One fresh lab: the engine in-process over HTTPS and every host a real
+/// sshd on loopback, with the environment file the plans use. Members go in
+/// reverse order: the fleet stops before the engine server, and the
+/// directory goes last.
+struct BenchLab {
+  TempDir dir;
+  lab::WorldState state;
+  lab::World world;
+  lab::LabPki pki;
+  std::unique_ptr<lab::LabEngineServer> server;
+  std::string url;
+  lab::HostFleet fleet;
+  fs::path environment;
+
+  explicit BenchLab(const lab::WorldState& st) : state(st) {
+    world.reset(state);
+    world.set_admin_password(kPassword);
+    pki = lab::generate_lab_pki(dir.path() / "pki", state.engine.fqdn);
+    server = std::make_unique<lab::LabEngineServer>(world, pki.files);
+    url = "https://127.0.0.1:" + std::to_string(server->start("127.0.0.1", 0));
+    fleet.start(dir.path() / "fleet", lab::scenario_fleet(state, 150), lab::HostFleet::default_agent_binary(), url,
+                pki.files.ca_file);
+    fs::path password = dir.path() / "engine-password";
+    write_file(password, std::string(kPassword) + "\n");
+    fs::permissions(password, fs::perms::owner_read | fs::perms::owner_write);
+    environment = dir.path() / "environment.yaml";
+    lab::write_lab_environment(environment, state, fleet, url, pki.files.ca_file, password);
+    world.set_host_deployer([this](const lab::Host& h, bool deploy, int he_id) {
+      return fleet.host_deploy(h.name, deploy, he_id);
+    });
+  }
+  ~BenchLab() {
+    world.set_host_deployer(nullptr);  // before the fleet stops
+    fleet.stop();
+    if (server) server->stop();
+  }
+  BenchLab(const BenchLab&) = delete;
+  BenchLab& operator=(const BenchLab&) = delete;
+
+  ProcessResult run(const std::string& name, const std::string& uses, const std::string& with = "") {
+    fs::path plan = dir.path() / (name + ".yaml");
+    write_file(plan, "plan: " + name + "\nuses: " + uses + "\nenvironment: " + environment.string() + "\n" +
+                         (with.empty() ? "" : "with:\n" + with));
+    return run_process({she_restore_binary().string(), plan.string(), "--yes", "--state-dir",
+                        (dir.path() / "state").string()},
+                       {"ENGINE_VM_ROOT_PASSWORD=x"}, dir.path() / (name + ".log"), std::chrono::seconds(600));
+  }
+
+  std::string stored_backup() const {
+    for (auto& e : fs::directory_iterator(fleet.host("backup_storage").sandbox / "srv/backups/engine"))
+      if (e.path().extension() == ".backup") return e.path().filename().string();
+    throw std::runtime_error("she-backup stored no archive");
+  }
+
+  /// As tests/procedures_lab_test.cpp's disaster(): the engine VM's host is
+  /// gone with the engine, and the failover host has been freshly installed.
+  void disaster() {
+    world.set_host_status(kEngineVmHost, lab::HostStatus::NonResponsive);
+    world.set_engine_running(false);
+    fs::remove(fleet.host(kFailover).sandbox / "etc/ovirt-hosted-engine/hosted-engine.conf");
+  }
+};
+
+std::string tail(const std::string& text, int lines) {
+  size_t at = text.size();
+  for (int n = 0; n <= lines && at != std::string::npos && at > 0; ++n) at = text.rfind('\n', at - 1);
+  return at == std::string::npos ? text : text.substr(at + 1);
+}
+
+struct RunFigures {
+  int concurrency = 0;
+  bool ok = false;
+  double setup_s = 0, backup_s = 0, restore_s = 0;
+  std::string slowest;  // the restore's slowest steps, from its report
+};
+
+/// The run's report.json (next to the report.md its last lines name): the
+/// steps that took 0.3 s or more, slowest first, as "id S s" (a foreach
+/// step: its iterations' total and count, and the longest one).
+std::string slowest_steps(const std::string& output) {
+  const std::string marker = "report: ";
+  size_t at = output.rfind(marker);
+  if (at == std::string::npos) return "(no report named)";
+  std::string md = output.substr(at + marker.size());
+  md = md.substr(0, md.find_first_of("\r\n"));
+  fs::path json_path = fs::path(md).replace_extension(".json");
+  nlohmann::json report;
+  try {
+    report = nlohmann::json::parse(read_file(json_path));
+  } catch (const std::exception&) {
+    return "(no report at " + json_path.string() + ")";
+  }
+  struct Step {
+    std::string text;
+    long long total_ms;
+  };
+  std::vector<Step> steps;
+  for (const auto& s : report.value("steps", nlohmann::json::array())) {
+    long long total = 0, longest = 0;
+    int n = 0;
+    for (const auto& it : s.value("iterations", nlohmann::json::array())) {
+      const long long ms = it.value("duration_ms", 0LL);
+      total += ms;
+      longest = std::max(longest, ms);
+      ++n;
+    }
+    if (total < 300) continue;
+    std::string text = fmt::format("{} {:.1f} s", s.value("id", std::string("?")), total / 1000.0);
+    if (n > 1) text += fmt::format(" ({} x, longest {:.1f} s)", n, longest / 1000.0);
+    steps.push_back({text, total});
+  }
+  std::sort(steps.begin(), steps.end(), [](const Step& a, const Step& b) { return a.total_ms > b.total_ms; });
+  std::string out;
+  for (const auto& s : steps) out += (out.empty() ? "" : ", ") + s.text;
+  return out.empty() ? "(none over 0.3 s)" : out;
+}
+
+/// A fresh lab, she-backup, the disaster, then the timed restore.
+RunFigures measure(const lab::WorldState& st, int concurrency) {
+  RunFigures f;
+  f.concurrency = concurrency;
+  auto t = Clock::now();
+  BenchLab lab(st);
+  f.setup_s = std::chrono::duration<double>(Clock::now() - t).count();
+  ProcessResult backup = lab.run("bench-backup", "she-backup");
+  f.backup_s = backup.seconds;
+  if (backup.exit_code != 0) {
+    fmt::print("  concurrency {}: she-backup exited {}; its output ends:\n{}\n", concurrency, backup.exit_code,
+               tail(backup.output, 30));
+    return f;
+  }
+  lab.disaster();
+  std::string vms;
+  for (const auto& v : kHighPriorityVms) vms += (vms.empty() ? "" : ", ") + v;
+  ProcessResult restore =
+      lab.run("bench-restore", "she-restore-failover",
+              fmt::format("  backup: {}\n  storage_connection: nfs.example.com:/exports/he\n  target_version: 4.5.6\n"
+                          "  high_priority_vms: [{}]\n  reinstall_concurrency: {}\n",
+                          lab.stored_backup(), vms, concurrency));
+  f.restore_s = restore.seconds;
+  if (restore.exit_code != 0) {
+    fmt::print("  concurrency {}: she-restore exited {}; its output ends:\n{}\n", concurrency, restore.exit_code,
+               tail(restore.output, 30));
+    return f;
+  }
+  f.ok = true;
+  f.slowest = slowest_steps(restore.output);
+  return f;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    lab::Durations d;
+    d.maintenance = 1;
+    d.activate = 0.5;
+    d.install = argc > 1 ? std::atof(argv[1]) : 3;
+    d.start_vm = 0.5;
+    if (!(d.install > 0)) {
+      fmt::print(stderr, "usage: she-bench-restore [INSTALL_SECONDS > 0]\n");
+      return 2;
+    }
+    const lab::WorldState st = lab::parse_scenario(scenario_yaml(d), "bench-restore scenario");
+    const double scale = st.time_scale;
+
+    // The restore's critical path from the scenario's durations. The dead
+    // hosts: every hosted-engine host but the failover one.
+    int dead = 0;
+    for (const auto& h : st.hosts)
+      if (h.hosted_engine && h.name != kFailover) ++dead;
+    auto bound = [&](int concurrency) {
+      const int waves = concurrency <= 0 ? 1 : (dead + concurrency - 1) / concurrency;
+      return (waves * st.durations.install + (kHighPriorityVms.empty() ? 0 : st.durations.start_vm)) * scale;
+    };
+    const double critical = bound(0);
+
+    fmt::print("restore bench: she-restore-failover on {} hosted-engine + {} regular hosts, lab time scale {}\n",
+               kHostedEngineHosts, kRegularHosts, scale);
+    fmt::print("  durations: maintenance {} s, activate {} s, install {} s, start_vm {} s\n", st.durations.maintenance,
+               st.durations.activate, st.durations.install, st.durations.start_vm);
+    fmt::print("  critical path of the restore (durations that cannot overlap, x time scale {}):\n", scale);
+    fmt::print("    reinstall of the {} dead hosted-engine hosts, unbounded concurrency: 1 x install = {:.1f} s\n", dead,
+               st.durations.install * scale);
+    fmt::print("    start of the high-priority VMs ({}), started together: 1 x start_vm = {:.1f} s\n",
+               kHighPriorityVms.size(), st.durations.start_vm * scale);
+    fmt::print("    not counted: deploy and its host add (instant in the lab: the host is added up), fence and\n"
+               "    remove (instant), data center/SPM (a regular host stays SPM), maintenance/activate (the\n"
+               "    backup's, before the timed run); nor any SSH, HTTP or polling overhead\n");
+    fmt::print("    lower bound: {:.1f} s (concurrency 1: {} x install + start_vm = {:.1f} s)\n", critical, dead,
+               bound(1));
+    std::fflush(stdout);
+
+    std::vector<RunFigures> runs;
+    for (int c : {2, 1, 4}) {
+      RunFigures f = measure(st, c);
+      runs.push_back(f);
+      if (f.ok) {
+        fmt::print("  concurrency {}: restore {:.1f} s wall (its bound {:.1f} s, {:.2f}x); lab start {:.1f} s, "
+                   "she-backup {:.1f} s (untimed)\n",
+                   c, f.restore_s, bound(c), f.restore_s / bound(c), f.setup_s, f.backup_s);
+        fmt::print("    steps over 0.3 s: {}\n", f.slowest);
+      }
+      std::fflush(stdout);
+    }
+
+    auto find = [&](int c) -> const RunFigures* {
+      for (const auto& r : runs)
+        if (r.concurrency == c && r.ok) return &r;
+      return nullptr;
+    };
+    const RunFigures* c2 = find(2);
+    const RunFigures* c1 = find(1);
+    const RunFigures* c4 = find(4);
+    std::string line = fmt::format("restore {} HE + {} hosts, time scale {}:", kHostedEngineHosts, kRegularHosts, scale);
+    auto figure = [](const RunFigures* r) { return r ? fmt::format("{:.1f} s", r->restore_s) : std::string("failed"); };
+    line += fmt::format(" concurrency 2: {}; concurrency 1: {}; concurrency 4: {}; critical path: {:.1f} s", figure(c2),
+                        figure(c1), figure(c4), critical);
+    if (c2) line += fmt::format("; ratio to critical path {:.2f}x", c2->restore_s / critical);
+    if (c1 && c2) line += fmt::format("; concurrency 1 / 2: {:.2f}x", c1->restore_s / c2->restore_s);
+    fmt::print("{}\n", line);
+    return std::all_of(runs.begin(), runs.end(), [](const RunFigures& r) { return r.ok; }) ? 0 : 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "she-bench-restore: {}\n", e.what());
+    return 1;
+  }
+}

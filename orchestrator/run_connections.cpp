@@ -1,0 +1,114 @@
+#include "orchestrator/run_connections.h"
+
+#include <fmt/format.h>
+#include <thread>
+
+#include "workflows/secret_ref.h"
+
+namespace she {
+
+namespace {
+
+std::string endpoint_key(const SshEndpoint& ep) {
+  return fmt::format("{}@{}:{}#{}#{}", ep.user, ep.address, ep.port, ep.known_hosts, ep.accept_new_host_key);
+}
+
+}  // namespace
+
+RunConnections::RunConnections(const Environment& env, std::function<void(const std::string&)> say)
+    : env_(env), say_(std::move(say)) {}
+
+RunConnections::~RunConnections() = default;
+
+void RunConnections::provide(RunServices& services) {
+  services.engine = [this](const SshEndpoint* via) -> engine_api::EngineClient& { return engine(via); };
+  services.ssh = [this](const SshEndpoint& ep, int lane) -> SshSession& { return ssh(ep, lane); };
+}
+
+Value RunConnections::live_hosts(const Foreach& query, const Value& roots, std::function<bool()> should_stop) {
+  std::vector<std::string> exclude;
+  if (query.exclude) {
+    Value x = resolve_node(query.exclude, roots);
+    if (!x.is_array() || contains_deferred(x))
+      throw StepError("fatal", "foreach hosts exclude did not give a list: " + to_text(x));
+    for (auto& name : x) exclude.push_back(to_text(name));
+  }
+  engine_api::CallOptions call;
+  call.should_stop = std::move(should_stop);
+  Value list = Value::array();
+  for (auto& h : engine_api::select_hosts(engine(nullptr).list_hosts(call, "", true), query.statuses,
+                                          query.hosted_engine, exclude))
+    list.push_back(h.to_value());
+  return list;
+}
+
+SshSession& RunConnections::ssh(const SshEndpoint& ep, int lane) {
+  std::string key = fmt::format("{}#{}#{}", endpoint_key(ep), lane, std::hash<std::thread::id>{}(std::this_thread::get_id()));
+  std::lock_guard<std::mutex> lock(ssh_mutex_);
+  auto it = ssh_.find(key);
+  if (it != ssh_.end()) return *it->second;
+  return *(ssh_[key] = std::make_unique<SshSession>(ssh_target(ep)));
+}
+
+SshTarget RunConnections::ssh_target(const SshEndpoint& ep) const {
+  SshTarget t;
+  t.name = ep.name;
+  t.address = ep.address;
+  t.port = ep.port;
+  t.user = ep.user;
+  t.key_file = ep.key;
+  t.known_hosts = ep.known_hosts;
+  t.accept_new_host_key = ep.accept_new_host_key;
+  if (quick_) t.connect_timeout = std::chrono::milliseconds(3000);
+  for (auto [ref, value] : {std::pair{&ep.key_passphrase, &t.key_passphrase}, std::pair{&ep.password, &t.password}}) {
+    if (ref->empty()) continue;
+    auto v = resolve_secret(*ref);
+    if (!v) throw StepError("fatal", fmt::format("cannot read the secret {} for SSH to {}", *ref, ep.name));
+    *value = *v;
+  }
+  return t;
+}
+
+// Over a tunnel TLS still verifies the engine's own name: curl connects to
+// the tunnel's local end but checks the certificate against the URL.
+engine_api::EngineClient& RunConnections::engine(const SshEndpoint* via) {
+  std::lock_guard<std::mutex> lock(engine_mutex_);
+  EngineLink& link = engines_[via ? endpoint_key(*via) : ""];
+  if (link.client) return *link.client;
+  const EngineSpec& e = env_.engine;
+  engine_api::ClientConfig c;
+  c.api_url = e.api_url;
+  c.user = e.user;
+  auto password = resolve_secret(e.password);
+  if (!password)
+    throw StepError("fatal", fmt::format("cannot read the engine password from {} (set it, or fix the reference "
+                                         "in {})", e.password, env_.file));
+  c.password = *password;
+  c.ca_file = env_.path(e.ca_file);
+  c.ca_fingerprint = e.ca_fingerprint;
+  c.trust_on_first_use = e.trust_on_first_use;
+  c.poll_initial = e.poll_interval;
+  if (quick_) {
+    c.read_attempts = 1;
+    c.connect_timeout = std::chrono::milliseconds(3000);
+    c.request_timeout = std::chrono::milliseconds(15000);
+  }
+  if (via) {
+    engine_api::UrlEndpoint target = engine_api::url_endpoint(e.api_url);
+    try {
+      link.tunnel = std::make_unique<SshTunnel>(ssh_target(*via), target.host, target.port,
+                                                [this, name = via->name](const std::string& why) {
+                                                  say_(fmt::format("tunnel through {}: {}", name, why));
+                                                });
+    } catch (const SshError& err) {
+      throw StepError(err.error_class(), err.what());
+    }
+    c.connect_to = fmt::format("127.0.0.1:{}", link.tunnel->port());
+    say_(fmt::format("reaching the engine at {}:{} through an SSH tunnel from {} (local port {})", target.host,
+                     target.port, via->str(), link.tunnel->port()));
+  }
+  link.client = std::make_unique<engine_api::EngineClient>(c);
+  return *link.client;
+}
+
+}  // namespace she

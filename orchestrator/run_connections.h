@@ -1,0 +1,60 @@
+// The connections a run (or a dry run's live reads) makes: one engine
+// client, direct or through an SSH tunnel from a host (`via`), and one SSH
+// session per host and thread, each made on first use and kept. Secrets
+// are resolved here, at the last moment, and never leave in messages.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "engine_api/client.h"
+#include "hosts/ssh_session.h"
+#include "hosts/ssh_tunnel.h"
+#include "workflows/environment.h"
+#include "workflows/plan.h"
+#include "workflows/step_type.h"
+
+namespace she {
+
+class RunConnections {
+ public:
+  /// `say`: a line for the operator (tunnels opened, tunnel errors).
+  RunConnections(const Environment& env, std::function<void(const std::string&)> say);
+  ~RunConnections();
+
+  /// Fail fast instead of waiting out retries: one attempt per read and
+  /// short connect timeouts (a dry run must not hang on a dead engine).
+  void set_quick(bool quick) { quick_ = quick; }
+
+  /// The engine client, direct (`via` null) or through a tunnel from `via`.
+  /// Throws StepError when it cannot be made.
+  engine_api::EngineClient& engine(const SshEndpoint* via);
+  /// This thread's session to a host (libssh2 sessions are not shared
+  /// between threads); a second `lane` is a second session.
+  SshSession& ssh(const SshEndpoint& ep, int lane);
+  /// Points a step's services at these connections.
+  void provide(RunServices& services);
+  /// The items of a loop over a live host query: the engine's hosts it
+  /// selects now. Throws EvalError, engine_api::EngineError or StepError.
+  Value live_hosts(const Foreach& query, const Value& roots, std::function<bool()> should_stop);
+
+ private:
+  SshTarget ssh_target(const SshEndpoint& ep) const;
+
+  const Environment& env_;
+  std::function<void(const std::string&)> say_;
+  bool quick_ = false;
+  std::mutex engine_mutex_;
+  struct EngineLink {
+    std::unique_ptr<SshTunnel> tunnel;  // declared first: the client logs out through it
+    std::unique_ptr<engine_api::EngineClient> client;
+  };
+  std::map<std::string, EngineLink> engines_;  // "" is the direct one
+  std::mutex ssh_mutex_;
+  std::map<std::string, std::unique_ptr<SshSession>> ssh_;
+};
+
+}  // namespace she
