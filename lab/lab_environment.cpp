@@ -45,6 +45,8 @@ std::string write_lab_environment(const std::filesystem::path& path, const World
   out << YAML::Key << "user" << YAML::Value << world.engine.admin_user;
   out << YAML::Key << "password" << YAML::Value << "file:" + password_file.string();
   out << YAML::Key << "ca_file" << YAML::Value << ca_file.string();
+  const long poll_ms = std::max(20L, std::min(1000L, static_cast<long>(1000 * world.time_scale)));
+  out << YAML::Key << "poll_interval" << YAML::Value << std::to_string(poll_ms) + "ms";
   if (!world.data_centers.empty()) out << YAML::Key << "datacenter" << YAML::Value << world.data_centers.front().name;
   if (!world.clusters.empty()) out << YAML::Key << "cluster" << YAML::Value << world.clusters.front().name;
   for (const FleetHost& h : fleet.hosts())
@@ -80,7 +82,7 @@ std::string write_lab_environment(const std::filesystem::path& path, const World
       out << YAML::Key << "backup_storage" << YAML::Value << YAML::BeginMap << YAML::Key << "address" << YAML::Value
           << known_address(h);
       ssh_block(out, h);
-      out << YAML::Key << "path" << YAML::Value << "/srv/backups/engine" << YAML::EndMap;
+      out << YAML::Key << "path" << YAML::Value << kLabBackupPath << YAML::EndMap;
     }
   out << YAML::EndMap;
   std::string text = std::string(out.c_str()) + "\n";

@@ -49,7 +49,7 @@ class Loader {
       fail();
     }
     check_keys(root, {"scenario", "description", "engine", "data_centers", "clusters", "hosts", "vms", "durations",
-                      "time_scale", "faults", "lab_hosts", "dns"},
+                      "time_scale", "faults", "lab_hosts", "dns", "after_disaster"},
                "a scenario");
     if (root["scenario"]) text_of(root["scenario"], "scenario");
     if (root["description"]) text_of(root["description"], "description");
@@ -62,6 +62,7 @@ class Loader {
     if (root["time_scale"]) s_.time_scale = number(root["time_scale"], "time_scale", 0, 1e6);
     lab_hosts(root["lab_hosts"]);
     dns(root["dns"]);
+    after_disaster(root["after_disaster"]);
     faults(root["faults"]);
     if (!d_.ok()) fail();
     return s_;
@@ -453,6 +454,26 @@ class Loader {
         d_.error(ErrorKind::DuplicateHost, pos(e["name"]), fmt::format("lab host '{}' is defined twice", x.name));
       s_.lab_hosts.extra.push_back(x);
     }
+  }
+
+  // after_disaster: {failover: HOST, backup: NAME}: staged at start by she-lab
+  // serve (lab/staged_disaster.h).
+  void after_disaster(const YAML::Node& n) {
+    if (!n) return;
+    if (!is_map(n, "after_disaster")) return;
+    check_keys(n, {"failover", "backup"}, "after_disaster");
+    AfterDisaster a;
+    a.failover = required_text(n, "failover", "after_disaster");
+    a.backup = optional_text(n, "backup", "after_disaster", "engine-before-the-disaster.backup");
+    bool hosted_engine = false;
+    for (const auto& h : s_.hosts) hosted_engine |= h.name == a.failover && h.hosted_engine.has_value();
+    if (!a.failover.empty() && !hosted_engine)
+      d_.error(ErrorKind::UnknownHost, pos(n["failover"]),
+               fmt::format("after_disaster: '{}' is not a hosted-engine host of the scenario", a.failover),
+               "name the failover host: a hosted-engine host that does not run the engine VM");
+    if (a.backup.find('/') != std::string::npos)
+      d_.error(ErrorKind::InvalidValue, pos(n["backup"]), "after_disaster: backup is a file name, not a path");
+    s_.after_disaster = a;
   }
 
   // dns: {NAME: ADDRESS}: the lab hosts' /etc/hosts, over the defaults (the

@@ -26,6 +26,7 @@
 
 #include "lab/engine_server.h"
 #include "lab/host_fleet.h"
+#include "lab/staged_disaster.h"
 #include "lab/lab_environment.h"
 #include "lab/lab_pki.h"
 #include "lab/scenario.h"
@@ -71,6 +72,10 @@ int serve(const std::string& scenario_file, const std::string& dir_arg, const st
     std::cerr << e.what();
     return 3;
   }
+  if (state.after_disaster && !hosts) {
+    std::cerr << "she-lab: " << scenario_file << ": after_disaster stages a backup on the lab's hosts; drop --no-hosts\n";
+    return 2;
+  }
   // Signals are blocked before any thread starts, so that only sigwait below
   // receives them and the server threads never do.
   sigset_t signals;
@@ -110,6 +115,10 @@ int serve(const std::string& scenario_file, const std::string& dir_arg, const st
       world.set_host_deployer([&fleet](const she::lab::Host& h, bool deploy, int he_id) {
         return fleet.host_deploy(h.name, deploy, he_id);
       });
+      if (state.after_disaster)
+        std::cout << "staged backup "
+                  << she::lab::stage_disaster(world, fleet, *state.after_disaster, she::lab::kLabBackupPath)
+                  << " (failover " << state.after_disaster->failover << "); then the disaster: the engine is off\n";
     } catch (...) {
       server.stop();
       throw;

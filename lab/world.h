@@ -132,6 +132,13 @@ struct LabHostsConfig {
   std::map<std::string, std::string> dns;
 };
 
+/// `after_disaster:` of a scenario: staged by she-lab serve once its hosts
+/// run (lab/staged_disaster.h), so that a restore can be rehearsed alone.
+struct AfterDisaster {
+  std::string failover;  // the failover host, in maintenance when the backup was taken
+  std::string backup;    // the archive's name in backup storage
+};
+
 /// Everything a scenario sets; the World's starting point.
 struct WorldState {
   EngineInfo engine;
@@ -144,6 +151,7 @@ struct WorldState {
   double time_scale = 1.0;
   Faults faults;
   LabHostsConfig lab_hosts;
+  std::optional<AfterDisaster> after_disaster;
 };
 
 /// A world read back from its JSON (World::to_json(), as an engine-backup

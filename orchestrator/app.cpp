@@ -2,11 +2,13 @@
 #include <csignal>
 #include <exception>
 #include <iostream>
+#include <memory>
 
 #include "orchestrator/app.h"
 #include "orchestrator/cli.h"
 #include "orchestrator/commands.h"
 #include "orchestrator/exit_codes.h"
+#include "orchestrator/lab_session.h"
 
 namespace she {
 
@@ -20,6 +22,20 @@ int phases(int argc, char** argv) {
   // Commands that need no plan: the step catalog, checking an archive.
   if (opts.command == Command::Steps) return command_steps(opts);
   if (opts.command == Command::VerifyBackup) return command_verify_backup(opts);
+
+  // A plan on a lab scenario: start the lab; its environment is the plan's,
+  // and each run there is a new rehearsal (the lab starts from the scenario).
+  std::unique_ptr<LabSession> lab;
+  if (std::string scenario = lab_scenario_of(opts.plan_file); !scenario.empty() && opts.env_file.empty()) {
+    try {
+      lab = std::make_unique<LabSession>(scenario);
+    } catch (const std::exception& e) {
+      std::cerr << "she-restore: " << opts.plan_file << ": lab " << scenario << ": " << e.what() << "\n";
+      return exit_code::kInvalidPlan;
+    }
+    opts.env_file = lab->environment();
+    opts.run.new_run = true;
+  }
 
   // Load and validate the plan: every error reported, nothing run on any.
   std::optional<Plan> plan = load_plan_or_report(opts);

@@ -280,6 +280,7 @@ class RunSession {
   // --- the walk ------------------------------------------------------------
 
   int walk() {
+    walk_started_ = Clock::now();
     roots_ = plan_.roots(false);
     roots_["run"]["id"] = run_id_;
     // Variables were bound before the run had an id; those built from
@@ -329,7 +330,7 @@ class RunSession {
         say(where, fmt::format("FAILED: {}\nFix the cause and run `she-restore {}` again: the run resumes with this "
                                "step. `she-restore status {}` shows where it stands.",
                                out.failed, plan_.file, plan_.file));
-        tell_left_for_operator();
+        tell_summary("failed");
         life_.step_failed();
         return exit_code::kStepFailed;
       }
@@ -337,28 +338,15 @@ class RunSession {
     record({{"t", rec::kRunFinished}});
     life_.all_steps_done();
     say("", fmt::format("run {} succeeded; report: {}", run_id_, paths_.report_md()));
-    tell_left_for_operator();
+    tell_summary("succeeded");
     return exit_code::kOk;
   }
 
-  /// What failed in steps that went on (on_failure: continue): a resumed
-  /// run does not repeat them by itself, so the operator is told how.
-  void tell_left_for_operator() {
-    std::vector<std::string> lines;
-    std::string first;
-    for (const auto& s : plan_.steps) {
-      if (s.on_failure != OnFailure::Continue || !state_.steps.count(s.id)) continue;
-      for (const auto& [key, it] : state_.steps.at(s.id).iterations) {
-        if (it.status != "failed") continue;
-        if (first.empty()) first = s.id;
-        lines.push_back(fmt::format("  {}{}: {}", s.id, it.label.empty() ? "" : " (" + it.label + ")", it.error));
-      }
-    }
-    if (lines.empty()) return;
-    say("", fmt::format("Left for the operator (steps that went on after these failures):\n{}\nOnce each cause is "
-                        "fixed, `she-restore {} --from {}` runs that step and the ones after it again; what is "
-                        "already in place is recognised and not repeated.",
-                        fmt::join(lines, "\n"), plan_.file, first));
+  /// The end-of-run summary for the operator (report.h run_summary).
+  void tell_summary(const std::string& result) {
+    state_.result = result;
+    long long ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - walk_started_).count();
+    say("", run_summary(plan_, state_, ms));
   }
 
   void mark_rerun_from(size_t from) {
@@ -554,7 +542,9 @@ class RunSession {
     return out;
   }
 
+  // A host item by its name; a result of an earlier loop by its item's.
   static std::string label_of(const Value& item) {
+    if (item.is_object() && !item.contains("name") && item.contains("item")) return label_of(item["item"]);
     std::string l = item.is_object() && item.contains("name") ? to_text(item["name"]) : to_text(item);
     return l.size() > 60 ? l.substr(0, 57) + "..." : l;
   }
@@ -794,6 +784,7 @@ class RunSession {
   RunPaths paths_;
   RunState state_;
   Value roots_;
+  Clock::time_point walk_started_ = Clock::now();
   std::shared_ptr<spdlog::logger> log_;
   std::mutex say_mutex_;
   RunConnections connections_{plan_.env, [this](const std::string& m) { say("", m); }};

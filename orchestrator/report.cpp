@@ -87,6 +87,56 @@ std::string report_markdown(const Value& r) {
   return md;
 }
 
+std::string run_summary(const Plan& plan, const RunState& st, long long elapsed_ms) {
+  int done = 0, skipped = 0, failed = 0;
+  std::vector<std::pair<long long, std::string>> durations;
+  std::map<std::string, std::vector<std::string>> hosts;  // what happened -> host labels
+  std::vector<std::string> left;
+  std::string first_left;
+  for (const auto& s : plan.steps) {
+    auto found = st.steps.find(s.id);
+    std::string status = found == st.steps.end() ? "pending" : found->second.status();
+    done += status == "succeeded";
+    skipped += status == "skipped";
+    failed += status == "failed";
+    if (found == st.steps.end()) continue;
+    long long ms = 0;
+    for (const auto& [key, it] : found->second.iterations) {
+      ms = std::max(ms, it.duration_ms);
+      const char* what = s.uses == "engine.host.fence_manual" ? "fenced"
+                         : s.uses == "engine.host.remove"      ? "removed"
+                         : s.uses == "engine.host.add" || s.uses == "engine.host.install" ? "added or reinstalled"
+                                                                                            : nullptr;
+      if (what && it.status == "succeeded" && !it.label.empty()) hosts[what].push_back(it.label);
+      if (it.status == "failed" && s.on_failure == OnFailure::Continue) {
+        if (first_left.empty()) first_left = s.id;
+        left.push_back(fmt::format("    {}{}: {}", s.id, it.label.empty() ? "" : " (" + it.label + ")", it.error));
+      }
+    }
+    durations.push_back({ms, s.id});
+  }
+  std::sort(durations.rbegin(), durations.rend());
+  std::vector<std::string> longest;
+  for (size_t i = 0; i < durations.size() && i < 3 && durations[i].first > 0; ++i)
+    longest.push_back(fmt::format("{} {:.1f} s", durations[i].second, durations[i].first / 1000.0));
+  std::string out = fmt::format("Summary of run {}: {} in {:.1f} s\n", st.run_id,
+                                st.result.empty() ? "stopped" : st.result, elapsed_ms / 1000.0);
+  out += fmt::format("  steps: {} done, {} skipped, {} failed, {} not run (of {})\n", done, skipped, failed,
+                     plan.steps.size() - static_cast<size_t>(done + skipped + failed), plan.steps.size());
+  if (!longest.empty()) out += fmt::format("  longest: {}\n", fmt::join(longest, ", "));
+  for (const char* what : {"fenced", "removed", "added or reinstalled"})
+    if (hosts.count(what)) out += fmt::format("  hosts {}: {}\n", what, fmt::join(hosts[what], ", "));
+  if (left.empty()) {
+    out += "  left for the operator: nothing";
+  } else {
+    out += fmt::format("  left for the operator (steps that went on after these failures):\n{}\n  once each cause is "
+                       "fixed, `she-restore {} --from {}` runs that step and the ones after it again; what is already "
+                       "in place is recognised and not repeated.",
+                       fmt::join(left, "\n"), plan.file, first_left);
+  }
+  return out;
+}
+
 bool write_reports(const Plan& plan, const RunPaths& paths, const RunState& state, const Redactor& redactor,
                    std::string* err) {
   Value r = redactor.scrub(report_json(plan, state));

@@ -14,127 +14,14 @@
 #include "lab/lab_environment.h"
 #include "lab/scenario.h"
 #include "tests/lab_fixture.h"
+#include "tests/procedure_lab.h"
 #include "tests/test_support.h"
 
 using namespace she;
 namespace fs = std::filesystem;
 
-namespace {
-
-/// The three-host scenario's engine and hosts, and the environment for it.
-struct ThreeHostLab {
-  test::LabEngine engine;
-  test::TempDir dir;  // before the fleet: removed after it stops
-  lab::HostFleet fleet;
-  fs::path environment;
-
-  ThreeHostLab() {
-    lab::WorldState st = lab::load_scenario(test::source_path("examples/lab/three-hosts.yaml"));
-    const std::string url = "https://127.0.0.1:" + std::to_string(engine.port);
-    fleet.start(dir.path() / "fleet", lab::scenario_fleet(st, 60), lab::HostFleet::default_agent_binary(), url,
-                engine.pki.files.ca_file);
-    fs::path password = dir.path() / "engine-password";
-    test::write_file(password, std::string(test::LabEngine::kPassword) + "\n");
-    fs::permissions(password, fs::perms::owner_read | fs::perms::owner_write);
-    environment = dir.path() / "environment.yaml";
-    lab::write_lab_environment(environment, st, fleet, url, engine.pki.files.ca_file, password);
-    engine.world.set_host_deployer([this](const lab::Host& h, bool deploy, int he_id) {
-      return fleet.host_deploy(h.name, deploy, he_id);
-    });
-  }
-  ~ThreeHostLab() { engine.world.set_host_deployer(nullptr); }
-
-  fs::path write_plan(const std::string& procedure, const std::string& with, const std::string& uses = "") {
-    fs::path plan = dir.path() / (procedure + ".yaml");
-    test::write_file(plan, "plan: " + procedure + "\nuses: " + (uses.empty() ? procedure : uses) +
-                               "\nenvironment: " + environment.string() + "\n" + (with.empty() ? "" : "with:\n" + with));
-    return plan;
-  }
-
-  test::ProcessResult run(const std::string& procedure, const std::string& with = "", const std::string& flags = "",
-                          const std::string& uses = "") {
-    fs::path plan = write_plan(procedure, with, uses);
-    return test::she_restore("'" + plan.string() + "' --yes --state-dir '" + (dir.path() / "state").string() + "' " + flags,
-                             "ENGINE_VM_ROOT_PASSWORD=Appliance-Root-9");
-  }
-
-  test::ProcessResult dry_run(const std::string& procedure, const std::string& with = "") {
-    return test::she_restore("--dry-run '" + write_plan(procedure, with).string() + "'",
-                             "ENGINE_VM_ROOT_PASSWORD=Appliance-Root-9");
-  }
-
-  /// The archive she-backup stored (its name in backup storage).
-  std::string stored_backup() {
-    for (auto& e : fs::directory_iterator(fleet.host("backup_storage").sandbox / "srv/backups/engine"))
-      if (e.path().extension() == ".backup") return e.path().filename().string();
-    return "";
-  }
-
-  /// The disaster of the failover-host procedure: the engine VM's host is
-  /// gone with the engine, and the failover host has been freshly installed.
-  void disaster() {
-    engine.world.set_host_status("hosted_engine_2", lab::HostStatus::NonResponsive);
-    engine.world.set_engine_running(false);
-    fs::remove(fleet.host("hosted_engine_1").sandbox / "etc/ovirt-hosted-engine/hosted-engine.conf");
-  }
-
-  /// The acceptance's final state: the engine healthy, every hosted-engine
-  /// host up with score 3400, one record per host, the listed VMs up.
-  void check_restored_world(const std::vector<std::string>& vms_up, int hosted_engine_hosts = 3) {
-    lab::World& w = engine.world;
-    CHECK(w.engine().health_up);
-    CHECK(w.engine().running);
-    std::set<std::string> names, hardware;
-    int he_hosts = 0;
-    for (const auto& h : w.hosts()) {
-      CHECK_MESSAGE(names.insert(h.name).second, "two records named " << h.name);
-      CHECK_MESSAGE(hardware.insert(h.hardware_id).second, "two records of hardware " << h.hardware_id);
-      CHECK_MESSAGE(h.status == lab::HostStatus::Up, h.name << " is " << lab::to_string(h.status));
-      if (!h.hosted_engine) continue;
-      ++he_hosts;
-      CHECK_MESSAGE(h.hosted_engine->score == 3400, h.name << " scores " << h.hosted_engine->score);
-    }
-    CHECK(he_hosts == hosted_engine_hosts);
-    auto status = w.he_vm_status();
-    for (auto it = status.begin(); it != status.end(); ++it)
-      if (it.key() != "global_maintenance") CHECK_MESSAGE(it.value()["score"] == 3400, it.value().dump());
-    for (const auto& name : vms_up) {
-      auto vm = w.vm_by_name(name);
-      REQUIRE(vm);
-      CHECK_MESSAGE(vm->status == lab::VmStatus::Up, name);
-    }
-    auto he_vm = w.vm_by_name("HostedEngine");
-    REQUIRE(he_vm);
-    CHECK(he_vm->status == lab::VmStatus::Up);
-  }
-
-  /// Destructive engine calls the lab saw: fence, remove, add.
-  int destructive_calls() {
-    int n = 0;
-    for (auto& r : engine.server->request_log().all())
-      if (r.method == "DELETE" || (r.method == "POST" && (r.path.find("/fence") != std::string::npos ||
-                                                          r.path.rfind("/ovirt-engine/api/hosts?", 0) == 0 ||
-                                                          r.path == "/ovirt-engine/api/hosts")))
-        ++n;
-    return n;
-  }
-
-  /// Commands the host's agent started that contain `needle`.
-  int agent_commands(const std::string& host, const std::string& needle) {
-    std::string log = test::read_file(fleet.host(host).agent_log);
-    int n = 0;
-    for (size_t at = 0; (at = log.find(needle, at)) != std::string::npos; ++at) ++n;
-    return n;
-  }
-
-  std::string restore_params() {
-    return "  backup: " + stored_backup() +
-           "\n  storage_connection: nfs.example.com:/exports/he\n  target_version: 4.5.6\n"
-           "  high_priority_vms: [db01, web01]\n";
-  }
-};
-
-}  // namespace
+using test::ProcedureLab;
+using ThreeHostLab = ProcedureLab;  // the default scenario: examples/lab/three-hosts.yaml
 
 TEST_CASE("procedures: she-backup on the three-host lab - the archive lands on backup storage named for the run and verifies") {
   ThreeHostLab lab;
@@ -294,7 +181,7 @@ TEST_CASE("procedures: a host failing to reinstall leaves the others done - the 
   CHECK(r.output.find("yum failed") != std::string::npos);
   CHECK(lab.engine.world.host_by_name("hosted_engine_2")->status == lab::HostStatus::Up);
   CHECK(lab.engine.world.host_by_name("hosted_engine_3")->status == lab::HostStatus::InstallFailed);
-  CHECK(r.output.find("Left for the operator") != std::string::npos);
+  CHECK(r.output.find("left for the operator (steps that went on") != std::string::npos);
   CHECK(r.output.find("--from reinstall") != std::string::npos);
   // The remedy it names: fix the host, run again from the reinstall.
   lab.fleet.set_faults("hosted_engine_3", "{}");
@@ -356,4 +243,24 @@ TEST_CASE("procedures: a dry run of each shipped plan on the lab reads live - th
       CHECK((reads.count(first) == 1 || command.rfind("hosted-engine --vm-status", 0) == 0));
     }
   }
+}
+
+TEST_CASE("procedures: a plan naming a lab scenario - she-restore starts the lab and runs on it and stops it") {
+  test::TempDir state;
+  auto r = test::she_restore("examples/lab-rehearsal/remove-nonoperational.yaml --yes --state-dir '" +
+                             state.path().string() + "'");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(r.output.find("lab: examples/lab/three-hosts-restored.yaml is up") != std::string::npos);
+  CHECK(r.output.find("hosts added or reinstalled: hosted_engine_2, hosted_engine_3") != std::string::npos);
+  CHECK(r.output.find("left for the operator: nothing") != std::string::npos);
+  // The lab is gone with the command: nothing listens where it did.
+  size_t at = r.output.find("lab: listening https://127.0.0.1:");
+  REQUIRE(at != std::string::npos);
+  std::string port = r.output.substr(at + 34, r.output.find('\n', at) - at - 34);
+  CHECK(test::run("bash -c 'exec 3<>/dev/tcp/127.0.0.1/" + port + "' 2>/dev/null").exit_code != 0);
+  // A second run is a new rehearsal from the scenario, not a resume.
+  auto again = test::she_restore("examples/lab-rehearsal/remove-nonoperational.yaml --yes --state-dir '" +
+                                 state.path().string() + "'");
+  REQUIRE_MESSAGE(again.exit_code == 0, again.output);
+  CHECK(again.output.find("started run 0002-") != std::string::npos);
 }

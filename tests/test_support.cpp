@@ -68,7 +68,9 @@ ProcessResult testbed(const std::string& args, const std::string& env) {
   return run(std::string("'") + SHE_TESTBED_BINARY + "' " + args + " < /dev/null", env);
 }
 
-int spawn_testbed(const std::vector<std::string>& args, const std::vector<std::string>& env, const std::string& log) {
+namespace {
+int spawn(const char* binary, const std::vector<std::string>& args, const std::vector<std::string>& env,
+          const std::string& log) {
   pid_t pid = fork();
   if (pid != 0) return pid;
   // Child: quiet stdin, output to the log, the extra environment on top.
@@ -79,11 +81,20 @@ int spawn_testbed(const std::vector<std::string>& args, const std::vector<std::s
   dup2(out, 1);
   dup2(out, 2);
   for (auto& e : env) putenv(const_cast<char*>(e.c_str()));
-  std::vector<char*> argv = {const_cast<char*>(SHE_TESTBED_BINARY)};
+  std::vector<char*> argv = {const_cast<char*>(binary)};
   for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  execv(SHE_TESTBED_BINARY, argv.data());
+  execv(binary, argv.data());
   _exit(127);
+}
+}  // namespace
+
+int spawn_testbed(const std::vector<std::string>& args, const std::vector<std::string>& env, const std::string& log) {
+  return spawn(SHE_TESTBED_BINARY, args, env, log);
+}
+
+int spawn_she_restore(const std::vector<std::string>& args, const std::vector<std::string>& env, const std::string& log) {
+  return spawn(SHE_RESTORE_BINARY, args, env, log);
 }
 
 int wait_child(int pid) {

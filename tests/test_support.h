@@ -24,6 +24,8 @@ ProcessResult testbed(const std::string& args, const std::string& env = "");
 
 /// Starts the testbed in the background, output to `log`, stdin /dev/null.
 int spawn_testbed(const std::vector<std::string>& args, const std::vector<std::string>& env, const std::string& log);
+/// The same for she-restore itself.
+int spawn_she_restore(const std::vector<std::string>& args, const std::vector<std::string>& env, const std::string& log);
 /// Waits for a child: its exit code, or -signal when a signal ended it.
 int wait_child(int pid);
 

@@ -45,14 +45,21 @@ class Loader {
     if (!is_map(root, file, "a plan")) return std::nullopt;
 
     bool is_procedure = root["procedure"].IsDefined();
-    std::vector<std::string> keys = {"plan", "procedure", "description", "uses", "environment",
+    std::vector<std::string> keys = {"plan", "procedure", "description", "uses", "environment", "lab",
                                      "with", "params", "vars", "steps"};
     check_keys(root, file, keys, is_procedure ? "a procedure" : "a plan");
     plan.name = text(root[is_procedure ? "procedure" : "plan"], file, "name");
     plan.description = text(root["description"], file, "description");
 
-    // Environment: --env wins over the plan's own.
+    // Environment: --env wins over the plan's own. A plan on a lab scenario
+    // gets the lab's from she-restore (orchestrator/lab_session.h).
     size_t errors_before_env = d_.all().size();
+    if (root["lab"] && root["environment"])
+      d_.error(ErrorKind::InvalidValue, pos_of(root["lab"], file), "a plan names a lab scenario or an environment, not both",
+               "keep 'lab:' to rehearse on the lab she-restore starts, or 'environment:' to run on it");
+    if (root["lab"] && !root["lab"].IsScalar())
+      d_.error(ErrorKind::WrongType, pos_of(root["lab"], file), "'lab' names a scenario file",
+               "e.g. lab: ../lab/three-hosts.yaml");
     if (!opts_.env_file.empty()) {
       load_environment_file(opts_.env_file, {"command line (--env)", 0, 0}, plan.env);
     } else if (root["environment"]) {
@@ -61,6 +68,9 @@ class Loader {
         load_environment_file(relative_to(file, e.Scalar()), pos_of(e, file), plan.env);
       else
         parse_environment(e, file, plan.env);
+    } else if (root["lab"]) {
+      d_.error(ErrorKind::MissingKey, pos_of(root["lab"], file), "the lab scenario's environment is not there",
+               "run the plan with she-restore, which starts the lab and hands its environment over");
     } else {
       d_.error(ErrorKind::MissingKey, pos_of(root, file), "the plan names no environment",
                "add 'environment: FILE' (or an inline mapping), or pass --env FILE");

@@ -1,0 +1,88 @@
+#include "lab/staged_disaster.h"
+
+#include <fmt/format.h>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "hosts/backup_archive.h"
+#include "hosts/digest.h"
+#include "orchestrator/durable_file.h"
+
+namespace she::lab {
+
+namespace {
+
+/// Lets the world's transitions due within `seconds` (lab time) complete:
+/// the clock moves past them, and the world is read as often as it wants
+/// before it lets a transition end (a poller sees the intermediate status).
+void let_time_pass(World& world, double seconds) {
+  world.advance_clock(std::chrono::milliseconds(static_cast<long long>(seconds * 1000 + 1000)));
+  for (int i = 0; i < 3; ++i) world.tick();
+}
+
+std::string read_all(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
+
+std::string stage_disaster(World& world, const HostFleet& fleet, const AfterDisaster& spec,
+                           const std::string& storage_path) {
+  auto failover = world.host_by_name(spec.failover);
+  if (!failover) throw std::runtime_error("after_disaster: no host named " + spec.failover);
+  OpContext ctx;
+  ctx.correlation_id = "she-lab-staging";
+
+  // The backup, as she-backup takes it: the failover host in maintenance.
+  OpResult r = world.deactivate_host(failover->id, "she-lab: staging a backup", ctx);
+  if (!r.ok()) throw std::runtime_error("after_disaster: cannot put " + spec.failover + " in maintenance: " + r.message);
+  let_time_pass(world, world.durations().maintenance);
+  failover = world.host_by_name(spec.failover);
+  if (failover->status != HostStatus::Maintenance)
+    throw std::runtime_error("after_disaster: " + spec.failover + " did not reach maintenance");
+  const nlohmann::json db = world.to_json();
+  BackupContent content;
+  content.version = world.engine().version;
+  content.engine_fqdn = world.engine().fqdn;
+  content.dumps["db"] = db.dump();
+  const std::filesystem::path dir = fleet.host("backup_storage").in_sandbox(storage_path);
+  std::filesystem::create_directories(dir);
+  const std::filesystem::path archive = dir / spec.backup;
+  std::string err;
+  if (!write_backup_archive(archive.string(), content, &err)) throw std::runtime_error("after_disaster: " + err);
+  nlohmann::json hosts = nlohmann::json::array();
+  std::string spm;
+  for (const auto& h : world.hosts()) {
+    hosts.push_back({{"id", h.id}, {"name", h.name}, {"address", h.address}, {"status", to_string(h.status)},
+                     {"hosted_engine", h.hosted_engine.has_value()}, {"hardware_id", h.hardware_id}});
+    if (h.spm == SpmStatus::Spm) spm = h.name;
+  }
+  // The keys of the manifest plans/she-backup.yaml writes.
+  nlohmann::json manifest = {{"archive", spec.backup},
+                             {"sha256", sha256_hex(read_all(archive))},
+                             {"engine_fqdn", content.engine_fqdn},
+                             {"engine_version", content.version},
+                             {"os_version", content.os_version},
+                             {"failover_host", failover->name},
+                             {"failover_address", failover->address},
+                             {"failover_status", to_string(failover->status)},
+                             {"hosts", hosts},
+                             {"spm_host", spm}};
+  if (!write_file_durably((dir / (spec.backup + ".manifest.json")).string(), manifest.dump(2) + "\n", &err))
+    throw std::runtime_error("after_disaster: " + err);
+  r = world.activate_host(failover->id, ctx);
+  if (!r.ok()) throw std::runtime_error("after_disaster: cannot activate " + spec.failover + ": " + r.message);
+  let_time_pass(world, world.durations().activate);
+
+  // The disaster.
+  for (const auto& vm : world.vms())
+    if (vm.is_hosted_engine() && !vm.host_id.empty()) world.set_host_status(vm.host_id, HostStatus::NonResponsive);
+  world.set_engine_running(false);
+  std::filesystem::remove(fleet.host(spec.failover).in_sandbox("/etc/ovirt-hosted-engine/hosted-engine.conf"));
+  return (std::filesystem::path(storage_path) / spec.backup).string();
+}
+
+}  // namespace she::lab

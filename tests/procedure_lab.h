@@ -1,0 +1,139 @@
+// The shipped procedures' lab: a scenario's engine over HTTPS and its hosts
+// as real sshd on loopback, with the environment file `she-lab serve`
+// writes (lab/lab_environment.h), and what the procedure tests check of it.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "lab/host_fleet.h"
+#include "lab/lab_environment.h"
+#include "lab/scenario.h"
+#include "tests/lab_fixture.h"
+#include "tests/test_support.h"
+
+namespace she::test {
+
+namespace fs = std::filesystem;
+
+/// A scenario's engine and hosts (every host a real sshd on loopback), the
+/// environment for them, and the lab's host-deploy wired to the fleet.
+struct ProcedureLab {
+  LabEngine engine;
+  TempDir dir;  // before the fleet: removed after it stops
+  lab::HostFleet fleet;
+  fs::path environment;
+
+  explicit ProcedureLab(const std::string& scenario = "examples/lab/three-hosts.yaml") : engine(scenario) {
+    lab::WorldState st = lab::load_scenario(source_path(scenario));
+    const std::string url = "https://127.0.0.1:" + std::to_string(engine.port);
+    fleet.start(dir.path() / "fleet", lab::scenario_fleet(st, 60), lab::HostFleet::default_agent_binary(), url,
+                engine.pki.files.ca_file);
+    fs::path password = dir.path() / "engine-password";
+    write_file(password, std::string(LabEngine::kPassword) + "\n");
+    fs::permissions(password, fs::perms::owner_read | fs::perms::owner_write);
+    environment = dir.path() / "environment.yaml";
+    lab::write_lab_environment(environment, st, fleet, url, engine.pki.files.ca_file, password);
+    engine.world.set_host_deployer([this](const lab::Host& h, bool deploy, int he_id) {
+      return fleet.host_deploy(h.name, deploy, he_id);
+    });
+  }
+  ~ProcedureLab() { engine.world.set_host_deployer(nullptr); }
+
+  fs::path write_plan(const std::string& procedure, const std::string& with, const std::string& uses = "") {
+    fs::path plan = dir.path() / (procedure + ".yaml");
+    write_file(plan, "plan: " + procedure + "\nuses: " + (uses.empty() ? procedure : uses) +
+                               "\nenvironment: " + environment.string() + "\n" + (with.empty() ? "" : "with:\n" + with));
+    return plan;
+  }
+
+  ProcessResult run(const std::string& procedure, const std::string& with = "", const std::string& flags = "",
+                          const std::string& uses = "") {
+    fs::path plan = write_plan(procedure, with, uses);
+    return she_restore("'" + plan.string() + "' --yes --state-dir '" + (dir.path() / "state").string() + "' " + flags,
+                             "ENGINE_VM_ROOT_PASSWORD=Appliance-Root-9");
+  }
+
+  ProcessResult dry_run(const std::string& procedure, const std::string& with = "") {
+    return she_restore("--dry-run '" + write_plan(procedure, with).string() + "'",
+                             "ENGINE_VM_ROOT_PASSWORD=Appliance-Root-9");
+  }
+
+  /// The archive she-backup stored (its name in backup storage).
+  std::string stored_backup() {
+    for (auto& e : fs::directory_iterator(fleet.host("backup_storage").sandbox / "srv/backups/engine"))
+      if (e.path().extension() == ".backup") return e.path().filename().string();
+    return "";
+  }
+
+  /// The disaster of the failover-host procedure: the engine VM's host is
+  /// gone with the engine, and the failover host has been freshly installed.
+  void disaster(const std::string& failover = "hosted_engine_1") {
+    for (const auto& vm : engine.world.vms())
+      if (vm.is_hosted_engine()) engine.world.set_host_status(vm.host_id, lab::HostStatus::NonResponsive);
+    engine.world.set_engine_running(false);
+    fs::remove(fleet.host(failover).sandbox / "etc/ovirt-hosted-engine/hosted-engine.conf");
+  }
+
+  /// The acceptance's final state: the engine healthy, every hosted-engine
+  /// host up with score 3400, one record per host, the listed VMs up.
+  void check_restored_world(const std::vector<std::string>& vms_up, int hosted_engine_hosts = 3) {
+    lab::World& w = engine.world;
+    CHECK(w.engine().health_up);
+    CHECK(w.engine().running);
+    std::set<std::string> names, hardware;
+    int he_hosts = 0;
+    for (const auto& h : w.hosts()) {
+      CHECK_MESSAGE(names.insert(h.name).second, "two records named " << h.name);
+      CHECK_MESSAGE(hardware.insert(h.hardware_id).second, "two records of hardware " << h.hardware_id);
+      CHECK_MESSAGE(h.status == lab::HostStatus::Up, h.name << " is " << lab::to_string(h.status));
+      if (!h.hosted_engine) continue;
+      ++he_hosts;
+      CHECK_MESSAGE(h.hosted_engine->score == 3400, h.name << " scores " << h.hosted_engine->score);
+    }
+    CHECK(he_hosts == hosted_engine_hosts);
+    auto status = w.he_vm_status();
+    for (auto it = status.begin(); it != status.end(); ++it)
+      if (it.key() != "global_maintenance") CHECK_MESSAGE(it.value()["score"] == 3400, it.value().dump());
+    for (const auto& name : vms_up) {
+      auto vm = w.vm_by_name(name);
+      REQUIRE(vm);
+      CHECK_MESSAGE(vm->status == lab::VmStatus::Up, name);
+    }
+    auto he_vm = w.vm_by_name("HostedEngine");
+    REQUIRE(he_vm);
+    CHECK(he_vm->status == lab::VmStatus::Up);
+  }
+
+  /// Destructive engine calls the lab saw: fence, remove, add.
+  int destructive_calls() {
+    int n = 0;
+    for (auto& r : engine.server->request_log().all())
+      if (r.method == "DELETE" || (r.method == "POST" && (r.path.find("/fence") != std::string::npos ||
+                                                          r.path.rfind("/ovirt-engine/api/hosts?", 0) == 0 ||
+                                                          r.path == "/ovirt-engine/api/hosts")))
+        ++n;
+    return n;
+  }
+
+  /// Commands the host's agent started that contain `needle`.
+  int agent_commands(const std::string& host, const std::string& needle) {
+    std::string log = read_file(fleet.host(host).agent_log);
+    int n = 0;
+    for (size_t at = 0; (at = log.find(needle, at)) != std::string::npos; ++at) ++n;
+    return n;
+  }
+
+  std::string restore_params() {
+    return "  backup: " + stored_backup() +
+           "\n  storage_connection: nfs.example.com:/exports/he\n  target_version: 4.5.6\n"
+           "  high_priority_vms: [db01, web01]\n";
+  }
+};
+
+
+}  // namespace she::test
