@@ -235,12 +235,10 @@ struct BenchLab {
     fs::permissions(password, fs::perms::owner_read | fs::perms::owner_write);
     environment = dir.path() / "environment.yaml";
     lab::write_lab_environment(environment, state, fleet, url, pki.files.ca_file, password);
-    world.set_host_deployer([this](const lab::Host& h, bool deploy, int he_id) {
-      return fleet.host_deploy(h.name, deploy, he_id);
-    });
+    world.set_host_machines(&fleet);
   }
   ~BenchLab() {
-    world.set_host_deployer(nullptr);  // before the fleet stops
+    world.set_host_machines(nullptr);  // before the fleet stops
     fleet.stop();
     if (server) server->stop();
   }

@@ -543,7 +543,12 @@ void HostFleet::set_unreachable(const std::string& host, bool unreachable) {
 
 bool HostFleet::unreachable(const std::string& host) const { return this->host(host).sshd_pid <= 0; }
 
-std::string HostFleet::host_deploy(const std::string& name, bool deploy_hosted_engine, int he_host_id) const {
+bool HostFleet::reachable(const std::string& name) const {
+  auto it = std::find_if(hosts_.begin(), hosts_.end(), [&](const FleetHost& h) { return h.name == name; });
+  return it == hosts_.end() || it->sshd_pid >= 0;
+}
+
+std::string HostFleet::deploy(const std::string& name, bool deploy_hosted_engine, int he_host_id) const {
   auto it = std::find_if(hosts_.begin(), hosts_.end(), [&](const FleetHost& h) { return h.name == name; });
   if (it == hosts_.end()) return "";
   const FleetHost& h = *it;

@@ -76,7 +76,7 @@ struct FleetHost {
   std::filesystem::path in_sandbox(const std::string& path) const;
 };
 
-class HostFleet {
+class HostFleet : public HostMachines {
  public:
   HostFleet() = default;
   ~HostFleet();  // stop()
@@ -115,13 +115,14 @@ class HostFleet {
   void set_unreachable(const std::string& host, bool unreachable);
   bool unreachable(const std::string& host) const;
 
-  /// The engine installing `host` (World::HostDeployer): fails when its
-  /// sshd is stopped, when its faults have a fail rule matching
+  /// Reachable unless its sshd is stopped; hosts the fleet does not run are.
+  bool reachable(const std::string& host) const override;
+  /// The engine installing `host`: fails when its sshd is stopped, when its faults have a fail rule matching
   /// "host-deploy", or, deploying hosted engine, while the host still has
   /// the hosted-engine.conf of an earlier deployment (seed procedure: remove
   /// it before the reinstall). Then writes the new hosted-engine.conf with
   /// `he_host_id`. Hosts the fleet does not run are not checked.
-  std::string host_deploy(const std::string& host, bool deploy_hosted_engine, int he_host_id) const;
+  std::string deploy(const std::string& host, bool deploy_hosted_engine, int he_host_id) const override;
 
   /// she-lab-agent next to the running executable, else the one this
   /// build made.

@@ -112,9 +112,7 @@ int serve(const std::string& scenario_file, const std::string& dir_arg, const st
                   "https://" + host_for_url + ":" + std::to_string(bound), pki.files.ca_file);
       for (const auto& [name, faults] : state.lab_hosts.faults) fleet.set_faults(name, faults + "\n");
       for (const auto& name : state.lab_hosts.unreachable) fleet.set_unreachable(name, true);
-      world.set_host_deployer([&fleet](const she::lab::Host& h, bool deploy, int he_id) {
-        return fleet.host_deploy(h.name, deploy, he_id);
-      });
+      world.set_host_machines(&fleet);
       if (state.after_disaster)
         std::cout << "staged backup "
                   << she::lab::stage_disaster(world, fleet, *state.after_disaster, she::lab::kLabBackupPath)
@@ -135,7 +133,7 @@ int serve(const std::string& scenario_file, const std::string& dir_arg, const st
 
   int sig = 0;
   sigwait(&signals, &sig);
-  world.set_host_deployer(nullptr);
+  world.set_host_machines(nullptr);
   fleet.stop();
   server.stop();
   std::cerr << "she-lab: stopped (" << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ")\n";

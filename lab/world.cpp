@@ -183,7 +183,8 @@ void World::complete_locked(const Transition& t) {
       const int he_host_id = !t.deploy_hosted_engine ? 0
                              : h->hosted_engine && h->hosted_engine->host_id ? h->hosted_engine->host_id
                                                                                : next_he_host_id_locked();
-      if (std::string why = deployer_ ? deployer_(*h, t.deploy_hosted_engine, he_host_id) : ""; !why.empty()) {
+      if (std::string why = machines_ ? machines_->deploy(h->name, t.deploy_hosted_engine, he_host_id) : "";
+          !why.empty()) {
         h->status = HostStatus::InstallFailed;
         h->status_detail.clear();
         event_locked(505, "error", fmt::format("Host {} installation failed. {}.", h->name, why), h->id, {},
@@ -862,9 +863,9 @@ void World::set_engine_health(bool up) {
   s_.engine.health_up = up;
 }
 
-void World::set_host_deployer(HostDeployer deployer) {
+void World::set_host_machines(const HostMachines* machines) {
   Lock l(mutex_);
-  deployer_ = std::move(deployer);
+  machines_ = machines;
 }
 
 void World::set_engine_running(bool running) {

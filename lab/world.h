@@ -18,7 +18,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -139,6 +138,20 @@ struct AfterDisaster {
   std::string backup;    // the archive's name in backup storage
 };
 
+/// The machines behind the engine's hosts, as the engine reaches them (the
+/// lab's fleet implements it). Called with the world locked: an
+/// implementation must not call back into the World.
+class HostMachines {
+ public:
+  virtual ~HostMachines() = default;
+  /// Whether the engine reaches the host (its vdsm would answer).
+  virtual bool reachable(const std::string& host) const = 0;
+  /// What installing the host does on the machine (the engine's host-deploy
+  /// over SSH): "" when it worked, else why it failed (install_failed, event
+  /// 505).
+  virtual std::string deploy(const std::string& host, bool deploy_hosted_engine, int he_host_id) const = 0;
+};
+
 /// Everything a scenario sets; the World's starting point.
 struct WorldState {
   EngineInfo engine;
@@ -256,13 +269,10 @@ class World {
   bool set_host_status(const std::string& id_or_name, HostStatus status, const std::string& detail = {});
   void set_engine_health(bool up);
   void set_engine_running(bool running);
-  /// What installing a host does on the machine (the engine's host-deploy
-  /// over SSH), given the host, whether hosted engine is deployed there and
-  /// its hosted-engine host id: an error text fails the install
-  /// (install_failed, event 505). Unset: every install succeeds. Called with
-  /// the world locked: it must not call back into the World.
-  using HostDeployer = std::function<std::string(const Host&, bool deploy_hosted_engine, int he_host_id)>;
-  void set_host_deployer(HostDeployer deployer);
+  /// The machines behind the hosts (the lab's fleet), or none: then every
+  /// host is reachable and every install succeeds. Not owned; unset it
+  /// before they go.
+  void set_host_machines(const HostMachines* machines);
   void set_admin_password(const std::string& password);
   void set_time_scale(double scale);
   void set_durations(const Durations& d);
@@ -288,7 +298,8 @@ class World {
   /// name or hardware id removed with their VMs down (restore_backup.yml),
   /// unless the faults keep them (restore_leaves_stale_host); the other
   /// hosted-engine hosts non_responsive with their VMs unknown; regular hosts
-  /// up; the SPM where the backup had it; the engine healthy. Lab settings
+  /// up if their machines are reachable (else non_responsive); the SPM where
+  /// the backup had it; the engine healthy. Lab settings
   /// (password, durations, time scale, faults) stay. `message` lists the
   /// removed records' names, comma-separated.
   OpResult he_restore(const nlohmann::json& db, const DeployHost& host);
@@ -356,7 +367,7 @@ class World {
     bool stopped = false;
   };
   std::map<int, StaleSlot> he_stale_;
-  HostDeployer deployer_;
+  const HostMachines* machines_ = nullptr;
   std::set<int> he_cleaned_;  // slots cleaned while their host is not live
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::int64_t next_event_id_ = 1;

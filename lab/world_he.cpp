@@ -282,8 +282,10 @@ OpResult World::he_restore(const json& db, const DeployHost& deploy) {
     return refused(400, e.what());
   }
   bool keep_stale = false;
+  const HostMachines* machines = nullptr;
   {
     Lock l(mutex_);
+    machines = machines_;
     // Lab settings are not in the engine's database.
     st.engine.admin_password = s_.engine.admin_password;
     st.durations = s_.durations;
@@ -330,11 +332,17 @@ OpResult World::he_restore(const json& db, const DeployHost& deploy) {
       for (auto& v : st.vms)
         if (v.host_id == h.id && v.status != VmStatus::Down) v.status = VmStatus::Unknown;
       dead.push_back(h.id);
-    } else {
-      h.status = HostStatus::Up;
+    } else if (!machines || machines->reachable(h.name)) {
+      h.status = HostStatus::Up;  // vdsm answers the new engine: up on its own
       h.status_detail.clear();
       for (auto& v : st.vms)
         if (v.host_id == h.id && v.status == VmStatus::Unknown) v.status = VmStatus::Up;
+    } else {
+      h.status = HostStatus::NonResponsive;
+      h.status_detail.clear();
+      for (auto& v : st.vms)
+        if (v.host_id == h.id && v.status != VmStatus::Down) v.status = VmStatus::Unknown;
+      dead.push_back(h.id);
     }
   }
   for (auto& dc : st.data_centers) {

@@ -38,11 +38,9 @@ struct ProcedureLab {
     fs::permissions(password, fs::perms::owner_read | fs::perms::owner_write);
     environment = dir.path() / "environment.yaml";
     lab::write_lab_environment(environment, st, fleet, url, engine.pki.files.ca_file, password);
-    engine.world.set_host_deployer([this](const lab::Host& h, bool deploy, int he_id) {
-      return fleet.host_deploy(h.name, deploy, he_id);
-    });
+    engine.world.set_host_machines(&fleet);
   }
-  ~ProcedureLab() { engine.world.set_host_deployer(nullptr); }
+  ~ProcedureLab() { engine.world.set_host_machines(nullptr); }
 
   fs::path write_plan(const std::string& procedure, const std::string& with, const std::string& uses = "") {
     fs::path plan = dir.path() / (procedure + ".yaml");

@@ -264,3 +264,41 @@ TEST_CASE("procedures: a plan naming a lab scenario - she-restore starts the lab
   REQUIRE_MESSAGE(again.exit_code == 0, again.output);
   CHECK(again.output.find("started run 0002-") != std::string::npos);
 }
+
+TEST_CASE("procedures: an SPM on a dead hosted-engine host is taken over once fenced - an unreachable regular host stays down") {
+  // The backup taken with the SPM on hosted_engine_3 (she-backup warns, the
+  // operator goes on) and the regular host_4 unreachable after the disaster.
+  test::TempDir scenario_dir;
+  std::string scenario = test::read_file(test::source_path("examples/lab/three-hosts.yaml"));
+  scenario.replace(scenario.find("    spm: true\n"), 14, "");
+  scenario.replace(scenario.find("    hosted_engine: {host_id: 3, score: 3400}\n"), 45,
+                   "    hosted_engine: {host_id: 3, score: 3400}\n    spm: true\n");
+  test::write_file(scenario_dir.path() / "spm-on-he3.yaml", scenario);
+  ProcedureLab lab((scenario_dir.path() / "spm-on-he3.yaml").string());
+  REQUIRE(lab.engine.world.host_by_name("hosted_engine_3")->spm == lab::SpmStatus::Spm);
+  REQUIRE(lab.run("she-backup").exit_code == 0);
+  lab.disaster();
+  lab.fleet.set_unreachable("host_4", true);
+  auto r = lab.run("she-restore-failover", lab.restore_params());
+  // The VMs to start were moved to host_4 with the failover host's
+  // maintenance before the backup: the engine cannot start them while it
+  // cannot reach host_4, and the stop says so.
+  CHECK(r.exit_code == 1);
+  CHECK_MESSAGE(r.output.find("start-vms: FAILED: the engine cannot tell whether these VMs still run: db01 (on host_4)") !=
+                    std::string::npos,
+                r.output);
+  // The fence of the old SPM let the engine elect another: the data
+  // center was up before the dead hosts were removed.
+  CHECK(r.output.find("[20/26] remove-dead: Remove") > r.output.find("[19/26] datacenter-up: done"));
+  int spm_up = 0;
+  for (const auto& h : lab.engine.world.hosts()) spm_up += h.spm == lab::SpmStatus::Spm && h.status == lab::HostStatus::Up;
+  CHECK(spm_up == 1);
+  CHECK(lab.engine.world.data_centers().front().status == lab::DataCenterStatus::Up);
+  CHECK(lab.engine.world.host_by_name("hosted_engine_3")->status == lab::HostStatus::Up);
+  // A regular host comes up on its own only if the engine reaches it; it is
+  // not the plan's to reinstall, and nothing was done to it.
+  auto host_4 = lab.engine.world.host_by_name("host_4");
+  REQUIRE(host_4);
+  CHECK(host_4->status == lab::HostStatus::NonResponsive);
+  CHECK(lab.engine.count("POST", "/ovirt-engine/api/hosts/" + host_4->id + "/fence") == 0);
+}

@@ -123,7 +123,9 @@ void write_file(const std::filesystem::path& p, const std::string& text) {
   out << text;
 }
 
-std::string source_path(const std::string& rel) { return std::string(SHE_SOURCE_DIR) + "/" + rel; }
+std::string source_path(const std::string& rel) {
+  return !rel.empty() && rel[0] == '/' ? rel : std::string(SHE_SOURCE_DIR) + "/" + rel;
+}
 
 TempDir::TempDir() {
   std::string tmpl = (std::filesystem::temp_directory_path() / "she-test-XXXXXX").string();

@@ -600,6 +600,21 @@ class StartVms : public EngineStep {
   }
 
   StepResult run(const StepContext& ctx, Api a) const override {
+    // A VM the engine last saw on a host it cannot reach is "unknown": it
+    // may still run there, and the engine refuses to start it ("VM is
+    // running") until that host is back or confirmed rebooted. Say which.
+    std::vector<std::string> stuck;
+    for (auto& name : ctx.texts("vms")) {
+      api::Vm vm = find_vm(a, name);
+      if (vm.status != "unknown") continue;
+      std::string host = vm.host_id.empty() ? "its last host" : a.client.get_host(a.call, vm.host_id, false).name;
+      stuck.push_back(fmt::format("{} (on {})", name, host));
+    }
+    if (!stuck.empty())
+      throw StepError("conflict", fmt::format("the engine cannot tell whether these VMs still run: {}. Bring their "
+                                              "host back, or make sure it is powered off and confirm it has been "
+                                              "rebooted (manual fence); then run again",
+                                              fmt::join(stuck, ", ")));
     for (auto& name : ctx.texts("vms")) {
       api::Vm vm = find_vm(a, name);
       if (vm.status != "up" && vm.status != "powering_up" && vm.status != "wait_for_launch") a.client.start_vm(a.call, vm.id);
@@ -649,17 +664,27 @@ class DataCenterWait : public EngineStep {
     Duration interval = ctx.env().engine.poll_interval;
     std::string name = ctx.text("name"), last;
     while (true) {
-      std::string status = "missing", spm;
+      std::string status = "missing", spm, spm_status;
       for (auto& dc : a.client.list_datacenters(a.call))
         if (dc.name == name) status = dc.status;
       for (auto& h : a.client.list_hosts(a.call, "", false))
-        if (h.spm_status == "spm") spm = h.name;
+        if (h.spm_status == "spm") {
+          spm = h.name;
+          spm_status = h.status;
+        }
       if (status == "up" && !spm.empty()) {
         StepResult r;
         r.outputs["spm_host"] = spm;
         return r;
       }
       std::string now = fmt::format("data center {} is {}, SPM {}", name, status, spm.empty() ? "none" : spm);
+      // The engine keeps the SPM role on a host it cannot reach until that
+      // host is fenced: say so, it is what the operator must decide.
+      if (!spm.empty() && spm_status != "up")
+        now += fmt::format(" ({}). If {} is gone for good, confirm it has been rebooted (Administration Portal: "
+                           "Compute > Hosts > {} > Confirm 'Host has been rebooted', or an engine.host.fence_manual "
+                           "step) so the engine elects another SPM; else bring it back",
+                           spm_status, spm, spm);
       if (now != last && a.call.progress) a.call.progress(now + "; waiting");
       last = now;
       wait_to_poll(a, interval, now);
