@@ -23,6 +23,8 @@ namespace fs = std::filesystem;
 /// A scenario's engine and hosts (every host a real sshd on loopback), the
 /// environment for them, and the lab's host-deploy wired to the fleet.
 struct ProcedureLab {
+  static constexpr const char* kAppliancePassword = "Appliance-Root-9";
+
   LabEngine engine;
   TempDir dir;  // before the fleet: removed after it stops
   lab::HostFleet fleet;
@@ -53,12 +55,12 @@ struct ProcedureLab {
                           const std::string& uses = "") {
     fs::path plan = write_plan(procedure, with, uses);
     return she_restore("'" + plan.string() + "' --yes --state-dir '" + (dir.path() / "state").string() + "' " + flags,
-                             "ENGINE_VM_ROOT_PASSWORD=Appliance-Root-9");
+                             std::string("ENGINE_VM_ROOT_PASSWORD=") + kAppliancePassword);
   }
 
   ProcessResult dry_run(const std::string& procedure, const std::string& with = "") {
     return she_restore("--dry-run '" + write_plan(procedure, with).string() + "'",
-                             "ENGINE_VM_ROOT_PASSWORD=Appliance-Root-9");
+                             std::string("ENGINE_VM_ROOT_PASSWORD=") + kAppliancePassword);
   }
 
   /// The archive she-backup stored (its name in backup storage).
@@ -105,6 +107,21 @@ struct ProcedureLab {
     auto he_vm = w.vm_by_name("HostedEngine");
     REQUIRE(he_vm);
     CHECK(he_vm->status == lab::VmStatus::Up);
+  }
+
+  /// The engine password and the appliance's root password (the values run()
+  /// passes by reference) appear nowhere: not in `output`, the run
+  /// directories (journal, log, reports), the hosts' command logs or the
+  /// engine's request log.
+  void check_no_secret_leaked(const std::string& output) {
+    std::vector<std::string> places = {output};
+    if (fs::exists(dir.path() / "state"))
+      for (auto& e : fs::recursive_directory_iterator(dir.path() / "state"))
+        if (e.is_regular_file()) places.push_back(read_file(e.path()));
+    for (const auto& h : fleet.hosts()) places.push_back(read_file(h.agent_log));
+    for (const auto& req : engine.server->request_log().all()) places.push_back(req.path);
+    for (const std::string secret : {LabEngine::kPassword, kAppliancePassword})
+      for (const auto& text : places) CHECK_MESSAGE(text.find(secret) == std::string::npos, "leaked: " << secret);
   }
 
   /// Destructive engine calls the lab saw: fence, remove, add.

@@ -63,6 +63,7 @@ TEST_CASE("procedures: she-restore-failover on the three-host lab - the engine i
   CHECK(lab.engine.count("POST", "/ovirt-engine/api/hosts?") + lab.engine.count("POST", "/ovirt-engine/api/hosts") >= 2);
   // The regular SPM host came back on its own: never touched.
   CHECK(lab.engine.world.host_by_name("host_4")->status == lab::HostStatus::Up);
+  lab.check_no_secret_leaked(r.output);
 }
 
 TEST_CASE("procedures: she-restore-new-host on the three-host lab - deployed on the spare and every old hosted-engine host back") {
@@ -220,6 +221,7 @@ TEST_CASE("procedures: a dry run of each shipped plan on the lab reads live - th
   auto new_host = lab.dry_run("she-restore-new-host", "  backup: " + lab.stored_backup() +
                                                          "\n  deploy_host: spare_1\n  storage_connection: nfs:/he\n");
   REQUIRE_MESSAGE(new_host.exit_code == 0, new_host.output);
+  for (auto* out : {&backup.output, &remove.output, &restore.output, &new_host.output}) lab.check_no_secret_leaked(*out);
 
   // Reads only: nothing changed the engine, no destructive command ran.
   auto log = lab.engine.server->request_log().all();

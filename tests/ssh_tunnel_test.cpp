@@ -69,3 +69,32 @@ TEST_CASE("ssh tunnel: a host that cannot be reached gives a transport error nam
   REQUIRE(!errors.empty());
   CHECK(errors.front().find("hosted_engine_1") != std::string::npos);
 }
+
+TEST_CASE("ssh tunnel: a host whose key does not match known_hosts carries nothing - the error shows both fingerprints") {
+  LabHosts lab;
+  // known_hosts that gives hosted_engine_1's address the key of another host.
+  test::TempDir dir;
+  const auto& he1 = lab.fleet.host("hosted_engine_1");
+  const auto& other = lab.fleet.host("engine");
+  test::write_file(dir.path() / "known_hosts",
+                   "[" + he1.address + "]:" + std::to_string(he1.port) + " " + other.host_key_line + "\n");
+  SshTarget via = lab.target("hosted_engine_1");
+  via.known_hosts = (dir.path() / "known_hosts").string();
+  std::vector<std::string> errors;
+  std::mutex m;
+  {
+    SshTunnel tunnel(via, "127.0.0.1", lab.engine.port, [&](const std::string& e) {
+      std::lock_guard<std::mutex> l(m);
+      errors.push_back(e);
+    });
+    engine_api::ClientConfig c = lab.engine.config();
+    c.connect_to = "127.0.0.1:" + std::to_string(tunnel.port());
+    c.read_attempts = 1;
+    engine_api::EngineClient client(c);
+    CHECK_THROWS_AS(client.api_root({}), engine_api::EngineError);
+  }
+  CHECK(lab.engine.count("GET", "/ovirt-engine/api") == 0);  // nothing reached the engine
+  REQUIRE(!errors.empty());
+  CHECK(errors.front().find("does not match known_hosts") != std::string::npos);
+  CHECK(errors.front().find(other.host_key_fingerprint) != std::string::npos);
+}
