@@ -34,6 +34,7 @@
 #include "lab/lab_environment.h"
 #include "lab/lab_pki.h"
 #include "lab/scenario.h"
+#include "lab/staged_disaster.h"
 #include "lab/world.h"
 
 using namespace she;
@@ -46,7 +47,6 @@ constexpr int kHostedEngineHosts = 3;
 constexpr int kRegularHosts = 20;
 constexpr const char* kPassword = "Bench-Password-7";
 constexpr const char* kFailover = "hosted_engine_1";    // the environment's failover role (no engine VM)
-constexpr const char* kEngineVmHost = "hosted_engine_2";  // dies with the engine
 // VMs that ran on the dead hosted-engine hosts: fenced down, started again
 // by the restore's start-vms step once the reinstall is done.
 const std::vector<std::string> kHighPriorityVms = {"web02", "app01", "app02"};
@@ -260,13 +260,8 @@ struct BenchLab {
     throw std::runtime_error("she-backup stored no archive");
   }
 
-  /// As tests/procedures_lab_test.cpp's disaster(): the engine VM's host is
-  /// gone with the engine, and the failover host has been freshly installed.
-  void disaster() {
-    world.set_host_status(kEngineVmHost, lab::HostStatus::NonResponsive);
-    world.set_engine_running(false);
-    fs::remove(fleet.host(kFailover).sandbox / "etc/ovirt-hosted-engine/hosted-engine.conf");
-  }
+  /// The failover procedure's disaster (lab/staged_disaster.h).
+  void disaster() { lab::apply_disaster(world, fleet, kFailover); }
 };
 
 std::string tail(const std::string& text, int lines) {

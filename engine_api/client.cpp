@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <curl/curl.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -69,6 +70,24 @@ bool same_fingerprint(const std::string& a, const std::string& b) {
   return !a.empty() && norm(a) == norm(b);
 }
 
+namespace {
+
+// The socket and the address curl connects it to (libcurl lets this
+// callback change the address; an already connected socket is not an
+// option: curl 7.88 connects it again and fails, curl/curl#10626).
+curl_socket_t open_tunnel_socket(void* data, curlsocktype, curl_sockaddr* address) {
+  sockaddr_in to{};
+  int fd = (*static_cast<std::function<int(sockaddr_in*)>*>(data))(&to);
+  if (fd < 0) return CURL_SOCKET_BAD;
+  static_assert(sizeof(address->addr) >= sizeof(sockaddr_in), "curl_sockaddr holds an IPv4 address");
+  std::memcpy(&address->addr, &to, sizeof to);
+  address->family = AF_INET;
+  address->addrlen = sizeof to;
+  return fd;
+}
+
+}  // namespace
+
 UrlEndpoint url_endpoint(const std::string& url) {
   UrlEndpoint e;
   CURLU* u = curl_url();
@@ -77,6 +96,7 @@ UrlEndpoint url_endpoint(const std::string& url) {
   if (curl_url_set(u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
       curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
     e.host = host;
+    if (e.host.size() > 2 && e.host.front() == '[' && e.host.back() == ']') e.host = e.host.substr(1, e.host.size() - 2);
     if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) e.port = std::atoi(port);
   }
   curl_free(host);
@@ -137,18 +157,22 @@ Response EngineClient::perform(const CallOptions& o, const std::string& method, 
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
   }
-  curl_slist* connect_to = nullptr;
-  if (!config_.connect_to.empty()) {
-    // HOST:PORT:CONNECT-TO-HOST:CONNECT-TO-PORT; the name checked in the
-    // certificate stays the URL's.
+  curl_slist* resolve = nullptr;
+  if (config_.open_socket) {
+    // curl connects to the tunnel's end instead of the URL's host, with no
+    // name lookup here (only the far host need resolve it); the name checked
+    // in the certificate stays the URL's.
     UrlEndpoint e = url_endpoint(url);
-    connect_to = curl_slist_append(nullptr, fmt::format("{}:{}:{}", e.host, e.port, config_.connect_to).c_str());
-    curl_easy_setopt(c, CURLOPT_CONNECT_TO, connect_to);
+    const std::string host = e.host.find(':') != std::string::npos ? "[" + e.host + "]" : e.host;
+    resolve = curl_slist_append(nullptr, fmt::format("{}:{}:127.0.0.1", host, e.port).c_str());
+    curl_easy_setopt(c, CURLOPT_RESOLVE, resolve);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_tunnel_socket);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &config_.open_socket);
   }
   check_stop(o);
   CURLcode rc = curl_easy_perform(c);
   curl_slist_free_all(list);
-  curl_slist_free_all(connect_to);
+  curl_slist_free_all(resolve);
   if (rc != CURLE_OK) {
     std::string what = curl_easy_strerror(rc);
     if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_CERTPROBLEM)

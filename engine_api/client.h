@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <netinet/in.h>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,9 +30,11 @@ struct ClientConfig {
   std::string ca_file;          // the engine CA (PEM)
   std::string ca_fingerprint;   // SHA256:AA:BB:... of the CA to fetch and pin
   bool trust_on_first_use = false;
-  /// Connect to this "address:port" instead of the URL's host and port (the
-  /// local end of an SSH tunnel); TLS still verifies the URL's host name.
-  std::string connect_to;
+  /// A socket for a connection to the engine and where to connect it,
+  /// instead of the URL's host and port (an SSH tunnel's end,
+  /// hosts/ssh_tunnel.h); -1 on failure. TLS still verifies the certificate
+  /// for the URL's host name.
+  std::function<int(sockaddr_in* connect_to)> open_socket;
   std::chrono::milliseconds connect_timeout{10000};
   std::chrono::milliseconds request_timeout{120000};
   int read_attempts = 4;        // for GET: first try plus retries
@@ -110,7 +113,8 @@ class EngineClient {
   bool trust_ready_ = false;
 };
 
-/// The host and port an https URL names (443 when it names none).
+/// The host (an IPv6 address without its brackets) and port an https URL
+/// names (443 when it names none).
 struct UrlEndpoint {
   std::string host;
   int port = 443;

@@ -72,6 +72,10 @@ class SshSession {
   /// if the session is not open. Throws SshError.
   ExecResult exec(const std::string& command, const ExecOptions& opts = {});
   void disconnect();
+  /// Connects now (host key checked, then credentials) if not connected.
+  void open() {
+    if (!impl_) connect();
+  }
   /// Carries one local TCP connection (`fd`, closed by the caller) to
   /// host:port as the remote host reaches it (an SSH direct-tcpip channel),
   /// until either end closes or `should_stop` says so. Throws SshError when

@@ -1,9 +1,6 @@
 #include "hosts/ssh_tunnel.h"
 
 #include <arpa/inet.h>
-#include <cerrno>
-#include <cstring>
-#include <fmt/format.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -11,46 +8,79 @@
 
 namespace she {
 
+
 SshTunnel::SshTunnel(SshTarget via, std::string host, int port, std::function<void(const std::string&)> on_error)
     : via_(std::move(via)), host_(std::move(host)), port_(port), on_error_(std::move(on_error)) {
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (listen_fd_ < 0) throw SshError(SshError::Kind::Connect, std::string("tunnel: socket: ") + std::strerror(errno));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);  // never reachable from another machine
-  socklen_t len = sizeof addr;
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(listen_fd_, 16) != 0 ||
-      ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    std::string why = std::strerror(errno);
-    ::close(listen_fd_);
-    throw SshError(SshError::Kind::Connect, "tunnel: cannot listen on loopback: " + why);
-  }
-  local_port_ = ntohs(addr.sin_port);
-  acceptor_ = std::thread([this] { accept_loop(); });
+  // A wrong host key or refused credentials stop here, as themselves, not
+  // later as a connection curl saw closed.
+  SshSession(via_).open();
 }
 
 SshTunnel::~SshTunnel() {
   stop_ = true;
-  acceptor_.join();
-  std::list<std::thread> workers;
+  std::list<Worker> workers;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     workers.swap(workers_);
   }
-  for (auto& t : workers) t.join();
-  ::close(listen_fd_);
+  for (auto& w : workers) w.thread.join();
 }
 
-void SshTunnel::accept_loop() {
-  while (!stop_) {
-    pollfd p{listen_fd_, POLLIN, 0};
-    if (::poll(&p, 1, 100) != 1) continue;
-    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;
-    ++connections_;
-    std::lock_guard<std::mutex> lock(mutex_);
-    workers_.emplace_back([this, fd] { carry(fd); });
+int SshTunnel::open(sockaddr_in* connect_to) {
+  // A listener for this one connection, and the caller's socket bound
+  // first, so that the connection taken is the caller's and no other's.
+  int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{}, mine{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  mine = addr;
+  socklen_t len = sizeof addr, mine_len = sizeof mine;
+  bool ok = listener >= 0 && client >= 0 && ::bind(listener, reinterpret_cast<sockaddr*>(&addr), len) == 0 &&
+            ::listen(listener, 4) == 0 && ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0 &&
+            ::bind(client, reinterpret_cast<sockaddr*>(&mine), mine_len) == 0 &&
+            ::getsockname(client, reinterpret_cast<sockaddr*>(&mine), &mine_len) == 0;
+  if (!ok) {
+    if (listener >= 0) ::close(listener);
+    if (client >= 0) ::close(client);
+    return -1;
   }
+  *connect_to = addr;
+  ++connections_;
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto it = workers_.begin(); it != workers_.end();) {
+    if (*it->done) {
+      it->thread.join();
+      it = workers_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  workers_.push_back({std::thread([this, listener, mine, done] {
+                        int fd = accept_from(listener, mine);
+                        ::close(listener);
+                        if (fd >= 0) carry(fd);
+                        *done = true;
+                      }),
+                      done});
+  return client;
+}
+
+int SshTunnel::accept_from(int listener, const sockaddr_in& peer_wanted) {
+  // Bounded: a caller that never connects frees the listener in 30 s.
+  for (int waited_ms = 0; waited_ms < 30000 && !stop_; waited_ms += 100) {
+    pollfd p{listener, POLLIN, 0};
+    if (::poll(&p, 1, 100) != 1) continue;
+    sockaddr_in peer{};
+    socklen_t len = sizeof peer;
+    int fd = ::accept4(listener, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
+    if (fd < 0) continue;
+    if (peer.sin_port == peer_wanted.sin_port && peer.sin_addr.s_addr == peer_wanted.sin_addr.s_addr) return fd;
+    ::close(fd);  // another process found the port: not carried
+    if (on_error_) on_error_("refused a connection to the tunnel that was not the engine client's");
+  }
+  return -1;
 }
 
 void SshTunnel::carry(int fd) {

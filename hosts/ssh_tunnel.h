@@ -1,12 +1,18 @@
-// A local port forwarded through SSH (like `ssh -L`): connections to
-// 127.0.0.1:port() are carried to host:port as a remote host reaches them.
-// It is how the engine API is reached during a deploy, when the new engine
-// VM lives on a network only the deploying host can see.
+// A connection to host:port as a remote host reaches it, carried over SSH
+// (a direct-tcpip channel, like `ssh -W`). It is how the engine API is
+// reached during a deploy, when the new engine VM lives on a network only
+// the deploying host can see. Nothing stays listening: each connection gets
+// a loopback port that takes the caller's socket (curl's) and no other, and
+// is pumped over its own SSH session, so no other local process can use the
+// tunnel.
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <list>
+#include <memory>
 #include <mutex>
+#include <netinet/in.h>
 #include <string>
 #include <thread>
 
@@ -16,32 +22,36 @@ namespace she {
 
 class SshTunnel {
  public:
-  /// Listens at once on a free loopback port; the SSH connection is made
-  /// per accepted connection (its errors are logged through `on_error`).
+  /// Checks that `via` can be reached (host key, credentials): throws
+  /// SshError as it is. Errors of later connections go to `on_error`.
   SshTunnel(SshTarget via, std::string host, int port, std::function<void(const std::string&)> on_error = {});
-  ~SshTunnel();  // stops accepting, ends every connection, joins
+  ~SshTunnel();  // ends every connection, joins
   SshTunnel(const SshTunnel&) = delete;
   SshTunnel& operator=(const SshTunnel&) = delete;
 
-  int port() const { return local_port_; }
+  /// A new connection: a socket the caller owns (and closes), to be
+  /// connected to `*connect_to` (a loopback port that takes this socket's
+  /// connection and no other). -1 when no socket could be made.
+  int open(sockaddr_in* connect_to);
   /// Connections carried so far (for tests and progress).
   int connections() const { return connections_; }
 
  private:
-  void accept_loop();
+  int accept_from(int listener, const sockaddr_in& peer_wanted);
   void carry(int fd);
 
   SshTarget via_;
   std::string host_;
   int port_;
   std::function<void(const std::string&)> on_error_;
-  int listen_fd_ = -1;
-  int local_port_ = 0;
   std::atomic<bool> stop_{false};
   std::atomic<int> connections_{0};
-  std::thread acceptor_;
   std::mutex mutex_;
-  std::list<std::thread> workers_;
+  struct Worker {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::list<Worker> workers_;  // finished ones are joined as new ones come
 };
 
 }  // namespace she

@@ -545,7 +545,7 @@ bool HostFleet::unreachable(const std::string& host) const { return this->host(h
 
 bool HostFleet::reachable(const std::string& name) const {
   auto it = std::find_if(hosts_.begin(), hosts_.end(), [&](const FleetHost& h) { return h.name == name; });
-  return it == hosts_.end() || it->sshd_pid >= 0;
+  return it == hosts_.end() || it->sshd_pid > 0;
 }
 
 std::string HostFleet::deploy(const std::string& name, bool deploy_hosted_engine, int he_host_id) const {

@@ -29,6 +29,13 @@ std::string read_all(const std::filesystem::path& p) {
 
 }  // namespace
 
+void apply_disaster(World& world, const HostFleet& fleet, const std::string& failover) {
+  for (const auto& vm : world.vms())
+    if (vm.is_hosted_engine() && !vm.host_id.empty()) world.set_host_status(vm.host_id, HostStatus::NonResponsive);
+  world.set_engine_running(false);
+  std::filesystem::remove(fleet.host(failover).in_sandbox("/etc/ovirt-hosted-engine/hosted-engine.conf"));
+}
+
 std::string stage_disaster(World& world, const HostFleet& fleet, const AfterDisaster& spec,
                            const std::string& storage_path) {
   auto failover = world.host_by_name(spec.failover);
@@ -77,11 +84,7 @@ std::string stage_disaster(World& world, const HostFleet& fleet, const AfterDisa
   if (!r.ok()) throw std::runtime_error("after_disaster: cannot activate " + spec.failover + ": " + r.message);
   let_time_pass(world, world.durations().activate);
 
-  // The disaster.
-  for (const auto& vm : world.vms())
-    if (vm.is_hosted_engine() && !vm.host_id.empty()) world.set_host_status(vm.host_id, HostStatus::NonResponsive);
-  world.set_engine_running(false);
-  std::filesystem::remove(fleet.host(spec.failover).in_sandbox("/etc/ovirt-hosted-engine/hosted-engine.conf"));
+  apply_disaster(world, fleet, spec.failover);
   return (std::filesystem::path(storage_path) / spec.backup).string();
 }
 

@@ -15,6 +15,11 @@
 
 namespace she::lab {
 
+/// The disaster alone: the engine VM's host stops answering, the engine VM
+/// is off (nothing answers at the FQDN), and the failover host has been
+/// freshly installed (no hosted-engine.conf).
+void apply_disaster(World& world, const HostFleet& fleet, const std::string& failover);
+
 /// Stages it; returns the stored archive's path as backup storage sees it.
 /// Throws std::runtime_error when the scenario cannot be staged.
 std::string stage_disaster(World& world, const HostFleet& fleet, const AfterDisaster& spec,

@@ -4,6 +4,7 @@
 // database. World::to_json() read back (world_state_from_json) is the lab's
 // engine database dump inside an engine-backup archive.
 #include <algorithm>
+#include <set>
 #include <cctype>
 #include <fmt/format.h>
 
@@ -282,10 +283,11 @@ OpResult World::he_restore(const json& db, const DeployHost& deploy) {
     return refused(400, e.what());
   }
   bool keep_stale = false;
-  const HostMachines* machines = nullptr;
+  std::set<std::string> unreachable;  // asked with the world locked, as HostMachines wants
   {
     Lock l(mutex_);
-    machines = machines_;
+    for (const auto& h : st.hosts)
+      if (machines_ && !machines_->reachable(h.name)) unreachable.insert(h.name);
     // Lab settings are not in the engine's database.
     st.engine.admin_password = s_.engine.admin_password;
     st.durations = s_.durations;
@@ -332,7 +334,7 @@ OpResult World::he_restore(const json& db, const DeployHost& deploy) {
       for (auto& v : st.vms)
         if (v.host_id == h.id && v.status != VmStatus::Down) v.status = VmStatus::Unknown;
       dead.push_back(h.id);
-    } else if (!machines || machines->reachable(h.name)) {
+    } else if (!unreachable.count(h.name)) {
       h.status = HostStatus::Up;  // vdsm answers the new engine: up on its own
       h.status_detail.clear();
       for (auto& v : st.vms)

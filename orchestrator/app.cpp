@@ -35,6 +35,7 @@ int phases(int argc, char** argv) {
     }
     opts.env_file = lab->environment();
     opts.run.new_run = true;
+    opts.run.on_lab = true;
   }
 
   // Load and validate the plan: every error reported, nothing run on any.

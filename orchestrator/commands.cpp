@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "orchestrator/dry_run.h"
+#include "orchestrator/redactor.h"
 #include "orchestrator/run_connections.h"
 #include "orchestrator/exit_codes.h"
 #include "orchestrator/operator_console.h"
@@ -38,9 +39,10 @@ int command_dry_run(const Plan& plan, bool offline) {
     print_dry_run(plan, std::cout);
     return exit_code::kOk;
   }
-  // Tunnel notes go to stderr, like a run's; secrets never reach either.
-  RunConnections live(plan.env, [](const std::string& line) { std::cerr << line << "\n"; });
-  live.set_quick(true);
+  // Tunnel notes go to stderr, like a run's, through the run's redactor.
+  const Redactor redactor(plan);
+  RunConnections live(plan.env, [&](const std::string& line) { std::cerr << redactor.scrub(line) << "\n"; });
+  live.set_dry_run(true);
   print_dry_run(plan, std::cout, &live);
   return exit_code::kOk;
 }

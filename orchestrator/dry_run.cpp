@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "engine_api/engine_error.h"
+#include "orchestrator/redactor.h"
 #include "orchestrator/run_connections.h"
 #include "workflows/step_expansion.h"
 
@@ -59,7 +60,8 @@ bool reads_live(const Step& s) { return s.type->kind() == StepKind::Read && s.ty
 /// Runs one read-only step for real and prints what it found; its outputs,
 /// or null when it could not read (later steps then stay "at run time").
 Value read_live(const Plan& plan, const Step& s, const Value& params, RunConnections& live,
-                std::chrono::milliseconds wait_limit, std::ostream& out, DryRunSummary& sum) {
+                std::chrono::milliseconds wait_limit, const Redactor& redactor, std::ostream& out,
+                DryRunSummary& sum) {
   ++sum.live_reads;
   RunServices services;
   auto deadline = std::chrono::steady_clock::now() + wait_limit;
@@ -67,21 +69,26 @@ Value read_live(const Plan& plan, const Step& s, const Value& params, RunConnect
   services.correlation_id = "dry-run-" + s.id;
   live.provide(services);
   StepContext ctx(plan.env, s.id, params, &services);
+  // What a host or the engine says goes through the run's redactor, as in
+  // a real run: a probe's output may hold a secret's value.
+  auto say = [&](const std::string& line) { out << kIndent << "live   " << redactor.scrub(line) << "\n"; };
   try {
     Value outputs = s.type->apply(ctx).outputs;
-    for (auto it = outputs.begin(); it != outputs.end(); ++it)
-      out << kIndent << "live   " << it.key() << " = " << brief(it.value()) << "\n";
-    if (outputs.empty()) out << kIndent << "live   ok\n";
+    for (auto it = outputs.begin(); it != outputs.end(); ++it) say(it.key() + " = " + brief(it.value()));
+    if (outputs.empty()) say("ok");
     return outputs;
   } catch (const StepError& e) {
+    if (s.uses == "assert") {
+      say(std::string("the condition does not hold: a run stops here: ") + e.what());
+      return nullptr;
+    }
     ++sum.live_failed;
-    out << kIndent << "live   "
-        << (e.error_class() == "interrupted" ? fmt::format("not reached within {} (a run waits): ", format_duration(wait_limit))
-                                               : std::string("could not read: "))
-        << e.what() << "\n";
+    say((e.error_class() == "interrupted" ? fmt::format("not reached within {} (a run waits): ", format_duration(wait_limit))
+                                          : std::string("could not read: ")) +
+        e.what());
   } catch (const std::exception& e) {
     ++sum.live_failed;
-    out << kIndent << "live   could not read: " << e.what() << "\n";
+    say(std::string("could not read: ") + e.what());
   }
   return nullptr;
 }
@@ -114,6 +121,7 @@ DryRunSummary print_dry_run(const Plan& plan, std::ostream& out, RunConnections*
                  "made.\n");
 
   Value roots = plan.roots(true);
+  const Redactor redactor = live ? Redactor(plan) : Redactor();
   int n = static_cast<int>(plan.steps.size());
   for (int i = 0; i < n; ++i) {
     const Step& s = plan.steps[static_cast<size_t>(i)];
@@ -129,7 +137,7 @@ DryRunSummary print_dry_run(const Plan& plan, std::ostream& out, RunConnections*
         have_items = true;
       } catch (const std::exception& e) {
         ++sum.live_failed;
-        out << kIndent << "live   cannot list the engine's hosts: " << e.what() << "\n";
+        out << kIndent << "live   cannot list the engine's hosts: " << redactor.scrub(std::string(e.what())) << "\n";
       }
     }
     StepExpansion x = expand_step(plan, s, roots, have_items ? &live_items : nullptr);
@@ -167,7 +175,7 @@ DryRunSummary print_dry_run(const Plan& plan, std::ostream& out, RunConnections*
       print_operations(s.type->describe(ctx), looping ? indent + "  " : indent, out, sum);
       bool resolved = x.decision == StepExpansion::Decision::Run && !x.loop_deferred && !contains_deferred(it.params);
       if (live && reads_live(s) && resolved) {
-        Value outputs = read_live(plan, s, it.params, *live, wait_limit, out, sum);
+        Value outputs = read_live(plan, s, it.params, *live, wait_limit, redactor, out, sum);
         if (s.foreach.kind == Foreach::Kind::None && !outputs.is_null()) roots["steps"][s.id] = outputs;
       }
     }

@@ -27,6 +27,7 @@
 #include "orchestrator/run_lifecycle.h"
 #include "orchestrator/run_state.h"
 #include "workflows/secret_ref.h"
+#include "workflows/step_expansion.h"
 
 namespace she {
 
@@ -327,9 +328,13 @@ class RunSession {
         if (s.on_failure == OnFailure::Pause)
           return awaiting(s.id, "", reason + ". Fix the cause, then run again: the step is retried");
         record({{"t", rec::kRunStopped}, {"step", s.id}, {"reason", reason}});
-        say(where, fmt::format("FAILED: {}\nFix the cause and run `she-restore {}` again: the run resumes with this "
-                               "step. `she-restore status {}` shows where it stands.",
-                               out.failed, plan_.file, plan_.file));
+        say(where, opts_.on_lab
+                       ? fmt::format("FAILED: {}\nThis was a rehearsal on a lab started for it, gone with it: running "
+                                     "`she-restore {}` again rehearses from the start.",
+                                     out.failed, plan_.file)
+                       : fmt::format("FAILED: {}\nFix the cause and run `she-restore {}` again: the run resumes with "
+                                     "this step. `she-restore status {}` shows where it stands.",
+                                     out.failed, plan_.file, plan_.file));
         tell_summary("failed");
         life_.step_failed();
         return exit_code::kStepFailed;
@@ -346,7 +351,7 @@ class RunSession {
   void tell_summary(const std::string& result) {
     state_.result = result;
     long long ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - walk_started_).count();
-    say("", run_summary(plan_, state_, ms));
+    say("", run_summary(plan_, state_, ms, !opts_.on_lab));
   }
 
   void mark_rerun_from(size_t from) {
@@ -542,10 +547,8 @@ class RunSession {
     return out;
   }
 
-  // A host item by its name; a result of an earlier loop by its item's.
   static std::string label_of(const Value& item) {
-    if (item.is_object() && !item.contains("name") && item.contains("item")) return label_of(item["item"]);
-    std::string l = item.is_object() && item.contains("name") ? to_text(item["name"]) : to_text(item);
+    std::string l = item_label(item);
     return l.size() > 60 ? l.substr(0, 57) + "..." : l;
   }
 

@@ -18,6 +18,7 @@ struct RunOptions {
   std::string from_step;   // --from: run again from this step
   bool step_mode = false;  // --step: ask before each step
   std::string break_lock;  // --break-lock RUN_ID
+  bool on_lab = false;     // the plan's lab scenario, started for this command: no resume
 };
 
 /// Runs or resumes `plan`; returns the process exit code.

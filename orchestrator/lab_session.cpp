@@ -6,10 +6,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <fstream>
+#include <iterator>
 #include <filesystem>
 #include <fmt/format.h>
 #include <iostream>
-#include <poll.h>
 #include <stdexcept>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -54,10 +55,13 @@ LabSession::LabSession(const std::string& scenario) {
   char tmpl[] = "/tmp/she-restore-lab.XXXXXX";
   if (!::mkdtemp(tmpl)) throw std::runtime_error(std::string("cannot make the lab's directory: ") + std::strerror(errno));
   dir_ = tmpl;
-  int out[2];
-  if (::pipe2(out, O_CLOEXEC) != 0) {
+  // The lab's output goes to a file in its directory (it writes there as
+  // long as it runs; a pipe nobody reads would kill it with SIGPIPE).
+  const std::string log = dir_ + "/she-lab.out";
+  int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (out < 0) {
     stop();
-    throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+    throw std::runtime_error("cannot write " + log + ": " + std::strerror(errno));
   }
   const std::string binary = she_lab_binary();
   const std::string lab_dir = dir_ + "/lab";
@@ -67,8 +71,8 @@ LabSession::LabSession(const std::string& scenario) {
     ::setpgid(0, 0);
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (::getppid() != parent) _exit(1);
-    ::dup2(out[1], 1);
-    ::dup2(out[1], 2);
+    ::dup2(out, 1);
+    ::dup2(out, 2);
     int null = ::open("/dev/null", O_RDONLY);
     ::dup2(null, 0);
     std::vector<const char*> argv = {binary.c_str(), "serve", scenario.c_str(), "--dir", lab_dir.c_str(), nullptr};
@@ -76,26 +80,25 @@ LabSession::LabSession(const std::string& scenario) {
     std::fprintf(stderr, "cannot run %s: %s\n", binary.c_str(), std::strerror(errno));
     _exit(127);
   }
-  ::close(out[1]);
+  ::close(out);
   if (pid_ < 0) {
-    ::close(out[0]);
     stop();
     throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
   }
-  // Its lines until the environment file, which it prints once the hosts run.
+  // Its lines until the environment file, which it prints once the hosts
+  // run (or until it ends, or 60 s).
   std::string text;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (environment_.empty() && std::chrono::steady_clock::now() < deadline) {
-    pollfd p{out[0], POLLIN, 0};
-    if (::poll(&p, 1, 200) <= 0) continue;
-    char buf[4096];
-    ssize_t n = ::read(out[0], buf, sizeof buf);
-    if (n <= 0) break;  // the lab ended
-    text.append(buf, static_cast<size_t>(n));
+  for (bool running = true; environment_.empty() && running && std::chrono::steady_clock::now() < deadline;) {
+    int status = 0;
+    running = ::waitpid(pid_, &status, WNOHANG) == 0;
+    if (!running) pid_ = -1;
+    std::ifstream in(log, std::ios::binary);
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
     for (size_t at = 0, nl; (nl = text.find('\n', at)) != std::string::npos; at = nl + 1)
       if (text.compare(at, 12, "environment ") == 0) environment_ = text.substr(at + 12, nl - at - 12);
+    if (environment_.empty() && running) ::usleep(100000);
   }
-  ::close(out[0]);
   if (environment_.empty()) {
     stop();
     throw std::runtime_error(fmt::format("the lab did not start ({} serve {}):\n{}", binary, scenario, text));

@@ -87,7 +87,7 @@ std::string report_markdown(const Value& r) {
   return md;
 }
 
-std::string run_summary(const Plan& plan, const RunState& st, long long elapsed_ms) {
+std::string run_summary(const Plan& plan, const RunState& st, long long elapsed_ms, bool resumable) {
   int done = 0, skipped = 0, failed = 0;
   std::vector<std::pair<long long, std::string>> durations;
   std::map<std::string, std::vector<std::string>> hosts;  // what happened -> host labels
@@ -129,10 +129,11 @@ std::string run_summary(const Plan& plan, const RunState& st, long long elapsed_
   if (left.empty()) {
     out += "  left for the operator: nothing";
   } else {
-    out += fmt::format("  left for the operator (steps that went on after these failures):\n{}\n  once each cause is "
-                       "fixed, `she-restore {} --from {}` runs that step and the ones after it again; what is already "
-                       "in place is recognised and not repeated.",
-                       fmt::join(left, "\n"), plan.file, first_left);
+    out += fmt::format("  left for the operator (steps that went on after these failures):\n{}", fmt::join(left, "\n"));
+    if (resumable)
+      out += fmt::format("\n  once each cause is fixed, `she-restore {} --from {}` runs that step and the ones after it "
+                         "again; what is already in place is recognised and not repeated.",
+                         plan.file, first_left);
   }
   return out;
 }

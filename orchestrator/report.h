@@ -17,8 +17,9 @@ std::string report_markdown(const Value& report);
 /// The few lines an operator reads at the end of a run: the result and
 /// wall time, steps done / skipped / failed, the longest ones, the engine
 /// hosts fenced, removed and added, and what is left for the operator (the
-/// failures of steps that went on, with the `--from` that runs them again).
-std::string run_summary(const Plan& plan, const RunState& state, long long elapsed_ms);
+/// failures of steps that went on, with the `--from` that runs them again
+/// when the run can be resumed).
+std::string run_summary(const Plan& plan, const RunState& state, long long elapsed_ms, bool resumable);
 
 bool write_reports(const Plan& plan, const RunPaths& paths, const RunState& state, const Redactor& redactor,
                    std::string* err);

@@ -59,7 +59,10 @@ SshTarget RunConnections::ssh_target(const SshEndpoint& ep) const {
   t.key_file = ep.key;
   t.known_hosts = ep.known_hosts;
   t.accept_new_host_key = ep.accept_new_host_key;
-  if (quick_) t.connect_timeout = std::chrono::milliseconds(3000);
+  if (dry_run_) {
+    t.connect_timeout = std::chrono::milliseconds(3000);
+    t.accept_new_host_key = false;
+  }
   for (auto [ref, value] : {std::pair{&ep.key_passphrase, &t.key_passphrase}, std::pair{&ep.password, &t.password}}) {
     if (ref->empty()) continue;
     auto v = resolve_secret(*ref);
@@ -88,7 +91,7 @@ engine_api::EngineClient& RunConnections::engine(const SshEndpoint* via) {
   c.ca_fingerprint = e.ca_fingerprint;
   c.trust_on_first_use = e.trust_on_first_use;
   c.poll_initial = e.poll_interval;
-  if (quick_) {
+  if (dry_run_) {
     c.read_attempts = 1;
     c.connect_timeout = std::chrono::milliseconds(3000);
     c.request_timeout = std::chrono::milliseconds(15000);
@@ -103,9 +106,9 @@ engine_api::EngineClient& RunConnections::engine(const SshEndpoint* via) {
     } catch (const SshError& err) {
       throw StepError(err.error_class(), err.what());
     }
-    c.connect_to = fmt::format("127.0.0.1:{}", link.tunnel->port());
-    say_(fmt::format("reaching the engine at {}:{} through an SSH tunnel from {} (local port {})", target.host,
-                     target.port, via->str(), link.tunnel->port()));
+    c.open_socket = [tunnel = link.tunnel.get()](sockaddr_in* to) { return tunnel->open(to); };
+    say_(fmt::format("reaching the engine at {}:{} through an SSH tunnel from {}", target.host, target.port,
+                     via->str()));
   }
   link.client = std::make_unique<engine_api::EngineClient>(c);
   return *link.client;

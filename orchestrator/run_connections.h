@@ -25,9 +25,10 @@ class RunConnections {
   RunConnections(const Environment& env, std::function<void(const std::string&)> say);
   ~RunConnections();
 
-  /// Fail fast instead of waiting out retries: one attempt per read and
-  /// short connect timeouts (a dry run must not hang on a dead engine).
-  void set_quick(bool quick) { quick_ = quick; }
+  /// For a dry run: fail fast instead of waiting out retries (one attempt
+  /// per read, short connect timeouts: it must not hang on a dead engine),
+  /// and never add a host key to known_hosts (it writes nothing).
+  void set_dry_run(bool dry_run) { dry_run_ = dry_run; }
 
   /// The engine client, direct (`via` null) or through a tunnel from `via`.
   /// Throws StepError when it cannot be made.
@@ -46,7 +47,7 @@ class RunConnections {
 
   const Environment& env_;
   std::function<void(const std::string&)> say_;
-  bool quick_ = false;
+  bool dry_run_ = false;
   std::mutex engine_mutex_;
   struct EngineLink {
     std::unique_ptr<SshTunnel> tunnel;  // declared first: the client logs out through it

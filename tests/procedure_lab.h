@@ -13,6 +13,7 @@
 #include "lab/host_fleet.h"
 #include "lab/lab_environment.h"
 #include "lab/scenario.h"
+#include "lab/staged_disaster.h"
 #include "tests/lab_fixture.h"
 #include "tests/test_support.h"
 
@@ -72,12 +73,7 @@ struct ProcedureLab {
 
   /// The disaster of the failover-host procedure: the engine VM's host is
   /// gone with the engine, and the failover host has been freshly installed.
-  void disaster(const std::string& failover = "hosted_engine_1") {
-    for (const auto& vm : engine.world.vms())
-      if (vm.is_hosted_engine()) engine.world.set_host_status(vm.host_id, lab::HostStatus::NonResponsive);
-    engine.world.set_engine_running(false);
-    fs::remove(fleet.host(failover).sandbox / "etc/ovirt-hosted-engine/hosted-engine.conf");
-  }
+  void disaster(const std::string& failover = "hosted_engine_1") { lab::apply_disaster(engine.world, fleet, failover); }
 
   /// The acceptance's final state: the engine healthy, every hosted-engine
   /// host up with score 3400, one record per host, the listed VMs up.

@@ -17,7 +17,7 @@ TEST_CASE("ssh tunnel: the engine API answers through a host's sshd - TLS verifi
   LabHosts lab;
   SshTunnel tunnel(lab.target("hosted_engine_1"), "127.0.0.1", lab.engine.port);
   engine_api::ClientConfig c = lab.engine.config();
-  c.connect_to = "127.0.0.1:" + std::to_string(tunnel.port());
+  c.open_socket = [&tunnel](sockaddr_in* to) { return tunnel.open(to); };
   {
     engine_api::EngineClient client(c);
     CHECK(!client.api_root({}).product.empty());
@@ -34,7 +34,7 @@ TEST_CASE("ssh tunnel: a certificate that does not name the URL's host is refuse
   engine_api::ClientConfig c = lab.engine.config();
   // The lab certificate names engine.example.com, localhost and 127.0.0.1.
   c.api_url = "https://impostor.example.net:" + std::to_string(lab.engine.port) + "/ovirt-engine/api";
-  c.connect_to = "127.0.0.1:" + std::to_string(tunnel.port());
+  c.open_socket = [&tunnel](sockaddr_in* to) { return tunnel.open(to); };
   engine_api::EngineClient client(c);
   try {
     client.api_root({});
@@ -44,33 +44,20 @@ TEST_CASE("ssh tunnel: a certificate that does not name the URL's host is refuse
   }
 }
 
-TEST_CASE("ssh tunnel: a host that cannot be reached gives a transport error naming it") {
+TEST_CASE("ssh tunnel: a host that cannot be reached is a transport error naming it - before anything listens") {
   LabHosts lab;
   SshTarget gone = lab.target("hosted_engine_1");
   gone.port = 1;  // nothing listens there
-  std::vector<std::string> errors;
-  std::mutex m;
-  {
-    SshTunnel tunnel(gone, "127.0.0.1", lab.engine.port, [&](const std::string& e) {
-      std::lock_guard<std::mutex> l(m);
-      errors.push_back(e);
-    });
-    engine_api::ClientConfig c = lab.engine.config();
-    c.connect_to = "127.0.0.1:" + std::to_string(tunnel.port());
-    c.read_attempts = 1;
-    engine_api::EngineClient client(c);
-    try {
-      client.api_root({});
-      FAIL("no error through a dead tunnel");
-    } catch (const engine_api::EngineError& e) {
-      CHECK(e.kind() == engine_api::EngineError::Kind::Transport);
-    }
+  try {
+    SshTunnel tunnel(gone, "127.0.0.1", lab.engine.port);
+    FAIL("a tunnel through a dead host was opened");
+  } catch (const SshError& e) {
+    CHECK(e.error_class() == "transport");
+    CHECK(std::string(e.what()).find("hosted_engine_1") != std::string::npos);
   }
-  REQUIRE(!errors.empty());
-  CHECK(errors.front().find("hosted_engine_1") != std::string::npos);
 }
 
-TEST_CASE("ssh tunnel: a host whose key does not match known_hosts carries nothing - the error shows both fingerprints") {
+TEST_CASE("ssh tunnel: a host whose key does not match known_hosts is refused - the error shows both fingerprints") {
   LabHosts lab;
   // known_hosts that gives hosted_engine_1's address the key of another host.
   test::TempDir dir;
@@ -80,21 +67,14 @@ TEST_CASE("ssh tunnel: a host whose key does not match known_hosts carries nothi
                    "[" + he1.address + "]:" + std::to_string(he1.port) + " " + other.host_key_line + "\n");
   SshTarget via = lab.target("hosted_engine_1");
   via.known_hosts = (dir.path() / "known_hosts").string();
-  std::vector<std::string> errors;
-  std::mutex m;
-  {
-    SshTunnel tunnel(via, "127.0.0.1", lab.engine.port, [&](const std::string& e) {
-      std::lock_guard<std::mutex> l(m);
-      errors.push_back(e);
-    });
-    engine_api::ClientConfig c = lab.engine.config();
-    c.connect_to = "127.0.0.1:" + std::to_string(tunnel.port());
-    c.read_attempts = 1;
-    engine_api::EngineClient client(c);
-    CHECK_THROWS_AS(client.api_root({}), engine_api::EngineError);
+  try {
+    SshTunnel tunnel(via, "127.0.0.1", lab.engine.port);
+    FAIL("a tunnel through a host with the wrong key was opened");
+  } catch (const SshError& e) {
+    CHECK(e.kind() == SshError::Kind::HostKey);
+    CHECK(std::string(e.what()).find("does not match known_hosts") != std::string::npos);
+    CHECK(std::string(e.what()).find(other.host_key_fingerprint) != std::string::npos);
+    CHECK(std::string(e.what()).find(he1.host_key_fingerprint) != std::string::npos);
   }
   CHECK(lab.engine.count("GET", "/ovirt-engine/api") == 0);  // nothing reached the engine
-  REQUIRE(!errors.empty());
-  CHECK(errors.front().find("does not match known_hosts") != std::string::npos);
-  CHECK(errors.front().find(other.host_key_fingerprint) != std::string::npos);
 }

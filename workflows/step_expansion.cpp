@@ -6,6 +6,11 @@
 
 namespace she {
 
+std::string item_label(const Value& item) {
+  if (item.is_object() && !item.contains("name") && item.contains("item")) return item_label(item["item"]);
+  return item.is_object() && item.contains("name") ? to_text(item["name"]) : to_text(item);
+}
+
 std::string describe_host_query(const Foreach& f, const Value& roots) {
   std::string out = "GET " + engine_api::list_hosts("", true).path + " -> hosts";
   if (!f.statuses.empty()) out += " with status in [" + fmt::format("{}", fmt::join(f.statuses, ", ")) + "]";
@@ -79,11 +84,7 @@ StepExpansion expand_step(const Plan& plan, const Step& step, const Value& roots
     }
     any_deferred |= is_deferred(w);
     if (step.when_expr) results.push_back(to_text(item) + (is_deferred(w) ? ": at run time" : ": true"));
-    // A host item is known by its name (a result of an earlier loop by its
-    // item's); the rest of it is in the calls.
-    const Value& named = item.is_object() && !item.contains("name") && item.contains("item") ? item["item"] : item;
-    std::string label = named.is_object() && named.contains("name") ? to_text(named["name"]) : to_text(item);
-    x.iterations.push_back({label, resolve_step_params(step, scope)});
+    x.iterations.push_back({item_label(item), resolve_step_params(step, scope)});
   }
   if (step.when_expr) x.when_result = fmt::format("{}", fmt::join(results, "; "));
   if (x.iterations.empty()) x.decision = StepExpansion::Decision::SkipWhen;

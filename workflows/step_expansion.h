@@ -31,6 +31,10 @@ struct StepExpansion {
 /// were read (a dry run with live reads); else such a loop is deferred.
 StepExpansion expand_step(const Plan& plan, const Step& step, const Value& roots, const Value* live_items = nullptr);
 
+/// How a loop item is shown: a host item by its name, a result of an
+/// earlier loop by its item's, anything else as text.
+std::string item_label(const Value& item);
+
 /// "hosts with status in [a, b], hosted-engine only, except [x]" for a query.
 std::string describe_host_query(const Foreach& f, const Value& roots);
 
