@@ -11,6 +11,8 @@
 #include <random>
 #include <thread>
 
+#include "workflows/duration.h"
+
 namespace she::engine_api {
 
 namespace {
@@ -27,12 +29,8 @@ void check_stop(const CallOptions& o) {
   if (o.should_stop && o.should_stop()) throw EngineError(Kind::Interrupted, 0, "stopped at a safe point");
 }
 
-/// Sleeps in short slices so a stop request is seen at once.
 void pause_for(const CallOptions& o, std::chrono::milliseconds d) {
-  for (auto until = Clock::now() + d; Clock::now() < until;) {
-    check_stop(o);
-    std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(std::chrono::milliseconds(20), d));
-  }
+  if (!wait_unless(d, o.should_stop)) check_stop(o);
 }
 
 std::string join(const std::vector<std::string>& v) { return fmt::format("{}", fmt::join(v, ", ")); }
@@ -182,6 +180,8 @@ Response EngineClient::perform(const CallOptions& o, const std::string& method, 
                                     origin(), what));
     if (rc == CURLE_OPERATION_TIMEDOUT)
       throw EngineError(Kind::Timeout, 0, fmt::format("{} {}: no answer in time ({})", method, url, what));
+    if (rc == CURLE_GOT_NOTHING || rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR)
+      throw EngineError(Kind::Transport, 0, fmt::format("{} {}: the connection ended with no answer ({})", method, url, what));
     throw EngineError(Kind::Transport, 0, fmt::format("{} {}: {}", method, url, what));
   }
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);

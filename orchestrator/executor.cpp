@@ -695,12 +695,9 @@ class RunSession {
       }
       say(at, fmt::format("attempt {} failed ({}): {}; retrying in {}", attempt, error_class, error,
                           format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(backoff))));
-      for (auto until = Clock::now() + backoff; Clock::now() < until;) {
-        if (g_stop) {
-          res.outcome = Outcome::Interrupted;
-          return res;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      if (!wait_unless(std::chrono::duration_cast<Duration>(backoff), [] { return g_stop.load(); })) {
+        res.outcome = Outcome::Interrupted;
+        return res;
       }
       if (s.type->kind() == StepKind::Once) {
         // A `once` call may have reached its target before it failed.

@@ -1,6 +1,7 @@
 #include "workflows/duration.h"
 
 #include <cctype>
+#include <thread>
 
 namespace she {
 
@@ -58,6 +59,14 @@ std::string format_duration(Duration d) {
 
 const char* duration_hint() {
   return "write a number with a unit: 250ms, 30s, 5m, 1h30m, 2d (a bare number means seconds)";
+}
+
+bool wait_unless(Duration d, const std::function<bool()>& stop) {
+  for (auto until = std::chrono::steady_clock::now() + d; std::chrono::steady_clock::now() < until;) {
+    if (stop && stop()) return false;
+    std::this_thread::sleep_for(std::min<Duration>(Duration(20), d));
+  }
+  return !(stop && stop());
 }
 
 }  // namespace she

@@ -253,11 +253,8 @@ bool follow_deploy(const StepContext& ctx, SshSession& ssh, const std::string& u
     }
     if (log.find(until) != std::string::npos) return true;
     if (!still_running(ctx, ssh) && chunk.empty()) return false;  // the unit ended and said all it had
-    for (auto end = std::chrono::steady_clock::now() + interval; std::chrono::steady_clock::now() < end;) {
-      if (ctx.services().should_stop && ctx.services().should_stop())
-        throw StepError("interrupted", "stopped while following the deploy (it goes on, as a systemd unit)");
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+    if (!wait_unless(interval, ctx.services().should_stop))
+      throw StepError("interrupted", "stopped while following the deploy (it goes on, as a systemd unit)");
     interval = std::min<std::chrono::milliseconds>(std::chrono::seconds(5), interval * 3 / 2);
   }
 }

@@ -97,10 +97,7 @@ class EngineStep : public StepType {
   /// Waits `interval` before the next poll, stopping at once when the run
   /// must stop, and lets the interval grow by half up to 10 s.
   static void wait_to_poll(const Api& a, Duration& interval, const std::string& waiting_for) {
-    for (auto until = std::chrono::steady_clock::now() + interval; std::chrono::steady_clock::now() < until;) {
-      if (a.call.should_stop && a.call.should_stop()) throw StepError("interrupted", waiting_for);
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+    if (!wait_unless(interval, a.call.should_stop)) throw StepError("interrupted", waiting_for);
     interval = std::min<Duration>(std::chrono::seconds(10), interval * 3 / 2);
   }
 
