@@ -234,6 +234,10 @@ bool follow_deploy(const StepContext& ctx, SshSession& ssh, const std::string& u
   bool narrate = quiet_until.empty();
   auto interval = std::chrono::milliseconds(std::max<long long>(20, ctx.env().engine.poll_interval.count()));
   while (true) {
+    // Asked before the read: a unit that had ended then has written all it
+    // will, so an empty read after it means the end (asked after, a last
+    // line written in between would be missed).
+    const bool running = still_running(ctx, ssh);
     ExecOptions o;
     o.should_stop = ctx.services().should_stop;
     std::string chunk;
@@ -252,7 +256,7 @@ bool follow_deploy(const StepContext& ctx, SshSession& ssh, const std::string& u
       }
     }
     if (log.find(until) != std::string::npos) return true;
-    if (!still_running(ctx, ssh) && chunk.empty()) return false;  // the unit ended and said all it had
+    if (!running && chunk.empty()) return false;  // the unit ended and said all it had
     if (!wait_unless(interval, ctx.services().should_stop))
       throw StepError("interrupted", "stopped while following the deploy (it goes on, as a systemd unit)");
     interval = std::min<std::chrono::milliseconds>(std::chrono::seconds(5), interval * 3 / 2);
