@@ -86,6 +86,13 @@ Request fence_host_manual(const std::string& id) {
   return action(id, "fence", doc);
 }
 
+/// How the engine logs in to the host it installs: root's password, or
+/// the engine's public key.
+static void host_credentials(pugi::xml_node parent, const InstallOptions& o) {
+  if (o.auth == "password") child(parent, "root_password", o.root_password);
+  else child(parent.append_child("ssh"), "authentication_method", "publickey");
+}
+
 Request install_host(const std::string& id, const InstallOptions& o) {
   pugi::xml_document doc;
   auto a = doc.append_child("action");
@@ -95,8 +102,7 @@ Request install_host(const std::string& id, const InstallOptions& o) {
   child(a, "reboot", boolean(o.reboot));
   if (o.deploy_hosted_engine) child(a, "deploy_hosted_engine", "true");
   if (o.undeploy_hosted_engine) child(a, "undeploy_hosted_engine", "true");
-  if (o.auth == "password") child(a, "root_password", o.root_password);
-  else child(a.append_child("ssh"), "authentication_method", "publickey");
+  host_credentials(a, o);
   return action(id, "install", doc);
 }
 
@@ -105,8 +111,7 @@ Request add_host(const AddHostOptions& o) {
   auto h = doc.append_child("host");
   child(h, "name", o.name);
   child(h, "address", o.address);
-  if (o.auth == "password") child(h, "root_password", o.root_password);
-  else child(h.append_child("ssh"), "authentication_method", "publickey");
+  host_credentials(h, o);
   child(h.append_child("cluster"), "name", o.cluster);
   // For add, these flags are URL parameters, not body fields.
   std::string path = api("/hosts") + fmt::format("?deploy_hosted_engine={}&activate={}&reboot={}",

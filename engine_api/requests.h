@@ -45,13 +45,10 @@ struct InstallOptions {
 };
 Request install_host(const std::string& id, const InstallOptions& opts);
 
-struct AddHostOptions {
+/// Add takes install's settings (undeploy aside: a new host has nothing to
+/// undeploy) plus who the host is.
+struct AddHostOptions : InstallOptions {
   std::string name, address, cluster;
-  bool deploy_hosted_engine = false;
-  bool activate = true;
-  bool reboot = false;
-  std::string auth = "publickey";
-  std::string root_password;
 };
 Request add_host(const AddHostOptions& opts);
 /// v4 remove: DELETE with force as a URL parameter (the body form is v3).

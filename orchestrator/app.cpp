@@ -34,7 +34,6 @@ int phases(int argc, char** argv) {
       return exit_code::kInvalidPlan;
     }
     opts.env_file = lab->environment();
-    opts.run.new_run = true;
     opts.run.on_lab = true;
   }
 

@@ -43,7 +43,7 @@ int command_dry_run(const Plan& plan, bool offline) {
   const Redactor redactor(plan);
   RunConnections live(plan.env, [&](const std::string& line) { std::cerr << redactor.scrub(line) << "\n"; });
   live.set_dry_run(true);
-  print_dry_run(plan, std::cout, &live);
+  print_dry_run(plan, std::cout, &live, &redactor);
   return exit_code::kOk;
 }
 

@@ -102,7 +102,7 @@ std::string params_line(const Plan& plan) {
 }  // namespace
 
 DryRunSummary print_dry_run(const Plan& plan, std::ostream& out, RunConnections* live,
-                            std::chrono::milliseconds wait_limit) {
+                            const Redactor* redactor_in, std::chrono::milliseconds wait_limit) {
   DryRunSummary sum;
   const Environment& env = plan.env;
   out << "Dry run of plan " << plan.name << "\n";
@@ -121,7 +121,8 @@ DryRunSummary print_dry_run(const Plan& plan, std::ostream& out, RunConnections*
                  "made.\n");
 
   Value roots = plan.roots(true);
-  const Redactor redactor = live ? Redactor(plan) : Redactor();
+  const Redactor none;
+  const Redactor& redactor = redactor_in ? *redactor_in : none;
   int n = static_cast<int>(plan.steps.size());
   for (int i = 0; i < n; ++i) {
     const Step& s = plan.steps[static_cast<size_t>(i)];

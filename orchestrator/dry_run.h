@@ -11,6 +11,7 @@
 
 namespace she {
 
+class Redactor;
 class RunConnections;
 
 struct DryRunSummary {
@@ -25,8 +26,10 @@ struct DryRunSummary {
 /// With `live`, read-only steps (hosts lists, vm-status, DNS, archive
 /// checks, live host queries) run for real through it, so that later steps
 /// and loops resolve to what is there now; writes are still only shown.
-/// A read that waits (for a status, for health) gets `wait_limit`.
+/// A read that waits (for a status, for health) gets `wait_limit`; what the
+/// reads print goes through `redactor` (the run's, for the same secrets).
 DryRunSummary print_dry_run(const Plan& plan, std::ostream& out, RunConnections* live = nullptr,
+                            const Redactor* redactor = nullptr,
                             std::chrono::milliseconds wait_limit = std::chrono::seconds(5));
 
 }  // namespace she

@@ -154,7 +154,7 @@ class RunSession {
     // accident: re-running a whole restore takes an explicit --new-run.
     std::vector<Value> old_records;
     auto runs = list_runs(plan_dir_);
-    if (!runs.empty() && !opts_.new_run) {
+    if (!runs.empty() && !opts_.new_run && !opts_.on_lab) {  // a lab run has nothing to resume on
       std::string warning;
       if (!Journal::read(run_paths(plan_dir_, runs.back()).journal(), &old_records, &warning, &err))
         return fail(code, exit_code::kInternal, err + "; start over with --new-run");

@@ -460,14 +460,10 @@ api::InstallOptions install_options(const StepContext& ctx, bool running) {
 
 api::AddHostOptions add_options(const StepContext& ctx, bool running) {
   api::AddHostOptions o;
+  static_cast<api::InstallOptions&>(o) = install_options(ctx, running);
   o.name = ctx.text("name");
   o.address = ctx.text("address");
   o.cluster = ctx.text("cluster");
-  o.deploy_hosted_engine = ctx.text("hosted_engine") == "deploy";
-  o.activate = ctx.flag("activate");
-  o.reboot = ctx.flag("reboot");
-  o.auth = ctx.text("auth");
-  o.root_password = root_password(ctx, running);
   return o;
 }
 
