@@ -11,6 +11,7 @@
 #include <random>
 #include <thread>
 
+#include "base/poller.h"
 #include "workflows/duration.h"
 
 namespace she::engine_api {
@@ -260,13 +261,27 @@ Response EngineClient::send_once(const CallOptions& o, const Request& r, bool au
 }
 
 Response EngineClient::send(const CallOptions& o, const Request& r) {
+  Operation op;
+  op.kind = Operation::Kind::Http;
+  op.writes = r.writes();
+  op.where = "engine";
+  op.line = r.method + " " + r.path;
+  if (!r.body.empty()) op.detail.push_back(r.body);
+  op.expects = r.expects;
+  Response resp;
+  if (perform_operation(o.runner, op, [&] { resp = send_now(o, r); })) return resp;
+  if (!op.writes) throw RehearsalUnknown(op.line);
+  return {200, r.rehearsal_reply.empty() ? "<action><status>complete</status></action>" : r.rehearsal_reply};
+}
+
+Response EngineClient::send_now(const CallOptions& o, const Request& r) {
   std::lock_guard<std::recursive_mutex> lock(mutex_);
   ensure_trust(o);
   bool needs_auth = r.path.rfind(kApiPrefix, 0) == 0;
   if (needs_auth && !config_.basic_auth && token_.empty()) login(o);
   bool relogged = false;
   // Reads are safe to repeat after a transport error or a 5xx; actions are not.
-  int attempts = r.writes ? 1 : std::max(1, config_.read_attempts);
+  int attempts = r.writes() ? 1 : std::max(1, config_.read_attempts);
   auto back_off = [&](int attempt, const std::string& why) {
     thread_local std::mt19937 rng(std::random_device{}());
     auto wait = config_.read_backoff * (1 << (attempt - 1));
@@ -315,18 +330,42 @@ Response EngineClient::send(const CallOptions& o, const Request& r) {
 ApiInfo EngineClient::api_root(const CallOptions& o) { return parse_api(send(o, engine_api::api_root()).body); }
 
 std::string EngineClient::health(const CallOptions& o) {
-  std::lock_guard<std::recursive_mutex> lock(mutex_);
-  ensure_trust(o);
-  Response r = perform(o, "GET", origin() + engine_api::health().path, "", {}, true);
-  return r.body;
+  Operation op;
+  op.kind = Operation::Kind::Http;
+  op.writes = false;
+  op.where = "engine";
+  op.line = "GET " + engine_api::health().path;
+  std::string body;
+  bool made = perform_operation(o.runner, op, [&] {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
+    ensure_trust(o);
+    body = perform(o, "GET", origin() + engine_api::health().path, "", {}, true).body;
+  });
+  if (!made) throw RehearsalUnknown(op.line);
+  return body;
+}
+
+void EngineClient::overlay(const CallOptions& o, std::vector<Host>& hosts) {
+  if (!o.runner) return;
+  hosts.erase(std::remove_if(hosts.begin(), hosts.end(),
+                             [&](const Host& h) { return o.runner->expectation("hosts/" + h.id) != nullptr; }),
+              hosts.end());
+  for (auto& h : hosts)
+    if (const std::string* status = o.runner->expectation("hosts/" + h.id + "/status")) h.status = *status;
 }
 
 std::vector<Host> EngineClient::list_hosts(const CallOptions& o, const std::string& search, bool all_content) {
-  return parse_hosts(send(o, engine_api::list_hosts(search, all_content)).body);
+  auto hosts = parse_hosts(send(o, engine_api::list_hosts(search, all_content)).body);
+  overlay(o, hosts);
+  return hosts;
 }
 
 Host EngineClient::get_host(const CallOptions& o, const std::string& id, bool all_content) {
-  return parse_host(send(o, engine_api::get_host(id, all_content)).body);
+  Request r = engine_api::get_host(id, all_content);
+  std::vector<Host> one{parse_host(send(o, r).body)};
+  overlay(o, one);
+  if (one.empty()) throw EngineError(Kind::NotFound, 404, r.method + " " + r.path + ": not found");
+  return one.front();
 }
 
 std::optional<Host> EngineClient::find_host(const CallOptions& o, const std::string& name) {
@@ -349,11 +388,13 @@ void EngineClient::remove(const CallOptions& o, const std::string& id, bool forc
 Host EngineClient::wait_for_status(const CallOptions& o, const std::string& id, const std::vector<std::string>& targets,
                                    const std::vector<std::string>& fail_on, std::chrono::milliseconds timeout) {
   auto start = Clock::now();
-  auto interval = config_.poll_initial;
   std::string last;
-  while (true) {
-    Host h = get_host(o, id, true);
-    if (std::find(targets.begin(), targets.end(), h.status) != targets.end()) return h;
+  Host h;
+  h.id = id;
+  Poller poller(o.runner, {config_.poll_initial, config_.poll_max}, o.should_stop);
+  auto reached = [&] {
+    h = get_host(o, id, true);
+    if (std::find(targets.begin(), targets.end(), h.status) != targets.end()) return true;
     auto waited = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - start).count();
     if (std::find(fail_on.begin(), fail_on.end(), h.status) != fail_on.end()) {
       // Say why, in the engine's words: the host's latest warnings.
@@ -366,33 +407,44 @@ Host EngineClient::wait_for_status(const CallOptions& o, const std::string& id, 
                                     h.status_detail.empty() ? "" : " (" + h.status_detail + ")", join(targets),
                                     why.empty() ? "" : "; engine events: " + join(why)));
     }
-    if (Clock::now() - start > timeout)
-      throw EngineError(Kind::Timeout, 0,
-                        fmt::format("host {} is still {} after {}s waiting for {}", h.name, h.status, waited, join(targets)));
     if (h.status != last && o.progress)
       o.progress(fmt::format("host {} is {}, waiting for {} ({}s so far)", h.name, h.status, join(targets), waited));
     last = h.status;
-    pause_for(o, interval);
-    // Adaptive: transitions usually finish quickly; long ones are polled less.
-    interval = std::min(config_.poll_max, std::chrono::milliseconds(interval.count() * 3 / 2 + 1));
+    return false;
+  };
+  switch (poller.wait("engine", fmt::format("host {} reaches status {} (fail on {})", id, join(targets), join(fail_on)),
+                      timeout, reached)) {
+    case Poller::Outcome::Reached: return h;
+    case Poller::Outcome::Assumed:
+      h.status = targets.empty() ? h.status : targets.front();
+      return h;
+    case Poller::Outcome::Stopped: check_stop(o); throw EngineError(Kind::Interrupted, 0, "stopped at a safe point");
+    case Poller::Outcome::TimedOut: break;
   }
+  throw EngineError(Kind::Timeout, 0,
+                    fmt::format("host {} is still {} after {}s waiting for {}", h.name, h.status,
+                                std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - start).count(),
+                                join(targets)));
 }
 
 void EngineClient::wait_for_removal(const CallOptions& o, const std::string& id, std::chrono::milliseconds timeout) {
-  auto start = Clock::now();
-  auto interval = config_.poll_initial;
-  while (true) {
+  Poller poller(o.runner, {config_.poll_initial, config_.poll_max}, o.should_stop);
+  auto gone = [&] {
     try {
       get_host(o, id, false);
     } catch (const EngineError& e) {
-      if (e.kind() == Kind::NotFound) return;
+      if (e.kind() == Kind::NotFound) return true;
       throw;
     }
-    if (Clock::now() - start > timeout)
-      throw EngineError(Kind::Timeout, 0, fmt::format("host {} is still listed after its removal", id));
-    pause_for(o, interval);
-    interval = std::min(config_.poll_max, std::chrono::milliseconds(interval.count() * 3 / 2 + 1));
+    return false;
+  };
+  switch (poller.wait("engine", "host " + id + " is gone (GET answers 404)", timeout, gone)) {
+    case Poller::Outcome::Reached:
+    case Poller::Outcome::Assumed: return;
+    case Poller::Outcome::Stopped: throw EngineError(Kind::Interrupted, 0, "stopped at a safe point");
+    case Poller::Outcome::TimedOut: break;
   }
+  throw EngineError(Kind::Timeout, 0, fmt::format("host {} is still listed after its removal", id));
 }
 
 std::vector<Vm> EngineClient::list_vms(const CallOptions& o, const std::string& search) {

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "base/operation.h"
 #include "engine_api/engine_error.h"
 #include "engine_api/model.h"
 #include "engine_api/requests.h"
@@ -48,6 +49,9 @@ struct CallOptions {
   std::string correlation_id;
   std::function<bool()> should_stop;
   std::function<void(const std::string&)> progress;
+  /// Performs (or, in a rehearsal, records) each request and wait; none:
+  /// performed directly.
+  OperationRunner* runner = nullptr;
 };
 
 struct Response {
@@ -102,6 +106,9 @@ class EngineClient {
   Response perform(const CallOptions& o, const std::string& method, const std::string& url, const std::string& body,
                    const std::vector<std::string>& headers, bool verify, bool basic_auth = false);
   Response send_once(const CallOptions& o, const Request& r, bool authenticated);
+  Response send_now(const CallOptions& o, const Request& r);
+  /// A rehearsal's expectations laid over what the engine says of hosts.
+  static void overlay(const CallOptions& o, std::vector<Host>& hosts);
   std::string origin() const;  // https://host:port
 
   ClientConfig config_;

@@ -24,7 +24,7 @@ void child(pugi::xml_node parent, const char* name, const std::string& text) {
 const char* boolean(bool b) { return b ? "true" : "false"; }
 
 Request action(const std::string& host_id, const char* verb, const pugi::xml_document& doc) {
-  return {"POST", api("/hosts/" + host_id + "/" + verb), xml_text(doc), true};
+  return {"POST", api("/hosts/" + host_id + "/" + verb), xml_text(doc)};
 }
 
 Request empty_action(const std::string& host_id, const char* verb) {
@@ -44,8 +44,8 @@ std::string url_encode(std::string_view s) {
   return out;
 }
 
-Request api_root() { return {"GET", api(""), "", false}; }
-Request health() { return {"GET", "/ovirt-engine/services/health", "", false}; }
+Request api_root() { return {"GET", api(""), ""}; }
+Request health() { return {"GET", "/ovirt-engine/services/health", ""}; }
 
 Request list_hosts(const std::string& search, bool all_content) {
   std::string path = api("/hosts");
@@ -55,11 +55,11 @@ Request list_hosts(const std::string& search, bool all_content) {
     sep = "&";
   }
   if (!search.empty()) path += sep + "search=" + url_encode(search);
-  return {"GET", path, "", false};
+  return {"GET", path, ""};
 }
 
 Request get_host(const std::string& id, bool all_content) {
-  return {"GET", api("/hosts/" + id) + (all_content ? "?all_content=true" : ""), "", false};
+  return {"GET", api("/hosts/" + id) + (all_content ? "?all_content=true" : ""), ""};
 }
 
 std::string host_name_search(const std::string& name) {
@@ -75,10 +75,16 @@ Request deactivate_host(const std::string& id, const std::string& reason) {
   pugi::xml_document doc;
   auto a = doc.append_child("action");
   if (!reason.empty()) child(a, "reason", reason);
-  return action(id, "deactivate", doc);
+  Request r = action(id, "deactivate", doc);
+  r.expects["hosts/" + id + "/status"] = "maintenance";
+  return r;
 }
 
-Request activate_host(const std::string& id) { return empty_action(id, "activate"); }
+Request activate_host(const std::string& id) {
+  Request r = empty_action(id, "activate");
+  r.expects["hosts/" + id + "/status"] = "up";
+  return r;
+}
 
 Request fence_host_manual(const std::string& id) {
   pugi::xml_document doc;
@@ -103,7 +109,9 @@ Request install_host(const std::string& id, const InstallOptions& o) {
   if (o.deploy_hosted_engine) child(a, "deploy_hosted_engine", "true");
   if (o.undeploy_hosted_engine) child(a, "undeploy_hosted_engine", "true");
   host_credentials(a, o);
-  return action(id, "install", doc);
+  Request r = action(id, "install", doc);
+  r.expects["hosts/" + id + "/status"] = o.activate ? "up" : "maintenance";
+  return r;
 }
 
 Request add_host(const AddHostOptions& o) {
@@ -117,11 +125,22 @@ Request add_host(const AddHostOptions& o) {
   std::string path = api("/hosts") + fmt::format("?deploy_hosted_engine={}&activate={}&reboot={}",
                                                  boolean(o.deploy_hosted_engine),
                                                  boolean(o.activate), boolean(o.reboot));
-  return {"POST", path, xml_text(doc), true};
+  Request r{"POST", path, xml_text(doc)};
+  // The engine answers with the new host; its id is the engine's to give.
+  pugi::xml_document reply;
+  auto added = reply.append_child("host");
+  added.append_attribute("id").set_value(("<id of the new host " + o.name + ">").c_str());
+  child(added, "name", o.name);
+  child(added, "address", o.address);
+  child(added, "status", "installing");
+  r.rehearsal_reply = xml_text(reply);
+  return r;
 }
 
 Request remove_host(const std::string& id, bool force) {
-  return {"DELETE", api("/hosts/" + id) + (force ? "?force=true" : ""), "", true};
+  Request r{"DELETE", api("/hosts/" + id) + (force ? "?force=true" : ""), ""};
+  r.expects["hosts/" + id] = "removed";
+  return r;
 }
 
 const std::vector<std::string>& host_statuses() {
@@ -133,24 +152,24 @@ const std::vector<std::string>& host_statuses() {
 }
 
 Request list_vms(const std::string& search) {
-  return {"GET", api("/vms") + (search.empty() ? "" : "?search=" + url_encode(search)), "", false};
+  return {"GET", api("/vms") + (search.empty() ? "" : "?search=" + url_encode(search)), ""};
 }
 
 Request start_vm(const std::string& id) {
   pugi::xml_document doc;
   doc.append_child("action");
-  return {"POST", api("/vms/" + id + "/start"), xml_text(doc), true};
+  return {"POST", api("/vms/" + id + "/start"), xml_text(doc)};
 }
 
-Request list_datacenters() { return {"GET", api("/datacenters"), "", false}; }
+Request list_datacenters() { return {"GET", api("/datacenters"), ""}; }
 
 Request global_maintenance(const std::string& he_vm_id, bool enabled) {
   pugi::xml_document doc;
   child(doc.append_child("action"), "maintenance_enabled", boolean(enabled));
-  return {"POST", api("/vms/" + he_vm_id + "/maintenance"), xml_text(doc), true};
+  return {"POST", api("/vms/" + he_vm_id + "/maintenance"), xml_text(doc)};
 }
 
-Request get_job(const std::string& id) { return {"GET", api("/jobs/" + id), "", false}; }
+Request get_job(const std::string& id) { return {"GET", api("/jobs/" + id), ""}; }
 
 Request list_events(long long after, const std::string& search) {
   std::string path = api("/events");
@@ -160,7 +179,7 @@ Request list_events(long long after, const std::string& search) {
     sep = "&";
   }
   if (!search.empty()) path += sep + "search=" + url_encode(search);
-  return {"GET", path, "", false};
+  return {"GET", path, ""};
 }
 
 }  // namespace she::engine_api

@@ -4,6 +4,7 @@
 // what a rehearsal shows is what a run does.
 #pragma once
 
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11,10 +12,22 @@
 namespace she::engine_api {
 
 struct Request {
+  Request() = default;
+  Request(std::string m, std::string p, std::string b = {})
+      : method(std::move(m)), path(std::move(p)), body(std::move(b)) {}
+
   std::string method;  // GET, POST, DELETE
   std::string path;    // absolute path on the engine, query included
   std::string body;    // XML, or empty
-  bool writes = false; // anything but a read changes the engine
+  /// What the engine looks like once this request succeeded, for a
+  /// rehearsal's later reads ("hosts/ID/status" -> "maintenance"; see
+  /// base/operation.h).
+  std::map<std::string, std::string> expects;
+  /// The body the engine answers on success when a rehearsal does not send
+  /// the request (empty: an <action> that completed).
+  std::string rehearsal_reply;
+  /// By its own nature: anything but a read changes the engine.
+  bool writes() const { return method != "GET"; }
 };
 
 constexpr std::string_view kApiPrefix = "/ovirt-engine/api";

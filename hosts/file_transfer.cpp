@@ -47,8 +47,10 @@ class Meter {
   Clock::time_point start_ = Clock::now(), last_ = Clock::now();
 };
 
-std::string run_checked(SshSession& s, const std::vector<std::string>& argv) {
-  ExecResult r = s.exec(shell_join(argv));
+std::string run_checked(SshSession& s, const std::vector<std::string>& argv, bool writes) {
+  ExecOptions o;
+  o.writes = writes;
+  ExecResult r = s.exec(shell_join(argv), o);
   if (r.exit_status != 0)
     throw std::runtime_error(fmt::format("{}: `{}` failed (exit {}): {}", s.target().name, shell_join(argv), r.exit_status,
                                          r.stderr_tail.substr(0, 300)));
@@ -96,8 +98,32 @@ class BlockQueue {
   std::condition_variable cv_;
 };
 
+/// Every command a copy runs, built once: the copy runs these, and its
+/// operation shows the writes among them.
+struct TransferCommands {
+  std::string part, dir;
+  std::vector<std::string> read, mkdir, create_part, write, checksum, chmod, rename;
+};
+
+TransferCommands transfer_commands(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts) {
+  TransferCommands c;
+  c.part = to.path + ".part";
+  c.dir = to.path.find('/') == std::string::npos ? "" : to.path.substr(0, to.path.find_last_of('/'));
+  c.read = {"dd", "if=" + from.path, "bs=65536", "status=none"};
+  c.mkdir = {"mkdir", "-p", "--", c.dir};
+  // The .part exists with mode 0600 before a byte lands in it (a backup
+  // holds keys and the database); dd then writes into it, keeping the mode.
+  c.create_part = {"install", "-m", "0600", "/dev/null", c.part};
+  c.write = {"dd", "of=" + c.part, "bs=65536", "conv=notrunc", "status=none"};
+  c.checksum = {"sha256sum", "--", to.session ? c.part : from.path};
+  c.chmod = {"chmod", opts.mode, "--", c.part};
+  c.rename = {"mv", "-f", "--", c.part, to.path};
+  return c;
+}
+
 TransferResult copy_once(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts, long long total) {
-  std::string part = to.path + ".part";
+  const TransferCommands cmd = transfer_commands(from, to, opts);
+  const std::string& part = cmd.part;
   Digest sha;
   Meter meter(opts, total, fmt::format("copy {} -> {}", from.str(), to.str()));
   TransferResult result;
@@ -106,21 +132,18 @@ TransferResult copy_once(const TransferEnd& from, const TransferEnd& to, const T
     result.bytes += static_cast<long long>(n);
     meter.add(n);
   };
-  const std::vector<std::string> read_cmd = {"dd", "if=" + from.path, "bs=65536", "status=none"};
-  // The .part exists with mode 0600 before a byte lands in it (a backup
-  // holds keys and the database); dd then writes into it, keeping the mode.
-  const std::vector<std::string> write_cmd = {"dd", "of=" + part, "bs=65536", "conv=notrunc", "status=none"};
+  const std::vector<std::string>& read_cmd = cmd.read;
+  const std::vector<std::string>& write_cmd = cmd.write;
   ExecOptions eo;
   eo.should_stop = opts.should_stop;
 
   if (!from.session && !to.session) throw std::runtime_error("a local copy is not a transfer: use cp");
   // The destination's directory may not exist yet on a freshly installed host.
-  std::string dir = to.path.substr(0, to.path.find_last_of('/'));
-  if (!dir.empty() && to.path.find('/') != std::string::npos) {
-    if (to.session) run_checked(*to.session, {"mkdir", "-p", "--", dir});
-    else std::filesystem::create_directories(dir);
+  if (!cmd.dir.empty()) {
+    if (to.session) run_checked(*to.session, cmd.mkdir, true);
+    else std::filesystem::create_directories(cmd.dir);
   }
-  if (to.session) run_checked(*to.session, {"install", "-m", "0600", "/dev/null", part});
+  if (to.session) run_checked(*to.session, cmd.create_part, true);
   if (!from.session) {
     FILE* in = std::fopen(from.path.c_str(), "rb");
     if (!in) throw std::runtime_error("cannot read " + from.path);
@@ -151,6 +174,7 @@ TransferResult copy_once(const TransferEnd& from, const TransferEnd& to, const T
       write_ok &= std::fwrite(d, 1, n, out) == n;
     };
     ExecResult r;
+    eo.writes = false;
     try {
       r = from.session->exec(shell_join(read_cmd), eo);
     } catch (...) {
@@ -172,6 +196,7 @@ TransferResult copy_once(const TransferEnd& from, const TransferEnd& to, const T
       ExecOptions ro;
       ro.should_stop = [&] { return writer_gone.load() || (opts.should_stop && opts.should_stop()); };
       ro.on_stdout = [&](const char* d, size_t n) { q.push(std::string(d, n)); };
+    ro.writes = false;
       try {
         src_result = from.session->exec(shell_join(read_cmd), ro);
       } catch (...) {
@@ -214,15 +239,16 @@ TransferResult copy_once(const TransferEnd& from, const TransferEnd& to, const T
     throw std::runtime_error(fmt::format("copying {} -> {}: {} bytes arrived of {}", from.str(), to.str(), result.bytes, total));
   result.sha256 = sha.hex();
   // The far side's own checksum of what it holds must equal the stream's.
-  std::string far = to.session ? remote_sha256(*to.session, part) : remote_sha256(*from.session, from.path);
+  std::string far = run_checked(to.session ? *to.session : *from.session, cmd.checksum, false);
+  far = far.substr(0, far.find(' '));
   if (far != result.sha256) {
     // copy_file removes the .part on any failure.
     throw std::runtime_error(fmt::format("checksum mismatch copying {} -> {}: sent {}, {} has {}", from.str(), to.str(),
                                          result.sha256, to.session ? "the destination" : "the source", far));
   }
   if (to.session) {
-    run_checked(*to.session, {"chmod", opts.mode, "--", part});
-    run_checked(*to.session, {"mv", "-f", "--", part, to.path});
+    run_checked(*to.session, cmd.chmod, true);
+    run_checked(*to.session, cmd.rename, true);
   } else {
     ::chmod(part.c_str(), static_cast<mode_t>(std::stoi(opts.mode, nullptr, 8)));
     if (std::rename(part.c_str(), to.path.c_str()) != 0) throw std::runtime_error("cannot rename " + part);
@@ -237,17 +263,49 @@ std::string TransferEnd::str() const {
 }
 
 std::string remote_sha256(SshSession& s, const std::string& path) {
-  std::string out = run_checked(s, {"sha256sum", "--", path});
+  std::string out = run_checked(s, {"sha256sum", "--", path}, false);
   return out.substr(0, out.find(' '));
 }
 
 long long remote_size(SshSession& s, const std::string& path) {
-  return std::atoll(run_checked(s, {"stat", "-c", "%s", "--", path}).c_str());
+  return std::atoll(run_checked(s, {"stat", "-c", "%s", "--", path}, false).c_str());
+}
+
+static TransferResult copy_with_retries(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts);
+
+Operation transfer_operation(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts) {
+  const TransferCommands cmd = transfer_commands(from, to, opts);
+  Operation op;
+  op.kind = Operation::Kind::Transfer;
+  op.writes = true;
+  op.where = to.session ? to.session->target().name : "local";
+  op.line = fmt::format("copy {} -> {} (streamed through the orchestrator, SHA-256 end to end)", from.str(), to.str());
+  auto part = [&](std::vector<std::string> argv) {
+    Operation p;
+    p.kind = Operation::Kind::Command;
+    p.where = op.where;
+    p.line = to.session ? shell_join(argv) : "local: " + shell_join(argv);
+    op.parts.push_back(std::move(p));
+  };
+  if (!cmd.dir.empty()) part(cmd.mkdir);
+  if (to.session) part(cmd.create_part);
+  if (to.session) part(cmd.write);
+  else part({"write", cmd.part});
+  part(cmd.chmod);
+  part(cmd.rename);
+  return op;
 }
 
 TransferResult copy_file(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts) {
   if (opts.mode.size() < 3 || opts.mode.find_first_not_of("01234567") != std::string::npos)
     throw std::runtime_error("mode '" + opts.mode + "' is not an octal file mode");
+  if (!from.session && !to.session) throw std::runtime_error("a local copy is not a transfer: use cp");
+  TransferResult result;
+  perform_operation(opts.runner, transfer_operation(from, to, opts), [&] { result = copy_with_retries(from, to, opts); });
+  return result;
+}
+
+static TransferResult copy_with_retries(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts) {
   for (int attempt = 1;; ++attempt) {
     try {
       long long total = 0;
@@ -265,6 +323,7 @@ TransferResult copy_file(const TransferEnd& from, const TransferEnd& to, const T
         if (!to.session) std::remove(part.c_str());
         else {
           ExecOptions quick;
+          quick.writes = true;
           quick.timeout = std::chrono::seconds(15);
           try {
             to.session->exec(shell_join({"rm", "-f", "--", part}), quick);

@@ -27,6 +27,9 @@ struct TransferOptions {
   int attempts = 3;           // a dropped connection starts the copy over
   std::function<void(const std::string&)> progress;
   std::function<bool()> should_stop;
+  /// Performs the copy (or, in a rehearsal, records it with the writes it
+  /// makes at its destination); none: performed.
+  OperationRunner* runner = nullptr;
 };
 
 struct TransferResult {
@@ -38,6 +41,10 @@ struct TransferResult {
 /// sessions. Throws SshError (transport, timeout) or std::runtime_error
 /// (a checksum mismatch, a local I/O error).
 TransferResult copy_file(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts);
+
+/// The copy as one operation: a write at its destination, whose parts are
+/// the commands (or local file writes) the copy makes there.
+Operation transfer_operation(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts);
 
 /// SHA-256 of a file on a host, with `sha256sum`.
 std::string remote_sha256(SshSession& s, const std::string& path);

@@ -12,6 +12,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "base/operation.h"
+
 namespace she {
 
 struct SshTarget {
@@ -51,6 +53,15 @@ struct ExecOptions {
   std::chrono::milliseconds timeout{0};  // 0: none
   std::function<bool()> should_stop;
   size_t tail_bytes = 64 * 1024;  // how much of each stream is kept
+  /// Performs (or, in a rehearsal, records) the command; none: performed.
+  OperationRunner* runner = nullptr;
+  /// Whether the command changes the host: declared where it is built, and
+  /// a write unless declared otherwise, so a rehearsal never runs a
+  /// command nobody said was harmless.
+  bool writes = true;
+  /// What goes to standard input, as a rehearsal shows it (a file's
+  /// content), when there is any.
+  std::string shown_input;
 };
 
 struct ExecResult {
@@ -58,6 +69,9 @@ struct ExecResult {
   std::string exit_signal;  // e.g. "KILL" when a signal ended the command
   std::string stdout_tail;
   std::string stderr_tail;
+  /// A rehearsal recorded the command without running it: there is no
+  /// output, and the exit status is the one of success.
+  bool rehearsed = false;
 };
 
 class SshSession {
@@ -88,6 +102,7 @@ class SshSession {
  private:
   struct Impl;
   void connect();
+  ExecResult exec_now(const std::string& command, const ExecOptions& opts);
   SshTarget target_;
   std::unique_ptr<Impl> impl_;
 };

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <iostream>
+#include <unistd.h>
 
 #include "orchestrator/dry_run.h"
 #include "orchestrator/redactor.h"
@@ -58,7 +59,8 @@ int command_run(const Plan& plan, const Options& opts) {
   }
   ConsoleOperator op;
   std::string err;
-  if (!op.configure({opts.yes, opts.answers_file, true}, &err)) {
+  // The terminal is asked only when there is one to answer.
+  if (!op.configure({opts.yes, opts.answers_file, ::isatty(STDIN_FILENO) != 0}, &err)) {
     std::cerr << "she-restore: " << err << "\n";
     return exit_code::kUsage;
   }

@@ -1,12 +1,15 @@
 #include "orchestrator/dry_run.h"
 
 #include <fmt/format.h>
+#include <mutex>
 #include <ostream>
-#include <thread>
+#include <regex>
 
-#include "engine_api/engine_error.h"
+#include "engine_api/client.h"
+#include "hosts/ssh_session.h"
 #include "orchestrator/redactor.h"
 #include "orchestrator/run_connections.h"
+#include "workflows/secret_store.h"
 #include "workflows/step_expansion.h"
 
 namespace she {
@@ -27,22 +30,153 @@ std::string step_header(const Step& s) {
   return h;
 }
 
-void print_operations(const std::vector<Operation>& ops, const std::string& indent, std::ostream& out,
-                      DryRunSummary& sum) {
-  for (auto& op : ops) {
-    out << indent << (op.writes ? "write  " : "read   ") << op.line << "\n";
-    if (op.writes) ++sum.writes;
-    for (auto& block : op.detail) {
-      size_t start = 0;
-      while (start < block.size()) {
-        size_t end = block.find('\n', start);
-        if (end == std::string::npos) end = block.size();
-        out << indent << "         " << block.substr(start, end - start) << "\n";
-        start = end + 1;
-      }
-    }
+/// What the rehearsal did with one operation of a step.
+struct Shown {
+  enum class How { Write, Read, NotRead, Wait, Ask } how;
+  Operation op;
+  std::string why;  // NotRead: why it was not made
+};
+
+/// The dry run's runner (ninja's DryRunCommandRunner): reads are made live,
+/// unless the dry run is offline, the step has already "written" (the world
+/// it would read is not the one the run will see), or the read names a value
+/// only the run will know; writes are recorded and their expected outcome
+/// laid over later reads, so the rehearsal follows the path of a run whose
+/// writes all succeed.
+class DryRunRunner : public OperationRunner {
+ public:
+  explicit DryRunRunner(bool live) : live_(live) {}
+
+  void begin_step() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    shown_.clear();
+    wrote_ = false;
+    unsure_ = false;
   }
-}
+  std::vector<Shown> take() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return std::move(shown_);
+  }
+  /// Whether what the step captured is what the run will capture: it made
+  /// no write, skipped no read and assumed no wait.
+  bool outputs_real() const { return !wrote_ && !unsure_; }
+  /// Whether the step's rehearsal ended at a read it did not make.
+  bool stopped_at_read() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return !shown_.empty() && shown_.back().how == Shown::How::NotRead;
+  }
+  void asked(const std::string& question) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Operation op;
+    op.line = question;
+    shown_.push_back({Shown::How::Ask, op, ""});
+    unsure_ = true;
+  }
+
+  bool run(const Operation& op, const std::function<void()>& perform) override {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (op.writes) {
+      if (waiting_) return false;  // a look of a wait never writes
+      shown_.push_back({Shown::How::Write, op, ""});
+      for (auto& [key, value] : op.expects) expected_[key] = value;
+      wrote_ = true;
+      return false;
+    }
+    if (op.kind == Operation::Kind::Wait) {
+      shown_.push_back({Shown::How::Wait, op, ""});
+      unsure_ = true;
+      waiting_ = true;
+      lock.unlock();
+      perform();  // one look; its reads follow the rules below, unshown
+      lock.lock();
+      waiting_ = false;
+      return true;
+    }
+    std::string why = !live_                  ? "offline"
+                      : wrote_                ? "it follows this step's own writes"
+                      : names_run_value(op)   ? "it names a value known only when the run gets there"
+                                              : "";
+    if (!why.empty()) {
+      if (!waiting_) shown_.push_back({Shown::How::NotRead, op, why});
+      unsure_ = true;
+      return false;
+    }
+    if (!waiting_) shown_.push_back({Shown::How::Read, op, ""});
+    lock.unlock();
+    perform();
+    return true;
+  }
+  bool rehearsal() const override { return true; }
+  const std::string* expectation(const std::string& key) const override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = expected_.find(key);
+    return it == expected_.end() ? nullptr : &it->second;
+  }
+
+ private:
+  // Deferred values render as <path> (workflows/expression.h).
+  static bool names_run_value(const Operation& op) {
+    static const std::regex placeholder(R"((<|%3C)[A-Za-z_][-\w.\[\]' ]*(>|%3E))", std::regex::icase);
+    return std::regex_search(op.line, placeholder);
+  }
+
+  bool live_;
+  mutable std::mutex mutex_;
+  std::vector<Shown> shown_;
+  std::map<std::string, std::string> expected_;
+  bool wrote_ = false, unsure_ = false, waiting_ = false;
+};
+
+/// The operator as a rehearsal meets them: each question is shown, none is
+/// answered (a run asks it there).
+class RehearsalOperator : public OperatorChannel {
+ public:
+  explicit RehearsalOperator(DryRunRunner& runner) : runner_(runner) {}
+  std::optional<std::string> ask(const std::string&, const std::string& question,
+                                 const std::vector<std::string>& choices) override {
+    runner_.asked(fmt::format("{} [{}]", question, fmt::join(choices, "/")));
+    return std::nullopt;
+  }
+  std::string who() const override { return "dry run"; }
+  std::string source() const override { return "dry run"; }
+
+ private:
+  DryRunRunner& runner_;
+};
+
+/// Connections for an offline dry run: objects that never connect (the
+/// runner makes no operation), so steps can be rehearsed without a
+/// network, a password or a host key.
+class UnconnectedLinks {
+ public:
+  explicit UnconnectedLinks(const Environment& env) {
+    engine_api::ClientConfig c;
+    c.api_url = env.engine.api_url;
+    c.user = env.engine.user;
+    client_ = std::make_unique<engine_api::EngineClient>(c);
+  }
+  void provide(RunServices& s) {
+    s.engine = [this](const SshEndpoint*) -> engine_api::EngineClient& { return *client_; };
+    s.ssh = [this](const SshEndpoint& ep, int lane) -> SshSession& {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto& slot = sessions_[ep.name + "#" + std::to_string(lane)];
+      if (!slot) {
+        SshTarget t;
+        t.name = ep.name;
+        t.address = ep.address;
+        t.port = ep.port;
+        t.user = ep.user;
+        slot = std::make_unique<SshSession>(t);
+      }
+      return *slot;
+    };
+  }
+
+ private:
+  std::unique_ptr<engine_api::EngineClient> client_;
+  std::mutex mutex_;
+  std::map<std::string, std::unique_ptr<SshSession>> sessions_;
+};
 
 /// A captured value, short: host items by name, long text cut.
 std::string brief(const Value& v) {
@@ -55,48 +189,112 @@ std::string brief(const Value& v) {
   return t.size() > 160 ? t.substr(0, 157) + "..." : t;
 }
 
-bool reads_live(const Step& s) { return s.type->kind() == StepKind::Read && s.type->runnable(); }
-
-/// Runs one read-only step for real and prints what it found; its outputs,
-/// or null when it could not read (later steps then stay "at run time").
-Value read_live(const Plan& plan, const Step& s, const Value& params, RunConnections& live,
-                std::chrono::milliseconds wait_limit, const Redactor& redactor, std::ostream& out,
-                DryRunSummary& sum) {
-  ++sum.live_reads;
-  RunServices services;
-  auto deadline = std::chrono::steady_clock::now() + wait_limit;
-  services.should_stop = [deadline] { return std::chrono::steady_clock::now() > deadline; };
-  services.correlation_id = "dry-run-" + s.id;
-  live.provide(services);
-  StepContext ctx(plan.env, s.id, params, &services);
-  // What a host or the engine says goes through the run's redactor, as in
-  // a real run: a probe's output may hold a secret's value.
-  auto say = [&](const std::string& line) { out << kIndent << "live   " << redactor.scrub(line) << "\n"; };
-  try {
-    Value outputs = s.type->apply(ctx).outputs;
-    for (auto it = outputs.begin(); it != outputs.end(); ++it) say(it.key() + " = " + brief(it.value()));
-    if (outputs.empty()) say("ok");
-    return outputs;
-  } catch (const StepError& e) {
-    if (s.uses == "assert") {
-      say(std::string("the condition does not hold: a run stops here: ") + e.what());
-      return nullptr;
-    }
-    ++sum.live_failed;
-    say((e.error_class() == "interrupted" ? fmt::format("not reached within {} (a run waits): ", format_duration(wait_limit))
-                                          : std::string("could not read: ")) +
-        e.what());
-  } catch (const std::exception& e) {
-    ++sum.live_failed;
-    say(std::string("could not read: ") + e.what());
+std::string op_text(const Operation& op) {
+  switch (op.kind) {
+    case Operation::Kind::Command: return "ssh " + op.where + ": " + op.line;
+    case Operation::Kind::Local: return "local: " + op.line;
+    case Operation::Kind::Wait: return op.where + ": " + op.line;
+    case Operation::Kind::Http:
+    case Operation::Kind::Transfer: break;
   }
-  return nullptr;
+  return op.line;
+}
+
+void print_block(const std::string& block, const std::string& indent, std::ostream& out) {
+  for (size_t start = 0; start < block.size();) {
+    size_t end = block.find('\n', start);
+    if (end == std::string::npos) end = block.size();
+    out << indent << "         " << block.substr(start, end - start) << "\n";
+    start = end + 1;
+  }
+}
+
+void print_shown(const std::vector<Shown>& shown, const std::string& indent, const Redactor& redactor,
+                 std::ostream& out, DryRunSummary& sum) {
+  for (auto& s : shown) {
+    const Operation& op = s.op;
+    switch (s.how) {
+      case Shown::How::Write:
+        out << indent << "write  " << redactor.scrub(op_text(op)) << "\n";
+        for (auto& block : op.detail) print_block(redactor.scrub(block), indent, out);
+        for (auto& part : op.parts) out << indent << "  write  " << redactor.scrub(op_text(part)) << "\n";
+        sum.writes += op.parts.empty() ? 1 : static_cast<int>(op.parts.size());
+        break;
+      case Shown::How::Read:
+        ++sum.live_reads;
+        out << indent << "read   " << redactor.scrub(op_text(op)) << "\n";
+        break;
+      case Shown::How::NotRead:
+        out << indent << "read   " << redactor.scrub(op_text(op)) << "\n"
+            << indent << "       (not made: " << s.why << "; what follows in this step is decided by it at run time)\n";
+        break;
+      case Shown::How::Wait:
+        out << indent << "wait   " << redactor.scrub(op_text(op)) << " (a run polls until then)\n";
+        break;
+      case Shown::How::Ask:
+        out << indent << "ask    " << redactor.scrub(op.line) << "\n";
+        break;
+    }
+  }
 }
 
 std::string params_line(const Plan& plan) {
   std::vector<std::string> parts;
   for (auto& d : plan.param_decls) parts.push_back(d.name + "=" + dump_json(plan.params[d.name]));
   return fmt::format("{}", fmt::join(parts, ", "));
+}
+
+/// Rehearses one step or loop item: the step's own code runs with the dry
+/// run's runner; prints what it did and found. Returns its outputs when
+/// they are what the run will capture, else null.
+Value rehearse(const Plan& plan, const Step& s, const Value& params, DryRunRunner& runner,
+               const std::function<void(RunServices&)>& connect, const SecretStore& secrets,
+               std::chrono::milliseconds wait_limit, const Redactor& redactor, const std::string& indent,
+               std::ostream& out, DryRunSummary& sum) {
+  runner.begin_step();
+  RehearsalOperator op(runner);
+  RunServices services;
+  services.runner = &runner;
+  services.secrets = &secrets;
+  services.operator_channel = &op;
+  services.iteration_key = s.id;
+  services.correlation_id = "dry-run-" + s.id;
+  auto deadline = std::chrono::steady_clock::now() + wait_limit;
+  services.should_stop = [deadline] { return std::chrono::steady_clock::now() > deadline; };
+  connect(services);
+  StepContext ctx(plan.env, s.id, params, &services);
+  Value outputs;
+  std::string stop, stop_note;
+  try {
+    s.type->check_rules(ctx);
+    outputs = s.type->apply(ctx).outputs;
+    s.type->verify(ctx);
+  } catch (const RehearsalUnknown& e) {
+    outputs = nullptr;  // an unmade read is shown with why; anything else says so
+    if (!runner.stopped_at_read()) stop_note = e.what();
+  } catch (const AwaitingOperator&) {
+    outputs = nullptr;  // the question is shown
+  } catch (const StepRuleError& e) {
+    stop = std::string("the step's parameters break a rule: ") + e.what();
+  } catch (const StepError& e) {
+    stop = s.uses == "assert" ? std::string("the condition does not hold: a run stops here: ") + e.what()
+           : e.error_class() == "interrupted"
+               ? fmt::format("not reached within {} (a run waits)", format_duration(wait_limit))
+               : std::string("a run would fail here: ") + e.what();
+  } catch (const std::exception& e) {
+    stop = std::string("could not read: ") + e.what();
+  }
+  print_shown(runner.take(), indent, redactor, out, sum);
+  if (!stop_note.empty()) out << indent << "       " << redactor.scrub(stop_note) << "\n";
+  if (!stop.empty()) {
+    if (s.uses != "assert") ++sum.live_failed;
+    out << indent << "live   " << redactor.scrub(stop) << "\n";
+    return nullptr;
+  }
+  if (outputs.is_null() || !runner.outputs_real()) return nullptr;
+  for (auto it = outputs.begin(); it != outputs.end(); ++it)
+    out << indent << "live   " << redactor.scrub(it.key() + " = " + brief(it.value())) << "\n";
+  return outputs;
 }
 
 }  // namespace
@@ -115,11 +313,18 @@ DryRunSummary print_dry_run(const Plan& plan, std::ostream& out, RunConnections*
   out << "  engine       " << env.engine.api_url << " as " << env.engine.user << ", password "
       << env.engine.password << ", " << trust << "\n";
   if (!plan.param_decls.empty()) out << "  params       " << params_line(plan) << "\n";
-  out << (live ? "Read-only steps run for real (marked live); writes are shown, not made. No run directory, no "
-                 "journal.\n"
-               : "Nothing is executed or written: no run directory, no journal. Reads and writes are shown, not "
-                 "made.\n");
+  out << (live ? "Each step's own code runs with a runner that makes its reads live and shows its writes without "
+                 "making them. No run directory, no journal.\n"
+               : "Offline: each step's own code runs with a runner that makes nothing: writes are shown, reads "
+                 "are not made. No run directory, no journal.\n");
 
+  DryRunRunner runner(live != nullptr);
+  UnconnectedLinks offline(env);
+  std::function<void(RunServices&)> connect = [&](RunServices& s) {
+    if (live) live->provide(s);
+    else offline.provide(s);
+  };
+  const SecretStore secrets(SecretStore::Mode::StandIn);
   Value roots = plan.roots(true);
   const Redactor none;
   const Redactor& redactor = redactor_in ? *redactor_in : none;
@@ -150,7 +355,7 @@ DryRunSummary print_dry_run(const Plan& plan, std::ostream& out, RunConnections*
     }
     if (s.when_expr) out << kIndent << "when   " << s.when << " -> " << x.when_result << "\n";
     if (x.decision == StepExpansion::Decision::SkipWhen) {
-      out << kIndent << "SKIPPED: its condition is false\n";
+      out << kIndent << "SKIPPED: " << (s.foreach.kind == Foreach::Kind::None ? "its condition is false" : "nothing to loop over") << "\n";
       ++sum.skipped;
       continue;
     }
@@ -170,21 +375,26 @@ DryRunSummary print_dry_run(const Plan& plan, std::ostream& out, RunConnections*
     }
     bool looping = s.foreach.kind != Foreach::Kind::None && !x.loop_deferred;
     std::string indent = s.foreach.kind != Foreach::Kind::None ? std::string(kIndent) + "  " : kIndent;
+    // A loop's results as the run publishes them (executor), each item
+    // assumed to succeed: later loops over them then rehearse per item.
+    Value results = Value::array();
     for (auto& it : x.iterations) {
       if (looping) out << kIndent << "  " << s.foreach.as << " = " << it.label << ":\n";
-      StepContext ctx(env, s.id, it.params);
-      print_operations(s.type->describe(ctx), looping ? indent + "  " : indent, out, sum);
-      bool resolved = x.decision == StepExpansion::Decision::Run && !x.loop_deferred && !contains_deferred(it.params);
-      if (live && reads_live(s) && resolved) {
-        Value outputs = read_live(plan, s, it.params, *live, wait_limit, redactor, out, sum);
-        if (s.foreach.kind == Foreach::Kind::None && !outputs.is_null()) roots["steps"][s.id] = outputs;
-      }
+      Value outputs = rehearse(plan, s, it.params, runner, connect, secrets, wait_limit, redactor,
+                               looping ? indent + "  " : indent, out, sum);
+      bool resolved = x.decision == StepExpansion::Decision::Run && !x.loop_deferred;
+      if (resolved && s.foreach.kind == Foreach::Kind::None && !outputs.is_null()) roots["steps"][s.id] = outputs;
+      Value r = outputs.is_object() ? outputs : Value::object();
+      r["item"] = it.item;
+      r["outcome"] = "succeeded";
+      results.push_back(r);
     }
+    if (looping && !contains_deferred(results)) roots["steps"][s.id] = {{"results", results}};
   }
   out << fmt::format("\nSummary: {} steps; {} skipped; {} decided at run time; {} write operations shown, none made.\n",
                      sum.steps, sum.skipped, sum.deferred, sum.writes);
   if (live)
-    out << fmt::format("Live reads: {} made, {} could not read (their values stay decided at run time).\n",
+    out << fmt::format("Live reads: {} made, {} could not read or would fail (their values stay decided at run time).\n",
                        sum.live_reads, sum.live_failed);
   return sum;
 }

@@ -27,6 +27,7 @@
 #include "orchestrator/run_lifecycle.h"
 #include "orchestrator/run_state.h"
 #include "workflows/secret_ref.h"
+#include "workflows/secret_store.h"
 #include "workflows/step_expansion.h"
 
 namespace she {
@@ -86,12 +87,14 @@ class JournaledOperator : public OperatorChannel {
     if (g_stop) return std::nullopt;
     auto answer = inner_.ask(key, question, choices);
     if (answer) {
-      record_({{"t", rec::kAnswer}, {"key", key}, {"answer", *answer}, {"who", inner_.who()}});
-      known_[key] = {key, *answer, inner_.who(), ""};
+      record_({{"t", rec::kAnswer}, {"key", key}, {"answer", *answer}, {"who", inner_.who()},
+               {"source", inner_.source()}});
+      known_[key] = {key, *answer, inner_.who(), "", inner_.source()};
     }
     return answer;
   }
   std::string who() const override { return inner_.who(); }
+  std::string source() const override { return inner_.source(); }
 
  private:
   OperatorChannel& inner_;
@@ -150,24 +153,9 @@ class RunSession {
     if (!make_private_directory(plan_dir_, &err)) return fail(code, exit_code::kInternal, err);
     std::string lock_path = plan_lock_path(plan_dir_);
 
-    // Resume the latest run. One that succeeded is not run again by
-    // accident: re-running a whole restore takes an explicit --new-run.
-    std::vector<Value> old_records;
+    // Resume the latest run (its journal is read once, below, under the lock).
     auto runs = list_runs(plan_dir_);
-    if (!runs.empty() && !opts_.new_run && !opts_.on_lab) {  // a lab run has nothing to resume on
-      std::string warning;
-      if (!Journal::read(run_paths(plan_dir_, runs.back()).journal(), &old_records, &warning, &err))
-        return fail(code, exit_code::kInternal, err + "; start over with --new-run");
-      RunState last = RunState::replay(old_records);
-      if (last.result == "succeeded" && opts_.from_step.empty()) {
-        std::cerr << fmt::format("she-restore: run {} of plan {} succeeded at {}; nothing to do.\n"
-                                 "Run the plan again from the start with --new-run, or part of it with --from STEP.\n",
-                                 last.run_id, plan_.name, last.finished);
-        *code = exit_code::kOk;
-        return false;
-      }
-      run_id_ = runs.back();
-    }
+    if (!runs.empty() && !opts_.new_run && !opts_.on_lab) run_id_ = runs.back();  // a lab run has nothing to resume
     bool resuming = !run_id_.empty();
     if (!resuming) run_id_ = new_run_id(plan_dir_);
     paths_ = run_paths(plan_dir_, run_id_);
@@ -195,10 +183,24 @@ class RunSession {
     if (!make_private_directory(paths_.dir, &err)) return fail(code, exit_code::kInternal, err);
     std::vector<Value> records;
     std::string warning;
-    if (!journal_.open(paths_.journal(), &records, &warning, &err)) return fail(code, exit_code::kInternal, err);
+    if (!journal_.open(paths_.journal(), &records, &warning, &err))
+      return fail(code, exit_code::kInternal,
+                  fmt::format("cannot read the journal {}: {}; nothing was done. Fix the file system, or start over "
+                              "with --new-run",
+                              paths_.journal(), err));
     if (!warning.empty()) std::cerr << "she-restore: warning: " << warning << "\n";
     state_ = RunState::replay(records);
     if (!warning.empty()) state_.warnings.push_back(warning);
+    // One that succeeded is not run again by accident: re-running a whole
+    // restore takes an explicit --new-run.
+    if (resuming && state_.result == "succeeded" && opts_.from_step.empty()) {
+      journal_.close();
+      std::cerr << fmt::format("she-restore: run {} of plan {} succeeded at {}; nothing to do.\n"
+                               "Run the plan again from the start with --new-run, or part of it with --from STEP.\n",
+                               state_.run_id, plan_.name, state_.finished);
+      *code = exit_code::kOk;
+      return false;
+    }
     start_log();
 
     Value fingerprints = step_fingerprints(plan_);
@@ -230,7 +232,6 @@ class RunSession {
               {"step_hashes", fingerprints}});
       say("", fmt::format("started run {} ({})", run_id_, paths_.dir));
     }
-    state_ = RunState::replay(reread());
     journaled_.remember(state_.answers);
     return true;
   }
@@ -247,17 +248,23 @@ class RunSession {
 
   // --- journal, log, progress ---------------------------------------------
 
+  /// Appends a record durably, then applies it to the one run state: the
+  /// journal is never read again during the run.
   void record(Value r) {
     r["time"] = utc_now();
+    r = redactor_.scrub(r);
     std::string err;
-    if (!journal_.append(redactor_.scrub(r), &err)) throw JournalFailure(err);
+    if (!journal_.append(r, &err)) throw JournalFailure(fmt::format("{}: {}", paths_.journal(), err));
+    std::lock_guard<std::mutex> lock(state_mutex_);
+    state_.apply(r);
   }
 
-  std::vector<Value> reread() {
-    std::vector<Value> records;
-    std::string warning, err;
-    Journal::read(paths_.journal(), &records, &warning, &err);
-    return records;
+  /// A step's iteration as the run state has it now (loop threads record
+  /// while others read).
+  std::optional<IterationState> iteration_now(const std::string& step, const std::string& key) {
+    std::lock_guard<std::mutex> lock(state_mutex_);
+    const IterationState* it = state_.iteration(step, key);
+    return it ? std::optional<IterationState>(*it) : std::nullopt;
   }
 
   void start_log() {
@@ -335,7 +342,7 @@ class RunSession {
                        : fmt::format("FAILED: {}\nFix the cause and run `she-restore {}` again: the run resumes with "
                                      "this step. `she-restore status {}` shows where it stands.",
                                      out.failed, plan_.file, plan_.file));
-        tell_summary("failed");
+        tell_summary();
         life_.step_failed();
         return exit_code::kStepFailed;
       }
@@ -343,13 +350,12 @@ class RunSession {
     record({{"t", rec::kRunFinished}});
     life_.all_steps_done();
     say("", fmt::format("run {} succeeded; report: {}", run_id_, paths_.report_md()));
-    tell_summary("succeeded");
+    tell_summary();
     return exit_code::kOk;
   }
 
   /// The end-of-run summary for the operator (report.h run_summary).
-  void tell_summary(const std::string& result) {
-    state_.result = result;
+  void tell_summary() {
     long long ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - walk_started_).count();
     say("", run_summary(plan_, state_, ms, !opts_.on_lab));
   }
@@ -364,7 +370,6 @@ class RunSession {
                           opts_.from_step));
     } else if (!state_.run_id.empty() && state_.steps.size() > 0) {
       record({{"t", rec::kRerunFrom}, {"steps", ids}, {"from", opts_.from_step}});
-      state_ = RunState::replay(reread());
     }
     // A new run started --from a later step: the steps before it are skipped.
     for (size_t i = 0; i < from; ++i) {
@@ -375,7 +380,6 @@ class RunSession {
 
   void skip(const Step& s, const std::string& reason, const std::string& where) {
     record({{"t", rec::kStepSkipped}, {"step", s.id}, {"iter", ""}, {"reason", reason}});
-    state_.steps[s.id].skip_reason = reason;
     if (!where.empty()) say(where, "skipped: " + reason);
   }
 
@@ -472,8 +476,6 @@ class RunSession {
         labels.push_back(label_of(item));
       }
       record({{"t", rec::kLoopExpanded}, {"step", s.id}, {"items", list}, {"labels", labels}});
-      state_.steps[s.id].loop_expanded = true;
-      state_.steps[s.id].items = list;
     }
     if (s.foreach.kind == Foreach::Kind::None && s.when_expr) {
       Value w;
@@ -534,7 +536,6 @@ class RunSession {
     for (auto& t : pool) t.join();
     if (thrown) std::rethrow_exception(thrown);
 
-    state_ = RunState::replay(reread());
     publish_outputs(s, state_.steps[s.id]);
     for (auto& r : results) {
       if (r.outcome == Outcome::Awaiting) out.awaiting = true;
@@ -556,7 +557,7 @@ class RunSession {
     IterationResult res;
     res.item = item;
     std::string at = key.empty() ? where : where + " (" + label_of(item) + ")";
-    const IterationState* prev = state_.iteration(s.id, key);
+    const std::optional<IterationState> prev = iteration_now(s.id, key);
     if (prev && (prev->status == "succeeded" || prev->status == "skipped")) {
       res.outcome = prev->status == "succeeded" ? Outcome::Succeeded : Outcome::Skipped;
       return res;
@@ -597,6 +598,8 @@ class RunSession {
     services.iteration_key = key.empty() ? s.id : s.id + "/" + label_of(item);
     services.should_stop = [&attempt_deadline] { return g_stop.load() || Clock::now() > attempt_deadline; };
     services.progress = [this, at](const std::string& line) { say(at, line); };
+    services.runner = &runner_;
+    services.secrets = &secrets_;
     // Correlation-Id (the engine keeps 36 characters): the run's unique
     // suffix and the step, so its events can be matched to what we did.
     services.correlation_id = ("she-" + run_id_.substr(run_id_.size() - 6) + "-" + s.id).substr(0, 36);
@@ -725,12 +728,17 @@ class RunSession {
     if (s.type->kind() == StepKind::Read) return d;
     Value outputs = Value::object();
     CheckResult probe = s.type->check(ctx, outputs);
-    bool has_outputs = true;
-    for (auto& o : s.type->outputs()) has_outputs &= outputs.contains(o.name);
-    if (probe == CheckResult::Done && has_outputs) {
+    std::vector<std::string> unknown;
+    for (auto& o : s.type->outputs())
+      if (!outputs.contains(o.name)) unknown.push_back(o.name);
+    bool has_outputs = unknown.empty();
+    if (probe == CheckResult::Done) {
+      // The probe saw the effect; what it did not see stays unknown, and a
+      // step that needs it stops saying so (never an invented value).
       d.verdict = Settled::Done;
       d.outputs = outputs;
       d.note = "already in place (checked by its probe)";
+      if (!unknown.empty()) d.note += fmt::format("; its {} stay unknown", fmt::join(unknown, ", "));
       return d;
     }
     if (probe == CheckResult::NotDone || (probe == CheckResult::Unknown && s.type->kind() != StepKind::Once)) return d;
@@ -766,8 +774,7 @@ class RunSession {
   void finish_reports() {
     if (!journal_.is_open()) return;
     std::string err;
-    RunState final_state = RunState::replay(reread());
-    if (!write_reports(plan_, paths_, final_state, redactor_, &err))
+    if (!write_reports(plan_, paths_, state_, redactor_, &err))
       std::cerr << "she-restore: warning: " << err << "\n";
     if (log_) log_->flush();
   }
@@ -783,11 +790,16 @@ class RunSession {
   std::string plan_dir_, run_id_;
   RunPaths paths_;
   RunState state_;
+  std::mutex state_mutex_;
   Value roots_;
   Clock::time_point walk_started_ = Clock::now();
   std::shared_ptr<spdlog::logger> log_;
   std::mutex say_mutex_;
   RunConnections connections_{plan_.env, [this](const std::string& m) { say("", m); }};
+  // A run performs every operation; each value a secret resolves to is
+  // scrubbed from then on.
+  DirectRunner runner_;
+  SecretStore secrets_{SecretStore::Mode::Resolve, [this](const std::string& v) { redactor_.add_value(v); }};
 };
 
 }  // namespace

@@ -37,12 +37,20 @@ std::optional<std::string> ConsoleOperator::ask(const std::string& key, const st
   // Most specific first: "fence/hosted_engine_2", then "fence". A question
   // about one attempt ("resolve:...@N") takes its exact key only.
   for (std::string k = key;;) {
-    if (auto it = answers_.find(k); it != answers_.end() && valid(it->second)) return it->second;
+    if (auto it = answers_.find(k); it != answers_.end() && valid(it->second)) {
+      last_source_ = "answers file";
+      return it->second;
+    }
     size_t slash = k.rfind('/');
     if (slash == std::string::npos || key.rfind("resolve:", 0) == 0) break;
     k = k.substr(0, slash);
   }
-  if (opts_.yes && std::find(choices.begin(), choices.end(), "yes") != choices.end()) return std::string("yes");
+  if (opts_.yes && std::find(choices.begin(), choices.end(), "yes") != choices.end()) {
+    // Said out loud: an unattended answer is still an answer to something.
+    std::cerr << question << "\n  answered yes by --yes\n";
+    last_source_ = "--yes";
+    return std::string("yes");
+  }
   if (!opts_.interactive || !::isatty(STDIN_FILENO)) return std::nullopt;
   std::string options = fmt::format("{}", fmt::join(choices, "/"));
   for (int tries = 0; tries < 3; ++tries) {
@@ -51,7 +59,10 @@ std::optional<std::string> ConsoleOperator::ask(const std::string& key, const st
     if (!std::getline(std::cin, line)) return std::nullopt;
     line.erase(0, line.find_first_not_of(" \t"));
     line.erase(line.find_last_not_of(" \t\r") + 1);
-    if (valid(line)) return line;
+    if (valid(line)) {
+      last_source_ = "terminal";
+      return line;
+    }
     std::cerr << "please answer one of: " << options << "\n";
   }
   return std::nullopt;

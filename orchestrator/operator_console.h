@@ -16,7 +16,7 @@ class ConsoleOperator : public OperatorChannel {
   struct Options {
     bool yes = false;          // answer "yes" wherever "yes" is a choice
     std::string answers_file;  // YAML mapping: key (step id, step id/item, resolve:...) -> answer
-    bool interactive = true;   // ask on the terminal when stdin is one
+    bool interactive = false;  // ask on the terminal (stdin is one)
   };
 
   /// False with `err` when the answers file cannot be read.
@@ -25,8 +25,10 @@ class ConsoleOperator : public OperatorChannel {
   std::optional<std::string> ask(const std::string& key, const std::string& question,
                                  const std::vector<std::string>& choices) override;
   std::string who() const override;
+  std::string source() const override { return last_source_; }
 
  private:
+  std::string last_source_;
   Options opts_;
   std::map<std::string, std::string> answers_;
 };

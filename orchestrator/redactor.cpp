@@ -47,6 +47,7 @@ Redactor::Redactor(const Plan& plan) {
 }
 
 void Redactor::add_value(const std::string& value) {
+  std::lock_guard<std::mutex> lock(mutex_);
   // Very short values would blank out ordinary words; none is a password.
   if (value.size() < 4 || std::find(values_.begin(), values_.end(), value) != values_.end()) return;
   values_.push_back(value);
@@ -54,6 +55,7 @@ void Redactor::add_value(const std::string& value) {
 }
 
 std::string Redactor::scrub(std::string text) const {
+  std::lock_guard<std::mutex> lock(mutex_);
   for (auto& v : values_)
     for (size_t at = text.find(v); at != std::string::npos; at = text.find(v, at + 10))
       text.replace(at, v.size(), "[redacted]");
@@ -61,7 +63,6 @@ std::string Redactor::scrub(std::string text) const {
 }
 
 Value Redactor::scrub(const Value& v) const {
-  if (values_.empty()) return v;
   if (v.is_string()) return Value(scrub(v.get<std::string>()));
   if (v.is_array()) {
     Value out = Value::array();

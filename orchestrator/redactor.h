@@ -4,6 +4,7 @@
 // a host or a step echoes back is caught too (Ansible's no_log gap).
 #pragma once
 
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,8 @@ namespace she {
 
 class Redactor {
  public:
+  Redactor(const Redactor&) = delete;
+  Redactor& operator=(const Redactor&) = delete;
   /// Collects the values behind every secret reference of the plan.
   explicit Redactor(const Plan& plan);
   Redactor() = default;
@@ -24,6 +27,7 @@ class Redactor {
   Value scrub(const Value& v) const;
 
  private:
+  mutable std::mutex mutex_;  // values are added as a run resolves them
   std::vector<std::string> values_;
 };
 

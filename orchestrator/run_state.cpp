@@ -27,8 +27,13 @@ const IterationState* RunState::iteration(const std::string& step, const std::st
 
 RunState RunState::replay(const std::vector<Value>& records) {
   RunState st;
-  std::vector<std::string> order;  // steps in the order they were first seen
-  for (const Value& r : records) {
+  for (const Value& r : records) st.apply(r);
+  return st;
+}
+
+void RunState::apply(const Value& r) {
+  RunState& st = *this;
+  {
     std::string t = r.value("t", "");
     std::string step = r.value("step", "");
     std::string key = r.value("iter", "");
@@ -93,7 +98,8 @@ RunState RunState::replay(const std::vector<Value>& records) {
         it.note = r.value("reason", "");
       }
     } else if (t == rec::kAnswer) {
-      st.answers[r.value("key", "")] = {r.value("key", ""), r.value("answer", ""), r.value("who", ""), time};
+      st.answers[r.value("key", "")] = {r.value("key", ""), r.value("answer", ""), r.value("who", ""), time,
+                                        r.value("source", "")};
     } else if (t == rec::kAwaiting) {
       st.result = "awaiting_operator";
       st.stop_reason = r.value("reason", "");
@@ -112,7 +118,6 @@ RunState RunState::replay(const std::vector<Value>& records) {
       st.finished = time;
     }
   }
-  return st;
 }
 
 }  // namespace she

@@ -53,6 +53,7 @@ struct StepState {
 
 struct Answer {
   std::string key, answer, who, time;
+  std::string source;  // terminal, --yes, answers file
 };
 
 struct RunState {
@@ -67,7 +68,10 @@ struct RunState {
   int resumes = 0;
   std::string rerun_from;    // the step of the latest --from of this run
 
+  /// The state after `records`; read only when a run is opened.
   static RunState replay(const std::vector<Value>& records);
+  /// One more record, as it becomes durable.
+  void apply(const Value& record);
   const IterationState* iteration(const std::string& step, const std::string& key) const;
 };
 

@@ -600,4 +600,12 @@ bool truthy(const Value& v) {
   return !v.empty();
 }
 
+Value deferred_as_text(const Value& v) {
+  if (is_deferred(v)) return Value(to_text(v));
+  if (!v.is_array() && !v.is_object()) return v;
+  Value out = v;
+  for (auto it = out.begin(); it != out.end(); ++it) *it = deferred_as_text(*it);
+  return out;
+}
+
 }  // namespace she

@@ -77,6 +77,8 @@ bool is_deferred(const Value& v);
 /// Deferred anywhere inside (a list of items some of which are deferred).
 bool contains_deferred(const Value& v);
 std::string deferred_text(const Value& v);
+/// `v` with every deferred value inside replaced by its <path> text.
+Value deferred_as_text(const Value& v);
 
 /// JSON text of a value; invalid UTF-8 from a plan or a host becomes U+FFFD
 /// instead of an exception.

@@ -525,11 +525,11 @@ class Validator {
       params[p.name] = v;
     }
     if (d_.all().size() != errors_before) return;
-    // Describe once: a tool rule broken by the parameters (engine-backup's,
-    // for instance) is caught here.
+    // A tool rule broken by the parameters (engine-backup's, for
+    // instance) is caught here.
     try {
       StepContext ctx(plan_.env, s.id, params);
-      s.type->describe(ctx);
+      s.type->check_rules(ctx);
     } catch (const StepRuleError& e) {
       d_.error(ErrorKind::RuleViolation, s.pos, fmt::format("step '{}' ({}){}: {}", s.id, s.uses, which, e.what()),
                "change the step's parameters; the command would be refused as written");

@@ -68,7 +68,8 @@ StepExpansion expand_step(const Plan& plan, const Step& step, const Value& roots
       return x;
     }
     if (is_deferred(w)) x.decision = StepExpansion::Decision::Deferred;
-    x.iterations.push_back({x.loop_deferred ? f.as : "", resolve_step_params(step, scope)});
+    x.iterations.push_back({x.loop_deferred ? f.as : "", resolve_step_params(step, scope),
+                            x.loop_deferred ? scope[f.as] : Value()});
     return x;
   }
 
@@ -84,7 +85,7 @@ StepExpansion expand_step(const Plan& plan, const Step& step, const Value& roots
     }
     any_deferred |= is_deferred(w);
     if (step.when_expr) results.push_back(to_text(item) + (is_deferred(w) ? ": at run time" : ": true"));
-    x.iterations.push_back({item_label(item), resolve_step_params(step, scope)});
+    x.iterations.push_back({item_label(item), resolve_step_params(step, scope), item});
   }
   if (step.when_expr) x.when_result = fmt::format("{}", fmt::join(results, "; "));
   if (x.iterations.empty()) x.decision = StepExpansion::Decision::SkipWhen;

@@ -14,6 +14,7 @@ namespace she {
 struct StepIteration {
   std::string label;  // "" for a step without foreach; the item's text otherwise
   Value params;       // resolved parameters
+  Value item;         // the loop item (null without a loop)
 };
 
 struct StepExpansion {

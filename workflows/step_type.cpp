@@ -1,10 +1,10 @@
 #include "workflows/step_type.h"
 
+#include "workflows/secret_store.h"
+
 #include <algorithm>
 #include <fmt/format.h>
 
-#include "engine_api/requests.h"
-#include "hosts/shell_quote.h"
 
 namespace she {
 
@@ -128,6 +128,16 @@ EngineHostRef StepContext::engine_host(const std::string& name) const {
   return ref;
 }
 
+std::string StepContext::secret(const std::string& name) const {
+  const SecretStore* store = services().secrets;
+  if (!store) throw StepError("fatal", "no secret store here to read " + name);
+  try {
+    return store->value(text(name));
+  } catch (const SecretUnavailable& e) {
+    throw StepError("fatal", name + ": " + e.what());
+  }
+}
+
 StepType::StepType(std::string name, StepKind kind, std::string summary,
                    std::vector<ParamSchema> params, std::vector<OutputSchema> outputs)
     : name_(std::move(name)), kind_(kind), summary_(std::move(summary)),
@@ -153,23 +163,6 @@ StepResult StepType::apply(const StepContext&) const {
 }
 
 void StepType::verify(const StepContext&) const {}
-
-Operation StepType::http(const engine_api::Request& r) {
-  Operation op{r.writes, r.method + " " + r.path, {}};
-  if (!r.body.empty()) op.detail.push_back(r.body);
-  return op;
-}
-
-Operation StepType::ssh(const SshEndpoint& at, const std::vector<std::string>& argv, bool writes) {
-  return {writes, "ssh " + at.str() + ": " + shell_join(argv), {}};
-}
-
-Operation StepType::note(std::string line, bool writes) { return {writes, std::move(line), {}}; }
-
-void StepType::lookup_host(const EngineHostRef& h, std::vector<Operation>& ops) {
-  if (h.id.empty())
-    ops.push_back(http(engine_api::list_hosts(engine_api::host_name_search(h.name), false)));
-}
 
 namespace {
 StepCatalog& builtin_catalog() {

@@ -1,6 +1,8 @@
 // The step contract (design brief section 3). A plan is data; a step type is
 // code: a small class with a parameter schema, declared outputs, a declared
-// kind, and describe / check / apply / verify.
+// kind, and rules / check / apply / verify. A step acts on the world only
+// through operations (base/operation.h) handed to the run's runner, so a
+// dry run is the same code with a runner that records the writes.
 #pragma once
 
 #include <functional>
@@ -10,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "base/operation.h"
 #include "workflows/environment.h"
 #include "workflows/expression.h"
 
@@ -20,6 +23,7 @@ struct Request;
 class EngineClient;
 }  // namespace engine_api
 class SshSession;
+class SecretStore;
 
 /// How safely a step may be repeated; drives dry runs and resume.
 enum class StepKind {
@@ -51,13 +55,6 @@ struct OutputSchema {
   std::string name;
   bool is_list = false;
   std::string help;
-};
-
-/// One concrete thing a step would do, as the dry run prints it.
-struct Operation {
-  bool writes = false;
-  std::string line;                 // "POST /ovirt-engine/api/hosts/.../fence"
-  std::vector<std::string> detail;  // body, file content: printed indented
 };
 
 /// Where an SSH target resolves to, and how to log in there (paths made
@@ -123,6 +120,8 @@ class OperatorChannel {
                                          const std::vector<std::string>& choices) = 0;
   /// Who answers (the login name), for the journal.
   virtual std::string who() const = 0;
+  /// Where the last answer came from: "terminal", "--yes", "answers file".
+  virtual std::string source() const = 0;
 };
 
 /// What a running step may use besides its parameters.
@@ -145,6 +144,11 @@ struct RunServices {
   /// second `lane` gives a separate session to the same host (a host to
   /// host copy reads with one and writes with the other).
   std::function<SshSession&(const SshEndpoint&, int lane)> ssh;
+  /// Performs every operation of the step: the run's runner, or a dry
+  /// run's, which performs reads and records writes.
+  OperationRunner* runner = nullptr;
+  /// The only resolver of secret references (a dry run's gives stand-ins).
+  const SecretStore* secrets = nullptr;
 };
 
 /// What a read-only probe found: the effect is in place, is not, or the
@@ -173,6 +177,9 @@ class StepContext {
   std::vector<std::string> texts(const std::string& name) const;
   SshEndpoint ssh(const std::string& name) const;
   EngineHostRef engine_host(const std::string& name) const;
+  /// The value of a secret parameter, through the run's secret store;
+  /// StepError when it cannot be read.
+  std::string secret(const std::string& name) const;
   /// Services of a run; a dry run and validation have none.
   const RunServices& services() const;
 
@@ -197,10 +204,10 @@ class StepType {
   const ParamSchema* param(const std::string& name) const;
   const OutputSchema* output(const std::string& name) const;
 
-  /// The concrete operations, secrets as references. Throws StepRuleError
-  /// when the parameters break a rule of the tool being driven (validation
-  /// calls this too, so a plan that would be refused is refused up front).
-  virtual std::vector<Operation> describe(const StepContext& ctx) const = 0;
+  /// Throws StepRuleError when the parameters break a rule of the tool
+  /// being driven; validation calls it, so a plan that would be refused is
+  /// refused up front, and so does every run and dry run before acting.
+  virtual void check_rules(const StepContext& /*ctx*/) const {}
 
   /// Read-only probe: is the effect already in place? Used on resume and
   /// before retrying a `once` step. When it says Done it also fills in the
@@ -214,13 +221,6 @@ class StepType {
   /// Whether apply/check/verify are real yet; a run refuses a plan with a
   /// step that is not, before it starts anything.
   virtual bool runnable() const { return false; }
-
- protected:
-  static Operation http(const engine_api::Request& r);
-  static Operation ssh(const SshEndpoint& at, const std::vector<std::string>& argv, bool writes);
-  static Operation note(std::string line, bool writes = false);
-  /// GET by name when the host's id is not known yet.
-  static void lookup_host(const EngineHostRef& h, std::vector<Operation>& ops);
 
  private:
   std::string name_;

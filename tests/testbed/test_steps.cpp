@@ -9,7 +9,8 @@
 #include <thread>
 #include <unistd.h>
 
-#include "workflows/secret_ref.h"
+#include "hosts/shell_quote.h"
+#include "hosts/ssh_session.h"
 #include "workflows/steps/schema.h"
 
 namespace she::test {
@@ -26,7 +27,7 @@ bool has_line(const std::string& file, const std::string& line) {
 }
 
 /// One write() with O_APPEND, then fsync: an effect is all there or absent.
-void append_line(const std::string& file, const std::string& line) {
+void append_line_now(const std::string& file, const std::string& line) {
   int fd = ::open(file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) throw StepError("command", "cannot open " + file);
   std::string text = line + "\n";
@@ -45,6 +46,16 @@ bool nap(const StepContext& ctx, long long ms) {
   return true;
 }
 
+/// The same, as an operation of the run (a local file write): a dry run
+/// shows it and does not make it.
+void append_line(const StepContext& ctx, const std::string& file, const std::string& line) {
+  Operation op;
+  op.writes = true;
+  op.where = "local";
+  op.line = "append a line to " + file;
+  perform_operation(ctx.services().runner, op, [&] { append_line_now(file, line); });
+}
+
 std::string effect_line(const StepContext& ctx) { return ctx.services().iteration_key; }
 
 class Effect : public StepType {
@@ -59,9 +70,6 @@ class Effect : public StepType {
                            "SIGKILL itself right after the effect (unless SHE_TEST_SURVIVE is set)")},
                  {{"line", false, "the recorded line"}}) {}
   bool runnable() const override { return true; }
-  std::vector<Operation> describe(const StepContext& ctx) const override {
-    return {note("record an effect in " + ctx.text("file"), true)};
-  }
   CheckResult check(const StepContext& ctx, Value& outputs) const override {
     if (!ctx.flag("probe")) return CheckResult::Unknown;
     if (!has_line(ctx.text("file"), effect_line(ctx))) return CheckResult::NotDone;
@@ -73,7 +81,7 @@ class Effect : public StepType {
     if (!nap(ctx, half)) throw StepError("interrupted", "stopped before the effect");
     // Deliberately naive, also for test.ensure: only the executor's probe
     // on resume may keep an effect from repeating, so the tests see it.
-    append_line(ctx.text("file"), effect_line(ctx));
+    append_line(ctx, ctx.text("file"), effect_line(ctx));
     // A crash after the effect and before the journal hears of it.
     if (ctx.flag("die_after_effect") && !std::getenv("SHE_TEST_SURVIVE")) ::raise(SIGKILL);
     if (ctx.flag("fail_after")) throw StepError("transport", "failed after acting (planned)");
@@ -91,7 +99,6 @@ class ValueStep : public StepType {
                  {required("value", ParamType::Any, "the value")},
                  {{"value", false, "the value"}, {"items", true, "the value, when a list"}}) {}
   bool runnable() const override { return true; }
-  std::vector<Operation> describe(const StepContext&) const override { return {note("capture a value")}; }
   StepResult apply(const StepContext& ctx) const override {
     StepResult r;
     r.outputs["value"] = ctx.params()["value"];
@@ -109,7 +116,6 @@ class FailStep : public StepType {
                   optional("class", ParamType::String, "transport", "error class of the failures")},
                  {{"attempts", false, "attempts made"}}) {}
   bool runnable() const override { return true; }
-  std::vector<Operation> describe(const StepContext&) const override { return {note("fail, then succeed", true)}; }
   StepResult apply(const StepContext& ctx) const override {
     std::string file = ctx.text("counter");
     long long n = 0;
@@ -117,8 +123,11 @@ class FailStep : public StepType {
       std::ifstream in(file);
       in >> n;
     }
-    append_line(file + ".log", std::to_string(n + 1));
-    std::ofstream(file, std::ios::trunc) << n + 1;
+    append_line(ctx, file + ".log", std::to_string(n + 1));
+    Operation op;
+    op.where = "local";
+    op.line = "count an attempt in " + file;
+    perform_operation(ctx.services().runner, op, [&] { std::ofstream(file, std::ios::trunc) << n + 1; });
     if (n < ctx.number("fail_times"))
       throw StepError(ctx.text("class"), fmt::format("planned failure {} of {}", n + 1, ctx.number("fail_times")));
     StepResult r;
@@ -133,7 +142,6 @@ class WaitStep : public StepType {
       : StepType("test.wait", StepKind::Idempotent, "wait, stopping at once when the run must stop",
                  {optional("sleep_ms", ParamType::Int, 10000, "how long")}, {}) {}
   bool runnable() const override { return true; }
-  std::vector<Operation> describe(const StepContext&) const override { return {note("wait")}; }
   StepResult apply(const StepContext& ctx) const override {
     if (!nap(ctx, ctx.number("sleep_ms"))) throw StepError("interrupted", "stopped while waiting");
     return {};
@@ -148,9 +156,8 @@ class LeakStep : public StepType {
                   optional("fail", ParamType::Bool, false, "fail with the value in the error")},
                  {{"echo", false, "the value"}}) {}
   bool runnable() const override { return true; }
-  std::vector<Operation> describe(const StepContext&) const override { return {note("leak a secret")}; }
   StepResult apply(const StepContext& ctx) const override {
-    std::string value = resolve_secret(ctx.text("secret")).value_or("");
+    std::string value = ctx.secret("secret");
     if (ctx.services().progress) ctx.services().progress("the value is " + value);
     if (ctx.flag("fail")) throw StepError("fatal", "failed with " + value);
     StepResult r;
@@ -159,11 +166,29 @@ class LeakStep : public StepType {
   }
 };
 
+/// A step type that breaks the contract: it changes a host with a command
+/// it declares a read, so the runner makes it even in a dry run and shows
+/// no write. The dry-run/run comparison must catch it.
+class SneakyStep : public StepType {
+ public:
+  SneakyStep()
+      : StepType("test.sneaky", StepKind::Idempotent, "touch a file on a host, calling it a read",
+                 {required("host", ParamType::SshTarget, "the host"), required("path", ParamType::String, "the file")},
+                 {}) {}
+  bool runnable() const override { return true; }
+  StepResult apply(const StepContext& ctx) const override {
+    ExecOptions o;
+    o.runner = ctx.services().runner;
+    o.writes = false;  // the lie
+    ctx.services().ssh(ctx.ssh("host"), 0).exec(shell_join({"touch", "--", ctx.text("path")}), o);
+    return {};
+  }
+};
+
 /// A step type whose runtime is not built: a run must refuse before it starts.
 class UnbuiltStep : public StepType {
  public:
   UnbuiltStep() : StepType("test.unbuilt", StepKind::Once, "a step type this build cannot run", {}, {}) {}
-  std::vector<Operation> describe(const StepContext&) const override { return {note("nothing", true)}; }
 };
 
 }  // namespace
@@ -176,6 +201,7 @@ void register_test_steps() {
   StepCatalog::register_extra(std::make_unique<FailStep>());
   StepCatalog::register_extra(std::make_unique<WaitStep>());
   StepCatalog::register_extra(std::make_unique<LeakStep>());
+  StepCatalog::register_extra(std::make_unique<SneakyStep>());
 }
 
 }  // namespace she::test

@@ -15,7 +15,7 @@
 
 #include "hosts/backup_archive.h"
 #include "hosts/tool_output.h"
-#include "workflows/secret_ref.h"
+#include "base/poller.h"
 #include "workflows/steps/host_step.h"
 #include "workflows/steps/schema.h"
 
@@ -27,21 +27,6 @@ namespace {
 
 ParamSchema engine_vm_param() {
   return optional("host", ParamType::SshTarget, "engine", "where the engine runs (SSH target)");
-}
-
-std::string secret_shown(const StepContext& ctx, const std::string& name) {
-  return "[secret " + ctx.text(name) + "]";
-}
-
-/// Secrets reach a remote command through a 0600 file written over the SSH
-/// channel (never its command line), and the file is removed afterwards.
-Operation upload_op(const SshEndpoint& at, const std::string& path, const std::string& content) {
-  Operation op{true,
-               fmt::format("write {}:{} (mode 0600; content sent through the SSH channel, not the command line)",
-                           at.str(), shell_quote(path)),
-               {}};
-  op.detail.push_back(content);
-  return op;
 }
 
 std::vector<std::string> scopes(const StepContext& ctx) { return ctx.texts("scope"); }
@@ -60,12 +45,9 @@ class EngineBackupRun : public HostStep {
                   optional("db_dump_format", ParamType::String, nullptr, "plain or custom")},
                  {{"file", false, "the archive written"}}) {}
 
-  std::vector<Operation> describe(const StepContext& ctx) const override {
+  void check_rules(const StepContext& ctx) const override {
     std::string err;
-    auto argv = engine_backup_argv(options(ctx), &err);
-    if (argv.empty()) throw StepRuleError("engine-backup: " + err);
-    return {ssh(ctx.ssh("host"), argv, true),
-            note("expect exit 0 and 'Done.'; on failure report the FATAL: lines")};
+    if (engine_backup_argv(options(ctx), &err).empty()) throw StepRuleError("engine-backup: " + err);
   }
 
   static EngineBackupOptions options(const StepContext& ctx) {
@@ -86,9 +68,9 @@ class EngineBackupRun : public HostStep {
     std::string err;
     auto argv = engine_backup_argv(options(ctx), &err);
     SshSession& ssh = session(ctx);
-    ExecResult r = exec(ctx, ssh, argv, true);
+    ExecResult r = exec(ctx, ssh, argv, Effect::Writes, true);
     EngineBackupOutcome out = parse_engine_backup(r.stdout_tail, r.stderr_tail, r.exit_status);
-    if (!out.ok)
+    if (!out.ok && !r.rehearsed)
       throw StepError("command", fmt::format("{}: engine-backup failed (exit {}): {}", ssh.target().name, r.exit_status,
                                              out.fatal.empty() ? r.stderr_tail.substr(0, 300) : fmt::format("{}", fmt::join(out.fatal, "; "))));
     StepResult res;
@@ -122,18 +104,9 @@ class EngineBackupRestore : public HostStep {
                   optional("he_remove_storage_vm", ParamType::Bool, false, "--he-remove-storage-vm (off unless asked)")},
                  {}) {}
 
-  std::vector<Operation> describe(const StepContext& ctx) const override {
-    EngineBackupOptions o = options(ctx);
+  void check_rules(const StepContext& ctx) const override {
     std::string err;
-    auto argv = engine_backup_argv(o, &err);
-    if (argv.empty()) throw StepRuleError("engine-backup: " + err);
-    auto at = ctx.ssh("host");
-    std::vector<Operation> ops;
-    if (!o.db_passfile.empty()) ops.push_back(upload_op(at, o.db_passfile, secret_shown(ctx, "db_password")));
-    ops.push_back(ssh(at, argv, true));
-    ops.push_back(note("expect 'You should now run engine-setup.' and 'Done.'; on failure report the FATAL: lines"));
-    if (!o.db_passfile.empty()) ops.push_back(ssh(at, {"rm", "-f", "--", o.db_passfile}, true));
-    return ops;
+    if (engine_backup_argv(options(ctx), &err).empty()) throw StepRuleError("engine-backup: " + err);
   }
 
   static EngineBackupOptions options(const StepContext& ctx) {
@@ -170,21 +143,17 @@ class EngineBackupRestore : public HostStep {
     auto argv = engine_backup_argv(o, &err);
     if (argv.empty()) throw StepError("fatal", "engine-backup: " + err);
     SshSession& ssh = session(ctx);
-    if (!o.db_passfile.empty()) {
-      auto pw = resolve_secret(ctx.text("db_password"));
-      if (!pw) throw StepError("fatal", "cannot read the secret " + ctx.text("db_password") + " for db_password");
-      upload(ctx, ssh, o.db_passfile, *pw + "\n");
-    }
+    if (!o.db_passfile.empty()) upload(ctx, ssh, o.db_passfile, ctx.secret("db_password") + "\n");
     ExecResult r;
     try {
-      r = exec(ctx, ssh, argv, true);
+      r = exec(ctx, ssh, argv, Effect::Writes, true);
     } catch (...) {
-      if (!o.db_passfile.empty()) remove_secret_files(ssh, {o.db_passfile});
+      if (!o.db_passfile.empty()) remove_secret_files(ctx, ssh, {o.db_passfile});
       throw;
     }
-    if (!o.db_passfile.empty()) remove_secret_files(ssh, {o.db_passfile});
+    if (!o.db_passfile.empty()) remove_secret_files(ctx, ssh, {o.db_passfile});
     EngineBackupOutcome out = parse_engine_backup(r.stdout_tail, r.stderr_tail, r.exit_status);
-    if (!out.ok)
+    if (!out.ok && !r.rehearsed)
       throw StepError("command", fmt::format("{}: engine-backup --mode=restore failed (exit {}): {}", ssh.target().name,
                                              r.exit_status,
                                              out.fatal.empty() ? r.stderr_tail.substr(0, 300) : fmt::format("{}", fmt::join(out.fatal, "; "))));
@@ -201,13 +170,9 @@ class EngineSetupRun : public HostStep {
                   optional("offline", ParamType::Bool, true, "do not update packages (--offline)")},
                  {}) {}
 
-  std::vector<Operation> describe(const StepContext& ctx) const override {
-    return {ssh(ctx.ssh("host"), engine_setup_argv(ctx.text("answer_file"), ctx.flag("offline")), true)};
-  }
-
  protected:
   StepResult run(const StepContext& ctx) const override {
-    exec_ok(ctx, session(ctx), engine_setup_argv(ctx.text("answer_file"), ctx.flag("offline")), true);
+    exec_ok(ctx, session(ctx), engine_setup_argv(ctx.text("answer_file"), ctx.flag("offline")), Effect::Writes, true);
     return {};
   }
 };
@@ -231,14 +196,17 @@ std::vector<std::string> deploy_unit_argv(const std::vector<std::string>& comman
 /// (false); the log's lines so far are left in `log`.
 bool follow_deploy(const StepContext& ctx, SshSession& ssh, const std::string& until, long long& offset, std::string& log,
                    bool (*still_running)(const StepContext&, SshSession&), const std::string& quiet_until = "") {
-  bool narrate = quiet_until.empty();
-  auto interval = std::chrono::milliseconds(std::max<long long>(20, ctx.env().engine.poll_interval.count()));
-  while (true) {
+  bool narrate = quiet_until.empty(), found = false;
+  auto first = std::chrono::milliseconds(std::max<long long>(20, ctx.env().engine.poll_interval.count()));
+  Poller poller(ctx.services().runner, {first, std::chrono::seconds(5)}, ctx.services().should_stop);
+  auto look = [&] {
     // Asked before the read: a unit that had ended then has written all it
     // will, so an empty read after it means the end (asked after, a last
     // line written in between would be missed).
     const bool running = still_running(ctx, ssh);
     ExecOptions o;
+    o.runner = ctx.services().runner;
+    o.writes = false;
     o.should_stop = ctx.services().should_stop;
     std::string chunk;
     o.on_stdout = [&](const char* d, size_t n) { chunk.append(d, n); };
@@ -255,12 +223,17 @@ bool follow_deploy(const StepContext& ctx, SshSession& ssh, const std::string& u
         if (!narrate && line.find(quiet_until) != std::string::npos) narrate = true;
       }
     }
-    if (log.find(until) != std::string::npos) return true;
-    if (!running && chunk.empty()) return false;  // the unit ended and said all it had
-    if (!wait_unless(interval, ctx.services().should_stop))
-      throw StepError("interrupted", "stopped while following the deploy (it goes on, as a systemd unit)");
-    interval = std::min<std::chrono::milliseconds>(std::chrono::seconds(5), interval * 3 / 2);
+    found = log.find(until) != std::string::npos;
+    return found || (!running && chunk.empty());  // or the unit ended and said all it had
+  };
+  switch (poller.wait(ssh.target().name, fmt::format("the deploy's log {} says '{}'", kDeployLog, until),
+                      std::chrono::hours(24 * 7), look)) {
+    case Poller::Outcome::Reached: return found;
+    case Poller::Outcome::Assumed: return true;
+    case Poller::Outcome::Stopped:
+    case Poller::Outcome::TimedOut: break;
   }
+  throw StepError("interrupted", "stopped while following the deploy (it goes on, as a systemd unit)");
 }
 
 /// The last error lines of the deploy's log, for the failure message.
@@ -275,6 +248,8 @@ std::string deploy_errors(const std::string& log) {
 
 bool unit_active(const StepContext& ctx, SshSession& ssh) {
   ExecOptions o;
+  o.runner = ctx.services().runner;
+  o.writes = false;
   o.should_stop = ctx.services().should_stop;
   return ssh.exec(shell_join({"systemctl", "is-active", "--quiet", kDeployUnit}), o).exit_status == 0;
 }
@@ -306,41 +281,6 @@ class DeployRestore : public HostStep {
                            "the hosted_engine_setup role's hooks directory on the host")},
                  {{"lock_file", false, "remove it (hosted_engine.deploy_continue) to let the deploy go on"}}) {}
 
-  std::vector<Operation> describe(const StepContext& ctx) const override {
-    DeployAnswers a = plain_answers(ctx);
-    a.admin_password = secret_shown(ctx, "admin_password");
-    a.appliance_root_password = secret_shown(ctx, "appliance_root_password");
-    for (const char* field : {"fqdn", "storage_connection", "storage_domain_name", "datacenter", "cluster"}) {
-      std::string problem = answer_value_problem(ctx.text(field));
-      if (!problem.empty())
-        throw StepRuleError(fmt::format("{} cannot go into the answer file: {}", field, problem));
-    }
-    auto at = ctx.ssh("host");
-    std::string answers = ctx.text("answer_file");
-    std::string lock = ctx.text("lock_file");
-    if (lock.empty() || lock[0] != '/' ||
-        lock.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./-") != std::string::npos)
-      throw StepRuleError("lock_file must be an absolute path of letters, digits and _ . / -");
-    std::string hook = ctx.text("hooks_dir") + "/enginevm_after_engine_setup/she-restore-pause.yml";
-    bool pause = ctx.flag("pause_before_add_host");
-    std::vector<Operation> ops{upload_op(at, answers, deploy_answer_file(a))};
-    if (pause) {
-      ops.push_back(upload_op(at, hook, deploy_pause_hook(lock)));
-      ops.push_back(ssh(at, {"install", "-m", "0600", "/dev/null", lock}, true));
-    }
-    // The deploy outlives an SSH session: it runs as a transient unit whose
-    // output goes to a log file, so a dropped connection does not kill it.
-    ops.push_back(ssh(at, {"mkdir", "-p", "--", "/var/log/she-restore"}, true));
-    ops.push_back(ssh(at, {"rm", "-f", "--", kDeployLog}, true));
-    ops.push_back(ssh(at, deploy_unit_argv(hosted_engine_deploy_restore_argv(ctx.text("backup_file"), answers)), true));
-    ops.push_back(note(pause ? fmt::format("follow the deploy log until '{}': the restored engine is up and the host "
-                                           "is not added yet; fail on the deploy's error lines",
-                                           kDeployPauseMarker)
-                             : "follow the deploy log until it finishes; fail on its error lines"));
-    ops.push_back(ssh(at, {"rm", "-f", "--", answers}, true));
-    return ops;
-  }
-
  protected:
   StepResult run(const StepContext& ctx) const override {
     // Fail before touching the host if a secret cannot be read.
@@ -355,21 +295,22 @@ class DeployRestore : public HostStep {
     try {
       upload(ctx, ssh, answers_path, deploy_answer_file(a));
       if (pause) {
-        exec_ok(ctx, ssh, {"mkdir", "-p", "--", hook.substr(0, hook.find_last_of('/'))});
+        exec_ok(ctx, ssh, {"mkdir", "-p", "--", hook.substr(0, hook.find_last_of('/'))}, Effect::Writes);
         upload(ctx, ssh, hook, deploy_pause_hook(lock));
-        exec_ok(ctx, ssh, {"install", "-m", "0600", "/dev/null", lock});
+        exec_ok(ctx, ssh, {"install", "-m", "0600", "/dev/null", lock}, Effect::Writes);
       }
-      exec_ok(ctx, ssh, {"mkdir", "-p", "--", "/var/log/she-restore"});
-      exec_ok(ctx, ssh, {"rm", "-f", "--", kDeployLog});
-      exec_ok(ctx, ssh, deploy_unit_argv(hosted_engine_deploy_restore_argv(ctx.text("backup_file"), answers_path)));
+      exec_ok(ctx, ssh, {"mkdir", "-p", "--", "/var/log/she-restore"}, Effect::Writes);
+      exec_ok(ctx, ssh, {"rm", "-f", "--", kDeployLog}, Effect::Writes);
+      exec_ok(ctx, ssh, deploy_unit_argv(hosted_engine_deploy_restore_argv(ctx.text("backup_file"), answers_path)),
+              Effect::Writes);
       long long offset = 0;
       reached = follow_deploy(ctx, ssh, pause ? kDeployPauseMarker : kDeployedMarker, offset, log, unit_active);
     } catch (...) {
-      remove_secret_files(ssh, {answers_path});
+      remove_secret_files(ctx, ssh, {answers_path});
       throw;
     }
     // The answer file holds secrets: it goes once the deploy has read it.
-    remove_secret_files(ssh, {answers_path});
+    remove_secret_files(ctx, ssh, {answers_path});
     if (!reached)
       throw StepError("command", fmt::format("{}: the deploy ended without {}: {}. Its log is {} on the host",
                                              ssh.target().name, pause ? "pausing before Add host" : "finishing",
@@ -382,13 +323,13 @@ class DeployRestore : public HostStep {
   // Done when the deploy is held at the pause (or has finished).
   CheckResult probe(const StepContext& ctx, Value& outputs) const override {
     SshSession& ssh = session(ctx);
-    remove_secret_files(ssh, {ctx.text("answer_file")});  // an interrupted run may have left it
-    ExecResult r = exec(ctx, ssh, {"cat", "--", kDeployLog}, false);
+    remove_secret_files(ctx, ssh, {ctx.text("answer_file")});  // an interrupted run may have left it
+    ExecResult r = exec(ctx, ssh, {"cat", "--", kDeployLog}, Effect::Reads);
     if (r.exit_status != 0) return CheckResult::NotDone;  // no log: it never started
     bool pause = ctx.flag("pause_before_add_host");
     bool active = unit_active(ctx, ssh);
     if (pause && active && r.stdout_tail.find(kDeployPauseMarker) != std::string::npos &&
-        exec(ctx, ssh, {"test", "-e", ctx.text("lock_file")}, false).exit_status == 0) {
+        exec(ctx, ssh, {"test", "-e", ctx.text("lock_file")}, Effect::Reads).exit_status == 0) {
       outputs["lock_file"] = ctx.text("lock_file");
       return CheckResult::Done;
     }
@@ -416,11 +357,10 @@ class DeployRestore : public HostStep {
     DeployAnswers a = plain_answers(ctx);
     for (auto [param, field] : {std::pair{"admin_password", &a.admin_password},
                                 std::pair{"appliance_root_password", &a.appliance_root_password}}) {
-      auto v = resolve_secret(ctx.text(param));
-      if (!v) throw StepError("fatal", fmt::format("cannot read the secret {} for {}", ctx.text(param), param));
-      std::string problem = answer_value_problem(*v);
+      std::string v = ctx.secret(param);
+      std::string problem = answer_value_problem(v);
       if (!problem.empty()) throw StepError("fatal", fmt::format("{} cannot go into the answer file: {}", param, problem));
-      *field = *v;
+      *field = v;
     }
     return a;
   }
@@ -439,24 +379,16 @@ class DeployContinue : public HostStep {
                            "the hosted_engine_setup role's hooks directory on the host")},
                  {}) {}
 
-  std::vector<Operation> describe(const StepContext& ctx) const override {
-    auto at = ctx.ssh("host");
-    std::string hook = ctx.text("hooks_dir") + "/enginevm_after_engine_setup/she-restore-pause.yml";
-    return {ssh(at, {"rm", "-f", "--", ctx.text("lock_file")}, true),
-            note("follow the deploy log until it finishes; fail on its error lines"),
-            ssh(at, {"rm", "-f", "--", hook}, true)};
-  }
-
  protected:
   StepResult run(const StepContext& ctx) const override {
     SshSession& ssh = session(ctx);
     std::string hook = ctx.text("hooks_dir") + "/enginevm_after_engine_setup/she-restore-pause.yml";
-    remove_secret_files(ssh, {ctx.text("answer_file")});
-    exec_ok(ctx, ssh, {"rm", "-f", "--", ctx.text("lock_file")});
+    remove_secret_files(ctx, ssh, {ctx.text("answer_file")});
+    exec_ok(ctx, ssh, {"rm", "-f", "--", ctx.text("lock_file")}, Effect::Writes);
     long long offset = 0;
     std::string log;
     bool done = follow_deploy(ctx, ssh, kDeployedMarker, offset, log, unit_active, kDeployPauseMarker);
-    exec(ctx, ssh, {"rm", "-f", "--", hook}, false);
+    exec(ctx, ssh, {"rm", "-f", "--", hook}, Effect::Writes);
     if (!done)
       throw StepError("command", fmt::format("{}: the deploy failed after Add host: {}. Its log is {} on the host",
                                              ssh.target().name, deploy_errors(log), kDeployLog));
@@ -464,7 +396,7 @@ class DeployContinue : public HostStep {
   }
   CheckResult probe(const StepContext& ctx, Value&) const override {
     SshSession& ssh = session(ctx);
-    ExecResult r = exec(ctx, ssh, {"cat", "--", kDeployLog}, false);
+    ExecResult r = exec(ctx, ssh, {"cat", "--", kDeployLog}, Effect::Reads);
     return r.exit_status == 0 && r.stdout_tail.find(kDeployedMarker) != std::string::npos && !unit_active(ctx, ssh)
                ? CheckResult::Done
                : CheckResult::NotDone;
@@ -482,13 +414,9 @@ class VmStatus : public HostStep {
                   {"engine_health", false, "good when the engine VM reports good health on some host"},
                   {"engine_host", false, "hostname where the engine VM is up, empty if none"}}) {}
 
-  std::vector<Operation> describe(const StepContext& ctx) const override {
-    return {ssh(ctx.ssh("host"), hosted_engine_vm_status_argv(), false)};
-  }
-
  protected:
   StepResult run(const StepContext& ctx) const override {
-    ExecResult r = exec(ctx, session(ctx), hosted_engine_vm_status_argv(), false);
+    ExecResult r = exec(ctx, session(ctx), hosted_engine_vm_status_argv(), Effect::Reads);
     try {
       StepResult res;
       res.outputs = parse_vm_status(r.stdout_tail, r.stderr_tail, r.exit_status).to_value();
@@ -507,17 +435,13 @@ class SetMaintenance : public HostStep {
                   {"mode", ParamType::Choice, true, nullptr, {"global", "local", "none"}, "global, local or none"}},
                  {}) {}
 
-  std::vector<Operation> describe(const StepContext& ctx) const override {
-    return {ssh(ctx.ssh("host"), hosted_engine_set_maintenance_argv(ctx.text("mode")), true)};
-  }
-
  protected:
   StepResult run(const StepContext& ctx) const override {
-    exec_ok(ctx, session(ctx), hosted_engine_set_maintenance_argv(ctx.text("mode")), true);
+    exec_ok(ctx, session(ctx), hosted_engine_set_maintenance_argv(ctx.text("mode")), Effect::Writes, true);
     return {};
   }
   CheckResult probe(const StepContext& ctx, Value&) const override {
-    ExecResult r = exec(ctx, session(ctx), hosted_engine_vm_status_argv(), false);
+    ExecResult r = exec(ctx, session(ctx), hosted_engine_vm_status_argv(), Effect::Reads);
     HeClusterStatus st = parse_vm_status(r.stdout_tail, r.stderr_tail, r.exit_status);
     if (ctx.text("mode") == "global") return st.global_maintenance ? CheckResult::Done : CheckResult::NotDone;
     if (ctx.text("mode") == "none" && !st.global_maintenance) return CheckResult::Done;
@@ -535,13 +459,10 @@ class CleanMetadata : public HostStep {
                   optional("force", ParamType::Bool, true, "--force-cleanup (that host's agent is gone)")},
                  {}) {}
 
-  std::vector<Operation> describe(const StepContext& ctx) const override {
-    return {ssh(ctx.ssh("host"), hosted_engine_clean_metadata_argv(ctx.text("host_id"), ctx.flag("force")), true)};
-  }
-
  protected:
   StepResult run(const StepContext& ctx) const override {
-    exec_ok(ctx, session(ctx), hosted_engine_clean_metadata_argv(ctx.text("host_id"), ctx.flag("force")), true);
+    exec_ok(ctx, session(ctx), hosted_engine_clean_metadata_argv(ctx.text("host_id"), ctx.flag("force")), Effect::Writes,
+            true);
     return {};
   }
 };
@@ -559,22 +480,18 @@ class VerifyArchive : public HostStep {
                   {"scopes", true, "scopes present"},
                   {"sha256", false, "SHA-256 of the archive"}}) {}
 
-  std::vector<Operation> describe(const StepContext& ctx) const override {
-    std::string where = ctx.text("host") == "local" ? "local" : ctx.ssh("host").str();
-    std::string rule = ctx.has("target_version")
-                           ? "; version pair must be restorable by " + ctx.text("target_version")
-                           : "";
-    return {note(fmt::format("stream {}:{} through the orchestrator and check version, os_version, config, files, "
-                             "db dumps per scope and every entry against ./sha256sum (or legacy md5sum){}",
-                             where, shell_quote(ctx.text("file")), rule))};
-  }
-
  protected:
   StepResult run(const StepContext& ctx) const override {
     BackupSummary sum;
     std::vector<std::string> problems;
     if (ctx.text("host") == "local") {
-      verify_backup_archive(ctx.text("file"), ctx.text("target_version"), &sum, &problems);
+      Operation op;
+      op.writes = false;
+      op.where = "local";
+      op.line = "read " + shell_quote(ctx.text("file")) + " and check it as an engine-backup archive";
+      if (!perform_operation(ctx.services().runner, op,
+                             [&] { verify_backup_archive(ctx.text("file"), ctx.text("target_version"), &sum, &problems); }))
+        throw RehearsalUnknown(op.line);
     } else {
       verify_remote(ctx, sum, problems);
     }
@@ -598,11 +515,14 @@ class VerifyArchive : public HostStep {
     }
     SshSession& ssh = session(ctx);
     std::string feed_error;
+    std::exception_ptr not_read;  // a rehearsal that does not make this read
     std::atomic<bool> reader_gone{false};
     std::thread feeder([&] {
       int fd = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
       if (fd < 0) reader_gone = true;
       ExecOptions o;
+      o.runner = ctx.services().runner;
+      o.writes = false;
       // Once the verifier has stopped reading, the rest of a large archive
       // is not worth pulling across the network.
       o.should_stop = [&] { return reader_gone.load() || (ctx.services().should_stop && ctx.services().should_stop()); };
@@ -619,6 +539,8 @@ class VerifyArchive : public HostStep {
       try {
         ExecResult r = ssh.exec(shell_join({"dd", "if=" + ctx.text("file"), "bs=65536", "status=none"}), o);
         if (r.exit_status != 0) feed_error = fmt::format("{}: cannot read {}: {}", ssh.target().name, ctx.text("file"), r.stderr_tail);
+      } catch (const RehearsalUnknown&) {
+        not_read = std::current_exception();
       } catch (const std::exception& e) {
         if (!reader_gone) feed_error = e.what();
       }
@@ -641,6 +563,7 @@ class VerifyArchive : public HostStep {
       throw;
     }
     release_feeder();
+    if (not_read) std::rethrow_exception(not_read);
     if (!feed_error.empty()) problems.insert(problems.begin(), feed_error);
   }
 };
@@ -655,31 +578,23 @@ class ManifestWrite : public HostStep {
                   required("data", ParamType::Map, "the manifest's fields")},
                  {}) {}
 
-  std::vector<Operation> describe(const StepContext& ctx) const override {
-    const Value& data = ctx.params().contains("data") ? ctx.params()["data"] : Value::object();
-    // Values print as text so run-time values show as <placeholders>.
-    std::string rendered;
-    for (auto it = data.begin(); it != data.end(); ++it)
-      rendered += fmt::format("  {}: {}\n", it.key(), to_text(it.value()));
-    return {upload_op(ctx.ssh("host"), ctx.text("path"), "{ JSON object with\n" + rendered + "}")};
-  }
-
  protected:
   StepResult run(const StepContext& ctx) const override {
     SshSession& ssh = session(ctx);
     std::string path = ctx.text("path");
     upload(ctx, ssh, path + ".part", content(ctx));
-    exec_ok(ctx, ssh, {"mv", "-f", "--", path + ".part", path});
+    exec_ok(ctx, ssh, {"mv", "-f", "--", path + ".part", path}, Effect::Writes);
     return {};
   }
   CheckResult probe(const StepContext& ctx, Value&) const override {
-    ExecResult r = exec(ctx, session(ctx), {"cat", "--", ctx.text("path")}, false);
+    ExecResult r = exec(ctx, session(ctx), {"cat", "--", ctx.text("path")}, Effect::Reads);
     return r.exit_status == 0 && r.stdout_tail == content(ctx) ? CheckResult::Done : CheckResult::NotDone;
   }
 
  private:
   static std::string content(const StepContext& ctx) {
-    return dump_json(ctx.params().contains("data") ? ctx.params()["data"] : Value::object(), 2) + "\n";
+    // In a rehearsal, values known only at run time show as <path>.
+    return dump_json(deferred_as_text(ctx.params().contains("data") ? ctx.params()["data"] : Value::object()), 2) + "\n";
   }
 };
 
@@ -691,14 +606,10 @@ class ManifestRead : public HostStep {
                   required("path", ParamType::String, "manifest path")},
                  {{"manifest", false, "the manifest's fields"}}) {}
 
-  std::vector<Operation> describe(const StepContext& ctx) const override {
-    return {ssh(ctx.ssh("host"), {"cat", "--", ctx.text("path")}, false)};
-  }
-
  protected:
   StepResult run(const StepContext& ctx) const override {
     SshSession& ssh = session(ctx);
-    ExecResult r = exec_ok(ctx, ssh, {"cat", "--", ctx.text("path")});
+    ExecResult r = exec_ok(ctx, ssh, {"cat", "--", ctx.text("path")}, Effect::Reads);
     Value m = Value::parse(r.stdout_tail, nullptr, false);
     if (!m.is_object())
       throw StepError("fatal", fmt::format("{}: {} is not a she-restore manifest (not a JSON object)", ssh.target().name, ctx.text("path")));

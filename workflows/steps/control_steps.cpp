@@ -18,11 +18,6 @@ class Prompt : public StepType {
                   optional("expect", ParamType::String, "yes", "the answer that lets the run go on")},
                  {{"answer", false, "the operator's answer"}}) {}
 
-  std::vector<Operation> describe(const StepContext& ctx) const override {
-    return {note(fmt::format("ask the operator: \"{}\" (go on only on '{}'; unattended: --yes or an answers file)",
-                             ctx.text("message"), ctx.text("expect")))};
-  }
-
   bool runnable() const override { return true; }
 
   StepResult apply(const StepContext& ctx) const override {
@@ -50,17 +45,16 @@ class Assert : public StepType {
                   required("message", ParamType::String, "why the run stops, and what to do")},
                  {}) {}
 
-  std::vector<Operation> describe(const StepContext& ctx) const override {
-    const Value& v = ctx.params()["that"];
-    std::string verdict = is_deferred(v) ? "decided at run time" : truthy(v) ? "holds" : "FAILS";
-    return {note(fmt::format("check the condition: {}; if it fails, stop: {}", verdict, ctx.text("message")))};
-  }
-
   bool runnable() const override { return true; }
 
   StepResult apply(const StepContext& ctx) const override {
     const Value& v = ctx.params()["that"];
-    if (is_deferred(v)) throw StepError("fatal", "the condition of step " + ctx.step_id() + " could not be evaluated");
+    if (is_deferred(v)) {
+      // A rehearsal meets values only the run will know: not a failure.
+      if (ctx.services().runner && ctx.services().runner->rehearsal())
+        throw RehearsalUnknown("the condition is decided at run time");
+      throw StepError("fatal", "the condition of step " + ctx.step_id() + " could not be evaluated");
+    }
     if (!truthy(v)) throw StepError("fatal", fmt::format("step {}: {}", ctx.step_id(), ctx.text("message")));
     return {};
   }

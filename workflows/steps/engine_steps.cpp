@@ -5,9 +5,9 @@
 #include <cctype>
 #include <thread>
 
+#include "base/poller.h"
 #include "engine_api/client.h"
 #include "engine_api/requests.h"
-#include "workflows/secret_ref.h"
 #include "workflows/steps/schema.h"
 
 namespace she {
@@ -22,18 +22,6 @@ ParamSchema host_param() {
                   "the host: its name in the engine, or a host item of a live query");
 }
 
-std::string list_text(const std::vector<std::string>& items) {
-  return "[" + fmt::format("{}", fmt::join(items, ", ")) + "]";
-}
-
-Operation wait_for_host(const EngineHostRef& h, const std::string& statuses,
-                        const std::string& fail_on) {
-  return {false,
-          fmt::format("wait until host {} reaches status {} (poll GET {}; fail on {})", h.name, statuses,
-                      api::get_host(h.id_or_placeholder(), false).path, fail_on),
-          {}};
-}
-
 /// A step that talks to the engine's REST API, directly or, with `via`,
 /// through an SSH tunnel from a host: while a deploy holds the new engine
 /// VM on its bootstrap network, only the deploying host reaches it.
@@ -42,15 +30,6 @@ class EngineStep : public StepType {
   EngineStep(std::string name, StepKind kind, std::string summary, std::vector<ParamSchema> params,
              std::vector<OutputSchema> outputs)
       : StepType(std::move(name), kind, std::move(summary), with_via(std::move(params)), std::move(outputs)) {}
-
-  std::vector<Operation> describe(const StepContext& ctx) const final {
-    std::vector<Operation> ops;
-    if (ctx.has("via"))
-      ops.push_back(note(fmt::format("reach the engine through an SSH tunnel: {} -> {}:443", ctx.ssh("via").str(),
-                                     ctx.env().engine.fqdn)));
-    for (auto& op : describe_calls(ctx)) ops.push_back(std::move(op));
-    return ops;
-  }
 
   bool runnable() const override { return true; }
 
@@ -79,10 +58,16 @@ class EngineStep : public StepType {
     api::CallOptions call;
   };
 
-  virtual std::vector<Operation> describe_calls(const StepContext& ctx) const = 0;
   virtual StepResult run(const StepContext& ctx, Api a) const = 0;
   virtual void confirm(const StepContext&, Api) const {}
   virtual CheckResult probe(const StepContext&, Api, Value& /*outputs*/) const { return CheckResult::Unknown; }
+
+  /// The id of the host a step names: a live item carries it (no request);
+  /// a name is looked up.
+  static std::string host_id(const StepContext& ctx, Api& a, const char* param = "host") {
+    EngineHostRef ref = ctx.engine_host(param);
+    return ref.id.empty() ? resolve(ctx, a, param).id : ref.id;
+  }
 
   /// The host a step names: a live item carries its id; a name is looked up.
   static api::Host resolve(const StepContext& ctx, Api& a, const char* param = "host") {
@@ -94,11 +79,13 @@ class EngineStep : public StepType {
 
   static std::chrono::milliseconds forever() { return std::chrono::hours(24 * 7); }
 
-  /// Waits `interval` before the next poll, stopping at once when the run
-  /// must stop, and lets the interval grow by half up to 10 s.
-  static void wait_to_poll(const Api& a, Duration& interval, const std::string& waiting_for) {
-    if (!wait_unless(interval, a.call.should_stop)) throw StepError("interrupted", waiting_for);
-    interval = std::min<Duration>(std::chrono::seconds(10), interval * 3 / 2);
+  /// Looks with `reached` until it holds (base/poller.h): at the
+  /// environment's poll interval, growing by half up to 10 s.
+  static void wait_until(const StepContext& ctx, const Api& a, const std::string& what,
+                         const std::function<bool()>& reached) {
+    Poller poller(a.call.runner, {ctx.env().engine.poll_interval, std::chrono::seconds(10)}, a.call.should_stop);
+    if (poller.wait("engine", what, forever(), reached) == Poller::Outcome::Stopped)
+      throw StepError("interrupted", "stopped while waiting until " + what);
   }
 
  private:
@@ -107,7 +94,7 @@ class EngineStep : public StepType {
     if (!s.engine) throw StepError("fatal", "no engine connection here");
     std::optional<SshEndpoint> via;
     if (ctx.has("via")) via = ctx.ssh("via");
-    return {s.engine(via ? &*via : nullptr), {s.correlation_id, s.should_stop, s.progress}};
+    return {s.engine(via ? &*via : nullptr), {s.correlation_id, s.should_stop, s.progress, s.runner}};
   }
 
   template <class F>
@@ -137,16 +124,6 @@ class EngineHealth : public EngineStep {
                          "engine must not answer (split-brain guard)")},
                  {{"status", false, "health text, or 'unreachable'"}}) {}
 
-  std::vector<Operation> describe_calls(const StepContext& ctx) const override {
-    std::vector<Operation> ops{http(api::health())};
-    if (ctx.text("expect") == "down")
-      ops.push_back(note(fmt::format("expect no engine to answer at {}: stop if one does",
-                                     ctx.env().engine.fqdn)));
-    else
-      ops.push_back(note("wait until the body is 'DB Up!Welcome to Health Status!'"));
-    return ops;
-  }
-
   StepResult run(const StepContext& ctx, Api a) const override {
     StepResult r;
     if (ctx.text("expect") == "down") {
@@ -162,23 +139,21 @@ class EngineHealth : public EngineStep {
       r.outputs["status"] = "unreachable";
       return r;
     }
-    Duration interval = ctx.env().engine.poll_interval;
-    for (std::string last;;) {
-      std::string body;
+    std::string body, last;
+    wait_until(ctx, a, "the engine's health page says 'DB Up!Welcome to Health Status!'", [&] {
       try {
         body = a.client.health(a.call);
       } catch (const api::EngineError& e) {
         if (e.kind() != api::EngineError::Kind::Transport && e.kind() != api::EngineError::Kind::Timeout) throw;
         body = "unreachable";
       }
-      if (body.find("DB Up!Welcome to Health Status!") != std::string::npos) {
-        r.outputs["status"] = body;
-        return r;
-      }
+      if (body.find("DB Up!Welcome to Health Status!") != std::string::npos) return true;
       if (body != last && a.call.progress) a.call.progress("engine health: " + body.substr(0, 60) + "; waiting");
       last = body;
-      wait_to_poll(a, interval, "engine not healthy yet: " + last);
-    }
+      return false;
+    });
+    r.outputs["status"] = body;
+    return r;
   }
 };
 
@@ -195,21 +170,6 @@ class SelectHosts : public EngineStep {
                  {{"hosts", true, "host items: id, name, address, status, spm, hosted_engine"},
                   {"names", true, "their names"},
                   {"count", false, "how many"}}) {}
-
-  std::vector<Operation> describe_calls(const StepContext& ctx) const override {
-    return {http(api::list_hosts("", true)), note("select " + selection(ctx))};
-  }
-
-  static std::string selection(const StepContext& ctx) {
-    std::string out = "hosts";
-    auto statuses = ctx.texts("status");
-    if (!statuses.empty()) out += " with status in " + list_text(statuses);
-    if (ctx.text("hosted_engine") == "yes") out += ", hosted-engine hosts only";
-    if (ctx.text("hosted_engine") == "no") out += ", regular hosts only";
-    auto exclude = ctx.texts("exclude");
-    if (!exclude.empty()) out += ", except " + list_text(exclude);
-    return out;
-  }
 
   StepResult run(const StepContext& ctx, Api a) const override {
     Value hosts = Value::array(), names = Value::array();
@@ -236,15 +196,11 @@ class FindHost : public EngineStep {
                   {"hosts", true, "the matching host items"},
                   {"ids", true, "their ids"}}) {}
 
-  std::vector<Operation> describe_calls(const StepContext& ctx) const override {
-    std::vector<std::string> keys;
-    for (const char* k : {"name", "address", "hardware_id"})
-      if (ctx.has(k)) keys.push_back(fmt::format("{} = {}", k, ctx.text(k)));
-    if (keys.empty()) throw StepRuleError("engine.host.find needs at least one of name, address, hardware_id");
+  void check_rules(const StepContext& ctx) const override {
     // Matching on all three identities is what oVirt's own restore misses
     // (ovirt-he-automation.md section 4, item 3).
-    return {http(api::list_hosts("", true)),
-            note("match records where " + fmt::format("{}", fmt::join(keys, " or ")))};
+    if (!ctx.has("name") && !ctx.has("address") && !ctx.has("hardware_id"))
+      throw StepRuleError("engine.host.find needs at least one of name, address, hardware_id");
   }
 
   StepResult run(const StepContext& ctx, Api a) const override {
@@ -275,15 +231,6 @@ class HostMaintenance : public EngineStep {
                   optional("reason", ParamType::String, "she-restore", "reason recorded by the engine")},
                  {}) {}
 
-  std::vector<Operation> describe_calls(const StepContext& ctx) const override {
-    auto h = ctx.engine_host("host");
-    std::vector<Operation> ops;
-    lookup_host(h, ops);
-    ops.push_back(http(api::deactivate_host(h.id_or_placeholder(), ctx.text("reason"))));
-    ops.push_back(wait_for_host(h, "maintenance", "error, non_responsive, non_operational"));
-    return ops;
-  }
-
   StepResult run(const StepContext& ctx, Api a) const override {
     api::Host h = resolve(ctx, a);
     if (h.status != "maintenance" && h.status != "preparing_for_maintenance")
@@ -306,15 +253,6 @@ class HostActivate : public EngineStep {
       : EngineStep("engine.host.activate", StepKind::Idempotent, "activate a host and wait until it is up",
                  {host_param()}, {}) {}
 
-  std::vector<Operation> describe_calls(const StepContext& ctx) const override {
-    auto h = ctx.engine_host("host");
-    std::vector<Operation> ops;
-    lookup_host(h, ops);
-    ops.push_back(http(api::activate_host(h.id_or_placeholder())));
-    ops.push_back(wait_for_host(h, "up", "error, non_operational, install_failed"));
-    return ops;
-  }
-
   StepResult run(const StepContext& ctx, Api a) const override {
     api::Host h = resolve(ctx, a);
     if (h.status != "up") a.client.activate(a.call, h.id);
@@ -336,23 +274,24 @@ class HostFenceManual : public EngineStep {
                  "confirm 'host has been rebooted': its VMs go down and its SPM role is released",
                  {host_param()}, {}) {}
 
-  std::vector<Operation> describe_calls(const StepContext& ctx) const override {
-    auto h = ctx.engine_host("host");
-    std::vector<Operation> ops;
-    lookup_host(h, ops);
-    ops.push_back(http(api::fence_host_manual(h.id_or_placeholder())));
-    return ops;
-  }
-
   StepResult run(const StepContext& ctx, Api a) const override {
-    a.client.fence_manual(a.call, resolve(ctx, a).id);
+    a.client.fence_manual(a.call, host_id(ctx, a));
     return {};
   }
-  // The fence's effect: no VM counted on the host and no SPM role held.
+  // A host with no VMs and no SPM role looks the same fenced or not; only
+  // the engine's own record tells: it logs VDS_MANUAL_FENCE_STATUS (494)
+  // with the Correlation-Id of the call that confirmed the reboot
+  // (ovirt-engine-api.md, events and correlation). Our id found: done; the
+  // engine answering without it: our call never reached it.
   CheckResult probe(const StepContext& ctx, Api a, Value&) const override {
     api::Host h = resolve(ctx, a);
-    return h.vm_count == 0 && h.spm_status != "spm" ? CheckResult::Done : CheckResult::NotDone;
+    if (a.call.correlation_id.empty()) return CheckResult::Unknown;
+    for (auto& e : a.client.events_since(a.call, 0, "correlation_id=" + a.call.correlation_id.substr(0, 36)))
+      if (e.code == kManualFenceEvent && e.host_id == h.id && e.correlation_id == a.call.correlation_id.substr(0, 36))
+        return CheckResult::Done;
+    return CheckResult::NotDone;
   }
+  static constexpr int kManualFenceEvent = 494;  // VDS_MANUAL_FENCE_STATUS
 };
 
 class HostRemove : public EngineStep {
@@ -364,27 +303,17 @@ class HostRemove : public EngineStep {
                            "force the removal (the engine still needs it fenced or in maintenance, with no VMs)")},
                  {}) {}
 
-  std::vector<Operation> describe_calls(const StepContext& ctx) const override {
-    auto h = ctx.engine_host("host");
-    std::vector<Operation> ops;
-    lookup_host(h, ops);
-    ops.push_back(http(api::remove_host(h.id_or_placeholder(), ctx.flag("force"))));
-    ops.push_back(note(fmt::format("wait until GET {} answers 404",
-                                   api::get_host(h.id_or_placeholder(), false).path)));
-    return ops;
-  }
-
   StepResult run(const StepContext& ctx, Api a) const override {
-    api::Host h;
+    std::string id;
     try {
-      h = resolve(ctx, a);
+      id = host_id(ctx, a);
+      a.client.remove(a.call, id, ctx.flag("force"));
     } catch (const api::EngineError& e) {
       if (e.kind() == api::EngineError::Kind::NotFound) return {};  // already gone
       throw;
     }
-    a.client.remove(a.call, h.id, ctx.flag("force"));
     StepResult r;
-    r.outputs["id"] = h.id;
+    r.outputs["id"] = id;
     return r;
   }
   void confirm(const StepContext& ctx, Api a) const override {
@@ -396,14 +325,17 @@ class HostRemove : public EngineStep {
     }
     a.client.wait_for_removal(a.call, ref.id, forever());
   }
+  // The state only a removal produces: the record is gone (404 for its
+  // id, no host of its name). Anything else the engine says is no evidence.
   CheckResult probe(const StepContext& ctx, Api a, Value&) const override {
+    EngineHostRef ref = ctx.engine_host("host");
+    if (ref.id.empty()) return a.client.find_host(a.call, ref.name) ? CheckResult::NotDone : CheckResult::Done;
     try {
-      resolve(ctx, a);
+      a.client.get_host(a.call, ref.id, false);
       return CheckResult::NotDone;
     } catch (const api::EngineError& e) {
-      return e.kind() == api::EngineError::Kind::NotFound ? CheckResult::Done : CheckResult::Unknown;
-    } catch (const StepError&) {
-      return CheckResult::Done;  // no host of that name any more
+      if (e.kind() == api::EngineError::Kind::NotFound) return CheckResult::Done;
+      throw;
     }
   }
 };
@@ -434,33 +366,20 @@ void check_auth(const StepContext& ctx) {
     throw StepRuleError("auth: password needs root_password (a secret reference)");
 }
 
-std::string resolved_password(const StepContext& ctx) {
-  if (ctx.text("auth") != "password") return {};
-  auto value = resolve_secret(ctx.text("root_password"));
-  if (!value) throw StepError("fatal", "cannot read the secret " + ctx.text("root_password") + " for root_password");
-  return *value;
-}
-
-/// The root password as a request carries it: the secret's value when
-/// running, its reference (never the value) when describing.
-std::string root_password(const StepContext& ctx, bool running) {
-  return running ? resolved_password(ctx) : "[secret " + ctx.text("root_password") + "]";
-}
-
-api::InstallOptions install_options(const StepContext& ctx, bool running) {
+api::InstallOptions install_options(const StepContext& ctx) {
   api::InstallOptions o;
   o.deploy_hosted_engine = ctx.text("hosted_engine") == "deploy";
   o.undeploy_hosted_engine = ctx.text("hosted_engine") == "undeploy";
   o.activate = ctx.flag("activate");
   o.reboot = ctx.flag("reboot");
   o.auth = ctx.text("auth");
-  o.root_password = root_password(ctx, running);
+  if (o.auth == "password") o.root_password = ctx.secret("root_password");
   return o;
 }
 
-api::AddHostOptions add_options(const StepContext& ctx, bool running) {
+api::AddHostOptions add_options(const StepContext& ctx) {
   api::AddHostOptions o;
-  static_cast<api::InstallOptions&>(o) = install_options(ctx, running);
+  static_cast<api::InstallOptions&>(o) = install_options(ctx);
   o.name = ctx.text("name");
   o.address = ctx.text("address");
   o.cluster = ctx.text("cluster");
@@ -473,30 +392,20 @@ std::vector<std::string> install_target(const StepContext& ctx) {
 
 class HostInstall : public EngineStep {
  public:
+  void check_rules(const StepContext& ctx) const override { check_auth(ctx); }
+
+ public:
   HostInstall()
       : EngineStep("engine.host.install", StepKind::Once,
                  "reinstall a host (from maintenance), deploying hosted engine on it",
                  install_params(false), {}) {}
 
-  std::vector<Operation> describe_calls(const StepContext& ctx) const override {
-    check_auth(ctx);
-    auto h = ctx.engine_host("host");
-    api::InstallOptions o = install_options(ctx, false);
-    std::vector<Operation> ops;
-    lookup_host(h, ops);
-    ops.push_back(http(api::install_host(h.id_or_placeholder(), o)));
-    ops.push_back(wait_for_host(h, o.activate ? "up" : "maintenance",
-                                "install_failed, non_operational, error"));
-    return ops;
-  }
-
   StepResult run(const StepContext& ctx, Api a) const override {
-    api::Host h = resolve(ctx, a);
-    a.client.install(a.call, h.id, install_options(ctx, true));
+    a.client.install(a.call, host_id(ctx, a), install_options(ctx));
     return {};
   }
   void confirm(const StepContext& ctx, Api a) const override {
-    a.client.wait_for_status(a.call, resolve(ctx, a).id, install_target(ctx), {"install_failed", "non_operational", "error"},
+    a.client.wait_for_status(a.call, host_id(ctx, a), install_target(ctx), {"install_failed", "non_operational", "error"},
                              forever());
   }
   CheckResult probe(const StepContext& ctx, Api a, Value&) const override {
@@ -512,17 +421,12 @@ class HostInstall : public EngineStep {
 
 class HostAdd : public EngineStep {
  public:
+  void check_rules(const StepContext& ctx) const override { check_auth(ctx); }
+
+ public:
   HostAdd()
       : EngineStep("engine.host.add", StepKind::Once, "add a host to the engine",
                  install_params(true), {{"id", false, "id of the new host"}}) {}
-
-  std::vector<Operation> describe_calls(const StepContext& ctx) const override {
-    check_auth(ctx);
-    api::AddHostOptions o = add_options(ctx, false);
-    EngineHostRef h{o.name, "<id of the new host>"};
-    return {http(api::add_host(o)),
-            wait_for_host(h, o.activate ? "up" : "maintenance", "install_failed, non_operational, error")};
-  }
 
   StepResult run(const StepContext& ctx, Api a) const override {
     StepResult r;
@@ -530,10 +434,10 @@ class HostAdd : public EngineStep {
       r.outputs["id"] = existing->id;  // added by an earlier attempt
       // Its install failed then (and the cause is fixed now, or the run
       // would not be here again): install it again, as "Reinstall" does.
-      if (existing->status == "install_failed") a.client.install(a.call, existing->id, install_options(ctx, true));
+      if (existing->status == "install_failed") a.client.install(a.call, existing->id, install_options(ctx));
       return r;
     }
-    r.outputs["id"] = a.client.add(a.call, add_options(ctx, true)).id;
+    r.outputs["id"] = a.client.add(a.call, add_options(ctx)).id;
     return r;
   }
   void confirm(const StepContext& ctx, Api a) const override {
@@ -559,17 +463,8 @@ class HostWait : public EngineStep {
                            Value::array({"error", "install_failed"}), "statuses that fail it at once")},
                  {{"status", false, "the status reached"}}) {}
 
-  std::vector<Operation> describe_calls(const StepContext& ctx) const override {
-    auto h = ctx.engine_host("host");
-    std::vector<Operation> ops;
-    lookup_host(h, ops);
-    ops.push_back(wait_for_host(h, fmt::format("{}", fmt::join(ctx.texts("status"), " or ")),
-                                fmt::format("{}", fmt::join(ctx.texts("fail_on"), ", "))));
-    return ops;
-  }
-
   StepResult run(const StepContext& ctx, Api a) const override {
-    api::Host h = a.client.wait_for_status(a.call, resolve(ctx, a).id, ctx.texts("status"), ctx.texts("fail_on"), forever());
+    api::Host h = a.client.wait_for_status(a.call, host_id(ctx, a), ctx.texts("status"), ctx.texts("fail_on"), forever());
     StepResult r;
     r.outputs["status"] = h.status;
     return r;
@@ -581,16 +476,6 @@ class StartVms : public EngineStep {
   StartVms()
       : EngineStep("engine.vms.start", StepKind::Idempotent, "start VMs (those already up are left alone)",
                  {required("vms", ParamType::StringList, "VM names")}, {}) {}
-
-  std::vector<Operation> describe_calls(const StepContext& ctx) const override {
-    std::vector<Operation> ops;
-    for (auto& vm : ctx.texts("vms")) {
-      ops.push_back(http(api::list_vms(api::host_name_search(vm))));
-      ops.push_back(http(api::start_vm("<id of " + vm + ">")));
-    }
-    ops.push_back(note("wait until every VM is up"));
-    return ops;
-  }
 
   StepResult run(const StepContext& ctx, Api a) const override {
     // A VM the engine last saw on a host it cannot reach is "unknown": it
@@ -615,16 +500,16 @@ class StartVms : public EngineStep {
     return {};
   }
   void confirm(const StepContext& ctx, Api a) const override {
-    Duration interval = ctx.env().engine.poll_interval;
-    for (std::vector<std::string> waiting = ctx.texts("vms"); !waiting.empty();) {
+    std::vector<std::string> waiting = ctx.texts("vms");
+    wait_until(ctx, a, fmt::format("VMs {} are up", fmt::join(waiting, ", ")), [&] {
       std::vector<std::string> still;
       for (auto& name : waiting)
         if (find_vm(a, name).status != "up") still.push_back(name);
-      if (still.empty()) return;
-      if (a.call.progress) a.call.progress("waiting for VMs to be up: " + fmt::format("{}", fmt::join(still, ", ")));
-      wait_to_poll(a, interval, "VMs not up yet");
       waiting = still;
-    }
+      if (still.empty()) return true;
+      if (a.call.progress) a.call.progress("waiting for VMs to be up: " + fmt::format("{}", fmt::join(still, ", ")));
+      return false;
+    });
   }
   CheckResult probe(const StepContext& ctx, Api a, Value&) const override {
     for (auto& name : ctx.texts("vms"))
@@ -648,16 +533,11 @@ class DataCenterWait : public EngineStep {
                  {optional("name", ParamType::String, "${env.engine.datacenter}", "data center name")},
                  {{"spm_host", false, "name of the SPM host"}}) {}
 
-  std::vector<Operation> describe_calls(const StepContext& ctx) const override {
-    return {http(api::list_datacenters()), http(api::list_hosts("", true)),
-            note(fmt::format("wait until data center {} is up and one host is SPM", ctx.text("name")))};
-  }
-
   StepResult run(const StepContext& ctx, Api a) const override {
-    Duration interval = ctx.env().engine.poll_interval;
-    std::string name = ctx.text("name"), last;
-    while (true) {
-      std::string status = "missing", spm, spm_status;
+    std::string name = ctx.text("name"), last, spm;
+    wait_until(ctx, a, fmt::format("data center {} is up and one host is SPM", name), [&] {
+      std::string status = "missing", spm_status;
+      spm.clear();
       for (auto& dc : a.client.list_datacenters(a.call))
         if (dc.name == name) status = dc.status;
       for (auto& h : a.client.list_hosts(a.call, "", false))
@@ -665,11 +545,7 @@ class DataCenterWait : public EngineStep {
           spm = h.name;
           spm_status = h.status;
         }
-      if (status == "up" && !spm.empty()) {
-        StepResult r;
-        r.outputs["spm_host"] = spm;
-        return r;
-      }
+      if (status == "up" && !spm.empty()) return true;
       std::string now = fmt::format("data center {} is {}, SPM {}", name, status, spm.empty() ? "none" : spm);
       // The engine keeps the SPM role on a host it cannot reach until that
       // host is fenced: say so, it is what the operator must decide.
@@ -680,8 +556,11 @@ class DataCenterWait : public EngineStep {
                            spm_status, spm, spm);
       if (now != last && a.call.progress) a.call.progress(now + "; waiting");
       last = now;
-      wait_to_poll(a, interval, now);
-    }
+      return false;
+    });
+    StepResult r;
+    r.outputs["spm_host"] = spm;
+    return r;
   }
 };
 
@@ -691,10 +570,6 @@ class SpmInfo : public EngineStep {
       : EngineStep("engine.spm", StepKind::Read, "find the SPM host and whether it is a hosted-engine host",
                  {}, {{"host", false, "name of the SPM host, empty if none"},
                       {"hosted_engine", false, "true when the SPM host is a hosted-engine host"}}) {}
-
-  std::vector<Operation> describe_calls(const StepContext&) const override {
-    return {http(api::list_hosts("", true)), note("pick the host whose spm status is 'spm'")};
-  }
 
   StepResult run(const StepContext&, Api a) const override {
     StepResult r;

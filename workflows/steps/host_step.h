@@ -23,7 +23,7 @@ class HostStep : public StepType {
     } catch (const SshError& e) {
       throw StepError(e.error_class(), e.what());
     } catch (const std::runtime_error& e) {
-      if (dynamic_cast<const StepError*>(&e)) throw;
+      if (dynamic_cast<const StepError*>(&e) || dynamic_cast<const RehearsalUnknown*>(&e)) throw;
       throw StepError("command", e.what());
     }
   }
@@ -45,10 +45,18 @@ class HostStep : public StepType {
     return s.ssh(ctx.ssh(param), lane);
   }
 
-  /// Runs argv on the host; output lines go to progress when `narrate`.
-  static ExecResult exec(const StepContext& ctx, SshSession& ssh, const std::vector<std::string>& argv, bool narrate,
-                         const std::string& input = {}) {
+  /// Whether a command changes the host, declared where it is built: a
+  /// dry run runs the reads and only shows the writes.
+  enum class Effect { Reads, Writes };
+
+  /// Runs argv on the host through the run's runner; output lines go to
+  /// progress when `narrate`.
+  static ExecResult exec(const StepContext& ctx, SshSession& ssh, const std::vector<std::string>& argv, Effect effect,
+                         bool narrate = false, const std::string& input = {}) {
     ExecOptions o;
+    o.runner = ctx.services().runner;
+    o.writes = effect == Effect::Writes;
+    o.shown_input = input;
     o.should_stop = ctx.services().should_stop;
     if (narrate && ctx.services().progress)
       o.on_line = [&](const std::string& line, bool) { ctx.services().progress(ssh.target().name + ": " + line); };
@@ -65,8 +73,8 @@ class HostStep : public StepType {
 
   /// Like exec, but a non-zero exit is a step failure naming the host.
   static ExecResult exec_ok(const StepContext& ctx, SshSession& ssh, const std::vector<std::string>& argv,
-                            bool narrate = false, const std::string& input = {}) {
-    ExecResult r = exec(ctx, ssh, argv, narrate, input);
+                            Effect effect, bool narrate = false, const std::string& input = {}) {
+    ExecResult r = exec(ctx, ssh, argv, effect, narrate, input);
     if (r.exit_status != 0) {
       std::string why = r.stderr_tail.empty() ? r.stdout_tail : r.stderr_tail;
       if (why.size() > 400) why = "..." + why.substr(why.size() - 400);
@@ -80,23 +88,37 @@ class HostStep : public StepType {
   /// Removes files holding secrets, whatever happened before: it ignores
   /// the run's stop request (a stop must not leave a password on a host),
   /// has a short timeout of its own, and never throws.
-  static void remove_secret_files(SshSession& ssh, const std::vector<std::string>& paths) {
+  /// Returns false, after telling the operator where and what to do, when
+  /// a file may be left.
+  static bool remove_secret_files(const StepContext& ctx, SshSession& ssh, const std::vector<std::string>& paths) {
     std::vector<std::string> argv = {"rm", "-f", "--"};
     argv.insert(argv.end(), paths.begin(), paths.end());
     ExecOptions o;
+    o.runner = ctx.services().runner;
     o.timeout = std::chrono::seconds(15);
+    std::string why;
     try {
-      ssh.exec(shell_join(argv), o);
-    } catch (const std::exception&) {
-      // Reported by the step's own error; a later resume removes it again.
+      ExecResult r = ssh.exec(shell_join(argv), o);
+      if (r.exit_status == 0) return true;
+      why = fmt::format("exit {}: {}", r.exit_status, r.stderr_tail.substr(0, 200));
+    } catch (const std::exception& e) {
+      why = e.what();
     }
+    // Never silent: the operator is told which file on which host still
+    // holds a secret, and how to remove it.
+    if (ctx.services().progress)
+      ctx.services().progress(fmt::format("WARNING: a file holding a secret may be left on {}: {} ({}). Remove it by "
+                                          "hand: ssh {}@{} {}",
+                                          ssh.target().name, fmt::join(paths, " "), why, ssh.target().user,
+                                          ssh.target().address, shell_join(argv)));
+    return false;
   }
 
   /// Writes `content` to `path` on the host, mode 0600, through the SSH
   /// channel: never on a command line, so secrets stay off process lists.
   static void upload(const StepContext& ctx, SshSession& ssh, const std::string& path, const std::string& content) {
-    exec_ok(ctx, ssh, {"install", "-m", "0600", "/dev/null", path});
-    exec_ok(ctx, ssh, {"dd", "of=" + path, "bs=65536", "status=none"}, false, content);
+    exec_ok(ctx, ssh, {"install", "-m", "0600", "/dev/null", path}, Effect::Writes);
+    exec_ok(ctx, ssh, {"dd", "of=" + path, "bs=65536", "status=none"}, Effect::Writes, false, content);
   }
 };
 

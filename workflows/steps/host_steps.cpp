@@ -23,12 +23,6 @@ ParamSchema target_param(const char* name = "host", const char* help = "SSH targ
   return required(name, ParamType::SshTarget, help);
 }
 
-/// Where a transfer starts or ends: the orchestrator itself, or an SSH target.
-std::string endpoint_text(const StepContext& ctx, const std::string& target_param, const std::string& path) {
-  if (ctx.text(target_param) == "local") return "local:" + shell_quote(path);
-  return ctx.ssh(target_param).str() + ":" + shell_quote(path);
-}
-
 std::vector<std::string> command_argv(const StepContext& ctx, const std::string& name, bool sudo) {
   std::vector<std::string> argv = ctx.texts(name);
   if (argv.empty()) throw StepRuleError(name + " must not be empty");
@@ -38,6 +32,11 @@ std::vector<std::string> command_argv(const StepContext& ctx, const std::string&
 
 class SshRun : public HostStep {
  public:
+  void check_rules(const StepContext& ctx) const override {
+    command_argv(ctx, "command", false);
+    if (ctx.has("check")) command_argv(ctx, "check", false);
+  }
+
   SshRun(std::string name, StepKind kind, std::string summary)
       : HostStep(std::move(name), kind, std::move(summary),
                  {target_param(),
@@ -45,25 +44,16 @@ class SshRun : public HostStep {
                            "the command as a list of arguments; each is quoted for the remote shell"),
                   optional("check", ParamType::StringList, nullptr,
                            "probe command: exit 0 means the effect is already in place (used on resume)"),
-                  optional("sudo", ParamType::Bool, false, "run through sudo -n")},
+                  optional("sudo", ParamType::Bool, false, "run through sudo -n"),
+                  optional("read_only", ParamType::Bool, false,
+                           "the plan declares the command (and its check) read-only: a dry run runs it for real. "
+                           "Otherwise a dry run shows it and does not run it")},
                  {{"stdout", false, "standard output (bounded tail)"},
                   {"exit_status", false, "exit status"}}) {}
 
-  std::vector<Operation> describe(const StepContext& ctx) const override {
-    auto at = ctx.ssh("host");
-    bool sudo = ctx.flag("sudo");
-    std::vector<Operation> ops;
-    if (ctx.has("check")) {
-      ops.push_back(ssh(at, command_argv(ctx, "check", sudo), false));
-      ops.back().line += "   (probe: exit 0 skips the command)";
-    }
-    ops.push_back(ssh(at, command_argv(ctx, "command", sudo), kind() != StepKind::Read));
-    return ops;
-  }
-
  protected:
   StepResult run(const StepContext& ctx) const override {
-    ExecResult r = exec_ok(ctx, session(ctx), command_argv(ctx, "command", ctx.flag("sudo")), true);
+    ExecResult r = exec_ok(ctx, session(ctx), command_argv(ctx, "command", ctx.flag("sudo")), effect(ctx), true);
     StepResult out;
     out.outputs = {{"stdout", r.stdout_tail}, {"exit_status", r.exit_status}};
     return out;
@@ -71,11 +61,17 @@ class SshRun : public HostStep {
   // The plan's own probe command: exit 0 means the effect is in place.
   CheckResult probe(const StepContext& ctx, Value& outputs) const override {
     if (!ctx.has("check")) return CheckResult::Unknown;
-    ExecResult r = exec(ctx, session(ctx), command_argv(ctx, "check", ctx.flag("sudo")), false);
+    ExecResult r = exec(ctx, session(ctx), command_argv(ctx, "check", ctx.flag("sudo")), effect(ctx));
     if (r.exit_status != 0) return CheckResult::NotDone;
-    outputs = {{"stdout", ""}, {"exit_status", 0}};
+    // The probe saw the effect, not the command's output: that stays unknown.
+    outputs = Value::object();
     return CheckResult::Done;
   }
+
+ private:
+  // A user's command is a write unless the plan says otherwise: the step
+  // type cannot know what `command` does, `sudo` or not.
+  static Effect effect(const StepContext& ctx) { return ctx.flag("read_only") ? Effect::Reads : Effect::Writes; }
 };
 
 class FileAbsent : public HostStep {
@@ -84,19 +80,13 @@ class FileAbsent : public HostStep {
       : HostStep("file.absent", StepKind::Idempotent, "make sure a file is gone from a host",
                  {target_param(), required("path", ParamType::String, "absolute path")}, {}) {}
 
-  std::vector<Operation> describe(const StepContext& ctx) const override {
-    auto at = ctx.ssh("host");
-    std::string path = ctx.text("path");
-    return {ssh(at, {"test", "-e", path}, false), ssh(at, {"rm", "-f", "--", path}, true)};
-  }
-
  protected:
   StepResult run(const StepContext& ctx) const override {
-    exec_ok(ctx, session(ctx), {"rm", "-f", "--", ctx.text("path")});
+    exec_ok(ctx, session(ctx), {"rm", "-f", "--", ctx.text("path")}, Effect::Writes);
     return {};
   }
   CheckResult probe(const StepContext& ctx, Value&) const override {
-    return exec(ctx, session(ctx), {"test", "-e", ctx.text("path")}, false).exit_status == 0 ? CheckResult::NotDone
+    return exec(ctx, session(ctx), {"test", "-e", ctx.text("path")}, Effect::Reads).exit_status == 0 ? CheckResult::NotDone
                                                                                              : CheckResult::Done;
   }
 };
@@ -114,35 +104,13 @@ class FileCopy : public HostStep {
                  {{"sha256", false, "checksum of the copied file"},
                   {"bytes", false, "size in bytes"}}) {}
 
-  std::vector<Operation> describe(const StepContext& ctx) const override {
+ protected:
+  void check_rules(const StepContext& ctx) const override {
     std::string mode = ctx.text("mode");
     if (mode.size() < 3 || mode.size() > 4 || mode.find_first_not_of("01234567") != std::string::npos)
       throw StepRuleError("mode '" + mode + "' is not an octal file mode such as 0600");
-    std::string to_path = ctx.text("to_path");
-    std::string part = to_path + ".part";
-    std::vector<Operation> ops;
-    if (ctx.text("to") != "local")
-      ops.push_back(ssh(ctx.ssh("to"), {"mkdir", "-p", "--", to_path.substr(0, to_path.find_last_of('/'))}, true));
-    ops.push_back(note(fmt::format("copy {} -> {} (through the orchestrator, SHA-256 computed on the fly)",
-                                   endpoint_text(ctx, "from", ctx.text("from_path")),
-                                   endpoint_text(ctx, "to", part)),
-                       true));
-    if (ctx.text("to") == "local") {
-      ops.push_back(note("compare the local SHA-256 of " + shell_quote(part) + " with the stream's", false));
-      ops.push_back(note("chmod " + ctx.text("mode") + " and rename " + shell_quote(part) + " to " +
-                             shell_quote(to_path),
-                         true));
-    } else {
-      auto at = ctx.ssh("to");
-      ops.push_back(ssh(at, {"sha256sum", "--", part}, false));
-      ops.back().line += "   (must equal the stream's SHA-256)";
-      ops.push_back(ssh(at, {"chmod", ctx.text("mode"), "--", part}, true));
-      ops.push_back(ssh(at, {"mv", "-f", "--", part, to_path}, true));
-    }
-    return ops;
   }
 
- protected:
   StepResult run(const StepContext& ctx) const override {
     // Host to host reads with a session of its own (lane 1).
     TransferEnd from{ctx.text("from") == "local" ? nullptr : &session(ctx, "from", 1), ctx.text("from_path")};
@@ -151,6 +119,7 @@ class FileCopy : public HostStep {
     o.mode = ctx.text("mode");
     o.progress = ctx.services().progress;
     o.should_stop = ctx.services().should_stop;
+    o.runner = ctx.services().runner;
     TransferResult r = copy_file(from, to, o);
     StepResult out;
     out.outputs = {{"sha256", r.sha256}, {"bytes", r.bytes}};
@@ -160,7 +129,7 @@ class FileCopy : public HostStep {
   CheckResult probe(const StepContext& ctx, Value& outputs) const override {
     if (ctx.text("from") == "local" || ctx.text("to") == "local") return CheckResult::Unknown;
     SshSession& dst = session(ctx, "to");
-    if (exec(ctx, dst, {"test", "-f", ctx.text("to_path")}, false).exit_status != 0) return CheckResult::NotDone;
+    if (exec(ctx, dst, {"test", "-f", ctx.text("to_path")}, Effect::Reads).exit_status != 0) return CheckResult::NotDone;
     std::string want = remote_sha256(session(ctx, "from", 1), ctx.text("from_path"));
     if (remote_sha256(dst, ctx.text("to_path")) != want) return CheckResult::NotDone;
     outputs = {{"sha256", want}, {"bytes", remote_size(dst, ctx.text("to_path"))}};
@@ -180,23 +149,14 @@ class DnsCheck : public HostStep {
                            "resolve on this host (getent), as it will during a deploy; default: here")},
                  {{"addresses", true, "addresses the name resolves to"}}) {}
 
-  std::vector<Operation> describe(const StepContext& ctx) const override {
-    std::string where = ctx.has("host") ? " on " + ctx.ssh("host").str() : "";
-    std::vector<Operation> ops{note("resolve " + ctx.text("name") + " (A/AAAA)" + where +
-                                    (ctx.has("address") ? ", expect " + ctx.text("address") : ""))};
-    if (ctx.flag("reverse"))
-      ops.push_back(note("resolve each address back (PTR), expect " + ctx.text("name")));
-    return ops;
-  }
-
  protected:
   StepResult run(const StepContext& ctx) const override {
     const std::string name = ctx.text("name");
-    std::vector<std::string> addresses = ctx.has("host") ? remote_forward(ctx, name) : local_forward(name);
+    std::vector<std::string> addresses = ctx.has("host") ? remote_forward(ctx, name) : local(ctx, "getent ahosts " + name, [&] { return local_forward(name); });
     std::vector<std::string> problems;
     for (const auto& addr : addresses) {
       if (!ctx.flag("reverse")) break;
-      std::string back = ctx.has("host") ? remote_reverse(ctx, addr) : local_reverse(addr);
+      std::string back = ctx.has("host") ? remote_reverse(ctx, addr) : local(ctx, "getent hosts " + addr, [&] { return local_reverse(addr); });
       while (!back.empty() && back.back() == '.') back.pop_back();
       if (back.empty()) problems.push_back(fmt::format("{} has no reverse name", addr));
       else if (strcasecmp(back.c_str(), name.c_str()) != 0)
@@ -215,6 +175,19 @@ class DnsCheck : public HostStep {
   }
 
  private:
+  /// A lookup with the orchestrator's own resolver, as an operation (a
+  /// read: a dry run makes it, an offline one does not).
+  template <class F>
+  static auto local(const StepContext& ctx, const std::string& line, F lookup) -> decltype(lookup()) {
+    Operation op;
+    op.writes = false;
+    op.where = "local";
+    op.line = line;
+    decltype(lookup()) out{};
+    if (!perform_operation(ctx.services().runner, op, [&] { out = lookup(); })) throw RehearsalUnknown("local: " + line);
+    return out;
+  }
+
   // From the orchestrator's own resolver, as the engine's clients will see it.
   static std::vector<std::string> local_forward(const std::string& name) {
     addrinfo hints{}, *res = nullptr;
@@ -247,7 +220,7 @@ class DnsCheck : public HostStep {
   // prints "ADDRESS NAME ALIASES...". Exit 2: not found.
   static std::vector<std::string> remote_forward(const StepContext& ctx, const std::string& name) {
     SshSession& ssh = session(ctx);
-    ExecResult r = exec(ctx, ssh, {"getent", "ahosts", name}, false);
+    ExecResult r = exec(ctx, ssh, {"getent", "ahosts", name}, Effect::Reads);
     if (r.exit_status == 2)
       throw StepError("fatal", fmt::format("{} does not resolve on {}; the engine FQDN must resolve forward and reverse "
                                            "(fix DNS or /etc/hosts there, then run again)",
@@ -266,7 +239,7 @@ class DnsCheck : public HostStep {
   }
 
   static std::string remote_reverse(const StepContext& ctx, const std::string& addr) {
-    ExecResult r = exec(ctx, session(ctx), {"getent", "hosts", addr}, false);
+    ExecResult r = exec(ctx, session(ctx), {"getent", "hosts", addr}, Effect::Reads);
     std::istringstream words(r.exit_status == 0 ? r.stdout_tail : "");
     std::string a, name;
     words >> a >> name;

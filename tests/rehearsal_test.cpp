@@ -1,0 +1,230 @@
+// The rehearsal is the run (design brief section 3): a dry run is the
+// steps' own code with a runner that records writes, so the writes it shows
+// are the writes the run makes. Checked against independent evidence: the
+// lab engine's request log and the lab hosts' command logs of a real run
+// on a fresh copy of the same scenario.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <map>
+#include <regex>
+#include <sstream>
+
+#include "tests/procedure_lab.h"
+#include "tests/test_support.h"
+
+namespace she::test {
+
+namespace {
+
+/// Ids, run ids and placeholders made alike: what differs between a dry
+/// run and a run by nature, not by what is done.
+std::string normalised(std::string s) {
+  static const std::regex uuid(R"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})");
+  static const std::regex placeholder(R"(<[^<>]*>)");
+  static const std::regex run_id(R"(\d{4}-\d{8}T\d{6}Z?(-[0-9a-z]+)?)");
+  s = std::regex_replace(s, uuid, "ID");
+  s = std::regex_replace(s, placeholder, "ID");
+  s = std::regex_replace(s, run_id, "RUN");
+  return s;
+}
+
+using Writes = std::multiset<std::string>;
+
+/// The writes a dry run printed: "write  METHOD PATH" and "write  ssh HOST:
+/// COMMAND" lines; a transfer is counted by its parts.
+Writes shown_writes(const std::string& output) {
+  Writes w;
+  std::istringstream in(output);
+  for (std::string line; std::getline(in, line);) {
+    size_t at = line.find_first_not_of(' ');
+    if (at == std::string::npos || line.compare(at, 7, "write  ") != 0) continue;
+    std::string what = line.substr(at + 7);
+    if (what.rfind("copy ", 0) == 0) continue;  // its parts follow
+    if (what.rfind("ssh ", 0) == 0) what = what.substr(4);
+    w.insert(normalised(what));
+  }
+  return w;
+}
+
+/// A command the lab hosts ran that changes something: anything but the
+/// reads below (conservative, like the runner: unknown is a write).
+bool command_writes(const std::string& command) {
+  std::string first = command.substr(0, command.find(' '));
+  if (first == "dd") return command.find(" of=") != std::string::npos;
+  if (first == "hostname") return command != "hostname";
+  if (first == "hosted-engine") return command.rfind("hosted-engine --vm-status", 0) != 0;
+  if (first == "systemctl") return command.rfind("systemctl is-active", 0) != 0;
+  static const std::set<std::string> reads = {"getent", "cat", "test", "stat", "sha256sum", "true"};
+  return reads.count(first) == 0;
+}
+
+/// What the lab saw written from `since` on: engine requests other than
+/// reads and the SSO exchange, and hosts' writing commands.
+struct LabMark {
+  size_t requests = 0;
+  std::map<std::string, size_t> agent_log_sizes;
+};
+
+LabMark mark(ProcedureLab& lab) {
+  LabMark m;
+  m.requests = lab.engine.server->request_log().all().size();
+  for (const auto& h : lab.fleet.hosts()) m.agent_log_sizes[h.name] = read_file(h.agent_log).size();
+  return m;
+}
+
+Writes lab_writes(ProcedureLab& lab, const LabMark& since) {
+  Writes w;
+  auto log = lab.engine.server->request_log().all();
+  for (size_t i = since.requests; i < log.size(); ++i) {
+    const auto& r = log[i];
+    if (r.method == "GET" || r.path.rfind("/ovirt-engine/sso/", 0) == 0 ||
+        r.path.rfind("/ovirt-engine/services/sso-logout", 0) == 0)
+      continue;
+    w.insert(normalised(r.method + " " + r.path));
+  }
+  for (const auto& h : lab.fleet.hosts()) {
+    std::string text = read_file(h.agent_log);
+    auto from = since.agent_log_sizes.count(h.name) ? since.agent_log_sizes.at(h.name) : 0;
+    std::istringstream lines(text.substr(std::min(from, text.size())));
+    for (std::string line; std::getline(lines, line);) {
+      auto entry = nlohmann::json::parse(line, nullptr, false);
+      if (!entry.is_object() || !entry.contains("command")) continue;
+      std::string command = entry["command"];
+      if (command_writes(command)) w.insert(normalised(h.name + ": " + command));
+    }
+  }
+  return w;
+}
+
+std::string listing(const Writes& w) {
+  std::string out;
+  for (auto& x : w) out += "  " + x + "\n";
+  return out;
+}
+
+/// Both ways: what the dry run showed and the run did not make, and what
+/// the run made and the dry run did not show.
+std::string difference(const Writes& shown, const Writes& made) {
+  Writes only_shown, only_made;
+  std::set_difference(shown.begin(), shown.end(), made.begin(), made.end(),
+                      std::inserter(only_shown, only_shown.begin()));
+  std::set_difference(made.begin(), made.end(), shown.begin(), shown.end(),
+                      std::inserter(only_made, only_made.begin()));
+  if (only_shown.empty() && only_made.empty()) return "";
+  return "shown by the dry run, not made by the run:\n" + listing(only_shown) +
+         "made by the run, not shown by the dry run:\n" + listing(only_made);
+}
+
+/// Dry run on one copy of the scenario, real run on a fresh copy; the
+/// difference of their writes ("" when they agree).
+struct Comparison {
+  std::string dry_output, run_output;
+  int run_exit = -1;
+  Writes shown, made, made_by_dry_run;
+};
+
+template <class Prepare>
+Comparison compare(const std::string& procedure, const std::string& with, Prepare prepare,
+                   const std::string& scenario = "examples/lab/three-hosts.yaml") {
+  Comparison c;
+  {
+    ProcedureLab lab(scenario);
+    prepare(lab);
+    LabMark before = mark(lab);
+    auto dry = lab.dry_run(procedure, with);
+    c.dry_output = dry.output;
+    c.shown = shown_writes(dry.output);
+    c.made_by_dry_run = lab_writes(lab, before);
+  }
+  ProcedureLab lab(scenario);
+  prepare(lab);
+  LabMark before = mark(lab);
+  auto run = lab.run(procedure, with);
+  c.run_output = run.output;
+  c.run_exit = run.exit_code;
+  c.made = lab_writes(lab, before);
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("rehearsal: she-backup - the dry run shows exactly the writes the run makes") {
+  auto c = compare("she-backup", "", [](ProcedureLab&) {});
+  REQUIRE_MESSAGE(c.run_exit == 0, c.run_output);
+  CHECK_MESSAGE(c.made_by_dry_run.empty(), "the dry run wrote:\n" << listing(c.made_by_dry_run));
+  CHECK_MESSAGE(!c.shown.empty(), c.dry_output);
+  CHECK_MESSAGE(difference(c.shown, c.made).empty(), difference(c.shown, c.made) << c.dry_output);
+}
+
+TEST_CASE("rehearsal: she-remove-nonoperational - the dry run shows exactly the writes the run makes") {
+  auto dead = [](ProcedureLab& lab) {
+    lab.engine.world.set_host_status("hosted_engine_3", lab::HostStatus::NonResponsive);
+  };
+  auto c = compare("she-remove-nonoperational", "  keep: [hosted_engine_1]\n", dead);
+  REQUIRE_MESSAGE(c.run_exit == 0, c.run_output);
+  CHECK_MESSAGE(c.made_by_dry_run.empty(), "the dry run wrote:\n" << listing(c.made_by_dry_run));
+  CHECK_MESSAGE(!c.shown.empty(), c.dry_output);
+  CHECK_MESSAGE(difference(c.shown, c.made).empty(), difference(c.shown, c.made) << c.dry_output);
+}
+
+TEST_CASE("rehearsal: a step type that writes behind the runner's back is caught by the comparison") {
+  // The proof that the comparison above can fail: a procedure whose one
+  // step touches a file on a host calling the command a read.
+  auto sneaky = [](ProcedureLab& lab) {
+    write_file(lab.dir.path() / "sneaky.yaml",
+               "procedure: sneaky\nsteps:\n"
+               "  - id: maintenance\n    name: an honest write\n    uses: engine.host.maintenance\n"
+               "    with:\n      host: hosted_engine_2\n"
+               "  - id: sneak\n    name: a write called a read\n    uses: test.sneaky\n"
+               "    with:\n      host: hosted_engine_2\n      path: /root/sneaked\n");
+  };
+  Comparison c;
+  {
+    ProcedureLab lab;
+    sneaky(lab);
+    LabMark before = mark(lab);
+    auto dry = testbed("--dry-run '" + lab.write_plan("sneaky-plan", "", "sneaky").string() + "'");
+    c.shown = shown_writes(dry.output);
+    c.made_by_dry_run = lab_writes(lab, before);
+    CHECK_MESSAGE(c.shown.count("POST /ovirt-engine/api/hosts/ID/deactivate") == 1, dry.output);
+  }
+  ProcedureLab lab;
+  sneaky(lab);
+  LabMark before = mark(lab);
+  auto run = testbed("'" + lab.write_plan("sneaky-plan", "", "sneaky").string() + "' --yes --state-dir '" +
+                     (lab.dir.path() / "state").string() + "'");
+  REQUIRE_MESSAGE(run.exit_code == 0, run.output);
+  c.made = lab_writes(lab, before);
+  // Both checks of the comparison fire: the dry run made the write, and the
+  // run's write is not among those it showed.
+  CHECK(c.made_by_dry_run.count("hosted_engine_2: touch -- /root/sneaked") == 1);
+  std::string diff = difference(c.shown, c.made);
+  CHECK_MESSAGE(diff.find("hosted_engine_2: touch -- /root/sneaked") != std::string::npos, diff);
+  CHECK(diff.find("deactivate") == std::string::npos);  // the honest write agrees
+}
+
+TEST_CASE("rehearsal: a user's command runs in a dry run only when the plan declares it read-only") {
+  ProcedureLab lab;
+  write_file(lab.dir.path() / "commands.yaml",
+             "procedure: commands\nsteps:\n"
+             "  - id: undeclared-run\n    name: a command\n    uses: ssh.run\n"
+             "    with:\n      host: hosted_engine_2\n      command: [touch, /root/run-undeclared]\n"
+             "  - id: undeclared-probe\n    name: a probe\n    uses: ssh.probe\n"
+             "    with:\n      host: hosted_engine_2\n      command: [rm, -f, /root/probe-undeclared]\n"
+             "  - id: declared\n    name: a declared read\n    uses: ssh.probe\n"
+             "    with:\n      host: hosted_engine_2\n      command: [cat, /etc/hostname]\n      read_only: true\n");
+  LabMark before = mark(lab);
+  auto plan = lab.write_plan("commands-plan", "", "commands");
+  auto out = she_restore("--dry-run '" + plan.string() + "'");
+  REQUIRE_MESSAGE(out.exit_code == 0, out.output);
+  CHECK(out.output.find("write  ssh hosted_engine_2: touch /root/run-undeclared") != std::string::npos);
+  CHECK(out.output.find("write  ssh hosted_engine_2: rm -f /root/probe-undeclared") != std::string::npos);
+  CHECK_MESSAGE(out.output.find("read   ssh hosted_engine_2: cat /etc/hostname") != std::string::npos, out.output);
+  std::string log = read_file(lab.fleet.host("hosted_engine_2").agent_log).substr(before.agent_log_sizes["hosted_engine_2"]);
+  CHECK(log.find("touch") == std::string::npos);
+  CHECK(log.find("rm -f /root/probe-undeclared") == std::string::npos);
+  CHECK(log.find("cat /etc/hostname") != std::string::npos);
+}
+
+}  // namespace she::test
