@@ -11,7 +11,7 @@
 #include <random>
 #include <thread>
 
-#include "workflows/duration.h"
+#include "base/duration.h"
 
 namespace she::engine_api {
 
