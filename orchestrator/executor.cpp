@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/durable_file.h"
 #include "engine_api/client.h"
 #include "orchestrator/exit_codes.h"
