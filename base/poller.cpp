@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "workflows/duration.h"
+#include "base/duration.h"
 
 namespace she {
 

@@ -11,8 +11,8 @@
 #include <random>
 #include <thread>
 
+#include "base/duration.h"
 #include "base/poller.h"
-#include "workflows/duration.h"
 
 namespace she::engine_api {
 

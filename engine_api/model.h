@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "workflows/expression.h"
+#include "base/value.h"
 
 namespace she::engine_api {
 

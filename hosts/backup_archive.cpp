@@ -6,7 +6,7 @@
 #include <memory>
 #include <openssl/evp.h>
 
-#include "hosts/digest.h"
+#include "base/digest.h"
 #include <cstdio>
 #include <sstream>
 

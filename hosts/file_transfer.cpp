@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include <vector>
 
-#include "hosts/digest.h"
+#include "base/digest.h"
 #include "hosts/shell_quote.h"
 
 namespace she {

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "workflows/expression.h"
+#include "base/value.h"
 
 namespace she {
 

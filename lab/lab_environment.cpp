@@ -4,7 +4,7 @@
 #include <stdexcept>
 #include <yaml-cpp/yaml.h>
 
-#include "orchestrator/durable_file.h"
+#include "base/durable_file.h"
 
 namespace she::lab {
 

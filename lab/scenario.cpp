@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
-#include "workflows/diagnostics.h"
+#include "base/diagnostics.h"
 
 namespace she::lab {
 

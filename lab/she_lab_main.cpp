@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/durable_file.h"
 #include "lab/engine_server.h"
 #include "lab/host_fleet.h"
 #include "lab/staged_disaster.h"
@@ -31,7 +32,6 @@
 #include "lab/lab_pki.h"
 #include "lab/scenario.h"
 #include "lab/world.h"
-#include "orchestrator/durable_file.h"
 
 namespace {
 

@@ -6,9 +6,9 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "base/digest.h"
+#include "base/durable_file.h"
 #include "hosts/backup_archive.h"
-#include "hosts/digest.h"
-#include "orchestrator/durable_file.h"
 
 namespace she::lab {
 

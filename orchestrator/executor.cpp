@@ -14,8 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/clock.h"
+#include "base/durable_file.h"
 #include "engine_api/client.h"
-#include "orchestrator/durable_file.h"
 #include "orchestrator/exit_codes.h"
 #include "orchestrator/journal.h"
 #include "orchestrator/plan_lock.h"

@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "hosts/digest.h"
-#include "orchestrator/durable_file.h"
+#include "base/digest.h"
+#include "base/durable_file.h"
 
 namespace she {
 

@@ -9,7 +9,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include "orchestrator/durable_file.h"
+#include "base/durable_file.h"
 
 namespace she {
 

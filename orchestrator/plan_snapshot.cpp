@@ -2,8 +2,8 @@
 
 #include <fmt/format.h>
 
-#include "hosts/digest.h"
-#include "orchestrator/durable_file.h"
+#include "base/digest.h"
+#include "base/durable_file.h"
 
 namespace she {
 

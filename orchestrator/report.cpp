@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "orchestrator/durable_file.h"
+#include "base/durable_file.h"
 
 namespace she {
 

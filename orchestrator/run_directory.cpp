@@ -3,10 +3,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
-#include <ctime>
 #include <filesystem>
 #include <fmt/format.h>
 #include <random>
+
+#include "base/clock.h"
 
 namespace fs = std::filesystem;
 
@@ -30,22 +31,9 @@ std::string plan_lock_path(const std::string& plan_dir) { return plan_dir + "/lo
 
 RunPaths run_paths(const std::string& plan_dir, const std::string& run_id) { return {plan_dir + "/" + run_id}; }
 
-namespace {
-std::string format_time(const char* fmt_str) {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, fmt_str, &tm);
-  return buf;
-}
-}  // namespace
-
-std::string utc_now() { return format_time("%Y-%m-%dT%H:%M:%SZ"); }
-
 std::string new_run_id(const std::string& plan_dir) {
   std::random_device rd;
-  return fmt::format("{:04}-{}-{:06x}", list_runs(plan_dir).size() + 1, format_time("%Y%m%dT%H%M%SZ"),
+  return fmt::format("{:04}-{}-{:06x}", list_runs(plan_dir).size() + 1, format_utc_now("%Y%m%dT%H%M%SZ"),
                      rd() & 0xffffff);
 }
 

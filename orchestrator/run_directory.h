@@ -29,7 +29,5 @@ RunPaths run_paths(const std::string& plan_dir, const std::string& run_id);
 std::string new_run_id(const std::string& plan_dir);
 /// Run ids of the plan, oldest first.
 std::vector<std::string> list_runs(const std::string& plan_dir);
-/// UTC time as 2026-11-21T05:49:20Z.
-std::string utc_now();
 
 }  // namespace she

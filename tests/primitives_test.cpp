@@ -1,8 +1,8 @@
 // Durations, secret references and did-you-mean hints.
 #include <doctest/doctest.h>
 
-#include "workflows/diagnostics.h"
-#include "workflows/duration.h"
+#include "base/diagnostics.h"
+#include "base/duration.h"
 #include "workflows/secret_ref.h"
 
 using namespace she;

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "workflows/diagnostics.h"
-#include "workflows/duration.h"
+#include "base/diagnostics.h"
+#include "base/duration.h"
 #include "workflows/expression.h"
 
 namespace she {

@@ -1,8 +1,8 @@
 // The expression language of plans: `${...}` inside strings and the bare
-// expressions of `when:`. Values are JSON values. Anything only known at run
-// time (values captured by earlier steps, live loop items) is a *deferred*
-// value: evaluation carries it through instead of failing, so a dry run can
-// print `<steps.find-stale.id>` where the real id will go.
+// expressions of `when:`. Values are JSON values (base/value.h). Anything
+// only known at run time (values captured by earlier steps, live loop items)
+// is a *deferred* value: evaluation carries it through instead of failing,
+// so a dry run can print `<steps.find-stale.id>` where the real id will go.
 //
 // Grammar:
 //   expr    := or
@@ -16,15 +16,14 @@
 #pragma once
 
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
-namespace she {
+#include "base/value.h"
 
-using Value = nlohmann::json;
+namespace she {
 
 struct Expr;
 using ExprPtr = std::shared_ptr<const Expr>;
@@ -70,22 +69,5 @@ Value evaluate(const Expr& expr, const Value& roots);
 /// Renders a template. A single expression keeps its value's type; mixed
 /// text renders each value as text and deferred values as <path>.
 Value render(const Template& tpl, const Value& roots);
-
-/// A value known only at run time, shown as <text>.
-Value deferred(const std::string& text);
-bool is_deferred(const Value& v);
-/// Deferred anywhere inside (a list of items some of which are deferred).
-bool contains_deferred(const Value& v);
-std::string deferred_text(const Value& v);
-/// `v` with every deferred value inside replaced by its <path> text.
-Value deferred_as_text(const Value& v);
-
-/// JSON text of a value; invalid UTF-8 from a plan or a host becomes U+FFFD
-/// instead of an exception.
-std::string dump_json(const Value& v, int indent = -1);
-
-/// Text form used when a value is interpolated into a string.
-std::string to_text(const Value& v);
-bool truthy(const Value& v);
 
 }  // namespace she

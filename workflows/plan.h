@@ -9,8 +9,8 @@
 #include <vector>
 #include <yaml-cpp/yaml.h>
 
-#include "workflows/diagnostics.h"
-#include "workflows/duration.h"
+#include "base/diagnostics.h"
+#include "base/duration.h"
 #include "workflows/environment.h"
 #include "workflows/expression.h"
 #include "workflows/step_type.h"

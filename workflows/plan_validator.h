@@ -8,7 +8,7 @@
 #include <vector>
 #include <yaml-cpp/yaml.h>
 
-#include "workflows/diagnostics.h"
+#include "base/diagnostics.h"
 #include "workflows/plan.h"
 
 namespace she {

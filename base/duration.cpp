@@ -1,4 +1,4 @@
-#include "workflows/duration.h"
+#include "base/duration.h"
 
 #include <cctype>
 #include <thread>

@@ -1,4 +1,4 @@
-#include "workflows/diagnostics.h"
+#include "base/diagnostics.h"
 
 #include <algorithm>
 #include <fmt/format.h>

@@ -1,4 +1,4 @@
-#include "hosts/digest.h"
+#include "base/digest.h"
 
 #include <fmt/format.h>
 #include <openssl/evp.h>

@@ -1,4 +1,4 @@
-#include "orchestrator/durable_file.h"
+#include "base/durable_file.h"
 
 #include <cerrno>
 #include <cstring>
