@@ -1,6 +1,8 @@
 // SSH to one host with libssh2: the connection, its host key checked
-// against known_hosts (a mismatch is refused showing both fingerprints; an
-// unknown key only with an explicit option), authentication by key file,
+// against known_hosts, which every target must have (a host known under any
+// key type, plain or hashed, with another key is refused showing both
+// fingerprints; a host in no entry only with an explicit option, and then
+// its key is appended to the file, or the connection fails), authentication by key file,
 // ssh-agent or (last resort) password, keepalives, and commands with their
 // output streamed as it comes. One session per host, reused; a dropped one
 // is reconnected before the next command, never in the middle of one.
