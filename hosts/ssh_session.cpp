@@ -10,6 +10,8 @@
 #include <poll.h>
 #include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <type_traits>
 #include <unistd.h>
 #include <vector>
 
@@ -39,30 +41,77 @@ std::string unbase64(const std::string& s) {
   return out;
 }
 
-int knownhost_key_type(int hostkey_type) {
-  switch (hostkey_type) {
-    case LIBSSH2_HOSTKEY_TYPE_RSA: return LIBSSH2_KNOWNHOST_KEY_SSHRSA;
-    case LIBSSH2_HOSTKEY_TYPE_DSS: return LIBSSH2_KNOWNHOST_KEY_SSHDSS;
-    case LIBSSH2_HOSTKEY_TYPE_ECDSA_256: return LIBSSH2_KNOWNHOST_KEY_ECDSA_256;
-    case LIBSSH2_HOSTKEY_TYPE_ECDSA_384: return LIBSSH2_KNOWNHOST_KEY_ECDSA_384;
-    case LIBSSH2_HOSTKEY_TYPE_ECDSA_521: return LIBSSH2_KNOWNHOST_KEY_ECDSA_521;
-    case LIBSSH2_HOSTKEY_TYPE_ED25519: return LIBSSH2_KNOWNHOST_KEY_ED25519;
-  }
-  return LIBSSH2_KNOWNHOST_KEY_UNKNOWN;
+/// What the first string of an SSH key blob says: "ssh-ed25519", "ssh-rsa"...
+std::string blob_key_type(const std::string& blob) {
+  if (blob.size() < 4) return "unknown";
+  size_t n = (static_cast<unsigned char>(blob[0]) << 24) | (static_cast<unsigned char>(blob[1]) << 16) |
+             (static_cast<unsigned char>(blob[2]) << 8) | static_cast<unsigned char>(blob[3]);
+  if (n == 0 || n > 64 || blob.size() < 4 + n) return "unknown";
+  return blob.substr(4, n);
+}
+
+/// The knownhost key types libssh2 can check, with the handshake's host-key
+/// methods each allows.
+struct KnownType {
+  int mask;
+  const char* methods;
+};
+const KnownType kKnownTypes[] = {
+    {LIBSSH2_KNOWNHOST_KEY_ED25519, "ssh-ed25519"},
+    {LIBSSH2_KNOWNHOST_KEY_ECDSA_256, "ecdsa-sha2-nistp256"},
+    {LIBSSH2_KNOWNHOST_KEY_ECDSA_384, "ecdsa-sha2-nistp384"},
+    {LIBSSH2_KNOWNHOST_KEY_ECDSA_521, "ecdsa-sha2-nistp521"},
+    {LIBSSH2_KNOWNHOST_KEY_SSHRSA, "rsa-sha2-512,rsa-sha2-256,ssh-rsa"},
+    {LIBSSH2_KNOWNHOST_KEY_SSHDSS, nullptr},  // checked, never negotiated
+};
+
+int knownhost_key_type(const std::string& type) {
+  if (type == "ssh-ed25519") return LIBSSH2_KNOWNHOST_KEY_ED25519;
+  if (type == "ecdsa-sha2-nistp256") return LIBSSH2_KNOWNHOST_KEY_ECDSA_256;
+  if (type == "ecdsa-sha2-nistp384") return LIBSSH2_KNOWNHOST_KEY_ECDSA_384;
+  if (type == "ecdsa-sha2-nistp521") return LIBSSH2_KNOWNHOST_KEY_ECDSA_521;
+  if (type == "ssh-rsa") return LIBSSH2_KNOWNHOST_KEY_SSHRSA;
+  if (type == "ssh-dss") return LIBSSH2_KNOWNHOST_KEY_SSHDSS;
+  return -1;
 }
 
 std::string session_error(LIBSSH2_SESSION* s) {
   char* msg = nullptr;
   libssh2_session_last_error(s, &msg, nullptr, 0);
-  return msg ? msg : "unknown error";
+  return msg && *msg ? msg : "unknown error";
 }
 
-/// A TCP connection, with a timeout on the connect itself.
-int tcp_connect(const SshTarget& t) {
+bool is_socket_error(int rc) {
+  return rc == LIBSSH2_ERROR_SOCKET_DISCONNECT || rc == LIBSSH2_ERROR_SOCKET_RECV || rc == LIBSSH2_ERROR_SOCKET_SEND ||
+         rc == LIBSSH2_ERROR_BANNER_RECV || rc == LIBSSH2_ERROR_BANNER_SEND;
+}
+
+/// Throws Interrupted when `should_stop` says so, the connect timeout once
+/// `deadline` has passed: the check of every wait while connecting.
+struct ConnectClock {
+  const SshTarget& t;
+  const std::function<bool()>& should_stop;
+  Clock::time_point deadline;
+  void check(const char* during) const {
+    if (should_stop && should_stop())
+      throw SshError(Kind::Interrupted, fmt::format("{}: stopped while connecting to {}:{} ({})", t.name, t.address,
+                                                    t.port, during));
+    if (Clock::now() > deadline)
+      throw SshError(Kind::Connect, fmt::format("{}: {}:{} timed out after {} ms ({}): the host or its sshd is not "
+                                                "answering, or something in between drops the connection",
+                                                t.name, t.address, t.port, t.connect_timeout.count(), during));
+  }
+};
+
+/// A TCP connection, with a timeout on the connect itself. Each failure
+/// says what it was: no such name, refused, unreachable, timed out.
+int tcp_connect(const SshTarget& t, const ConnectClock& clock) {
   addrinfo hints{}, *res = nullptr;
   hints.ai_socktype = SOCK_STREAM;
   if (int rc = getaddrinfo(t.address.c_str(), std::to_string(t.port).c_str(), &hints, &res); rc != 0)
-    throw SshError(Kind::Connect, fmt::format("{}: cannot resolve {}: {}", t.name, t.address, gai_strerror(rc)));
+    throw SshError(Kind::Connect, fmt::format("{}: cannot connect: cannot resolve the address {} ({}): check the "
+                                              "host's address in the environment and DNS",
+                                              t.name, t.address, gai_strerror(rc)));
   std::string last = "no address";
   for (addrinfo* a = res; a; a = a->ai_next) {
     int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
@@ -70,29 +119,53 @@ int tcp_connect(const SshTarget& t) {
     int flags = fcntl(fd, F_GETFL);
     fcntl(fd, F_SETFL, flags | O_NONBLOCK);
     int rc = ::connect(fd, a->ai_addr, a->ai_addrlen);
-    if (rc != 0 && errno == EINPROGRESS) {
+    int err = rc == 0 ? 0 : errno;
+    if (rc != 0 && err == EINPROGRESS) {
       pollfd p{fd, POLLOUT, 0};
-      rc = ::poll(&p, 1, static_cast<int>(t.connect_timeout.count()));
-      int err = 0;
+      // In slices, so that a stop is seen while a silent host is waited for.
+      while ((rc = ::poll(&p, 1, 100)) == 0 && Clock::now() < clock.deadline && !(clock.should_stop && clock.should_stop())) {
+      }
+      if (rc == 0 && clock.should_stop && clock.should_stop()) {
+        ::close(fd);
+        freeaddrinfo(res);
+        clock.check("connecting");
+      }
+      err = 0;
       socklen_t len = sizeof err;
       if (rc == 1) getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-      if (rc == 1 && err == 0) rc = 0;
-      else {
-        last = rc == 0 ? "timed out" : std::strerror(err ? err : errno);
-        rc = -1;
-      }
-    } else if (rc != 0) {
-      last = std::strerror(errno);
+      else err = rc == 0 ? ETIMEDOUT : errno;
+      rc = rc == 1 && err == 0 ? 0 : -1;
     }
     if (rc == 0) {
       fcntl(fd, F_SETFL, flags);
       freeaddrinfo(res);
       return fd;
     }
+    switch (err) {
+      case ECONNREFUSED: last = "connection refused (nothing listens there: is sshd running, is the port right?)"; break;
+      case ETIMEDOUT:
+        last = fmt::format("timed out after {} ms (the host is down, or a firewall drops the connection)",
+                           t.connect_timeout.count());
+        break;
+      case EHOSTUNREACH:
+      case ENETUNREACH:
+      case EADDRNOTAVAIL:
+        last = fmt::format("the address is unreachable ({}): check the host's address and the network",
+                           std::strerror(err));
+        break;
+      default: last = std::strerror(err);
+    }
     ::close(fd);
   }
   freeaddrinfo(res);
   throw SshError(Kind::Connect, fmt::format("{}: cannot connect to {}:{}: {}", t.name, t.address, t.port, last));
+}
+
+/// base64 with its padding, as known_hosts lines carry keys.
+std::string base64_padded(const std::string& blob) {
+  std::string out = base64(reinterpret_cast<const unsigned char*>(blob.data()), blob.size());
+  while (out.size() % 4) out += '=';
+  return out;
 }
 
 }  // namespace
@@ -118,25 +191,66 @@ struct SshSession::Impl {
   int fd = -1;
   LIBSSH2_SESSION* session = nullptr;
 
+  Impl() {
+    session = libssh2_session_init();
+    if (!session) throw SshError(Kind::Connect, "cannot start an SSH session (libssh2_session_init failed)");
+    libssh2_session_set_blocking(session, 0);
+  }
   ~Impl() {
     if (session) {
       // A dead or stuck peer must not hold the disconnect forever.
       libssh2_session_set_timeout(session, 2000);
       libssh2_session_set_blocking(session, 1);
-      libssh2_session_disconnect(session, "she-restore done");
+      if (fd >= 0) libssh2_session_disconnect(session, "she-restore done");
       libssh2_session_free(session);
     }
     if (fd >= 0) ::close(fd);
   }
 
-  /// Waits until the socket is ready in the direction libssh2 needs.
-  void wait(int timeout_ms) {
+  /// Waits (at most `timeout_ms`) until the socket is ready in the
+  /// direction libssh2 needs, or, when pumping `other` too, until either
+  /// side has something (the peer may send at any time then).
+  void wait(int timeout_ms, pollfd* other = nullptr) {
     int dir = libssh2_session_block_directions(session);
-    pollfd p{fd, 0, 0};
-    if (dir & LIBSSH2_SESSION_BLOCK_INBOUND) p.events |= POLLIN;
-    if (dir & LIBSSH2_SESSION_BLOCK_OUTBOUND) p.events |= POLLOUT;
-    if (!p.events) p.events = POLLIN;
-    ::poll(&p, 1, timeout_ms);
+    pollfd p[2] = {{fd, 0, 0}, other ? *other : pollfd{-1, 0, 0}};
+    if (dir & LIBSSH2_SESSION_BLOCK_INBOUND) p[0].events |= POLLIN;
+    if (dir & LIBSSH2_SESSION_BLOCK_OUTBOUND) p[0].events |= POLLOUT;
+    if (other || !p[0].events) p[0].events |= POLLIN;
+    ::poll(p, other && other->events ? 2 : 1, timeout_ms);
+  }
+
+  /// The one EAGAIN loop of this file: a libssh2 call on this non-blocking
+  /// session, retried after waiting for the socket while it would block.
+  /// `go_on` is asked before each wait: it throws (stopped, timed out) or
+  /// returns false to give up, and the would-block result is returned.
+  template <class Call, class GoOn>
+  auto again(Call&& call, GoOn&& go_on) -> decltype(call()) {
+    while (true) {
+      auto r = call();
+      bool would_block;
+      if constexpr (std::is_pointer_v<decltype(r)>)
+        would_block = !r && libssh2_session_last_errno(session) == LIBSSH2_ERROR_EAGAIN;
+      else
+        would_block = r == LIBSSH2_ERROR_EAGAIN;
+      if (!would_block || !go_on()) return r;
+      wait(100);
+    }
+  }
+
+  /// TCP, then the SSH handshake, its host-key methods limited to
+  /// `methods` when given. The handshake's result: 0 when it went through.
+  int handshake(const SshTarget& t, const ConnectClock& clock, const std::string& methods) {
+    fd = tcp_connect(t, clock);
+    if (!methods.empty()) libssh2_session_method_pref(session, LIBSSH2_METHOD_HOSTKEY, methods.c_str());
+    return again([&] { return libssh2_session_handshake(session, fd); },
+                 [&] { return clock.check("SSH handshake"), true; });
+  }
+
+  std::string host_key() const {
+    size_t len = 0;
+    int type = 0;
+    const char* key = libssh2_session_hostkey(session, &len, &type);
+    return key ? std::string(key, len) : std::string();
   }
 };
 
@@ -149,121 +263,218 @@ SshSession::~SshSession() = default;
 
 void SshSession::disconnect() { impl_.reset(); }
 
-void SshSession::connect() {
-  auto impl = std::make_unique<Impl>();
-  impl->fd = tcp_connect(target_);
-  impl->session = libssh2_session_init();
-  LIBSSH2_SESSION* s = impl->session;
-  libssh2_session_set_blocking(s, 1);
-  libssh2_session_set_timeout(s, static_cast<long>(target_.connect_timeout.count()));
+namespace {
 
-  // known_hosts first: the handshake may only settle on a key type it
-  // already has for this host, or a host (or someone in between) could
-  // offer another type and pass for "unknown" instead of "mismatching".
-  LIBSSH2_KNOWNHOSTS* kh = libssh2_knownhost_init(s);
-  std::unique_ptr<LIBSSH2_KNOWNHOSTS, decltype(&libssh2_knownhost_free)> kh_guard(kh, libssh2_knownhost_free);
-  bool have_file = !target_.known_hosts.empty() && ::access(target_.known_hosts.c_str(), F_OK) == 0;
-  if (have_file && libssh2_knownhost_readfile(kh, target_.known_hosts.c_str(), LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0)
-    throw SshError(Kind::HostKey, fmt::format("{}: cannot read known_hosts {}: {}", target_.name, target_.known_hosts,
-                                              session_error(s)));
-  std::string host_entry = target_.port == 22 ? target_.address : fmt::format("[{}]:{}", target_.address, target_.port);
-  std::string methods;
-  for (libssh2_knownhost *entry = nullptr, *prev = nullptr; libssh2_knownhost_get(kh, &entry, prev) == 0; prev = entry) {
-    if (!entry->name || host_entry != entry->name) continue;
-    const char* m = nullptr;
-    switch (entry->typemask & LIBSSH2_KNOWNHOST_KEY_MASK) {
-      case LIBSSH2_KNOWNHOST_KEY_ED25519: m = "ssh-ed25519"; break;
-      case LIBSSH2_KNOWNHOST_KEY_ECDSA_256: m = "ecdsa-sha2-nistp256"; break;
-      case LIBSSH2_KNOWNHOST_KEY_ECDSA_384: m = "ecdsa-sha2-nistp384"; break;
-      case LIBSSH2_KNOWNHOST_KEY_ECDSA_521: m = "ecdsa-sha2-nistp521"; break;
-      case LIBSSH2_KNOWNHOST_KEY_SSHRSA: m = "rsa-sha2-512,rsa-sha2-256,ssh-rsa"; break;
+using KnownHosts = std::unique_ptr<LIBSSH2_KNOWNHOSTS, decltype(&libssh2_knownhost_free)>;
+
+/// known_hosts as the file says now (a file not there yet is empty).
+KnownHosts read_known_hosts(LIBSSH2_SESSION* s, const SshTarget& t, bool* exists) {
+  KnownHosts kh(libssh2_knownhost_init(s), libssh2_knownhost_free);
+  if (!kh) throw SshError(Kind::HostKey, fmt::format("{}: cannot start a known_hosts check", t.name));
+  *exists = ::access(t.known_hosts.c_str(), F_OK) == 0;
+  if (*exists && libssh2_knownhost_readfile(kh.get(), t.known_hosts.c_str(), LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0)
+    throw SshError(Kind::HostKey, fmt::format("{}: cannot read known_hosts {}: {} (one line it cannot parse stops "
+                                              "the reading: fix or remove it)",
+                                              t.name, t.known_hosts, session_error(s)));
+  return kh;
+}
+
+/// Checks `key` of the host against every entry of it, plain or hashed
+/// (`|1|salt|hash`), of every key type. MATCH, MISMATCH (with the entry
+/// it contradicts in *known) or NOTFOUND (the host is in no entry).
+int check_host_key(LIBSSH2_KNOWNHOSTS* kh, const SshTarget& t, const std::string& key, std::string* known) {
+  const int base = LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW;
+  // First the key's own type, so that a mismatch shows the entry of that
+  // type; then any type (0: libssh2 compares the host's every entry).
+  int types[2] = {knownhost_key_type(blob_key_type(key)), 0};
+  for (int type : types) {
+    if (type < 0) continue;
+    libssh2_knownhost* found = nullptr;
+    int rc = libssh2_knownhost_checkp(kh, t.address.c_str(), t.port, key.data(), key.size(), base | type, &found);
+    if (rc == LIBSSH2_KNOWNHOST_CHECK_MATCH) return rc;
+    if (rc == LIBSSH2_KNOWNHOST_CHECK_MISMATCH) {
+      std::string blob = found && found->key ? unbase64(found->key) : std::string();
+      *known = blob.empty() ? "(unreadable)" : SshSession::fingerprint(blob) + " (" + blob_key_type(blob) + ")";
+      return rc;
     }
-    if (m && methods.find(m) == std::string::npos) methods += (methods.empty() ? "" : ",") + std::string(m);
   }
-  if (!methods.empty()) libssh2_session_method_pref(s, LIBSSH2_METHOD_HOSTKEY, methods.c_str());
-  if (libssh2_session_handshake(s, impl->fd) != 0)
-    throw SshError(methods.empty() ? Kind::Connect : Kind::HostKey,
-                   fmt::format("{}: SSH handshake with {}:{} failed{}: {}", target_.name, target_.address, target_.port,
-                               methods.empty() ? "" : " (known_hosts allows only " + methods + ")", session_error(s)));
+  return LIBSSH2_KNOWNHOST_CHECK_NOTFOUND;
+}
+
+/// The host-key methods of every key type known_hosts has for the host,
+/// plain or hashed: the handshake may settle on no other, or a host (or
+/// someone in between) could offer another type and pass for "unknown".
+std::string known_methods(LIBSSH2_KNOWNHOSTS* kh, const SshTarget& t) {
+  std::string methods;
+  const char probe[] = "she-restore: no key is this";
+  for (const auto& kt : kKnownTypes) {
+    libssh2_knownhost* found = nullptr;
+    int rc = libssh2_knownhost_checkp(kh, t.address.c_str(), t.port, probe, sizeof probe - 1,
+                                      LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | kt.mask, &found);
+    if (rc == LIBSSH2_KNOWNHOST_CHECK_MISMATCH && kt.methods)
+      methods += (methods.empty() ? "" : ",") + std::string(kt.methods);
+  }
+  return methods;
+}
+
+}  // namespace
+
+void SshSession::connect(const std::function<bool()>& should_stop) {
+  const SshTarget& t = target_;
+  if (t.known_hosts.empty())
+    throw SshError(Kind::HostKey, fmt::format("{}: no known_hosts file is set for {}:{}, so its host key cannot be "
+                                              "checked: set ssh.known_hosts (with accept_new_host_key: true a host "
+                                              "not yet in it is added)",
+                                              t.name, t.address, t.port));
+  ConnectClock clock{t, should_stop, Clock::now() + t.connect_timeout};
+  auto impl = std::make_unique<Impl>();
+  LIBSSH2_SESSION* s = impl->session;
+  bool file_exists = false;
+  KnownHosts kh = read_known_hosts(s, t, &file_exists);
+  std::string host_entry = t.port == 22 ? t.address : fmt::format("[{}]:{}", t.address, t.port);
+  std::string methods = known_methods(kh.get(), t);
+
+  auto mismatch = [&](const std::string& key, const std::string& known, const std::string& note) {
+    return SshError(Kind::HostKey,
+                    fmt::format("{}: the host key of {}:{} does not match known_hosts ({}){}: it offers {} ({}), "
+                                "known_hosts has {}. Someone may be in between, or the host was reinstalled: check it "
+                                "out of band, then fix the entry",
+                                t.name, t.address, t.port, t.known_hosts, note, fingerprint(key), blob_key_type(key),
+                                known));
+  };
+
+  if (int rc = impl->handshake(t, clock, methods); rc != 0) {
+    std::string why = session_error(s);
+    if (rc == LIBSSH2_ERROR_KEX_FAILURE && !methods.empty()) {
+      // Was it the key type? Ask the host, without the limit, which key it
+      // offers (a handshake only: no credential is offered), to show it.
+      std::string offered, known;
+      try {
+        Impl probe;
+        if (probe.handshake(t, clock, "") == 0) offered = probe.host_key();
+      } catch (const SshError&) {
+      }
+      if (!offered.empty() && check_host_key(kh.get(), t, offered, &known) == LIBSSH2_KNOWNHOST_CHECK_MISMATCH)
+        throw mismatch(offered, known, " (known_hosts allows only " + methods + ")");
+    }
+    if (is_socket_error(rc))
+      throw SshError(Kind::Connect, fmt::format("{}: {}:{} closed the connection during the SSH handshake ({}): is an "
+                                                "sshd listening there, and does it accept this client?",
+                                                t.name, t.address, t.port, why));
+    throw SshError(Kind::Connect, fmt::format("{}: the SSH handshake with {}:{} failed: {}{}", t.name, t.address,
+                                              t.port, why,
+                                              rc == LIBSSH2_ERROR_KEX_FAILURE ? " (no key exchange or cipher in common?)"
+                                                                              : ""));
+  }
 
   // The host key, against known_hosts, before any credential is offered.
-  size_t key_len = 0;
-  int key_type = 0;
-  const char* key = libssh2_session_hostkey(s, &key_len, &key_type);
-  std::string offered = fingerprint(std::string(key, key_len));
-  int mask = LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | knownhost_key_type(key_type);
-  libssh2_knownhost* found = nullptr;
-  int check = libssh2_knownhost_checkp(kh, target_.address.c_str(), target_.port, key, key_len, mask, &found);
-  if (check == LIBSSH2_KNOWNHOST_CHECK_NOTFOUND && !methods.empty()) check = LIBSSH2_KNOWNHOST_CHECK_MISMATCH;
-  if (check == LIBSSH2_KNOWNHOST_CHECK_MISMATCH) {
-    std::string known = found && found->key ? fingerprint(unbase64(found->key)) : "(unreadable)";
-    throw SshError(Kind::HostKey,
-                   fmt::format("{}: the host key of {}:{} does not match known_hosts ({}): it offers {}, known_hosts "
-                               "has {}. Someone may be in between, or the host was reinstalled: check it out of band, "
-                               "then fix the entry",
-                               target_.name, target_.address, target_.port, target_.known_hosts, offered, known));
-  }
+  std::string key = impl->host_key();
+  std::string known;
+  int check = check_host_key(kh.get(), t, key, &known);
+  if (check == LIBSSH2_KNOWNHOST_CHECK_MISMATCH) throw mismatch(key, known, "");
   if (check != LIBSSH2_KNOWNHOST_CHECK_MATCH) {
-    if (!target_.accept_new_host_key)
+    if (!t.accept_new_host_key)
       throw SshError(Kind::HostKey,
-                     fmt::format("{}: the host key of {}:{} is not in known_hosts ({}); it offers {}. Add it after "
-                                 "checking it out of band (ssh-keyscan), or set accept_new_host_key: true",
-                                 target_.name, target_.address, target_.port,
-                                 target_.known_hosts.empty() ? "none given" : target_.known_hosts, offered));
-    libssh2_knownhost* added = nullptr;
-    libssh2_knownhost_addc(kh, host_entry.c_str(), nullptr, key, key_len, nullptr, 0, mask, &added);
-    if (!target_.known_hosts.empty() && added) {
-      // Append the one new line under a lock (loop threads may add at once).
-      char line[8192];
-      size_t len = 0;
-      if (libssh2_knownhost_writeline(kh, added, line, sizeof line, &len, LIBSSH2_KNOWNHOST_FILE_OPENSSH) == 0) {
-        int fd = ::open(target_.known_hosts.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-        if (fd >= 0) {
-          ::flock(fd, LOCK_EX);
-          ssize_t w = ::write(fd, line, len);
-          (void)w;
-          ::fsync(fd);
-          ::close(fd);
-        }
-      }
-    }
+                     fmt::format("{}: the host key of {}:{} is not in known_hosts ({}{}); it offers {} ({}). Add it "
+                                 "after checking it out of band (ssh-keyscan), or set accept_new_host_key: true",
+                                 t.name, t.address, t.port, t.known_hosts, file_exists ? "" : ", which does not exist",
+                                 fingerprint(key), blob_key_type(key)));
+    record_host_key(host_entry, key);
   }
 
   // Credentials: the key file, else ssh-agent, else a password if allowed.
-  const std::string& user = target_.user;
+  auto go_on = [&] { return clock.check("authentication"), true; };
+  const std::string& user = t.user;
   bool ok = false;
-  std::string tried;
-  if (!target_.key_file.empty()) {
-    tried = "key " + target_.key_file;
-    ok = libssh2_userauth_publickey_fromfile_ex(s, user.c_str(), static_cast<unsigned>(user.size()), nullptr,
-                                                target_.key_file.c_str(),
-                                                target_.key_passphrase.empty() ? nullptr : target_.key_passphrase.c_str()) == 0;
+  std::string tried, why;
+  auto result = [&](int rc) {
+    if (is_socket_error(rc))
+      throw SshError(Kind::Dropped, fmt::format("{}: {}:{} closed the connection during authentication ({})", t.name,
+                                                t.address, t.port, session_error(s)));
+    if (rc != 0) why += (why.empty() ? "" : "; ") + session_error(s);
+    return rc == 0;
+  };
+  if (!t.key_file.empty()) {
+    tried = "key " + t.key_file;
+    ok = result(impl->again(
+        [&] {
+          return libssh2_userauth_publickey_fromfile_ex(s, user.c_str(), static_cast<unsigned>(user.size()), nullptr,
+                                                        t.key_file.c_str(),
+                                                        t.key_passphrase.empty() ? nullptr : t.key_passphrase.c_str());
+        },
+        go_on));
   } else {
     tried = "ssh-agent";
     LIBSSH2_AGENT* agent = libssh2_agent_init(s);
     if (agent && libssh2_agent_connect(agent) == 0 && libssh2_agent_list_identities(agent) == 0) {
       libssh2_agent_publickey* id = nullptr;
       for (libssh2_agent_publickey* prev = nullptr; !ok && libssh2_agent_get_identity(agent, &id, prev) == 0; prev = id)
-        ok = libssh2_agent_userauth(agent, user.c_str(), id) == 0;
+        ok = result(impl->again([&] { return libssh2_agent_userauth(agent, user.c_str(), id); }, go_on));
       libssh2_agent_disconnect(agent);
+    } else {
+      why += "no ssh-agent to ask (SSH_AUTH_SOCK)";
     }
     if (agent) libssh2_agent_free(agent);
   }
-  if (!ok && !target_.password.empty()) {
+  if (!ok && !t.password.empty()) {
     tried += " and a password";
-    ok = libssh2_userauth_password(s, user.c_str(), target_.password.c_str()) == 0;
+    ok = result(impl->again([&] { return libssh2_userauth_password(s, user.c_str(), t.password.c_str()); }, go_on));
   }
   if (!ok)
-    throw SshError(Kind::Auth, fmt::format("{}: {}@{}:{} refused the credentials ({})", target_.name, user,
-                                           target_.address, target_.port, tried));
-  libssh2_keepalive_config(s, 1, static_cast<unsigned>(target_.keepalive_seconds));
-  libssh2_session_set_timeout(s, 0);
-  libssh2_session_set_blocking(s, 0);
+    throw SshError(Kind::Auth, fmt::format("{}: authentication failed: {}@{}:{} refused the credentials ({}: {})",
+                                           t.name, user, t.address, t.port, tried, why));
+  libssh2_keepalive_config(s, 1, static_cast<unsigned>(t.keepalive_seconds));
   impl_ = std::move(impl);
 }
 
+void SshSession::record_host_key(const std::string& host_entry, const std::string& key) {
+  const SshTarget& t = target_;
+  auto failed = [&](const char* what, int err) {
+    return SshError(Kind::HostKey,
+                    fmt::format("{}: cannot record the host key of {}:{} ({}) in known_hosts {}: {} failed: {}. Nothing "
+                                "was sent to the host; make the file writable, or add the key yourself (ssh-keyscan)",
+                                t.name, t.address, t.port, fingerprint(key), t.known_hosts, what, std::strerror(err)));
+  };
+  // One line appended under a lock (loop threads may add at once), in the
+  // form OpenSSH writes: "[addr]:port type base64" ("addr ..." on port 22).
+  int fd = ::open(t.known_hosts.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) throw failed("opening it", errno);
+  std::unique_ptr<int, void (*)(int*)> guard(&fd, [](int* f) {
+    if (*f >= 0) ::close(*f);
+  });
+  if (::flock(fd, LOCK_EX) != 0) throw failed("locking it", errno);
+  // Another thread or process may have added it meanwhile: check again.
+  LIBSSH2_SESSION* s = libssh2_session_init();
+  std::unique_ptr<LIBSSH2_SESSION, int (*)(LIBSSH2_SESSION*)> s_guard(s, libssh2_session_free);
+  bool exists = false;
+  KnownHosts kh = read_known_hosts(s, t, &exists);
+  std::string known;
+  int check = check_host_key(kh.get(), t, key, &known);
+  if (check == LIBSSH2_KNOWNHOST_CHECK_MATCH) return;
+  if (check == LIBSSH2_KNOWNHOST_CHECK_MISMATCH)
+    throw SshError(Kind::HostKey, fmt::format("{}: the host key of {}:{} does not match known_hosts ({}): it offers {} "
+                                              "({}), known_hosts has {} (added meanwhile). Check it out of band",
+                                              t.name, t.address, t.port, t.known_hosts, fingerprint(key),
+                                              blob_key_type(key), known));
+  std::string line = host_entry + " " + blob_key_type(key) + " " + base64_padded(key) + "\n";
+  struct stat st {};
+  char last = '\n';
+  if (::fstat(fd, &st) == 0 && st.st_size > 0 && ::pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n')
+    line = "\n" + line;  // the file's last line had no end
+  for (size_t off = 0; off < line.size();) {
+    ssize_t n = ::write(fd, line.data() + off, line.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw failed("writing to it", n < 0 ? errno : EIO);
+    off += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) throw failed("syncing it", errno);
+  int rc = ::close(fd);
+  fd = -1;
+  if (rc != 0) throw failed("closing it", errno);
+}
+
 ExecResult SshSession::exec_now(const std::string& command, const ExecOptions& opts) {
-  if (!impl_) connect();
+  if (!impl_) connect(opts.should_stop);
   Impl& im = *impl_;
   LIBSSH2_SESSION* s = im.session;
   auto start = Clock::now();
@@ -284,20 +495,14 @@ ExecResult SshSession::exec_now(const std::string& command, const ExecOptions& o
       throw SshError(Kind::Timeout, fmt::format("{}: no end after {} ms: {}", target_.name, opts.timeout.count(), command));
     }
   };
-
   LIBSSH2_CHANNEL* ch = nullptr;
-  while (!(ch = libssh2_channel_open_session(s))) {
-    if (libssh2_session_last_errno(s) != LIBSSH2_ERROR_EAGAIN) throw dropped("before the command could start");
-    check_time(nullptr);
-    im.wait(100);
-  }
-  for (int rc; (rc = libssh2_channel_exec(ch, command.c_str())) != 0;) {
-    if (rc != LIBSSH2_ERROR_EAGAIN) {
-      libssh2_channel_free(ch);
-      throw dropped("while starting the command");
-    }
-    check_time(ch);
-    im.wait(100);
+  auto go_on = [&] { return check_time(ch), true; };
+
+  ch = im.again([&] { return libssh2_channel_open_session(s); }, go_on);
+  if (!ch) throw dropped("before the command could start");
+  if (im.again([&] { return libssh2_channel_exec(ch, command.c_str()); }, go_on) != 0) {
+    libssh2_channel_free(ch);
+    throw dropped("while starting the command");
   }
 
   ExecResult result;
@@ -305,10 +510,7 @@ ExecResult SshSession::exec_now(const std::string& command, const ExecOptions& o
   std::vector<char> in_buf(65536);
   size_t in_len = 0, in_off = 0;
   bool in_done = !opts.stdin_source;
-  while (in_done && libssh2_channel_send_eof(ch) == LIBSSH2_ERROR_EAGAIN) {
-    check_time(ch);
-    im.wait(100);
-  }
+  if (in_done) im.again([&] { return libssh2_channel_send_eof(ch); }, go_on);
   char out_buf[65536];
   auto keep = [&](std::string& tail, const char* d, size_t n) {
     tail.append(d, n);
@@ -337,10 +539,7 @@ ExecResult SshSession::exec_now(const std::string& command, const ExecOptions& o
         in_off = 0;
         if (in_len == 0) {
           in_done = true;
-          while (libssh2_channel_send_eof(ch) == LIBSSH2_ERROR_EAGAIN) {
-            check_time(ch);
-            im.wait(100);
-          }
+          im.again([&] { return libssh2_channel_send_eof(ch); }, go_on);
         }
       }
       if (in_off < in_len) {
@@ -380,14 +579,8 @@ ExecResult SshSession::exec_now(const std::string& command, const ExecOptions& o
   }
   for (int which = 0; which < 2; ++which)
     if (!line[which].empty() && opts.on_line) opts.on_line(line[which], which == 1);
-  while (libssh2_channel_close(ch) == LIBSSH2_ERROR_EAGAIN) {
-    check_time(ch);
-    im.wait(100);
-  }
-  while (libssh2_channel_wait_closed(ch) == LIBSSH2_ERROR_EAGAIN) {
-    check_time(ch);
-    im.wait(100);
-  }
+  im.again([&] { return libssh2_channel_close(ch); }, go_on);
+  im.again([&] { return libssh2_channel_wait_closed(ch); }, go_on);
   result.exit_status = libssh2_channel_get_exit_status(ch);
   char* signal = nullptr;
   size_t signal_len = 0;
@@ -402,22 +595,21 @@ ExecResult SshSession::exec_now(const std::string& command, const ExecOptions& o
 }
 
 void SshSession::forward(int fd, const std::string& host, int port, const std::function<bool()>& should_stop) {
-  if (!impl_) connect();
+  if (!impl_) connect(should_stop);
   Impl& im = *impl_;
   LIBSSH2_SESSION* s = im.session;
   auto stopped = [&] { return should_stop && should_stop(); };
-  LIBSSH2_CHANNEL* ch = nullptr;
-  while (!(ch = libssh2_channel_direct_tcpip_ex(s, host.c_str(), port, "127.0.0.1", 0))) {
+  LIBSSH2_CHANNEL* ch =
+      im.again([&] { return libssh2_channel_direct_tcpip_ex(s, host.c_str(), port, "127.0.0.1", 0); },
+               [&] { return !stopped(); });
+  if (!ch) {
     int err = libssh2_session_last_errno(s);
-    if (err != LIBSSH2_ERROR_EAGAIN) {
-      std::string why = session_error(s);
-      if (err != LIBSSH2_ERROR_CHANNEL_FAILURE) impl_.reset();
-      throw SshError(Kind::Channel, fmt::format("{}: cannot open a tunnel to {}:{} through {}:{}: {} (does the "
-                                                "host's sshd allow TCP forwarding, and does {} answer there?)",
-                                                target_.name, host, port, target_.address, target_.port, why, host));
-    }
-    if (stopped()) return;
-    im.wait(100);
+    if (err == LIBSSH2_ERROR_EAGAIN) return;  // stopped
+    std::string why = session_error(s);
+    if (err != LIBSSH2_ERROR_CHANNEL_FAILURE) impl_.reset();
+    throw SshError(Kind::Channel, fmt::format("{}: cannot open a tunnel to {}:{} through {}:{}: {} (does the "
+                                              "host's sshd allow TCP forwarding, and does {} answer there?)",
+                                              target_.name, host, port, target_.address, target_.port, why, host));
   }
   std::unique_ptr<LIBSSH2_CHANNEL, decltype(&libssh2_channel_free)> guard(ch, libssh2_channel_free);
   int flags = fcntl(fd, F_GETFL);
@@ -479,12 +671,10 @@ void SshSession::forward(int fd, const std::string& host, int port, const std::f
         libssh2_keepalive_send(s, &seconds);
         next_keepalive = std::time(nullptr) + std::max(1, seconds);
       }
-      int dir = libssh2_session_block_directions(s);
-      pollfd p[2] = {{im.fd, 0, 0}, {fd, 0, 0}};
-      p[0].events = static_cast<short>(((dir & LIBSSH2_SESSION_BLOCK_OUTBOUND) ? POLLOUT : 0) | POLLIN);
-      if (up_off == up_len && !local_eof) p[1].events |= POLLIN;
-      if (down_off < down_len) p[1].events |= POLLOUT;
-      ::poll(p, p[1].events ? 2 : 1, 100);
+      pollfd local{fd, 0, 0};
+      if (up_off == up_len && !local_eof) local.events |= POLLIN;
+      if (down_off < down_len) local.events |= POLLOUT;
+      im.wait(100, &local);
     }
   }
   libssh2_channel_send_eof(ch);

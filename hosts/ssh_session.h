@@ -1,6 +1,8 @@
 // SSH to one host with libssh2: the connection, its host key checked
-// against known_hosts (a mismatch is refused showing both fingerprints; an
-// unknown key only with an explicit option), authentication by key file,
+// against known_hosts, which every target must have (a host known under any
+// key type, plain or hashed, with another key is refused showing both
+// fingerprints; a host in no entry only with an explicit option, and then
+// its key is appended to the file, or the connection fails), authentication by key file,
 // ssh-agent or (last resort) password, keepalives, and commands with their
 // output streamed as it comes. One session per host, reused; a dropped one
 // is reconnected before the next command, never in the middle of one.
@@ -24,8 +26,8 @@ struct SshTarget {
   std::string key_file;    // private key; empty: try ssh-agent
   std::string key_passphrase;  // the value, if the key has one
   std::string password;    // last resort, when allowed
-  std::string known_hosts; // checked for the host key
-  bool accept_new_host_key = false;
+  std::string known_hosts; // required: checked for the host key (a session without one is refused)
+  bool accept_new_host_key = false;  // a host in no entry of known_hosts is appended to it
   std::chrono::milliseconds connect_timeout{10000};
   int keepalive_seconds = 15;
 };
@@ -88,7 +90,7 @@ class SshSession {
   void disconnect();
   /// Connects now (host key checked, then credentials) if not connected.
   void open() {
-    if (!impl_) connect();
+    if (!impl_) connect({});
   }
   /// Carries one local TCP connection (`fd`, closed by the caller) to
   /// host:port as the remote host reaches it (an SSH direct-tcpip channel),
@@ -101,8 +103,11 @@ class SshSession {
 
  private:
   struct Impl;
-  void connect();
+  void connect(const std::function<bool()>& should_stop);
   ExecResult exec_now(const std::string& command, const ExecOptions& opts);
+  /// Appends the host's key to known_hosts (accept_new_host_key); throws
+  /// SshError naming the file and the error when it cannot.
+  void record_host_key(const std::string& host_entry, const std::string& key);
   SshTarget target_;
   std::unique_ptr<Impl> impl_;
 };

@@ -51,6 +51,11 @@ SshSession& RunConnections::ssh(const SshEndpoint& ep, int lane) {
 }
 
 SshTarget RunConnections::ssh_target(const SshEndpoint& ep) const {
+  if (ep.known_hosts.empty())
+    throw StepError("fatal", fmt::format("{}: no known_hosts file for SSH to {}, so its host key cannot be checked: "
+                                         "set ssh.known_hosts for it ({}) or in the environment's ssh defaults (with "
+                                         "accept_new_host_key: true a host not yet in the file is added to it)",
+                                         ep.name, ep.address, ep.settings_at.empty() ? env_.file : ep.settings_at));
   SshTarget t;
   t.name = ep.name;
   t.address = ep.address;

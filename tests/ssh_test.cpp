@@ -6,6 +6,12 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <tuple>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "hosts/backup_archive.h"
 #include "hosts/file_transfer.h"
@@ -278,4 +284,274 @@ TEST_CASE("ssh: backup.verify streams a remote archive through the verifier - an
   r = test::she_restore("'" + missing.string() + "' --state-dir '" + state.string() + "'");
   CHECK(r.exit_code != 0);
   CHECK_MESSAGE(r.output.find("cannot read /var/lib/ovirt-engine-backup/absent.backup") != std::string::npos, r.output);
+}
+
+namespace {
+/// The fingerprint ssh-keygen prints for a public key file or a known_hosts line.
+std::string keygen_fingerprint(const fs::path& pub) {
+  std::string out = test::run("ssh-keygen -lf '" + pub.string() + "'").output;
+  size_t at = out.find("SHA256:");
+  return at == std::string::npos ? out : out.substr(at, out.find(' ', at) - at);
+}
+
+/// `[addr]:port` as known_hosts names a lab host.
+std::string host_entry(const lab::FleetHost& h) { return "[" + h.address + "]:" + std::to_string(h.port); }
+
+/// "ssh-ed25519 AAAA..." without a comment.
+std::string key_words(const std::string& line) {
+  size_t sp = line.find(' ');
+  size_t end = line.find(' ', sp + 1);
+  return line.substr(0, end);
+}
+
+/// known_hosts `lines` hashed by ssh-keygen -H (as `HashKnownHosts yes` writes them).
+fs::path hashed_known_hosts(const fs::path& dir, const std::string& name, const std::string& lines) {
+  fs::path p = dir / name;
+  test::write_file(p, lines);
+  auto r = test::run("ssh-keygen -H -f '" + p.string() + "'");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  fs::remove(p.string() + ".old");
+  std::string text = test::read_file(p);
+  REQUIRE_MESSAGE(text.rfind("|1|", 0) == 0, text);
+  return p;
+}
+}  // namespace
+
+TEST_CASE("ssh known_hosts: none set - the session is refused before connecting - a plan says where to set it") {
+  LabHosts lab;
+  SshTarget t = lab.target("engine");
+  t.known_hosts.clear();
+  t.accept_new_host_key = true;  // not even with it: there is nowhere to record the key
+  try {
+    SshSession(t).exec("true");
+    FAIL("a session without known_hosts connected");
+  } catch (const SshError& e) {
+    CHECK(e.kind() == SshError::Kind::HostKey);
+    CHECK(std::string(e.what()).find("no known_hosts file is set for " + t.address) != std::string::npos);
+  }
+  // Through a plan: the environment file is named.
+  fs::path env = test::lab_hosts_environment(lab);
+  std::string text = test::read_file(env);
+  std::string kh = ", known_hosts: " + lab.fleet.known_hosts().string();
+  REQUIRE(text.find(kh) != std::string::npos);
+  test::write_file(env, text.replace(text.find(kh), kh.size(), ""));
+  fs::path plan = lab.engine.dir.path() / "nokh.yaml";
+  test::write_file(plan, "plan: nokh\nenvironment: " + env.string() +
+                             "\nsteps:\n  - id: hi\n    uses: ssh.run\n    with: {host: engine, command: [echo, nokh-marker]}\n");
+  auto r = test::she_restore("'" + plan.string() + "' --state-dir '" + (lab.engine.dir.path() / "state").string() + "'");
+  CHECK(r.exit_code != 0);
+  CHECK_MESSAGE(r.output.find("no known_hosts file for SSH to") != std::string::npos, r.output);
+  CHECK_MESSAGE(r.output.find(env.string()) != std::string::npos, r.output);
+  CHECK(lab.agent_log("engine").find("nokh-marker") == std::string::npos);
+}
+
+TEST_CASE("ssh known_hosts: accept_new_host_key records the key as OpenSSH reads it - then it is simply known") {
+  LabHosts lab;
+  SshTarget t = lab.target("engine");
+  const lab::FleetHost& engine = lab.fleet.host("engine");
+  fs::path kh = lab.engine.dir.path() / "new_known_hosts";
+  test::write_file(kh, "# hosts of the lab");  // a last line without its end
+  t.known_hosts = kh.string();
+  t.accept_new_host_key = true;
+  CHECK(SshSession(t).exec("true").exit_status == 0);
+  CHECK(test::read_file(kh) == "# hosts of the lab\n" + host_entry(engine) + " " + key_words(engine.host_key_line) + "\n");
+  // OpenSSH finds it and connects with strict checking against it.
+  auto found = test::run("ssh-keygen -F '" + host_entry(engine) + "' -f '" + kh.string() + "'");
+  CHECK_MESSAGE(found.output.find("ssh-ed25519") != std::string::npos, found.output);
+  auto ssh = test::run("ssh -F /dev/null -i '" + lab.fleet.client_key().string() + "' -o UserKnownHostsFile='" +
+                       kh.string() + "' -o StrictHostKeyChecking=yes -o BatchMode=yes -o ConnectTimeout=5 -p " +
+                       std::to_string(engine.port) + " " + lab.fleet.user() + "@" + engine.address + " true < /dev/null");
+  CHECK_MESSAGE(ssh.exit_code == 0, ssh.output);
+  // Known now: without the option it connects, and nothing more is added.
+  t.accept_new_host_key = false;
+  CHECK(SshSession(t).exec("true").exit_status == 0);
+  t.accept_new_host_key = true;
+  CHECK(SshSession(t).exec("true").exit_status == 0);
+  std::string text = test::read_file(kh);
+  CHECK(std::count(text.begin(), text.end(), '\n') == 2);
+
+  // An empty file gets the one line; a file not there yet is made.
+  fs::path made = lab.engine.dir.path() / "made_known_hosts";
+  t.known_hosts = made.string();
+  CHECK(SshSession(t).exec("true").exit_status == 0);
+  CHECK(test::read_file(made) == host_entry(engine) + " " + key_words(engine.host_key_line) + "\n");
+}
+
+TEST_CASE("ssh known_hosts: a key that cannot be recorded fails the connection - naming the file and the error") {
+  LabHosts lab;
+  SshTarget t = lab.target("engine");
+  t.accept_new_host_key = true;
+  // Its directory is a file: the append cannot happen (root or not).
+  fs::path not_dir = lab.engine.dir.path() / "a_file";
+  test::write_file(not_dir, "x");
+  t.known_hosts = (not_dir / "known_hosts").string();
+  try {
+    SshSession(t).exec("echo unrecorded-marker");
+    FAIL("the connection went on with a host key it could not record");
+  } catch (const SshError& e) {
+    CHECK(e.kind() == SshError::Kind::HostKey);
+    CHECK(std::string(e.what()).find("cannot record the host key") != std::string::npos);
+    CHECK(std::string(e.what()).find(t.known_hosts) != std::string::npos);
+    CHECK(std::string(e.what()).find("Not a directory") != std::string::npos);
+  }
+  CHECK(lab.agent_log("engine").find("unrecorded-marker") == std::string::npos);
+
+  // A read-only file system (a bind mount in a private mount namespace of
+  // the child): the run fails and says why.
+  fs::path ro = lab.engine.dir.path() / "ro";
+  fs::create_directories(ro);
+  test::write_file(ro / "known_hosts", "");
+  fs::path env = test::lab_hosts_environment(lab);
+  std::string text = test::read_file(env);
+  std::string kh = "known_hosts: " + lab.fleet.known_hosts().string();
+  test::write_file(env, text.replace(text.find(kh), kh.size(),
+                                     "known_hosts: " + (ro / "known_hosts").string() + ", accept_new_host_key: true"));
+  fs::path plan = lab.engine.dir.path() / "ro.yaml";
+  test::write_file(plan, "plan: ro\nenvironment: " + env.string() +
+                             "\nsteps:\n  - id: hi\n    uses: ssh.run\n    with: {host: engine, command: [echo, hi]}\n");
+  if (test::run("unshare -m true").exit_code != 0) {
+    MESSAGE("no private mount namespace here: the read-only case is not run");
+    return;
+  }
+  auto r = test::run("unshare -m sh -c \"mount --bind '" + ro.string() + "' '" + ro.string() +
+                     "' && mount -o remount,bind,ro '" + ro.string() + "' && exec '" SHE_RESTORE_BINARY "' '" +
+                     plan.string() + "' --state-dir '" + (lab.engine.dir.path() / "state").string() + "'\"");
+  CHECK(r.exit_code != 0);
+  CHECK_MESSAGE(r.output.find("cannot record the host key") != std::string::npos, r.output);
+  CHECK_MESSAGE(r.output.find((ro / "known_hosts").string()) != std::string::npos, r.output);
+  CHECK_MESSAGE(r.output.find("Read-only file system") != std::string::npos, r.output);
+  CHECK(test::read_file(ro / "known_hosts").empty());
+  CHECK(lab.agent_log("engine").find("echo hi") == std::string::npos);
+}
+
+TEST_CASE("ssh known_hosts: hashed entries - a match connects - another key of any type is refused with both fingerprints") {
+  LabHosts lab;
+  SshTarget t = lab.target("engine");
+  const lab::FleetHost& engine = lab.fleet.host("engine");
+  const lab::FleetHost& other = lab.fleet.host("backup_storage");
+  fs::path dir = lab.engine.dir.path();
+
+  // The fleet's own file, hashed: the host is found and connects.
+  t.known_hosts = hashed_known_hosts(dir, "hashed_ok", test::read_file(lab.fleet.known_hosts())).string();
+  CHECK(SshSession(t).exec("true").exit_status == 0);
+
+  // The host known (hashed) with an ecdsa key: the ed25519 key it offers is
+  // a mismatch, not a new host, even with accept_new_host_key.
+  REQUIRE(test::run("ssh-keygen -q -t ecdsa -b 256 -N '' -C other -f '" + (dir / "ecdsa").string() + "'").exit_code == 0);
+  std::string ecdsa_fp = keygen_fingerprint(dir / "ecdsa.pub");
+  std::string ecdsa = key_words(test::read_file(dir / "ecdsa.pub"));
+  fs::path kh = hashed_known_hosts(dir, "hashed_ecdsa", host_entry(engine) + " " + ecdsa + "\n");
+  std::string before = test::read_file(kh);
+  t.known_hosts = kh.string();
+  t.accept_new_host_key = true;
+  try {
+    SshSession(t).exec("true");
+    FAIL("a host known under another key type was taken");
+  } catch (const SshError& e) {
+    CAPTURE(e.what());
+    CHECK(e.kind() == SshError::Kind::HostKey);
+    CHECK(std::string(e.what()).find("does not match known_hosts") != std::string::npos);
+    CHECK(std::string(e.what()).find("offers " + engine.host_key_fingerprint) != std::string::npos);
+    CHECK(std::string(e.what()).find("known_hosts has " + ecdsa_fp) != std::string::npos);
+    CHECK(std::string(e.what()).find("known_hosts allows only ecdsa-sha2-nistp256") != std::string::npos);
+  }
+  CHECK(test::read_file(kh) == before);
+
+  // Hashed, the same type but another key (the backup host's).
+  t.known_hosts = hashed_known_hosts(dir, "hashed_other", host_entry(engine) + " " + key_words(other.host_key_line) + "\n").string();
+  try {
+    SshSession(t).exec("true");
+    FAIL("a host with another ed25519 key was taken");
+  } catch (const SshError& e) {
+    CAPTURE(e.what());
+    CHECK(e.kind() == SshError::Kind::HostKey);
+    CHECK(std::string(e.what()).find("offers " + engine.host_key_fingerprint) != std::string::npos);
+    CHECK(std::string(e.what()).find("known_hosts has " + other.host_key_fingerprint) != std::string::npos);
+    CHECK(std::string(e.what()).find("allows only") == std::string::npos);
+  }
+
+  // Plain: the host known as ecdsa and as the right ed25519 key: the match wins.
+  t.known_hosts = (dir / "both").string();
+  test::write_file(dir / "both", host_entry(engine) + " " + ecdsa + "\n" + host_entry(engine) + " " +
+                                     key_words(engine.host_key_line) + "\n");
+  t.accept_new_host_key = false;
+  CHECK(SshSession(t).exec("true").exit_status == 0);
+  lab.fleet.stop();
+}
+
+TEST_CASE("ssh errors name their cause - refused - timed out - authentication - interrupted") {
+  LabHosts lab;
+  auto what = [](SshTarget t, ExecOptions o = {}) -> std::pair<SshError::Kind, std::string> {
+    try {
+      SshSession(t).exec("true", o);
+    } catch (const SshError& e) {
+      return {e.kind(), e.what()};
+    }
+    return {SshError::Kind::Channel, "connected"};
+  };
+  SshTarget t = lab.target("engine");
+  // Nothing listens on that port.
+  int closed_port = 0;
+  {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), len) == 0);
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    closed_port = ntohs(a.sin_port);
+    ::close(fd);
+  }
+  SshTarget refused = t;
+  refused.address = "127.0.0.1";
+  refused.port = closed_port;
+  auto [kind, msg] = what(refused);
+  CHECK(kind == SshError::Kind::Connect);
+  CHECK_MESSAGE(msg.find("connection refused") != std::string::npos, msg);
+  CHECK(msg.find("allows only") == std::string::npos);
+
+  // A port that takes the connection and never says a word.
+  int silent = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  REQUIRE(::bind(silent, reinterpret_cast<sockaddr*>(&a), len) == 0);
+  REQUIRE(::listen(silent, 4) == 0);
+  ::getsockname(silent, reinterpret_cast<sockaddr*>(&a), &len);
+  SshTarget mute = t;
+  mute.address = "127.0.0.1";
+  mute.port = ntohs(a.sin_port);
+  mute.connect_timeout = std::chrono::milliseconds(500);
+  std::tie(kind, msg) = what(mute);
+  CHECK(kind == SshError::Kind::Connect);
+  CHECK_MESSAGE(msg.find("timed out after 500 ms (SSH handshake)") != std::string::npos, msg);
+  // Stopped while waiting for it.
+  ExecOptions stop;
+  stop.should_stop = [] { return true; };
+  mute.connect_timeout = std::chrono::milliseconds(10000);
+  std::tie(kind, msg) = what(mute, stop);
+  CHECK(kind == SshError::Kind::Interrupted);
+  CHECK_MESSAGE(msg.find("stopped while connecting") != std::string::npos, msg);
+  ::close(silent);
+
+  // A key the host does not take.
+  fs::path key = lab.engine.dir.path() / "stranger";
+  REQUIRE(test::run("ssh-keygen -q -t ed25519 -N '' -f '" + key.string() + "'").exit_code == 0);
+  SshTarget stranger = t;
+  stranger.key_file = key.string();
+  std::tie(kind, msg) = what(stranger);
+  CHECK(kind == SshError::Kind::Auth);
+  CHECK_MESSAGE(msg.find("authentication failed") != std::string::npos, msg);
+  CHECK(msg.find(key.string()) != std::string::npos);
+  CHECK(msg.find("known_hosts") == std::string::npos);
+
+  // The host key, unknown.
+  SshTarget unknown = t;
+  test::write_file(lab.engine.dir.path() / "empty", "");
+  unknown.known_hosts = (lab.engine.dir.path() / "empty").string();
+  std::tie(kind, msg) = what(unknown);
+  CHECK(kind == SshError::Kind::HostKey);
+  CHECK_MESSAGE(msg.find("is not in known_hosts") != std::string::npos, msg);
 }

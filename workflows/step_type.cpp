@@ -100,6 +100,7 @@ SshEndpoint StepContext::ssh(const std::string& name) const {
     if (!h->ssh.user.empty()) ep.user = h->ssh.user;
     if (h->ssh.port) ep.port = h->ssh.port;
     ssh = &h->ssh;
+    ep.settings_at = h->pos.file.empty() ? env_.file : h->pos.str();
   } else {
     ep.name = target;
     ep.address = v.is_object() && v.contains("address") ? to_text(v["address"]) : target;
@@ -109,6 +110,7 @@ SshEndpoint StepContext::ssh(const std::string& name) const {
   ep.password = ssh->password;
   ep.known_hosts = env_.path(ssh->known_hosts);
   ep.accept_new_host_key = ssh->accept_new_host_key;
+  if (ep.settings_at.empty()) ep.settings_at = env_.file;
   return ep;
 }
 

@@ -69,6 +69,7 @@ struct SshEndpoint {
   std::string password;        // reference
   std::string known_hosts;
   bool accept_new_host_key = false;
+  std::string settings_at;  // where its SSH settings are written: the host's entry, else the environment file
   std::string str() const;  // root@name (address:port)
 };
 
