@@ -6,9 +6,12 @@
 #include <curl/curl.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <fstream>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "base/duration.h"
@@ -69,7 +72,92 @@ bool same_fingerprint(const std::string& a, const std::string& b) {
   return !a.empty() && norm(a) == norm(b);
 }
 
+void TrustAnchor::set_recorded_fingerprint(std::string fingerprint) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  recorded_ = std::move(fingerprint);
+}
+std::string TrustAnchor::recorded_fingerprint() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return recorded_;
+}
+void TrustAnchor::on_first_use(std::function<void(const std::string&)> callback) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  on_first_use_ = std::move(callback);
+}
+bool TrustAnchor::ready() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return ready_;
+}
+std::string TrustAnchor::pem() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return pem_;
+}
+std::string TrustAnchor::fingerprint() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return fingerprint_;
+}
+std::string TrustAnchor::source() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return source_;
+}
+
 namespace {
+
+std::string der_sha256(X509* cert) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (!cert || !X509_digest(cert, EVP_sha256(), md, &len)) return "";
+  return std::string(reinterpret_cast<char*>(md), len);
+}
+
+/// The SHA-256 of every certificate in `pem` (empty when none is readable).
+std::vector<std::string> pem_digests(const std::string& pem) {
+  std::vector<std::string> out;
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  while (bio) {
+    X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+    if (!cert) break;
+    out.push_back(der_sha256(cert));
+    X509_free(cert);
+  }
+  BIO_free(bio);
+  return out;
+}
+
+// Defence in depth for the pin. libcurl is told to trust only the pinned CA
+// (CURLOPT_CAINFO_BLOB, with CURLOPT_CAINFO and CURLOPT_CAPATH cleared); in
+// addition, OpenSSL's verify callback accepts a chain only if its anchor
+// (the top of the verified chain) is one of the pinned certificates, so a
+// CA that reached the X509_STORE any other way cannot vouch for the engine.
+int pin_ex_index() {
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+int verify_pinned_anchor(int ok, X509_STORE_CTX* store) {
+  if (!ok) return 0;
+  // Depth 0 (the server's own certificate) is verified last; the chain is
+  // complete by then.
+  if (X509_STORE_CTX_get_error_depth(store) != 0) return ok;
+  auto* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  auto* pins = ssl ? static_cast<const std::vector<std::string>*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), pin_ex_index()))
+                   : nullptr;
+  STACK_OF(X509)* chain = X509_STORE_CTX_get0_chain(store);
+  if (pins && chain && sk_X509_num(chain) > 0) {
+    std::string top = der_sha256(sk_X509_value(chain, sk_X509_num(chain) - 1));
+    if (std::find(pins->begin(), pins->end(), top) != pins->end()) return 1;
+  }
+  X509_STORE_CTX_set_error(store, X509_V_ERR_CERT_UNTRUSTED);
+  return 0;
+}
+
+CURLcode pin_ssl_ctx(CURL*, void* ssl_ctx, void* pins) {
+  auto* ctx = static_cast<SSL_CTX*>(ssl_ctx);
+  // curl set the verify mode just before calling this; only the callback is added.
+  if (!SSL_CTX_set_ex_data(ctx, pin_ex_index(), pins)) return CURLE_SSL_CERTPROBLEM;
+  SSL_CTX_set_verify(ctx, SSL_CTX_get_verify_mode(ctx), verify_pinned_anchor);
+  return CURLE_OK;
+}
 
 // The socket and the address curl connects it to (libcurl lets this
 // callback change the address; an already connected socket is not an
@@ -107,7 +195,12 @@ UrlEndpoint url_endpoint(const std::string& url) {
 EngineClient::EngineClient(ClientConfig config) : config_(std::move(config)), curl_(std::make_unique<Curl>()) {
   static const bool global = [] { return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK; }();
   (void)global;
-  if (!config_.ca_file.empty()) trust_ready_ = true;
+  trust_ = config_.trust ? config_.trust : std::make_shared<TrustAnchor>();
+}
+
+std::string EngineClient::fetched_ca_fingerprint() const {
+  std::string source = trust_->source();
+  return source == "ca_file" ? "" : trust_->fingerprint();
 }
 
 EngineClient::~EngineClient() { logout(); }
@@ -135,15 +228,31 @@ Response EngineClient::perform(const CallOptions& o, const std::string& method, 
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(config_.request_timeout.count()));
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+  // Only the pinned CA is trusted. curl_easy_reset puts back the build's
+  // defaults, which on Debian are CURLOPT_CAINFO
+  // /etc/ssl/certs/ca-certificates.crt and CURLOPT_CAPATH /etc/ssl/certs;
+  // curl 7.88's OpenSSL backend loads CAPATH even next to a CAINFO_BLOB, so
+  // both are cleared. With a blob imported it adds no OpenSSL default paths
+  // (that fallback needs CURL_CA_FALLBACK and no CA at all).
+  curl_easy_setopt(c, CURLOPT_CAINFO, nullptr);
+  curl_easy_setopt(c, CURLOPT_CAPATH, nullptr);
   // Verification is off only for the one fetch of a CA that is then checked
-  // against its pinned fingerprint (or reported, on trust-on-first-use).
+  // against its pinned fingerprint (or reported, on trust-on-first-use); it
+  // carries no credentials and its connection and TLS session are not kept
+  // for anything else.
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, verify ? 1L : 0L);
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
-  if (verify && !ca_pem_.empty()) {
+  if (verify) {
+    if (ca_pem_.empty() || ca_digests_.empty())
+      throw EngineError(Kind::Tls, 0, "internal: a verified request to the engine before its CA is known");
     curl_blob blob{const_cast<char*>(ca_pem_.data()), ca_pem_.size(), CURL_BLOB_COPY};
     curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob);
-  } else if (verify) {
-    curl_easy_setopt(c, CURLOPT_CAINFO, config_.ca_file.c_str());
+    curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, pin_ssl_ctx);
+    curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, &ca_digests_);
+  } else {
+    curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_SESSIONID_CACHE, 0L);
   }
   if (basic_auth) {
     curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
@@ -190,8 +299,41 @@ Response EngineClient::perform(const CallOptions& o, const std::string& method, 
 }
 
 void EngineClient::ensure_trust(const CallOptions& o) {
-  if (trust_ready_) return;
-  if (config_.ca_fingerprint.empty() && !config_.trust_on_first_use)
+  if (ca_pem_.empty()) {
+    // One client establishes the run's anchor; the others wait and take it.
+    std::lock_guard<std::mutex> once(trust_->establish_);
+    if (!trust_->ready()) establish_trust(o);
+    std::lock_guard<std::mutex> lock(trust_->mutex_);
+    ca_pem_ = trust_->pem_;
+    ca_digests_ = trust_->der_digests_;
+  }
+}
+
+void EngineClient::establish_trust(const CallOptions& o) {
+  auto accept = [&](const std::string& pem, const std::string& fp, const std::string& source) {
+    std::lock_guard<std::mutex> lock(trust_->mutex_);
+    trust_->pem_ = pem;
+    trust_->fingerprint_ = fp;
+    trust_->source_ = source;
+    trust_->der_digests_ = pem_digests(pem);
+    trust_->ready_ = true;
+  };
+  if (!config_.ca_file.empty()) {
+    std::ifstream in(config_.ca_file, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string pem = in ? text.str() : "";
+    std::string fp = certificate_fingerprint(pem);
+    if (fp.empty())
+      throw EngineError(Kind::Tls, 0,
+                        fmt::format("cannot read a CA certificate (PEM) from ca_file {}; check ca_file in the environment",
+                                    config_.ca_file));
+    accept(pem, fp, "ca_file");
+    return;
+  }
+  std::string recorded = trust_->recorded_fingerprint();
+  const std::string& pin = !config_.ca_fingerprint.empty() ? config_.ca_fingerprint : recorded;
+  if (pin.empty() && !config_.trust_on_first_use)
     throw EngineError(Kind::Tls, 0,
                       "no way to verify the engine: set ca_file, or ca_fingerprint, or trust_on_first_use: true");
   std::string url = origin() + "/ovirt-engine/services/pki-resource?resource=ca-certificate&format=X509-PEM-CA";
@@ -212,11 +354,26 @@ void EngineClient::ensure_trust(const CallOptions& o) {
                       fmt::format("the engine's CA fingerprint is {}, not the pinned {}: refusing to talk to it "
                                   "(a different engine, or someone in between)",
                                   fp, config_.ca_fingerprint));
-  if (config_.ca_fingerprint.empty() && o.progress)
-    o.progress(fmt::format("trusting the engine CA on first use: {}; pin it with ca_fingerprint", fp));
-  ca_pem_ = r.body;
-  fetched_fingerprint_ = fp;
-  trust_ready_ = true;
+  if (config_.ca_fingerprint.empty() && !recorded.empty() && !same_fingerprint(fp, recorded))
+    throw EngineError(Kind::Tls, 0,
+                      fmt::format("the engine's CA fingerprint is {}, not the {} this run trusted on first use "
+                                  "(recorded in its journal): refusing to talk to it (a different engine, or someone "
+                                  "in between). If the engine's CA really changed, pin the new one with "
+                                  "ca_fingerprint: in the environment, or start a new run",
+                                  fp, recorded));
+  if (pin.empty()) {
+    std::function<void(const std::string&)> listener;
+    {
+      std::lock_guard<std::mutex> lock(trust_->mutex_);
+      listener = trust_->on_first_use_;
+    }
+    if (listener) listener(fp);  // recorded before anything is sent under this CA
+    else if (o.progress)
+      o.progress(fmt::format("trusting the engine CA on first use: {}; pin it with `ca_fingerprint: {}` in the "
+                             "environment",
+                             fp, fp));
+  }
+  accept(r.body, fp, !config_.ca_fingerprint.empty() ? "fingerprint" : !recorded.empty() ? "recorded" : "first_use");
 }
 
 void EngineClient::login(const CallOptions& o) {

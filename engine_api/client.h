@@ -1,8 +1,10 @@
 // The engine REST client (libcurl + pugixml). One connection, kept alive
-// and reused; TLS always verified: against the plan's CA file, or against a
-// CA fetched from the engine and accepted only if its SHA-256 fingerprint
+// and reused; TLS always verified against the pinned engine CA only (never
+// libcurl's or OpenSSL's default CA bundle or path): the plan's CA file, or
+// a CA fetched from the engine and accepted only if its SHA-256 fingerprint
 // matches the pinned one (or, on explicit request, trusted on first use
-// with its fingerprint reported for pinning). SSO bearer tokens with one
+// with its fingerprint reported for pinning). The accepted CA is a
+// TrustAnchor that every client of a run shares. SSO bearer tokens with one
 // re-login on 401; Basic auth as a fallback. Reads retry transport errors
 // and 5xx with backoff; actions are never repeated blindly.
 #pragma once
@@ -23,6 +25,37 @@
 
 namespace she::engine_api {
 
+/// The one CA a run trusts, shared by all its engine clients (direct and
+/// through tunnels): set once, from ca_file, from a CA fetched and checked
+/// against a pinned fingerprint, or trusted on first use; the clients that
+/// come later use it as it is and fetch nothing. Thread-safe.
+class TrustAnchor {
+ public:
+  /// A fingerprint recorded earlier (a resumed run's trust on first use):
+  /// a pin, like ca_fingerprint, unless ca_file or ca_fingerprint is set.
+  void set_recorded_fingerprint(std::string fingerprint);
+  std::string recorded_fingerprint() const;
+  /// Called once, with the fingerprint, when a CA is trusted on first use,
+  /// before anything is sent under it; if it throws, the CA is not trusted.
+  void on_first_use(std::function<void(const std::string& fingerprint)> callback);
+
+  bool ready() const;
+  std::string pem() const;          // the accepted CA certificate(s), PEM
+  std::string fingerprint() const;  // SHA256:... of its (first) certificate
+  /// How it was accepted: "ca_file", "fingerprint", "recorded", "first_use"
+  /// ("" before).
+  std::string source() const;
+
+ private:
+  friend class EngineClient;
+  mutable std::mutex mutex_;
+  std::mutex establish_;  // one client fetches; the others wait for its answer
+  bool ready_ = false;
+  std::string pem_, fingerprint_, source_, recorded_;
+  std::vector<std::string> der_digests_;  // SHA-256 of each accepted certificate's DER
+  std::function<void(const std::string&)> on_first_use_;
+};
+
 struct ClientConfig {
   std::string api_url;          // https://FQDN/ovirt-engine/api
   std::string user = "admin@internal";
@@ -31,6 +64,8 @@ struct ClientConfig {
   std::string ca_file;          // the engine CA (PEM)
   std::string ca_fingerprint;   // SHA256:AA:BB:... of the CA to fetch and pin
   bool trust_on_first_use = false;
+  /// The run's trust anchor, shared by its clients; null: the client's own.
+  std::shared_ptr<TrustAnchor> trust;
   /// A socket for a connection to the engine and where to connect it,
   /// instead of the URL's host and port (an SSH tunnel's end,
   /// hosts/ssh_tunnel.h); -1 on failure. TLS still verifies the certificate
@@ -69,7 +104,7 @@ class EngineClient {
   /// One request, authenticated; throws EngineError for anything but 2xx.
   Response send(const CallOptions& o, const Request& r);
   /// The fingerprint of the CA in use when it was fetched from the engine.
-  const std::string& fetched_ca_fingerprint() const { return fetched_fingerprint_; }
+  std::string fetched_ca_fingerprint() const;
 
   ApiInfo api_root(const CallOptions& o);
   /// The health page's text; EngineError(Transport) when nothing answers.
@@ -101,6 +136,7 @@ class EngineClient {
  private:
   struct Curl;
   void ensure_trust(const CallOptions& o);
+  void establish_trust(const CallOptions& o);  // under the anchor's establish_ lock
   void login(const CallOptions& o);
   void logout();
   Response perform(const CallOptions& o, const std::string& method, const std::string& url, const std::string& body,
@@ -115,9 +151,9 @@ class EngineClient {
   std::unique_ptr<Curl> curl_;
   std::recursive_mutex mutex_;  // one connection, shared by loop threads
   std::string token_;
-  std::string ca_pem_;          // a fetched, accepted CA
-  std::string fetched_fingerprint_;
-  bool trust_ready_ = false;
+  std::shared_ptr<TrustAnchor> trust_;
+  std::string ca_pem_;                     // the anchor's CA, once it is ready
+  std::vector<std::string> ca_digests_;    // and its certificates' DER SHA-256
 };
 
 /// The host (an IPv6 address without its brackets) and port an https URL

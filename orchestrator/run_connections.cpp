@@ -16,7 +16,22 @@ std::string endpoint_key(const SshEndpoint& ep) {
 }  // namespace
 
 RunConnections::RunConnections(const Environment& env, std::function<void(const std::string&)> say)
-    : env_(env), say_(std::move(say)) {}
+    : env_(env), say_(std::move(say)) {
+  trust_->on_first_use([this](const std::string& fp) {
+    say_(fmt::format("trusting the engine CA on first use: {}; to pin it, set `ca_fingerprint: {}` under engine "
+                     "in {}",
+                     fp, fp, env_.file));
+    if (on_first_use_) on_first_use_(fp);
+  });
+}
+
+void RunConnections::set_recorded_ca_fingerprint(const std::string& fingerprint) {
+  trust_->set_recorded_fingerprint(fingerprint);
+}
+
+void RunConnections::on_ca_trusted_first_use(std::function<void(const std::string&)> callback) {
+  on_first_use_ = std::move(callback);
+}
 
 RunConnections::~RunConnections() = default;
 
@@ -95,6 +110,7 @@ engine_api::EngineClient& RunConnections::engine(const SshEndpoint* via) {
   c.ca_file = env_.path(e.ca_file);
   c.ca_fingerprint = e.ca_fingerprint;
   c.trust_on_first_use = e.trust_on_first_use;
+  c.trust = trust_;  // one anchor for the run: trust on first use happens at most once
   c.poll_initial = e.poll_interval;
   if (dry_run_) {
     c.read_attempts = 1;

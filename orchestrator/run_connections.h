@@ -2,6 +2,9 @@
 // client, direct or through an SSH tunnel from a host (`via`), and one SSH
 // session per host and thread, each made on first use and kept. Secrets
 // are resolved here, at the last moment, and never leave in messages.
+// One trust anchor per run: the engine CA accepted first (from ca_file, a
+// pinned fingerprint, the fingerprint the run recorded, or trusted on first
+// use) is the only CA every engine client of the run trusts.
 #pragma once
 
 #include <functional>
@@ -30,6 +33,18 @@ class RunConnections {
   /// and never add a host key to known_hosts (it writes nothing).
   void set_dry_run(bool dry_run) { dry_run_ = dry_run; }
 
+  /// The fingerprint of the engine CA this run trusted on first use, from
+  /// its journal: a resumed run accepts that CA only (unless the
+  /// environment sets ca_file or ca_fingerprint). Call before engine().
+  void set_recorded_ca_fingerprint(const std::string& fingerprint);
+  /// Called once per run, with the fingerprint, when the engine CA is
+  /// trusted on first use (after it is printed, before any credential is
+  /// sent under it): the executor journals it. If it throws, the CA is not
+  /// trusted and the engine call fails with that exception.
+  void on_ca_trusted_first_use(std::function<void(const std::string& fingerprint)> callback);
+  /// The run's trust anchor (shared by every engine client it makes).
+  const engine_api::TrustAnchor& trust() const { return *trust_; }
+
   /// The engine client, direct (`via` null) or through a tunnel from `via`.
   /// Throws StepError when it cannot be made.
   engine_api::EngineClient& engine(const SshEndpoint* via);
@@ -48,6 +63,8 @@ class RunConnections {
   const Environment& env_;
   std::function<void(const std::string&)> say_;
   bool dry_run_ = false;
+  std::shared_ptr<engine_api::TrustAnchor> trust_ = std::make_shared<engine_api::TrustAnchor>();
+  std::function<void(const std::string&)> on_first_use_;
   std::mutex engine_mutex_;
   struct EngineLink {
     std::unique_ptr<SshTunnel> tunnel;  // declared first: the client logs out through it

@@ -113,6 +113,8 @@ void RunState::apply(const Value& r) {
       st.stop_reason = r.value("reason", "");
       st.stop_step = step;
       st.finished = time;
+    } else if (t == rec::kCaTrusted) {
+      st.trusted_ca_fingerprint = r.value("fingerprint", "");
     } else if (t == rec::kRunFinished) {
       st.result = "succeeded";
       st.finished = time;

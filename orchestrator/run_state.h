@@ -27,6 +27,7 @@ constexpr const char* kAwaiting = "awaiting_operator";
 constexpr const char* kInterrupted = "interrupted";
 constexpr const char* kRunStopped = "run_stopped";    // failed; re-running resumes
 constexpr const char* kRunFinished = "run_finished";  // succeeded
+constexpr const char* kCaTrusted = "ca_trusted_first_use";  // {"fingerprint": "SHA256:..."}
 }  // namespace rec
 
 struct IterationState {
@@ -67,6 +68,7 @@ struct RunState {
   std::vector<std::string> warnings;
   int resumes = 0;
   std::string rerun_from;    // the step of the latest --from of this run
+  std::string trusted_ca_fingerprint;  // the engine CA trusted on first use; a pin on resume
 
   /// The state after `records`; read only when a run is opened.
   static RunState replay(const std::vector<Value>& records);

@@ -23,14 +23,18 @@ struct LabEngine {
   std::unique_ptr<lab::LabEngineServer> server;
   int port = 0;
 
-  explicit LabEngine(const std::string& scenario = "examples/lab/three-hosts.yaml", double time_scale = 0) {
+  /// `use_pki`: the lab's CA and certificate made beforehand (else made
+  /// here); `serve_files`: what the server presents and serves as its CA,
+  /// instead of `pki.files` (an impostor's certificate, say).
+  explicit LabEngine(const std::string& scenario = "examples/lab/three-hosts.yaml", double time_scale = 0,
+                     const lab::LabPki* use_pki = nullptr, const lab::LabPkiFiles* serve_files = nullptr) {
     lab::WorldState st = lab::load_scenario(source_path(scenario));
     st.time_scale = time_scale;
     st.faults = {};
     world.reset(st);
     world.set_admin_password(kPassword);
-    pki = lab::generate_lab_pki(dir.path(), st.engine.fqdn);
-    server = std::make_unique<lab::LabEngineServer>(world, pki.files);
+    pki = use_pki ? *use_pki : lab::generate_lab_pki(dir.path(), st.engine.fqdn);
+    server = std::make_unique<lab::LabEngineServer>(world, serve_files ? *serve_files : pki.files);
     port = server->start("127.0.0.1", 0);
   }
 
