@@ -234,6 +234,12 @@ class RunSession {
       say("", fmt::format("started run {} ({})", run_id_, paths_.dir));
     }
     journaled_.remember(state_.answers);
+    // One trust anchor per run: a resume pins the CA trusted on first use;
+    // a first use is journaled before any credential goes out.
+    connections_.set_recorded_ca_fingerprint(state_.trusted_ca_fingerprint);
+    connections_.on_ca_trusted_first_use([this](const std::string& fp) {
+      record({{"t", rec::kCaTrusted}, {"fingerprint", fp}});
+    });
     // [tls] one trust anchor per run: a resume pins the CA trusted on first use; a first use is journaled.
     connections_.set_recorded_ca_fingerprint(state_.trusted_ca_fingerprint);
     connections_.on_ca_trusted_first_use([this](const std::string& fp) { record({{"t", rec::kCaTrusted}, {"fingerprint", fp}}); });
