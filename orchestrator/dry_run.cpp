@@ -87,9 +87,14 @@ class DryRunRunner : public OperationRunner {
       unsure_ = true;
       waiting_ = true;
       lock.unlock();
+      struct Done {
+        DryRunRunner& r;
+        ~Done() {
+          std::lock_guard<std::mutex> relock(r.mutex_);
+          r.waiting_ = false;
+        }
+      } done{*this};
       perform();  // one look; its reads follow the rules below, unshown
-      lock.lock();
-      waiting_ = false;
       return true;
     }
     std::string why = !live_                  ? "offline"
@@ -277,10 +282,12 @@ Value rehearse(const Plan& plan, const Step& s, const Value& params, DryRunRunne
   } catch (const StepRuleError& e) {
     stop = std::string("the step's parameters break a rule: ") + e.what();
   } catch (const StepError& e) {
+    const std::string& c = e.error_class();
     stop = s.uses == "assert" ? std::string("the condition does not hold: a run stops here: ") + e.what()
-           : e.error_class() == "interrupted"
-               ? fmt::format("not reached within {} (a run waits)", format_duration(wait_limit))
-               : std::string("a run would fail here: ") + e.what();
+           : c == "interrupted" ? fmt::format("not reached within {} (a run waits)", format_duration(wait_limit))
+           : c == "transport" || c == "timeout"
+               ? std::string("could not read (the run reads it when it gets there): ") + e.what()
+               : std::string("a run would fail here, as things are now: ") + e.what();
   } catch (const std::exception& e) {
     stop = std::string("could not read: ") + e.what();
   }
@@ -292,6 +299,7 @@ Value rehearse(const Plan& plan, const Step& s, const Value& params, DryRunRunne
     return nullptr;
   }
   if (outputs.is_null() || !runner.outputs_real()) return nullptr;
+  if (outputs.empty()) out << indent << "live   ok\n";
   for (auto it = outputs.begin(); it != outputs.end(); ++it)
     out << indent << "live   " << redactor.scrub(it.key() + " = " + brief(it.value())) << "\n";
   return outputs;

@@ -46,7 +46,8 @@ Value report_json(const Plan& plan, const RunState& st) {
   }
   r["answers"] = Value::array();
   for (auto& [key, a] : st.answers)
-    r["answers"].push_back({{"key", a.key}, {"answer", a.answer}, {"who", a.who}, {"time", a.time}});
+    r["answers"].push_back(
+        {{"key", a.key}, {"answer", a.answer}, {"who", a.who}, {"source", a.source}, {"time", a.time}});
   r["warnings"] = st.warnings;
   return r;
 }
@@ -75,10 +76,10 @@ std::string report_markdown(const Value& r) {
                       attempts, static_cast<double>(ms) / 1000.0, notes);
   }
   if (!r["answers"].empty()) {
-    md += "\n## Operator answers\n\n| question | answer | who | when |\n|---|---|---|---|\n";
+    md += "\n## Operator answers\n\n| question | answer | who | given by | when |\n|---|---|---|---|---|\n";
     for (auto& a : r["answers"])
-      md += fmt::format("| {} | {} | {} | {} |\n", to_text(a["key"]), to_text(a["answer"]), to_text(a["who"]),
-                        to_text(a["time"]));
+      md += fmt::format("| {} | {} | {} | {} | {} |\n", to_text(a["key"]), to_text(a["answer"]), to_text(a["who"]),
+                        to_text(a["source"]), to_text(a["time"]));
   }
   if (!r["warnings"].empty()) {
     md += "\n## Warnings\n\n";

@@ -85,16 +85,15 @@ SshEndpoint StepContext::ssh(const std::string& name) const {
   SshEndpoint ep;
   ep.user = env_.ssh_defaults.user.empty() ? "root" : env_.ssh_defaults.user;
   ep.port = env_.ssh_defaults.port ? env_.ssh_defaults.port : 22;
-  if (is_deferred(v)) {
-    // A live loop item: reached by the environment's entry of that name,
-    // else at the address the engine reports.
-    ep.name = to_text(deferred(deferred_text(v) + ".name"));
-    ep.address = to_text(deferred(deferred_text(v) + ".address"));
-    return ep;
-  }
   std::string target = v.is_object() && v.contains("name") ? to_text(v["name"]) : to_text(v);
   const SshSettings* ssh = &env_.ssh_defaults;
-  if (const HostSpec* h = env_.find_target(target)) {
+  if (is_deferred(v)) {
+    // A live loop item known only at run time (a rehearsal): the run reaches
+    // it by the environment's entry of that name, else at the address the
+    // engine reports, with the default SSH settings.
+    ep.name = to_text(deferred(deferred_text(v) + ".name"));
+    ep.address = to_text(deferred(deferred_text(v) + ".address"));
+  } else if (const HostSpec* h = env_.find_target(target)) {
     ep.name = h->name.empty() ? target : h->name;
     ep.address = h->ssh.address.empty() ? h->address : h->ssh.address;
     if (!h->ssh.user.empty()) ep.user = h->ssh.user;

@@ -281,6 +281,20 @@ class DeployRestore : public HostStep {
                            "the hosted_engine_setup role's hooks directory on the host")},
                  {{"lock_file", false, "remove it (hosted_engine.deploy_continue) to let the deploy go on"}}) {}
 
+ public:
+  void check_rules(const StepContext& ctx) const override {
+    for (const char* field : {"fqdn", "storage_connection", "storage_domain_name", "datacenter", "cluster"}) {
+      std::string problem = answer_value_problem(ctx.text(field));
+      if (!problem.empty())
+        throw StepRuleError(fmt::format("{} cannot go into the answer file: {}", field, problem));
+    }
+    // It ends up in an Ansible task the deploy runs: nothing but a plain path.
+    std::string lock = ctx.text("lock_file");
+    if (lock.empty() || lock[0] != '/' ||
+        lock.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./-") != std::string::npos)
+      throw StepRuleError("lock_file must be an absolute path of letters, digits and _ . / -");
+  }
+
  protected:
   StepResult run(const StepContext& ctx) const override {
     // Fail before touching the host if a secret cannot be read.
