@@ -19,6 +19,11 @@ namespace she {
 
 struct Operation {
   enum class Kind { Http, Command, Transfer, Local, Wait };
+
+  Operation() = default;
+  Operation(Kind k, bool w, std::string at, std::string text)
+      : kind(k), writes(w), where(std::move(at)), line(std::move(text)) {}
+
   Kind kind = Kind::Local;
   bool writes = true;        // conservative: an effect not declared a read writes
   std::string where;         // "engine", or the host as the plan names it

@@ -9,11 +9,7 @@ namespace she {
 Poller::Outcome Poller::wait(const std::string& where, const std::string& what, std::chrono::milliseconds timeout,
                              const std::function<bool()>& reached) const {
   if (runner_ && runner_->rehearsal()) {
-    Operation op;
-    op.kind = Operation::Kind::Wait;
-    op.writes = false;
-    op.where = where;
-    op.line = "until " + what;
+    const Operation op(Operation::Kind::Wait, false, where, "until " + what);
     bool met = false;
     runner_->run(op, [&] {
       try {

@@ -418,11 +418,7 @@ Response EngineClient::send_once(const CallOptions& o, const Request& r, bool au
 }
 
 Response EngineClient::send(const CallOptions& o, const Request& r) {
-  Operation op;
-  op.kind = Operation::Kind::Http;
-  op.writes = r.writes();
-  op.where = "engine";
-  op.line = r.method + " " + r.path;
+  Operation op(Operation::Kind::Http, r.writes(), "engine", r.method + " " + r.path);
   if (!r.body.empty()) op.detail.push_back(r.body);
   op.expects = r.expects;
   Response resp;
@@ -487,11 +483,7 @@ Response EngineClient::send_now(const CallOptions& o, const Request& r) {
 ApiInfo EngineClient::api_root(const CallOptions& o) { return parse_api(send(o, engine_api::api_root()).body); }
 
 std::string EngineClient::health(const CallOptions& o) {
-  Operation op;
-  op.kind = Operation::Kind::Http;
-  op.writes = false;
-  op.where = "engine";
-  op.line = "GET " + engine_api::health().path;
+  const Operation op(Operation::Kind::Http, false, "engine", "GET " + engine_api::health().path);
   std::string body;
   bool made = perform_operation(o.runner, op, [&] {
     std::lock_guard<std::recursive_mutex> lock(mutex_);

@@ -275,17 +275,12 @@ static TransferResult copy_with_retries(const TransferEnd& from, const TransferE
 
 Operation transfer_operation(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts) {
   const TransferCommands cmd = transfer_commands(from, to, opts);
-  Operation op;
-  op.kind = Operation::Kind::Transfer;
-  op.writes = true;
-  op.where = to.session ? to.session->target().name : "local";
-  op.line = fmt::format("copy {} -> {} (streamed through the orchestrator, SHA-256 end to end)", from.str(), to.str());
-  auto part = [&](std::vector<std::string> argv) {
-    Operation p;
-    p.kind = Operation::Kind::Command;
-    p.where = op.where;
-    p.line = to.session ? shell_join(argv) : "local: " + shell_join(argv);
-    op.parts.push_back(std::move(p));
+  Operation op(Operation::Kind::Transfer, true, to.session ? to.session->target().name : "local",
+               fmt::format("copy {} -> {} (streamed through the orchestrator, SHA-256 end to end)", from.str(),
+                           to.str()));
+  auto part = [&](const std::vector<std::string>& argv) {
+    op.parts.emplace_back(to.session ? Operation::Kind::Command : Operation::Kind::Local, true, op.where,
+                          shell_join(argv));
   };
   if (!cmd.dir.empty()) part(cmd.mkdir);
   if (to.session) part(cmd.create_part);

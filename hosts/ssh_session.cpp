@@ -682,11 +682,7 @@ void SshSession::forward(int fd, const std::string& host, int port, const std::f
 }
 
 ExecResult SshSession::exec(const std::string& command, const ExecOptions& opts) {
-  Operation op;
-  op.kind = Operation::Kind::Command;
-  op.writes = opts.writes;
-  op.where = target_.name;
-  op.line = command;
+  Operation op(Operation::Kind::Command, opts.writes, target_.name, command);
   if (!opts.shown_input.empty()) op.detail.push_back(opts.shown_input);
   ExecResult r;
   if (perform_operation(opts.runner, op, [&] { r = exec_now(command, opts); })) return r;

@@ -67,9 +67,7 @@ class DryRunRunner : public OperationRunner {
   }
   void asked(const std::string& question) {
     std::lock_guard<std::mutex> lock(mutex_);
-    Operation op;
-    op.line = question;
-    shown_.push_back({Shown::How::Ask, op, ""});
+    shown_.push_back({Shown::How::Ask, Operation(Operation::Kind::Local, false, "operator", question), ""});
     unsure_ = true;
   }
 

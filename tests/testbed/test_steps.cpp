@@ -49,10 +49,7 @@ bool nap(const StepContext& ctx, long long ms) {
 /// The same, as an operation of the run (a local file write): a dry run
 /// shows it and does not make it.
 void append_line(const StepContext& ctx, const std::string& file, const std::string& line) {
-  Operation op;
-  op.writes = true;
-  op.where = "local";
-  op.line = "append a line to " + file;
+  const Operation op(Operation::Kind::Local, true, "local", "append a line to " + file);
   perform_operation(ctx.services().runner, op, [&] { append_line_now(file, line); });
 }
 
@@ -124,9 +121,7 @@ class FailStep : public StepType {
       in >> n;
     }
     append_line(ctx, file + ".log", std::to_string(n + 1));
-    Operation op;
-    op.where = "local";
-    op.line = "count an attempt in " + file;
+    const Operation op(Operation::Kind::Local, true, "local", "count an attempt in " + file);
     perform_operation(ctx.services().runner, op, [&] { std::ofstream(file, std::ios::trunc) << n + 1; });
     if (n < ctx.number("fail_times"))
       throw StepError(ctx.text("class"), fmt::format("planned failure {} of {}", n + 1, ctx.number("fail_times")));

@@ -499,10 +499,8 @@ class VerifyArchive : public HostStep {
     BackupSummary sum;
     std::vector<std::string> problems;
     if (ctx.text("host") == "local") {
-      Operation op;
-      op.writes = false;
-      op.where = "local";
-      op.line = "read " + shell_quote(ctx.text("file")) + " and check it as an engine-backup archive";
+      const Operation op(Operation::Kind::Local, false, "local",
+                         "read " + shell_quote(ctx.text("file")) + " and check it as an engine-backup archive");
       if (!perform_operation(ctx.services().runner, op,
                              [&] { verify_backup_archive(ctx.text("file"), ctx.text("target_version"), &sum, &problems); }))
         throw RehearsalUnknown(op.line);

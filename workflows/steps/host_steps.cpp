@@ -179,10 +179,7 @@ class DnsCheck : public HostStep {
   /// read: a dry run makes it, an offline one does not).
   template <class F>
   static auto local(const StepContext& ctx, const std::string& line, F lookup) -> decltype(lookup()) {
-    Operation op;
-    op.writes = false;
-    op.where = "local";
-    op.line = line;
+    const Operation op(Operation::Kind::Local, false, "local", line);
     decltype(lookup()) out{};
     if (!perform_operation(ctx.services().runner, op, [&] { out = lookup(); })) throw RehearsalUnknown("local: " + line);
     return out;
