@@ -22,10 +22,19 @@ std::string describe_host_query(const Foreach& f, const Value& roots) {
   return out;
 }
 
+bool runs_in_mode(const Plan& plan, const Step& step) {
+  return plan.env.mode == "rehearsal" ? step.in_rehearsal : step.in_real;
+}
+
+WhenVerdict when_verdict(const Step& step, const Value& scope) {
+  if (!step.when_expr) return WhenVerdict::Yes;
+  Value w = evaluate(*step.when_expr, scope);
+  return is_deferred(w) ? WhenVerdict::Deferred : truthy(w) ? WhenVerdict::Yes : WhenVerdict::No;
+}
+
 StepExpansion expand_step(const Plan& plan, const Step& step, const Value& roots, const Value* live_items) {
   StepExpansion x;
-  bool rehearsal = plan.env.mode == "rehearsal";
-  if ((rehearsal && !step.in_rehearsal) || (!rehearsal && !step.in_real)) {
+  if (!runs_in_mode(plan, step)) {
     x.decision = StepExpansion::Decision::SkipMode;
     return x;
   }
@@ -54,20 +63,15 @@ StepExpansion expand_step(const Plan& plan, const Step& step, const Value& roots
     }
   }
 
-  auto evaluate_when = [&](const Value& s) -> Value {
-    if (!step.when_expr) return Value(true);
-    return evaluate(*step.when_expr, s);
-  };
-
   if (f.kind == Foreach::Kind::None || x.loop_deferred) {
     if (x.loop_deferred) scope[f.as] = deferred(f.as);
-    Value w = evaluate_when(scope);
-    x.when_result = is_deferred(w) ? "decided at run time" : truthy(w) ? "true" : "false";
-    if (!is_deferred(w) && !truthy(w)) {
+    WhenVerdict w = when_verdict(step, scope);
+    x.when_result = w == WhenVerdict::Deferred ? "decided at run time" : w == WhenVerdict::Yes ? "true" : "false";
+    if (w == WhenVerdict::No) {
       x.decision = StepExpansion::Decision::SkipWhen;
       return x;
     }
-    if (is_deferred(w)) x.decision = StepExpansion::Decision::Deferred;
+    if (w == WhenVerdict::Deferred) x.decision = StepExpansion::Decision::Deferred;
     x.iterations.push_back({x.loop_deferred ? f.as : "", resolve_step_params(step, scope),
                             x.loop_deferred ? scope[f.as] : Value()});
     return x;
@@ -78,13 +82,13 @@ StepExpansion expand_step(const Plan& plan, const Step& step, const Value& roots
   bool any_deferred = false;
   for (auto& item : items) {
     scope[f.as] = item;
-    Value w = evaluate_when(scope);
-    if (!is_deferred(w) && !truthy(w)) {
+    WhenVerdict w = when_verdict(step, scope);
+    if (w == WhenVerdict::No) {
       results.push_back(to_text(item) + ": false");
       continue;
     }
-    any_deferred |= is_deferred(w);
-    if (step.when_expr) results.push_back(to_text(item) + (is_deferred(w) ? ": at run time" : ": true"));
+    any_deferred |= w == WhenVerdict::Deferred;
+    if (step.when_expr) results.push_back(to_text(item) + (w == WhenVerdict::Deferred ? ": at run time" : ": true"));
     x.iterations.push_back({item_label(item), resolve_step_params(step, scope), item});
   }
   if (step.when_expr) x.when_result = fmt::format("{}", fmt::join(results, "; "));

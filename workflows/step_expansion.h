@@ -28,6 +28,14 @@ struct StepExpansion {
   std::vector<StepIteration> iterations;
 };
 
+/// The rules a step's expansion follows, written once for the dry run
+/// and the executor: whether it runs in the plan's mode (`runs_in`), and
+/// what its `when` says in `scope` (no `when`: yes; a value only the run
+/// will know: deferred). Throws EvalError.
+bool runs_in_mode(const Plan& plan, const Step& step);
+enum class WhenVerdict { Yes, No, Deferred };
+WhenVerdict when_verdict(const Step& step, const Value& scope);
+
 /// `live_items`: the items of a loop over a live host query, when they
 /// were read (a dry run with live reads); else such a loop is deferred.
 StepExpansion expand_step(const Plan& plan, const Step& step, const Value& roots, const Value* live_items = nullptr);
