@@ -31,6 +31,14 @@ ParamSchema engine_vm_param() {
 
 std::vector<std::string> scopes(const StepContext& ctx) { return ctx.texts("scope"); }
 
+/// engine-backup's own rules on its options, broken: a rule of the plan.
+std::vector<std::string> engine_backup_command(const EngineBackupOptions& o) {
+  std::string err;
+  auto argv = engine_backup_argv(o, &err);
+  if (argv.empty()) throw StepRuleError("engine-backup: " + err);
+  return argv;
+}
+
 class EngineBackupRun : public HostStep {
  public:
   EngineBackupRun()
@@ -45,10 +53,7 @@ class EngineBackupRun : public HostStep {
                   optional("db_dump_format", ParamType::String, nullptr, "plain or custom")},
                  {{"file", false, "the archive written"}}) {}
 
-  void check_rules(const StepContext& ctx) const override {
-    std::string err;
-    if (engine_backup_argv(options(ctx), &err).empty()) throw StepRuleError("engine-backup: " + err);
-  }
+  void check_rules(const StepContext& ctx) const override { engine_backup_command(options(ctx)); }
 
   static EngineBackupOptions options(const StepContext& ctx) {
     EngineBackupOptions o;
@@ -65,8 +70,7 @@ class EngineBackupRun : public HostStep {
 
  protected:
   StepResult run(const StepContext& ctx) const override {
-    std::string err;
-    auto argv = engine_backup_argv(options(ctx), &err);
+    auto argv = engine_backup_command(options(ctx));
     SshSession& ssh = session(ctx);
     ExecResult r = exec(ctx, ssh, argv, Effect::Writes, true);
     EngineBackupOutcome out = parse_engine_backup(r.stdout_tail, r.stderr_tail, r.exit_status);
@@ -104,10 +108,7 @@ class EngineBackupRestore : public HostStep {
                   optional("he_remove_storage_vm", ParamType::Bool, false, "--he-remove-storage-vm (off unless asked)")},
                  {}) {}
 
-  void check_rules(const StepContext& ctx) const override {
-    std::string err;
-    if (engine_backup_argv(options(ctx), &err).empty()) throw StepRuleError("engine-backup: " + err);
-  }
+  void check_rules(const StepContext& ctx) const override { engine_backup_command(options(ctx)); }
 
   static EngineBackupOptions options(const StepContext& ctx) {
     EngineBackupOptions o;
@@ -139,9 +140,7 @@ class EngineBackupRestore : public HostStep {
  protected:
   StepResult run(const StepContext& ctx) const override {
     EngineBackupOptions o = options(ctx);
-    std::string err;
-    auto argv = engine_backup_argv(o, &err);
-    if (argv.empty()) throw StepError("fatal", "engine-backup: " + err);
+    auto argv = engine_backup_command(o);
     SshSession& ssh = session(ctx);
     if (!o.db_passfile.empty()) upload(ctx, ssh, o.db_passfile, ctx.secret("db_password") + "\n");
     ExecResult r;
