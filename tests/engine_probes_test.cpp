@@ -78,7 +78,7 @@ constexpr const char* kOurs = "she-abc123-fence";
 
 }  // namespace
 
-TEST_CASE("engine probes: host remove - done when the record is gone, not done while it is there, unknown when the engine cannot answer") {
+TEST_CASE("engine probes: host remove - done when the record is gone / not done while it is there / unknown when the engine cannot answer") {
   LabEngine lab;
   bare_non_responsive_host(lab);  // removable as it is: no VMs, not up
   Probe p(lab);
@@ -118,7 +118,7 @@ TEST_CASE("engine probes: host remove - done when the record is gone, not done w
   }
 }
 
-TEST_CASE("engine probes: manual fence on a host with no VMs and no SPM role - not done until our fence, done after it, not done after someone else's") {
+TEST_CASE("engine probes: manual fence on a host with no VMs and no SPM role - not done until our fence / done after it / not done after someone else's") {
   LabEngine lab;
   bare_non_responsive_host(lab);
   Probe p(lab);

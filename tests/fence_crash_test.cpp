@@ -159,7 +159,7 @@ struct FenceCrash {
 
 }  // namespace
 
-TEST_CASE("fence crash: killed after the engine fenced a host with no VMs and no SPM role, before the reply - the resumed run neither skips nor repeats the fence") {
+TEST_CASE("fence crash: killed after the engine fenced a host with no VMs and no SPM role before the reply - the resumed run neither skips nor repeats the fence") {
   FenceCrash t;
   t.lab.engine.server->set_after_handle(
       [&t](const std::string& method, const std::string& path) { t.kill_at_fence(method, path); });
@@ -187,7 +187,7 @@ TEST_CASE("fence crash: killed after the engine fenced a host with no VMs and no
   t.lab.check_no_secret_leaked(r.output);
 }
 
-TEST_CASE("fence crash: killed as the fence request arrives, before the engine handles it - the resumed run's probe finds no event of ours and fences once") {
+TEST_CASE("fence crash: killed as the fence request arrives before the engine handles it - the resumed run's probe finds no event of ours and fences once") {
   FenceCrash t;
   t.lab.engine.server->set_before_handle([&t](const std::string& method, const std::string& path) {
     t.kill_at_fence(method, path);

@@ -189,7 +189,7 @@ test::ProcessResult validate_bound_secret(const test::TempDir& dir, const std::s
 }
 }  // namespace
 
-TEST_CASE("invalid plans: a secret step parameter is type-checked once bound / a literal through with or --param is refused at file:line:column, unechoed") {
+TEST_CASE("invalid plans: a secret step parameter is type-checked once bound / a literal through with or --param is refused at file:line:column and not echoed") {
   test::TempDir dir;
   const std::string plan = (dir.path() / "plan.yaml").string();
   SUBCASE("a string parameter bound with a literal in with:") {

@@ -39,7 +39,7 @@ std::string error_of(const std::function<void()>& f) {
 
 }  // namespace
 
-TEST_CASE("secrets: run connections read through the run's store - the value reaches its redactor, an unreadable one fails by reference") {
+TEST_CASE("secrets: run connections read through the run's store - the value reaches its redactor / an unreadable one fails by reference") {
   test::TempDir dir;
   fs::path pw = dir.path() / "engine-password";
   test::write_file(pw, "Store-Fed-Pw-42\n");
