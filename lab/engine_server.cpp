@@ -149,16 +149,47 @@ void LabEngineServer::stop() {
   server_.reset();
 }
 
+void LabEngineServer::set_before_handle(BeforeHandle hook) {
+  std::lock_guard<std::mutex> lock(hooks_mutex_);
+  before_handle_ = std::move(hook);
+}
+
+void LabEngineServer::set_after_handle(AfterHandle hook) {
+  std::lock_guard<std::mutex> lock(hooks_mutex_);
+  after_handle_ = std::move(hook);
+}
+
+// A connection that ends with no reply at all: what a client sees when
+// nothing answers (the engine VM off, or a request dropped by a test hook).
+static void no_reply(httplib::Response& res) {
+  res.set_content_provider(
+      1, "text/plain", [](size_t, size_t, httplib::DataSink&) { return false; }, nullptr);
+}
+
 void LabEngineServer::handle(const httplib::Request& req, httplib::Response& res) {
   HttpReply reply;
-  if (starts_with(req.path, "/lab/")) {
+  const bool engine = !starts_with(req.path, "/lab/");
+  BeforeHandle before;
+  AfterHandle after;
+  if (engine) {
+    // Copied, not called under the lock: a hook may block (it kills and
+    // waits for a client) while other requests go on.
+    std::lock_guard<std::mutex> lock(hooks_mutex_);
+    before = before_handle_;
+    after = after_handle_;
+  }
+  if (before && !before(req.method, req.path)) {
+    no_reply(res);
+    return;
+  }
+  if (!engine) {
     reply = lab_request(req);
   } else if (!world_.engine().running) {
     // The engine VM is off: the connection ends with no reply at all (a
     // client sees a transport error, as when nothing answers at the FQDN).
     log_request(req, 0, "");
-    res.set_content_provider(
-        1, "text/plain", [](size_t, size_t, httplib::DataSink&) { return false; }, nullptr);
+    no_reply(res);
+    if (after) after(req.method, req.path);
     return;
   } else {
     std::string correlation_id = req.get_header_value("Correlation-Id");
@@ -173,6 +204,7 @@ void LabEngineServer::handle(const httplib::Request& req, httplib::Response& res
     }
     if (!correlation_id.empty()) reply.headers.push_back({"Correlation-Id", correlation_id});
     log_request(req, reply.status, correlation_id);
+    if (after) after(req.method, req.path);
   }
   res.status = reply.status;
   for (const auto& [name, value] : reply.headers) res.set_header(name.c_str(), value);

@@ -18,7 +18,9 @@
 // /lab/he-clean-metadata, POST /lab/he-restore, POST /lab/he-add-host.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -52,6 +54,18 @@ class LabEngineServer {
   int port() const { return port_; }
 
   RequestLog& request_log() { return log_; }
+
+  /// Test hooks, for crash tests that need an instant no timer can hit: a
+  /// client killed exactly between "the engine acted" and "it heard back".
+  /// `before` sees each engine request (not /lab/) as it arrives; returning
+  /// false drops it unhandled: no effect, not logged, the connection closed
+  /// with no reply (as if it never reached the engine). `after` sees it once
+  /// the engine has handled and logged it, before the reply is sent. Both
+  /// run on the server's worker thread; an empty function removes a hook.
+  using BeforeHandle = std::function<bool(const std::string& method, const std::string& path)>;
+  using AfterHandle = std::function<void(const std::string& method, const std::string& path)>;
+  void set_before_handle(BeforeHandle hook);
+  void set_after_handle(AfterHandle hook);
   TokenStore& tokens() { return tokens_; }
 
  private:
@@ -77,6 +91,9 @@ class LabEngineServer {
   int port_ = 0;
   RequestLog log_;
   TokenStore tokens_;
+  std::mutex hooks_mutex_;
+  BeforeHandle before_handle_;
+  AfterHandle after_handle_;
 };
 
 }  // namespace she::lab

@@ -40,9 +40,15 @@ int command_dry_run(const Plan& plan, bool offline) {
     print_dry_run(plan, std::cout);
     return exit_code::kOk;
   }
-  // Tunnel notes go to stderr, like a run's, through the run's redactor.
-  const Redactor redactor(plan);
-  RunConnections live(plan.env, [&](const std::string& line) { std::cerr << redactor.scrub(line) << "\n"; });
+  // The live reads sign in for real: their secrets (engine password, SSH
+  // passphrases) come from a resolving store that feeds this redactor, as a
+  // run's do. The steps themselves still see stand-ins (print_dry_run's own
+  // StandIn store), so no secret value reaches what the dry run shows.
+  Redactor redactor;
+  const SecretStore secrets(SecretStore::Mode::Resolve, [&](const std::string& v) { redactor.add_value(v); });
+  redactor.preload(plan, secrets);
+  // Tunnel notes go to stderr, like a run's, through the redactor.
+  RunConnections live(plan.env, secrets, [&](const std::string& line) { std::cerr << redactor.scrub(line) << "\n"; });
   live.set_dry_run(true);
   print_dry_run(plan, std::cout, &live, &redactor);
   return exit_code::kOk;

@@ -107,7 +107,9 @@ class JournaledOperator : public OperatorChannel {
 class RunSession {
  public:
   RunSession(const Plan& plan, const RunOptions& opts, OperatorChannel& op)
-      : plan_(plan), opts_(opts), op_(op), redactor_(plan), journaled_(op, [this](const Value& r) { record(r); }) {}
+      : plan_(plan), opts_(opts), op_(op), journaled_(op, [this](const Value& r) { record(r); }) {
+    redactor_.preload(plan_, secrets_);  // values echoed before their first use are caught too
+  }
 
   int run() {
     life_.begin_preflight();
@@ -805,11 +807,11 @@ class RunSession {
   Clock::time_point walk_started_ = Clock::now();
   std::shared_ptr<spdlog::logger> log_;
   std::mutex say_mutex_;
-  RunConnections connections_{plan_.env, [this](const std::string& m) { say("", m); }};
   // A run performs every operation; each value a secret resolves to is
-  // scrubbed from then on.
-  DirectRunner runner_;
+  // scrubbed from then on. The one store: steps and connections read through it.
   SecretStore secrets_{SecretStore::Mode::Resolve, [this](const std::string& v) { redactor_.add_value(v); }};
+  RunConnections connections_{plan_.env, secrets_, [this](const std::string& m) { say("", m); }};
+  DirectRunner runner_;
 };
 
 }  // namespace

@@ -1,7 +1,6 @@
 #include "orchestrator/redactor.h"
 
 #include <algorithm>
-#include <cstdlib>
 
 #include "workflows/secret_ref.h"
 
@@ -17,9 +16,7 @@ void collect_refs(const Value& v, std::vector<std::string>& out) {
 }
 }  // namespace
 
-Redactor::Redactor(const Plan& plan) {
-  // Every reference the plan can reach: the environment, the parameters,
-  // and step parameters typed as secrets.
+std::vector<std::string> Redactor::plan_secret_refs(const Plan& plan) {
   std::vector<std::string> refs;
   collect_refs(plan.env.to_value(), refs);
   for (const SshSettings* ssh : {&plan.env.ssh_defaults, &plan.env.engine.vm.ssh, &plan.env.backup_storage.host.ssh}) {
@@ -42,8 +39,21 @@ Redactor::Redactor(const Plan& plan) {
           } catch (const std::exception&) {
           }
         }
-  for (auto& r : refs)
-    if (auto v = resolve_secret(r)) add_value(*v);
+  refs.erase(std::remove(refs.begin(), refs.end(), std::string()), refs.end());
+  return refs;
+}
+
+void Redactor::preload(const Plan& plan, const SecretStore& store) {
+  if (store.rehearsal()) return;
+  for (auto& r : plan_secret_refs(plan)) {
+    try {
+      // Added here too, not only by the store's own callback: the store
+      // may feed another redactor (or none), this one must hold the value.
+      add_value(store.value(r));
+    } catch (const SecretUnavailable&) {
+      // Unset or unreadable now: reported where it is used, by reference.
+    }
+  }
 }
 
 void Redactor::add_value(const std::string& value) {

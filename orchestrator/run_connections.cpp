@@ -3,8 +3,6 @@
 #include <fmt/format.h>
 #include <thread>
 
-#include "workflows/secret_ref.h"
-
 namespace she {
 
 namespace {
@@ -15,8 +13,9 @@ std::string endpoint_key(const SshEndpoint& ep) {
 
 }  // namespace
 
-RunConnections::RunConnections(const Environment& env, std::function<void(const std::string&)> say)
-    : env_(env), say_(std::move(say)) {
+RunConnections::RunConnections(const Environment& env, const SecretStore& secrets,
+                               std::function<void(const std::string&)> say)
+    : env_(env), secrets_(secrets), say_(std::move(say)) {
   trust_->on_first_use([this](const std::string& fp) {
     say_(fmt::format("trusting the engine CA on first use: {}; to pin it, set `ca_fingerprint: {}` under engine "
                      "in {}",
@@ -85,9 +84,12 @@ SshTarget RunConnections::ssh_target(const SshEndpoint& ep) const {
   }
   for (auto [ref, value] : {std::pair{&ep.key_passphrase, &t.key_passphrase}, std::pair{&ep.password, &t.password}}) {
     if (ref->empty()) continue;
-    auto v = resolve_secret(*ref);
-    if (!v) throw StepError("fatal", fmt::format("cannot read the secret {} for SSH to {}", *ref, ep.name));
-    *value = *v;
+    try {
+      *value = secrets_.value(*ref);
+    } catch (const SecretUnavailable& e) {
+      // The store's message names the reference, never a value.
+      throw StepError("fatal", fmt::format("SSH to {}: {}", ep.name, e.what()));
+    }
   }
   return t;
 }
@@ -102,11 +104,12 @@ engine_api::EngineClient& RunConnections::engine(const SshEndpoint* via) {
   engine_api::ClientConfig c;
   c.api_url = e.api_url;
   c.user = e.user;
-  auto password = resolve_secret(e.password);
-  if (!password)
-    throw StepError("fatal", fmt::format("cannot read the engine password from {} (set it, or fix the reference "
-                                         "in {})", e.password, env_.file));
-  c.password = *password;
+  try {
+    c.password = secrets_.value(e.password);
+  } catch (const SecretUnavailable& err) {
+    throw StepError("fatal", fmt::format("the engine password: {} (set it, or fix the reference in {})", err.what(),
+                                         env_.file));
+  }
   c.ca_file = env_.path(e.ca_file);
   c.ca_fingerprint = e.ca_fingerprint;
   c.trust_on_first_use = e.trust_on_first_use;

@@ -1,7 +1,9 @@
 // The connections a run (or a dry run's live reads) makes: one engine
 // client, direct or through an SSH tunnel from a host (`via`), and one SSH
 // session per host and thread, each made on first use and kept. Secrets
-// are resolved here, at the last moment, and never leave in messages.
+// (engine password, SSH passphrase or password) are read through the run's
+// SecretStore, the one resolver, which hands each value to the run's
+// redactor; they are read at the last moment and never leave in messages.
 // One trust anchor per run: the engine CA accepted first (from ca_file, a
 // pinned fingerprint, the fingerprint the run recorded, or trusted on first
 // use) is the only CA every engine client of the run trusts.
@@ -18,14 +20,17 @@
 #include "hosts/ssh_tunnel.h"
 #include "workflows/environment.h"
 #include "workflows/plan.h"
+#include "workflows/secret_store.h"
 #include "workflows/step_type.h"
 
 namespace she {
 
 class RunConnections {
  public:
-  /// `say`: a line for the operator (tunnels opened, tunnel errors).
-  RunConnections(const Environment& env, std::function<void(const std::string&)> say);
+  /// `secrets`: the run's store (Mode::Resolve), kept by reference: it
+  /// must outlive these connections. `say`: a line for the operator
+  /// (tunnels opened, tunnel errors).
+  RunConnections(const Environment& env, const SecretStore& secrets, std::function<void(const std::string&)> say);
   ~RunConnections();
 
   /// For a dry run: fail fast instead of waiting out retries (one attempt
@@ -61,6 +66,7 @@ class RunConnections {
   SshTarget ssh_target(const SshEndpoint& ep) const;
 
   const Environment& env_;
+  const SecretStore& secrets_;
   std::function<void(const std::string&)> say_;
   bool dry_run_ = false;
   std::shared_ptr<engine_api::TrustAnchor> trust_ = std::make_shared<engine_api::TrustAnchor>();

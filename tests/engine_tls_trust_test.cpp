@@ -32,6 +32,12 @@ using she::test::LabEngine;
 
 namespace {
 
+/// A run's store, as the executor gives RunConnections (no redactor here).
+const SecretStore& secrets() {
+  static const SecretStore store(SecretStore::Mode::Resolve);
+  return store;
+}
+
 constexpr const char* kDefaultCaPath = "/etc/ssl/certs";  // Debian libcurl's CAPATH; its CAINFO lies inside
 
 /// "8 hex digits.0", the name OpenSSL's hashed CA directory looks a CA up by.
@@ -332,7 +338,7 @@ TEST_CASE("engine TLS: trust on first use once per run - journaled - a resume ac
     std::vector<Value> records;
     std::string warning, err;
     REQUIRE(journal.open(journal_path, &records, &warning, &err));
-    RunConnections conns(env, [&](const std::string& line) { said.push_back(line); });
+    RunConnections conns(env, secrets(), [&](const std::string& line) { said.push_back(line); });
     int first_uses = 0;
     conns.on_ca_trusted_first_use([&](const std::string& fp) {
       ++first_uses;
@@ -363,7 +369,7 @@ TEST_CASE("engine TLS: trust on first use once per run - journaled - a resume ac
   CHECK(st.trusted_ca_fingerprint == lab.engine.pki.ca_fingerprint);
 
   SUBCASE("a resume accepts the same CA without trusting anew") {
-    RunConnections resumed(env, [](const std::string&) {});
+    RunConnections resumed(env, secrets(), [](const std::string&) {});
     resumed.set_recorded_ca_fingerprint(st.trusted_ca_fingerprint);
     int first_uses = 0;
     resumed.on_ca_trusted_first_use([&](const std::string&) { ++first_uses; });
@@ -376,7 +382,7 @@ TEST_CASE("engine TLS: trust on first use once per run - journaled - a resume ac
     REQUIRE(!same_fingerprint(other.pki.ca_fingerprint, st.trusted_ca_fingerprint));
     Environment moved = env;
     moved.engine.api_url = other.api_url();
-    RunConnections resumed(moved, [](const std::string&) {});
+    RunConnections resumed(moved, secrets(), [](const std::string&) {});
     resumed.set_recorded_ca_fingerprint(st.trusted_ca_fingerprint);
     int first_uses = 0;
     resumed.on_ca_trusted_first_use([&](const std::string&) { ++first_uses; });

@@ -1,8 +1,6 @@
 #include "workflows/secret_ref.h"
 
 #include <cctype>
-#include <cstdlib>
-#include <fstream>
 
 namespace she {
 
@@ -22,20 +20,6 @@ std::optional<SecretRef> parse_secret_ref(std::string_view text) {
   if (text.substr(0, 5) == "file:" && text.size() > 5)
     return SecretRef{SecretRef::Scheme::File, std::string(text.substr(5))};
   return std::nullopt;
-}
-
-std::optional<std::string> resolve_secret(const std::string& reference) {
-  auto ref = parse_secret_ref(reference);
-  if (!ref) return std::nullopt;
-  if (ref->scheme == SecretRef::Scheme::Env) {
-    const char* v = std::getenv(ref->name.c_str());
-    return v ? std::optional<std::string>(v) : std::nullopt;
-  }
-  std::ifstream in(ref->name);
-  std::string line;
-  if (!in || !std::getline(in, line)) return std::nullopt;
-  if (!line.empty() && line.back() == '\r') line.pop_back();
-  return line;
 }
 
 std::string secret_ref_hint() {

@@ -1,6 +1,7 @@
 // Secrets appear in plans only as references: `env:NAME` or `file:PATH`.
 // The reference is what logs, journals and dry runs show; the value is read
-// only at the point of use and never stored.
+// only at the point of use, by the run's SecretStore (secret_store.h), the
+// one resolver, and never stored.
 #pragma once
 
 #include <optional>
@@ -20,10 +21,6 @@ struct SecretRef {
 /// Parses "env:NAME" (NAME a valid environment variable name) or
 /// "file:PATH" (non-empty). Anything else is not a reference.
 std::optional<SecretRef> parse_secret_ref(std::string_view text);
-
-/// The value behind a reference, read at the point of use, or nothing when
-/// it cannot be read (variable unset, file unreadable). Never store it.
-std::optional<std::string> resolve_secret(const std::string& reference);
 
 /// Hint shown when a literal sits where a secret reference belongs. It never
 /// repeats the literal: that may be the password itself.
