@@ -10,10 +10,10 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
-#include <random>
 #include <sstream>
 #include <thread>
 
+#include "base/backoff.h"
 #include "base/duration.h"
 #include "base/poller.h"
 
@@ -435,11 +435,12 @@ Response EngineClient::send_now(const CallOptions& o, const Request& r) {
   bool relogged = false;
   // Reads are safe to repeat after a transport error or a 5xx; actions are not.
   int attempts = r.writes() ? 1 : std::max(1, config_.read_attempts);
+  // The cap only matters for a configuration with many read attempts.
+  const Backoff backoff{config_.read_backoff, std::chrono::minutes(1)};
   auto back_off = [&](int attempt, const std::string& why) {
-    thread_local std::mt19937 rng(std::random_device{}());
-    auto wait = config_.read_backoff * (1 << (attempt - 1));
+    std::chrono::milliseconds wait = backoff.next(attempt);
     if (o.progress) o.progress(fmt::format("{} {}: {}; retrying in {} ms", r.method, r.path, why, wait.count()));
-    pause_for(o, std::chrono::milliseconds(static_cast<long long>(wait.count() * std::uniform_real_distribution<>(0.8, 1.2)(rng))));
+    pause_for(o, wait);
   };
   for (int attempt = 1;; ++attempt) {
     Response resp;

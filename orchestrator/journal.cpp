@@ -1,5 +1,6 @@
 #include "orchestrator/journal.h"
 
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -19,6 +20,7 @@ namespace {
 
 constexpr size_t kChecksumLength = 16;
 std::mutex g_append_mutex;
+std::atomic<long> g_reads{0};
 
 std::string checksum(const std::string& text) { return sha256_hex(text).substr(0, kChecksumLength); }
 
@@ -130,7 +132,10 @@ void Journal::close() {
   fd_ = -1;
 }
 
+long Journal::reads() { return g_reads.load(); }
+
 bool Journal::read(const std::string& path, std::vector<Value>* records, std::string* warning, std::string* err) {
+  ++g_reads;
   warning->clear();
   records->clear();
   std::string data;
@@ -143,6 +148,7 @@ bool Journal::read(const std::string& path, std::vector<Value>* records, std::st
 }
 
 bool Journal::open(const std::string& path, std::vector<Value>* records, std::string* warning, std::string* err) {
+  ++g_reads;
   close();
   warning->clear();
   records->clear();

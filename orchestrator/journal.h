@@ -41,6 +41,11 @@ class Journal {
   /// Reads without changing anything (status, reports).
   static bool read(const std::string& path, std::vector<Value>* records, std::string* warning, std::string* err);
 
+  /// How many times this process has read a journal (open or read): what
+  /// proves that a run reads its journal once, when it opens, and then
+  /// works from the run state its records update.
+  static long reads();
+
   /// Appends one record and fsyncs it. Thread-safe.
   bool append(const Value& record, std::string* err);
 

@@ -3,6 +3,7 @@
 #include <boost/msm/back/state_machine.hpp>
 #include <boost/msm/front/functor_row.hpp>
 #include <boost/msm/front/state_machine_def.hpp>
+#include <fmt/format.h>
 
 namespace she {
 
@@ -13,23 +14,35 @@ namespace mpl = boost::mpl;
 using msm::front::none;
 using msm::front::Row;
 
-// Events. Names avoid POSIX functions (pause, resume) in the global namespace.
-struct ev_begin_preflight {};
-struct ev_preflight_passed {};
-struct ev_preflight_failed {};
-struct ev_step_failed {};
-struct ev_operator_needed {};
-struct ev_all_done {};
-struct ev_interrupted {};
+// Events, each with the name errors give it. Names avoid POSIX functions
+// (pause, resume) in the global namespace.
+struct ev_begin_preflight { static constexpr const char* name = "begin_preflight"; };
+struct ev_preflight_passed { static constexpr const char* name = "preflight_passed"; };
+struct ev_preflight_failed { static constexpr const char* name = "preflight_failed"; };
+struct ev_nothing_to_do { static constexpr const char* name = "nothing_to_do"; };
+struct ev_step_failed { static constexpr const char* name = "step_failed"; };
+struct ev_journal_failed { static constexpr const char* name = "journal_failed"; };
+struct ev_operator_needed { static constexpr const char* name = "operator_needed"; };
+struct ev_all_done { static constexpr const char* name = "all_steps_done"; };
+struct ev_interrupted { static constexpr const char* name = "interrupted"; };
 
 struct Lifecycle_ : msm::front::state_machine_def<Lifecycle_> {
-  struct Created : msm::front::state<> {};
-  struct Preflight : msm::front::state<> {};
-  struct Running : msm::front::state<> {};
-  struct AwaitingOperator : msm::front::state<> {};
-  struct Failed : msm::front::state<> {};
-  struct Succeeded : msm::front::state<> {};
-  struct Interrupted : msm::front::state<> {};
+  // Each state tells the machine its phase on entry, so phase() does not
+  // depend on the order in which MSM numbers states.
+  template <RunPhase P>
+  struct Phase : msm::front::state<> {
+    template <class Event, class Fsm>
+    void on_entry(Event const&, Fsm& fsm) {
+      fsm.phase = P;
+    }
+  };
+  using Created = Phase<RunPhase::Created>;
+  using Preflight = Phase<RunPhase::Preflight>;
+  using Running = Phase<RunPhase::Running>;
+  using AwaitingOperator = Phase<RunPhase::AwaitingOperator>;
+  using Failed = Phase<RunPhase::Failed>;
+  using Succeeded = Phase<RunPhase::Succeeded>;
+  using Interrupted = Phase<RunPhase::Interrupted>;
 
   using initial_state = Created;
 
@@ -39,17 +52,26 @@ struct Lifecycle_ : msm::front::state_machine_def<Lifecycle_> {
             Row<Created, ev_begin_preflight, Preflight, none, none>,
             Row<Preflight, ev_preflight_passed, Running, none, none>,
             Row<Preflight, ev_preflight_failed, Failed, none, none>,
+            Row<Preflight, ev_journal_failed, Failed, none, none>,
+            Row<Preflight, ev_nothing_to_do, Succeeded, none, none>,
             Row<Preflight, ev_interrupted, Interrupted, none, none>,
             Row<Preflight, ev_operator_needed, AwaitingOperator, none, none>,
             Row<Running, ev_step_failed, Failed, none, none>,
+            Row<Running, ev_journal_failed, Failed, none, none>,
             Row<Running, ev_operator_needed, AwaitingOperator, none, none>,
             Row<Running, ev_all_done, Succeeded, none, none>,
             Row<Running, ev_interrupted, Interrupted, none, none>> {};
 
-  bool rejected = false;
+  RunPhase phase = RunPhase::Created;
+  // What no_transition saw, thrown by fire() once process_event returned:
+  // an exception thrown inside process_event would reach MSM's
+  // exception_caught (which swallows it in this Boost) and leave the
+  // machine marked as still processing an event.
+  const char* rejected_event = nullptr;
+
   template <class Fsm, class Event>
   void no_transition(Event const&, Fsm&, int) {
-    rejected = true;
+    rejected_event = Event::name;
   }
 };
 
@@ -61,37 +83,30 @@ struct RunLifecycle::Machine {
   Lifecycle fsm;
 
   template <class Event>
-  bool fire() {
-    fsm.rejected = false;
-    fsm.process_event(Event{});
-    return !fsm.rejected;
+  void fire() {
+    fsm.rejected_event = nullptr;
+    RunPhase before = fsm.phase;
+    msm::back::HandledEnum handled = fsm.process_event(Event{});
+    if (handled != msm::back::HANDLED_TRUE || fsm.rejected_event)
+      throw LifecycleError(fmt::format("internal error: run lifecycle event {} is not allowed in phase {}",
+                                       Event::name, phase_name(before)));
   }
 };
 
 RunLifecycle::RunLifecycle() : m_(std::make_unique<Machine>()) { m_->fsm.start(); }
 RunLifecycle::~RunLifecycle() = default;
 
-RunPhase RunLifecycle::phase() const {
-  // State ids follow the order in which the transition table names them.
-  switch (m_->fsm.current_state()[0]) {
-    case 0: return RunPhase::Created;
-    case 1: return RunPhase::Preflight;
-    case 2: return RunPhase::Running;
-    case 3: return RunPhase::Failed;
-    case 4: return RunPhase::Interrupted;
-    case 5: return RunPhase::AwaitingOperator;
-    case 6: return RunPhase::Succeeded;
-  }
-  return RunPhase::Failed;
-}
+RunPhase RunLifecycle::phase() const { return m_->fsm.phase; }
 
-bool RunLifecycle::begin_preflight() { return m_->fire<ev_begin_preflight>(); }
-bool RunLifecycle::preflight_passed() { return m_->fire<ev_preflight_passed>(); }
-bool RunLifecycle::preflight_failed() { return m_->fire<ev_preflight_failed>(); }
-bool RunLifecycle::step_failed() { return m_->fire<ev_step_failed>(); }
-bool RunLifecycle::operator_needed() { return m_->fire<ev_operator_needed>(); }
-bool RunLifecycle::all_steps_done() { return m_->fire<ev_all_done>(); }
-bool RunLifecycle::interrupted() { return m_->fire<ev_interrupted>(); }
+void RunLifecycle::begin_preflight() { m_->fire<ev_begin_preflight>(); }
+void RunLifecycle::preflight_passed() { m_->fire<ev_preflight_passed>(); }
+void RunLifecycle::preflight_failed() { m_->fire<ev_preflight_failed>(); }
+void RunLifecycle::nothing_to_do() { m_->fire<ev_nothing_to_do>(); }
+void RunLifecycle::step_failed() { m_->fire<ev_step_failed>(); }
+void RunLifecycle::journal_failed() { m_->fire<ev_journal_failed>(); }
+void RunLifecycle::operator_needed() { m_->fire<ev_operator_needed>(); }
+void RunLifecycle::all_steps_done() { m_->fire<ev_all_done>(); }
+void RunLifecycle::interrupted() { m_->fire<ev_interrupted>(); }
 
 const char* phase_name(RunPhase p) {
   switch (p) {

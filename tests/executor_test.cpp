@@ -1,19 +1,27 @@
 // The executor, run for real as a child process on plans of test steps:
 // resume, prompts, locks, plan changes, --from, retries, timeouts, loops,
-// signals and secrets.
+// signals and secrets. One case runs plans in process, to count journal
+// reads.
 #include <doctest/doctest.h>
 
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <fmt/format.h>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 #include <vector>
 
+#include "base/diagnostics.h"
+#include "orchestrator/executor.h"
 #include "orchestrator/journal.h"
 #include "tests/scratch_plan.h"
 #include "tests/test_support.h"
+#include "tests/testbed/test_steps.h"
+#include "workflows/plan.h"
 
 using namespace she;
 using she::test::Scratch;
@@ -455,4 +463,71 @@ TEST_CASE("retries: retry.total caps all attempts and waits together") {
   int attempts = std::stoi(test::read_file(s.dir.path() / "c"));
   CHECK(attempts >= 2);
   CHECK(attempts < 50);
+}
+
+// --- in process: the journal is read once per run ----------------------------
+
+namespace {
+
+/// An operator who answers every question with its first choice, or with
+/// nothing (no terminal, no answers file) when told to stay silent.
+class ScriptedOperator : public OperatorChannel {
+ public:
+  explicit ScriptedOperator(bool answers) : answers_(answers) {}
+  std::optional<std::string> ask(const std::string&, const std::string&,
+                                 const std::vector<std::string>& choices) override {
+    if (!answers_ || choices.empty()) return std::nullopt;
+    return choices.front();
+  }
+  std::string who() const override { return "tester"; }
+  std::string source() const override { return "--yes"; }
+
+ private:
+  bool answers_;
+};
+
+}  // namespace
+
+TEST_CASE("journal: a run reads its journal once when it opens - across many steps / a loop and a resume") {
+  static std::once_flag registered;
+  std::call_once(registered, [] { test::register_test_steps(); });
+  // Many records between openings: a loop of 12 on 3 threads, a prompt that
+  // stops the first run, and steps after it for the resumed run.
+  std::string steps =
+      "  - id: items\n    uses: test.value\n    with: {value: [a, b, c, d, e, f, g, h, i, j, k, l]}\n"
+      "  - id: loop\n    uses: test.ensure\n    foreach: ${steps.items.items}\n    concurrency: 3\n"
+      "    with: {file: EFFECTS}\n"
+      "  - id: ask\n    uses: prompt\n    with: {message: 'Go on?'}\n";
+  for (int i = 0; i < 8; ++i) steps += fmt::format("  - id: after{}\n    uses: test.effect\n    with: {{file: EFFECTS}}\n", i);
+  Scratch s(steps);
+  Diagnostics diags;
+  auto plan = load_plan(s.plan.string(), {}, diags);
+  REQUIRE_MESSAGE(plan, diags.str());
+  RunOptions opts;
+  opts.state_dir = s.state.string();
+
+  // The first run stops at the prompt: one read, when it opened.
+  ScriptedOperator silent(false);
+  long before = Journal::reads();
+  CHECK(execute_plan(*plan, opts, silent) == 4);
+  CHECK(Journal::reads() - before == 1);
+  auto records = s.journal();
+  CHECK(count_records(records, "step_succeeded", "loop") == 12);
+  CHECK(count_records(records, "awaiting_operator") == 1);
+
+  // The resume answers, finishes the loop's successors: one read again.
+  ScriptedOperator answering(true);
+  before = Journal::reads();
+  CHECK(execute_plan(*plan, opts, answering) == 0);
+  CHECK(Journal::reads() - before == 1);
+  records = s.journal();
+  CHECK(count_records(records, "run_resumed") == 1);
+  CHECK(count_records(records, "step_succeeded") >= 1 + 12 + 1 + 8);
+  CHECK(records.back()["t"] == "run_finished");
+  CHECK(s.effect_counts().size() == 12 + 8);
+
+  // A finished run opened again finds nothing to do, still with one read.
+  before = Journal::reads();
+  CHECK(execute_plan(*plan, opts, answering) == 0);
+  CHECK(Journal::reads() - before == 1);
 }

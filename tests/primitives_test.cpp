@@ -1,6 +1,7 @@
 // Durations, secret references and did-you-mean hints.
 #include <doctest/doctest.h>
 
+#include "base/backoff.h"
 #include "base/diagnostics.h"
 #include "base/duration.h"
 #include "workflows/secret_ref.h"
@@ -23,6 +24,21 @@ TEST_CASE("durations parse the forms operators write") {
   CHECK(format_duration(minutes(90)) == "1h30m");
   CHECK(format_duration(milliseconds(1500)) == "1s500ms");
   CHECK(format_duration(milliseconds(0)) == "0s");
+}
+
+TEST_CASE("backoff: doubles from first up to max - each wait within 20% either side") {
+  const Backoff b{milliseconds(100), milliseconds(1000)};
+  for (int i = 0; i < 50; ++i) {
+    auto in = [](milliseconds d, long long nominal) {
+      return d.count() >= nominal * 8 / 10 && d.count() <= nominal * 12 / 10;
+    };
+    CHECK(in(b.next(1), 100));
+    CHECK(in(b.next(2), 200));
+    CHECK(in(b.next(4), 800));
+    CHECK(in(b.next(5), 1000));     // capped
+    CHECK(in(b.next(1000), 1000));  // no overflow on a long series
+  }
+  CHECK(Backoff{milliseconds(0), milliseconds(1000)}.next(3).count() == 0);
 }
 
 TEST_CASE("secret references: env:NAME and file:PATH only") {

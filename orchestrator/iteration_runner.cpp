@@ -1,0 +1,176 @@
+#include "orchestrator/iteration_runner.h"
+
+#include <algorithm>
+#include <chrono>
+#include <fmt/format.h>
+
+#include "base/backoff.h"
+#include "base/duration.h"
+#include "orchestrator/settle.h"
+#include "orchestrator/stop_signals.h"
+
+namespace she {
+
+using Clock = std::chrono::steady_clock;
+
+IterationResult run_iteration(RunContext& run, const Step& s, const std::string& key, const Value& item,
+                              const std::string& where) {
+  IterationResult res;
+  res.item = item;
+  std::string at = key.empty() ? where : where + " (" + label_of(item) + ")";
+  const std::optional<IterationState> prev = run.iteration_now(s.id, key);
+  if (prev && (prev->status == "succeeded" || prev->status == "skipped")) {
+    res.outcome = prev->status == "succeeded" ? Outcome::Succeeded : Outcome::Skipped;
+    return res;
+  }
+  Value scope = run.roots;
+  if (s.foreach.kind != Foreach::Kind::None) scope[s.foreach.as] = item;
+  Value params;
+  std::string problem;
+  try {
+    if (s.foreach.kind != Foreach::Kind::None && s.when_expr) {
+      Value w = evaluate(*s.when_expr, scope);
+      if (!is_deferred(w) && !truthy(w)) {
+        run.record({{"t", rec::kStepSkipped}, {"step", s.id}, {"iter", key}, {"reason", "condition false: " + s.when}});
+        res.outcome = Outcome::Skipped;
+        return res;
+      }
+      if (is_deferred(w)) problem = "its condition cannot be decided: " + s.when;
+    }
+    params = resolve_step_params(s, scope);
+    if (problem.empty() && contains_deferred(params))
+      problem = "a value it needs is missing (a step it depends on was skipped or captured nothing): " +
+                to_text(params);
+  } catch (const EvalError& e) {
+    problem = e.what();
+  }
+  if (!problem.empty()) {
+    run.record({{"t", rec::kStepFailed}, {"step", s.id}, {"iter", key}, {"error", problem}, {"class", "fatal"},
+                {"final", true}});
+    run.say(at, "failed: " + problem);
+    res.outcome = Outcome::Failed;
+    res.error = problem;
+    return res;
+  }
+
+  Clock::time_point attempt_deadline = Clock::time_point::max();
+  RunServices services;
+  services.operator_channel = &run.journaled;
+  services.iteration_key = key.empty() ? s.id : s.id + "/" + label_of(item);
+  services.should_stop = [&attempt_deadline] { return stop_requested() || Clock::now() > attempt_deadline; };
+  services.progress = [&run, at](const std::string& line) { run.say(at, line); };
+  services.runner = &run.runner;
+  services.secrets = &run.secrets;
+  // Correlation-Id (the engine keeps 36 characters): the run's unique
+  // suffix and the step, so its events can be matched to what we did.
+  services.correlation_id = ("she-" + run.run_id.substr(run.run_id.size() - 6) + "-" + s.id).substr(0, 36);
+  run.connections.provide(services);
+  StepContext ctx(run.plan.env, s.id, params, &services);
+  auto succeed = [&](const Value& outputs, long long ms, const std::string& note) {
+    Value r = {{"t", rec::kStepSucceeded}, {"step", s.id}, {"iter", key}, {"outputs", outputs}, {"ms", ms}};
+    if (!note.empty()) r["note"] = note;
+    run.record(r);
+    res.outcome = Outcome::Succeeded;
+    res.outputs = outputs;
+    run.say(at, note.empty() ? fmt::format("done in {}", format_duration(std::chrono::milliseconds(ms))) : note);
+    return res;
+  };
+
+  int attempt = prev ? prev->attempts : 0;
+  // A step that may already have acted (it was interrupted mid-flight, or
+  // a `once` step failed after its call went out) is probed first, never
+  // repeated blindly.
+  bool may_have_acted = prev && (prev->status == "running" ||
+                                 (prev->status == "failed" && s.type->kind() == StepKind::Once));
+  if (may_have_acted) {
+    Settled d = settle(run, s, ctx, services.iteration_key, attempt,
+                       prev->status == "running" ? "was interrupted while it ran" : "failed after it may have acted");
+    if (d.verdict == Settled::Done) return succeed(d.outputs, 0, d.note);
+    if (d.verdict == Settled::Await) {
+      res.outcome = stop_requested() ? Outcome::Interrupted : Outcome::Awaiting;
+      return res;
+    }
+  }
+
+  const RetryPolicy& retry = s.retry;
+  Clock::time_point total_deadline =
+      retry.total.count() > 0 ? Clock::now() + retry.total : Clock::time_point::max();
+  // Jittered so that parallel iterations do not retry in lockstep.
+  const Backoff backoff_policy{retry.backoff, retry.max_backoff};
+  for (int tries = 0;; ++tries) {
+    ++attempt;
+    run.record({{"t", rec::kStepStarted}, {"step", s.id}, {"iter", key}, {"label", key.empty() ? "" : label_of(item)},
+                {"attempt", attempt}});
+    auto started = Clock::now();
+    attempt_deadline = std::min(started + s.timeout, total_deadline);
+    std::string error, error_class;
+    bool acted = false;  // apply returned: only verify is left
+    try {
+      StepResult r = s.type->apply(ctx);
+      acted = true;
+      s.type->verify(ctx);
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
+      return succeed(r.outputs, ms, "");
+    } catch (const AwaitingOperator& e) {
+      // It stopped before acting: on resume it starts afresh.
+      run.record({{"t", rec::kStepFailed}, {"step", s.id}, {"iter", key}, {"error", e.what()},
+                  {"class", "awaiting_operator"}, {"attempt", attempt}, {"final", false}});
+      if (stop_requested()) {  // Ctrl-C at the prompt: an interruption, not a question left open
+        res.outcome = Outcome::Interrupted;
+        return res;
+      }
+      run.await_operator(s.id, key, e.what());
+      res.outcome = Outcome::Awaiting;
+      return res;
+    } catch (const StepError& e) {
+      error = e.what();
+      error_class = e.error_class();
+    } catch (const std::exception& e) {
+      error = e.what();
+      error_class = "fatal";
+    }
+    if (error_class == "interrupted" && stop_requested()) {
+      // Steps stop only at safe points. Before acting, the attempt simply
+      // did not happen; after acting, it stays "running" so that resume
+      // probes it.
+      if (!acted)
+        run.record({{"t", rec::kStepFailed}, {"step", s.id}, {"iter", key}, {"error", "interrupted"},
+                    {"class", "interrupted"}, {"attempt", attempt}, {"final", false}});
+      res.outcome = Outcome::Interrupted;
+      return res;
+    }
+    if (error_class == "interrupted") {
+      error_class = "timeout";
+      error = fmt::format("timed out after {}: {}", format_duration(s.timeout), error);
+    }
+    bool retryable = std::find(retry.on.begin(), retry.on.end(), error_class) != retry.on.end() &&
+                     tries + 1 < retry.attempts;
+    Duration backoff = backoff_policy.next(tries + 1);
+    if (retryable && Clock::now() + backoff > total_deadline) retryable = false;
+    run.record({{"t", rec::kStepFailed}, {"step", s.id}, {"iter", key}, {"error", error}, {"class", error_class},
+                {"attempt", attempt}, {"final", !retryable}});
+    if (!retryable) {
+      run.say(at, fmt::format("failed ({}): {}", error_class, error));
+      res.outcome = Outcome::Failed;
+      res.error = error;
+      return res;
+    }
+    run.say(at, fmt::format("attempt {} failed ({}): {}; retrying in {}", attempt, error_class, error,
+                            format_duration(backoff)));
+    if (!wait_unless(backoff, [] { return stop_requested(); })) {
+      res.outcome = Outcome::Interrupted;
+      return res;
+    }
+    if (s.type->kind() == StepKind::Once) {
+      // A `once` call may have reached its target before it failed.
+      Settled d = settle(run, s, ctx, services.iteration_key, attempt, "failed after it may have acted");
+      if (d.verdict == Settled::Done) return succeed(d.outputs, 0, d.note);
+      if (d.verdict == Settled::Await) {
+        res.outcome = stop_requested() ? Outcome::Interrupted : Outcome::Awaiting;
+        return res;
+      }
+    }
+  }
+}
+
+}  // namespace she

@@ -1,0 +1,28 @@
+// One iteration of one step (the step itself when it has no loop), from its
+// `when` and parameters through its attempts: each attempt is journaled
+// before and after it acts, failures retry with back-off as the step's
+// `retry` allows, and one that may have acted is settled, not repeated.
+// Loop threads run iterations concurrently.
+#pragma once
+
+#include <string>
+
+#include "orchestrator/run_context.h"
+
+namespace she {
+
+enum class Outcome { Succeeded, Failed, Skipped, Awaiting, Interrupted };
+
+struct IterationResult {
+  Outcome outcome = Outcome::Succeeded;
+  Value item;
+  Value outputs = Value::object();
+  std::string error;
+};
+
+/// Runs iteration `key` ("" without a loop) of `s` on `item`; `where` names
+/// the step in progress lines. Throws JournalFailure.
+IterationResult run_iteration(RunContext& run, const Step& s, const std::string& key, const Value& item,
+                              const std::string& where);
+
+}  // namespace she

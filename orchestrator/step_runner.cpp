@@ -1,0 +1,161 @@
+#include "orchestrator/step_runner.h"
+
+#include <algorithm>
+#include <atomic>
+#include <exception>
+#include <fmt/format.h>
+#include <mutex>
+#include <thread>
+
+#include "engine_api/engine_error.h"
+#include "orchestrator/iteration_runner.h"
+#include "orchestrator/stop_signals.h"
+
+namespace she {
+
+namespace {
+
+/// The items of a loop over a live host query: the engine's hosts as the
+/// query selects them, now (the list is then journaled like any other).
+std::string live_hosts(RunContext& run, const Step& s, Value* list) {
+  try {
+    *list = run.connections.live_hosts(s.foreach, run.roots, [] { return stop_requested(); });
+    std::vector<std::string> names;
+    for (auto& h : *list) names.push_back(label_of(h));
+    run.say(s.id, fmt::format("{} host(s) selected from the engine: {}", names.size(), fmt::join(names, ", ")));
+    return "";
+  } catch (const EvalError& e) {
+    return e.what();
+  } catch (const engine_api::EngineError& e) {
+    return "cannot list the engine's hosts for the loop: " + std::string(e.what());
+  } catch (const StepError& e) {
+    return e.what();
+  }
+}
+
+}  // namespace
+
+void publish_outputs(RunContext& run, const Step& s, const StepState& st) {
+  if (s.foreach.kind == Foreach::Kind::None) {
+    auto it = st.iterations.find("");
+    if (it != st.iterations.end()) run.roots["steps"][s.id] = it->second.outputs;
+    return;
+  }
+  Value results = Value::array();
+  for (size_t i = 0; i < st.items.size(); ++i) {
+    auto it = st.iterations.find(std::to_string(i));
+    Value r = it == st.iterations.end() ? Value::object() : it->second.outputs;
+    r["item"] = st.items[i];
+    r["outcome"] = it == st.iterations.end() ? "pending" : it->second.status;
+    results.push_back(r);
+  }
+  run.roots["steps"][s.id] = {{"results", results}};
+}
+
+StepOutcome run_step(RunContext& run, const Step& s, const StepState& prior, const std::string& where) {
+  StepOutcome out;
+  // The items of a loop are fixed the first time it runs and journaled, so
+  // a resumed loop works on the same list.
+  std::vector<Value> items;
+  if (s.foreach.kind == Foreach::Kind::None) {
+    items.push_back(nullptr);
+  } else if (prior.loop_expanded) {
+    for (auto& item : prior.items) items.push_back(item);
+  } else {
+    Value list;
+    std::string problem;
+    if (s.foreach.kind == Foreach::Kind::HostQuery) {
+      problem = live_hosts(run, s, &list);
+    } else {
+      try {
+        list = resolve_node(s.foreach.items, run.roots);
+      } catch (const EvalError& e) {
+        problem = e.what();
+      }
+      if (problem.empty() && (!list.is_array() || contains_deferred(list)))
+        problem = "foreach did not give a list: " + to_text(list);
+    }
+    if (!problem.empty()) {
+      run.record({{"t", rec::kStepFailed}, {"step", s.id}, {"iter", ""}, {"error", problem}, {"class", "fatal"},
+                  {"final", true}});
+      out.failed = problem;
+      return out;
+    }
+    std::vector<std::string> labels;
+    for (auto& item : list) {
+      items.push_back(item);
+      labels.push_back(label_of(item));
+    }
+    run.record({{"t", rec::kLoopExpanded}, {"step", s.id}, {"items", list}, {"labels", labels}});
+  }
+  if (s.foreach.kind == Foreach::Kind::None && s.when_expr) {
+    Value w;
+    try {
+      w = evaluate(*s.when_expr, run.roots);
+    } catch (const EvalError& e) {
+      w = deferred(e.what());
+    }
+    if (is_deferred(w)) {
+      out.failed = "its condition cannot be decided: " + s.when;
+      run.record({{"t", rec::kStepFailed}, {"step", s.id}, {"iter", ""}, {"error", out.failed}, {"class", "fatal"},
+                  {"final", true}});
+      return out;
+    }
+    if (!truthy(w)) {
+      run.skip(s, "condition false: " + s.when, where);
+      return out;
+    }
+  }
+
+  run.say(where, items.size() > 1 || s.foreach.kind != Foreach::Kind::None
+                     ? fmt::format("{} ({} item{}, {} at a time)", s.name, items.size(), items.size() == 1 ? "" : "s",
+                                   s.concurrency)
+                     : s.name);
+  std::vector<IterationResult> results(items.size());
+  std::atomic<size_t> next{0};
+  std::atomic<bool> stop_starting{false};
+  std::exception_ptr thrown;
+  std::mutex thrown_mutex;
+  auto worker = [&] {
+    for (size_t i; (i = next++) < items.size();) {
+      if (stop_requested() || stop_starting) {
+        results[i].outcome = Outcome::Interrupted;
+        if (!stop_requested()) results[i].outcome = Outcome::Skipped;
+        continue;
+      }
+      std::string key = s.foreach.kind == Foreach::Kind::None ? "" : std::to_string(i);
+      try {
+        results[i] = run_iteration(run, s, key, items[i], where);
+      } catch (...) {
+        // A journal that cannot be written stops everything; the other
+        // threads finish what they are doing first.
+        std::lock_guard<std::mutex> lock(thrown_mutex);
+        if (!thrown) thrown = std::current_exception();
+        stop_starting = true;
+        results[i].outcome = Outcome::Interrupted;
+        continue;
+      }
+      if ((results[i].outcome == Outcome::Failed && s.on_failure != OnFailure::Continue) ||
+          results[i].outcome == Outcome::Awaiting || results[i].outcome == Outcome::Interrupted)
+        stop_starting = true;  // no new iterations after a stop; running ones finish
+    }
+  };
+  size_t threads = std::min<size_t>(static_cast<size_t>(std::max(1, s.concurrency)), items.size());
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  if (thrown) std::rethrow_exception(thrown);
+
+  publish_outputs(run, s, run.state.steps[s.id]);
+  for (auto& r : results) {
+    if (r.outcome == Outcome::Awaiting) out.awaiting = true;
+    if (r.outcome == Outcome::Interrupted && (stop_requested() || stop_starting)) out.interrupted = stop_requested();
+    if (r.outcome == Outcome::Failed && out.failed.empty())
+      out.failed = (r.item.is_null() ? "" : label_of(r.item) + ": ") + r.error;
+  }
+  if (out.awaiting && out.interrupted) out.awaiting = false;  // a stop outranks an open question
+  return out;
+}
+
+}  // namespace she
