@@ -8,6 +8,7 @@
 #include "base/duration.h"
 #include "orchestrator/settle.h"
 #include "orchestrator/stop_signals.h"
+#include "workflows/step_expansion.h"
 
 namespace she {
 
@@ -28,14 +29,14 @@ IterationResult run_iteration(RunContext& run, const Step& s, const std::string&
   Value params;
   std::string problem;
   try {
-    if (s.foreach.kind != Foreach::Kind::None && s.when_expr) {
-      Value w = evaluate(*s.when_expr, scope);
-      if (!is_deferred(w) && !truthy(w)) {
+    if (s.foreach.kind != Foreach::Kind::None) {
+      WhenVerdict w = when_verdict(s, scope);
+      if (w == WhenVerdict::No) {
         run.record({{"t", rec::kStepSkipped}, {"step", s.id}, {"iter", key}, {"reason", "condition false: " + s.when}});
         res.outcome = Outcome::Skipped;
         return res;
       }
-      if (is_deferred(w)) problem = "its condition cannot be decided: " + s.when;
+      if (w == WhenVerdict::Deferred) problem = "its condition cannot be decided: " + s.when;
     }
     params = resolve_step_params(s, scope);
     if (problem.empty() && contains_deferred(params))

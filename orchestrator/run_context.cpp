@@ -67,9 +67,7 @@ void RunContext::await_operator(const std::string& step, const std::string& iter
                            plan.file, plan.file);
 }
 
-bool RunContext::mode_allows(const Step& s) const {
-  return plan.env.mode == "rehearsal" ? s.in_rehearsal : s.in_real;
-}
+bool RunContext::mode_allows(const Step& s) const { return runs_in_mode(plan, s); }
 
 void RunContext::finish_reports() {
   if (!journal.is_open()) return;

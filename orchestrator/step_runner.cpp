@@ -10,6 +10,7 @@
 #include "engine_api/engine_error.h"
 #include "orchestrator/iteration_runner.h"
 #include "orchestrator/stop_signals.h"
+#include "workflows/step_expansion.h"
 
 namespace she {
 
@@ -88,20 +89,20 @@ StepOutcome run_step(RunContext& run, const Step& s, const StepState& prior, con
     }
     run.record({{"t", rec::kLoopExpanded}, {"step", s.id}, {"items", list}, {"labels", labels}});
   }
-  if (s.foreach.kind == Foreach::Kind::None && s.when_expr) {
-    Value w;
+  if (s.foreach.kind == Foreach::Kind::None) {
+    WhenVerdict w;
     try {
-      w = evaluate(*s.when_expr, run.roots);
-    } catch (const EvalError& e) {
-      w = deferred(e.what());
+      w = when_verdict(s, run.roots);
+    } catch (const EvalError&) {
+      w = WhenVerdict::Deferred;
     }
-    if (is_deferred(w)) {
+    if (w == WhenVerdict::Deferred) {
       out.failed = "its condition cannot be decided: " + s.when;
       run.record({{"t", rec::kStepFailed}, {"step", s.id}, {"iter", ""}, {"error", out.failed}, {"class", "fatal"},
                   {"final", true}});
       return out;
     }
-    if (!truthy(w)) {
+    if (w == WhenVerdict::No) {
       run.skip(s, "condition false: " + s.when, where);
       return out;
     }
