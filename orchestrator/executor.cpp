@@ -17,7 +17,9 @@
 #include <chrono>
 #include <fmt/format.h>
 #include <iostream>
+#include <map>
 #include <optional>
+#include <set>
 #include <sys/stat.h>
 
 #include "orchestrator/exit_codes.h"
@@ -26,6 +28,8 @@
 #include "orchestrator/run_opening.h"
 #include "orchestrator/step_runner.h"
 #include "orchestrator/stop_signals.h"
+#include "hosts/shell_quote.h"
+#include "hosts/ssh_session.h"
 
 namespace she {
 
@@ -55,6 +59,8 @@ class RunSession {
       // Walk the steps, stopping at a safe point on SIGINT/SIGTERM.
       signals.emplace();
       code = walk();
+      // Files holding secrets the journal says are still on hosts.
+      clear_secret_files();
     } catch (const JournalFailure& e) {
       run_.life.journal_failed();
       run_.say("", fmt::format("cannot write the journal {}, stopping at once: {}. Free space or fix the file "
@@ -136,6 +142,42 @@ class RunSession {
     run_.say("", fmt::format("run {} succeeded; report: {}", run_.run_id, run_.paths.report_md()));
     tell_summary();
     return exit_code::kOk;
+  }
+
+  /// Files holding secrets the journal says are still on hosts (a removal
+  /// failed, or the process died between writing and removing one): removed
+  /// now, or named with the command that removes them; the report lists
+  /// what is left. After a signal nothing more is sent: the next run does it.
+  void clear_secret_files() {
+    if (stop_requested()) return;
+    std::map<std::string, std::set<std::string>> left;
+    {
+      std::lock_guard<std::mutex> lock(run_.state_mutex);
+      left = run_.state.secret_files;
+    }
+    for (const auto& [host, paths] : left)
+      for (const auto& path : paths) {
+        const std::vector<std::string> argv = {"rm", "-f", "--", path};
+        SshEndpoint ep = StepContext(run_.plan.env, "", Value{{"host", host}}).ssh("host");
+        std::string why;
+        try {
+          ExecOptions o;
+          o.runner = &run_.runner;
+          o.timeout = std::chrono::seconds(15);
+          ExecResult r = run_.connections.ssh(ep, 0).exec(shell_join(argv), o);
+          if (r.exit_status == 0) {
+            run_.record({{"t", rec::kSecretFileRemoved}, {"host", host}, {"path", path}});
+            run_.say("", fmt::format("removed {} on {}: it held a secret and was left by an earlier attempt", path, host));
+            continue;
+          }
+          why = fmt::format("exit {}: {}", r.exit_status, r.stderr_tail.substr(0, 200));
+        } catch (const std::exception& e) {
+          why = e.what();
+        }
+        run_.say("", fmt::format("WARNING: {} on {} holds a secret and could not be removed ({}). Remove it by hand: "
+                                 "ssh {}@{} {}",
+                                 path, host, why, ep.user, ep.address, shell_join(argv)));
+      }
   }
 
   /// --from: the steps from there on run again in this run.

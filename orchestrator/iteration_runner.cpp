@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "base/backoff.h"
+#include "base/digest.h"
 #include "base/duration.h"
 #include "orchestrator/settle.h"
 #include "orchestrator/stop_signals.h"
@@ -13,6 +14,17 @@
 namespace she {
 
 using Clock = std::chrono::steady_clock;
+
+std::string correlation_id(const std::string& run_id, const std::string& step_id) {
+  // The engine keeps 36 characters, and probes match events on the id: two
+  // steps must never share one, however long their ids. A step id that
+  // does not fit is cut and told apart by a digest of the whole id.
+  std::string id = "she-" + run_id.substr(run_id.size() > 6 ? run_id.size() - 6 : 0) + "-" + step_id;
+  if (id.size() <= 36) return id;
+  Digest d;
+  d.update(step_id.data(), step_id.size());
+  return id.substr(0, 27) + "-" + d.hex().substr(0, 8);
+}
 
 IterationResult run_iteration(RunContext& run, const Step& s, const std::string& key, const Value& item,
                               const std::string& where) {
@@ -62,9 +74,10 @@ IterationResult run_iteration(RunContext& run, const Step& s, const std::string&
   services.progress = [&run, at](const std::string& line) { run.say(at, line); };
   services.runner = &run.runner;
   services.secrets = &run.secrets;
-  // Correlation-Id (the engine keeps 36 characters): the run's unique
-  // suffix and the step, so its events can be matched to what we did.
-  services.correlation_id = ("she-" + run.run_id.substr(run.run_id.size() - 6) + "-" + s.id).substr(0, 36);
+  services.secret_file = [&run](const std::string& host, const std::string& path, bool placed) {
+    run.record({{"t", placed ? rec::kSecretFilePlaced : rec::kSecretFileRemoved}, {"host", host}, {"path", path}});
+  };
+  services.correlation_id = correlation_id(run.run_id, s.id);
   run.connections.provide(services);
   StepContext ctx(run.plan.env, s.id, params, &services);
   auto succeed = [&](const Value& outputs, long long ms, const std::string& note) {

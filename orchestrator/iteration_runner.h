@@ -22,6 +22,10 @@ struct IterationResult {
 
 /// Runs iteration `key` ("" without a loop) of `s` on `item`; `where` names
 /// the step in progress lines. Throws JournalFailure.
+/// The Correlation-Id of a step's calls in a run: "she-" + the run's unique
+/// suffix + the step id, at most 36 characters, distinct per step.
+std::string correlation_id(const std::string& run_id, const std::string& step_id);
+
 IterationResult run_iteration(RunContext& run, const Step& s, const std::string& key, const Value& item,
                               const std::string& where);
 

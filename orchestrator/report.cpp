@@ -49,6 +49,9 @@ Value report_json(const Plan& plan, const RunState& st) {
     r["answers"].push_back(
         {{"key", a.key}, {"answer", a.answer}, {"who", a.who}, {"source", a.source}, {"time", a.time}});
   r["warnings"] = st.warnings;
+  r["secret_files_left"] = Value::array();
+  for (const auto& [host, paths] : st.secret_files)
+    for (const auto& path : paths) r["secret_files_left"].push_back({{"host", host}, {"path", path}});
   return r;
 }
 
@@ -80,6 +83,11 @@ std::string report_markdown(const Value& r) {
     for (auto& a : r["answers"])
       md += fmt::format("| {} | {} | {} | {} | {} |\n", to_text(a["key"]), to_text(a["answer"]), to_text(a["who"]),
                         to_text(a["source"]), to_text(a["time"]));
+  }
+  if (!r["secret_files_left"].empty()) {
+    md += "\n## Files holding secrets left on hosts\n\nRemove each by hand (`rm -f -- PATH` on the host), or run "
+          "the plan again: a run removes those its journal lists.\n\n";
+    for (auto& f : r["secret_files_left"]) md += "- " + to_text(f["host"]) + ": `" + to_text(f["path"]) + "`\n";
   }
   if (!r["warnings"].empty()) {
     md += "\n## Warnings\n\n";

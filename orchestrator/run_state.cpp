@@ -115,6 +115,14 @@ void RunState::apply(const Value& r) {
       st.finished = time;
     } else if (t == rec::kCaTrusted) {
       st.trusted_ca_fingerprint = r.value("fingerprint", "");
+    } else if (t == rec::kSecretFilePlaced) {
+      st.secret_files[r.value("host", "")].insert(r.value("path", ""));
+    } else if (t == rec::kSecretFileRemoved) {
+      auto it = st.secret_files.find(r.value("host", ""));
+      if (it != st.secret_files.end()) {
+        it->second.erase(r.value("path", ""));
+        if (it->second.empty()) st.secret_files.erase(it);
+      }
     } else if (t == rec::kRunFinished) {
       st.result = "succeeded";
       st.finished = time;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,11 @@ constexpr const char* kInterrupted = "interrupted";
 constexpr const char* kRunStopped = "run_stopped";    // failed; re-running resumes
 constexpr const char* kRunFinished = "run_finished";  // succeeded
 constexpr const char* kCaTrusted = "ca_trusted_first_use";  // {"fingerprint": "SHA256:..."}
+// A file holding a secret on a host: journaled before it is written, and
+// when it is gone; one still placed at the end of a walk is removed then,
+// or reported with its host, path and remedy.
+constexpr const char* kSecretFilePlaced = "secret_file_placed";    // {"host": name, "path": path}
+constexpr const char* kSecretFileRemoved = "secret_file_removed";  // {"host": name, "path": path}
 }  // namespace rec
 
 struct IterationState {
@@ -67,6 +73,8 @@ struct RunState {
   std::map<std::string, Answer> answers;
   std::vector<std::string> warnings;
   int resumes = 0;
+  /// Files holding secrets placed on hosts and not known removed: host -> paths.
+  std::map<std::string, std::set<std::string>> secret_files;
   std::string rerun_from;    // the step of the latest --from of this run
   std::string trusted_ca_fingerprint;  // the engine CA trusted on first use; a pin on resume
 

@@ -3,9 +3,11 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <set>
 #include <sys/stat.h>
 
 #include "orchestrator/journal.h"
+#include "orchestrator/run_state.h"
 #include "tests/test_support.h"
 
 using namespace she;
@@ -160,4 +162,19 @@ TEST_CASE("journal: an unknown version is refused / not overwritten") {
   test::write_file(path, "something else\n");
   CHECK_FALSE(Journal::read(path.string(), &loaded, &warning, &err));
   CHECK(err.find("not a she-restore journal") != std::string::npos);
+}
+
+TEST_CASE("run state: a file holding a secret is open from placed to removed - per host") {
+  RunState st = RunState::replay({
+      {{"t", rec::kSecretFilePlaced}, {"host", "engine"}, {"path", "/root/a"}},
+      {{"t", rec::kSecretFilePlaced}, {"host", "engine"}, {"path", "/root/b"}},
+      {{"t", rec::kSecretFilePlaced}, {"host", "hosted_engine_1"}, {"path", "/root/a"}},
+      {{"t", rec::kSecretFileRemoved}, {"host", "engine"}, {"path", "/root/a"}},
+  });
+  REQUIRE(st.secret_files.size() == 2);
+  CHECK(st.secret_files["engine"] == std::set<std::string>{"/root/b"});
+  CHECK(st.secret_files["hosted_engine_1"] == std::set<std::string>{"/root/a"});
+  st.apply({{"t", rec::kSecretFileRemoved}, {"host", "engine"}, {"path", "/root/b"}});
+  st.apply({{"t", rec::kSecretFileRemoved}, {"host", "hosted_engine_1"}, {"path", "/root/a"}});
+  CHECK(st.secret_files.empty());
 }

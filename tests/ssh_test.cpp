@@ -210,6 +210,54 @@ TEST_CASE("ssh: a secret a remote command needs never reaches a command line - i
   CHECK_FALSE(fs::exists(lab.fleet.host("engine").in_sandbox("/root/.she-restore-restore.dbpass")));
 }
 
+TEST_CASE("ssh: a file holding a secret that could not be removed is journaled - removed at the end of the walk or reported") {
+  LabHosts lab;
+  std::filesystem::path env = test::lab_hosts_environment(lab);
+  fs::path plan = lab.engine.dir.path() / "plan.yaml";
+  test::write_file(plan, "plan: passfile\nenvironment: " + env.string() + "\nsteps:\n"
+                         "  - id: dir\n    uses: ssh.run\n    with: {host: engine, command: [mkdir, -p, --, /var/lib/ovirt-engine-backup]}\n"
+                         "  - id: backup\n    uses: engine_backup.backup\n    with: {file: /var/lib/ovirt-engine-backup/p.backup}\n"
+                         "  - id: restore\n    uses: engine_backup.restore\n    on_failure: continue\n"
+                         "    with: {file: /var/lib/ovirt-engine-backup/p.backup, permissions: no-restore, "
+                         "change_db_credentials: true, db_host: db.example.com, db_user: engine, db_name: engine, "
+                         "db_password: 'env:SHE_DB_PW'}\n");
+  const std::string passfile = "/root/.she-restore-restore.dbpass";
+  auto run = [&](const std::string& state) {
+    return test::she_restore("'" + plan.string() + "' --state-dir '" + (lab.engine.dir.path() / state).string() + "'",
+                             "SHE_DB_PW=Db-Secret-Value-314");
+  };
+  auto journal_of = [&](const std::string& state) {
+    std::string all;
+    for (auto& e : fs::recursive_directory_iterator(lab.engine.dir.path() / state))
+      if (e.path().filename() == "journal") all += test::read_file(e.path());
+    return all;
+  };
+  SUBCASE("the step's removal fails once: the walk's end removes it") {
+    lab.fleet.set_faults("engine", R"({"fail": [{"match": "rm -f -- /root/.she-restore-restore.dbpass", "message": "rm: cannot remove: Device or resource busy", "exit": 1, "times": 1}]})");
+    auto r = run("state-a");
+    CHECK_MESSAGE(r.exit_code == 0, r.output);
+    CHECK(r.output.find("WARNING: a file holding a secret may be left on engine: " + passfile) != std::string::npos);
+    CHECK(r.output.find("removed " + passfile + " on engine") != std::string::npos);
+    CHECK_FALSE(fs::exists(lab.fleet.host("engine").in_sandbox(passfile)));
+    std::string journal = journal_of("state-a");
+    CHECK(journal.find("secret_file_placed") != std::string::npos);
+    CHECK(journal.find("secret_file_removed") != std::string::npos);
+  }
+  SUBCASE("it cannot be removed at all: host, path and remedy are named, and the report lists it") {
+    lab.fleet.set_faults("engine", R"({"fail": [{"match": "rm -f -- /root/.she-restore-restore.dbpass", "message": "rm: cannot remove: Read-only file system", "exit": 1, "times": 10}]})");
+    auto r = run("state-b");
+    CHECK_MESSAGE(r.exit_code == 0, r.output);
+    CHECK(r.output.find("WARNING: " + passfile + " on engine holds a secret and could not be removed") != std::string::npos);
+    CHECK(r.output.find("rm -f -- " + passfile) != std::string::npos);
+    CHECK(r.output.find("Db-Secret-Value-314") == std::string::npos);
+    std::string report;
+    for (auto& e : fs::recursive_directory_iterator(lab.engine.dir.path() / "state-b"))
+      if (e.path().filename() == "report.md") report = test::read_file(e.path());
+    CHECK_MESSAGE(report.find("Files holding secrets left on hosts") != std::string::npos, report);
+    CHECK(report.find("engine: `" + passfile + "`") != std::string::npos);
+  }
+}
+
 TEST_CASE("deploy: backup - copy host to host - deploy from it held before Add host - continue - the new host scores 3400") {
   LabHosts lab;
   // A spare machine to deploy on, new to the backup.

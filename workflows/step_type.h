@@ -150,6 +150,10 @@ struct RunServices {
   OperationRunner* runner = nullptr;
   /// The only resolver of secret references (a dry run's gives stand-ins).
   const SecretStore* secrets = nullptr;
+  /// A file holding a secret is about to be placed on a host (`placed`
+  /// true) or is gone from it: the run journals each, so one left behind by
+  /// a crash or a failed removal is found and removed, or reported.
+  std::function<void(const std::string& host, const std::string& path, bool placed)> secret_file;
 };
 
 /// What a read-only probe found: the effect is in place, is not, or the

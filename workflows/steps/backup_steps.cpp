@@ -142,7 +142,7 @@ class EngineBackupRestore : public HostStep {
     EngineBackupOptions o = options(ctx);
     auto argv = engine_backup_command(o);
     SshSession& ssh = session(ctx);
-    if (!o.db_passfile.empty()) upload(ctx, ssh, o.db_passfile, ctx.secret("db_password") + "\n");
+    if (!o.db_passfile.empty()) upload_secret(ctx, ssh, o.db_passfile, ctx.secret("db_password") + "\n");
     ExecResult r;
     try {
       r = exec(ctx, ssh, argv, Effect::Writes, true);
@@ -306,7 +306,7 @@ class DeployRestore : public HostStep {
     bool reached = false;
     std::string log;
     try {
-      upload(ctx, ssh, answers_path, deploy_answer_file(a));
+      upload_secret(ctx, ssh, answers_path, deploy_answer_file(a));
       if (pause) {
         exec_ok(ctx, ssh, {"mkdir", "-p", "--", hook.substr(0, hook.find_last_of('/'))}, Effect::Writes);
         upload(ctx, ssh, hook, deploy_pause_hook(lock));

@@ -99,7 +99,11 @@ class HostStep : public StepType {
     std::string why;
     try {
       ExecResult r = ssh.exec(shell_join(argv), o);
-      if (r.exit_status == 0) return true;
+      if (r.exit_status == 0) {
+        if (ctx.services().secret_file && !r.rehearsed)
+          for (auto& p : paths) ctx.services().secret_file(ssh.target().name, p, false);
+        return true;
+      }
       why = fmt::format("exit {}: {}", r.exit_status, r.stderr_tail.substr(0, 200));
     } catch (const std::exception& e) {
       why = e.what();
@@ -112,6 +116,16 @@ class HostStep : public StepType {
                                           ssh.target().name, fmt::join(paths, " "), why, ssh.target().user,
                                           ssh.target().address, shell_join(argv)));
     return false;
+  }
+
+  /// Writes a file that holds a secret: journaled as placed before a byte
+  /// is written, so it is removed (remove_secret_files) or reported even
+  /// after a crash.
+  static void upload_secret(const StepContext& ctx, SshSession& ssh, const std::string& path,
+                            const std::string& content) {
+    if (ctx.services().secret_file && !(ctx.services().runner && ctx.services().runner->rehearsal()))
+      ctx.services().secret_file(ssh.target().name, path, true);
+    upload(ctx, ssh, path, content);
   }
 
   /// Writes `content` to `path` on the host, mode 0600, through the SSH
