@@ -79,10 +79,14 @@ PlanLock::Result PlanLock::acquire(const std::string& path, const LockHolder& me
     ::close(fd);
     return Result::HeldByLiveProcess;
   }
-  // We hold the flock. Content left behind belongs to a run that died.
+  // We hold the flock. Content left behind belongs to a run that died, if
+  // it ran on this host: a flock is released with its last holder's death,
+  // so ours proves it. One written on another host (a lock file on shared
+  // storage) proves nothing there: that holder may be alive.
   LockHolder left = read_holder(fd);
   bool stale = left.pid != 0 || !left.run_id.empty();
-  if (stale && left.run_id != break_run_id) {
+  bool ours = left.host == me.host;
+  if (stale && left.run_id != break_run_id && !(ours && break_run_id.empty())) {
     *holder = left;
     ::close(fd);  // drops the flock
     return break_run_id.empty() ? Result::Stale : Result::WrongRunId;
@@ -93,6 +97,10 @@ PlanLock::Result PlanLock::acquire(const std::string& path, const LockHolder& me
     return Result::Error;
   }
   fd_ = fd;
+  if (stale && ours && break_run_id.empty()) {
+    *holder = left;
+    return Result::TakenOver;
+  }
   return Result::Acquired;
 }
 

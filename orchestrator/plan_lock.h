@@ -27,7 +27,14 @@ struct LockHolder {
 
 class PlanLock {
  public:
-  enum class Result { Acquired, HeldByLiveProcess, Stale, WrongRunId, Error };
+  enum class Result {
+    Acquired,
+    TakenOver,  // left by a process of this host that is gone (the flock proves it): acquired, say so
+    HeldByLiveProcess,
+    Stale,  // left by a process of another host: it may be alive; --break-lock RUN_ID
+    WrongRunId,
+    Error
+  };
 
   PlanLock() = default;
   ~PlanLock();

@@ -55,14 +55,17 @@ bool open_run(RunContext& run, int* code) {
     case PlanLock::Result::Acquired:
       if (!run.opts.break_lock.empty()) run.say("", "took over the stale lock of run " + run.opts.break_lock);
       break;
+    case PlanLock::Result::TakenOver:
+      run.say("", fmt::format("warning: took over the lock of {}: that process is gone", holder.str()));
+      break;
     case PlanLock::Result::HeldByLiveProcess:
       return fail(run, code, exit_code::kLocked,
                   fmt::format("plan {} is being run by {}; wait for it, or stop it first", run.plan.name,
                               holder.str()));
     case PlanLock::Result::Stale:
       return fail(run, code, exit_code::kLocked,
-                  fmt::format("plan {} has a stale lock from {}: that process is gone. Make sure nothing is still "
-                              "working on this plan, then run again with --break-lock {}",
+                  fmt::format("plan {} has a lock from {}, written on another host: that process may still be "
+                              "working on this plan. Make sure it is not, then run again with --break-lock {}",
                               run.plan.name, holder.str(), holder.run_id));
     case PlanLock::Result::WrongRunId:
       return fail(run, code, exit_code::kLocked,

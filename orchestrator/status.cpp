@@ -71,9 +71,9 @@ Value status_of(const Plan& plan, const std::string& state_dir) {
     v["next"] = fmt::format("wait: pid {} on {} is running it", holder.pid, holder.host);
   else if (state == "awaiting_operator")
     v["next"] = fmt::format("answer it: run `she-restore {}` on a terminal, or with --yes or --answers FILE", plan.file);
-  else if (lock_state == PlanLock::State::Stale)
-    v["next"] = fmt::format("the run died holding its lock: check nothing is working on the plan, then "
-                            "`she-restore {} --break-lock {}`", plan.file, holder.run_id);
+  else if (lock_state == PlanLock::State::Stale && holder.host != this_host())
+    v["next"] = fmt::format("a run on {} holds its lock: check nothing is working on the plan there, then "
+                            "`she-restore {} --break-lock {}`", holder.host, plan.file, holder.run_id);
   else
     v["next"] = fmt::format("run `she-restore {}` to resume at {}", plan.file, to_text(v["current_step"]));
   return v;
