@@ -18,8 +18,11 @@ const char* kExitCodes =
 void add_plan_options(CLI::App& app, Options& opts, std::vector<std::string>& raw_params) {
   app.add_option("plan", opts.plan_file, "the plan file (YAML)")->required();
   app.add_option("--env", opts.env_file, "environment file to use instead of the plan's own");
+  // One value per --param, so `--param NAME=VALUE PLAN` leaves PLAN to be
+  // the plan (a vector option would swallow it).
   app.add_option("--param", raw_params, "set a procedure parameter: NAME=VALUE (VALUE is YAML); repeatable")
-      ->type_name("NAME=VALUE");
+      ->type_name("NAME=VALUE")
+      ->allow_extra_args(false);
 }
 
 bool split_params(const std::vector<std::string>& raw, Options& opts) {

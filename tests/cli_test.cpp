@@ -49,3 +49,19 @@ TEST_CASE("cli: steps lists the catalog and shows one type's parameters and outp
   CHECK(r.output.find("hardware_id") != std::string::npos);
   CHECK(r.output.find("outputs (${steps.ID.NAME}):") != std::string::npos);
 }
+
+TEST_CASE("cli: --param goes anywhere on the command line - before the plan too") {
+  // The README writes `she-restore --param NAME=VALUE PLAN`: a --param
+  // must take one value and leave the plan to be the plan.
+  for (const std::string args : {"--dry-run --offline --param scope=[files] examples/three-hosts/backup.yaml",
+                                 "--dry-run --offline examples/three-hosts/backup.yaml --param scope=[files]",
+                                 "--param scope=[files] --param archive_dir_on_engine=/x --dry-run --offline "
+                                 "examples/three-hosts/backup.yaml"}) {
+    CAPTURE(args);
+    auto r = test::she_restore(args);
+    CHECK_MESSAGE(r.exit_code == 0, r.output);
+    CHECK(r.output.find("scope=[\"files\"]") != std::string::npos);
+  }
+  auto v = test::she_restore("validate --param scope=[files] examples/three-hosts/backup.yaml");
+  CHECK_MESSAGE(v.exit_code == 0, v.output);
+}
