@@ -2,19 +2,7 @@
 
 namespace she {
 
-const char* kind_name(Operation::Kind kind) {
-  switch (kind) {
-    case Operation::Kind::Http: return "http";
-    case Operation::Kind::Command: return "command";
-    case Operation::Kind::Transfer: return "transfer";
-    case Operation::Kind::Local: return "local";
-    case Operation::Kind::Wait: return "wait";
-  }
-  return "?";
-}
-
-bool DirectRunner::run(const Operation& op, const std::function<void()>& perform) {
-  if (observe_) observe_(op);
+bool DirectRunner::run(const Operation&, const std::function<void()>& perform) {
   perform();
   return true;
 }

@@ -39,8 +39,6 @@ struct Operation {
   std::vector<Operation> parts;
 };
 
-const char* kind_name(Operation::Kind kind);
-
 /// A read a rehearsal did not make (offline, after this step's own writes,
 /// or naming a value known only at run time): what follows depends on it.
 class RehearsalUnknown : public std::runtime_error {
@@ -62,15 +60,10 @@ class OperationRunner {
   virtual const std::string* expectation(const std::string& /*key*/) const { return nullptr; }
 };
 
-/// The run's runner: performs every operation, and tells `observe` (when
-/// set) of each one, e.g. for a test's trace.
+/// The run's runner: performs every operation.
 class DirectRunner : public OperationRunner {
  public:
-  explicit DirectRunner(std::function<void(const Operation&)> observe = {}) : observe_(std::move(observe)) {}
   bool run(const Operation& op, const std::function<void()>& perform) override;
-
- private:
-  std::function<void(const Operation&)> observe_;
 };
 
 /// Runs `op` through `runner`, or for real when there is none (a tool used

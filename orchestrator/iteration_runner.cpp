@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
+#include <utility>
 #include <fmt/format.h>
 
 #include "base/backoff.h"
@@ -96,10 +98,15 @@ IterationResult run_iteration(RunContext& run, const Step& s, const std::string&
   // repeated blindly.
   bool may_have_acted = prev && (prev->status == "running" ||
                                  (prev->status == "failed" && s.type->kind() == StepKind::Once));
+  std::optional<Value> under_way;  // the probe's outputs of an effect under way: verified, not redone
   if (may_have_acted) {
     Settled d = settle(run, s, ctx, services.iteration_key, attempt,
                        prev->status == "running" ? "was interrupted while it ran" : "failed after it may have acted");
     if (d.verdict == Settled::Done) return succeed(d.outputs, 0, d.note);
+    if (d.verdict == Settled::Finish) {
+      run.say(at, d.note);
+      under_way = d.outputs;
+    }
     if (d.verdict == Settled::Await) {
       res.outcome = stop_requested() ? Outcome::Interrupted : Outcome::Awaiting;
       return res;
@@ -120,7 +127,9 @@ IterationResult run_iteration(RunContext& run, const Step& s, const std::string&
     std::string error, error_class;
     bool acted = false;  // apply returned: only verify is left
     try {
-      StepResult r = s.type->apply(ctx);
+      StepResult r;
+      if (under_way) r.outputs = *std::exchange(under_way, std::nullopt);
+      else r = s.type->apply(ctx);
       acted = true;
       s.type->verify(ctx);
       auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
@@ -179,6 +188,7 @@ IterationResult run_iteration(RunContext& run, const Step& s, const std::string&
       // A `once` call may have reached its target before it failed.
       Settled d = settle(run, s, ctx, services.iteration_key, attempt, "failed after it may have acted");
       if (d.verdict == Settled::Done) return succeed(d.outputs, 0, d.note);
+      if (d.verdict == Settled::Finish) under_way = d.outputs;
       if (d.verdict == Settled::Await) {
         res.outcome = stop_requested() ? Outcome::Interrupted : Outcome::Awaiting;
         return res;

@@ -25,6 +25,13 @@ Settled settle(RunContext& run, const Step& s, const StepContext& ctx, const std
     if (!unknown.empty()) d.note += fmt::format("; its {} stay unknown", fmt::join(unknown, ", "));
     return d;
   }
+  if (probe == CheckResult::InProgress) {
+    // Its effect is under way: wait for it with the step's own verify.
+    d.verdict = Settled::Finish;
+    d.outputs = outputs;
+    d.note = "under way when the run stopped: waited for (checked by its probe)";
+    return d;
+  }
   if (probe == CheckResult::NotDone || (probe == CheckResult::Unknown && s.type->kind() != StepKind::Once)) return d;
   std::string answer_key = fmt::format("resolve:{}@{}", ikey, attempt);
   std::string question = fmt::format(

@@ -15,6 +15,7 @@ struct Settled {
     Done,   // the effect is in place: the attempt counts as succeeded
     Run,    // it did not happen (or may be repeated): run it
     Await,  // nobody can tell yet: the run waits for the operator
+    Finish, // under way: verify (wait for) it, with the probe's outputs, without acting again
   } verdict = Run;
   Value outputs = Value::object();
   std::string note;  // how it was decided, for the journal and progress

@@ -47,7 +47,10 @@ struct Probe {
 };
 
 const char* name_of(CheckResult r) {
-  return r == CheckResult::Done ? "done" : r == CheckResult::NotDone ? "not done" : "unknown";
+  return r == CheckResult::Done         ? "done"
+         : r == CheckResult::NotDone    ? "not done"
+         : r == CheckResult::InProgress ? "in progress"
+                                        : "unknown";
 }
 
 /// hosted_engine_3 of the three-host lab, non-responsive, with its VMs
@@ -179,6 +182,19 @@ std::pair<test::ProcessResult, Value> answered(const test::TempDir& dir, const s
 }
 
 }  // namespace
+
+TEST_CASE("engine probes: a host the engine is installing is an effect in progress - waited for and not asked about") {
+  LabEngine lab;
+  Probe p(lab);
+  REQUIRE(lab.world.set_host_status("hosted_engine_3", lab::HostStatus::Installing));
+  const Value add = {{"name", "hosted_engine_3"}, {"address", "host3.example.com"}, {"activate", true}};
+  CHECK(name_of(p.check("engine.host.add", add, "she-abc123-reinstall")) == std::string("in progress"));
+  CHECK(name_of(p.check("engine.host.install", kHe3, "she-abc123-reinstall")) == std::string("in progress"));
+  REQUIRE(lab.world.set_host_status("hosted_engine_3", lab::HostStatus::InstallFailed));
+  CHECK(name_of(p.check("engine.host.add", add, "she-abc123-reinstall")) == std::string("not done"));
+  REQUIRE(lab.world.set_host_status("hosted_engine_3", lab::HostStatus::Up));
+  CHECK(name_of(p.check("engine.host.add", add, "she-abc123-reinstall")) == std::string("done"));
+}
 
 TEST_CASE("answers: --yes is journaled as its source and the question it answered is printed") {
   test::TempDir dir;

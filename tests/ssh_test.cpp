@@ -187,8 +187,10 @@ TEST_CASE("ssh: engine-backup on the lab's engine VM writes an archive that veri
   CHECK(cli.output.find("can not be restored using the installed version 4.4.9") != std::string::npos);
 }
 
-TEST_CASE("ssh: a secret a remote command needs never reaches a command line - it travels in a 0600 file") {
-  LabHosts lab;
+namespace {
+/// A plan that backs the engine up and restores it with changed database
+/// credentials: the password travels in a 0600 passfile on the engine host.
+fs::path passfile_plan(LabHosts& lab) {
   std::filesystem::path env = test::lab_hosts_environment(lab);
   fs::path plan = lab.engine.dir.path() / "plan.yaml";
   test::write_file(plan, "plan: passfile\nenvironment: " + env.string() + "\nsteps:\n"
@@ -198,6 +200,13 @@ TEST_CASE("ssh: a secret a remote command needs never reaches a command line - i
                          "    with: {file: /var/lib/ovirt-engine-backup/p.backup, permissions: no-restore, "
                          "change_db_credentials: true, db_host: db.example.com, db_user: engine, db_name: engine, "
                          "db_password: 'env:SHE_DB_PW'}\n");
+  return plan;
+}
+}  // namespace
+
+TEST_CASE("ssh: a secret a remote command needs never reaches a command line - it travels in a 0600 file") {
+  LabHosts lab;
+  fs::path plan = passfile_plan(lab);
   std::string secret = "Db-Secret-Value-314";
   auto r = test::she_restore("'" + plan.string() + "' --state-dir '" + (lab.engine.dir.path() / "state").string() + "'",
                              "SHE_DB_PW=" + secret);
@@ -212,15 +221,7 @@ TEST_CASE("ssh: a secret a remote command needs never reaches a command line - i
 
 TEST_CASE("ssh: a file holding a secret that could not be removed is journaled - removed at the end of the walk or reported") {
   LabHosts lab;
-  std::filesystem::path env = test::lab_hosts_environment(lab);
-  fs::path plan = lab.engine.dir.path() / "plan.yaml";
-  test::write_file(plan, "plan: passfile\nenvironment: " + env.string() + "\nsteps:\n"
-                         "  - id: dir\n    uses: ssh.run\n    with: {host: engine, command: [mkdir, -p, --, /var/lib/ovirt-engine-backup]}\n"
-                         "  - id: backup\n    uses: engine_backup.backup\n    with: {file: /var/lib/ovirt-engine-backup/p.backup}\n"
-                         "  - id: restore\n    uses: engine_backup.restore\n    on_failure: continue\n"
-                         "    with: {file: /var/lib/ovirt-engine-backup/p.backup, permissions: no-restore, "
-                         "change_db_credentials: true, db_host: db.example.com, db_user: engine, db_name: engine, "
-                         "db_password: 'env:SHE_DB_PW'}\n");
+  fs::path plan = passfile_plan(lab);
   const std::string passfile = "/root/.she-restore-restore.dbpass";
   auto run = [&](const std::string& state) {
     return test::she_restore("'" + plan.string() + "' --state-dir '" + (lab.engine.dir.path() / state).string() + "'",

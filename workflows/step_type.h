@@ -158,7 +158,12 @@ struct RunServices {
 
 /// What a read-only probe found: the effect is in place, is not, or the
 /// probe cannot tell (then a resumed `once` step waits for the operator).
-enum class CheckResult { Done, NotDone, Unknown };
+enum class CheckResult {
+  Done,
+  NotDone,
+  Unknown,
+  InProgress,  // under way (a host installing, a deploy running): verify() waits for it, nothing is redone
+};
 
 struct StepResult {
   Value outputs = Value::object();  // captured values, journaled

@@ -303,8 +303,6 @@ class DeployRestore : public HostStep {
     std::string lock = ctx.text("lock_file");
     std::string hook = ctx.text("hooks_dir") + "/enginevm_after_engine_setup/she-restore-pause.yml";
     bool pause = ctx.flag("pause_before_add_host");
-    bool reached = false;
-    std::string log;
     try {
       upload_secret(ctx, ssh, answers_path, deploy_answer_file(a));
       if (pause) {
@@ -316,27 +314,43 @@ class DeployRestore : public HostStep {
       exec_ok(ctx, ssh, {"rm", "-f", "--", kDeployLog}, Effect::Writes);
       exec_ok(ctx, ssh, deploy_unit_argv(hosted_engine_deploy_restore_argv(ctx.text("backup_file"), answers_path)),
               Effect::Writes);
-      long long offset = 0;
-      reached = follow_deploy(ctx, ssh, pause ? kDeployPauseMarker : kDeployedMarker, offset, log, unit_active);
     } catch (...) {
       remove_secret_files(ctx, ssh, {answers_path});
       throw;
     }
-    // The answer file holds secrets: it goes once the deploy has read it.
-    remove_secret_files(ctx, ssh, {answers_path});
-    if (!reached)
-      throw StepError("command", fmt::format("{}: the deploy ended without {}: {}. Its log is {} on the host",
-                                             ssh.target().name, pause ? "pausing before Add host" : "finishing",
-                                             deploy_errors(log), kDeployLog));
     StepResult r;
     r.outputs["lock_file"] = pause ? lock : "";
     return r;
   }
 
-  // Done when the deploy is held at the pause (or has finished).
+  // The unit started: follow it to the pause (or the end). Also what a
+  // resume does when its probe finds the deploy still running.
+  void verify(const StepContext& ctx) const override {
+    SshSession& ssh = session(ctx);
+    bool pause = ctx.flag("pause_before_add_host");
+    long long offset = 0;
+    std::string log;
+    bool reached = false;
+    try {
+      reached = follow_deploy(ctx, ssh, pause ? kDeployPauseMarker : kDeployedMarker, offset, log, unit_active);
+    } catch (...) {
+      remove_secret_files(ctx, ssh, {ctx.text("answer_file")});
+      throw;
+    }
+    // The answer file holds secrets: it goes once the deploy has read it.
+    remove_secret_files(ctx, ssh, {ctx.text("answer_file")});
+    if (!reached)
+      throw StepError("command", fmt::format("{}: the deploy ended without {}: {}. Its log is {} on the host",
+                                             ssh.target().name, pause ? "pausing before Add host" : "finishing",
+                                             deploy_errors(log), kDeployLog));
+  }
+
+  // Done when the deploy is held at the pause (or has finished); a unit
+  // still running is a deploy under way: followed, never asked about or
+  // started again. Read-only: an answer file left behind is the journal's
+  // to clear (a secret file obligation), not the probe's.
   CheckResult probe(const StepContext& ctx, Value& outputs) const override {
     SshSession& ssh = session(ctx);
-    remove_secret_files(ctx, ssh, {ctx.text("answer_file")});  // an interrupted run may have left it
     ExecResult r = exec(ctx, ssh, {"cat", "--", kDeployLog}, Effect::Reads);
     if (r.exit_status != 0) return CheckResult::NotDone;  // no log: it never started
     bool pause = ctx.flag("pause_before_add_host");
@@ -350,7 +364,9 @@ class DeployRestore : public HostStep {
       outputs["lock_file"] = "";
       return CheckResult::Done;
     }
-    return active ? CheckResult::Unknown : CheckResult::NotDone;
+    if (!active) return CheckResult::NotDone;
+    outputs["lock_file"] = pause ? ctx.text("lock_file") : "";
+    return CheckResult::InProgress;
   }
 
  private:

@@ -386,6 +386,11 @@ api::AddHostOptions add_options(const StepContext& ctx) {
   return o;
 }
 
+/// Statuses a host passes through while the engine installs it.
+bool install_under_way(const std::string& status) {
+  return status == "installing" || status == "initializing" || status == "connecting" || status == "reboot";
+}
+
 std::vector<std::string> install_target(const StepContext& ctx) {
   return {ctx.flag("activate") ? "up" : "maintenance"};
 }
@@ -414,7 +419,7 @@ class HostInstall : public EngineStep {
     // Without activation the host ends where it started (maintenance): its
     // status cannot tell a finished reinstall from one never sent.
     if (h.status == install_target(ctx)[0] && he_ok && ctx.flag("activate")) return CheckResult::Done;
-    if (h.status == "installing") return CheckResult::Unknown;
+    if (install_under_way(h.status)) return CheckResult::InProgress;
     return CheckResult::NotDone;
   }
 };
@@ -449,7 +454,10 @@ class HostAdd : public EngineStep {
     auto h = a.client.find_host(a.call, ctx.text("name"));
     if (!h) return CheckResult::NotDone;
     outputs["id"] = h->id;
-    return h->status == install_target(ctx)[0] ? CheckResult::Done : CheckResult::Unknown;
+    if (h->status == install_target(ctx)[0]) return CheckResult::Done;
+    if (install_under_way(h->status)) return CheckResult::InProgress;
+    // Failed: run() installs it again; anything else is no evidence.
+    return h->status == "install_failed" ? CheckResult::NotDone : CheckResult::Unknown;
   }
 };
 
