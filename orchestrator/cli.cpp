@@ -37,6 +37,17 @@ bool split_params(const std::vector<std::string>& raw, Options& opts) {
   return true;
 }
 
+/// The flags the operator gave, for the commands hints print.
+void remember_invocation(Options& opts) {
+  Invocation& inv = opts.run.invocation;
+  inv.plan_file = opts.plan_file;
+  inv.state_dir = opts.run.state_dir;
+  inv.env_file = opts.env_file;
+  inv.params = opts.params;
+  inv.answers_file = opts.answers_file;
+  inv.yes = opts.yes;
+}
+
 }  // namespace
 
 std::optional<int> parse_command_line(int argc, char** argv, Options& opts) {
@@ -97,6 +108,7 @@ std::optional<int> parse_command_line(int argc, char** argv, Options& opts) {
     opts = is_status ? sopts : vopts;
     opts.command = is_status ? Command::Status : Command::Validate;
     if (!split_params(is_status ? status_params : validate_params, opts)) return exit_code::kUsage;
+    remember_invocation(opts);
     return std::nullopt;
   }
   if (steps->parsed()) {
@@ -127,6 +139,7 @@ std::optional<int> parse_command_line(int argc, char** argv, Options& opts) {
     return exit_code::kUsage;
   }
   if (!split_params(run_params, opts)) return exit_code::kUsage;
+  remember_invocation(opts);
   return std::nullopt;
 }
 

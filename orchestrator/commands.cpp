@@ -74,7 +74,7 @@ int command_run(const Plan& plan, const Options& opts) {
 }
 
 int command_status_of(const Plan& plan, const Options& opts) {
-  return command_status(plan, opts.run.state_dir, opts.output);
+  return command_status(plan, opts.run.invocation, opts.output);
 }
 
 int command_steps(const Options& opts) {

@@ -205,22 +205,44 @@ class RunSession {
   int failed(const std::string& step, const std::string& reason, const std::string& error, const std::string& where) {
     run_.record({{"t", rec::kRunStopped}, {"step", step}, {"reason", reason}});
     run_.life.step_failed();
-    run_.say(where, run_.opts.on_lab
-                        ? fmt::format("FAILED: {}\nThis was a rehearsal on a lab started for it, gone with it: "
-                                      "running `she-restore {}` again rehearses from the start.",
-                                      error, run_.plan.file)
-                        : fmt::format("FAILED: {}\nFix the cause and run `she-restore {}` again: the run resumes "
-                                      "with this step. `she-restore status {}` shows where it stands.",
-                                      error, run_.plan.file, run_.plan.file));
+    const Invocation& inv = run_.opts.invocation;
+    std::string passed_over = first_passed_over();
+    if (run_.opts.on_lab)
+      run_.say(where, fmt::format("FAILED: {}\nThis was a rehearsal on a lab started for it, gone with it: "
+                                  "running `{}` again rehearses from the start.",
+                                  error, inv.run()));
+    else if (!passed_over.empty())
+      // A resume does not run again what on_failure: continue passed over:
+      // this step would meet the same gap. --from runs those steps again.
+      run_.say(where, fmt::format("FAILED: {}\nEarlier steps failed and were passed over (on_failure: continue), "
+                                  "starting with {}. Fix what failed, then `{}` runs {} and the steps after it "
+                                  "again; what is in place is recognised, not repeated. `{}` shows where it stands.",
+                                  error, passed_over, inv.run("--from " + passed_over), passed_over, inv.status()));
+    else
+      run_.say(where, fmt::format("FAILED: {}\nFix the cause and run `{}` again: the run resumes with this step. "
+                                  "`{}` shows where it stands.",
+                                  error, inv.run(), inv.status()));
     tell_summary();
     return exit_code::kStepFailed;
+  }
+
+  /// The first step that failed and was passed over (on_failure: continue).
+  std::string first_passed_over() const {
+    for (const Step& s : run_.plan.steps) {
+      auto it = run_.state.steps.find(s.id);
+      if (s.on_failure == OnFailure::Continue && it != run_.state.steps.end() && it->second.status() == "failed")
+        return s.id;
+    }
+    return "";
   }
 
   int interrupted(const std::string& step) {
     run_.record({{"t", rec::kInterrupted}, {"step", step}, {"reason", fmt::format("signal {}", stop_signal())}});
     run_.life.interrupted();
-    run_.say("", fmt::format("interrupted; the journal is safe. Run `she-restore {}` again to resume.",
-                             run_.plan.file));
+    run_.say("", run_.opts.on_lab ? fmt::format("interrupted; the lab started for this rehearsal is gone with it: "
+                                                "`{}` rehearses from the start.", run_.opts.invocation.run())
+                                  : fmt::format("interrupted; the journal is safe. Run `{}` again to resume.",
+                                                run_.opts.invocation.run()));
     return exit_code::kInterrupted;
   }
 
@@ -233,7 +255,7 @@ class RunSession {
   /// The end-of-run summary for the operator (report.h run_summary).
   void tell_summary() {
     long long ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - walk_started_).count();
-    run_.say("", run_summary(run_.plan, run_.state, ms, !run_.opts.on_lab));
+    run_.say("", run_summary(run_.plan, run_.state, ms, run_.opts.on_lab ? nullptr : &run_.opts.invocation));
   }
 
   RunContext run_;

@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "orchestrator/invocation.h"
 #include "workflows/plan.h"
 #include "workflows/step_type.h"
 
@@ -19,6 +20,7 @@ struct RunOptions {
   bool step_mode = false;  // --step: ask before each step
   std::string break_lock;  // --break-lock RUN_ID
   bool on_lab = false;     // the plan's lab scenario, started for this command: no resume
+  Invocation invocation;   // for the commands hints print
 };
 
 /// Runs or resumes `plan`; returns the process exit code.

@@ -96,7 +96,7 @@ std::string report_markdown(const Value& r) {
   return md;
 }
 
-std::string run_summary(const Plan& plan, const RunState& st, long long elapsed_ms, bool resumable) {
+std::string run_summary(const Plan& plan, const RunState& st, long long elapsed_ms, const Invocation* resume) {
   int done = 0, skipped = 0, failed = 0;
   std::vector<std::pair<long long, std::string>> durations;
   std::map<std::string, std::vector<std::string>> hosts;  // what happened -> host labels
@@ -139,10 +139,10 @@ std::string run_summary(const Plan& plan, const RunState& st, long long elapsed_
     out += "  left for the operator: nothing";
   } else {
     out += fmt::format("  left for the operator (steps that went on after these failures):\n{}", fmt::join(left, "\n"));
-    if (resumable)
-      out += fmt::format("\n  once each cause is fixed, `she-restore {} --from {}` runs that step and the ones after it "
+    if (resume)
+      out += fmt::format("\n  once each cause is fixed, `{}` runs that step and the ones after it "
                          "again; what is already in place is recognised and not repeated.",
-                         plan.file, first_left);
+                         resume->run("--from " + first_left));
   }
   return out;
 }

@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "orchestrator/invocation.h"
 #include "orchestrator/redactor.h"
 #include "orchestrator/run_directory.h"
 #include "orchestrator/run_state.h"
@@ -19,7 +20,7 @@ std::string report_markdown(const Value& report);
 /// hosts fenced, removed and added, and what is left for the operator (the
 /// failures of steps that went on, with the `--from` that runs them again
 /// when the run can be resumed).
-std::string run_summary(const Plan& plan, const RunState& state, long long elapsed_ms, bool resumable);
+std::string run_summary(const Plan& plan, const RunState& state, long long elapsed_ms, const Invocation* resume);
 
 bool write_reports(const Plan& plan, const RunPaths& paths, const RunState& state, const Redactor& redactor,
                    std::string* err);

@@ -62,9 +62,9 @@ void RunContext::skip(const Step& s, const std::string& reason, const std::strin
 void RunContext::await_operator(const std::string& step, const std::string& iter, const std::string& reason) {
   record({{"t", rec::kAwaiting}, {"step", step}, {"iter", iter}, {"reason", reason}});
   say(step, "waiting for the operator: " + reason);
-  std::cerr << fmt::format("Answer on a terminal by running `she-restore {}` again, or give the answer with "
-                           "--yes or --answers FILE. `she-restore status {}` shows what is awaited.\n",
-                           plan.file, plan.file);
+  std::cerr << fmt::format("Answer on a terminal by running `{}` again, or give the answer with "
+                           "--yes or --answers FILE. `{}` shows what is awaited.\n",
+                           opts.invocation.run(), opts.invocation.status());
 }
 
 bool RunContext::mode_allows(const Step& s) const { return runs_in_mode(plan, s); }

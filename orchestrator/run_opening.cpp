@@ -32,8 +32,8 @@ bool open_run(RunContext& run, int* code) {
   if (!missing.empty()) {
     std::cerr << fmt::format(
         "she-restore: plan {} uses step types this release cannot run yet: {}.\n"
-        "Nothing was started. Rehearse it with: she-restore --dry-run {}\n",
-        run.plan.name, fmt::join(missing, ", "), run.plan.file);
+        "Nothing was started. Rehearse it with: {}\n",
+        run.plan.name, fmt::join(missing, ", "), run.opts.invocation.dry_run());
     *code = exit_code::kNotImplemented;
     return false;
   }
@@ -65,12 +65,12 @@ bool open_run(RunContext& run, int* code) {
     case PlanLock::Result::Stale:
       return fail(run, code, exit_code::kLocked,
                   fmt::format("plan {} has a lock from {}, written on another host: that process may still be "
-                              "working on this plan. Make sure it is not, then run again with --break-lock {}",
-                              run.plan.name, holder.str(), holder.run_id));
+                              "working on this plan. Make sure it is not, then run `{}`",
+                              run.plan.name, holder.str(), run.opts.invocation.run("--break-lock " + holder.run_id)));
     case PlanLock::Result::WrongRunId:
       return fail(run, code, exit_code::kLocked,
-                  fmt::format("the stale lock belongs to run {}, not {}; pass --break-lock {}", holder.run_id,
-                              run.opts.break_lock, holder.run_id));
+                  fmt::format("the stale lock belongs to run {}, not {}: run `{}`", holder.run_id,
+                              run.opts.break_lock, run.opts.invocation.run("--break-lock " + holder.run_id)));
     case PlanLock::Result::Error: return fail(run, code, exit_code::kInternal, err);
   }
 
@@ -80,8 +80,8 @@ bool open_run(RunContext& run, int* code) {
   if (!run.journal.open(run.paths.journal(), &records, &warning, &err))
     return fail(run, code, exit_code::kInternal,
                 fmt::format("cannot read the journal {}: {}; nothing was done. Fix the file system, or start over "
-                            "with --new-run",
-                            run.paths.journal(), err));
+                            "with `{}`",
+                            run.paths.journal(), err, run.opts.invocation.run("--new-run")));
   if (!warning.empty()) std::cerr << "she-restore: warning: " << warning << "\n";
   run.state = RunState::replay(records);
   if (!warning.empty()) run.state.warnings.push_back(warning);
@@ -90,8 +90,9 @@ bool open_run(RunContext& run, int* code) {
   if (resuming && run.state.result == "succeeded" && run.opts.from_step.empty()) {
     run.journal.close();
     std::cerr << fmt::format("she-restore: run {} of plan {} succeeded at {}; nothing to do.\n"
-                             "Run the plan again from the start with --new-run, or part of it with --from STEP.\n",
-                             run.state.run_id, run.plan.name, run.state.finished);
+                             "Run the plan again from the start with `{}`, or part of it with `{}`.\n",
+                             run.state.run_id, run.plan.name, run.state.finished, run.opts.invocation.run("--new-run"),
+                             run.opts.invocation.run("--from STEP"));
     *code = exit_code::kOk;
     return false;
   }
@@ -102,9 +103,10 @@ bool open_run(RunContext& run, int* code) {
     auto changed = changed_steps(run.state.step_hashes, fingerprints);
     if (!changed.empty() && !run.opts.replan)
       return fail(run, code, exit_code::kInvalidPlan,
-                  fmt::format("the plan changed since run {} started:\n  {}\nRun again with --replan to go on "
-                              "with the changed plan (finished steps stay finished), or --new-run to start over",
-                              run.run_id, fmt::join(changed, "\n  ")));
+                  fmt::format("the plan changed since run {} started:\n  {}\nRun `{}` to go on with the changed "
+                              "plan (finished steps stay finished), or `{}` to start over",
+                              run.run_id, fmt::join(changed, "\n  "), run.opts.invocation.run("--replan"),
+                              run.opts.invocation.run("--new-run")));
     for (auto& c : changed) {
       std::string id = c.substr(0, c.find(':'));
       auto st = run.state.steps.find(id);
@@ -112,8 +114,8 @@ bool open_run(RunContext& run, int* code) {
         return fail(run, code, exit_code::kInvalidPlan,
                     fmt::format("step {} is a loop that has started and its definition changed; --replan cannot "
                                 "change the items of a running loop. Restore the plan and finish the run, or "
-                                "start over with --new-run",
-                                id));
+                                "start over with `{}`",
+                                id, run.opts.invocation.run("--new-run")));
     }
     if (!changed.empty()) run.record({{"t", rec::kReplanned}, {"changed", changed}, {"step_hashes", fingerprints}});
     run.record({{"t", rec::kRunResumed}, {"pid", ::getpid()}, {"user", this_user()}, {"host", this_host()}});

@@ -13,10 +13,10 @@ namespace she {
 
 namespace {
 
-Value status_of(const Plan& plan, const std::string& state_dir) {
+Value status_of(const Plan& plan, const Invocation& inv) {
   Value v;
   v["plan"] = plan.name;
-  std::string plan_dir = plan_state_dir(state_root(state_dir), plan.name);
+  std::string plan_dir = plan_state_dir(state_root(inv.state_dir), plan.name);
   auto runs = list_runs(plan_dir);
   v["runs"] = runs.size();
   LockHolder holder;
@@ -24,7 +24,7 @@ Value status_of(const Plan& plan, const std::string& state_dir) {
   if (lock_state != PlanLock::State::Free) v["lock"] = holder.to_value();
   if (runs.empty()) {
     v["state"] = "never run";
-    v["next"] = fmt::format("she-restore --dry-run {} to rehearse; she-restore {} to run", plan.file, plan.file);
+    v["next"] = fmt::format("`{}` to rehearse; `{}` to run", inv.dry_run(), inv.run());
     return v;
   }
   RunPaths paths = run_paths(plan_dir, runs.back());
@@ -48,14 +48,16 @@ Value status_of(const Plan& plan, const std::string& state_dir) {
 
   // The first step not finished is where the run stands.
   int done = 0, skipped = 0, failed = 0;
-  std::string current;
+  std::string current, first_passed_over;
   for (auto& s : plan.steps) {
     auto it = st.steps.find(s.id);
     std::string status = it == st.steps.end() ? "pending" : it->second.status();
     done += status == "succeeded";
     skipped += status == "skipped";
     failed += status == "failed";
-    if (current.empty() && status != "succeeded" && status != "skipped") current = s.id;
+    bool passed_over = status == "failed" && s.on_failure == OnFailure::Continue;
+    if (passed_over && first_passed_over.empty()) first_passed_over = s.id;
+    if (current.empty() && status != "succeeded" && status != "skipped" && !passed_over) current = s.id;
   }
   v["steps"] = {{"total", plan.steps.size()}, {"succeeded", done}, {"skipped", skipped}, {"failed", failed}};
   v["current_step"] = st.stop_step.empty() ? current : st.stop_step;
@@ -65,24 +67,30 @@ Value status_of(const Plan& plan, const std::string& state_dir) {
       if (!it.error.empty()) v["last_error"] = id + (it.label.empty() ? "" : " (" + it.label + ")") + ": " + it.error;
   if (state == "failed" && !st.stop_reason.empty()) v["last_error"] = st.stop_reason;
 
-  if (state == "succeeded")
+  if (state == "succeeded" && first_passed_over.empty())
     v["next"] = fmt::format("nothing: the run finished. Report: {}/report.md", paths.dir);
   else if (state == "running")
     v["next"] = fmt::format("wait: pid {} on {} is running it", holder.pid, holder.host);
   else if (state == "awaiting_operator")
-    v["next"] = fmt::format("answer it: run `she-restore {}` on a terminal, or with --yes or --answers FILE", plan.file);
+    v["next"] = fmt::format("answer it: run `{}` on a terminal, or add --yes or --answers FILE", inv.run());
   else if (lock_state == PlanLock::State::Stale && holder.host != this_host())
     v["next"] = fmt::format("a run on {} holds its lock: check nothing is working on the plan there, then "
-                            "`she-restore {} --break-lock {}`", holder.host, plan.file, holder.run_id);
+                            "`{}`", holder.host, inv.run("--break-lock " + holder.run_id));
+  else if (!first_passed_over.empty())
+    // A resume does not run again what on_failure: continue passed over,
+    // so it would stop at the same place; --from runs those steps again.
+    v["next"] = fmt::format("fix what failed, then `{}`: it runs {} and the steps after it again (what is in "
+                            "place is recognised, not repeated)",
+                            inv.run("--from " + first_passed_over), first_passed_over);
   else
-    v["next"] = fmt::format("run `she-restore {}` to resume at {}", plan.file, to_text(v["current_step"]));
+    v["next"] = fmt::format("run `{}` to resume at {}", inv.run(), to_text(v["current_step"]));
   return v;
 }
 
 }  // namespace
 
-int command_status(const Plan& plan, const std::string& state_dir, const std::string& output) {
-  Value v = status_of(plan, state_dir);
+int command_status(const Plan& plan, const Invocation& inv, const std::string& output) {
+  Value v = status_of(plan, inv);
   if (output == "json") {
     std::cout << dump_json(v, 2) << "\n";
     return exit_code::kOk;

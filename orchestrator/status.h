@@ -5,10 +5,11 @@
 
 #include <string>
 
+#include "orchestrator/invocation.h"
 #include "workflows/plan.h"
 
 namespace she {
 
-int command_status(const Plan& plan, const std::string& state_dir, const std::string& output);
+int command_status(const Plan& plan, const Invocation& inv, const std::string& output);
 
 }  // namespace she

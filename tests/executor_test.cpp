@@ -369,6 +369,93 @@ TEST_CASE("resume: an operator's answer settles one interruption only") {
   CHECK(s.effect_counts()["fence"] == 2);
 }
 
+TEST_CASE("resume: redo runs an unprobed step again and the run finishes") {
+  Scratch s("  - id: fence\n    uses: test.effect\n    with: {file: EFFECTS, probe: false, die_after_effect: true}\n"
+            "  - id: after\n    uses: test.effect\n    with: {file: EFFECTS}\n");
+  CHECK(s.run().exit_code == 137);
+  test::write_file(s.dir.path() / "answers.yaml", "'resolve:fence@1': redo\n");
+  auto r = s.run("--answers '" + (s.dir.path() / "answers.yaml").string() + "'", "SHE_TEST_SURVIVE=1");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(s.effect_counts() == std::map<std::string, int>{{"fence", 2}, {"after", 1}});
+}
+
+TEST_CASE("resume: done on an unprobed step asks for the values later steps read and the run finishes") {
+  Scratch s("  - id: fence\n    uses: test.effect\n    with: {file: EFFECTS, probe: false, die_after_effect: true}\n"
+            "  - id: use\n    uses: test.value\n    with: {value: '${steps.fence.line}'}\n");
+  CHECK(s.run().exit_code == 137);
+  // Done alone would leave `use` reading a value nobody has: the question
+  // says so, and after done the run asks for it under its own key.
+  auto r = s.run();
+  CHECK(r.exit_code == 4);
+  CHECK_MESSAGE(r.output.find("asked for the values it would have captured: line (read by use)") != std::string::npos,
+                r.output);
+  auto answers = s.dir.path() / "answers.yaml";
+  test::write_file(answers, "'resolve:fence@1': done\n");
+  r = s.run("--answers '" + answers.string() + "'");
+  CHECK(r.exit_code == 4);
+  CHECK_MESSAGE(r.output.find("'resolve:fence@1.line: VALUE'") != std::string::npos, r.output);
+  CHECK(s.effect_counts()["fence"] == 1);
+  test::write_file(answers, "'resolve:fence@1': done\n'resolve:fence@1.line': fenced-by-hand\n");
+  r = s.run("--answers '" + answers.string() + "'");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(s.effect_counts()["fence"] == 1);
+  Value report = Value::parse(test::read_file(s.run_dir() / "report.json"));
+  CHECK(report["steps"][1]["iterations"][0]["outputs"]["value"] == "fenced-by-hand");
+}
+
+namespace {
+/// The command a hint names after `lead`, in backquotes, with the testbed
+/// in place of she-restore: what an operator would paste.
+std::string hinted_args(const std::string& output, const std::string& lead) {
+  size_t at = output.find(lead + "`she-restore ");
+  if (at == std::string::npos) return "";
+  at += lead.size() + std::string("`she-restore ").size();
+  return output.substr(at, output.find('`', at) - at);
+}
+}  // namespace
+
+TEST_CASE("hints: each command a stop prints repeats the operator's flags and following it works") {
+  // The first step fails and is passed over; the second reads its value and
+  // stops the run. A plain resume would stop at the second again.
+  Scratch s("  - id: optional\n    uses: test.fail\n    on_failure: continue\n    with: {counter: DIR/c, class: fatal}\n"
+            "  - id: uses-it\n    uses: test.value\n    with: {value: '${steps.optional.attempts}'}\n");
+  auto r = s.run();
+  REQUIRE(r.exit_code == 1);
+  std::string from = hinted_args(r.output, "Fix what failed, then ");
+  REQUIRE_MESSAGE(!from.empty(), r.output);
+  CHECK(from.find("--state-dir " + s.state.string()) != std::string::npos);
+  CHECK(from.find("--from optional") != std::string::npos);
+  // The status command it names finds this run (not "never run").
+  std::string status = hinted_args(r.output, "starting with optional. Fix what failed, then `she-restore " + from +
+                                                 "` runs optional and the steps after it again; what is in place is "
+                                                 "recognised, not repeated. ");
+  REQUIRE_MESSAGE(status.rfind("status ", 0) == 0, r.output);
+  auto shown = test::testbed(status);
+  CHECK_MESSAGE(shown.output.find("state     failed") != std::string::npos, shown.output);
+  CHECK_MESSAGE(shown.output.find("--from optional") != std::string::npos, shown.output);
+  // Following the --from hint (the cause is gone: test.fail failed once) finishes the run.
+  r = test::testbed(from);
+  CHECK_MESSAGE(r.exit_code == 0, r.output);
+}
+
+TEST_CASE("hints: a stop's resume command keeps --env and --param") {
+  test::TempDir dir;
+  fs::copy_file(test::source_path("tests/invalid/env.yaml"), dir.path() / "env.yaml");
+  test::write_file(dir.path() / "plan.yaml",
+                   "plan: hinted\nparams:\n  n: {type: int, required: true}\nsteps:\n"
+                   "  - id: fails\n    uses: test.fail\n    with: {counter: " + (dir.path() / "c").string() +
+                   ", class: fatal, fail_times: '${params.n}'}\n");
+  std::string args = "'" + (dir.path() / "plan.yaml").string() + "' --env '" + (dir.path() / "env.yaml").string() +
+                     "' --state-dir '" + (dir.path() / "state").string() + "' --param n=1";
+  auto r = test::testbed(args, "ENGINE_PASSWORD=x");
+  REQUIRE_MESSAGE(r.exit_code == 1, r.output);
+  std::string again = hinted_args(r.output, "Fix the cause and run ");
+  CHECK(again.find("--env " + (dir.path() / "env.yaml").string()) != std::string::npos);
+  CHECK(again.find("--param n=1") != std::string::npos);
+  r = test::testbed(again, "ENGINE_PASSWORD=x");
+  CHECK_MESSAGE(r.exit_code == 0, r.output);
+}
+
 TEST_CASE("retries: a once step that failed after acting is probed before it is tried again") {
   Scratch s("  - id: add\n    uses: test.effect\n    retry: {attempts: 3, backoff: 10ms, on: [transport]}\n"
             "    with: {file: EFFECTS, fail_after: true}\n");

@@ -1,5 +1,6 @@
 #include "workflows/plan.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <regex>
@@ -35,6 +36,48 @@ int Plan::step_index(const std::string& id) const {
   for (size_t i = 0; i < steps.size(); ++i)
     if (steps[i].id == id) return static_cast<int>(i);
   return -1;
+}
+
+namespace {
+/// Outputs of step `id` that `e` reads.
+void collect_output_reads(const Expr& e, const std::string& id, std::vector<std::string>& out) {
+  for (auto& r : references(e))
+    if (r.path.size() >= 3 && r.path[0] == "steps" && r.path[1] == id && r.path[2].is_string() &&
+        std::find(out.begin(), out.end(), r.path[2].get<std::string>()) == out.end())
+      out.push_back(r.path[2].get<std::string>());
+}
+
+/// Outputs of step `id` that the templates in `n` read.
+void collect_output_reads(const YAML::Node& n, const std::string& id, std::vector<std::string>& out) {
+  if (!n.IsDefined() || n.IsNull()) return;
+  if (n.IsScalar()) {
+    if (n.Scalar().find("${") == std::string::npos) return;
+    ExprError err;
+    for (auto& part : parse_template(n.Scalar(), &err).parts)
+      if (part.expr) collect_output_reads(*part.expr, id, out);
+    return;
+  }
+  for (auto it = n.begin(); it != n.end(); ++it) collect_output_reads(n.IsMap() ? it->second : *it, id, out);
+}
+}  // namespace
+
+std::vector<OutputUse> output_uses(const Plan& plan, const std::string& step_id) {
+  std::vector<OutputUse> uses;
+  bool later = false;
+  for (const Step& s : plan.steps) {
+    if (!later) {
+      later = s.id == step_id;
+      continue;
+    }
+    std::vector<std::string> read;
+    for (const auto& [name, node] : s.with) collect_output_reads(node, step_id, read);
+    if (s.when_expr) collect_output_reads(*s.when_expr, step_id, read);
+    collect_output_reads(s.foreach.items, step_id, read);
+    collect_output_reads(s.foreach.exclude, step_id, read);
+    collect_output_reads(s.concurrency_expr, step_id, read);
+    for (auto& o : read) uses.push_back({o, s.id});
+  }
+  return uses;
 }
 
 Value Plan::roots(bool dry_run) const {

@@ -104,6 +104,15 @@ struct LoadOptions {
 /// error; all of them are in `diags`.
 std::optional<Plan> load_plan(const std::string& file, const LoadOptions& opts, Diagnostics& diags);
 
+/// A later step's use of one of a step's outputs (`${steps.ID.NAME}` in its
+/// parameters, condition or loop), for the operator who says an unprobed
+/// step took effect: the values it would have captured must come from them.
+struct OutputUse {
+  std::string output;
+  std::string by_step;
+};
+std::vector<OutputUse> output_uses(const Plan& plan, const std::string& step_id);
+
 /// Directories searched for `uses: NAME`: SHE_RESTORE_PLANS_PATH, this
 /// source tree's plans (when it still exists), the installed plans.
 std::vector<std::string> procedure_search_path();
