@@ -57,13 +57,9 @@ struct Campaign {
 
 /// Starts the plan's run (or resume) and SIGKILLs it after `delay_ms`;
 /// true when the kill landed while it ran.
-bool kill_at(Scratch& s, long long delay_ms, const std::string& break_lock) {
+bool kill_at(Scratch& s, long long delay_ms) {
   std::vector<std::string> args = {s.plan.string(), "--state-dir", s.state.string(), "--answers",
                                    (s.dir.path() / "answers.yaml").string()};
-  if (!break_lock.empty()) {
-    args.push_back("--break-lock");
-    args.push_back(break_lock);
-  }
   int pid = test::spawn_testbed(args, {}, (s.dir.path() / "child.log").string());
   std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
   ::kill(pid, SIGKILL);
@@ -78,22 +74,15 @@ bool resume_until_done(Scratch& s, Campaign& c, std::string* why) {
   const IterationState* u = st.iteration("unprobed", "");
   bool expect_await = u && u->status == "running";
   std::string answers = "ask: yes\n";
-  std::string args;
   for (int round = 0; round < 12; ++round) {
     test::write_file(s.dir.path() / "answers.yaml", answers);
-    auto r = s.run("--answers '" + (s.dir.path() / "answers.yaml").string() + "'" + args);
-    args.clear();
+    auto r = s.run("--answers '" + (s.dir.path() / "answers.yaml").string() + "'");
     if (r.exit_code == 0) {
       if (expect_await) {
         *why = "the unprobed step was caught mid-flight but the run did not ask the operator";
         return false;
       }
       return true;
-    }
-    if (r.exit_code == 6) {  // the killed run's lock: break it by the run id it names
-      Value lock = Value::parse(test::read_file(s.state / "scratch" / "lock"), nullptr, false);
-      args = " --break-lock '" + (lock.is_object() ? lock.value("run_id", "") : "") + "'";
-      continue;
     }
     if (r.exit_code == 4 && r.output.find("unprobed (test.effect) was interrupted") != std::string::npos) {
       if (!expect_await) {
@@ -164,14 +153,13 @@ TEST_CASE("crash campaign: SIGKILL at every journal boundary and at random insta
     Scratch s(kPlan);
     test::write_file(s.dir.path() / "answers.yaml", "ask: yes\n");
     auto delay = std::uniform_int_distribution<long long>(0, baseline_ms)(rng);
-    if (!kill_at(s, delay, "") || !fs::exists(s.state / "scratch")) continue;  // finished first, or never started
+    if (!kill_at(s, delay) || !fs::exists(s.state / "scratch")) continue;  // finished first, or never started
     ++random_kills;
     ++c.kill_points;
     CAPTURE(delay);
-    if (attempt % 3 == 0 && fs::exists(s.state / "scratch" / "lock")) {
-      Value lock = Value::parse(test::read_file(s.state / "scratch" / "lock"), nullptr, false);
+    if (attempt % 3 == 0) {  // the resume killed too
       auto again = std::uniform_int_distribution<long long>(0, baseline_ms)(rng);
-      if (lock.is_object() && kill_at(s, again, lock.value("run_id", ""))) ++c.kill_points;
+      if (kill_at(s, again)) ++c.kill_points;
     }
     std::string why;
     REQUIRE_MESSAGE(resume_until_done(s, c, &why), why);

@@ -326,19 +326,11 @@ TEST_CASE("run flags are refused with --dry-run - real step types that cannot ru
   CHECK(u.effect_counts().empty());
 }
 
-namespace {
-/// The run id named in the plan's lock file (what --break-lock wants).
-std::string locked_run(Scratch& s) {
-  Value v = Value::parse(test::read_file(s.state / "scratch" / "lock"), nullptr, false);
-  return v.is_object() ? v.value("run_id", "") : "";
-}
-}  // namespace
-
 TEST_CASE("resume: a probe that says done hands back the captured values") {
   Scratch s("  - id: first\n    uses: test.effect\n    with: {file: EFFECTS, die_after_effect: true}\n"
             "  - id: use\n    uses: test.value\n    with: {value: '${steps.first.line}'}\n");
   CHECK(s.run().exit_code == 137);  // died between the effect and its journal record
-  auto r = s.run("--break-lock " + locked_run(s), "SHE_TEST_SURVIVE=1");
+  auto r = s.run("", "SHE_TEST_SURVIVE=1");
   REQUIRE_MESSAGE(r.exit_code == 0, r.output);
   CHECK(r.output.find("already in place (checked by its probe)") != std::string::npos);
   CHECK(s.effect_counts()["first"] == 1);
@@ -349,7 +341,7 @@ TEST_CASE("resume: a probe that says done hands back the captured values") {
 TEST_CASE("resume: an operator's answer settles one interruption only") {
   Scratch s("  - id: fence\n    uses: test.effect\n    with: {file: EFFECTS, probe: false, die_after_effect: true}\n");
   CHECK(s.run().exit_code == 137);
-  auto r = s.run("--break-lock " + locked_run(s));
+  auto r = s.run();
   CHECK(r.exit_code == 4);
   CHECK(r.output.find("'resolve:fence@1: redo'") != std::string::npos);
   // The operator says redo; the redo dies after acting too.
@@ -358,7 +350,7 @@ TEST_CASE("resume: an operator's answer settles one interruption only") {
   CHECK(r.exit_code == 137);
   CHECK(s.effect_counts()["fence"] == 2);
   // The same answers file must not settle the new interruption: it is asked anew.
-  r = s.run("--answers '" + (s.dir.path() / "answers.yaml").string() + "' --break-lock " + locked_run(s),
+  r = s.run("--answers '" + (s.dir.path() / "answers.yaml").string() + "'",
             "SHE_TEST_SURVIVE=1");
   CHECK(r.exit_code == 4);
   CHECK(r.output.find("resolve:fence@2") != std::string::npos);

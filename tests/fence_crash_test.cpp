@@ -42,19 +42,6 @@ fs::path bare_host_scenario(const fs::path& dir) {
   return out;
 }
 
-/// Kills `pid` and returns once it is dead (a zombie for the test to reap),
-/// so that the reply the lab sends next cannot reach it.
-void kill_and_wait_dead(int pid) {
-  ::kill(pid, SIGKILL);
-  const std::string stat = "/proc/" + std::to_string(pid) + "/stat";
-  for (int i = 0; i < 5000; ++i) {
-    std::string s = test::read_file(stat);
-    size_t paren = s.rfind(')');
-    if (s.empty() || (paren != std::string::npos && paren + 2 < s.size() && s[paren + 2] == 'Z')) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-}
-
 struct FenceCrash {
   test::TempDir scenario_dir;
   ProcedureLab lab{bare_host_scenario(scenario_dir.path()).string()};
@@ -86,7 +73,7 @@ struct FenceCrash {
     ++fence_arrivals;
     if (killed.exchange(true)) return;
     while (child.load() <= 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    kill_and_wait_dead(child.load());
+    test::kill_and_wait_dead(child.load());
   }
 
   /// The first run, killed by the hook; returns how it ended (-SIGKILL).
@@ -103,18 +90,12 @@ struct FenceCrash {
     return rc;
   }
 
-  /// The same command again. Brief section 4 wants a lock whose holder is
-  /// provably dead on this machine taken over with a warning; today the
-  /// run refuses it (exit 6, "that process is gone") and wants
-  /// --break-lock RUN, so that is passed when asked for, as the campaign in
-  /// procedures_crash_test.cpp does.
+  /// The same command again: the dead run's lock is taken over (its
+  /// holder is provably gone on this machine), never --break-lock.
   test::ProcessResult resume() {
     auto r = lab.run(kProcedure, kWith);
-    if (r.exit_code != 6) return r;
-    Value lock = Value::parse(test::read_file(state() / kProcedure / "lock"), nullptr, false);
-    REQUIRE_MESSAGE(lock.is_object(), r.output);
-    MESSAGE("the dead run's lock needed --break-lock: " << r.output);
-    return lab.run(kProcedure, kWith, "--break-lock '" + lock.value("run_id", "") + "'");
+    CHECK_MESSAGE(r.exit_code != 6, r.output);
+    return r;
   }
 
   std::vector<Value> journal() {

@@ -110,20 +110,15 @@ struct Trial {
                              std::string(kEnv) + " " + extra_env);
   }
 
-  /// Resumes the killed run until it succeeds (at most 8 times).
+  /// Resumes the killed run until it succeeds (at most 8 times), with the
+  /// same command: no question, no --break-lock (the dead run's lock is
+  /// taken over).
   bool resume_until_done(std::string* why) {
-    std::string flags;
     for (int round = 0; round < 8; ++round) {
-      auto r = run("", flags);
-      flags.clear();
+      auto r = run();
       if (r.exit_code == 0) return true;
-      if (r.exit_code == 6) {  // the killed run's lock: taken over by naming its run
-        Value lock = Value::parse(test::read_file(state() / "she-restore-failover" / "lock"), nullptr, false);
-        flags = "--break-lock '" + (lock.is_object() ? lock.value("run_id", "") : "") + "'";
-        continue;
-      }
       *why = "resume exited " + std::to_string(r.exit_code) + ":\n" + r.output;
-      return false;
+      if (r.exit_code != 5) return false;  // only an interruption may be resumed again
     }
     *why = "not done after 8 resumes";
     return false;

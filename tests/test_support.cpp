@@ -3,11 +3,13 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <array>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <thread>
 #include <cerrno>
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -103,6 +105,17 @@ int wait_child(int pid) {
   }
   if (WIFSIGNALED(status)) return -WTERMSIG(status);
   return WEXITSTATUS(status);
+}
+
+void kill_and_wait_dead(int pid) {
+  ::kill(pid, SIGKILL);
+  const std::string stat = "/proc/" + std::to_string(pid) + "/stat";
+  for (int i = 0; i < 5000; ++i) {
+    std::string s = read_file(stat);
+    size_t paren = s.rfind(')');
+    if (s.empty() || (paren != std::string::npos && paren + 2 < s.size() && s[paren + 2] == 'Z')) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 std::string shell_split(const std::string& command_line) {

@@ -28,6 +28,9 @@ int spawn_testbed(const std::vector<std::string>& args, const std::vector<std::s
 int spawn_she_restore(const std::vector<std::string>& args, const std::vector<std::string>& env, const std::string& log);
 /// Waits for a child: its exit code, or -signal when a signal ended it.
 int wait_child(int pid);
+/// Kills `pid` (SIGKILL) and returns once it is dead (a zombie for the test
+/// to reap), so that nothing sent to it afterwards can reach it.
+void kill_and_wait_dead(int pid);
 
 /// Kills and reaps a child the test started if a failed REQUIRE leaves
 /// before the test waits for it (set pid to -1 once it is reaped).

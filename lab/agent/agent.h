@@ -73,6 +73,8 @@ std::string trim(std::string s);
 /// of a rule with "times".
 bool take_fail_fault(const Agent& a, const std::string& command_line, std::string* message, int* exit_code,
                      const std::string& deferred = {});
+/// The host's faults as they stand (read, not counted).
+nlohmann::json read_faults(const Agent& a);
 /// The dd transfer fault: drop the connection after this many bytes (-1:
 /// none), counting one use when the faults limit them (drop_times).
 long long take_drop_after_bytes(const Agent& a);

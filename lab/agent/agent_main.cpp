@@ -296,6 +296,15 @@ LabReply lab_post(const Agent& a, const std::string& path, const nlohmann::json&
   return lab_request(a, "POST", path, body.dump());
 }
 
+nlohmann::json read_faults(const Agent& a) {
+  nlohmann::json faults;
+  edit_faults(a, [&](nlohmann::json& f) {
+    faults = f;
+    return false;
+  });
+  return faults;
+}
+
 long long take_drop_after_bytes(const Agent& a) {
   long long limit = -1;
   edit_faults(a, [&](nlohmann::json& f) {

@@ -1,6 +1,7 @@
 // hosted-engine on a lab host (reference: ovirt-he-automation.md sections
 // 1 and 2): --vm-status [--json], --set-maintenance, --clean-metadata and
 // --deploy --restore-from-file, against the lab engine's world.
+#include <algorithm>
 #include <archive.h>
 #include <archive_entry.h>
 #include <chrono>
@@ -264,8 +265,13 @@ int deploy(Agent& a, const std::string& restore_from, const std::vector<std::str
   out("[ INFO  ] TASK [ovirt.ovirt.hosted_engine_setup : Update host used to redeploy]\n");
   for (const auto& name : restored.json().value("removed", nlohmann::json::array()))
     out(fmt::format("[ INFO  ] removed the restored record of host {}\n", name.get<std::string>()));
-  out("[ INFO  ] TASK [ovirt.ovirt.hosted_engine_setup : Run engine-setup with answerfile]\n[ INFO  ] changed: "
-      "[localhost -> 192.168.222.2]\n");
+  out("[ INFO  ] TASK [ovirt.ovirt.hosted_engine_setup : Run engine-setup with answerfile]\n");
+  // A real engine-setup takes minutes: the deploy_hold_ms fault stretches
+  // this stage so a test can interrupt she-restore while the deploy runs.
+  const nlohmann::json faults = read_faults(a);
+  if (faults.contains("deploy_hold_ms") && faults["deploy_hold_ms"].is_number_integer())
+    std::this_thread::sleep_for(milliseconds(std::clamp(faults["deploy_hold_ms"].get<long long>(), 0LL, 600000LL)));
+  out("[ INFO  ] changed: [localhost -> 192.168.222.2]\n");
   out("[ INFO  ] TASK [ovirt.ovirt.hosted_engine_setup : Include after engine-setup custom tasks files for the engine "
       "VM]\n");
 
