@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 
 typedef struct evp_md_st EVP_MD;
 typedef struct evp_md_ctx_st EVP_MD_CTX;
@@ -29,6 +30,6 @@ class Digest {
 };
 
 /// Lowercase hex SHA-256 of `data`.
-std::string sha256_hex(const std::string& data);
+std::string sha256_hex(std::string_view data);
 
 }  // namespace she

@@ -1,5 +1,6 @@
 #include "orchestrator/journal.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <csignal>
@@ -8,6 +9,8 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <mutex>
+#include <string_view>
+#include <thread>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,7 +25,7 @@ constexpr size_t kChecksumLength = 16;
 std::mutex g_append_mutex;
 std::atomic<long> g_reads{0};
 
-std::string checksum(const std::string& text) { return sha256_hex(text).substr(0, kChecksumLength); }
+std::string checksum(std::string_view text) { return sha256_hex(text).substr(0, kChecksumLength); }
 
 struct Parsed {
   std::vector<Value> records;
@@ -30,6 +33,56 @@ struct Parsed {
   std::string problem;             // a damaged tail
   std::vector<size_t> skipped;     // offsets of damaged records with valid ones after them
 };
+
+/// The records of the whole lines in data[begin, end), in order, and where
+/// the damaged ones start; `last_ok_end` is the end of the last good line.
+struct Stretch {
+  std::vector<Value> records;
+  std::vector<size_t> damaged;
+  size_t last_ok_end = 0;
+};
+
+void parse_lines(std::string_view data, size_t begin, size_t end, Stretch* out) {
+  for (size_t pos = begin; pos < end;) {
+    size_t eol = data.find('\n', pos);
+    std::string_view line = data.substr(pos, eol - pos);
+    Value record;
+    bool ok = line.size() >= kChecksumLength + 2 && line[kChecksumLength] == ' ' &&
+              checksum(line.substr(kChecksumLength + 1)) == line.substr(0, kChecksumLength);
+    if (ok) {
+      std::string_view json = line.substr(kChecksumLength + 1);
+      record = Value::parse(json.begin(), json.end(), nullptr, false);
+      ok = record.is_object();
+    }
+    if (ok) {
+      out->records.push_back(std::move(record));
+      out->last_ok_end = eol + 1;
+    } else {
+      out->damaged.push_back(pos);
+    }
+    pos = eol + 1;
+  }
+}
+
+/// A resume reads every record before it can act: a long journal is parsed
+/// in stretches of whole lines on all cores, then put back in order.
+void parse_all_lines(std::string_view data, size_t begin, size_t end, std::vector<Stretch>* stretches) {
+  constexpr size_t kStretchMin = 1 << 20;
+  size_t n = std::min<size_t>({std::max(1u, std::thread::hardware_concurrency()), 8, (end - begin) / kStretchMin + 1});
+  std::vector<size_t> cuts = {begin};
+  for (size_t i = 1; i < n; ++i) {
+    size_t at = data.find('\n', std::max(cuts.back(), begin + (end - begin) * i / n));
+    if (at == std::string_view::npos || at + 1 >= end) break;
+    cuts.push_back(at + 1);
+  }
+  cuts.push_back(end);
+  stretches->resize(cuts.size() - 1);
+  std::vector<std::thread> workers;
+  for (size_t i = 1; i < stretches->size(); ++i)
+    workers.emplace_back(parse_lines, data, cuts[i], cuts[i + 1], &(*stretches)[i]);
+  parse_lines(data, cuts[0], cuts[1], &(*stretches)[0]);
+  for (auto& w : workers) w.join();
+}
 
 bool parse(const std::string& data, const std::string& path, Parsed* out, std::string* err) {
   const std::string head = Journal::header();
@@ -54,36 +107,29 @@ bool parse(const std::string& data, const std::string& path, Parsed* out, std::s
       *err = fmt::format("{}: not a she-restore journal", path);
     return false;
   }
-  size_t pos = head.size();
-  out->valid_end = pos;
-  while (pos < data.size()) {
-    size_t eol = data.find('\n', pos);
-    if (eol == std::string::npos) {
-      out->problem = "a torn last record";
-      return true;
-    }
-    std::string line = data.substr(pos, eol - pos);
-    Value record;
-    bool ok = line.size() >= kChecksumLength + 2 && line[kChecksumLength] == ' ' &&
-              checksum(line.substr(kChecksumLength + 1)) == line.substr(0, kChecksumLength);
-    if (ok) {
-      record = Value::parse(line.substr(kChecksumLength + 1), nullptr, false);
-      ok = record.is_object();
-    }
-    if (!ok) {
-      // A damaged last record is a write the crash cut short: drop it. One
-      // with intact records after it is damage on disk: keep the others
-      // rather than forget everything they record.
-      if (eol + 1 >= data.size()) {
-        out->problem = fmt::format("a corrupt last record at byte {}", pos);
-        return true;
-      }
-      out->skipped.push_back(pos);
-    } else {
-      out->records.push_back(std::move(record));
-    }
-    pos = eol + 1;
-    if (ok) out->valid_end = pos;
+  // Whole lines end at the last newline; anything after it is a record a
+  // crash cut short.
+  size_t last_nl = data.rfind('\n');
+  size_t lines_end = last_nl == std::string::npos || last_nl < head.size() ? head.size() : last_nl + 1;
+  std::vector<Stretch> stretches;
+  if (lines_end > head.size()) parse_all_lines(data, head.size(), lines_end, &stretches);
+  out->valid_end = head.size();
+  size_t total = 0;
+  for (auto& st : stretches) total += st.records.size();
+  out->records.reserve(total);
+  for (auto& st : stretches) {
+    for (auto& r : st.records) out->records.push_back(std::move(r));
+    out->skipped.insert(out->skipped.end(), st.damaged.begin(), st.damaged.end());
+    if (st.last_ok_end) out->valid_end = st.last_ok_end;
+  }
+  if (lines_end < data.size()) {
+    out->problem = "a torn last record";
+  } else if (!out->skipped.empty() && out->skipped.back() >= out->valid_end) {
+    // A damaged last record is a write the crash cut short: drop it. One
+    // with intact records after it is damage on disk: keep the others
+    // rather than forget everything they record.
+    out->problem = fmt::format("a corrupt last record at byte {}", out->skipped.back());
+    out->skipped.pop_back();
   }
   return true;
 }
