@@ -9,6 +9,7 @@
 #include "orchestrator/commands.h"
 #include "orchestrator/exit_codes.h"
 #include "orchestrator/lab_session.h"
+#include "orchestrator/run_history.h"
 
 namespace she {
 
@@ -41,10 +42,14 @@ int phases(int argc, char** argv) {
   std::optional<Plan> plan = load_plan_or_report(opts);
   if (!plan) return exit_code::kInvalidPlan;
 
-  // Validate only, report status, rehearse, or run (resuming if unfinished).
+  // Validate only, read the runs (status, history, a report), rehearse, or
+  // run (resuming if unfinished).
   switch (opts.command) {
     case Command::Validate: return command_validate(*plan);
     case Command::Status: return command_status_of(*plan, opts);
+    case Command::Runs: return command_runs(*plan, opts.run.invocation, opts.output);
+    case Command::Report:
+      return command_report(*plan, opts.run.invocation, opts.report_run, opts.report_format);
     case Command::DryRun: return command_dry_run(*plan, opts.offline);
     default: return command_run(*plan, opts);
   }

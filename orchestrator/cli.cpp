@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <tuple>
 #include <unistd.h>
 
 #include "orchestrator/exit_codes.h"
@@ -90,6 +91,21 @@ std::optional<int> parse_command_line(int argc, char** argv, Options& opts) {
   status->add_option("--state-dir", sopts.run.state_dir, "where runs are kept");
   status->add_option("--output", sopts.output, "text or json")->check(CLI::IsMember({"text", "json"}));
 
+  auto* runs = app.add_subcommand("runs", "every run of a plan: when, how long, result, who, what was left");
+  Options ropts;
+  std::vector<std::string> runs_params;
+  add_plan_options(*runs, ropts, runs_params);
+  runs->add_option("--state-dir", ropts.run.state_dir, "where runs are kept");
+  runs->add_option("--output", ropts.output, "text or json")->check(CLI::IsMember({"text", "json"}));
+
+  auto* report = app.add_subcommand("report", "the report of a run (the latest unless --run), from its journal");
+  Options popts;
+  std::vector<std::string> report_params;
+  add_plan_options(*report, popts, report_params);
+  report->add_option("--state-dir", popts.run.state_dir, "where runs are kept");
+  report->add_option("--run", popts.report_run, "the run's id (see `runs`)")->type_name("RUN_ID");
+  report->add_option("--format", popts.report_format, "md or json")->check(CLI::IsMember({"md", "json"}));
+
   auto* verify = app.add_subcommand("verify-backup", "check an engine-backup archive: layout, checksums, version pair");
   verify->add_option("file", opts.backup_file, "the archive")->required();
   verify->add_option("--target-version", opts.target_version, "the engine version that will restore it");
@@ -103,11 +119,15 @@ std::optional<int> parse_command_line(int argc, char** argv, Options& opts) {
     int code = app.exit(e);
     return code == 0 ? exit_code::kOk : exit_code::kUsage;
   }
-  if (validate->parsed() || status->parsed()) {
-    bool is_status = status->parsed();
-    opts = is_status ? sopts : vopts;
-    opts.command = is_status ? Command::Status : Command::Validate;
-    if (!split_params(is_status ? status_params : validate_params, opts)) return exit_code::kUsage;
+  // Subcommands that read a plan: each has its own options and --param.
+  for (auto [sub, sub_opts, sub_params, command] :
+       {std::tuple{validate, &vopts, &validate_params, Command::Validate},
+        std::tuple{status, &sopts, &status_params, Command::Status}, std::tuple{runs, &ropts, &runs_params, Command::Runs},
+        std::tuple{report, &popts, &report_params, Command::Report}}) {
+    if (!sub->parsed()) continue;
+    opts = *sub_opts;
+    opts.command = command;
+    if (!split_params(*sub_params, opts)) return exit_code::kUsage;
     remember_invocation(opts);
     return std::nullopt;
   }

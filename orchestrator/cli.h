@@ -12,7 +12,7 @@
 namespace she {
 
 
-enum class Command { Run, DryRun, Validate, Status, Steps, VerifyBackup };
+enum class Command { Run, DryRun, Validate, Status, Runs, Report, Steps, VerifyBackup };
 
 struct Options {
   Command command = Command::Run;
@@ -23,7 +23,9 @@ struct Options {
   RunOptions run;                                           // run-only flags (and --state-dir for status)
   bool yes = false;                                         // --yes
   std::string answers_file;                                 // --answers
-  std::string output = "text";                              // status --output
+  std::string output = "text";                              // status/runs --output
+  std::string report_run;                                   // report --run
+  std::string report_format = "md";                         // report --format
   std::string backup_file;                                  // verify-backup FILE
   std::string target_version;                               // verify-backup --target-version
   bool offline = false;                                     // --dry-run --offline: no live reads

@@ -27,7 +27,9 @@ std::string Invocation::run(std::string_view extra) const {
   return command(*this, {"she-restore"}, Binding | State | Answers, extra);
 }
 
-std::string Invocation::status() const { return command(*this, {"she-restore", "status"}, Binding | State, {}); }
+std::string Invocation::subcommand(std::string_view name, std::string_view extra) const {
+  return command(*this, {"she-restore", std::string(name)}, Binding | State, extra);
+}
 
 std::string Invocation::dry_run() const { return command(*this, {"she-restore", "--dry-run"}, Binding, {}); }
 

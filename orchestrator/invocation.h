@@ -24,7 +24,10 @@ struct Invocation {
   /// `she-restore PLAN FLAGS EXTRA`: runs (resumes) the same run.
   std::string run(std::string_view extra = {}) const;
   /// `she-restore status PLAN FLAGS`: where that run stands.
-  std::string status() const;
+  std::string status() const { return subcommand("status"); }
+  /// `she-restore NAME PLAN FLAGS EXTRA` for the commands that read the
+  /// runs (status, runs, report).
+  std::string subcommand(std::string_view name, std::string_view extra = {}) const;
   /// `she-restore --dry-run PLAN FLAGS`: rehearses the same plan.
   std::string dry_run() const;
 };

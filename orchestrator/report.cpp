@@ -2,9 +2,41 @@
 
 #include <fmt/format.h>
 
+#include "base/clock.h"
 #include "base/durable_file.h"
 
 namespace she {
+
+namespace {
+
+/// What a step of this type does to the host an iteration names, for the
+/// report's hosts section; nullptr for steps that touch no host record.
+const char* host_effect(const std::string& uses) {
+  if (uses == "engine.host.fence_manual") return "fenced";
+  if (uses == "engine.host.remove") return "removed";
+  if (uses == "engine.host.add" || uses == "engine.host.install") return "reinstalled";
+  return nullptr;
+}
+
+/// Wall time of a step: from its first iteration's start to its last one's
+/// end. Loop items run side by side, so their durations never add up.
+long long wall_ms(const StepState& ss) {
+  long long first = -1, last = -1;
+  for (const auto& [key, it] : ss.iterations) {
+    long long a = utc_ms(it.started), b = utc_ms(it.finished);
+    if (a < 0 || b < 0) continue;
+    if (first < 0 || a < first) first = a;
+    last = std::max(last, b);
+  }
+  if (first >= 0) return std::max(0LL, last - first);
+  long long longest = 0;  // journals written before times had milliseconds
+  for (const auto& [key, it] : ss.iterations) longest = std::max(longest, it.duration_ms);
+  return longest;
+}
+
+std::string seconds(long long ms) { return fmt::format("{:.1f} s", static_cast<double>(ms) / 1000.0); }
+
+}  // namespace
 
 Value report_json(const Plan& plan, const RunState& st) {
   Value r;
@@ -18,29 +50,51 @@ Value report_json(const Plan& plan, const RunState& st) {
   r["host"] = st.host;
   r["started"] = st.started;
   r["finished"] = st.finished;
+  long long t0 = utc_ms(st.started), t1 = utc_ms(st.finished);
+  if (t0 >= 0 && t1 >= t0) r["duration_ms"] = t1 - t0;
   r["result"] = st.result.empty() ? "running" : st.result;
   r["stop_reason"] = st.stop_reason;
   r["stop_step"] = st.stop_step;
   r["resumes"] = st.resumes;
   r["steps"] = Value::array();
+  r["backups"] = Value::array();
+  r["hosts"] = {{"fenced", Value::array()}, {"removed", Value::array()}, {"reinstalled", Value::array()},
+                {"left", Value::array()}};
   for (auto& s : plan.steps) {
     Value step = {{"id", s.id}, {"name", s.name}, {"uses", s.uses}, {"kind", kind_name(s.type->kind())}};
     auto found = st.steps.find(s.id);
     if (found == st.steps.end()) {
       step["status"] = "pending";
-    } else {
-      const StepState& ss = found->second;
-      step["status"] = ss.status();
-      if (!ss.skip_reason.empty()) step["reason"] = ss.skip_reason;
-      step["iterations"] = Value::array();
-      for (auto& [key, it] : ss.iterations) {
-        Value i = {{"key", key},          {"label", it.label},      {"status", it.status},
-                   {"attempts", it.attempts}, {"started", it.started}, {"finished", it.finished},
-                   {"duration_ms", it.duration_ms}, {"outputs", it.outputs}};
-        if (!it.error.empty()) i["error"] = it.error;
-        if (!it.note.empty()) i["note"] = it.note;
-        step["iterations"].push_back(i);
-      }
+      r["steps"].push_back(step);
+      continue;
+    }
+    const StepState& ss = found->second;
+    step["status"] = ss.status();
+    step["loop"] = ss.loop_expanded;
+    step["wall_ms"] = wall_ms(ss);
+    if (!ss.skip_reason.empty()) step["reason"] = ss.skip_reason;
+    step["iterations"] = Value::array();
+    const char* effect = host_effect(s.uses);
+    for (auto& [key, it] : ss.iterations) {
+      Value i = {{"key", key},          {"label", it.label},      {"status", it.status},
+                 {"attempts", it.attempts}, {"started", it.started}, {"finished", it.finished},
+                 {"duration_ms", it.duration_ms}, {"outputs", it.outputs}};
+      if (!it.error.empty()) i["error"] = it.error;
+      if (!it.note.empty()) i["note"] = it.note;
+      if (!it.retries.empty()) i["retries"] = it.retries;
+      step["iterations"].push_back(i);
+      std::string host = it.label.empty() ? s.id : it.label;
+      if (effect && it.status == "succeeded") r["hosts"][effect].push_back(host);
+      if (effect && it.status == "failed")
+        r["hosts"]["left"].push_back({{"host", host}, {"step", s.id}, {"error", it.error}});
+      // The archive a run took or restored: what backup.verify read in it.
+      if (s.uses == "backup.verify" && it.status == "succeeded")
+        r["backups"].push_back({{"step", s.id},
+                                {"file", it.outputs.value("file", "")},
+                                {"bytes", it.outputs.value("bytes", 0LL)},
+                                {"sha256", it.outputs.value("sha256", "")},
+                                {"engine_version", it.outputs.value("version", "")},
+                                {"engine_fqdn", it.outputs.value("fqdn", "")}});
     }
     r["steps"].push_back(step);
   }
@@ -59,25 +113,63 @@ std::string report_markdown(const Value& r) {
   std::string md = fmt::format("# she-restore run {}\n\n", r["run_id"].get<std::string>());
   md += fmt::format("| | |\n|---|---|\n| plan | {} (procedure {}) |\n| environment | {} ({}) |\n", to_text(r["plan"]),
                     to_text(r["procedure"]), to_text(r["environment"]), to_text(r["mode"]));
-  md += fmt::format("| by | {} on {} |\n| started | {} |\n| finished | {} |\n| result | **{}** |\n", to_text(r["user"]),
-                    to_text(r["host"]), to_text(r["started"]), to_text(r["finished"]), to_text(r["result"]));
+  md += fmt::format("| by | {} on {} |\n| started | {} |\n| finished | {} |\n", to_text(r["user"]), to_text(r["host"]),
+                    to_text(r["started"]), to_text(r["finished"]));
+  if (r.contains("duration_ms")) md += fmt::format("| wall time | {} |\n", seconds(r["duration_ms"].get<long long>()));
+  md += fmt::format("| resumes | {} |\n| result | **{}** |\n", to_text(r["resumes"]), to_text(r["result"]));
   if (!to_text(r["stop_reason"]).empty())
     md += fmt::format("| stopped at | {}: {} |\n", to_text(r["stop_step"]), to_text(r["stop_reason"]));
-  md += "\n## Steps\n\n| step | type | status | attempts | duration | notes |\n|---|---|---|---|---|---|\n";
+
+  for (auto& b : r["backups"])
+    md += fmt::format("\n## Backup\n\n| | |\n|---|---|\n| file | `{}` |\n| size | {} bytes |\n| SHA-256 | `{}` |\n"
+                      "| engine version | {} |\n| engine FQDN | {} |\n| checked by | {} |\n",
+                      to_text(b["file"]), to_text(b["bytes"]), to_text(b["sha256"]), to_text(b["engine_version"]),
+                      to_text(b["engine_fqdn"]).empty() ? "(not recorded)" : to_text(b["engine_fqdn"]),
+                      to_text(b["step"]));
+
+  const Value& hosts = r["hosts"];
+  if (!hosts["fenced"].empty() || !hosts["removed"].empty() || !hosts["reinstalled"].empty() || !hosts["left"].empty()) {
+    md += "\n## Hosts\n\n| | |\n|---|---|\n";
+    for (const char* what : {"fenced", "removed", "reinstalled"})
+      if (!hosts[what].empty()) {
+        std::vector<std::string> names;
+        for (auto& h : hosts[what]) names.push_back(to_text(h));
+        md += fmt::format("| {} | {} |\n", what, fmt::join(names, ", "));
+      }
+    for (auto& h : hosts["left"])
+      md += fmt::format("| left | {} ({} failed: {}) |\n", to_text(h["host"]), to_text(h["step"]), to_text(h["error"]));
+  }
+
+  md += "\n## Steps\n\nWall time runs from a step's first start to its last end: loop items run side by side, "
+        "so their own times are listed below, never added up.\n\n"
+        "| step | type | status | attempts | wall time | notes |\n|---|---|---|---|---|---|\n";
+  std::string items, retries;
   for (auto& s : r["steps"]) {
-    long long ms = 0;
     int attempts = 0;
     std::string notes = s.value("reason", "");
-    if (s.contains("iterations"))
+    bool ran = s.contains("iterations") && !s["iterations"].empty();
+    if (ran)
       for (auto& i : s["iterations"]) {
-        ms += i.value("duration_ms", 0LL);
         attempts += i.value("attempts", 0);
+        std::string label = i.value("label", "");
         std::string what = i.contains("error") ? to_text(i["error"]) : i.value("note", "");
-        if (!what.empty()) notes += (notes.empty() ? "" : "; ") + (i.value("label", "").empty() ? "" : i.value("label", "") + ": ") + what;
+        if (!what.empty()) notes += (notes.empty() ? "" : "; ") + (label.empty() ? "" : label + ": ") + what;
+        if (s.value("loop", false))
+          items += fmt::format("| {} | {} | {} | {} | {} |\n", to_text(s["id"]), label.empty() ? i.value("key", "") : label,
+                               to_text(i["status"]), i.value("attempts", 0), seconds(i.value("duration_ms", 0LL)));
+        if (i.contains("retries"))
+          for (auto& f : i["retries"])
+            retries += fmt::format("| {}{} | {} | {} | {} |\n", to_text(s["id"]), label.empty() ? "" : " (" + label + ")",
+                                   to_text(f["time"]), to_text(f["class"]), to_text(f["error"]));
       }
-    md += fmt::format("| {} | {} | {} | {} | {:.1f}s | {} |\n", to_text(s["id"]), to_text(s["uses"]), to_text(s["status"]),
-                      attempts, static_cast<double>(ms) / 1000.0, notes);
+    md += fmt::format("| {} | {} | {} | {} | {} | {} |\n", to_text(s["id"]), to_text(s["uses"]), to_text(s["status"]),
+                      ran ? std::to_string(attempts) : "-", ran ? seconds(s.value("wall_ms", 0LL)) : "-", notes);
   }
+  if (!items.empty())
+    md += "\n## Loop items\n\n| step | item | status | attempts | time |\n|---|---|---|---|---|\n" + items;
+  if (!retries.empty())
+    md += "\n## Retries\n\nEach failure a retry followed, with its cause.\n\n| step | when | class | error |\n"
+          "|---|---|---|---|\n" + retries;
   if (!r["answers"].empty()) {
     md += "\n## Operator answers\n\n| question | answer | who | given by | when |\n|---|---|---|---|---|\n";
     for (auto& a : r["answers"])
@@ -112,10 +204,7 @@ std::string run_summary(const Plan& plan, const RunState& st, long long elapsed_
     long long ms = 0;
     for (const auto& [key, it] : found->second.iterations) {
       ms = std::max(ms, it.duration_ms);
-      const char* what = s.uses == "engine.host.fence_manual" ? "fenced"
-                         : s.uses == "engine.host.remove"      ? "removed"
-                         : s.uses == "engine.host.add" || s.uses == "engine.host.install" ? "added or reinstalled"
-                                                                                            : nullptr;
+      const char* what = host_effect(s.uses);
       if (what && it.status == "succeeded" && !it.label.empty()) hosts[what].push_back(it.label);
       if (it.status == "failed" && s.on_failure == OnFailure::Continue) {
         if (first_left.empty()) first_left = s.id;
@@ -133,8 +222,10 @@ std::string run_summary(const Plan& plan, const RunState& st, long long elapsed_
   out += fmt::format("  steps: {} done, {} skipped, {} failed, {} not run (of {})\n", done, skipped, failed,
                      plan.steps.size() - static_cast<size_t>(done + skipped + failed), plan.steps.size());
   if (!longest.empty()) out += fmt::format("  longest: {}\n", fmt::join(longest, ", "));
-  for (const char* what : {"fenced", "removed", "added or reinstalled"})
-    if (hosts.count(what)) out += fmt::format("  hosts {}: {}\n", what, fmt::join(hosts[what], ", "));
+  for (const char* what : {"fenced", "removed", "reinstalled"})
+    if (hosts.count(what))
+      out += fmt::format("  hosts {}: {}\n", what == std::string("reinstalled") ? "added or reinstalled" : what,
+                         fmt::join(hosts[what], ", "));
   if (left.empty()) {
     out += "  left for the operator: nothing";
   } else {

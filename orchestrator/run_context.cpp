@@ -23,7 +23,7 @@ RunContext::RunContext(const Plan& p, const RunOptions& o, OperatorChannel& op)
 RunContext::~RunContext() = default;
 
 void RunContext::record(Value r) {
-  r["time"] = utc_now();
+  r["time"] = utc_now_ms();
   r = redactor.scrub(r);
   std::string err;
   if (!journal.append(r, &err)) throw JournalFailure(fmt::format("{}: {}", paths.journal(), err));

@@ -88,6 +88,7 @@ void RunState::apply(const Value& r) {
         it.finished = time;
       } else {
         it.status = "pending";  // a retry follows
+        it.retries.push_back({{"class", it.error_class}, {"error", it.error}, {"time", time}});
       }
     } else if (t == rec::kStepSkipped) {
       if (key.empty() && !st.steps[step].loop_expanded) {

@@ -46,6 +46,7 @@ struct IterationState {
   std::string started, finished;
   long long duration_ms = 0;
   std::string note;  // how it ended, e.g. "already in place (probe)"
+  std::vector<Value> retries;  // the failures a retry followed: {class, error, time}
 };
 
 struct StepState {

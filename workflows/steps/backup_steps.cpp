@@ -507,7 +507,10 @@ class VerifyArchive : public HostStep {
                  {{"version", false, "engine version of the backup"},
                   {"os_version", false, "OS of the backed-up engine"},
                   {"scopes", true, "scopes present"},
-                  {"sha256", false, "SHA-256 of the archive"}}) {}
+                  {"sha256", false, "SHA-256 of the archive"},
+                  {"file", false, "the archive checked (as given)"},
+                  {"bytes", false, "its size"},
+                  {"fqdn", false, "the engine FQDN recorded in it, empty when absent"}}) {}
 
  protected:
   StepResult run(const StepContext& ctx) const override {
@@ -525,7 +528,8 @@ class VerifyArchive : public HostStep {
     if (!problems.empty())
       throw StepError("fatal", fmt::format("the backup {} does not check out: {}", ctx.text("file"), fmt::join(problems, "; ")));
     StepResult r;
-    r.outputs = {{"version", sum.version}, {"os_version", sum.os_version}, {"scopes", sum.scopes}, {"sha256", sum.sha256}};
+    r.outputs = {{"version", sum.version}, {"os_version", sum.os_version}, {"scopes", sum.scopes},
+                 {"sha256", sum.sha256}, {"file", ctx.text("file")}, {"bytes", sum.bytes}, {"fqdn", sum.engine_fqdn}};
     return r;
   }
 
