@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "base/backoff.h"
+#include "base/interrupted.h"
 #include "base/duration.h"
 #include "base/poller.h"
 
@@ -29,21 +30,48 @@ size_t collect(char* data, size_t size, size_t n, void* out) {
   return size * n;
 }
 
-void check_stop(const CallOptions& o) {
-  if (o.should_stop && o.should_stop()) throw EngineError(Kind::Interrupted, 0, "stopped at a safe point");
-}
-
-void pause_for(const CallOptions& o, std::chrono::milliseconds d) {
-  if (!wait_unless(d, o.should_stop)) check_stop(o);
-}
-
 std::string join(const std::vector<std::string>& v) { return fmt::format("{}", fmt::join(v, ", ")); }
 
 }  // namespace
 
+// The easy handle runs inside a multi handle of its own so that a request
+// in flight can be abandoned: curl_easy_perform would only give it up at
+// its timeouts. The multi handle also holds the connection cache, so the
+// connection is kept between requests as before.
 struct EngineClient::Curl {
   CURL* handle = curl_easy_init();
-  ~Curl() { curl_easy_cleanup(handle); }
+  CURLM* multi = curl_multi_init();
+  ~Curl() {
+    curl_multi_cleanup(multi);
+    curl_easy_cleanup(handle);
+  }
+
+  /// Runs the transfer set up on `handle`, asking `stop` every 100 ms
+  /// (a signal or a step's deadline is seen within that, whatever the
+  /// request's own timeouts). Returns false when stopped: the transfer is
+  /// dropped and its connection closed, nothing more is sent on it.
+  bool perform(const std::function<bool()>& stop, CURLcode* rc) {
+    curl_multi_add_handle(multi, handle);
+    bool stopped = false;
+    *rc = CURLE_OK;
+    for (int running = 1; running;) {
+      if (curl_multi_perform(multi, &running) != CURLM_OK) {
+        *rc = CURLE_FAILED_INIT;  // the multi interface itself failed: no transfer was made
+        break;
+      }
+      if (!running) break;
+      if (stop()) {
+        stopped = true;
+        break;
+      }
+      curl_multi_poll(multi, nullptr, 0, 100, nullptr);
+    }
+    int left = 0;
+    while (CURLMsg* m = curl_multi_info_read(multi, &left))
+      if (m->msg == CURLMSG_DONE && m->easy_handle == handle) *rc = m->data.result;
+    curl_multi_remove_handle(multi, handle);
+    return !stopped;
+  }
 };
 
 std::string certificate_fingerprint(const std::string& pem) {
@@ -205,6 +233,11 @@ std::string EngineClient::fetched_ca_fingerprint() const {
 
 EngineClient::~EngineClient() { logout(); }
 
+void EngineClient::check_stop(const CallOptions& o) const {
+  if ((o.should_stop && o.should_stop()) || (config_.stopping && config_.stopping()))
+    throw Interrupted("stopped before a request to the engine");
+}
+
 std::string EngineClient::origin() const {
   // https://host[:port] of the API URL: SSO, health and pki-resource live there.
   size_t scheme = config_.api_url.find("://");
@@ -278,9 +311,12 @@ Response EngineClient::perform(const CallOptions& o, const std::string& method, 
     curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &config_.open_socket);
   }
   check_stop(o);
-  CURLcode rc = curl_easy_perform(c);
+  CURLcode rc = CURLE_OK;
+  const bool finished = curl_->perform(
+      [&] { return (o.should_stop && o.should_stop()) || (config_.stopping && config_.stopping()); }, &rc);
   curl_slist_free_all(list);
   curl_slist_free_all(resolve);
+  if (!finished) throw Interrupted(fmt::format("{} {}: abandoned in flight", method, url));
   if (rc != CURLE_OK) {
     std::string what = curl_easy_strerror(rc);
     if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_CERTPROBLEM)
@@ -397,7 +433,10 @@ void EngineClient::login(const CallOptions& o) {
 
 void EngineClient::logout() {
   std::lock_guard<std::recursive_mutex> lock(mutex_);
-  if (token_.empty()) return;
+  // After a signal nothing more goes to the engine: the token expires by
+  // itself, and an engine slow enough to be interrupted would hold the
+  // exit for the logout's whole timeout.
+  if (token_.empty() || (config_.stopping && config_.stopping())) return;
   try {
     CallOptions none;
     perform(none, "POST", origin() + "/ovirt-engine/services/sso-logout",
@@ -433,23 +472,29 @@ Response EngineClient::send_now(const CallOptions& o, const Request& r) {
   bool needs_auth = r.path.rfind(kApiPrefix, 0) == 0;
   if (needs_auth && !config_.basic_auth && token_.empty()) login(o);
   bool relogged = false;
-  // Reads are safe to repeat after a transport error or a 5xx; actions are not.
-  int attempts = r.writes() ? 1 : std::max(1, config_.read_attempts);
-  // The cap only matters for a configuration with many read attempts.
-  const Backoff backoff{config_.read_backoff, std::chrono::minutes(1)};
-  auto back_off = [&](int attempt, const std::string& why) {
+  // Reads are safe to repeat after a transport error or a 5xx; actions are
+  // not. A wait's reads meeting a transient error go on until its deadline.
+  const int attempts = r.writes() ? 1 : std::max(1, config_.read_attempts);
+  const bool in_wait = !r.writes() && o.retry_reads_until != Clock::time_point{};
+  // The cap only matters for a long series: a wait's, or a configuration
+  // with many read attempts.
+  const Backoff backoff{config_.read_backoff, in_wait ? config_.poll_max : std::chrono::minutes(1)};
+  auto back_off = [&](int attempt, bool transient, const std::string& why) {
+    if (r.writes()) return false;
     std::chrono::milliseconds wait = backoff.next(attempt);
+    if (in_wait && transient ? Clock::now() + wait >= o.retry_reads_until : attempt >= attempts) return false;
     if (o.progress) o.progress(fmt::format("{} {}: {}; retrying in {} ms", r.method, r.path, why, wait.count()));
-    pause_for(o, wait);
+    if (!wait_unless(wait, [&] { return (o.should_stop && o.should_stop()) || (config_.stopping && config_.stopping()); }))
+      check_stop(o);
+    return true;
   };
   for (int attempt = 1;; ++attempt) {
     Response resp;
     try {
       resp = send_once(o, r, needs_auth);
     } catch (const EngineError& e) {
-      bool retry = (e.kind() == Kind::Transport || e.kind() == Kind::Timeout) && attempt < attempts;
-      if (!retry) throw;
-      back_off(attempt, e.what());
+      bool transient = e.kind() == Kind::Transport || e.kind() == Kind::Timeout;
+      if (!transient || !back_off(attempt, true, e.what())) throw;
       continue;
     }
     if (resp.status == 401 && needs_auth && !config_.basic_auth && !relogged) {
@@ -460,10 +505,10 @@ Response EngineClient::send_now(const CallOptions& o, const Request& r) {
       --attempt;
       continue;
     }
-    if (resp.status >= 500 && attempt < attempts) {
-      back_off(attempt, fmt::format("HTTP {}", resp.status));
+    if (resp.status >= 500 &&
+        back_off(attempt, resp.status == 502 || resp.status == 503 || resp.status == 504,
+                 fmt::format("HTTP {}", resp.status)))
       continue;
-    }
     if (resp.status >= 200 && resp.status < 300) return resp;
     Fault f;
     bool has_fault = parse_fault(resp.body, &f);
@@ -541,9 +586,11 @@ Host EngineClient::wait_for_status(const CallOptions& o, const std::string& id, 
   std::string last;
   Host h;
   h.id = id;
+  CallOptions polls = o;
+  polls.retry_reads_until = start + timeout;
   Poller poller(o.runner, {config_.poll_initial, config_.poll_max}, o.should_stop);
   auto reached = [&] {
-    h = get_host(o, id, true);
+    h = get_host(polls, id, true);
     if (std::find(targets.begin(), targets.end(), h.status) != targets.end()) return true;
     auto waited = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - start).count();
     if (std::find(fail_on.begin(), fail_on.end(), h.status) != fail_on.end()) {
@@ -568,7 +615,7 @@ Host EngineClient::wait_for_status(const CallOptions& o, const std::string& id, 
     case Poller::Outcome::Assumed:
       h.status = targets.empty() ? h.status : targets.front();
       return h;
-    case Poller::Outcome::Stopped: check_stop(o); throw EngineError(Kind::Interrupted, 0, "stopped at a safe point");
+    case Poller::Outcome::Stopped: throw Interrupted(fmt::format("stopped while waiting for host {} to be {}", id, join(targets)));
     case Poller::Outcome::TimedOut: break;
   }
   throw EngineError(Kind::Timeout, 0,
@@ -578,10 +625,12 @@ Host EngineClient::wait_for_status(const CallOptions& o, const std::string& id, 
 }
 
 void EngineClient::wait_for_removal(const CallOptions& o, const std::string& id, std::chrono::milliseconds timeout) {
+  CallOptions polls = o;
+  polls.retry_reads_until = Clock::now() + timeout;
   Poller poller(o.runner, {config_.poll_initial, config_.poll_max}, o.should_stop);
   auto gone = [&] {
     try {
-      get_host(o, id, false);
+      get_host(polls, id, false);
     } catch (const EngineError& e) {
       if (e.kind() == Kind::NotFound) return true;
       throw;
@@ -591,7 +640,7 @@ void EngineClient::wait_for_removal(const CallOptions& o, const std::string& id,
   switch (poller.wait("engine", "host " + id + " is gone (GET answers 404)", timeout, gone)) {
     case Poller::Outcome::Reached:
     case Poller::Outcome::Assumed: return;
-    case Poller::Outcome::Stopped: throw EngineError(Kind::Interrupted, 0, "stopped at a safe point");
+    case Poller::Outcome::Stopped: throw Interrupted(fmt::format("stopped while waiting for host {} to go", id));
     case Poller::Outcome::TimedOut: break;
   }
   throw EngineError(Kind::Timeout, 0, fmt::format("host {} is still listed after its removal", id));

@@ -71,6 +71,9 @@ struct ClientConfig {
   /// hosts/ssh_tunnel.h); -1 on failure. TLS still verifies the certificate
   /// for the URL's host name.
   std::function<int(sockaddr_in* connect_to)> open_socket;
+  /// True once the run is stopping (a signal): from then on no request is
+  /// sent, not even the logout, whatever a call's own should_stop says.
+  std::function<bool()> stopping;
   std::chrono::milliseconds connect_timeout{10000};
   std::chrono::milliseconds request_timeout{120000};
   int read_attempts = 4;        // for GET: first try plus retries
@@ -82,11 +85,20 @@ struct ClientConfig {
 /// Per call: the step's correlation id, its stop flag, its progress line.
 struct CallOptions {
   std::string correlation_id;
+  /// Asked every 100 ms while a request is in flight, and between retries
+  /// and polls: once true the call is abandoned at once and throws
+  /// she::Interrupted. A step's says so on a signal and when its time is up,
+  /// so no call outlives the step's timeout.
   std::function<bool()> should_stop;
   std::function<void(const std::string&)> progress;
   /// Performs (or, in a rehearsal, records) each request and wait; none:
   /// performed directly.
   OperationRunner* runner = nullptr;
+  /// Set by waits to their own deadline: until then a read that meets a
+  /// transient error (no connection, reset, no answer in time, 502, 503,
+  /// 504) is tried again with back-off rather than read_attempts times, so
+  /// a burst of them does not fail a wait that has time left.
+  std::chrono::steady_clock::time_point retry_reads_until{};
 };
 
 struct Response {
@@ -97,7 +109,7 @@ struct Response {
 class EngineClient {
  public:
   explicit EngineClient(ClientConfig config);
-  ~EngineClient();  // logs out
+  ~EngineClient();  // logs out, unless the run is stopping
   EngineClient(const EngineClient&) = delete;
   EngineClient& operator=(const EngineClient&) = delete;
 
@@ -135,6 +147,8 @@ class EngineClient {
 
  private:
   struct Curl;
+  /// Throws she::Interrupted when the call or the run must stop.
+  void check_stop(const CallOptions& o) const;
   void ensure_trust(const CallOptions& o);
   void establish_trust(const CallOptions& o);  // under the anchor's establish_ lock
   void login(const CallOptions& o);

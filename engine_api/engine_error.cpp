@@ -10,7 +10,6 @@ std::string EngineError::error_class() const {
     case Kind::Timeout: return "timeout";
     case Kind::Server: return "server";
     case Kind::Conflict: return "conflict";
-    case Kind::Interrupted: return "interrupted";
     default: return "fatal";
   }
 }
@@ -26,7 +25,6 @@ const char* kind_name(EngineError::Kind kind) {
     case EngineError::Kind::Timeout: return "timeout";
     case EngineError::Kind::Server: return "server";
     case EngineError::Kind::Protocol: return "protocol";
-    case EngineError::Kind::Interrupted: return "interrupted";
   }
   return "?";
 }

@@ -20,8 +20,9 @@ class EngineError : public std::runtime_error {
     Timeout,      // the request or a wait ran out of time
     Server,       // 5xx
     Protocol,     // an answer that is not what the API promises
-    Interrupted,  // the run must stop
   };
+  // A call its stop predicate abandoned is not an engine failure: it throws
+  // she::Interrupted (base/interrupted.h).
 
   EngineError(Kind kind, int http_status, std::string message, std::string detail = {})
       : std::runtime_error(std::move(message)), kind_(kind), http_status_(http_status), detail_(std::move(detail)) {}

@@ -15,6 +15,8 @@
 #include <unistd.h>
 #include <vector>
 
+#include "base/interrupted.h"
+
 namespace she {
 
 namespace {
@@ -94,8 +96,7 @@ struct ConnectClock {
   Clock::time_point deadline;
   void check(const char* during) const {
     if (should_stop && should_stop())
-      throw SshError(Kind::Interrupted, fmt::format("{}: stopped while connecting to {}:{} ({})", t.name, t.address,
-                                                    t.port, during));
+      throw Interrupted(fmt::format("{}: stopped while connecting to {}:{} ({})", t.name, t.address, t.port, during));
     if (Clock::now() > deadline)
       throw SshError(Kind::Connect, fmt::format("{}: {}:{} timed out after {} ms ({}): the host or its sshd is not "
                                                 "answering, or something in between drops the connection",
@@ -161,6 +162,14 @@ int tcp_connect(const SshTarget& t, const ConnectClock& clock) {
   throw SshError(Kind::Connect, fmt::format("{}: cannot connect to {}:{}: {}", t.name, t.address, t.port, last));
 }
 
+/// Whether a key of `type` may be negotiated under `methods` (a
+/// comma-separated host-key method list; RSA keys sign as rsa-sha2-*).
+bool method_allowed(const std::string& methods, const std::string& type) {
+  std::string list = "," + methods + ",";
+  if (type == "ssh-rsa") return list.find(",ssh-rsa,") != std::string::npos || list.find(",rsa-sha2-") != std::string::npos;
+  return list.find("," + type + ",") != std::string::npos;
+}
+
 /// base64 with its padding, as known_hosts lines carry keys.
 std::string base64_padded(const std::string& blob) {
   std::string out = base64(reinterpret_cast<const unsigned char*>(blob.data()), blob.size());
@@ -175,7 +184,6 @@ std::string SshError::error_class() const {
     case Kind::Connect:
     case Kind::Dropped: return "transport";
     case Kind::Timeout: return "timeout";
-    case Kind::Interrupted: return "interrupted";
     default: return "fatal";
   }
 }
@@ -343,20 +351,34 @@ void SshSession::connect(const std::function<bool()>& should_stop) {
                                 known));
   };
 
-  if (int rc = impl->handshake(t, clock, methods); rc != 0) {
-    std::string why = session_error(s);
-    if (rc == LIBSSH2_ERROR_KEX_FAILURE && !methods.empty()) {
-      // Was it the key type? Ask the host, without the limit, which key it
-      // offers (a handshake only: no credential is offered), to show it.
+  int rc = impl->handshake(t, clock, methods);
+  if (rc == LIBSSH2_ERROR_KEX_FAILURE && !methods.empty()) {
+    // A key exchange held to known_hosts' key types failed. libssh2 says
+    // the same whatever the cause (no key of those types, no answer in
+    // time, a peer that hung up), so a key-type mismatch is claimed only on
+    // evidence: the host fails again held to those types, and without the
+    // limit offers a key of another type (a handshake only: no credential
+    // is offered). A second attempt that goes through is simply used.
+    auto again = std::make_unique<Impl>();
+    if (again->handshake(t, clock, methods) == 0) {
+      impl = std::move(again);
+      s = impl->session;
+      rc = 0;
+    } else {
       std::string offered, known;
       try {
         Impl probe;
         if (probe.handshake(t, clock, "") == 0) offered = probe.host_key();
       } catch (const SshError&) {
+        // The probe is evidence only; the handshake's own failure is reported.
       }
-      if (!offered.empty() && check_host_key(kh.get(), t, offered, &known) == LIBSSH2_KNOWNHOST_CHECK_MISMATCH)
+      if (!offered.empty() && !method_allowed(methods, blob_key_type(offered)) &&
+          check_host_key(kh.get(), t, offered, &known) == LIBSSH2_KNOWNHOST_CHECK_MISMATCH)
         throw mismatch(offered, known, " (known_hosts allows only " + methods + ")");
     }
+  }
+  if (rc != 0) {
+    std::string why = session_error(s);
     if (is_socket_error(rc))
       throw SshError(Kind::Connect, fmt::format("{}: {}:{} closed the connection during the SSH handshake ({}): is an "
                                                 "sshd listening there, and does it accept this client?",
@@ -487,7 +509,7 @@ ExecResult SshSession::exec_now(const std::string& command, const ExecOptions& o
     if (opts.should_stop && opts.should_stop()) {
       if (ch) libssh2_channel_free(ch);
       impl_.reset();
-      throw SshError(Kind::Interrupted, fmt::format("{}: stopped while running: {}", target_.name, command));
+      throw Interrupted(fmt::format("{}: stopped while running: {}", target_.name, command));
     }
     if (Clock::now() > deadline) {
       if (ch) libssh2_channel_free(ch);

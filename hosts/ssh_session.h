@@ -34,7 +34,9 @@ struct SshTarget {
 
 class SshError : public std::runtime_error {
  public:
-  enum class Kind { Connect, HostKey, Auth, Channel, Timeout, Dropped, Interrupted };
+  /// A command or connection its should_stop abandoned is none of these:
+  /// it throws she::Interrupted (base/interrupted.h).
+  enum class Kind { Connect, HostKey, Auth, Channel, Timeout, Dropped };
   SshError(Kind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
   Kind kind() const { return kind_; }
   /// The retry class of a step's `retry.on`: transport, timeout, or fatal.

@@ -106,6 +106,10 @@ LabEngineServer::~LabEngineServer() { stop(); }
 
 int LabEngineServer::start(const std::string& address, int port) {
   if (server_) throw std::runtime_error("the lab engine is already started");
+  {
+    std::lock_guard<std::mutex> lock(delay_mutex_);
+    stopping_ = false;
+  }
   auto server = std::make_unique<httplib::SSLServer>(pki_.cert_file.c_str(), pki_.key_file.c_str());
   if (!server->is_valid())
     throw std::runtime_error("the lab engine cannot use its certificate " + pki_.cert_file.string() + " and key " +
@@ -144,6 +148,12 @@ int LabEngineServer::start(const std::string& address, int port) {
 
 void LabEngineServer::stop() {
   if (!server_) return;
+  {
+    // Requests held by slow_ms end now: stopping must not wait them out.
+    std::lock_guard<std::mutex> lock(delay_mutex_);
+    stopping_ = true;
+  }
+  delay_cv_.notify_all();
   server_->stop();
   if (thread_.joinable()) thread_.join();
   server_.reset();
@@ -167,6 +177,10 @@ static void no_reply(httplib::Response& res) {
 }
 
 void LabEngineServer::handle(const httplib::Request& req, httplib::Response& res) {
+  // Logged as the time it arrived, not answered: a test asking whether
+  // anything reached the engine after an instant must see a request held
+  // by slow_ms at that instant, not 20 s later.
+  const auto arrived = std::chrono::system_clock::now();
   HttpReply reply;
   const bool engine = !starts_with(req.path, "/lab/");
   BeforeHandle before;
@@ -187,7 +201,7 @@ void LabEngineServer::handle(const httplib::Request& req, httplib::Response& res
   } else if (!world_.engine().running) {
     // The engine VM is off: the connection ends with no reply at all (a
     // client sees a transport error, as when nothing answers at the FQDN).
-    log_request(req, 0, "");
+    log_request(req, 0, "", arrived);
     no_reply(res);
     if (after) after(req.method, req.path);
     return;
@@ -195,7 +209,10 @@ void LabEngineServer::handle(const httplib::Request& req, httplib::Response& res
     std::string correlation_id = req.get_header_value("Correlation-Id");
     if (correlation_id.empty()) correlation_id = param(req, "correlation_id");
     const Faults faults = world_.faults();
-    if (faults.slow_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(faults.slow_ms));
+    if (faults.slow_ms > 0) {
+      std::unique_lock<std::mutex> lock(delay_mutex_);
+      delay_cv_.wait_for(lock, std::chrono::milliseconds(faults.slow_ms), [this] { return stopping_; });
+    }
     if (world_.take_http_503(req.method)) {
       reply = service_unavailable();  // before any effect, the clock included
     } else {
@@ -203,7 +220,7 @@ void LabEngineServer::handle(const httplib::Request& req, httplib::Response& res
       reply = engine_request(req, correlation_id);
     }
     if (!correlation_id.empty()) reply.headers.push_back({"Correlation-Id", correlation_id});
-    log_request(req, reply.status, correlation_id);
+    log_request(req, reply.status, correlation_id, arrived);
     if (after) after(req.method, req.path);
   }
   res.status = reply.status;
@@ -211,9 +228,10 @@ void LabEngineServer::handle(const httplib::Request& req, httplib::Response& res
   if (!reply.body.empty()) res.set_content(reply.body, reply.content_type.c_str());
 }
 
-void LabEngineServer::log_request(const httplib::Request& req, int status, const std::string& correlation_id) {
+void LabEngineServer::log_request(const httplib::Request& req, int status, const std::string& correlation_id,
+                                  std::chrono::system_clock::time_point arrived) {
   LoggedRequest entry;
-  entry.time = iso_time(std::chrono::system_clock::now());
+  entry.time = iso_time(arrived);
   entry.method = req.method;
   entry.path = RequestLog::redact(req.target.empty() ? req.path : req.target);
   entry.status = status;

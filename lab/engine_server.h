@@ -7,8 +7,10 @@
 //
 // Every request under /ovirt-engine/ is logged, honours Correlation-Id (echoed
 // back, stored on the events it creates) and the Version header, suffers the
-// world's faults (503 bursts before any effect, a delay per response) and
-// applies the world's due transitions first.
+// world's faults (503 bursts before any effect, a delay per response that
+// holds the request before the engine sees it: a slow or silent engine) and
+// applies the world's due transitions first. The log says when each request
+// arrived, so a request held by the delay counts from then.
 //
 // Control endpoints for tests live under /lab/ (no auth, not logged, no
 // faults): GET /lab/world, GET /lab/requests, POST /lab/reset-requests,
@@ -18,6 +20,8 @@
 // /lab/he-clean-metadata, POST /lab/he-restore, POST /lab/he-add-host.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -74,7 +78,8 @@ class LabEngineServer {
   void handle(const httplib::Request& req, httplib::Response& res);
   Reply engine_request(const httplib::Request& req, const std::string& correlation_id);
   Reply lab_request(const httplib::Request& req);
-  void log_request(const httplib::Request& req, int status, const std::string& correlation_id);
+  void log_request(const httplib::Request& req, int status, const std::string& correlation_id,
+                   std::chrono::system_clock::time_point arrived);
   Reply sso_token(const httplib::Request& req);
   Reply sso_logout(const httplib::Request& req);
   Reply health();
@@ -91,6 +96,10 @@ class LabEngineServer {
   int port_ = 0;
   RequestLog log_;
   TokenStore tokens_;
+  // slow_ms holds each request on this, so that stop() ends the wait.
+  std::mutex delay_mutex_;
+  std::condition_variable delay_cv_;
+  bool stopping_ = false;
   std::mutex hooks_mutex_;
   BeforeHandle before_handle_;
   AfterHandle after_handle_;

@@ -14,7 +14,7 @@ namespace she::lab {
 
 struct LoggedRequest {
   std::int64_t seq = 0;
-  std::string time;            // ISO 8601
+  std::string time;            // when it arrived, ISO 8601 with milliseconds
   std::string method;
   std::string path;            // with the query, secrets redacted
   int status = 0;

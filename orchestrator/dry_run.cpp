@@ -5,6 +5,7 @@
 #include <ostream>
 #include <regex>
 
+#include "base/interrupted.h"
 #include "engine_api/client.h"
 #include "hosts/ssh_session.h"
 #include "orchestrator/redactor.h"
@@ -279,10 +280,11 @@ Value rehearse(const Plan& plan, const Step& s, const Value& params, DryRunRunne
     outputs = nullptr;  // the question is shown
   } catch (const StepRuleError& e) {
     stop = std::string("the step's parameters break a rule: ") + e.what();
+  } catch (const Interrupted&) {
+    stop = fmt::format("not reached within {} (a run waits)", format_duration(wait_limit));
   } catch (const StepError& e) {
     const std::string& c = e.error_class();
     stop = s.uses == "assert" ? std::string("the condition does not hold: a run stops here: ") + e.what()
-           : c == "interrupted" ? fmt::format("not reached within {} (a run waits)", format_duration(wait_limit))
            : c == "transport" || c == "timeout"
                ? std::string("could not read (the run reads it when it gets there): ") + e.what()
                : std::string("a run would fail here, as things are now: ") + e.what();

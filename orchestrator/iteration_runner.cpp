@@ -9,6 +9,7 @@
 #include "base/backoff.h"
 #include "base/digest.h"
 #include "base/duration.h"
+#include "base/interrupted.h"
 #include "orchestrator/settle.h"
 #include "orchestrator/stop_signals.h"
 #include "workflows/step_expansion.h"
@@ -93,6 +94,27 @@ IterationResult run_iteration(RunContext& run, const Step& s, const std::string&
   };
 
   int attempt = prev ? prev->attempts : 0;
+  // A probe the stop cut short decides nothing: the run stops. One that
+  // ran out of the step's time fails the step rather than ask anyone.
+  auto settled = [&](const std::string& why) -> std::optional<Settled> {
+    attempt_deadline = Clock::now() + s.timeout;
+    try {
+      return settle(run, s, ctx, services.iteration_key, attempt, why);
+    } catch (const Interrupted& e) {
+      if (stop_requested()) {
+        res.outcome = Outcome::Interrupted;
+        return std::nullopt;
+      }
+      res.error = fmt::format("timed out after {} while its probe checked whether it took effect: {}",
+                              format_duration(s.timeout), e.what());
+      run.record({{"t", rec::kStepFailed}, {"step", s.id}, {"iter", key}, {"error", res.error}, {"class", "timeout"},
+                  {"attempt", attempt}, {"final", true}});
+      run.say(at, "failed (timeout): " + res.error);
+      res.outcome = Outcome::Failed;
+      return std::nullopt;
+    }
+  };
+
   // A step that may already have acted (it was interrupted mid-flight, or
   // a `once` step failed after its call went out) is probed first, never
   // repeated blindly.
@@ -100,8 +122,10 @@ IterationResult run_iteration(RunContext& run, const Step& s, const std::string&
                                  (prev->status == "failed" && s.type->kind() == StepKind::Once));
   std::optional<Value> under_way;  // the probe's outputs of an effect under way: verified, not redone
   if (may_have_acted) {
-    Settled d = settle(run, s, ctx, services.iteration_key, attempt,
-                       prev->status == "running" ? "was interrupted while it ran" : "failed after it may have acted");
+    std::optional<Settled> probed =
+        settled(prev->status == "running" ? "was interrupted while it ran" : "failed after it may have acted");
+    if (!probed) return res;
+    const Settled& d = *probed;
     if (d.verdict == Settled::Done) return succeed(d.outputs, 0, d.note);
     if (d.verdict == Settled::Finish) {
       run.say(at, d.note);
@@ -145,6 +169,9 @@ IterationResult run_iteration(RunContext& run, const Step& s, const std::string&
       run.await_operator(s.id, key, e.what());
       res.outcome = Outcome::Awaiting;
       return res;
+    } catch (const Interrupted& e) {
+      error = e.what();
+      error_class = "interrupted";
     } catch (const StepError& e) {
       error = e.what();
       error_class = e.error_class();
@@ -152,19 +179,24 @@ IterationResult run_iteration(RunContext& run, const Step& s, const std::string&
       error = e.what();
       error_class = "fatal";
     }
-    if (error_class == "interrupted" && stop_requested()) {
-      // Steps stop only at safe points. Before acting, the attempt simply
-      // did not happen; after acting, it stays "running" so that resume
-      // probes it.
-      if (!acted)
-        run.record({{"t", rec::kStepFailed}, {"step", s.id}, {"iter", key}, {"error", "interrupted"},
+    if (stop_requested()) {
+      // After a signal, whatever ended the attempt is an interruption,
+      // never the step's own failure: calls were abandoned, and what failed
+      // after the signal may be its doing (a transfer cut short leaves a
+      // truncated archive; a terminal's Ctrl-C reaches the processes of the
+      // whole group). An attempt that may have acted (apply returned, or a
+      // `once` step whose call may have gone out) stays "running", so that
+      // resume probes it; any other simply did not happen.
+      if (!acted && s.type->kind() != StepKind::Once)
+        run.record({{"t", rec::kStepFailed}, {"step", s.id}, {"iter", key}, {"error", "interrupted: " + error},
                     {"class", "interrupted"}, {"attempt", attempt}, {"final", false}});
       res.outcome = Outcome::Interrupted;
       return res;
     }
     if (error_class == "interrupted") {
+      // Not a signal: the step's own time ran out and its calls gave up.
       error_class = "timeout";
-      error = fmt::format("timed out after {}: {}", format_duration(s.timeout), error);
+      error = fmt::format("timed out after {} (the step's timeout): {}", format_duration(s.timeout), error);
     }
     bool retryable = std::find(retry.on.begin(), retry.on.end(), error_class) != retry.on.end() &&
                      tries + 1 < retry.attempts;
@@ -186,7 +218,9 @@ IterationResult run_iteration(RunContext& run, const Step& s, const std::string&
     }
     if (s.type->kind() == StepKind::Once) {
       // A `once` call may have reached its target before it failed.
-      Settled d = settle(run, s, ctx, services.iteration_key, attempt, "failed after it may have acted");
+      std::optional<Settled> probed = settled("failed after it may have acted");
+      if (!probed) return res;
+      const Settled& d = *probed;
       if (d.verdict == Settled::Done) return succeed(d.outputs, 0, d.note);
       if (d.verdict == Settled::Finish) under_way = d.outputs;
       if (d.verdict == Settled::Await) {

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <thread>
 
+#include "orchestrator/stop_signals.h"
+
 namespace she {
 
 namespace {
@@ -115,6 +117,7 @@ engine_api::EngineClient& RunConnections::engine(const SshEndpoint* via) {
   c.trust_on_first_use = e.trust_on_first_use;
   c.trust = trust_;  // one anchor for the run: trust on first use happens at most once
   c.poll_initial = e.poll_interval;
+  c.stopping = [] { return stop_requested(); };
   if (dry_run_) {
     c.read_attempts = 1;
     c.connect_timeout = std::chrono::milliseconds(3000);

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <thread>
 
+#include "base/interrupted.h"
 #include "engine_api/engine_error.h"
 #include "orchestrator/iteration_runner.h"
 #include "orchestrator/stop_signals.h"
@@ -66,7 +67,12 @@ StepOutcome run_step(RunContext& run, const Step& s, const StepState& prior, con
     Value list;
     std::string problem;
     if (s.foreach.kind == Foreach::Kind::HostQuery) {
-      problem = live_hosts(run, s, &list);
+      try {
+        problem = live_hosts(run, s, &list);
+      } catch (const Interrupted&) {
+        out.interrupted = true;  // its only stop is the run's: a signal
+        return out;
+      }
     } else {
       try {
         list = resolve_node(s.foreach.items, run.roots);

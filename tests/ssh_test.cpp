@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/interrupted.h"
 #include "hosts/backup_archive.h"
 #include "hosts/file_transfer.h"
 #include "hosts/shell_quote.h"
@@ -528,7 +529,7 @@ TEST_CASE("ssh known_hosts: hashed entries - a match connects - another key of a
   lab.fleet.stop();
 }
 
-TEST_CASE("ssh errors name their cause - refused - timed out - authentication - interrupted") {
+TEST_CASE("ssh errors name their cause - refused - timed out - authentication - host key unknown or mismatched - interrupted") {
   LabHosts lab;
   auto what = [](SshTarget t, ExecOptions o = {}) -> std::pair<SshError::Kind, std::string> {
     try {
@@ -580,9 +581,13 @@ TEST_CASE("ssh errors name their cause - refused - timed out - authentication - 
   ExecOptions stop;
   stop.should_stop = [] { return true; };
   mute.connect_timeout = std::chrono::milliseconds(10000);
-  std::tie(kind, msg) = what(mute, stop);
-  CHECK(kind == SshError::Kind::Interrupted);
-  CHECK_MESSAGE(msg.find("stopped while connecting") != std::string::npos, msg);
+  std::string stopped;
+  try {
+    SshSession(mute).exec("true", stop);
+  } catch (const Interrupted& e) {
+    stopped = e.what();  // its own type: no step mistakes it for the host's failure
+  }
+  CHECK_MESSAGE(stopped.find("stopped while connecting") != std::string::npos, stopped);
   ::close(silent);
 
   // A key the host does not take.
@@ -603,4 +608,16 @@ TEST_CASE("ssh errors name their cause - refused - timed out - authentication - 
   std::tie(kind, msg) = what(unknown);
   CHECK(kind == SshError::Kind::HostKey);
   CHECK_MESSAGE(msg.find("is not in known_hosts") != std::string::npos, msg);
+
+  // The host key, another of the same type: a mismatch, and nothing about
+  // key types (the handshake held to them went through).
+  SshTarget mismatched = t;
+  test::write_file(lab.engine.dir.path() / "other", "[" + lab.fleet.host("engine").address + "]:" +
+                                                        std::to_string(lab.fleet.host("engine").port) + " " +
+                                                        lab.fleet.host("backup_storage").host_key_line + "\n");
+  mismatched.known_hosts = (lab.engine.dir.path() / "other").string();
+  std::tie(kind, msg) = what(mismatched);
+  CHECK(kind == SshError::Kind::HostKey);
+  CHECK_MESSAGE(msg.find("does not match known_hosts") != std::string::npos, msg);
+  CHECK(msg.find("allows only") == std::string::npos);
 }

@@ -128,8 +128,9 @@ class OperatorChannel {
 /// What a running step may use besides its parameters.
 struct RunServices {
   OperatorChannel* operator_channel = nullptr;
-  /// True once the run must stop (signal, timeout): long work checks it and
-  /// returns at a safe point by throwing StepError("interrupted", ...).
+  /// True once the run must stop (signal) or the step's time is up: every
+  /// call in flight asks it and, once true, throws Interrupted
+  /// (base/interrupted.h), which steps, probes and verifies let pass.
   std::function<bool()> should_stop;
   /// A progress line for the operator and the log (never secret values).
   std::function<void(const std::string&)> progress;

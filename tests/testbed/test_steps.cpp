@@ -9,6 +9,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include "base/interrupted.h"
 #include "hosts/shell_quote.h"
 #include "hosts/ssh_session.h"
 #include "workflows/steps/schema.h"
@@ -75,7 +76,7 @@ class Effect : public StepType {
   }
   StepResult apply(const StepContext& ctx) const override {
     long long half = ctx.number("sleep_ms") / 2;
-    if (!nap(ctx, half)) throw StepError("interrupted", "stopped before the effect");
+    if (!nap(ctx, half)) throw Interrupted("stopped before the effect");
     // Deliberately naive, also for test.ensure: only the executor's probe
     // on resume may keep an effect from repeating, so the tests see it.
     append_line(ctx, ctx.text("file"), effect_line(ctx));
@@ -138,7 +139,7 @@ class WaitStep : public StepType {
                  {optional("sleep_ms", ParamType::Int, 10000, "how long")}, {}) {}
   bool runnable() const override { return true; }
   StepResult apply(const StepContext& ctx) const override {
-    if (!nap(ctx, ctx.number("sleep_ms"))) throw StepError("interrupted", "stopped while waiting");
+    if (!nap(ctx, ctx.number("sleep_ms"))) throw Interrupted("stopped while waiting");
     return {};
   }
 };

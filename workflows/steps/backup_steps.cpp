@@ -232,7 +232,7 @@ bool follow_deploy(const StepContext& ctx, SshSession& ssh, const std::string& u
     case Poller::Outcome::Stopped:
     case Poller::Outcome::TimedOut: break;
   }
-  throw StepError("interrupted", "stopped while following the deploy (it goes on, as a systemd unit)");
+  throw Interrupted("stopped while following the deploy (it goes on, as a systemd unit)");
 }
 
 /// The last error lines of the deploy's log, for the failure message.
@@ -547,6 +547,9 @@ class VerifyArchive : public HostStep {
     SshSession& ssh = session(ctx);
     std::string feed_error;
     std::exception_ptr not_read;  // a rehearsal that does not make this read
+    // A read the run's stop cut short: what the verifier saw of the archive
+    // is a truncated stream, and its verdict on it means nothing.
+    std::exception_ptr stopped;
     std::atomic<bool> reader_gone{false};
     std::thread feeder([&] {
       int fd = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
@@ -572,6 +575,8 @@ class VerifyArchive : public HostStep {
         if (r.exit_status != 0) feed_error = fmt::format("{}: cannot read {}: {}", ssh.target().name, ctx.text("file"), r.stderr_tail);
       } catch (const RehearsalUnknown&) {
         not_read = std::current_exception();
+      } catch (const Interrupted&) {
+        if (!reader_gone) stopped = std::current_exception();
       } catch (const std::exception& e) {
         if (!reader_gone) feed_error = e.what();
       }
@@ -591,9 +596,11 @@ class VerifyArchive : public HostStep {
       verify_backup_archive(fifo, ctx.text("target_version"), &sum, &problems);
     } catch (...) {
       release_feeder();
+      if (stopped) std::rethrow_exception(stopped);
       throw;
     }
     release_feeder();
+    if (stopped) std::rethrow_exception(stopped);
     if (not_read) std::rethrow_exception(not_read);
     if (!feed_error.empty()) problems.insert(problems.begin(), feed_error);
   }

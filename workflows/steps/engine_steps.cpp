@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <cctype>
 #include <thread>
+#include <utility>
 
+#include "base/interrupted.h"
 #include "base/poller.h"
 #include "engine_api/client.h"
 #include "engine_api/requests.h"
@@ -47,6 +49,8 @@ class EngineStep : public StepType {
   CheckResult check(const StepContext& ctx, Value& outputs) const final {
     try {
       return probe(ctx, api(ctx), outputs);
+    } catch (const Interrupted&) {
+      throw;  // a probe cut short found nothing: the run stops, it does not ask
     } catch (const std::exception&) {
       return CheckResult::Unknown;
     }
@@ -80,12 +84,15 @@ class EngineStep : public StepType {
   static std::chrono::milliseconds forever() { return std::chrono::hours(24 * 7); }
 
   /// Looks with `reached` until it holds (base/poller.h): at the
-  /// environment's poll interval, growing by half up to 10 s.
-  static void wait_until(const StepContext& ctx, const Api& a, const std::string& what,
-                         const std::function<bool()>& reached) {
+  /// environment's poll interval, growing by half up to 10 s. The reads
+  /// `reached` makes through `a` meanwhile retry transient engine errors
+  /// for as long as the wait lasts (a 503 burst is not the wait's failure).
+  static void wait_until(const StepContext& ctx, Api& a, const std::string& what, const std::function<bool()>& reached) {
     Poller poller(a.call.runner, {ctx.env().engine.poll_interval, std::chrono::seconds(10)}, a.call.should_stop);
-    if (poller.wait("engine", what, forever(), reached) == Poller::Outcome::Stopped)
-      throw StepError("interrupted", "stopped while waiting until " + what);
+    const auto before = std::exchange(a.call.retry_reads_until, std::chrono::steady_clock::now() + forever());
+    Poller::Outcome outcome = poller.wait("engine", what, forever(), reached);
+    a.call.retry_reads_until = before;
+    if (outcome == Poller::Outcome::Stopped) throw Interrupted("stopped while waiting until " + what);
   }
 
  private:

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "base/interrupted.h"
 #include "hosts/shell_quote.h"
 #include "hosts/ssh_session.h"
 #include "workflows/step_type.h"
@@ -23,13 +24,17 @@ class HostStep : public StepType {
     } catch (const SshError& e) {
       throw StepError(e.error_class(), e.what());
     } catch (const std::runtime_error& e) {
-      if (dynamic_cast<const StepError*>(&e) || dynamic_cast<const RehearsalUnknown*>(&e)) throw;
+      if (dynamic_cast<const StepError*>(&e) || dynamic_cast<const RehearsalUnknown*>(&e) ||
+          dynamic_cast<const Interrupted*>(&e))
+        throw;
       throw StepError("command", e.what());
     }
   }
   CheckResult check(const StepContext& ctx, Value& outputs) const final {
     try {
       return probe(ctx, outputs);
+    } catch (const Interrupted&) {
+      throw;  // a probe cut short found nothing: the run stops, it does not ask
     } catch (const std::exception&) {
       return CheckResult::Unknown;
     }
