@@ -47,7 +47,7 @@ struct OfflinePlan {
       "    with: {host: '${vars.failover.name}'}\n"
       "  - id: look\n"
       "    uses: ssh.probe\n"
-      "    with: {host: he1, command: 'true'}\n";
+      "    with: {host: he1, command: ['true']}\n";
 
   OfflinePlan() {
     lab::generate_lab_pki(dir.path() / "pki", "engine.test");
@@ -234,7 +234,7 @@ TEST_CASE("offline checks: only what the steps use is checked - no engine step n
       "steps:\n"
       "  - id: look\n"
       "    uses: ssh.probe\n"
-      "    with: {host: he1, command: 'true'}\n";
+      "    with: {host: he1, command: ['true']}\n";
   auto r = p.validate("");
   CHECK_MESSAGE(r.exit_code == 0, r.output);
   CHECK(r.output.find("the engine answers") == std::string::npos);
