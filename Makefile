@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-.PHONY: all deps build test demo bench install clean
+.PHONY: all deps build test demo bench fuzz install clean
 
 all: build
 
@@ -35,6 +35,18 @@ bench: build
 	$(BUILD)/she-bench-engine
 	$(BUILD)/she-bench-transfer
 	$(BUILD)/she-bench-restore
+
+# Each fuzz target for FUZZ_TIME seconds under libFuzzer, in a clang build
+# of its own with AddressSanitizer and UBSan (scripts/fuzz). `make test`
+# runs a short seeded run of each instead.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_TIME ?= 600
+fuzz: deps
+	@scripts/install-deps fuzz
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ -DSHE_LIBFUZZER=ON \
+	  "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=undefined"
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz-plan-loader fuzz-backup-archive fuzz-engine-xml fuzz-seed-archives
+	scripts/fuzz $(FUZZ_BUILD) $(FUZZ_TIME)
 
 install: build
 	cmake --install $(BUILD)

@@ -35,6 +35,9 @@ const char* kind_name(ErrorKind kind) {
     case ErrorKind::UnknownHost: return "unknown-host";
     case ErrorKind::LoopNotList: return "loop-not-list";
     case ErrorKind::RuleViolation: return "rule-violation";
+    case ErrorKind::UnresolvedSecret: return "unresolved-secret";
+    case ErrorKind::WrongFileKind: return "wrong-file-kind";
+    case ErrorKind::RoleCardinality: return "role-cardinality";
   }
   return "error";
 }

@@ -43,6 +43,9 @@ enum class ErrorKind {
   UnknownHost,
   LoopNotList,
   RuleViolation,
+  UnresolvedSecret,  // a reference whose value cannot be read (unset variable, missing file)
+  WrongFileKind,     // a file that is missing, unreadable or not what the setting needs
+  RoleCardinality,   // a role the procedure takes one host of, given to several
 };
 
 /// The kind as written in messages: "unknown-key", "invalid-duration", ...

@@ -3,8 +3,14 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fmt/format.h>
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
 #include <memory>
 #include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/digest.h"
 #include <cstdio>
@@ -79,16 +85,22 @@ std::vector<long long> numbers(const std::string& v) {
 }
 
 /// What flows through the outer entry ./files also feeds its checksums.
+struct Budget;
+bool take(Budget* budget, long long n, long long& entry_bytes);
+
 struct InnerSource {
   archive* outer;
   Digest* sha;
   Digest* md5;
   char buf[65536];
+  Budget* budget;
+  long long* entry_bytes;  // of ./files, as the outer archive gives it
 };
 
 la_ssize_t read_inner(archive*, void* data, const void** out) {
   auto* src = static_cast<InnerSource*>(data);
   la_ssize_t n = archive_read_data(src->outer, src->buf, sizeof src->buf);
+  if (n > 0 && !take(src->budget, n, *src->entry_bytes)) n = 0;  // the outer loop reports it
   if (n > 0) {
     src->sha->update(src->buf, static_cast<size_t>(n));
     src->md5->update(src->buf, static_cast<size_t>(n));
@@ -101,6 +113,56 @@ struct Entry {
   std::string sha256, md5;
   std::string text;  // small entries only
 };
+
+/// "" when an entry's path is one engine-backup writes (relative, staying
+/// below the archive), else what is wrong with it.
+std::string entry_path_problem(const char* raw, size_t max_path) {
+  if (!raw || !*raw) return "no readable path";
+  std::string p = raw;
+  if (p.size() > max_path) return fmt::format("a path longer than {} characters", max_path);
+  if (p[0] == '/') return "an absolute path";
+  size_t start = 0;
+  while (start <= p.size()) {
+    size_t end = p.find('/', start);
+    if (end == std::string::npos) end = p.size();
+    if (p.compare(start, end - start, "..") == 0 && end - start == 2) return "'..' in its path";
+    start = end + 1;
+  }
+  return {};
+}
+
+/// An entry's path as messages show it: bounded, without control characters.
+std::string shown(const char* raw) {
+  std::string out;
+  for (const char* c = raw ? raw : ""; *c && out.size() < 80; ++c)
+    out += static_cast<unsigned char>(*c) < 0x20 ? '?' : *c;
+  return out;
+}
+
+/// Counts what an archive makes us read, against its limits. The first
+/// bound crossed is the problem; reading stops there.
+struct Budget {
+  const ArchiveLimits& limits;
+  const long long& compressed;  // bytes of the archive read so far
+  long long total = 0;
+  std::string exceeded;
+
+  bool take(long long n, long long& entry_bytes, const std::string& entry) {
+    entry_bytes += n;
+    total += n;
+    if (!exceeded.empty()) return false;
+    if (entry_bytes > limits.max_entry_bytes)
+      exceeded = fmt::format("./{} expands beyond {} bytes: refused as a hostile archive", entry, limits.max_entry_bytes);
+    else if (total > limits.max_total_bytes)
+      exceeded = fmt::format("the archive expands beyond {} bytes: refused as a hostile archive", limits.max_total_bytes);
+    else if (total > limits.expansion_floor && total / std::max(compressed, 1LL) > limits.max_expansion)
+      exceeded = fmt::format("the archive expands more than {} times its size (at ./{}): a compression bomb, refused",
+                             limits.max_expansion, entry);
+    return exceeded.empty();
+  }
+};
+
+bool take(Budget* budget, long long n, long long& entry_bytes) { return budget->take(n, entry_bytes, "files"); }
 
 }  // namespace
 
@@ -125,8 +187,65 @@ std::string version_pair_problem(const std::string& backup, const std::string& i
   return allowed_pair ? std::string() : refused;
 }
 
+std::string backup_file_problem(const std::string& path) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer.
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return fmt::format("cannot read {}: {}", path, std::strerror(errno));
+  struct stat st {};
+  int rc = ::fstat(fd, &st);
+  ::close(fd);
+  if (rc != 0) return fmt::format("cannot read {}: {}", path, std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) return fmt::format("{} is a directory, not an archive file", path);
+  if (!S_ISREG(st.st_mode))
+    return fmt::format("{} is not a regular file (a FIFO, device or socket): an archive is read from a file", path);
+  return {};
+}
+
+namespace {
+
+bool verify_open(FILE* f, const std::string& target_version, BackupSummary* summary,
+                 std::vector<std::string>* problems, const ArchiveLimits& limits);
+
+}  // namespace
+
 bool verify_backup_archive(const std::string& path, const std::string& target_version, BackupSummary* summary,
-                           std::vector<std::string>* problems) {
+                           std::vector<std::string>* problems, const ArchiveLimits& limits) {
+  // The file is checked as opened (fstat), so it cannot be swapped for a
+  // FIFO or a device between the check and the read.
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  struct stat st {};
+  if (fd < 0 || ::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fd >= 0) ::close(fd);
+    std::string problem = backup_file_problem(path);
+    problems->push_back(problem.empty() ? fmt::format("cannot read {}", path) : problem);
+    return false;
+  }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  FILE* f = ::fdopen(fd, "rb");
+  if (!f) {
+    ::close(fd);
+    problems->push_back(fmt::format("cannot read {}", path));
+    return false;
+  }
+  std::unique_ptr<FILE, decltype(&std::fclose)> guard(f, std::fclose);
+  return verify_open(f, target_version, summary, problems, limits);
+}
+
+bool verify_backup_stream(const std::string& fifo, const std::string& target_version, BackupSummary* summary,
+                          std::vector<std::string>* problems, const ArchiveLimits& limits) {
+  FILE* f = std::fopen(fifo.c_str(), "rb");
+  if (!f) {
+    problems->push_back(fmt::format("cannot read {}", fifo));
+    return false;
+  }
+  std::unique_ptr<FILE, decltype(&std::fclose)> guard(f, std::fclose);
+  return verify_open(f, target_version, summary, problems, limits);
+}
+
+namespace {
+
+bool verify_open(FILE* f, const std::string& target_version, BackupSummary* summary,
+                 std::vector<std::string>* problems, const ArchiveLimits& limits) {
   BackupSummary s;
   // One pass over the bytes: libarchive reads through a callback that also
   // hashes the whole file, so a stream (a FIFO fed over SSH) works too.
@@ -136,12 +255,8 @@ bool verify_backup_archive(const std::string& path, const std::string& target_ve
     long long bytes = 0;
     char buf[65536];
   } src;
-  src.f = std::fopen(path.c_str(), "rb");
-  if (!src.f) {
-    problems->push_back(fmt::format("cannot read {}", path));
-    return false;
-  }
-  std::unique_ptr<FILE, decltype(&std::fclose)> file_guard(src.f, std::fclose);
+  src.f = f;
+  Budget budget{limits, src.bytes, 0, {}};
   auto read_cb = [](archive*, void* data, const void** out) -> la_ssize_t {
     auto* s = static_cast<Source*>(data);
     size_t n = std::fread(s->buf, 1, sizeof s->buf, s->f);
@@ -154,33 +269,63 @@ bool verify_backup_archive(const std::string& path, const std::string& target_ve
   archive_read_support_filter_all(a.get());
   archive_read_support_format_all(a.get());
   if (archive_read_open(a.get(), &src, nullptr, read_cb, nullptr) != ARCHIVE_OK) {
-    problems->push_back(fmt::format("{} is not a readable archive: {}", path, error_of(a.get())));
+    problems->push_back(fmt::format("not a readable archive: {}", error_of(a.get())));
     return false;
   }
   std::map<std::string, Entry> entries;
   archive_entry* e;
   int rc;
+  size_t count = 0;
+  auto refuse = [&](const std::string& problem) {
+    problems->push_back(problem);
+    *summary = s;
+    return false;
+  };
   while ((rc = archive_read_next_header(a.get(), &e)) == ARCHIVE_OK) {
-    if (archive_entry_filetype(e) != AE_IFREG) continue;
+    if (++count > limits.max_entries)
+      return refuse(fmt::format("the archive has more than {} entries: refused as a hostile archive", limits.max_entries));
+    if (std::string bad = entry_path_problem(archive_entry_pathname(e), limits.max_path); !bad.empty())
+      return refuse(fmt::format("entry '{}' has {}: refused (engine-backup writes relative paths below the archive)",
+                                shown(archive_entry_pathname(e)), bad));
     std::string name = normalized(archive_entry_pathname(e));
+    if (archive_entry_filetype(e) != AE_IFREG) {
+      char buf[8192];
+      long long skipped = 0;
+      for (la_ssize_t n; (n = archive_read_data(a.get(), buf, sizeof buf)) > 0;)
+        if (!budget.take(n, skipped, name)) return refuse(budget.exceeded);
+      continue;
+    }
     Digest sha(EVP_sha256()), md5(EVP_md5());
     Entry entry;
+    long long entry_bytes = 0;
     if (name == "files") {
       // Scan the inner tar as it streams past, for the engine's FQDN.
-      InnerSource src{a.get(), &sha, &md5, {}};
+      InnerSource src{a.get(), &sha, &md5, {}, &budget, &entry_bytes};
       std::unique_ptr<archive, decltype(&archive_read_free)> inner(archive_read_new(), archive_read_free);
       archive_read_support_filter_all(inner.get());
       archive_read_support_format_all(inner.get());
       if (archive_read_open(inner.get(), &src, nullptr, read_inner, nullptr) == ARCHIVE_OK) {
         archive_entry* ie;
-        while (archive_read_next_header(inner.get(), &ie) == ARCHIVE_OK) {
+        size_t inner_count = 0;
+        while (budget.exceeded.empty() && archive_read_next_header(inner.get(), &ie) == ARCHIVE_OK) {
+          if (++inner_count > limits.max_inner_entries)
+            return refuse(fmt::format("./files has more than {} entries: refused as a hostile archive",
+                                      limits.max_inner_entries));
+          if (std::string bad = entry_path_problem(archive_entry_pathname(ie), limits.max_path); !bad.empty())
+            return refuse(fmt::format("./files entry '{}' has {}: refused (it would be restored outside its place)",
+                                      shown(archive_entry_pathname(ie)), bad));
           std::string ipath = normalized(archive_entry_pathname(ie));
-          if (!is_engine_conf(ipath)) continue;
+          bool conf = is_engine_conf(ipath);
           std::string text;
           char buf[8192];
-          for (la_ssize_t n; (n = archive_read_data(inner.get(), buf, sizeof buf)) > 0;)
-            if (text.size() < kMetadataCap) text.append(buf, static_cast<size_t>(n));
-          std::string fqdn = config_value(text, "ENGINE_FQDN");
+          long long inner_bytes = 0;
+          // Every entry is read through the budget: skipping one still
+          // decompresses it, and a bomb would hide there.
+          for (la_ssize_t n; (n = archive_read_data(inner.get(), buf, sizeof buf)) > 0;) {
+            if (!budget.take(n, inner_bytes, "files/" + ipath)) break;
+            if (conf && text.size() < kMetadataCap) text.append(buf, static_cast<size_t>(n));
+          }
+          std::string fqdn = conf ? config_value(text, "ENGINE_FQDN") : "";
           if (!fqdn.empty()) s.engine_fqdn = fqdn;
         }
       } else {
@@ -188,17 +333,19 @@ bool verify_backup_archive(const std::string& path, const std::string& target_ve
       }
       // Whatever the inner reader left unread still counts for the checksum.
       const void* ignored;
-      while (read_inner(nullptr, &src, &ignored) > 0) {
+      while (budget.exceeded.empty() && read_inner(nullptr, &src, &ignored) > 0) {
       }
     } else {
       char buf[65536];
       bool keep = name == "version" || name == "os_version" || name == "config" || name == "sha256sum" || name == "md5sum";
       for (la_ssize_t n; (n = archive_read_data(a.get(), buf, sizeof buf)) > 0;) {
+        if (!budget.take(n, entry_bytes, name)) break;
         sha.update(buf, static_cast<size_t>(n));
         md5.update(buf, static_cast<size_t>(n));
         if (keep && entry.text.size() < kMetadataCap) entry.text.append(buf, static_cast<size_t>(n));
       }
     }
+    if (!budget.exceeded.empty()) return refuse(budget.exceeded);
     entry.sha256 = sha.hex();
     entry.md5 = md5.hex();
     entries[name] = std::move(entry);
@@ -253,6 +400,8 @@ bool verify_backup_archive(const std::string& path, const std::string& target_ve
   *summary = s;
   return problems->empty();
 }
+
+}  // namespace
 
 namespace {
 

@@ -26,11 +26,37 @@ struct BackupSummary {
   std::string engine_fqdn;          // ENGINE_FQDN from ./files, when found
 };
 
+/// Bounds on the work an archive may cost: a hostile one (a compression
+/// bomb, millions of entries, paths that climb out) is refused as soon as
+/// it crosses one, instead of running out of time or memory.
+struct ArchiveLimits {
+  size_t max_entries = 10000;         // in the archive (engine-backup writes about ten)
+  size_t max_inner_entries = 2000000; // in ./files (the engine's configuration files)
+  size_t max_path = 4096;             // characters of an entry's path
+  long long max_entry_bytes = 1LL << 40;  // one entry, uncompressed
+  long long max_total_bytes = 4LL << 40;  // every entry together, uncompressed
+  // Uncompressed bytes per byte of archive, once past the first GiB: gzip
+  // cannot exceed about 1032, dumps and text stay far below; only stacked
+  // filters (a bomb) get there.
+  long long max_expansion = 1100;
+  long long expansion_floor = 1LL << 30;  // bytes read before the ratio applies
+};
+
+/// "" when `path` is a regular file that can be opened, else what it is
+/// (a directory, a FIFO, a device): an archive is read from a file only.
+std::string backup_file_problem(const std::string& path);
+
 /// Checks an archive: layout, every entry against its checksum list, and
 /// (when `target_version` is given) that the target can restore it.
-/// Returns false with every problem in `problems`.
+/// Returns false with every problem in `problems`. Only a regular file is
+/// read; each entry's path must be relative and stay below the archive.
 bool verify_backup_archive(const std::string& path, const std::string& target_version, BackupSummary* summary,
-                           std::vector<std::string>* problems);
+                           std::vector<std::string>* problems, const ArchiveLimits& limits = {});
+
+/// The same check of an archive streamed through a FIFO (an archive on a
+/// host, fed over SSH), which a writer must open.
+bool verify_backup_stream(const std::string& fifo, const std::string& target_version, BackupSummary* summary,
+                          std::vector<std::string>* problems, const ArchiveLimits& limits = {});
 
 /// The version rule of engine-backup's verifyVersion: same X.Y and backup
 /// not newer, or a pair it allows (4.3 -> 4.5, 4.4 -> 4.5); a 4.3 backup

@@ -327,6 +327,31 @@ std::string known_methods(LIBSSH2_KNOWNHOSTS* kh, const SshTarget& t) {
 
 }  // namespace
 
+SshSession::KnownHostsReading SshSession::read_known_hosts_file(const std::string& path,
+                                                                const std::vector<std::pair<std::string, int>>& hosts) {
+  static const bool init = libssh2_init(0) == 0;
+  (void)init;
+  KnownHostsReading out;
+  // libssh2 keeps known_hosts per session; this one never connects.
+  std::unique_ptr<LIBSSH2_SESSION, int (*)(LIBSSH2_SESSION*)> s(libssh2_session_init(), libssh2_session_free);
+  KnownHosts kh(s ? libssh2_knownhost_init(s.get()) : nullptr, libssh2_knownhost_free);
+  if (!kh) {
+    out.error = "cannot start a known_hosts check";
+    return out;
+  }
+  if (libssh2_knownhost_readfile(kh.get(), path.c_str(), LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0) {
+    out.error = session_error(s.get());
+    return out;
+  }
+  for (size_t i = 0; i < hosts.size(); ++i) {
+    SshTarget t;
+    t.address = hosts[i].first;
+    t.port = hosts[i].second;
+    if (known_methods(kh.get(), t).empty()) out.unknown.push_back(i);
+  }
+  return out;
+}
+
 void SshSession::connect(const std::function<bool()>& should_stop) {
   const SshTarget& t = target_;
   if (t.known_hosts.empty())

@@ -13,6 +13,8 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "base/operation.h"
 
@@ -102,6 +104,17 @@ class SshSession {
 
   /// SHA256:base64 of a raw host key blob, as OpenSSH prints fingerprints.
   static std::string fingerprint(const std::string& key_blob);
+
+  /// known_hosts read without connecting, for the checks made before any
+  /// call: `error` says why it does not parse (libssh2 stops at the first
+  /// bad line, as a connection would); `unknown` holds the indexes of the
+  /// `hosts` (address, port) it has no entry for, plain or hashed.
+  struct KnownHostsReading {
+    std::string error;
+    std::vector<size_t> unknown;
+  };
+  static KnownHostsReading read_known_hosts_file(const std::string& path,
+                                                 const std::vector<std::pair<std::string, int>>& hosts);
 
  private:
   struct Impl;

@@ -11,6 +11,8 @@
 #include "orchestrator/operator_console.h"
 #include "orchestrator/status.h"
 #include "hosts/backup_archive.h"
+#include "workflows/offline_checks.h"
+#include "workflows/secret_store.h"
 
 namespace she {
 
@@ -28,10 +30,27 @@ std::optional<Plan> load_plan_or_report(const Options& opts) {
 }
 
 int command_validate(const Plan& plan) {
+  // What the environment holds can be checked here too: a plan that cannot
+  // work is not called valid. The values resolved are only looked at.
+  Diagnostics diags;
+  check_offline(plan, SecretStore(SecretStore::Mode::Resolve), diags);
+  auto not_checked = [&] {
+    auto live = checks_needing_live_environment(plan);
+    if (live.empty()) return;
+    std::cout << "not checked (needs the live environment):\n";
+    for (auto& line : live) std::cout << "  - " << line << "\n";
+  };
+  if (!diags.ok()) {
+    std::cerr << diags.str();
+    std::cerr << "she-restore: the plan's environment has errors; nothing was run\n";
+    not_checked();
+    return exit_code::kInvalidPlan;
+  }
   int writes = 0;
   for (auto& s : plan.steps) writes += s.type->kind() != StepKind::Read;
   std::cout << fmt::format("{}: valid: plan {} (procedure {}), environment {}, {} steps ({} not read-only)\n",
                            plan.file, plan.name, plan.procedure_name, plan.env.name, plan.steps.size(), writes);
+  not_checked();
   return exit_code::kOk;
 }
 
@@ -110,6 +129,12 @@ int command_steps(const Options& opts) {
 namespace she {
 
 int command_verify_backup(const Options& opts) {
+  // A directory would read as an empty archive and a FIFO or /dev/zero
+  // would never end: not an archive file is a wrong argument, not a bad backup.
+  if (std::string problem = backup_file_problem(opts.backup_file); !problem.empty()) {
+    std::cerr << "she-restore: verify-backup: " << problem << "\n";
+    return exit_code::kInvalidPlan;
+  }
   BackupSummary s;
   std::vector<std::string> problems;
   bool ok = verify_backup_archive(opts.backup_file, opts.target_version, &s, &problems);

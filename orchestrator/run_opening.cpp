@@ -9,6 +9,7 @@
 #include "base/durable_file.h"
 #include "orchestrator/exit_codes.h"
 #include "orchestrator/plan_snapshot.h"
+#include "workflows/offline_checks.h"
 
 namespace she {
 
@@ -35,6 +36,16 @@ bool open_run(RunContext& run, int* code) {
         "Nothing was started. Rehearse it with: {}\n",
         run.plan.name, fmt::join(missing, ", "), run.opts.invocation.dry_run());
     *code = exit_code::kNotImplemented;
+    return false;
+  }
+  // The checks `validate` makes, before any remote call and before the
+  // lock: a missing secret or key file found now, not hours into a restore.
+  Diagnostics offline;
+  check_offline(run.plan, run.secrets, offline);
+  if (!offline.ok()) {
+    std::cerr << run.redactor.scrub(offline.str())
+              << "she-restore: the plan's environment has errors; nothing was run\n";
+    *code = exit_code::kInvalidPlan;
     return false;
   }
   std::string err;

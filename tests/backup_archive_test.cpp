@@ -3,6 +3,11 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <archive.h>
+#include <archive_entry.h>
+#include <memory>
+#include <random>
+#include <sys/stat.h>
 
 #include "hosts/backup_archive.h"
 #include "tests/test_support.h"
@@ -88,4 +93,113 @@ TEST_CASE("backup archive: version pairs as engine-backup's verifyVersion allows
   std::vector<std::string> problems;
   REQUIRE_FALSE(verify_backup_archive(path, "4.4.9", &s, &problems));
   CHECK(problems.back().find("can not be restored using the installed version 4.4.9") != std::string::npos);
+}
+
+namespace {
+
+/// A tar.gz written entry by entry (libarchive), with whatever names and
+/// sizes a hostile archive would hold.
+std::string write_raw(const test::TempDir& dir, const char* name,
+                      const std::vector<std::pair<std::string, std::string>>& entries) {
+  std::string path = (dir.path() / name).string();
+  std::unique_ptr<archive, decltype(&archive_write_free)> w(archive_write_new(), archive_write_free);
+  archive_write_add_filter_gzip(w.get());
+  archive_write_set_format_pax_restricted(w.get());
+  REQUIRE(archive_write_open_filename(w.get(), path.c_str()) == ARCHIVE_OK);
+  for (auto& [entry, data] : entries) {
+    std::unique_ptr<archive_entry, decltype(&archive_entry_free)> e(archive_entry_new(), archive_entry_free);
+    archive_entry_set_pathname(e.get(), entry.c_str());
+    archive_entry_set_filetype(e.get(), AE_IFREG);
+    archive_entry_set_perm(e.get(), 0600);
+    archive_entry_set_size(e.get(), static_cast<la_int64_t>(data.size()));
+    REQUIRE(archive_write_header(w.get(), e.get()) == ARCHIVE_OK);
+    if (!data.empty()) archive_write_data(w.get(), data.data(), data.size());
+  }
+  REQUIRE(archive_write_close(w.get()) == ARCHIVE_OK);
+  return path;
+}
+
+/// The single problem an archive is refused with under `limits`.
+std::string refusal(const std::string& path, const ArchiveLimits& limits = {}) {
+  BackupSummary s;
+  std::vector<std::string> problems;
+  CHECK_FALSE(verify_backup_archive(path, "", &s, &problems, limits));
+  return problems.empty() ? "" : problems.back();
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("verify-backup: only a regular file is read - a directory / FIFO / device exits 3") {
+  test::TempDir dir;
+  std::string fifo = (dir.path() / "archive.fifo").string();
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  for (const std::string& path : {dir.path().string(), fifo, std::string("/dev/zero")}) {
+    CAPTURE(path);
+    // A FIFO with no writer or /dev/zero would block or never end.
+    auto r = test::she_restore("verify-backup '" + path + "'");
+    CHECK(r.exit_code == 3);
+    CHECK(contains(r.output, "verify-backup: " + path));
+    CHECK((contains(r.output, "is a directory") || contains(r.output, "is not a regular file")));
+    BackupSummary s;
+    std::vector<std::string> problems;
+    CHECK_FALSE(verify_backup_archive(path, "", &s, &problems));
+  }
+  auto r = test::she_restore("verify-backup '" + (dir.path() / "none.backup").string() + "'");
+  CHECK(r.exit_code == 3);
+  CHECK(contains(r.output, "cannot read"));
+}
+
+TEST_CASE("verify-backup: entries with an absolute path or '..' are refused") {
+  test::TempDir dir;
+  CHECK(contains(refusal(write_raw(dir, "abs.backup", {{"/etc/shadow", "x"}})), "entry '/etc/shadow' has an absolute path"));
+  CHECK(contains(refusal(write_raw(dir, "up.backup", {{"./db/../../etc/cron.d/x", "x"}})), "has '..' in its path"));
+  CHECK(contains(refusal(write_raw(dir, "long.backup", {{std::string(300, 'a'), "x"}}), {10000, 2000000, 200}),
+                 "a path longer than 200 characters"));
+  // ./files is extracted onto the engine: its entries are held to the same rule.
+  std::string inner;
+  {
+    test::TempDir inner_dir;
+    inner = test::read_file(write_raw(inner_dir, "inner.tar.gz", {{"../../root/.ssh/authorized_keys", "k"}}));
+  }
+  CHECK(contains(refusal(write_raw(dir, "inner.backup", {{"./files", inner}})),
+                 "./files entry '../../root/.ssh/authorized_keys' has '..' in its path"));
+}
+
+TEST_CASE("verify-backup: work is bounded - entries / per-entry size / total size / expansion") {
+  test::TempDir dir;
+  ArchiveLimits small;
+  small.max_entries = 5;
+  std::vector<std::pair<std::string, std::string>> many;
+  for (int i = 0; i < 6; ++i) many.emplace_back("./e" + std::to_string(i), "x");
+  CHECK(contains(refusal(write_raw(dir, "many.backup", many), small), "more than 5 entries"));
+
+  ArchiveLimits sizes;
+  sizes.max_entry_bytes = 100000;
+  CHECK(contains(refusal(write_raw(dir, "big.backup", {{"./db/engine_backup.db", std::string(200000, 'z')}}), sizes),
+                 "./db/engine_backup.db expands beyond 100000 bytes"));
+  sizes.max_entry_bytes = 1 << 30;
+  sizes.max_total_bytes = 150000;
+  CHECK(contains(refusal(write_raw(dir, "total.backup", {{"./a", std::string(100000, 'a')}, {"./b", std::string(100000, 'b')}}),
+                         sizes),
+                 "the archive expands beyond 150000 bytes"));
+  // 8 MiB of zeros gzip to a few KiB: far beyond what a dump expands.
+  ArchiveLimits bomb;
+  bomb.expansion_floor = 1 << 20;
+  bomb.max_expansion = 100;  // the default lets one gzip layer by (its limit is about 1032)
+  CHECK(contains(refusal(write_raw(dir, "bomb.backup", {{"./db/engine_backup.db", std::string(8 << 20, '\0')}}), bomb),
+                 "a compression bomb"));
+  // The real layout stays well inside every default bound.
+  BackupContent c;
+  std::mt19937 rng(7);
+  std::string dump(4 << 20, '\0');
+  for (auto& ch : dump) ch = static_cast<char>(rng() % 64 + 32);  // compresses like a dump, not like zeros
+  c.dumps = {{"db", dump}};
+  std::string err;
+  std::string ok = (dir.path() / "ok.backup").string();
+  REQUIRE(write_backup_archive(ok, c, &err));
+  BackupSummary s;
+  std::vector<std::string> problems;
+  CHECK(verify_backup_archive(ok, "", &s, &problems, bomb));
 }

@@ -26,10 +26,13 @@ TEST_CASE("cli: usage errors exit 2") {
   CHECK(test::she_restore("steps engine.host.remov").exit_code == 2);
 }
 
-TEST_CASE("cli: validate exits 0 on a sound plan / 3 on a missing file") {
+TEST_CASE("cli: validate refuses an environment of placeholders / 3 on a missing file") {
+  // The example's CA file is a placeholder: a sound plan on an environment
+  // that cannot work is not valid (offline_checks_test.cpp has sound ones).
   auto r = test::she_restore("validate examples/three-hosts/restore-failover.yaml");
-  CHECK(r.exit_code == 0);
-  CHECK(r.output.find("valid: plan three-hosts-restore-failover") != std::string::npos);
+  CHECK(r.exit_code == 3);
+  CHECK(r.output.find("engine-ca.pem holds no PEM certificate") != std::string::npos);
+  CHECK(r.output.find("the plan's environment has errors") != std::string::npos);
   r = test::she_restore("validate no/such/plan.yaml");
   CHECK(r.exit_code == 3);
   CHECK(r.output.find("error[file-not-found]: cannot read 'no/such/plan.yaml'") != std::string::npos);
@@ -62,6 +65,7 @@ TEST_CASE("cli: --param goes anywhere on the command line - before the plan too"
     CHECK_MESSAGE(r.exit_code == 0, r.output);
     CHECK(r.output.find("scope=[\"files\"]") != std::string::npos);
   }
+  // The plan loads (only the example environment's placeholders are refused).
   auto v = test::she_restore("validate --param scope=[files] examples/three-hosts/backup.yaml");
-  CHECK_MESSAGE(v.exit_code == 0, v.output);
+  CHECK_MESSAGE(v.output.find("the plan's environment has errors") != std::string::npos, v.output);
 }

@@ -389,8 +389,9 @@ TEST_CASE("ssh known_hosts: none set - the session is refused before connecting 
   test::write_file(plan, "plan: nokh\nenvironment: " + env.string() +
                              "\nsteps:\n  - id: hi\n    uses: ssh.run\n    with: {host: engine, command: [echo, nokh-marker]}\n");
   auto r = test::she_restore("'" + plan.string() + "' --state-dir '" + (lab.engine.dir.path() / "state").string() + "'");
-  CHECK(r.exit_code != 0);
-  CHECK_MESSAGE(r.output.find("no known_hosts file for SSH to") != std::string::npos, r.output);
+  // Refused by the run's offline checks, before any connection (exit 3).
+  CHECK(r.exit_code == 3);
+  CHECK_MESSAGE(r.output.find("error[missing-key]: no known_hosts is set for") != std::string::npos, r.output);
   CHECK_MESSAGE(r.output.find(env.string()) != std::string::npos, r.output);
   CHECK(lab.agent_log("engine").find("nokh-marker") == std::string::npos);
 }

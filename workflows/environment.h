@@ -3,6 +3,7 @@
 // to reach each over SSH. Secrets are references only.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,10 @@
 #include "workflows/expression.h"
 
 namespace she {
+
+/// Where each key of a mapping was written (the position of its value), so
+/// a later check of what a setting names can point at the setting.
+using WrittenAt = std::map<std::string, SourcePos>;
 
 struct SshSettings {
   std::string address;  // per host: where to connect when it differs from the host's address
@@ -21,6 +26,7 @@ struct SshSettings {
   std::string known_hosts;     // file checked for host keys
   std::string password;        // secret reference; a last resort after keys and ssh-agent
   bool accept_new_host_key = false;
+  WrittenAt written_at;  // a host's own settings override the defaults' positions
 };
 
 struct HostSpec {
@@ -30,6 +36,7 @@ struct HostSpec {
   std::vector<std::string> roles;
   SshSettings ssh;           // merged with the environment's ssh defaults
   SourcePos pos;
+  WrittenAt written_at;
 
   bool has_role(const std::string& role) const;
 };
@@ -47,6 +54,7 @@ struct EngineSpec {
   Duration poll_interval = std::chrono::seconds(1);  // first wait between polls; it grows to 10s
   bool has_vm = false;        // the engine VM, reachable over SSH as target "engine"
   HostSpec vm;
+  WrittenAt written_at;
 };
 
 struct BackupStorageSpec {

@@ -159,4 +159,12 @@ SourcePos source_pos(const YAML::Node& n, const std::string& file) {
   return {file, m.line + 1, m.column + 1};
 }
 
+WrittenAt written_at(const YAML::Node& map, const std::string& file) {
+  WrittenAt out;
+  if (!map.IsMap()) return out;
+  for (auto it = map.begin(); it != map.end(); ++it)
+    if (it->first.IsScalar()) out.emplace(it->first.Scalar(), source_pos(it->second, file));
+  return out;
+}
+
 }  // namespace she

@@ -3,6 +3,7 @@
 // depends on run time stays a template until a step runs.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -61,6 +62,7 @@ struct Step {
   bool in_rehearsal = true;
   bool in_real = true;
   SourcePos pos;
+  WrittenAt written_at;  // e.g. where its timeout is
 
   const YAML::Node* param(const std::string& name) const;
 };
@@ -83,6 +85,7 @@ struct Plan {
   Environment env;
   std::vector<ParamDecl> param_decls;
   Value params = Value::object();  // resolved values, secrets as references
+  std::map<std::string, SourcePos> param_pos;  // where each bound value was written (with:, default, --param)
   std::vector<std::pair<std::string, YAML::Node>> vars;
   std::vector<SourcePos> var_pos;
   Value var_values = Value::object();
@@ -125,6 +128,8 @@ Value resolve_step_param(const Step& step, const ParamSchema& param, const Value
 
 /// 1-based position of a YAML node in `file`.
 SourcePos source_pos(const YAML::Node& node, const std::string& file);
+/// The position of each value of a mapping, by key (none for a non-mapping).
+WrittenAt written_at(const YAML::Node& map, const std::string& file);
 
 /// YAML → JSON value with every `${...}` string rendered against `roots`.
 /// Quoted scalars stay strings; plain ones become numbers/booleans/null.

@@ -323,6 +323,7 @@ class Loader {
     if (n["known_hosts"]) ssh.known_hosts = text(n["known_hosts"], file, "known_hosts");
     if (n["password"]) ssh.password = secret(n["password"], file, "password");
     ssh.accept_new_host_key = boolean(n["accept_new_host_key"], file, "accept_new_host_key", ssh.accept_new_host_key);
+    for (auto& [key, at] : written_at(n, file)) ssh.written_at[key] = at;
   }
 
   HostSpec parse_host(const YAML::Node& n, const std::string& file, const SshSettings& defaults,
@@ -332,6 +333,7 @@ class Loader {
     h.ssh = defaults;
     if (!is_map(n, file, what.c_str())) return h;
     check_keys(n, file, {"name", "address", "hardware_id", "roles", "ssh", "path"}, what);
+    h.written_at = written_at(n, file);
     if (need_name) h.name = required_text(n, "name", file, what, "every host needs the name the engine knows it by");
     h.address = required_text(n, "address", file, what, "the FQDN or IP address to reach it at");
     h.hardware_id = text(n["hardware_id"], file, "hardware_id");
@@ -373,6 +375,7 @@ class Loader {
                            "trust_on_first_use", "datacenter", "cluster", "poll_interval", "vm"},
                  "'engine'");
       auto& eng = env.engine;
+      eng.written_at = written_at(e, file);
       eng.fqdn = required_text(e, "fqdn", file, "'engine'", "the engine's FQDN, e.g. engine.example.com");
       eng.api_url = e["api_url"] ? text(e["api_url"], file, "api_url")
                                  : "https://" + eng.fqdn + "/ovirt-engine/api";
@@ -565,6 +568,7 @@ class Loader {
         d_.error(ErrorKind::RuleViolation, pos_of(n["concurrency"], file), "'concurrency' only applies to a step with 'foreach'",
                  "remove it, or add foreach:");
     }
+    s.written_at = written_at(n, file);
     s.timeout = duration(n["timeout"], file, "timeout", s.timeout);
     s.retry = parse_retry(n["retry"], file);
     if (n["on_failure"]) {

@@ -108,6 +108,7 @@ class Validator {
       } else {
         continue;
       }
+      plan_.param_pos[decl.name] = pos;
       size_t before = d_.all().size();
       if (check_node_refs(node, pos.file, scope)) {
         Value v = evaluate_node(node, roots, pos);

@@ -1,6 +1,7 @@
 #include "workflows/secret_store.h"
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <stdexcept>
@@ -18,6 +19,9 @@ std::optional<std::string> resolve_secret(const SecretRef& ref) {
     const char* v = std::getenv(ref.name.c_str());
     return v ? std::optional<std::string>(v) : std::nullopt;
   }
+  // Only a regular file: a FIFO or a device would block or never end.
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(ref.name, ec)) return std::nullopt;
   std::ifstream in(ref.name);
   std::string line;
   if (!in || !std::getline(in, line)) return std::nullopt;

@@ -593,7 +593,7 @@ class VerifyArchive : public HostStep {
       ::rmdir(tmpl);
     };
     try {
-      verify_backup_archive(fifo, ctx.text("target_version"), &sum, &problems);
+      verify_backup_stream(fifo, ctx.text("target_version"), &sum, &problems);
     } catch (...) {
       release_feeder();
       if (stopped) std::rethrow_exception(stopped);
