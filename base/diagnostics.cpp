@@ -35,6 +35,15 @@ const char* kind_name(ErrorKind kind) {
     case ErrorKind::UnknownHost: return "unknown-host";
     case ErrorKind::LoopNotList: return "loop-not-list";
     case ErrorKind::RuleViolation: return "rule-violation";
+    case ErrorKind::NotAFile: return "not-a-file";
+    case ErrorKind::InputTooLarge: return "too-large";
+    case ErrorKind::RecursiveAlias: return "recursive-alias";
+    case ErrorKind::InvalidEncoding: return "invalid-encoding";
+    case ErrorKind::ExtraDocument: return "extra-document";
+    case ErrorKind::InvalidHost: return "invalid-host";
+    case ErrorKind::InvalidUser: return "invalid-user";
+    case ErrorKind::InvalidPath: return "invalid-path";
+    case ErrorKind::InvalidUrl: return "invalid-url";
   }
   return "error";
 }

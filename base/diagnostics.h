@@ -43,6 +43,16 @@ enum class ErrorKind {
   UnknownHost,
   LoopNotList,
   RuleViolation,
+  // Input limits (base/yaml_reader.h) and typed values (workflows/typed_value.h)
+  NotAFile,
+  InputTooLarge,
+  RecursiveAlias,
+  InvalidEncoding,
+  ExtraDocument,
+  InvalidHost,
+  InvalidUser,
+  InvalidPath,
+  InvalidUrl,
 };
 
 /// The kind as written in messages: "unknown-key", "invalid-duration", ...
