@@ -163,7 +163,8 @@ class LimitChecker : public YAML::EventHandler {
         break;
       }
     }
-    SourcePos pos = position_in(text_, p, name_);
+    size_t line = line_of(p);  // not position_in: that walks from the start, for every quoted value
+    SourcePos pos{name_, static_cast<int>(line) + 1, static_cast<int>(p - line_starts_[line]) + 1};
     const char* hint = "close the quote on its line; a value that goes on must be indented deeper than its key";
     if (end == std::string::npos)
       refuse(ErrorKind::YamlSyntax, pos, "this quote is never closed", hint);

@@ -137,7 +137,7 @@ TEST_CASE("hostile input: an alias bomb in --param is refused before it expands"
   // A recursive alias, which yaml-cpp alone turns into a crash.
   args.back() = "keep=&a [he1, *a]";
   m = run_measured(args, dir.path() / "out");
-  check_refused(m, "--param keep:1:12: error[recursive-alias]", "recursive-alias");
+  check_refused(m, "--param keep:1:10: error[recursive-alias]", "recursive-alias");
 }
 
 TEST_CASE("hostile input: an alias bomb in an environment file is refused at its line") {
@@ -163,7 +163,7 @@ TEST_CASE("hostile input: an alias bomb in an answers file is refused before any
   CHECK(m.output.find("nothing was run") != std::string::npos);
   CHECK_FALSE(fs::exists(dir.path() / "state"));
   // A FIFO as the answers file blocks nothing either.
-  fs::unlink(answers);
+  fs::remove(answers);
   REQUIRE(::mkfifo(answers.c_str(), 0600) == 0);
   m = run_measured(args, dir.path() / "out");
   check_refused(m, answers.string() + ":1:1: error[not-a-file]", "not-a-file");
@@ -195,7 +195,7 @@ TEST_CASE("yaml reader: size and nesting limits are positioned diagnostics") {
   shallow.max_depth = 3;
   CHECK_FALSE(parse_yaml_text("a: [[[1]]]", "deep.yaml", d2, shallow));
   REQUIRE(d2.all().size() == 1);
-  CHECK(d2.all()[0].str().rfind("deep.yaml:1:8: error[too-large]", 0) == 0);
+  CHECK(d2.all()[0].str().rfind("deep.yaml:1:6: error[too-large]", 0) == 0);
 
   // Aliases of complete nodes are fine, and count as what they repeat.
   Diagnostics d3;
@@ -206,7 +206,7 @@ TEST_CASE("yaml reader: size and nesting limits are positioned diagnostics") {
   few.max_nodes = 8;
   CHECK_FALSE(parse_yaml_text("a: &a [1, 2]\nb: [*a, *a]\n", "alias.yaml", d3, few));
   REQUIRE(d3.all().size() == 1);
-  CHECK(d3.all()[0].str().rfind("alias.yaml:2:9: error[too-large]", 0) == 0);
+  CHECK(d3.all()[0].str().rfind("alias.yaml:2:5: error[too-large]", 0) == 0);
 }
 
 TEST_CASE("validation is linear / 10,000 steps validate") {
