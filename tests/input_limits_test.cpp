@@ -209,7 +209,7 @@ TEST_CASE("yaml reader: size and nesting limits are positioned diagnostics") {
   CHECK(d3.all()[0].str().rfind("alias.yaml:2:5: error[too-large]", 0) == 0);
 }
 
-TEST_CASE("validation is linear / 10,000 steps validate") {
+TEST_CASE("validation is linear / ten thousand steps validate") {
   test::TempDir dir;
   std::string plan = "plan: many\nenvironment: " + test::source_path("tests/invalid/env.yaml") +
                      "\nsteps:\n  - id: s0\n    uses: ssh.run\n    with: {host: he1, command: [uptime]}\n";

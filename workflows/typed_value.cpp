@@ -29,7 +29,9 @@ std::optional<std::string> first_outside(const std::string& s, const char* allow
 }
 
 bool alnum(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
-bool name_char(unsigned char c) { return alnum(c) || c == '-' || c == '.'; }
+// '_' is not RFC 1123, but names with it resolve in practice (and the lab's
+// hosts use them); it is no shell metacharacter.
+bool name_char(unsigned char c) { return alnum(c) || c == '-' || c == '.' || c == '_'; }
 bool engine_name_char(unsigned char c) { return alnum(c) || c == '-' || c == '.' || c == '_'; }
 bool user_char(unsigned char c) { return alnum(c) || c == '-' || c == '.' || c == '_'; }
 bool printable(unsigned char c) { return c >= 0x20 && c != 0x7f; }
@@ -44,7 +46,7 @@ std::optional<std::string> host_address_problem(const std::string& s) {
   if (s.empty()) return "it is empty";
   if (is_ip_literal(s)) return std::nullopt;
   if (s[0] == '-') return "it starts with '-'";
-  if (auto bad = first_outside(s, "host names have letters, digits, '-' and '.'", name_char)) return bad;
+  if (auto bad = first_outside(s, "host names have letters, digits, '-', '_' and '.'", name_char)) return bad;
   std::string name = s.back() == '.' ? s.substr(0, s.size() - 1) : s;
   if (name.size() > 253) return "it is longer than 253 characters";
   size_t start = 0;
