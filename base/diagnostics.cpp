@@ -38,6 +38,15 @@ const char* kind_name(ErrorKind kind) {
     case ErrorKind::UnresolvedSecret: return "unresolved-secret";
     case ErrorKind::WrongFileKind: return "wrong-file-kind";
     case ErrorKind::RoleCardinality: return "role-cardinality";
+    case ErrorKind::NotAFile: return "not-a-file";
+    case ErrorKind::InputTooLarge: return "too-large";
+    case ErrorKind::RecursiveAlias: return "recursive-alias";
+    case ErrorKind::InvalidEncoding: return "invalid-encoding";
+    case ErrorKind::ExtraDocument: return "extra-document";
+    case ErrorKind::InvalidHost: return "invalid-host";
+    case ErrorKind::InvalidUser: return "invalid-user";
+    case ErrorKind::InvalidPath: return "invalid-path";
+    case ErrorKind::InvalidUrl: return "invalid-url";
   }
   return "error";
 }

@@ -46,6 +46,16 @@ enum class ErrorKind {
   UnresolvedSecret,  // a reference whose value cannot be read (unset variable, missing file)
   WrongFileKind,     // a file that is missing, unreadable or not what the setting needs
   RoleCardinality,   // a role the procedure takes one host of, given to several
+  // Input limits (base/yaml_reader.h) and typed values (workflows/typed_value.h)
+  NotAFile,
+  InputTooLarge,
+  RecursiveAlias,
+  InvalidEncoding,
+  ExtraDocument,
+  InvalidHost,
+  InvalidUser,
+  InvalidPath,
+  InvalidUrl,
 };
 
 /// The kind as written in messages: "unknown-key", "invalid-duration", ...

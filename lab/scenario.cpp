@@ -12,6 +12,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "base/diagnostics.h"
+#include "base/yaml_reader.h"
 
 namespace she::lab {
 
@@ -35,14 +36,7 @@ class Loader {
  public:
   explicit Loader(std::string file) : file_(std::move(file)) {}
 
-  WorldState load(const std::string& text) {
-    YAML::Node root;
-    try {
-      root = YAML::Load(text);
-    } catch (const YAML::ParserException& e) {
-      d_.error(ErrorKind::YamlSyntax, {file_, e.mark.line + 1, e.mark.column + 1}, e.msg);
-      fail();
-    }
+  WorldState load(const YAML::Node& root) {
     if (!root.IsMap()) {
       d_.error(ErrorKind::WrongType, pos(root), "a scenario is a mapping",
                "start with 'scenario: NAME' and the keys engine, data_centers, clusters, hosts, vms");
@@ -576,19 +570,17 @@ class Loader {
 }  // namespace
 
 WorldState parse_scenario(const std::string& text, const std::string& file_name) {
-  return Loader(file_name).load(text);
+  Diagnostics d;
+  std::optional<YAML::Node> root = parse_yaml_text(text, file_name, d);
+  if (!root) throw ScenarioError(d.str());
+  return Loader(file_name).load(*root);
 }
 
 WorldState load_scenario(const std::filesystem::path& file) {
-  std::ifstream in(file);
-  if (!in) {
-    Diagnostics d;
-    d.error(ErrorKind::FileNotFound, {file.string(), 0, 0}, fmt::format("cannot read scenario '{}'", file.string()));
-    throw ScenarioError(d.str());
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_scenario(text.str(), file.string());
+  Diagnostics d;
+  std::optional<YAML::Node> root = read_yaml_file(file.string(), {}, d);
+  if (!root) throw ScenarioError(d.str());
+  return Loader(file.string()).load(*root);
 }
 
 }  // namespace she::lab

@@ -86,8 +86,8 @@ int command_run(const Plan& plan, const Options& opts) {
   std::string err;
   // The terminal is asked only when there is one to answer.
   if (!op.configure({opts.yes, opts.answers_file, ::isatty(STDIN_FILENO) != 0}, &err)) {
-    std::cerr << "she-restore: " << err << "\n";
-    return exit_code::kUsage;
+    std::cerr << err << "she-restore: the answers file (--answers) has errors; nothing was run\n";
+    return exit_code::kInvalidPlan;
   }
   return execute_plan(plan, opts.run, op);
 }

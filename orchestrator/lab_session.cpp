@@ -18,6 +18,8 @@
 #include <vector>
 #include <yaml-cpp/yaml.h>
 
+#include "base/yaml_reader.h"
+
 namespace she {
 
 namespace fs = std::filesystem;
@@ -39,16 +41,16 @@ std::string she_lab_binary() {
 }  // namespace
 
 std::string lab_scenario_of(const std::string& plan_file) {
-  try {
-    YAML::Node root = YAML::LoadFile(plan_file);
-    // With an environment too, the loader reports the conflict: no lab.
-    if (!root.IsMap() || !root["lab"] || !root["lab"].IsScalar() || root["environment"]) return "";
-    fs::path scenario = root["lab"].Scalar();
-    if (scenario.is_relative()) scenario = fs::path(plan_file).parent_path() / scenario;
-    return scenario.lexically_normal().string();
-  } catch (const std::exception&) {
-    return "";
-  }
+  // Whatever is wrong with the file, the plan loader reports it next.
+  Diagnostics ignored;
+  std::optional<YAML::Node> read = read_yaml_file(plan_file, {}, ignored);
+  if (!read) return "";
+  const YAML::Node& root = *read;
+  // With an environment too, the loader reports the conflict: no lab.
+  if (!root.IsMap() || !root["lab"] || !root["lab"].IsScalar() || root["environment"]) return "";
+  fs::path scenario = root["lab"].Scalar();
+  if (scenario.is_relative()) scenario = fs::path(plan_file).parent_path() / scenario;
+  return scenario.lexically_normal().string();
 }
 
 LabSession::LabSession(const std::string& scenario) {

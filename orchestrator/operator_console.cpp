@@ -6,6 +6,8 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include "base/yaml_reader.h"
+
 #include "orchestrator/plan_lock.h"
 
 namespace she {
@@ -14,18 +16,18 @@ bool ConsoleOperator::configure(const Options& opts, std::string* err) {
   opts_ = opts;
   answers_.clear();
   if (opts.answers_file.empty()) return true;
-  try {
-    YAML::Node n = YAML::LoadFile(opts.answers_file);
-    if (!n.IsMap()) {
-      *err = fmt::format("{}: answers must be a mapping of 'key: answer' lines", opts.answers_file);
-      return false;
-    }
-    for (auto it = n.begin(); it != n.end(); ++it)
-      answers_[it->first.as<std::string>("")] = it->second.IsScalar() ? it->second.Scalar() : "";
-  } catch (const YAML::Exception& e) {
-    *err = fmt::format("{}: {}", opts.answers_file, e.what());
+  Diagnostics diags;
+  std::optional<YAML::Node> n = read_yaml_file(opts.answers_file, {}, diags);
+  if (n && !n->IsMap())
+    diags.error(ErrorKind::WrongType,
+                {opts.answers_file, std::max(1, n->Mark().line + 1), std::max(1, n->Mark().column + 1)},
+                "answers must be a mapping of 'key: answer' lines", "e.g. fence/hosted_engine_2: yes");
+  if (!diags.ok()) {
+    *err = diags.str();
     return false;
   }
+  for (auto it = n->begin(); it != n->end(); ++it)
+    answers_[it->first.as<std::string>("")] = it->second.IsScalar() ? it->second.Scalar() : "";
   return true;
 }
 

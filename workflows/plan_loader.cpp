@@ -9,10 +9,12 @@
 #include <map>
 #include <regex>
 
+#include "base/yaml_reader.h"
 #include "engine_api/requests.h"
 #include "workflows/plan.h"
 #include "workflows/plan_validator.h"
 #include "workflows/secret_ref.h"
+#include "workflows/typed_value.h"
 
 namespace fs = std::filesystem;
 
@@ -122,26 +124,13 @@ class Loader {
 
  private:
   YAML::Node read(const std::string& file, const SourcePos& from) {
-    std::error_code ec;
-    if (!fs::is_regular_file(file, ec)) {
-      d_.error(ErrorKind::FileNotFound, from, fmt::format("cannot read '{}'", file),
-               "check the path; relative paths are taken from the directory of the file that names them");
+    std::optional<YAML::Node> n = read_yaml_file(file, from, d_);
+    if (!n) return {};
+    if (!*n || n->IsNull()) {
+      d_.error(ErrorKind::WrongType, {file, 1, 1}, "the file is empty", "see the README for a plan example");
       return {};
     }
-    try {
-      YAML::Node n = YAML::LoadFile(file);
-      if (!n || n.IsNull()) {
-        d_.error(ErrorKind::WrongType, {file, 1, 1}, "the file is empty", "see the README for a plan example");
-        return {};
-      }
-      return n;
-    } catch (const YAML::ParserException& e) {
-      d_.error(ErrorKind::YamlSyntax, {file, e.mark.line + 1, e.mark.column + 1}, e.msg,
-               "check indentation and quoting around this point; values with ': ' or starting with '{', '[', '*' or '&' need quotes");
-    } catch (const YAML::Exception& e) {
-      d_.error(ErrorKind::YamlSyntax, {file, 0, 0}, e.what());
-    }
-    return {};
+    return *n;
   }
 
   static std::string relative_to(const std::string& from_file, const std::string& path) {
@@ -233,6 +222,25 @@ class Loader {
     return n.Scalar();
   }
 
+  /// A value of a typed kind (workflows/typed_value.h); refused ones are
+  /// reported at their line and read as empty, so they go no further.
+  std::string typed(const YAML::Node& n, const std::string& file, const std::string& what, TextKind kind) {
+    std::string v = text(n, file, what);
+    if (!n || v.empty()) return v;
+    if (auto why = text_problem(kind, v)) {
+      d_.error(error_kind(kind), pos_of(n, file), fmt::format("'{}' is not a {}: {}", what, text_kind_name(kind), *why),
+               text_kind_hint(kind));
+      return {};
+    }
+    return v;
+  }
+
+  std::string required_typed(const YAML::Node& map, const std::string& key, const std::string& file,
+                             const std::string& what, const std::string& hint, TextKind kind) {
+    if (!map[key]) return required_text(map, key, file, what, hint);
+    return typed(map[key], file, key, kind);
+  }
+
   std::string required_text(const YAML::Node& map, const std::string& key, const std::string& file,
                             const std::string& what, const std::string& hint) {
     if (!map[key]) {
@@ -315,12 +323,12 @@ class Loader {
     std::vector<std::string> keys = {"user", "port", "key", "key_passphrase", "known_hosts", "password", "accept_new_host_key"};
     if (per_host) keys.push_back("address");
     check_keys(n, file, keys, per_host ? "a host's ssh settings" : "ssh settings");
-    if (per_host && n["address"]) ssh.address = text(n["address"], file, "address");
-    if (n["user"]) ssh.user = text(n["user"], file, "user");
+    if (per_host && n["address"]) ssh.address = typed(n["address"], file, "address", TextKind::HostAddress);
+    if (n["user"]) ssh.user = typed(n["user"], file, "user", TextKind::SshUser);
     if (n["port"]) ssh.port = integer(n["port"], file, "port", 22, 1, 65535);
-    if (n["key"]) ssh.key = text(n["key"], file, "key");
+    if (n["key"]) ssh.key = typed(n["key"], file, "key", TextKind::LocalPath);
     if (n["key_passphrase"]) ssh.key_passphrase = secret(n["key_passphrase"], file, "key_passphrase");
-    if (n["known_hosts"]) ssh.known_hosts = text(n["known_hosts"], file, "known_hosts");
+    if (n["known_hosts"]) ssh.known_hosts = typed(n["known_hosts"], file, "known_hosts", TextKind::LocalPath);
     if (n["password"]) ssh.password = secret(n["password"], file, "password");
     ssh.accept_new_host_key = boolean(n["accept_new_host_key"], file, "accept_new_host_key", ssh.accept_new_host_key);
     for (auto& [key, at] : written_at(n, file)) ssh.written_at[key] = at;
@@ -334,8 +342,10 @@ class Loader {
     if (!is_map(n, file, what.c_str())) return h;
     check_keys(n, file, {"name", "address", "hardware_id", "roles", "ssh", "path"}, what);
     h.written_at = written_at(n, file);
-    if (need_name) h.name = required_text(n, "name", file, what, "every host needs the name the engine knows it by");
-    h.address = required_text(n, "address", file, what, "the FQDN or IP address to reach it at");
+    if (need_name)
+      h.name = required_typed(n, "name", file, what, "every host needs the name the engine knows it by",
+                              TextKind::EngineName);
+    h.address = required_typed(n, "address", file, what, "the FQDN or IP address to reach it at", TextKind::HostAddress);
     h.hardware_id = text(n["hardware_id"], file, "hardware_id");
     h.roles = text_list(n["roles"], file, "roles");
     YAML::Node roles = n["roles"];
@@ -376,8 +386,9 @@ class Loader {
                  "'engine'");
       auto& eng = env.engine;
       eng.written_at = written_at(e, file);
-      eng.fqdn = required_text(e, "fqdn", file, "'engine'", "the engine's FQDN, e.g. engine.example.com");
-      eng.api_url = e["api_url"] ? text(e["api_url"], file, "api_url")
+      eng.fqdn = required_typed(e, "fqdn", file, "'engine'", "the engine's FQDN, e.g. engine.example.com",
+                                TextKind::HostAddress);
+      eng.api_url = e["api_url"] ? typed(e["api_url"], file, "api_url", TextKind::Url)
                                  : "https://" + eng.fqdn + "/ovirt-engine/api";
       eng.user = e["user"] ? text(e["user"], file, "user") : "admin@internal";
       if (!e["password"])
@@ -385,7 +396,7 @@ class Loader {
                  "a secret reference such as password: env:ENGINE_PASSWORD");
       else
         eng.password = secret(e["password"], file, "password");
-      eng.ca_file = text(e["ca_file"], file, "ca_file");
+      eng.ca_file = typed(e["ca_file"], file, "ca_file", TextKind::LocalPath);
       eng.ca_fingerprint = text(e["ca_fingerprint"], file, "ca_fingerprint");
       eng.trust_on_first_use = boolean(e["trust_on_first_use"], file, "trust_on_first_use", false);
       if (!eng.ca_fingerprint.empty()) {
@@ -429,7 +440,8 @@ class Loader {
       env.backup_storage.configured = true;
       env.backup_storage.host = parse_host(b, file, env.ssh_defaults, "'backup_storage'", false);
       env.backup_storage.host.name = "backup_storage";
-      env.backup_storage.path = required_text(b, "path", file, "'backup_storage'", "the directory backups go to");
+      env.backup_storage.path =
+          required_typed(b, "path", file, "'backup_storage'", "the directory backups go to", TextKind::RemotePath);
     }
   }
 
@@ -439,7 +451,8 @@ class Loader {
     if (!n) return;
     if (!is_map(n, file, "'params'")) return;
     check_duplicates(n, file, "'params'");
-    static const std::vector<std::string> types = {"string", "int", "bool", "list", "map", "duration", "secret"};
+    static const std::vector<std::string> types = {"string", "int", "bool", "list", "map", "duration", "secret",
+                                                    "address", "hostname", "user", "path", "filename", "url"};
     for (auto it = n.begin(); it != n.end(); ++it) {
       ParamDecl p;
       p.name = it->first.as<std::string>("");

@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <set>
+#include <unordered_map>
 #include <fmt/format.h>
 
+#include "base/yaml_reader.h"
 #include "workflows/secret_ref.h"
+#include "workflows/typed_value.h"
 
 namespace she {
 
@@ -71,14 +74,11 @@ class Validator {
       }
     }
     for (auto& [name, text] : cli) {
-      SourcePos pos{"command line (--param " + name + ")", 0, 0};
-      try {
-        YAML::Node n = YAML::Load(text);
-        accept(name, n ? n : YAML::Node(std::string()), pos);
-      } catch (const YAML::Exception& e) {
-        d_.error(ErrorKind::YamlSyntax, pos, fmt::format("the value of --param {} is not valid YAML: {}", name, e.msg),
-                 "quote it, e.g. --param 'vms=[db01, web01]'");
-      }
+      // Positions count within the value, as if it were a file of its own.
+      std::string shown = "--param " + name;
+      SourcePos pos{shown, 1, 1};
+      if (std::optional<YAML::Node> n = parse_yaml_text(text, shown, d_))
+        accept(name, *n, pos);
     }
     RefScope scope;
     scope.allow_params = false;
@@ -159,6 +159,10 @@ class Validator {
   }
 
   void check_steps() {
+    // Built once: ids and roots copied per step made 10,000 steps quadratic.
+    for (size_t i = 0; i < plan_.steps.size(); ++i) step_ids_.emplace(plan_.steps[i].id, static_cast<int>(i));
+    step_roots_ = base_roots(true);
+    plain_roots_ = base_roots(false);
     std::map<std::string, const Step*> seen;
     for (size_t i = 0; i < plan_.steps.size(); ++i) {
       Step& s = plan_.steps[i];
@@ -172,7 +176,8 @@ class Validator {
         seen[s.id] = &s;
       }
       if (!s.type) continue;
-      check_step(s, static_cast<int>(i));
+      check_step(s, static_cast<int>(i), step_roots_);
+      if (s.foreach.kind != Foreach::Kind::None) step_roots_.erase(s.foreach.as);
     }
   }
 
@@ -321,7 +326,8 @@ class Validator {
       return false;
     }
     std::string id = r.path[1].get<std::string>();
-    int j = plan_.step_index(id);
+    auto found = step_ids_.find(id);
+    int j = found == step_ids_.end() ? -1 : found->second;
     if (j < 0) {
       std::vector<std::string> ids;
       for (auto& s : plan_.steps) ids.push_back(s.id);
@@ -380,6 +386,8 @@ class Validator {
     else if (t == "secret" && !(v.is_string() && parse_secret_ref(v.get<std::string>())))
       d_.error(ErrorKind::InvalidSecret, pos, fmt::format("parameter '{}' must be a secret reference", decl.name),
                secret_ref_hint());
+    else if (auto kind = declared_text_kind(t))
+      check_text(*kind, v, pos, fmt::format("parameter '{}'", decl.name));
     return d_.all().size() == before;
   }
 
@@ -444,19 +452,43 @@ class Validator {
         break;
       case ParamType::Any:
         break;
+      case ParamType::HostAddress:
+        check_text(TextKind::HostAddress, v, pos, what);
+        break;
+      case ParamType::HostName:
+        // A host item of a live query stands for itself.
+        if (!v.is_object()) check_text(TextKind::EngineName, v, pos, what);
+        break;
+      case ParamType::RemotePath:
+        check_text(TextKind::RemotePath, v, pos, what);
+        break;
     }
+  }
+
+  /// A value of a typed kind; `what` names where it is given.
+  bool check_text(TextKind kind, const Value& v, const SourcePos& pos, const std::string& what) {
+    if (v.is_array() || v.is_object()) {
+      d_.error(ErrorKind::WrongType, pos, fmt::format("{} must be a single value", what), text_kind_hint(kind));
+      return false;
+    }
+    if (auto why = text_problem(kind, to_text(v))) {
+      d_.error(error_kind(kind), pos, fmt::format("{} is not a {}: {}", what, text_kind_name(kind), *why),
+               text_kind_hint(kind));
+      return false;
+    }
+    return true;
   }
 
   // --- steps -------------------------------------------------------------
 
-  void check_step(Step& s, int index) {
+  /// `roots` gets the loop variable, which the caller removes afterwards.
+  void check_step(Step& s, int index, Value& roots) {
     const std::string& file = plan_.procedure_file;
     RefScope outer;
     outer.step_index = index;
     RefScope inner = outer;
     size_t errors_before = d_.all().size();
 
-    Value roots = base_roots(true);
     if (s.concurrency_expr.IsDefined() && !s.concurrency_expr.IsNull()) bind_concurrency(s, outer);
     if (s.foreach.kind != Foreach::Kind::None) {
       inner.loop_var = s.foreach.as;
@@ -547,7 +579,7 @@ class Validator {
     const std::string& file = plan_.procedure_file;
     if (!check_node_refs(s.concurrency_expr, file, scope)) return;
     SourcePos pos = pos_of(s.concurrency_expr, file);
-    Value v = evaluate_node(s.concurrency_expr, base_roots(false), pos);
+    Value v = evaluate_node(s.concurrency_expr, plain_roots_, pos);
     if (!v.is_number_integer() || v.get<long long>() < 1 || v.get<long long>() > 64) {
       d_.error(ErrorKind::InvalidValue, pos,
                fmt::format("concurrency of step '{}' is {}, not a whole number from 1 to 64", s.id, to_text(v)),
@@ -581,7 +613,7 @@ class Validator {
     if (!check_node_refs(items, file, scope)) return;
     Value v;
     try {
-      v = resolve_node(items, base_roots(true));
+      v = resolve_node(items, step_roots_);
     } catch (const EvalError& e) {
       d_.error(ErrorKind::InvalidExpression, pos, e.what());
       return;
@@ -590,7 +622,8 @@ class Validator {
       auto refs = references(*t.parts[0].expr);
       const VarReference& r = refs.front();
       if (r.path[0] == "steps" && r.path.size() >= 3) {
-        const Step* target = plan_.find_step(r.path[1].get<std::string>());
+        auto found = step_ids_.find(r.path[1].get<std::string>());
+        const Step* target = found == step_ids_.end() ? nullptr : &plan_.steps[static_cast<size_t>(found->second)];
         std::string out = r.path[2].is_string() ? r.path[2].get<std::string>() : "";
         bool is_list = out == "results" || (target && target->type && target->type->output(out) &&
                                             target->type->output(out)->is_list);
@@ -610,6 +643,9 @@ class Validator {
   Diagnostics& d_;
   Value env_;
   std::set<std::string> failed_;  // "params.x" / "vars.y" whose binding was refused
+  std::unordered_map<std::string, int> step_ids_;  // first step with each id
+  Value step_roots_;   // what a step's values see (steps deferred)
+  Value plain_roots_;  // what fixed values (concurrency) see
 };
 
 }  // namespace

@@ -31,6 +31,9 @@ const char* type_name(ParamType type) {
     case ParamType::Choice: return "choice";
     case ParamType::Map: return "map";
     case ParamType::Any: return "any";
+    case ParamType::HostAddress: return "host address";
+    case ParamType::HostName: return "host name";
+    case ParamType::RemotePath: return "remote path";
   }
   return "?";
 }

@@ -39,6 +39,10 @@ enum class ParamType {
   FileEndpoint,  // an SSH target, or "local" (the orchestrator's own disk)
   EngineHost,  // a host as the engine knows it: a name, or a host item of a live query
   Choice, Map, Any,
+  // Text of a shape of its own (workflows/typed_value.h), checked where given
+  HostAddress,  // an FQDN or IP address
+  HostName,     // a name the engine knows a host by
+  RemotePath,   // an absolute path on a host, without '..'
 };
 const char* type_name(ParamType type);
 

@@ -44,8 +44,8 @@ class EngineBackupRun : public HostStep {
   EngineBackupRun()
       : HostStep("engine_backup.backup", StepKind::Idempotent, "run engine-backup --mode=backup on the engine",
                  {engine_vm_param(),
-                  required("file", ParamType::String, "archive to write on the engine machine"),
-                  optional("log", ParamType::String, nullptr, "log file"),
+                  required("file", ParamType::RemotePath, "archive to write on the engine machine"),
+                  optional("log", ParamType::RemotePath, nullptr, "log file"),
                   optional("scope", ParamType::StringList, Value::array(), "scopes (default: all)"),
                   optional("archive_compressor", ParamType::String, nullptr, "gzip, bzip2, xz or None"),
                   optional("files_compressor", ParamType::String, nullptr, "gzip, bzip2, xz or None"),
@@ -88,8 +88,8 @@ class EngineBackupRestore : public HostStep {
   EngineBackupRestore()
       : HostStep("engine_backup.restore", StepKind::Once, "run engine-backup --mode=restore",
                  {engine_vm_param(),
-                  required("file", ParamType::String, "archive on that machine"),
-                  optional("log", ParamType::String, nullptr, "log file"),
+                  required("file", ParamType::RemotePath, "archive on that machine"),
+                  optional("log", ParamType::RemotePath, nullptr, "log file"),
                   optional("scope", ParamType::StringList, Value::array(), "scopes (default: all)"),
                   optional("provision_db", ParamType::Bool, false, "provision the engine database (localhost only)"),
                   optional("provision_dwh_db", ParamType::Bool, false, "provision the DWH database"),
@@ -99,7 +99,7 @@ class EngineBackupRestore : public HostStep {
                   choice("backup_dump_format", {"custom", "plain"}, "custom", "dump format of the backup"),
                   optional("db_restore_jobs", ParamType::Int, 0, "pg_restore jobs (0: tool default)"),
                   optional("change_db_credentials", ParamType::Bool, false, "restore into another database"),
-                  optional("db_host", ParamType::String, nullptr, "with change_db_credentials"),
+                  optional("db_host", ParamType::HostAddress, nullptr, "with change_db_credentials"),
                   optional("db_port", ParamType::String, nullptr, "with change_db_credentials"),
                   optional("db_user", ParamType::String, nullptr, "with change_db_credentials"),
                   optional("db_name", ParamType::String, nullptr, "with change_db_credentials"),
@@ -165,7 +165,7 @@ class EngineSetupRun : public HostStep {
   EngineSetupRun()
       : HostStep("engine_setup.run", StepKind::Once, "run engine-setup on the engine",
                  {engine_vm_param(),
-                  optional("answer_file", ParamType::String, nullptr, "answer file on that machine"),
+                  optional("answer_file", ParamType::RemotePath, nullptr, "answer file on that machine"),
                   optional("offline", ParamType::Bool, true, "do not update packages (--offline)")},
                  {}) {}
 
@@ -261,9 +261,9 @@ class DeployRestore : public HostStep {
       : HostStep("hosted_engine.deploy_restore", StepKind::Once,
                  "deploy a new engine VM on a host from a backup (hosted-engine --deploy --restore-from-file)",
                  {required("host", ParamType::SshTarget, "the host that deploys (failover or new host)"),
-                  required("backup_file", ParamType::String, "the archive on that host"),
-                  optional("answer_file", ParamType::String, "/root/she-restore-deploy.conf", "generated answer file"),
-                  optional("fqdn", ParamType::String, "${env.engine.fqdn}", "engine FQDN"),
+                  required("backup_file", ParamType::RemotePath, "the archive on that host"),
+                  optional("answer_file", ParamType::RemotePath, "/root/she-restore-deploy.conf", "generated answer file"),
+                  optional("fqdn", ParamType::HostAddress, "${env.engine.fqdn}", "engine FQDN"),
                   choice("storage_type", {"nfs", "glusterfs", "iscsi", "fc"}, "nfs", "hosted-engine storage"),
                   required("storage_connection", ParamType::String, "e.g. nfs.example.com:/exports/he"),
                   optional("storage_domain_name", ParamType::String, "hosted_storage", "new HE storage domain"),
@@ -274,9 +274,9 @@ class DeployRestore : public HostStep {
                   optional("pause_before_add_host", ParamType::Bool, true,
                            "hold the deploy after engine-setup, before the host is added to the restored engine, "
                            "so stale records of the host can be removed first"),
-                  optional("lock_file", ParamType::String, "/root/she-restore-deploy.pause",
+                  optional("lock_file", ParamType::RemotePath, "/root/she-restore-deploy.pause",
                            "while this file exists the deploy waits"),
-                  optional("hooks_dir", ParamType::String, kHostedEngineHooksDir,
+                  optional("hooks_dir", ParamType::RemotePath, kHostedEngineHooksDir,
                            "the hosted_engine_setup role's hooks directory on the host")},
                  {{"lock_file", false, "remove it (hosted_engine.deploy_continue) to let the deploy go on"}}) {}
 
@@ -401,10 +401,10 @@ class DeployContinue : public HostStep {
       : HostStep("hosted_engine.deploy_continue", StepKind::Idempotent,
                  "let a paused deploy add the host, and follow it to the end",
                  {required("host", ParamType::SshTarget, "the deploying host"),
-                  required("lock_file", ParamType::String, "the lock file the deploy waits on"),
-                  optional("answer_file", ParamType::String, "/root/she-restore-deploy.conf",
+                  required("lock_file", ParamType::RemotePath, "the lock file the deploy waits on"),
+                  optional("answer_file", ParamType::RemotePath, "/root/she-restore-deploy.conf",
                            "the deploy's answer file (it holds secrets: removed here)"),
-                  optional("hooks_dir", ParamType::String, kHostedEngineHooksDir,
+                  optional("hooks_dir", ParamType::RemotePath, kHostedEngineHooksDir,
                            "the hosted_engine_setup role's hooks directory on the host")},
                  {}) {}
 
@@ -502,7 +502,7 @@ class VerifyArchive : public HostStep {
       : HostStep("backup.verify", StepKind::Read,
                  "check an engine-backup archive: layout, every entry's checksum, the version pair",
                  {required("host", ParamType::FileEndpoint, "where the archive is: an SSH target or local"),
-                  required("file", ParamType::String, "archive path"),
+                  required("file", ParamType::RemotePath, "archive path"),
                   optional("target_version", ParamType::String, nullptr, "engine version that will restore it")},
                  {{"version", false, "engine version of the backup"},
                   {"os_version", false, "OS of the backed-up engine"},
@@ -612,7 +612,7 @@ class ManifestWrite : public HostStep {
       : HostStep("backup.manifest.write", StepKind::Idempotent,
                  "write the backup's manifest (JSON) beside the archive",
                  {optional("host", ParamType::SshTarget, "backup_storage", "where to write it"),
-                  required("path", ParamType::String, "manifest path"),
+                  required("path", ParamType::RemotePath, "manifest path"),
                   required("data", ParamType::Map, "the manifest's fields")},
                  {}) {}
 
@@ -641,7 +641,7 @@ class ManifestRead : public HostStep {
   ManifestRead()
       : HostStep("backup.manifest.read", StepKind::Read, "read a backup manifest",
                  {optional("host", ParamType::SshTarget, "backup_storage", "where it is"),
-                  required("path", ParamType::String, "manifest path")},
+                  required("path", ParamType::RemotePath, "manifest path")},
                  {{"manifest", false, "the manifest's fields"}}) {}
 
  protected:

@@ -196,8 +196,8 @@ class FindHost : public EngineStep {
   FindHost()
       : EngineStep("engine.host.find", StepKind::Read,
                  "find every engine record matching a host's name, address or hardware id",
-                 {optional("name", ParamType::String, nullptr, "host name"),
-                  optional("address", ParamType::String, nullptr, "FQDN or IP address"),
+                 {optional("name", ParamType::HostName, nullptr, "host name"),
+                  optional("address", ParamType::HostAddress, nullptr, "FQDN or IP address"),
                   optional("hardware_id", ParamType::String, nullptr, "hardware UUID (vds_unique_id)")},
                  {{"found", false, "true when any record matches"},
                   {"hosts", true, "the matching host items"},
@@ -350,8 +350,8 @@ class HostRemove : public EngineStep {
 std::vector<ParamSchema> install_params(bool add) {
   std::vector<ParamSchema> p;
   if (add) {
-    p.push_back(required("name", ParamType::String, "name of the new host"));
-    p.push_back(required("address", ParamType::String, "FQDN or IP address the engine uses"));
+    p.push_back(required("name", ParamType::HostName, "name of the new host"));
+    p.push_back(required("address", ParamType::HostAddress, "FQDN or IP address the engine uses"));
     p.push_back(optional("cluster", ParamType::String, "${env.engine.cluster}", "cluster to join"));
   } else {
     p.push_back(host_param());

@@ -78,7 +78,7 @@ class FileAbsent : public HostStep {
  public:
   FileAbsent()
       : HostStep("file.absent", StepKind::Idempotent, "make sure a file is gone from a host",
-                 {target_param(), required("path", ParamType::String, "absolute path")}, {}) {}
+                 {target_param(), required("path", ParamType::RemotePath, "absolute path")}, {}) {}
 
  protected:
   StepResult run(const StepContext& ctx) const override {
@@ -97,9 +97,9 @@ class FileCopy : public HostStep {
       : HostStep("file.copy", StepKind::Idempotent,
                  "stream a file between hosts (or local) with an end-to-end SHA-256 check",
                  {required("from", ParamType::FileEndpoint, "source: an SSH target or local"),
-                  required("from_path", ParamType::String, "source path"),
+                  required("from_path", ParamType::RemotePath, "source path (absolute)"),
                   required("to", ParamType::FileEndpoint, "destination: an SSH target or local"),
-                  required("to_path", ParamType::String, "destination path"),
+                  required("to_path", ParamType::RemotePath, "destination path (absolute)"),
                   optional("mode", ParamType::String, "0600", "file mode at the destination")},
                  {{"sha256", false, "checksum of the copied file"},
                   {"bytes", false, "size in bytes"}}) {}
@@ -142,8 +142,8 @@ class DnsCheck : public HostStep {
   DnsCheck()
       : HostStep("dns.check", StepKind::Read,
                  "resolve a name forward and back, from the orchestrator or as a host sees it",
-                 {required("name", ParamType::String, "the FQDN"),
-                  optional("address", ParamType::String, nullptr, "the address it must resolve to"),
+                 {required("name", ParamType::HostAddress, "the FQDN"),
+                  optional("address", ParamType::HostAddress, nullptr, "the address it must resolve to"),
                   optional("reverse", ParamType::Bool, true, "also check that the address resolves back to the name"),
                   optional("host", ParamType::SshTarget, nullptr,
                            "resolve on this host (getent), as it will during a deploy; default: here")},
