@@ -85,24 +85,21 @@ std::optional<int> parse_command_line(int argc, char** argv, Options& opts) {
   Options vopts;
   add_plan_options(*validate, vopts, validate_params);
 
-  auto* status = app.add_subcommand("status", "where the last run of a plan stands, and how to continue");
-  Options sopts;
-  add_plan_options(*status, sopts, status_params);
-  status->add_option("--state-dir", sopts.run.state_dir, "where runs are kept");
+  // The subcommands that read a plan's runs: each finds them as a run does.
+  auto run_reader = [&app](const char* name, const char* help, Options& o, std::vector<std::string>& params) {
+    CLI::App* sub = app.add_subcommand(name, help);
+    add_plan_options(*sub, o, params);
+    sub->add_option("--state-dir", o.run.state_dir, "where runs are kept");
+    return sub;
+  };
+  Options sopts, ropts, popts;
+  std::vector<std::string> runs_params, report_params;
+  auto* status = run_reader("status", "where the last run of a plan stands, and how to continue", sopts, status_params);
   status->add_option("--output", sopts.output, "text or json")->check(CLI::IsMember({"text", "json"}));
-
-  auto* runs = app.add_subcommand("runs", "every run of a plan: when, how long, result, who, what was left");
-  Options ropts;
-  std::vector<std::string> runs_params;
-  add_plan_options(*runs, ropts, runs_params);
-  runs->add_option("--state-dir", ropts.run.state_dir, "where runs are kept");
+  auto* runs = run_reader("runs", "every run of a plan: when, how long, result, who, what was left", ropts, runs_params);
   runs->add_option("--output", ropts.output, "text or json")->check(CLI::IsMember({"text", "json"}));
-
-  auto* report = app.add_subcommand("report", "the report of a run (the latest unless --run), from its journal");
-  Options popts;
-  std::vector<std::string> report_params;
-  add_plan_options(*report, popts, report_params);
-  report->add_option("--state-dir", popts.run.state_dir, "where runs are kept");
+  auto* report = run_reader("report", "the report of a run (the latest unless --run), from its journal", popts,
+                            report_params);
   report->add_option("--run", popts.report_run, "the run's id (see `runs`)")->type_name("RUN_ID");
   report->add_option("--format", popts.report_format, "md or json")->check(CLI::IsMember({"md", "json"}));
 

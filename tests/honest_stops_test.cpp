@@ -44,6 +44,24 @@ struct StopPlan {
   test::ProcessResult run() const {
     return test::she_restore("'" + plan.string() + "' --state-dir '" + state.string() + "'");
   }
+  /// Signals the spawned run and checks it stops as an interruption: exit
+  /// 5 within 2 s, no step reporting it as its failure, `interrupted`
+  /// journaled. Returns its output.
+  std::string interrupt(test::ChildGuard& child, int sig, const std::string& log) const {
+    const auto sent = std::chrono::steady_clock::now();
+    ::kill(child.pid, sig);
+    const int code = test::wait_child(child.pid);
+    const auto took = std::chrono::steady_clock::now() - sent;
+    child.pid = -1;
+    const std::string out = test::read_file(log);
+    CHECK_MESSAGE(code == 5, out);
+    CHECK_MESSAGE(took < std::chrono::seconds(2),
+                  std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+    CHECK_MESSAGE(out.find("failed (") == std::string::npos, out);
+    CHECK(journal().find("\"t\":\"interrupted\"") != std::string::npos);
+    return out;
+  }
+
   std::string journal() const {
     std::string all;
     for (auto& e : fs::recursive_directory_iterator(state))
@@ -95,16 +113,7 @@ TEST_CASE("signals: SIGTERM or SIGINT while an engine request waits on a slow en
     REQUIRE_MESSAGE(wait_for(held, 20s), test::read_file(log));
     std::this_thread::sleep_for(300ms);  // well inside the request
     const std::string signalled = lab::iso_time(std::chrono::system_clock::now());
-    const auto sent = Clock::now();
-    ::kill(child.pid, sig);
-    const int code = test::wait_child(child.pid);
-    const auto took = Clock::now() - sent;
-    child.pid = -1;
-    const std::string out = test::read_file(log);
-    CHECK_MESSAGE(code == 5, out);
-    CHECK_MESSAGE(took < 2s, std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
-    CHECK_MESSAGE(out.find("failed (") == std::string::npos, out);
-    CHECK(p.journal().find("\"t\":\"interrupted\"") != std::string::npos);
+    const std::string out = p.interrupt(child, sig, log);
     {
       std::lock_guard<std::mutex> lock(mutex);
       for (auto& a : arrivals) CHECK_MESSAGE(a < signalled, a << " (signal at " << signalled << ")");
@@ -170,16 +179,7 @@ TEST_CASE("signals: SIGINT during a long command on a host - exit 5 within 2 s -
   REQUIRE_MESSAGE(wait_for([&] { return lab.agent_log("engine").find("sleep 30") != std::string::npos; }, 20s),
                   test::read_file(log));
   std::this_thread::sleep_for(300ms);
-  const auto sent = Clock::now();
-  ::kill(child.pid, SIGINT);
-  const int code = test::wait_child(child.pid);
-  const auto took = Clock::now() - sent;
-  child.pid = -1;
-  const std::string out = test::read_file(log);
-  CHECK_MESSAGE(code == 5, out);
-  CHECK_MESSAGE(took < 2s, std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
-  CHECK_MESSAGE(out.find("failed (") == std::string::npos, out);
-  CHECK(p.journal().find("\"t\":\"interrupted\"") != std::string::npos);
+  const std::string out = p.interrupt(child, SIGINT, log);
   // ssh.run is a `once` step: cut short in flight, it may have acted, so
   // resume asks about that attempt (never a failure, never repeated blindly).
   fs::path answers = lab.engine.dir.path() / "answers.yaml";
