@@ -101,7 +101,8 @@ std::optional<int> parse_command_line(int argc, char** argv, Options& opts) {
   auto* report = run_reader("report", "the report of a run (the latest unless --run), from its journal", popts,
                             report_params);
   report->add_option("--run", popts.report_run, "the run's id (see `runs`)")->type_name("RUN_ID");
-  report->add_option("--format", popts.report_format, "md or json")->check(CLI::IsMember({"md", "json"}));
+  report->add_option("--format", popts.report_format, "md, json or html")
+      ->check(CLI::IsMember({"md", "json", "html"}));
 
   auto* verify = app.add_subcommand("verify-backup", "check an engine-backup archive: layout, checksums, version pair");
   verify->add_option("file", opts.backup_file, "the archive")->required();

@@ -4,6 +4,7 @@
 
 #include "base/clock.h"
 #include "base/durable_file.h"
+#include "orchestrator/report_html.h"
 
 namespace she {
 
@@ -34,6 +35,24 @@ long long wall_ms(const StepState& ss) {
   return longest;
 }
 
+/// The host a step without a loop acts on, when the plan names it without
+/// a value only the run knows: its lane on the report's timeline.
+std::string step_host(const Step& s, const Value& roots) {
+  const ParamSchema* p = s.type->param("host");
+  if (!p || s.foreach.kind != Foreach::Kind::None) return "";
+  try {
+    Value v = resolve_step_param(s, *p, roots);
+    return v.is_string() && !contains_deferred(v) && v != "local" ? v.get<std::string>() : "";
+  } catch (const std::exception&) {
+    return "";
+  }
+}
+
+/// Steps whose time is spent waiting for the engine rather than acting.
+bool is_wait(const std::string& uses) {
+  return uses == "engine.health" || (uses.size() > 5 && uses.compare(uses.size() - 5, 5, ".wait") == 0);
+}
+
 std::string seconds(long long ms) { return fmt::format("{:.1f} s", static_cast<double>(ms) / 1000.0); }
 
 }  // namespace
@@ -60,8 +79,10 @@ Value report_json(const Plan& plan, const RunState& st) {
   r["backups"] = Value::array();
   r["hosts"] = {{"fenced", Value::array()}, {"removed", Value::array()}, {"reinstalled", Value::array()},
                 {"left", Value::array()}};
+  const Value roots = plan.roots(false);
   for (auto& s : plan.steps) {
-    Value step = {{"id", s.id}, {"name", s.name}, {"uses", s.uses}, {"kind", kind_name(s.type->kind())}};
+    Value step = {{"id", s.id},       {"name", s.name},           {"uses", s.uses}, {"kind", kind_name(s.type->kind())},
+                  {"wait", is_wait(s.uses)}, {"host", step_host(s, roots)}};
     auto found = st.steps.find(s.id);
     if (found == st.steps.end()) {
       step["status"] = "pending";
@@ -242,7 +263,8 @@ bool write_reports(const Plan& plan, const RunPaths& paths, const RunState& stat
                    std::string* err) {
   Value r = redactor.scrub(report_json(plan, state));
   return write_file_durably(paths.report_json(), dump_json(r, 2) + "\n", err) &&
-         write_file_durably(paths.report_md(), report_markdown(r), err);
+         write_file_durably(paths.report_md(), report_markdown(r), err) &&
+         write_file_durably(paths.report_html(), report_html(r), err);
 }
 
 }  // namespace she

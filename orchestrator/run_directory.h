@@ -15,6 +15,7 @@ struct RunPaths {
   std::string journal() const { return dir + "/journal"; }
   std::string log() const { return dir + "/she-restore.log"; }
   std::string report_md() const { return dir + "/report.md"; }
+  std::string report_html() const { return dir + "/report.html"; }
   std::string report_json() const { return dir + "/report.json"; }
 };
 

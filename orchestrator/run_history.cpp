@@ -8,6 +8,7 @@
 #include "orchestrator/exit_codes.h"
 #include "orchestrator/journal.h"
 #include "orchestrator/report.h"
+#include "orchestrator/report_html.h"
 #include "orchestrator/run_directory.h"
 #include "orchestrator/run_state.h"
 
@@ -115,7 +116,7 @@ int command_report(const Plan& plan, const Invocation& inv, const std::string& r
   // The journal holds references, never secret values (a value a host
   // echoed was scrubbed before it was written): nothing to scrub here.
   Value r = report_json(plan, st);
-  std::cout << (format == "json" ? dump_json(r, 2) + "\n" : report_markdown(r));
+  std::cout << (format == "json" ? dump_json(r, 2) + "\n" : format == "html" ? report_html(r) : report_markdown(r));
   return exit_code::kOk;
 }
 
