@@ -270,7 +270,7 @@ Value rehearse(const Plan& plan, const Step& s, const Value& params, DryRunRunne
   Value outputs;
   std::string stop, stop_note;
   try {
-    s.type->check_rules(ctx);
+    s.type->check_values(ctx);
     outputs = s.type->apply(ctx).outputs;
     s.type->verify(ctx);
   } catch (const RehearsalUnknown& e) {

@@ -60,14 +60,16 @@ IterationResult run_iteration(RunContext& run, const Step& s, const std::string&
   } catch (const EvalError& e) {
     problem = e.what();
   }
-  if (!problem.empty()) {
-    run.record({{"t", rec::kStepFailed}, {"step", s.id}, {"iter", key}, {"error", problem}, {"class", "fatal"},
+  // A step that cannot start fails as is: nothing was done, nothing to retry.
+  auto fail_before_acting = [&](const std::string& why) {
+    run.record({{"t", rec::kStepFailed}, {"step", s.id}, {"iter", key}, {"error", why}, {"class", "fatal"},
                 {"final", true}});
-    run.say(at, "failed: " + problem);
+    run.say(at, "failed: " + why);
     res.outcome = Outcome::Failed;
-    res.error = problem;
+    res.error = why;
     return res;
-  }
+  };
+  if (!problem.empty()) return fail_before_acting(problem);
 
   Clock::time_point attempt_deadline = Clock::time_point::max();
   RunServices services;
@@ -83,6 +85,13 @@ IterationResult run_iteration(RunContext& run, const Step& s, const std::string&
   services.correlation_id = correlation_id(run.run_id, s.id);
   run.connections.provide(services);
   StepContext ctx(run.plan.env, s.id, params, &services);
+  // Values made of earlier steps' outputs are known only now: checked
+  // before anything is done with them.
+  try {
+    s.type->check_values(ctx);
+  } catch (const StepRuleError& e) {
+    return fail_before_acting(std::string("the step's parameters break a rule: ") + e.what());
+  }
   auto succeed = [&](const Value& outputs, long long ms, const std::string& note) {
     Value r = {{"t", rec::kStepSucceeded}, {"step", s.id}, {"iter", key}, {"outputs", outputs}, {"ms", ms}};
     if (!note.empty()) r["note"] = note;

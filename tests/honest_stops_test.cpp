@@ -189,3 +189,18 @@ TEST_CASE("signals: SIGINT during a long command on a host - exit 5 within 2 s -
   CHECK_MESSAGE(resumed.exit_code == 0, resumed.output);
   CHECK(resumed.output.find("confirmed done by the operator") != std::string::npos);
 }
+
+TEST_CASE("typed values: one made of an earlier step's output is checked when the step runs - refused before any command") {
+  test::LabHosts lab;
+  fs::path env = test::lab_hosts_environment(lab);
+  fs::path plan = lab.engine.dir.path() / "plan.yaml";
+  // What a host answered becomes a path: validation could not see it.
+  test::write_file(plan, "plan: typed\nenvironment: " + env.string() +
+                             "\nsteps:\n  - id: answer\n    uses: test.value\n    with: {value: ../../etc/shadow}\n"
+                             "  - id: wipe\n    uses: file.absent\n    with: {host: engine, path: '/srv/${steps.answer.value}'}\n");
+  auto r = test::testbed("'" + plan.string() + "' --state-dir '" + (lab.engine.dir.path() / "state").string() + "'");
+  CHECK(r.exit_code == 1);
+  CHECK_MESSAGE(r.output.find("the step's parameters break a rule: path is not a remote path") != std::string::npos,
+                r.output);
+  CHECK(lab.agent_log("engine").find("shadow") == std::string::npos);  // nothing reached the host
+}

@@ -1,6 +1,7 @@
 #include "workflows/step_type.h"
 
 #include "workflows/secret_store.h"
+#include "workflows/typed_value.h"
 
 #include <algorithm>
 #include <fmt/format.h>
@@ -160,6 +161,23 @@ const OutputSchema* StepType::output(const std::string& name) const {
 }
 
 CheckResult StepType::check(const StepContext&, Value&) const { return CheckResult::Unknown; }
+
+void StepType::check_values(const StepContext& ctx) const {
+  for (const ParamSchema& p : params_) {
+    std::optional<TextKind> kind = p.type == ParamType::HostAddress ? std::optional(TextKind::HostAddress)
+                                   : p.type == ParamType::HostName  ? std::optional(TextKind::EngineName)
+                                   : p.type == ParamType::RemotePath ? std::optional(TextKind::RemotePath)
+                                                                     : std::nullopt;
+    const Value& v = ctx.params().contains(p.name) ? ctx.params()[p.name] : Value();
+    // A host item of a live query stands for itself; an absent optional
+    // value has nothing to check.
+    if (!kind || v.is_null() || v.is_object()) continue;
+    if (v.is_array()) throw StepRuleError(fmt::format("{} must be a single {}", p.name, text_kind_name(*kind)));
+    if (auto why = text_problem(*kind, to_text(v)))
+      throw StepRuleError(fmt::format("{} is not a {}: {}", p.name, text_kind_name(*kind), *why));
+  }
+  check_rules(ctx);
+}
 
 StepResult StepType::apply(const StepContext&) const {
   throw NotImplemented(fmt::format("step type {}: running it is not implemented yet "

@@ -221,8 +221,15 @@ class StepType {
 
   /// Throws StepRuleError when the parameters break a rule of the tool
   /// being driven; validation calls it, so a plan that would be refused is
-  /// refused up front, and so does every run and dry run before acting.
+  /// refused up front, and so does every run and dry run before acting
+  /// (through check_values).
   virtual void check_rules(const StepContext& /*ctx*/) const {}
+  /// The parameters as the run resolved them, before any effect: each value
+  /// of a typed kind (host address, host name, remote path) checked again,
+  /// since one made of an earlier step's output (a host's answer) was not
+  /// there to check when the plan was validated; then check_rules. Throws
+  /// StepRuleError naming the parameter, never repeating its value.
+  void check_values(const StepContext& ctx) const;
 
   /// Read-only probe: is the effect already in place? Used on resume and
   /// before retrying a `once` step. When it says Done it also fills in the
