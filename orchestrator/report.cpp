@@ -53,6 +53,35 @@ bool is_wait(const std::string& uses) {
   return uses == "engine.health" || (uses.size() > 5 && uses.compare(uses.size() - 5, 5, ".wait") == 0);
 }
 
+/// What bounded the run's time. Steps run one after another and a loop
+/// ends with its last item, so the path is each step's longest item (the
+/// step itself without a loop); between steps is time of ours (or a stop
+/// before a resume). Waits for the engine are told apart from actions.
+Value critical_path(const Value& steps) {
+  Value path = Value::array();
+  long long acting = 0, waiting = 0, first = -1, last = -1, walls = 0;
+  for (const auto& s : steps) {
+    if (!s.contains("iterations") || s["iterations"].empty()) continue;
+    const Value* longest = nullptr;
+    for (const auto& i : s["iterations"]) {
+      long long a = utc_ms(i.value("started", "")), b = utc_ms(i.value("finished", ""));
+      if (a < 0 || b < a) continue;
+      if (first < 0 || a < first) first = a;
+      last = std::max(last, b);
+      if (!longest || i.value("duration_ms", 0LL) > longest->value("duration_ms", 0LL)) longest = &i;
+    }
+    if (!longest) continue;
+    long long ms = s.value("wall_ms", 0LL);
+    walls += ms;
+    (s.value("wait", false) ? waiting : acting) += ms;
+    path.push_back({{"step", s.value("id", "")}, {"item", longest->value("label", "")}, {"ms", ms},
+                    {"wait", s.value("wait", false)}});
+  }
+  long long span = first >= 0 ? last - first : 0;
+  return {{"steps", path}, {"acting_ms", acting}, {"waiting_ms", waiting},
+          {"between_steps_ms", std::max(0LL, span - walls)}, {"span_ms", span}};
+}
+
 std::string seconds(long long ms) { return fmt::format("{:.1f} s", static_cast<double>(ms) / 1000.0); }
 
 }  // namespace
@@ -119,6 +148,7 @@ Value report_json(const Plan& plan, const RunState& st) {
     }
     r["steps"].push_back(step);
   }
+  r["critical_path"] = critical_path(r["steps"]);
   r["answers"] = Value::array();
   for (auto& [key, a] : st.answers)
     r["answers"].push_back(
@@ -159,6 +189,17 @@ std::string report_markdown(const Value& r) {
       }
     for (auto& h : hosts["left"])
       md += fmt::format("| left | {} ({} failed: {}) |\n", to_text(h["host"]), to_text(h["step"]), to_text(h["error"]));
+  }
+
+  const Value& cp = r["critical_path"];
+  if (!cp["steps"].empty()) {
+    std::vector<std::string> chain;
+    for (const auto& c : cp["steps"])
+      chain.push_back(to_text(c["step"]) + (to_text(c["item"]).empty() ? "" : " (" + to_text(c["item"]) + ")"));
+    md += fmt::format("\n## Critical path\n\n{} in all: acting {}, waiting for the engine {}, between steps {}.\n\n{}\n",
+                      seconds(cp["span_ms"].get<long long>()), seconds(cp["acting_ms"].get<long long>()),
+                      seconds(cp["waiting_ms"].get<long long>()), seconds(cp["between_steps_ms"].get<long long>()),
+                      fmt::join(chain, " → "));
   }
 
   md += "\n## Steps\n\nWall time runs from a step's first start to its last end: loop items run side by side, "

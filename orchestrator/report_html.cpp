@@ -45,7 +45,7 @@ table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;p
 .track{position:relative;flex:1;height:20px;background:#f4f4f4}
 .bar{position:absolute;top:2px;height:16px;min-width:3px;background:#3b7dd8;border-radius:2px}
 .bar.wait{background:repeating-linear-gradient(45deg,#9bbbe8,#9bbbe8 4px,#d5e3f6 4px,#d5e3f6 8px)}
-.bar.failed{background:#c0392b}.bar.pause{background:#e6a100}.bar.running{background:#888}
+.bar.critical{outline:2px solid #111;z-index:1}.bar.failed{background:#c0392b}.bar.pause{background:#e6a100}.bar.running{background:#888}
 .legend span{display:inline-block;width:1.2em;height:.8em;margin:0 .3em 0 1em;vertical-align:middle}
 )";
 
@@ -84,6 +84,10 @@ std::string report_html(const Value& r) {
     }
   }
   const double span = static_cast<double>(std::max(end, 1LL));
+  // The bars that bounded the run (report.cpp critical_path) are outlined.
+  std::map<std::string, std::string> critical;  // step -> item
+  for (const auto& c : r["critical_path"].value("steps", Value::array()))
+    critical[c.value("step", "")] = c.value("item", "");
 
   std::string h = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n";
   h += fmt::format("<title>she-restore run {}</title>\n<style>{}</style></head><body>\n", text_of(r["run_id"]), kStyle);
@@ -119,6 +123,7 @@ std::string report_html(const Value& r) {
       if (b.pause) cls += " pause";
       if (b.status == "failed") cls += " failed";
       if (b.status == "running") cls += " running";
+      if (auto c = critical.find(b.step); c != critical.end() && c->second == b.item) cls += " critical";
       track += fmt::format(
           "<div class=\"{}\" data-step=\"{}\" data-item=\"{}\" data-status=\"{}\" style=\"left:{:.3f}%;width:{:.3f}%\" "
           "title=\"{}\"></div>",
@@ -130,7 +135,14 @@ std::string report_html(const Value& r) {
                      "</div></div>\n",
                      escape(lane), track);
   }
-  h += fmt::format("</div>\n<p>0 s to {:.1f} s after the run started.</p>\n", span / 1000.0);
+  h += fmt::format("</div>\n<p>0 s to {:.1f} s after the run started.", span / 1000.0);
+  const Value& cp = r["critical_path"];
+  if (cp.contains("span_ms"))
+    h += fmt::format(" Outlined: the critical path, {:.1f} s acting, {:.1f} s waiting for the engine, {:.1f} s between "
+                     "steps.",
+                     cp["acting_ms"].get<long long>() / 1000.0, cp["waiting_ms"].get<long long>() / 1000.0,
+                     cp["between_steps_ms"].get<long long>() / 1000.0);
+  h += "</p>\n";
 
   h += "<h2>Steps</h2>\n<table><tr><th>step</th><th>type</th><th>status</th><th>wall time</th><th>notes</th></tr>\n";
   for (const auto& s : r["steps"]) {

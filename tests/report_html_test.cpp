@@ -3,6 +3,8 @@
 // the lane of the host each acted on.
 #include <doctest/doctest.h>
 
+#include <regex>
+
 #include "tests/scratch_plan.h"
 
 using namespace she;
@@ -47,7 +49,14 @@ TEST_CASE("report html: the page renders in headless Chromium - one bar per step
   for (const char* host : {"he1", "he2", "he3"})
     CHECK(dom.output.find(std::string("data-lane=\"") + host + "\"") != std::string::npos);
   CHECK(count(dom.output, "data-step=\"hosts\"") == 3);
-  CHECK(dom.output.find("class=\"bar failed\" data-step=\"optional\"") != std::string::npos);
+  CHECK(std::regex_search(dom.output, std::regex("class=\"bar failed[^\"]*\" data-step=\"optional\"")));
+  // The critical path: each step that ran, by its longest item, outlined once.
+  const Value& cp = report["critical_path"];
+  REQUIRE(cp["steps"].size() == 3);
+  CHECK(cp["steps"][0]["step"] == "hosts");
+  CHECK(cp["acting_ms"].get<long long>() + cp["waiting_ms"].get<long long>() + cp["between_steps_ms"].get<long long>() ==
+        cp["span_ms"].get<long long>());
+  CHECK(count(dom.output, " critical\"") == 3);
   CHECK(dom.output.find("id=\"result\"><b>succeeded</b>") != std::string::npos);
 
   // Not blank: the rendered page weighs far more than an empty one taken
