@@ -63,6 +63,7 @@ bool command_writes(const std::string& command) {
   if (first == "hostname") return command != "hostname";
   if (first == "hosted-engine") return command.rfind("hosted-engine --vm-status", 0) != 0;
   if (first == "systemctl") return command.rfind("systemctl is-active", 0) != 0;
+  if (first == "find") return command.find(" -delete") != std::string::npos || command.find(" -exec") != std::string::npos;
   static const std::set<std::string> reads = {"getent", "cat", "test", "stat", "sha256sum", "true", "find"};
   return reads.count(first) == 0;
 }
