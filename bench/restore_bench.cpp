@@ -325,7 +325,7 @@ RunFigures measure(const lab::WorldState& st, int concurrency) {
   auto t = Clock::now();
   BenchLab lab(st);
   f.setup_s = std::chrono::duration<double>(Clock::now() - t).count();
-  ProcessResult backup = lab.run("bench-backup", "she-backup");
+  ProcessResult backup = lab.run("bench-backup", "she-backup", "  metrics_dir: ''\n");
   f.backup_s = backup.seconds;
   if (backup.exit_code != 0) {
     fmt::print("  concurrency {}: she-backup exited {}; its output ends:\n{}\n", concurrency, backup.exit_code,

@@ -47,10 +47,20 @@ struct ProcedureLab {
 
   fs::path write_plan(const std::string& procedure, const std::string& with, const std::string& uses = "") {
     fs::path plan = dir.path() / (procedure + ".yaml");
+    std::string params = with;
+    // she-backup's freshness file goes to the test's own directory, never
+    // to the machine's node_exporter directory.
+    if ((uses.empty() ? procedure : uses) == "she-backup" && with.find("metrics_dir:") == std::string::npos) {
+      fs::create_directories(metrics_dir());
+      params += "  metrics_dir: " + metrics_dir().string() + "\n";
+    }
     write_file(plan, "plan: " + procedure + "\nuses: " + (uses.empty() ? procedure : uses) +
-                               "\nenvironment: " + environment.string() + "\n" + (with.empty() ? "" : "with:\n" + with));
+                               "\nenvironment: " + environment.string() + "\n" + (params.empty() ? "" : "with:\n" + params));
     return plan;
   }
+
+  /// Where she-backup's freshness file (metrics.textfile) goes in tests.
+  fs::path metrics_dir() const { return dir.path() / "textfile_collector"; }
 
   ProcessResult run(const std::string& procedure, const std::string& with = "", const std::string& flags = "",
                           const std::string& uses = "") {

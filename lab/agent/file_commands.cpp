@@ -1,6 +1,6 @@
 // The file tools a plan runs on a host, with coreutils' exit codes and
 // messages: test, true, echo, hostname, sleep, rm, mkdir, mv, chmod,
-// install, cat, sha256sum, stat and dd (the transfer protocol of hosts/:
+// install, cat, sha256sum, stat, find (a directory's listing) and dd (the transfer protocol of hosts/:
 // 64 KiB blocks through stdin and stdout, resumable at a byte offset).
 #include <cerrno>
 #include <chrono>
@@ -389,6 +389,43 @@ int cmd_stat(Agent& a, const Args& argv) {
   return rc;
 }
 
+int cmd_find(Agent& a, const Args& argv) {
+  // find DIR -maxdepth 1 -type f -printf FORMAT: a directory's regular
+  // files, FORMAT with %T@ (mtime), %s (size), %f (name), \0 and \n.
+  if (argv.size() != 8 || argv[2] != "-maxdepth" || argv[3] != "1" || argv[4] != "-type" || argv[5] != "f" ||
+      argv[6] != "-printf") {
+    err("she-lab-agent: find: the lab knows only find DIR -maxdepth 1 -type f -printf FORMAT\n");
+    return 1;
+  }
+  const fs::path dir = a.map(argv[1]);
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    err(fmt::format("find: {}: No such file or directory\n", q(argv[1])));
+    return 1;
+  }
+  std::string listing;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    struct stat st {};
+    if (::lstat(e.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    const std::string& f = argv[7];
+    for (std::size_t i = 0; i < f.size(); ++i) {
+      if (f[i] == '\\' && i + 1 < f.size()) {
+        const char c = f[++i];
+        listing += c == '0' ? '\0' : c == 'n' ? '\n' : c;
+      } else if (f[i] == '%' && f.compare(i, 3, "%T@") == 0) {
+        listing += fmt::format("{}.{:09d}", static_cast<long long>(st.st_mtim.tv_sec), st.st_mtim.tv_nsec);
+        i += 2;
+      } else if (f[i] == '%' && i + 1 < f.size() && (f[i + 1] == 's' || f[i + 1] == 'f')) {
+        listing += f[++i] == 's' ? std::to_string(static_cast<long long>(st.st_size)) : e.path().filename().string();
+      } else {
+        listing += f[i];
+      }
+    }
+  }
+  out(listing);
+  return 0;
+}
+
 bool parse_size(const std::string& s, long long* v) {
   if (s.empty()) return false;
   std::size_t used = 0;
@@ -590,6 +627,7 @@ int file_command(Agent& a, const Args& argv, bool* handled) {
   if (n == "cat") return cmd_cat(a, argv);
   if (n == "sha256sum") return cmd_sha256sum(a, argv);
   if (n == "stat") return cmd_stat(a, argv);
+  if (n == "find") return cmd_find(a, argv);
   if (n == "dd") return cmd_dd(a, argv);
   *handled = false;
   return 127;
