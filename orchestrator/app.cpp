@@ -7,22 +7,35 @@
 #include "orchestrator/app.h"
 #include "orchestrator/cli.h"
 #include "orchestrator/commands.h"
+#include "orchestrator/completion.h"
 #include "orchestrator/exit_codes.h"
 #include "orchestrator/lab_session.h"
+#include "orchestrator/plan_schema.h"
 #include "orchestrator/run_history.h"
+#include "workflows/step_type.h"
 
 namespace she {
 
 namespace {
+
+int print(const std::string& text) {
+  std::cout << text << std::flush;
+  return std::cout ? exit_code::kOk : exit_code::kInternal;
+}
 
 int phases(int argc, char** argv) {
   // Read the command line; help, version and usage errors end here.
   Options opts;
   if (auto code = parse_command_line(argc, argv, opts)) return *code;
 
-  // Commands that need no plan: the step catalog, checking an archive.
+  // Commands that need no plan: the step catalog, checking an archive, the
+  // shell completion, the schema; the completion's step ids read the plan's
+  // YAML only.
   if (opts.command == Command::Steps) return command_steps(opts);
   if (opts.command == Command::VerifyBackup) return command_verify_backup(opts);
+  if (opts.command == Command::Completion) return print(opts.completion_script);
+  if (opts.command == Command::Schema) return print(dump_json(plan_schema(StepCatalog::builtin()), 2) + "\n");
+  if (opts.command == Command::StepIds) return print_step_ids(opts.plan_file);
 
   // A plan on a lab scenario: start the lab; its environment is the plan's,
   // and each run there is a new rehearsal (the lab starts from the scenario).

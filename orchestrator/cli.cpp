@@ -5,7 +5,9 @@
 #include <tuple>
 #include <unistd.h>
 
+#include "orchestrator/completion.h"
 #include "orchestrator/exit_codes.h"
+#include "workflows/step_type.h"
 
 namespace she {
 
@@ -111,6 +113,14 @@ std::optional<int> parse_command_line(int argc, char** argv, Options& opts) {
   auto* steps = app.add_subcommand("steps", "list the step types, or show one with its parameters");
   steps->add_option("type", opts.step_type, "a step type, e.g. engine.host.remove");
 
+  auto* completion = app.add_subcommand("completion", "print a shell completion script: source <(she-restore completion bash)");
+  std::string shell;
+  completion->add_option("shell", shell, "the shell")->required()->check(CLI::IsMember({"bash"}));
+  app.add_subcommand("schema", "print the JSON Schema of plans, procedures and environments (for editors)");
+  // The completion script's helper: the step ids of a plan, for --from.
+  auto* step_ids = app.add_subcommand(kStepIdsCommand, "the step ids of a plan, one a line")->group("");
+  step_ids->add_option("plan", opts.plan_file)->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -131,6 +141,19 @@ std::optional<int> parse_command_line(int argc, char** argv, Options& opts) {
   }
   if (steps->parsed()) {
     opts.command = Command::Steps;
+    return std::nullopt;
+  }
+  if (completion->parsed()) {
+    opts.command = Command::Completion;
+    opts.completion_script = bash_completion(app, StepCatalog::builtin());
+    return std::nullopt;
+  }
+  if (app.got_subcommand("schema")) {
+    opts.command = Command::Schema;
+    return std::nullopt;
+  }
+  if (step_ids->parsed()) {
+    opts.command = Command::StepIds;
     return std::nullopt;
   }
   if (verify->parsed()) {

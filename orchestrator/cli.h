@@ -12,7 +12,7 @@
 namespace she {
 
 
-enum class Command { Run, DryRun, Validate, Status, Runs, Report, Steps, VerifyBackup };
+enum class Command { Run, DryRun, Validate, Status, Runs, Report, Steps, VerifyBackup, Completion, Schema, StepIds };
 
 struct Options {
   Command command = Command::Run;
@@ -29,6 +29,7 @@ struct Options {
   std::string backup_file;                                  // verify-backup FILE
   std::string target_version;                               // verify-backup --target-version
   bool offline = false;                                     // --dry-run --offline: no live reads
+  std::string completion_script;                            // completion bash: written from the parser itself
 };
 
 /// Fills `opts`, or returns the exit code to leave with (help, version,

@@ -120,6 +120,10 @@ std::vector<OutputUse> output_uses(const Plan& plan, const std::string& step_id)
 /// source tree's plans (when it still exists), the installed plans.
 std::vector<std::string> procedure_search_path();
 
+/// The file of the procedure a plan's `uses` names: a path (relative to the
+/// plan) or a name on procedure_search_path(); empty when there is none.
+std::string find_procedure_file(const std::string& plan_file, const std::string& uses);
+
 /// A step's parameters: given values rendered against `roots`, defaults of
 /// the step type for the rest.
 Value resolve_step_params(const Step& step, const Value& roots);

@@ -35,6 +35,17 @@ std::string shown_path(const fs::path& p) {
   return p.string();
 }
 
+std::string relative_to(const std::string& from_file, const std::string& path) {
+  fs::path p(path);
+  if (p.is_absolute()) return path;
+  return display_path(fs::path(from_file).parent_path() / p);
+}
+
+/// `uses: ../x/my.yaml` names a file; `uses: she-backup` a shipped procedure.
+bool names_a_path(const std::string& uses) {
+  return uses.find('/') != std::string::npos || (uses.size() > 5 && uses.substr(uses.size() - 5) == ".yaml");
+}
+
 class Loader {
  public:
   Loader(const LoadOptions& opts, Diagnostics& d) : opts_(opts), d_(d) {}
@@ -133,11 +144,6 @@ class Loader {
     return *n;
   }
 
-  static std::string relative_to(const std::string& from_file, const std::string& path) {
-    fs::path p(path);
-    if (p.is_absolute()) return path;
-    return display_path(fs::path(from_file).parent_path() / p);
-  }
 
   std::string find_procedure(const std::string& plan_file, const YAML::Node& uses) {
     if (!uses.IsScalar()) {
@@ -146,20 +152,16 @@ class Loader {
       return {};
     }
     std::string name = uses.Scalar();
-    bool is_path = name.find('/') != std::string::npos || (name.size() > 5 && name.substr(name.size() - 5) == ".yaml");
-    if (is_path) {
+    if (std::string found = find_procedure_file(plan_file, name); !found.empty()) return found;
+    if (names_a_path(name)) {
       std::string p = relative_to(plan_file, name);
-      std::error_code ec;
-      if (fs::is_regular_file(p, ec)) return p;
       d_.error(ErrorKind::FileNotFound, pos_of(uses, plan_file), fmt::format("procedure file '{}' not found", p),
                "paths in 'uses' are relative to the plan file");
       return {};
     }
     std::vector<std::string> known;
     for (auto& dir : procedure_search_path()) {
-      fs::path candidate = fs::path(dir) / (name + ".yaml");
       std::error_code ec;
-      if (fs::is_regular_file(candidate, ec)) return shown_path(candidate);
       for (auto& entry : fs::directory_iterator(dir, ec))
         if (entry.path().extension() == ".yaml") known.push_back(entry.path().stem().string());
     }
@@ -702,6 +704,19 @@ class Loader {
 
 std::optional<Plan> load_plan(const std::string& file, const LoadOptions& opts, Diagnostics& diags) {
   return Loader(opts, diags).load(file);
+}
+
+std::string find_procedure_file(const std::string& plan_file, const std::string& uses) {
+  std::error_code ec;
+  if (names_a_path(uses)) {
+    std::string p = relative_to(plan_file, uses);
+    return fs::is_regular_file(p, ec) ? p : std::string();
+  }
+  for (auto& dir : procedure_search_path()) {
+    fs::path candidate = fs::path(dir) / (uses + ".yaml");
+    if (fs::is_regular_file(candidate, ec)) return shown_path(candidate);
+  }
+  return {};
 }
 
 std::vector<std::string> procedure_search_path() {
