@@ -164,17 +164,20 @@ CheckResult StepType::check(const StepContext&, Value&) const { return CheckResu
 
 void StepType::check_values(const StepContext& ctx) const {
   for (const ParamSchema& p : params_) {
-    std::optional<TextKind> kind = p.type == ParamType::HostAddress ? std::optional(TextKind::HostAddress)
-                                   : p.type == ParamType::HostName  ? std::optional(TextKind::EngineName)
-                                   : p.type == ParamType::RemotePath ? std::optional(TextKind::RemotePath)
-                                                                     : std::nullopt;
+    TextKind kind;
+    switch (p.type) {
+      case ParamType::HostAddress: kind = TextKind::HostAddress; break;
+      case ParamType::HostName: kind = TextKind::EngineName; break;
+      case ParamType::RemotePath: kind = TextKind::RemotePath; break;
+      default: continue;
+    }
     const Value& v = ctx.params().contains(p.name) ? ctx.params()[p.name] : Value();
     // A host item of a live query stands for itself; an absent optional
     // value has nothing to check.
-    if (!kind || v.is_null() || v.is_object()) continue;
-    if (v.is_array()) throw StepRuleError(fmt::format("{} must be a single {}", p.name, text_kind_name(*kind)));
-    if (auto why = text_problem(*kind, to_text(v)))
-      throw StepRuleError(fmt::format("{} is not a {}: {}", p.name, text_kind_name(*kind), *why));
+    if (v.is_null() || v.is_object()) continue;
+    if (v.is_array()) throw StepRuleError(fmt::format("{} must be a single {}", p.name, text_kind_name(kind)));
+    if (auto why = text_problem(kind, to_text(v)))
+      throw StepRuleError(fmt::format("{} is not a {}: {}", p.name, text_kind_name(kind), *why));
   }
   check_rules(ctx);
 }
