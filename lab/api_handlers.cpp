@@ -4,11 +4,13 @@
 #include <cctype>
 #include <fmt/format.h>
 #include <functional>
+#include <optional>
 #include <pugixml.hpp>
 
 #include "lab/api_xml.h"
 #include "lab/engine_messages.h"
-#include "lab/search_query.h"
+#include "lab/search_filter.h"
+#include "lab/statuses.h"
 
 namespace she::lab {
 
@@ -124,48 +126,74 @@ OpContext context(const ApiCall& c) {
 
 // --- search ---
 
-using Getter = std::function<std::string(const std::string& field)>;
+SearchField text(const char* name) { return {name, FieldKind::Text, {}, false}; }
+SearchField status_field(std::vector<std::string> names) { return {"status", FieldKind::Enum, std::move(names), false}; }
 
-// Every term must hold; a field the lab does not know is an error, so a
-// mistyped query fails instead of matching everything.
-bool matches(const SearchQuery& q, const std::vector<std::string>& fields, const Getter& get, bool cs,
-             std::string& error) {
-  for (const auto& t : q.terms) {
-    if (std::find(fields.begin(), fields.end(), t.field) == fields.end()) {
-      error = fmt::format("unknown field '{}'; the lab knows {}", t.field, fmt::join(fields, ", "));
-      return false;
-    }
-    if (t.op != "=" && t.op != "!=") {
-      error = fmt::format("operator '{}' is not supported for '{}'", t.op, t.field);
-      return false;
-    }
-    const bool eq = wildcard_match(t.value, get(t.field), cs);
-    if (eq != (t.op == "=")) return false;
-  }
-  return true;
+// The engine's fields per object (searchbackend's *ConditionFieldAutoCompleter);
+// `unmodeled` are those the lab keeps no data for.
+const SearchObject& hosts_search() {
+  static const SearchObject o{
+      "Hosts",
+      {text("name"), text("address"), status_field(engine_host_status_names()), text("cluster"), text("hw_id"),
+       {"active_vms", FieldKind::Number, {}, true}},
+      {"comment", "external_status", "cpu_usage", "mem_usage", "network_usage", "load", "version", "cpus", "memory",
+       "cpu_speed", "cpu_model", "migrating_vms", "committed_mem", "tag", "type", "datacenter", "architecture",
+       "update_available", "ha_score", "spm_id", "id"}};
+  return o;
 }
 
+const SearchObject& vms_search() {
+  static const SearchObject o{
+      "VMs",
+      {text("name"), status_field(engine_vm_status_names()), text("on_host"), text("host")},
+      {"comment", "ip", "fqdn", "uptime", "os", "creationdate", "address", "cpu_usage", "mem_usage", "network_usage",
+       "migration_progress_percent", "memory", "guaranteed_memory", "apps", "cluster", "pool", "loggedinuser", "tag",
+       "datacenter", "type", "quota", "id", "description", "architecture", "custom_emulated_machine",
+       "custom_cpu_type", "compatibility_level", "custom_compatibility_level", "created_by_user_id",
+       "next_run_config_exists", "has_illegal_images", "bios_type", "k8s_namespace", "vcpus"}};
+  return o;
+}
+
+const SearchObject& data_centers_search() {
+  static const SearchObject o{"Data Centers",
+                              {text("name"), status_field(engine_data_center_status_names())},
+                              {"description", "local", "comment", "compatibility_version"}};
+  return o;
+}
+
+const SearchObject& clusters_search() {
+  static const SearchObject o{
+      "Clusters", {text("name")}, {"description", "comment", "architecture", "compatibility_level", "cpu_type"}};
+  return o;
+}
+
+// AuditLogSeverity in value order: `severity>=warning` compares by it.
+const SearchObject& events_search() {
+  static const SearchObject o{
+      "Events",
+      {text("correlation_id"), {"type", FieldKind::Number, {}, false},
+       {"severity", FieldKind::Ordinal, {"NORMAL", "WARNING", "ERROR", "ALERT"}, true}, text("event_host"),
+       text("host.name"), text("host")},
+      {"message", "time", "usrname", "event_vm", "event_template", "event_storage", "event_datacenter",
+       "event_volume", "origin", "custom_event_id", "deleted", "usrid", "_event_vm_id", "_event_template_id",
+       "_event_storage_id", "_event_host_id", "_event_datacenter_id", "_event_quota_id", "_event_volume_id"}};
+  return o;
+}
+
+// Keeps the items the request's search selects, in the answer's order; a
+// refusal for a field the lab does not model comes back as the reply.
 template <typename T>
-bool filter(const ApiCall& c, std::vector<T>& items, const std::vector<std::string>& fields,
-            const std::function<std::string(const T&, const std::string&)>& get, std::string& error) {
+std::optional<HttpReply> filter(const ApiCall& c, std::vector<T>& items, const SearchObject& object,
+                                const std::function<std::string(const T&, const std::string&)>& get) {
   const std::string* s = query_value(c, "search");
-  if (s && !s->empty()) {
-    SearchQuery q = parse_search(*s);
-    if (!q.ok()) {
-      error = q.error;
-      return false;
-    }
-    std::vector<T> kept;
-    for (const auto& x : items) {
-      bool m = matches(q, fields, [&](const std::string& f) { return get(x, f); }, case_sensitive(c), error);
-      if (!error.empty()) return false;
-      if (m) kept.push_back(x);
-    }
-    items.swap(kept);
-  }
-  const int max = max_results(c);
-  if (max >= 0 && static_cast<int>(items.size()) > max) items.resize(static_cast<std::size_t>(max));
-  return true;
+  SearchOutcome r = run_search(object, s ? *s : std::string(), items.size(),
+                               [&](std::size_t i, const std::string& f) { return get(items[i], f); },
+                               case_sensitive(c), max_results(c));
+  if (r.verdict == SearchVerdict::LabUnsupported) return bad_search(object.title, r.why);
+  std::vector<T> kept;
+  for (std::size_t i : r.selected) kept.push_back(items[i]);
+  items.swap(kept);
+  return std::nullopt;
 }
 
 // --- resources ---
@@ -186,18 +214,18 @@ HttpReply api_root(World& w) {
 HttpReply list_hosts(World& w, const ApiCall& c) {
   auto hosts = w.hosts();
   const auto clusters = w.clusters();
-  std::string error;
   std::function<std::string(const Host&, const std::string&)> get = [&](const Host& h, const std::string& f) {
     if (f == "name") return h.name;
     if (f == "address") return h.address;
-    if (f == "status") return std::string(to_string(h.status));
+    if (f == "status") return std::string(engine_name(h.status));
     if (f == "hw_id") return h.hardware_id;
+    if (f == "active_vms") return std::to_string(h.vm_count);
     if (f == "cluster")
       for (const auto& cl : clusters)
         if (cl.id == h.cluster_id) return cl.name;
     return std::string();
   };
-  if (!filter(c, hosts, {"name", "address", "status", "cluster", "hw_id"}, get, error)) return bad_search("Hosts", error);
+  if (auto refused = filter(c, hosts, hosts_search(), get)) return *refused;
   return HttpReply::xml(200, hosts_xml(hosts, all_content(c), w.global_maintenance()));
 }
 
@@ -310,16 +338,15 @@ HttpReply vms(World& w, const ApiCall& c) {
     if (c.method != "GET") return HttpReply::empty(405);
     auto list = w.vms();
     const auto hosts = w.hosts();
-    std::string error;
     std::function<std::string(const Vm&, const std::string&)> get = [&](const Vm& v, const std::string& f) {
       if (f == "name") return v.name;
-      if (f == "status") return std::string(to_string(v.status));
-      if (f == "host")
+      if (f == "status") return std::string(engine_name(v.status));
+      if (f == "host" || f == "on_host")
         for (const auto& h : hosts)
           if (h.id == v.host_id) return h.name;
       return std::string();
     };
-    if (!filter(c, list, {"name", "status", "host"}, get, error)) return bad_search("VMs", error);
+    if (auto refused = filter(c, list, vms_search(), get)) return *refused;
     return HttpReply::xml(200, vms_xml(list));
   }
   const std::string& id = s[1];
@@ -348,12 +375,11 @@ HttpReply datacenters(World& w, const ApiCall& c) {
   if (c.method != "GET") return HttpReply::empty(405);
   if (c.segments.size() == 1) {
     auto list = w.data_centers();
-    std::string error;
     std::function<std::string(const DataCenter&, const std::string&)> get = [](const DataCenter& d,
                                                                                const std::string& f) {
-      return f == "name" ? d.name : std::string(to_string(d.status));
+      return f == "name" ? d.name : std::string(engine_name(d.status));
     };
-    if (!filter(c, list, {"name", "status"}, get, error)) return bad_search("Data Centers", error);
+    if (auto refused = filter(c, list, data_centers_search(), get)) return *refused;
     return HttpReply::xml(200, data_centers_xml(list));
   }
   if (c.segments.size() != 2) return not_found();
@@ -366,11 +392,10 @@ HttpReply clusters(World& w, const ApiCall& c) {
   if (c.method != "GET") return HttpReply::empty(405);
   if (c.segments.size() == 1) {
     auto list = w.clusters();
-    std::string error;
     std::function<std::string(const Cluster&, const std::string&)> get = [](const Cluster& cl, const std::string&) {
       return cl.name;
     };
-    if (!filter(c, list, {"name"}, get, error)) return bad_search("Clusters", error);
+    if (auto refused = filter(c, list, clusters_search(), get)) return *refused;
     return HttpReply::xml(200, clusters_xml(list));
   }
   if (c.segments.size() != 2) return not_found();
@@ -387,12 +412,6 @@ HttpReply jobs(World& w, const ApiCall& c) {
   return j ? HttpReply::xml(200, job_xml(*j)) : not_found();
 }
 
-int severity_rank(const std::string& s) {
-  static const std::vector<std::string> order = {"normal", "warning", "error", "alert"};
-  auto it = std::find(order.begin(), order.end(), lower(s));
-  return it == order.end() ? -1 : static_cast<int>(it - order.begin());
-}
-
 HttpReply events(World& w, const ApiCall& c) {
   if (c.method != "GET" || c.segments.size() != 1) return c.segments.size() == 1 ? HttpReply::empty(405) : not_found();
   std::int64_t from = 0;
@@ -404,39 +423,13 @@ HttpReply events(World& w, const ApiCall& c) {
     }
   }
   auto list = w.events_after(from);
-  if (const std::string* s = query_value(c, "search"); s && !s->empty()) {
-    SearchQuery q = parse_search(*s);
-    if (!q.ok()) return bad_search("Events", q.error);
-    static const std::vector<std::string> fields = {"correlation_id", "type", "severity", "event_host", "host.name",
-                                                    "host"};
-    std::vector<Event> kept;
-    for (const auto& e : list) {
-      bool keep = true;
-      for (const auto& t : q.terms) {
-        if (std::find(fields.begin(), fields.end(), t.field) == fields.end())
-          return bad_search("Events", fmt::format("unknown field '{}'; the lab knows {}", t.field, fmt::join(fields, ", ")));
-        bool holds = false;
-        if (t.field == "severity") {
-          const int a = severity_rank(e.severity), b = severity_rank(t.value);
-          if (b < 0) return bad_search("Events", "unknown severity '" + t.value + "'");
-          holds = t.op == "=" ? a == b : t.op == "!=" ? a != b : t.op == ">=" ? a >= b : t.op == ">" ? a > b
-                  : t.op == "<=" ? a <= b : a < b;
-        } else {
-          if (t.op != "=" && t.op != "!=")
-            return bad_search("Events", fmt::format("operator '{}' is not supported for '{}'", t.op, t.field));
-          const std::string value = t.field == "correlation_id" ? e.correlation_id
-                                    : t.field == "type"          ? std::to_string(e.code)
-                                                                 : e.host_name;
-          holds = wildcard_match(t.value, value, case_sensitive(c)) == (t.op == "=");
-        }
-        keep = keep && holds;
-      }
-      if (keep) kept.push_back(e);
-    }
-    list.swap(kept);
-  }
-  const int max = max_results(c);
-  if (max >= 0 && static_cast<int>(list.size()) > max) list.resize(static_cast<std::size_t>(max));
+  std::function<std::string(const Event&, const std::string&)> get = [](const Event& e, const std::string& f) {
+    if (f == "correlation_id") return e.correlation_id;
+    if (f == "type") return std::to_string(e.code);
+    if (f == "severity") return e.severity;
+    return e.host_name;
+  };
+  if (auto refused = filter(c, list, events_search(), get)) return *refused;
   return HttpReply::xml(200, events_xml(list));
 }
 

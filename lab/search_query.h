@@ -1,10 +1,10 @@
-// The part of the engine's search language the lab understands: terms
-// `field OP value` joined by `and`, an optional `Type:` prefix, values bare
-// or double-quoted (name=myhost, name="my host"), `*` as a wildcard, and
-// the operators =, !=, <, <=, >, >=. Matching is case-insensitive unless the
-// request says case_sensitive=true (the engine's code default is false).
-// Anything else is refused rather than silently matching everything, so a
-// plan whose query the engine would not understand fails in the lab too.
+// The engine's search language as the REST API takes it in `?search=`
+// (searchbackend's SyntaxChecker): terms `field OP value` with an optional
+// `Type:` prefix, values bare or double-quoted (name=myhost, name="my host"),
+// `*` as a wildcard, the operators =, !=, <, <=, >, >=, the words `and` and
+// `or`, then optionally `sortby FIELD [asc|desc]` and `page N`. Keywords are
+// case-insensitive. This file parses; lab/search_filter applies a query to a
+// collection, where the fields and what each allows are known.
 #pragma once
 
 #include <string>
@@ -18,11 +18,20 @@ struct SearchTerm {
   std::string value;  // unquoted
 };
 
+/// The engine's precedence: `and` binds tighter than `or`, and terms written
+/// side by side with no word between them are joined last, as an outer `and`.
+/// So `a=1 b=2 or c=3` is a=1 and (b=2 or c=3).
 struct SearchQuery {
-  std::vector<SearchTerm> terms;
-  std::string error;  // why the text could not be parsed; empty when it could
+  using Conjunction = std::vector<SearchTerm>;  // every term holds
+  using Disjunction = std::vector<Conjunction>;  // one of them holds
+  std::vector<Disjunction> clauses;              // every clause holds
+  std::string sort_field;                        // lowercased; empty: the collection's own order
+  bool sort_descending = false;
+  int page = 0;  // 1-based; 0 when the query names none
+  std::string error;  // why the text is not the engine's syntax; empty when it is
 
   bool ok() const { return error.empty(); }
+  std::vector<const SearchTerm*> terms() const;
 };
 
 SearchQuery parse_search(const std::string& text);

@@ -66,6 +66,20 @@ std::optional<VmStatus> parse_vm_status(std::string_view s);
 std::optional<SpmStatus> parse_spm_status(std::string_view s);
 std::optional<DataCenterStatus> parse_data_center_status(std::string_view s);
 
+/// The engine's own enum names (VDSStatus, VMStatus, StoragePoolStatus): the
+/// search language matches status values by these, not by the XML spelling.
+/// Where the model merges several engine values, the name of the one the
+/// lab means (a migrating VM is seen from its source: MigratingFrom).
+const char* engine_name(HostStatus s);
+const char* engine_name(VmStatus s);
+const char* engine_name(DataCenterStatus s);
+
+/// Every engine enum name in the engine's value order, including values the
+/// model has no XML spelling for: a search may name any of them.
+std::vector<std::string> engine_host_status_names();
+std::vector<std::string> engine_vm_status_names();
+std::vector<std::string> engine_data_center_status_names();
+
 /// Every name, in the model's order: for hints and validation messages.
 std::vector<std::string> host_status_names();
 std::vector<std::string> vm_status_names();
