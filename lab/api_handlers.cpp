@@ -1,4 +1,5 @@
 #include "lab/api_handlers.h"
+#include "lab/ascii_case.h"
 
 #include <algorithm>
 #include <cctype>
@@ -15,11 +16,6 @@
 namespace she::lab {
 
 namespace {
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 // ParametersHelper's booleans: a bare name means true; t/true/y/yes/1 too.
 bool truthy(const std::string& v) {

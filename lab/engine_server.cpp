@@ -1,4 +1,5 @@
 #include "lab/engine_server.h"
+#include "lab/ascii_case.h"
 
 #include <chrono>
 #include <csignal>
@@ -26,11 +27,6 @@ std::string read_text(const std::filesystem::path& p) {
   std::ostringstream out;
   out << in.rdbuf();
   return out.str();
-}
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
 }
 
 // The servlet container's error page (EnforceAuthFilter calls sendError):

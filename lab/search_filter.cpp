@@ -1,4 +1,5 @@
 #include "lab/search_filter.h"
+#include "lab/ascii_case.h"
 
 #include <algorithm>
 #include <cctype>
@@ -8,17 +9,6 @@
 namespace she::lab {
 
 namespace {
-
-std::string upper(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
-
-// Names sort as the database's collation puts them for these: case aside.
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 const SearchField* find_field(const SearchObject& o, const std::string& name) {
   for (const auto& f : o.fields)

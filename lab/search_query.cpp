@@ -1,15 +1,11 @@
 #include "lab/search_query.h"
+#include "lab/ascii_case.h"
 
 #include <cctype>
 
 namespace she::lab {
 
 namespace {
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 bool field_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.'; }
 

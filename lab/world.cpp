@@ -1,4 +1,5 @@
 #include "lab/world.h"
+#include "lab/ascii_case.h"
 
 #include <algorithm>
 #include <cctype>
@@ -34,11 +35,6 @@ OpResult done(std::string job_id, int http_status = 200) {
 
 bool one_of(HostStatus s, std::initializer_list<HostStatus> set) {
   return std::find(set.begin(), set.end(), s) != set.end();
-}
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
 }
 
 // Ids look like the engine's GUIDs but are derived from a hash of what they

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "lab/engine_messages.h"
+#include "lab/ascii_case.h"
 #include "lab/world.h"
 
 namespace she::lab {
@@ -23,16 +24,6 @@ constexpr int kFullScore = 3400;
 constexpr const char* kLocalMaintenanceEngineHere =
     "Unable to enter local maintenance mode: the engine VM is running on the current host, please migrate it before "
     "entering local maintenance mode.";
-
-std::string upper(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 OpResult refused(int status, std::string message) {
   OpResult r;

@@ -206,34 +206,25 @@ class RunSession {
     run_.record({{"t", rec::kRunStopped}, {"step", step}, {"reason", reason}});
     run_.life.step_failed();
     const Invocation& inv = run_.opts.invocation;
-    std::string passed_over = first_passed_over();
+    std::vector<PassedOver> passed = passed_over(run_.plan, run_.state);
+    std::string first = passed.empty() ? "" : passed.front().step;
     if (run_.opts.on_lab)
       run_.say(where, fmt::format("FAILED: {}\nThis was a rehearsal on a lab started for it, gone with it: "
                                   "running `{}` again rehearses from the start.",
                                   error, inv.run()));
-    else if (!passed_over.empty())
+    else if (!first.empty())
       // A resume does not run again what on_failure: continue passed over:
       // this step would meet the same gap. --from runs those steps again.
       run_.say(where, fmt::format("FAILED: {}\nEarlier steps failed and were passed over (on_failure: continue), "
                                   "starting with {}. Fix what failed, then `{}` runs {} and the steps after it "
                                   "again; what is in place is recognised, not repeated. `{}` shows where it stands.",
-                                  error, passed_over, inv.run("--from " + passed_over), passed_over, inv.status()));
+                                  error, first, inv.run("--from " + first), first, inv.status()));
     else
       run_.say(where, fmt::format("FAILED: {}\nFix the cause and run `{}` again: the run resumes with this step. "
                                   "`{}` shows where it stands.",
                                   error, inv.run(), inv.status()));
     tell_summary();
     return exit_code::kStepFailed;
-  }
-
-  /// The first step that failed and was passed over (on_failure: continue).
-  std::string first_passed_over() const {
-    for (const Step& s : run_.plan.steps) {
-      auto it = run_.state.steps.find(s.id);
-      if (s.on_failure == OnFailure::Continue && it != run_.state.steps.end() && it->second.status() == "failed")
-        return s.id;
-    }
-    return "";
   }
 
   int interrupted(const std::string& step) {

@@ -86,6 +86,17 @@ std::string seconds(long long ms) { return fmt::format("{:.1f} s", static_cast<d
 
 }  // namespace
 
+std::vector<PassedOver> passed_over(const Plan& plan, const RunState& st) {
+  std::vector<PassedOver> out;
+  for (const Step& s : plan.steps) {
+    auto found = st.steps.find(s.id);
+    if (found == st.steps.end() || s.on_failure != OnFailure::Continue) continue;
+    for (const auto& [key, it] : found->second.iterations)
+      if (it.status == "failed") out.push_back({s.id, it.label, it.error});
+  }
+  return out;
+}
+
 Value report_json(const Plan& plan, const RunState& st) {
   Value r;
   r["run_id"] = st.run_id;
@@ -254,8 +265,6 @@ std::string run_summary(const Plan& plan, const RunState& st, long long elapsed_
   int done = 0, skipped = 0, failed = 0;
   std::vector<std::pair<long long, std::string>> durations;
   std::map<std::string, std::vector<std::string>> hosts;  // what happened -> host labels
-  std::vector<std::string> left;
-  std::string first_left;
   for (const auto& s : plan.steps) {
     auto found = st.steps.find(s.id);
     std::string status = found == st.steps.end() ? "pending" : found->second.status();
@@ -268,10 +277,6 @@ std::string run_summary(const Plan& plan, const RunState& st, long long elapsed_
       ms = std::max(ms, it.duration_ms);
       const char* what = host_effect(s.uses);
       if (what && it.status == "succeeded" && !it.label.empty()) hosts[what].push_back(it.label);
-      if (it.status == "failed" && s.on_failure == OnFailure::Continue) {
-        if (first_left.empty()) first_left = s.id;
-        left.push_back(fmt::format("    {}{}: {}", s.id, it.label.empty() ? "" : " (" + it.label + ")", it.error));
-      }
     }
     durations.push_back({ms, s.id});
   }
@@ -288,6 +293,10 @@ std::string run_summary(const Plan& plan, const RunState& st, long long elapsed_
     if (hosts.count(what))
       out += fmt::format("  hosts {}: {}\n", what == std::string("reinstalled") ? "added or reinstalled" : what,
                          fmt::join(hosts[what], ", "));
+  std::vector<PassedOver> passed = passed_over(plan, st);
+  std::vector<std::string> left;
+  for (const auto& p : passed)
+    left.push_back(fmt::format("    {}{}: {}", p.step, p.label.empty() ? "" : " (" + p.label + ")", p.error));
   if (left.empty()) {
     out += "  left for the operator: nothing";
   } else {
@@ -295,7 +304,7 @@ std::string run_summary(const Plan& plan, const RunState& st, long long elapsed_
     if (resume)
       out += fmt::format("\n  once each cause is fixed, `{}` runs that step and the ones after it "
                          "again; what is already in place is recognised and not repeated.",
-                         resume->run("--from " + first_left));
+                         resume->run("--from " + passed.front().step));
   }
   return out;
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "orchestrator/invocation.h"
 #include "orchestrator/redactor.h"
@@ -12,6 +13,14 @@
 #include "workflows/plan.h"
 
 namespace she {
+
+/// A failure the run went on after (on_failure: continue). A resume does
+/// not run such a step again; `--from` the first one does.
+struct PassedOver {
+  std::string step, label, error;
+};
+/// In plan order, one per failed iteration.
+std::vector<PassedOver> passed_over(const Plan& plan, const RunState& state);
 
 Value report_json(const Plan& plan, const RunState& state);
 std::string report_markdown(const Value& report);

@@ -31,15 +31,10 @@ bool read_run(const std::string& plan_dir, const std::string& run_id, RunState* 
 }
 
 /// What the operator still has to do after a run: the failures of steps
-/// that went on (on_failure: continue), and a stop that needs them.
+/// that went on (on_failure: continue), and a question left unanswered.
 std::vector<std::string> left_for_operator(const Plan& plan, const RunState& st) {
   std::vector<std::string> left;
-  for (const Step& s : plan.steps) {
-    auto found = st.steps.find(s.id);
-    if (found == st.steps.end() || s.on_failure != OnFailure::Continue) continue;
-    for (const auto& [key, it] : found->second.iterations)
-      if (it.status == "failed") left.push_back(s.id + (it.label.empty() ? "" : " (" + it.label + ")"));
-  }
+  for (const auto& p : passed_over(plan, st)) left.push_back(p.step + (p.label.empty() ? "" : " (" + p.label + ")"));
   if (st.result == "awaiting_operator") left.push_back("an answer: " + st.stop_reason);
   return left;
 }

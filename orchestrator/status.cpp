@@ -7,6 +7,7 @@
 #include "orchestrator/journal.h"
 #include "orchestrator/plan_lock.h"
 #include "orchestrator/run_directory.h"
+#include "orchestrator/report.h"
 #include "orchestrator/run_state.h"
 
 namespace she {
@@ -48,17 +49,18 @@ Value status_of(const Plan& plan, const Invocation& inv) {
 
   // The first step not finished is where the run stands.
   int done = 0, skipped = 0, failed = 0;
-  std::string current, first_passed_over;
+  std::string current;
   for (auto& s : plan.steps) {
     auto it = st.steps.find(s.id);
     std::string status = it == st.steps.end() ? "pending" : it->second.status();
     done += status == "succeeded";
     skipped += status == "skipped";
     failed += status == "failed";
-    bool passed_over = status == "failed" && s.on_failure == OnFailure::Continue;
-    if (passed_over && first_passed_over.empty()) first_passed_over = s.id;
-    if (current.empty() && status != "succeeded" && status != "skipped" && !passed_over) current = s.id;
+    bool went_on = status == "failed" && s.on_failure == OnFailure::Continue;
+    if (current.empty() && status != "succeeded" && status != "skipped" && !went_on) current = s.id;
   }
+  std::vector<PassedOver> passed = passed_over(plan, st);
+  std::string first_passed_over = passed.empty() ? "" : passed.front().step;
   v["steps"] = {{"total", plan.steps.size()}, {"succeeded", done}, {"skipped", skipped}, {"failed", failed}};
   v["current_step"] = st.stop_step.empty() ? current : st.stop_step;
   if (state == "awaiting_operator") v["waiting_for"] = st.stop_reason;
