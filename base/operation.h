@@ -34,6 +34,11 @@ struct Operation {
   /// "maintenance"). A dry run overlays them on later live reads, so a
   /// rehearsal follows the path the run takes when every write succeeds.
   std::map<std::string, std::string> expects;
+  /// Set on a rehearsal's read answered from what its earlier writes
+  /// predict rather than from the far side (a restored engine that does not
+  /// exist yet, engine_api/restored_engine.h): what the prediction rests on.
+  /// A run never sees one: only a rehearsal's runner has expectations.
+  std::string predicted_from;
   /// The writes a composite operation (a transfer) consists of, each as the
   /// far side will see it; empty for a single call.
   std::vector<Operation> parts;

@@ -17,6 +17,7 @@
 #include "base/interrupted.h"
 #include "base/duration.h"
 #include "base/poller.h"
+#include "engine_api/restored_engine.h"
 
 namespace she::engine_api {
 
@@ -549,15 +550,76 @@ void EngineClient::overlay(const CallOptions& o, std::vector<Host>& hosts) {
     if (const std::string* status = o.runner->expectation("hosts/" + h.id + "/status")) h.status = *status;
 }
 
+void EngineClient::overlay(const CallOptions& o, std::vector<Vm>& vms) {
+  if (!o.runner) return;
+  for (auto& vm : vms) {
+    if (const std::string* status = o.runner->expectation("vms/" + vm.id + "/status")) {
+      vm.status = *status;
+    } else if (const std::string* freed = vm.host_id.empty() ? nullptr : o.runner->expectation("hosts/" + vm.host_id + "/vms")) {
+      vm.status = *freed;
+      vm.host_id.clear();
+    }
+  }
+}
+
+namespace {
+
+/// The name a search for one name asks for (host_name_search's form); null
+/// for any other search. "" (no search) asks for all.
+std::optional<std::string> searched_name(const std::string& search) {
+  const std::string open = "name=\"";
+  if (search.size() < open.size() + 1 || search.compare(0, open.size(), open) != 0 || search.back() != '"')
+    return std::nullopt;
+  std::string name;
+  for (size_t i = open.size(); i + 1 < search.size(); ++i) {
+    if (search[i] == '\\' && i + 2 < search.size()) ++i;
+    name += search[i];
+  }
+  return name;
+}
+
+template <class T>
+std::vector<T> named(const std::vector<T>& all, const std::string& search) {
+  if (search.empty()) return all;
+  std::vector<T> out;
+  auto name = searched_name(search);
+  for (const auto& x : all)
+    if (name && same_engine_name(x.name, *name)) out.push_back(x);
+  return out;
+}
+
+}  // namespace
+
+void EngineClient::answer_predicted(const CallOptions& o, const Request& r, const std::string& basis,
+                                    const std::function<void()>& answer) {
+  Operation op(Operation::Kind::Http, false, "engine", r.method + " " + r.path);
+  op.predicted_from = basis;
+  if (!perform_operation(o.runner, op, answer)) throw RehearsalUnknown(op.line);
+}
+
 std::vector<Host> EngineClient::list_hosts(const CallOptions& o, const std::string& search, bool all_content) {
-  auto hosts = parse_hosts(send(o, engine_api::list_hosts(search, all_content)).body);
+  Request r = engine_api::list_hosts(search, all_content);
+  std::vector<Host> hosts;
+  auto restored = restored_engine(o.runner);
+  if (restored && (search.empty() || searched_name(search)))
+    answer_predicted(o, r, restored->basis, [&] { hosts = named(restored->hosts, search); });
+  else
+    hosts = parse_hosts(send(o, r).body);
   overlay(o, hosts);
   return hosts;
 }
 
 Host EngineClient::get_host(const CallOptions& o, const std::string& id, bool all_content) {
   Request r = engine_api::get_host(id, all_content);
-  std::vector<Host> one{parse_host(send(o, r).body)};
+  std::vector<Host> one;
+  if (auto restored = restored_engine(o.runner)) {
+    answer_predicted(o, r, restored->basis, [&] {
+      for (const auto& h : restored->hosts)
+        if (h.id == id) one.push_back(h);
+    });
+  } else {
+    one.push_back(parse_host(send(o, r).body));
+  }
   overlay(o, one);
   if (one.empty()) throw EngineError(Kind::NotFound, 404, r.method + " " + r.path + ": not found");
   return one.front();
@@ -647,7 +709,15 @@ void EngineClient::wait_for_removal(const CallOptions& o, const std::string& id,
 }
 
 std::vector<Vm> EngineClient::list_vms(const CallOptions& o, const std::string& search) {
-  return parse_vms(send(o, engine_api::list_vms(search)).body);
+  Request r = engine_api::list_vms(search);
+  std::vector<Vm> vms;
+  auto restored = restored_engine(o.runner);
+  if (restored && restored->knows_vms && (search.empty() || searched_name(search)))
+    answer_predicted(o, r, restored->basis, [&] { vms = named(restored->vms, search); });
+  else
+    vms = parse_vms(send(o, r).body);
+  overlay(o, vms);
+  return vms;
 }
 
 std::optional<Vm> EngineClient::hosted_engine_vm(const CallOptions& o) {

@@ -157,8 +157,14 @@ class EngineClient {
                    const std::vector<std::string>& headers, bool verify, bool basic_auth = false);
   Response send_once(const CallOptions& o, const Request& r, bool authenticated);
   Response send_now(const CallOptions& o, const Request& r);
-  /// A rehearsal's expectations laid over what the engine says of hosts.
+  /// A rehearsal's expectations laid over what the engine says of hosts
+  /// and VMs.
   static void overlay(const CallOptions& o, std::vector<Host>& hosts);
+  static void overlay(const CallOptions& o, std::vector<Vm>& vms);
+  /// A rehearsal's read of `r` answered by `answer` from a prediction of
+  /// the engine (engine_api/restored_engine.h) rather than sent.
+  static void answer_predicted(const CallOptions& o, const Request& r, const std::string& basis,
+                               const std::function<void()>& answer);
   std::string origin() const;  // https://host:port
 
   ClientConfig config_;

@@ -52,6 +52,10 @@ Value Host::to_value() const {
   return v;
 }
 
+Value Vm::to_value() const {
+  return {{"id", id}, {"name", name}, {"status", status}, {"host_id", host_id}, {"origin", origin}};
+}
+
 std::vector<Host> parse_hosts(const std::string& xml) {
   auto doc = load(xml, "hosts");
   std::vector<Host> out;

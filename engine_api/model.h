@@ -40,6 +40,9 @@ std::vector<Host> select_hosts(const std::vector<Host>& hosts, const std::vector
 
 struct Vm {
   std::string id, name, status, host_id, origin;
+
+  /// The item steps capture (engine.vms.select, the backup's manifest).
+  Value to_value() const;
 };
 
 struct DataCenter {

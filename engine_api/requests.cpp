@@ -89,7 +89,11 @@ Request activate_host(const std::string& id) {
 Request fence_host_manual(const std::string& id) {
   pugi::xml_document doc;
   child(doc.append_child("action"), "fence_type", "manual");
-  return action(id, "fence", doc);
+  Request r = action(id, "fence", doc);
+  // The engine then marks the host's VMs down (seeds/000: they "move from
+  // an Unknown state to a Down state").
+  r.expects["hosts/" + id + "/vms"] = "down";
+  return r;
 }
 
 /// How the engine logs in to the host it installs: root's password, or
@@ -158,7 +162,9 @@ Request list_vms(const std::string& search) {
 Request start_vm(const std::string& id) {
   pugi::xml_document doc;
   doc.append_child("action");
-  return {"POST", api("/vms/" + id + "/start"), xml_text(doc)};
+  Request r{"POST", api("/vms/" + id + "/start"), xml_text(doc)};
+  r.expects["vms/" + id + "/status"] = "up";
+  return r;
 }
 
 Request list_datacenters() { return {"GET", api("/datacenters"), ""}; }

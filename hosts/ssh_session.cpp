@@ -731,6 +731,7 @@ void SshSession::forward(int fd, const std::string& host, int port, const std::f
 ExecResult SshSession::exec(const std::string& command, const ExecOptions& opts) {
   Operation op(Operation::Kind::Command, opts.writes, target_.name, command);
   if (!opts.shown_input.empty()) op.detail.push_back(opts.shown_input);
+  op.expects = opts.expects;
   ExecResult r;
   if (perform_operation(opts.runner, op, [&] { r = exec_now(command, opts); })) return r;
   if (!op.writes) throw RehearsalUnknown(target_.name + ": " + command);

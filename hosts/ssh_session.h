@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -68,6 +69,8 @@ struct ExecOptions {
   /// What goes to standard input, as a rehearsal shows it (a file's
   /// content), when there is any.
   std::string shown_input;
+  /// What the world looks like once the command succeeded (Operation::expects).
+  std::map<std::string, std::string> expects;
 };
 
 struct ExecResult {

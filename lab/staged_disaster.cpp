@@ -67,6 +67,10 @@ std::string stage_disaster(World& world, const HostFleet& fleet, const AfterDisa
                      {"hosted_engine", h.hosted_engine.has_value()}, {"hardware_id", h.hardware_id}});
     if (h.spm == SpmStatus::Spm) spm = h.name;
   }
+  nlohmann::json vms = nlohmann::json::array();
+  for (const auto& v : world.vms())
+    vms.push_back({{"id", v.id}, {"name", v.name}, {"status", to_string(v.status)}, {"host_id", v.host_id},
+                   {"origin", v.origin}});
   // The keys of the manifest plans/she-backup.yaml writes.
   nlohmann::json manifest = {{"archive", spec.backup},
                              {"sha256", sha256_hex(read_all(archive))},
@@ -77,6 +81,7 @@ std::string stage_disaster(World& world, const HostFleet& fleet, const AfterDisa
                              {"failover_address", failover->address},
                              {"failover_status", to_string(failover->status)},
                              {"hosts", hosts},
+                             {"vms", vms},
                              {"spm_host", spm}};
   if (!write_file_durably((dir / (spec.backup + ".manifest.json")).string(), manifest.dump(2) + "\n", &err))
     throw std::runtime_error("after_disaster: " + err);

@@ -7,6 +7,7 @@
 
 #include "base/interrupted.h"
 #include "engine_api/client.h"
+#include "engine_api/restored_engine.h"
 #include "hosts/ssh_session.h"
 #include "orchestrator/redactor.h"
 #include "orchestrator/run_connections.h"
@@ -33,7 +34,7 @@ std::string step_header(const Step& s) {
 
 /// What the rehearsal did with one operation of a step.
 struct Shown {
-  enum class How { Write, Read, NotRead, Wait, Ask } how;
+  enum class How { Write, Read, Predicted, NotRead, Wait, Ask } how;
   Operation op;
   std::string why;  // NotRead: why it was not made
 };
@@ -43,7 +44,10 @@ struct Shown {
 /// it would read is not the one the run will see), or the read names a value
 /// only the run will know; writes are recorded and their expected outcome
 /// laid over later reads, so the rehearsal follows the path of a run whose
-/// writes all succeed.
+/// writes all succeed. A write can replace a whole world: after a deploy
+/// from a backup, the engine a run reads is the restored one, so the live
+/// engine is no longer read; its hosts and VMs are answered from the
+/// deploy's prediction and shown as predicted.
 class DryRunRunner : public OperationRunner {
  public:
   explicit DryRunRunner(bool live) : live_(live) {}
@@ -53,6 +57,7 @@ class DryRunRunner : public OperationRunner {
     shown_.clear();
     wrote_ = false;
     unsure_ = false;
+    predicted_ = false;
   }
   std::vector<Shown> take() {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -61,6 +66,8 @@ class DryRunRunner : public OperationRunner {
   /// Whether what the step captured is what the run will capture: it made
   /// no write, skipped no read and assumed no wait.
   bool outputs_real() const { return !wrote_ && !unsure_; }
+  /// Whether they rest on a prediction rather than on reads alone.
+  bool outputs_predicted() const { return predicted_; }
   /// Whether the step's rehearsal ended at a read it did not make.
   bool stopped_at_read() const {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -96,10 +103,20 @@ class DryRunRunner : public OperationRunner {
       perform();  // one look; its reads follow the rules below, unshown
       return true;
     }
+    if (!op.predicted_from.empty() && live_ && !wrote_ && !names_run_value(op)) {
+      if (!waiting_) shown_.push_back({Shown::How::Predicted, op, ""});
+      predicted_ = true;
+      lock.unlock();
+      perform();
+      return true;
+    }
     std::string why = !live_                  ? "offline"
                       : wrote_                ? "it follows this step's own writes"
                       : names_run_value(op)   ? "it names a value known only when the run gets there"
-                                              : "";
+                      : reads_restored_engine(op)
+                          ? "the engine a run reads here is the one the deploy restores; a dry run predicts only its "
+                            "hosts and VMs"
+                          : "";
     if (!why.empty()) {
       if (!waiting_) shown_.push_back({Shown::How::NotRead, op, why});
       unsure_ = true;
@@ -111,6 +128,10 @@ class DryRunRunner : public OperationRunner {
     return true;
   }
   bool rehearsal() const override { return true; }
+  /// A read of the engine once a deploy has replaced it.
+  bool reads_restored_engine(const Operation& op) const {
+    return op.kind == Operation::Kind::Http && op.where == "engine" && expected_.count(engine_api::kRestoredEngineKey);
+  }
   const std::string* expectation(const std::string& key) const override {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = expected_.find(key);
@@ -128,7 +149,7 @@ class DryRunRunner : public OperationRunner {
   mutable std::mutex mutex_;
   std::vector<Shown> shown_;
   std::map<std::string, std::string> expected_;
-  bool wrote_ = false, unsure_ = false, waiting_ = false;
+  bool wrote_ = false, unsure_ = false, waiting_ = false, predicted_ = false;
 };
 
 /// The operator as a rehearsal meets them: each question is shown, none is
@@ -228,6 +249,11 @@ void print_shown(const std::vector<Shown>& shown, const std::string& indent, con
         ++sum.live_reads;
         out << indent << "read   " << redactor.scrub(op_text(op)) << "\n";
         break;
+      case Shown::How::Predicted:
+        ++sum.predicted_reads;
+        out << indent << "read   " << redactor.scrub(op_text(op)) << "\n"
+            << indent << "       (predicted from " << redactor.scrub(op.predicted_from) << ", not read)\n";
+        break;
       case Shown::How::NotRead:
         out << indent << "read   " << redactor.scrub(op_text(op)) << "\n"
             << indent << "       (not made: " << s.why << "; what follows in this step is decided by it at run time)\n";
@@ -299,9 +325,10 @@ Value rehearse(const Plan& plan, const Step& s, const Value& params, DryRunRunne
     return nullptr;
   }
   if (outputs.is_null() || !runner.outputs_real()) return nullptr;
-  if (outputs.empty()) out << indent << "live   ok\n";
+  const char* label = runner.outputs_predicted() ? "expect " : "live   ";
+  if (outputs.empty()) out << indent << label << "ok\n";
   for (auto it = outputs.begin(); it != outputs.end(); ++it)
-    out << indent << "live   " << redactor.scrub(it.key() + " = " + brief(it.value())) << "\n";
+    out << indent << label << redactor.scrub(it.key() + " = " + brief(it.value())) << "\n";
   return outputs;
 }
 
@@ -404,6 +431,10 @@ DryRunSummary print_dry_run(const Plan& plan, std::ostream& out, RunConnections*
   if (live)
     out << fmt::format("Live reads: {} made, {} could not read or would fail (their values stay decided at run time).\n",
                        sum.live_reads, sum.live_failed);
+  if (sum.predicted_reads > 0)
+    out << fmt::format("Predicted reads: {} of an engine a deploy restores, answered from the backup's manifest "
+                       "(a run reads them from that engine and may find otherwise).\n",
+                       sum.predicted_reads);
   return sum;
 }
 

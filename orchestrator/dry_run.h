@@ -21,6 +21,7 @@ struct DryRunSummary {
   int writes = 0;    // write operations shown
   int live_reads = 0;   // read steps run for real
   int live_failed = 0;  // of those, how many could not read
+  int predicted_reads = 0;  // answered from a prediction (a restored engine)
 };
 
 /// With `live`, read-only steps (hosts lists, vm-status, DNS, archive

@@ -118,18 +118,6 @@ bool stands_for(const std::string& shown, const std::string& made) {
   return std::regex_match(made, std::regex(pattern));
 }
 
-/// The shown writes no write of the run accounts for, each write of the
-/// run accounting for one.
-Writes not_made(const Writes& shown, Writes made) {
-  Writes missing;
-  for (const auto& w : shown) {
-    auto it = std::find_if(made.begin(), made.end(), [&](const std::string& m) { return stands_for(w, m); });
-    if (it == made.end()) missing.insert(w);
-    else made.erase(it);
-  }
-  return missing;
-}
-
 std::string listing(const Writes& w) {
   std::string out;
   for (auto& x : w) out += "  " + x + "\n";
@@ -137,16 +125,25 @@ std::string listing(const Writes& w) {
 }
 
 /// Both ways: what the dry run showed and the run did not make, and what
-/// the run made and the dry run did not show.
-std::string difference(const Writes& shown, const Writes& made) {
-  Writes only_shown, only_made;
-  std::set_difference(shown.begin(), shown.end(), made.begin(), made.end(),
-                      std::inserter(only_shown, only_shown.begin()));
-  std::set_difference(made.begin(), made.end(), shown.begin(), shown.end(),
-                      std::inserter(only_made, only_made.begin()));
-  if (only_shown.empty() && only_made.empty()) return "";
+/// the run made and the dry run did not show ("" when they are the same
+/// multiset). Each write of the run accounts for one shown write: the same
+/// first, then one the dry run could only name in part.
+std::string difference(const Writes& shown, Writes made) {
+  Writes partly;
+  for (const auto& w : shown) {
+    auto it = made.find(w);
+    if (it == made.end()) partly.insert(w);
+    else made.erase(it);
+  }
+  Writes only_shown;
+  for (const auto& w : partly) {
+    auto it = std::find_if(made.begin(), made.end(), [&](const std::string& m) { return stands_for(w, m); });
+    if (it == made.end()) only_shown.insert(w);
+    else made.erase(it);
+  }
+  if (only_shown.empty() && made.empty()) return "";
   return "shown by the dry run, not made by the run:\n" + listing(only_shown) +
-         "made by the run, not shown by the dry run:\n" + listing(only_made);
+         "made by the run, not shown by the dry run:\n" + listing(made);
 }
 
 /// Dry run on one copy of the scenario, real run on a fresh copy; the
@@ -204,20 +201,19 @@ TEST_CASE("rehearsal: she-remove-nonoperational - the dry run shows exactly the 
   CHECK_MESSAGE(difference(c.shown, c.made).empty(), difference(c.shown, c.made) << c.dry_output);
 }
 
-TEST_CASE("rehearsal: the restores - every write the dry run shows is one the run makes") {
+TEST_CASE("rehearsal: the restores - the dry run shows exactly the writes the run makes") {
   // After the disaster no engine answers: what the run does once the deploy
   // has brought the restored engine up (which records to fence, remove,
-  // reinstall) follows reads a dry run cannot make; it says so at each such
-  // step. What it does show must all be done by the run, and the deploy's
-  // host-side writes must all be shown.
+  // reinstall) follows reads of an engine that does not exist yet. The dry
+  // run answers them from the backup's manifest and what a restore does to
+  // it (engine_api/restored_engine.h), and says so at each such read.
   struct Restore {
     const char* procedure;
-    const char* deploy_host;
     std::function<std::string(ProcedureLab&)> with;
   };
   const std::vector<Restore> restores = {
-      {"she-restore-failover", "hosted_engine_1", [](ProcedureLab& lab) { return lab.restore_params(); }},
-      {"she-restore-new-host", "spare_1", [](ProcedureLab& lab) {
+      {"she-restore-failover", [](ProcedureLab& lab) { return lab.restore_params(); }},
+      {"she-restore-new-host", [](ProcedureLab& lab) {
          return "  backup: " + lab.stored_backup() +
                 "\n  deploy_host: spare_1\n  storage_connection: nfs.example.com:/exports/he\n"
                 "  target_version: 4.5.6\n  high_priority_vms: [db01]\n";
@@ -231,14 +227,13 @@ TEST_CASE("rehearsal: the restores - every write the dry run shows is one the ru
     auto c = compare(r.procedure, r.with, disaster);
     REQUIRE_MESSAGE(c.run_exit == 0, c.run_output);
     CHECK_MESSAGE(c.made_by_dry_run.empty(), "the dry run wrote:\n" << listing(c.made_by_dry_run));
-    Writes missing = not_made(c.shown, c.made);
-    CHECK_MESSAGE(missing.empty(), "shown by the dry run, not made by the run:\n" << listing(missing) << c.dry_output);
-    const std::string deploying = std::string(r.deploy_host) + ": ";
-    for (const auto& w : c.made)
-      if (w.rfind(deploying, 0) == 0 && w.find("she-restore-deploy") != std::string::npos)
-        CHECK_MESSAGE(std::any_of(c.shown.begin(), c.shown.end(), [&](const std::string& s) { return stands_for(s, w); }),
-                      "the run's deploy write " << w << " was not shown\n" << c.dry_output);
-    CHECK(c.dry_output.find("decided by it at run time") != std::string::npos);
+    CHECK_MESSAGE(difference(c.shown, c.made).empty(), difference(c.shown, c.made) << c.dry_output);
+    // The fence, remove and reinstall of each dead host are among them,
+    // shown as resting on a prediction, not on a read.
+    CHECK(std::count_if(c.shown.begin(), c.shown.end(),
+                        [](const std::string& w) { return w.find("/fence") != std::string::npos; }) >= 2);
+    CHECK(c.dry_output.find("(predicted from the backup's manifest") != std::string::npos);
+    CHECK(c.dry_output.find("Predicted reads: ") != std::string::npos);
   }
 }
 

@@ -13,6 +13,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include "engine_api/restored_engine.h"
 #include "hosts/backup_archive.h"
 #include "hosts/tool_output.h"
 #include "base/poller.h"
@@ -277,7 +278,10 @@ class DeployRestore : public HostStep {
                   optional("lock_file", ParamType::RemotePath, "/root/she-restore-deploy.pause",
                            "while this file exists the deploy waits"),
                   optional("hooks_dir", ParamType::RemotePath, kHostedEngineHooksDir,
-                           "the hosted_engine_setup role's hooks directory on the host")},
+                           "the hosted_engine_setup role's hooks directory on the host"),
+                  optional("backup_manifest", ParamType::Map, nullptr,
+                           "the backup's manifest (backup.manifest.read): what its engine knew, so a dry run can "
+                           "predict what the restored engine answers")},
                  {{"lock_file", false, "remove it (hosted_engine.deploy_continue) to let the deploy go on"}}) {}
 
  public:
@@ -313,7 +317,7 @@ class DeployRestore : public HostStep {
       exec_ok(ctx, ssh, {"mkdir", "-p", "--", "/var/log/she-restore"}, Effect::Writes);
       exec_ok(ctx, ssh, {"rm", "-f", "--", kDeployLog}, Effect::Writes);
       exec_ok(ctx, ssh, deploy_unit_argv(hosted_engine_deploy_restore_argv(ctx.text("backup_file"), answers_path)),
-              Effect::Writes);
+              Effect::Writes, false, {}, restored_engine_expectation(ctx));
     } catch (...) {
       remove_secret_files(ctx, ssh, {answers_path});
       throw;
@@ -370,6 +374,15 @@ class DeployRestore : public HostStep {
   }
 
  private:
+  /// From here on the engine is the one restored from the backup: a dry run
+  /// answers its reads from this prediction (engine_api/restored_engine.h).
+  static std::map<std::string, std::string> restored_engine_expectation(const StepContext& ctx) {
+    if (!ctx.has("backup_manifest")) return {};
+    auto restored = engine_api::predict_restored_engine(ctx.params()["backup_manifest"], ctx.text("host"));
+    if (!restored) return {};
+    return {{engine_api::kRestoredEngineKey, restored->to_text()}};
+  }
+
   /// The answers that are not secrets: the same in a dry run and a run.
   static DeployAnswers plain_answers(const StepContext& ctx) {
     DeployAnswers a;
@@ -413,7 +426,9 @@ class DeployContinue : public HostStep {
     SshSession& ssh = session(ctx);
     std::string hook = ctx.text("hooks_dir") + "/enginevm_after_engine_setup/she-restore-pause.yml";
     remove_secret_files(ctx, ssh, {ctx.text("answer_file")});
-    exec_ok(ctx, ssh, {"rm", "-f", "--", ctx.text("lock_file")}, Effect::Writes);
+    // The deploy goes on and adds this host to the restored engine.
+    exec_ok(ctx, ssh, {"rm", "-f", "--", ctx.text("lock_file")}, Effect::Writes, false, {},
+            {{engine_api::kDeployHostAddedKey, ctx.text("host")}});
     long long offset = 0;
     std::string log;
     bool done = follow_deploy(ctx, ssh, kDeployedMarker, offset, log, unit_active, kDeployPauseMarker);

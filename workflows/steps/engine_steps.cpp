@@ -191,6 +191,30 @@ class SelectHosts : public EngineStep {
   }
 };
 
+class SelectVms : public EngineStep {
+ public:
+  SelectVms()
+      : EngineStep("engine.vms.select", StepKind::Read, "list the engine's VMs (the backup records them)",
+                 {optional("status", ParamType::StringList, Value::array(),
+                           "keep VMs in one of these statuses (empty: any)")},
+                 {{"vms", true, "VM items: id, name, status, host_id, origin"},
+                  {"names", true, "their names"},
+                  {"count", false, "how many"}}) {}
+
+  StepResult run(const StepContext& ctx, Api a) const override {
+    const std::vector<std::string> statuses = ctx.texts("status");
+    Value vms = Value::array(), names = Value::array();
+    for (auto& vm : a.client.list_vms(a.call)) {
+      if (!statuses.empty() && std::find(statuses.begin(), statuses.end(), vm.status) == statuses.end()) continue;
+      vms.push_back(vm.to_value());
+      names.push_back(vm.name);
+    }
+    StepResult r;
+    r.outputs = {{"vms", vms}, {"names", names}, {"count", vms.size()}};
+    return r;
+  }
+};
+
 class FindHost : public EngineStep {
  public:
   FindHost()
@@ -610,6 +634,7 @@ void register_engine_steps(StepCatalog& c) {
   c.add(std::make_unique<HostAdd>());
   c.add(std::make_unique<HostWait>());
   c.add(std::make_unique<StartVms>());
+  c.add(std::make_unique<SelectVms>());
   c.add(std::make_unique<DataCenterWait>());
   c.add(std::make_unique<SpmInfo>());
 }

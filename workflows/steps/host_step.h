@@ -57,11 +57,13 @@ class HostStep : public StepType {
   /// Runs argv on the host through the run's runner; output lines go to
   /// progress when `narrate`.
   static ExecResult exec(const StepContext& ctx, SshSession& ssh, const std::vector<std::string>& argv, Effect effect,
-                         bool narrate = false, const std::string& input = {}) {
+                         bool narrate = false, const std::string& input = {},
+                         std::map<std::string, std::string> expects = {}) {
     ExecOptions o;
     o.runner = ctx.services().runner;
     o.writes = effect == Effect::Writes;
     o.shown_input = input;
+    o.expects = std::move(expects);
     o.should_stop = ctx.services().should_stop;
     if (narrate && ctx.services().progress)
       o.on_line = [&](const std::string& line, bool) { ctx.services().progress(ssh.target().name + ": " + line); };
@@ -78,8 +80,9 @@ class HostStep : public StepType {
 
   /// Like exec, but a non-zero exit is a step failure naming the host.
   static ExecResult exec_ok(const StepContext& ctx, SshSession& ssh, const std::vector<std::string>& argv,
-                            Effect effect, bool narrate = false, const std::string& input = {}) {
-    ExecResult r = exec(ctx, ssh, argv, effect, narrate, input);
+                            Effect effect, bool narrate = false, const std::string& input = {},
+                            std::map<std::string, std::string> expects = {}) {
+    ExecResult r = exec(ctx, ssh, argv, effect, narrate, input, std::move(expects));
     if (r.exit_status != 0) {
       std::string why = r.stderr_tail.empty() ? r.stdout_tail : r.stderr_tail;
       if (why.size() > 400) why = "..." + why.substr(why.size() - 400);
