@@ -642,6 +642,28 @@ void EngineClient::install(const CallOptions& o, const std::string& id, const In
 Host EngineClient::add(const CallOptions& o, const AddHostOptions& opts) { return parse_host(send(o, add_host(opts)).body); }
 void EngineClient::remove(const CallOptions& o, const std::string& id, bool force) { send(o, remove_host(id, force)); }
 
+Poller::Outcome EngineClient::await_host(const CallOptions& polls, const std::string& id, const std::string& what,
+                                         std::chrono::milliseconds timeout, const std::function<bool(const Host*)>& look) {
+  if (polls.runner && polls.runner->rehearsal()) {
+    Poller poller(polls.runner, {config_.poll_initial, config_.poll_max}, polls.should_stop);
+    return poller.wait("engine", what, timeout, [&] {
+      std::optional<Host> h;
+      try {
+        h = get_host(polls, id, true);
+      } catch (const EngineError& e) {
+        if (e.kind() != Kind::NotFound) throw;
+      }
+      return look(h ? &*h : nullptr);
+    });
+  }
+  switch (watcher().wait(polls, id, timeout, look)) {
+    case HostWatcher::Outcome::Reached: return Poller::Outcome::Reached;
+    case HostWatcher::Outcome::Stopped: return Poller::Outcome::Stopped;
+    case HostWatcher::Outcome::TimedOut: break;
+  }
+  return Poller::Outcome::TimedOut;
+}
+
 Host EngineClient::wait_for_status(const CallOptions& o, const std::string& id, const std::vector<std::string>& targets,
                                    const std::vector<std::string>& fail_on, std::chrono::milliseconds timeout) {
   auto start = Clock::now();
@@ -650,15 +672,15 @@ Host EngineClient::wait_for_status(const CallOptions& o, const std::string& id, 
   h.id = id;
   CallOptions polls = o;
   polls.retry_reads_until = start + timeout;
-  Poller poller(o.runner, {config_.poll_initial, config_.poll_max}, o.should_stop);
-  auto reached = [&] {
-    h = get_host(polls, id, true);
+  auto reached = [&](const Host* seen) {
+    if (!seen) throw EngineError(Kind::NotFound, 404, fmt::format("host {} is not in the engine", h.name.empty() ? id : h.name));
+    h = *seen;
     if (std::find(targets.begin(), targets.end(), h.status) != targets.end()) return true;
     auto waited = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - start).count();
     if (std::find(fail_on.begin(), fail_on.end(), h.status) != fail_on.end()) {
       // Say why, in the engine's words: the host's latest warnings.
       std::vector<std::string> why;
-      for (auto& e : events_since(o, 0))
+      for (auto& e : latest_events(o, 50))
         if (e.host_id == id && why.size() < 3 && (e.severity == "warning" || e.severity == "error" || e.severity == "alert"))
           why.push_back(e.description);
       throw EngineError(Kind::Conflict, 0,
@@ -671,8 +693,8 @@ Host EngineClient::wait_for_status(const CallOptions& o, const std::string& id, 
     last = h.status;
     return false;
   };
-  switch (poller.wait("engine", fmt::format("host {} reaches status {} (fail on {})", id, join(targets), join(fail_on)),
-                      timeout, reached)) {
+  switch (await_host(polls, id, fmt::format("host {} reaches status {} (fail on {})", id, join(targets), join(fail_on)),
+                     timeout, reached)) {
     case Poller::Outcome::Reached: return h;
     case Poller::Outcome::Assumed:
       h.status = targets.empty() ? h.status : targets.front();
@@ -689,17 +711,8 @@ Host EngineClient::wait_for_status(const CallOptions& o, const std::string& id, 
 void EngineClient::wait_for_removal(const CallOptions& o, const std::string& id, std::chrono::milliseconds timeout) {
   CallOptions polls = o;
   polls.retry_reads_until = Clock::now() + timeout;
-  Poller poller(o.runner, {config_.poll_initial, config_.poll_max}, o.should_stop);
-  auto gone = [&] {
-    try {
-      get_host(polls, id, false);
-    } catch (const EngineError& e) {
-      if (e.kind() == Kind::NotFound) return true;
-      throw;
-    }
-    return false;
-  };
-  switch (poller.wait("engine", "host " + id + " is gone (GET answers 404)", timeout, gone)) {
+  auto gone = [](const Host* seen) { return seen == nullptr; };
+  switch (await_host(polls, id, "host " + id + " is gone (GET answers 404)", timeout, gone)) {
     case Poller::Outcome::Reached:
     case Poller::Outcome::Assumed: return;
     case Poller::Outcome::Stopped: throw Interrupted(fmt::format("stopped while waiting for host {} to go", id));
@@ -744,6 +757,15 @@ std::string EngineClient::job_status(const CallOptions& o, const std::string& id
 
 std::vector<Event> EngineClient::events_since(const CallOptions& o, long long after, const std::string& search) {
   return parse_events(send(o, list_events(after, search)).body);
+}
+
+std::vector<Event> EngineClient::latest_events(const CallOptions& o, int max) {
+  return parse_events(send(o, newest_events(max)).body);
+}
+
+HostWatcher& EngineClient::watcher() {
+  std::call_once(watcher_once_, [this] { watcher_ = std::make_unique<HostWatcher>(*this, config_.watch); });
+  return *watcher_;
 }
 
 }  // namespace she::engine_api

@@ -19,7 +19,9 @@
 #include <vector>
 
 #include "base/operation.h"
+#include "base/poller.h"
 #include "engine_api/engine_error.h"
+#include "engine_api/host_watcher.h"
 #include "engine_api/model.h"
 #include "engine_api/requests.h"
 
@@ -80,6 +82,7 @@ struct ClientConfig {
   std::chrono::milliseconds read_backoff{500};
   std::chrono::milliseconds poll_initial{1000};  // adaptive polling of waits
   std::chrono::milliseconds poll_max{10000};
+  WatchPolicy watch;  // waits on hosts: the shared watcher's pace
 };
 
 /// Per call: the step's correlation id, its stop flag, its progress line.
@@ -144,6 +147,10 @@ class EngineClient {
   std::string job_status(const CallOptions& o, const std::string& id);
   /// Events with an id above `after`, newest first.
   std::vector<Event> events_since(const CallOptions& o, long long after, const std::string& search = "");
+  /// The newest `max` events, newest first.
+  std::vector<Event> latest_events(const CallOptions& o, int max);
+  /// The watcher every wait on a host of this connection shares.
+  HostWatcher& watcher();
 
  private:
   struct Curl;
@@ -161,6 +168,10 @@ class EngineClient {
   /// and VMs.
   static void overlay(const CallOptions& o, std::vector<Host>& hosts);
   static void overlay(const CallOptions& o, std::vector<Vm>& vms);
+  /// Waits until `look` holds for host `id` (null: no such host): in a
+  /// rehearsal one look through the Poller, in a run through the watcher.
+  Poller::Outcome await_host(const CallOptions& polls, const std::string& id, const std::string& what,
+                             std::chrono::milliseconds timeout, const std::function<bool(const Host*)>& look);
   /// A rehearsal's read of `r` answered by `answer` from a prediction of
   /// the engine (engine_api/restored_engine.h) rather than sent.
   static void answer_predicted(const CallOptions& o, const Request& r, const std::string& basis,
@@ -172,6 +183,8 @@ class EngineClient {
   std::recursive_mutex mutex_;  // one connection, shared by loop threads
   std::string token_;
   std::shared_ptr<TrustAnchor> trust_;
+  std::once_flag watcher_once_;
+  std::unique_ptr<HostWatcher> watcher_;
   std::string ca_pem_;                     // the anchor's CA, once it is ready
   std::vector<std::string> ca_digests_;    // and its certificates' DER SHA-256
 };

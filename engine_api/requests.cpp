@@ -188,4 +188,6 @@ Request list_events(long long after, const std::string& search) {
   return {"GET", path, ""};
 }
 
+Request newest_events(int max) { return {"GET", api("/events") + "?max=" + std::to_string(max), ""}; }
+
 }  // namespace she::engine_api

@@ -78,5 +78,7 @@ Request global_maintenance(const std::string& he_vm_id, bool enabled);
 Request get_job(const std::string& id);
 /// Events with an id above `after` (0: all), newest first.
 Request list_events(long long after, const std::string& search);
+/// The newest `max` events (the engine sends the newest first).
+Request newest_events(int max);
 
 }  // namespace she::engine_api

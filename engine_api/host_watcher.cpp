@@ -1,0 +1,115 @@
+#include "engine_api/host_watcher.h"
+
+#include <algorithm>
+
+#include "engine_api/client.h"
+
+namespace she::engine_api {
+
+HostWatcher::Outcome HostWatcher::wait(const CallOptions& o, const std::string& id, std::chrono::milliseconds timeout,
+                                       const std::function<bool(const Host*)>& reached) {
+  const auto deadline = Clock::now() + timeout;
+  std::unique_lock<std::mutex> lock(mutex_);
+  watched_.insert(id);
+  listing_wanted_ = true;
+  struct Unwatch {
+    std::multiset<std::string>& watched;
+    const std::string& id;
+    ~Unwatch() { watched.erase(watched.find(id)); }  // under the lock: declared after it
+  } unwatch{watched_, id};
+  // Only a listing from a round begun after this wait began can show what
+  // the action before it did.
+  const unsigned long began = rounds_;
+  unsigned long seen = 0;
+  while (true) {
+    if (listed_round_ > began && listed_round_ != seen) {
+      seen = listed_round_;
+      auto it = hosts_.find(id);
+      const bool present = it != hosts_.end();
+      const Host host = present ? it->second : Host{};
+      lock.unlock();  // `reached` may ask the engine why a status failed
+      const bool done = reached(present ? &host : nullptr);
+      lock.lock();
+      if (done) return Outcome::Reached;
+    }
+    if (o.should_stop && o.should_stop()) return Outcome::Stopped;
+    const auto now = Clock::now();
+    if (now >= deadline) return Outcome::TimedOut;
+    if (!polling_ && now >= next_round_) {
+      polling_ = true;
+      const unsigned long round_no = ++rounds_;
+      const bool list_now = listing_wanted_ || listed_round_ == 0 || now - listed_at_ >= policy_.safety;
+      listing_wanted_ = false;
+      struct EndRound {
+        HostWatcher& w;
+        std::unique_lock<std::mutex>& lock;
+        bool listed;
+        ~EndRound() {
+          lock.lock();
+          w.polling_ = false;
+          if (!listed) w.listing_wanted_ = true;  // a failed round: the next one lists
+          w.next_round_ = Clock::now() + w.policy_.events;
+          w.changed_.notify_all();
+        }
+      } end{*this, lock, false};
+      lock.unlock();
+      end.listed = round(o, round_no, list_now) || !list_now;
+      continue;
+    }
+    const auto nap = now + std::chrono::milliseconds(100);  // a stop is seen within 0.1 s
+    changed_.wait_until(lock, std::min({deadline, nap, polling_ ? nap : std::max(now, next_round_)}));
+  }
+}
+
+bool HostWatcher::round(const CallOptions& o, unsigned long round_no, bool list_now) {
+  long long after;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    after = last_event_;
+  }
+  if (after < 0) {
+    // The first round: the hosts, then the log's end (what happened before
+    // is not news). A change between the two is caught by listing again
+    // at the next round.
+    list(o, round_no);
+    auto latest = client_.latest_events(o, 1);
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++counts_.events;
+    last_event_ = latest.empty() ? 0 : latest.front().id;
+    listing_wanted_ = true;
+    return true;
+  }
+  auto events = client_.events_since(o, after);
+  bool concerns = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++counts_.events;
+    for (const auto& e : events) {
+      last_event_ = std::max(last_event_, e.id);
+      if (!e.host_id.empty() && watched_.count(e.host_id)) concerns = true;
+    }
+    // An event may be logged a moment before the listing shows its
+    // change: the round after it lists again.
+    if (concerns) listing_wanted_ = true;
+  }
+  if (!list_now && !concerns) return false;
+  list(o, round_no);
+  return true;
+}
+
+void HostWatcher::list(const CallOptions& o, unsigned long round_no) {
+  auto hosts = client_.list_hosts(o, "", true);
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++counts_.listings;
+  hosts_.clear();
+  for (auto& h : hosts) hosts_.emplace(h.id, std::move(h));
+  listed_round_ = round_no;
+  listed_at_ = Clock::now();
+}
+
+HostWatcher::Counts HostWatcher::counts() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return counts_;
+}
+
+}  // namespace she::engine_api

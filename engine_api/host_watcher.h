@@ -1,0 +1,77 @@
+// One view of the engine's hosts, shared by every wait of a connection.
+// Waits on hosts (a status, a removal) used to poll on their own: each its
+// own GET per host, at 1 s growing by half, so a 3 s install was seen after
+// ~4.75 s and fifty waits made fifty requests a round. The watcher reads the
+// engine's event log (`GET /events?from=LAST`, empty and cheap when nothing
+// happened) at a short interval while anything waits, re-reads every host
+// in one listing when an event concerns a host being waited on, and also
+// at a slow safety interval (not every transition logs an event). Requests
+// per second do not grow with the number of hosts waited on.
+//
+// No thread of its own: the first waiter due makes the round for all while
+// the others sleep on the snapshot; each waiter keeps its own deadline and
+// stop flag. A rehearsal never comes here (its waits look once: Poller).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "engine_api/model.h"
+
+namespace she::engine_api {
+
+class EngineClient;
+struct CallOptions;
+
+struct WatchPolicy {
+  std::chrono::milliseconds events{250};   // how often the event log is read while anything waits
+  std::chrono::milliseconds safety{5000};  // how often every host is re-read regardless
+};
+
+class HostWatcher {
+ public:
+  enum class Outcome { Reached, Stopped, TimedOut };
+
+  HostWatcher(EngineClient& client, WatchPolicy policy) : client_(client), policy_(policy) {}
+
+  /// Returns once `reached` holds for host `id` (null: the engine has no
+  /// such host) in a listing taken after this call began. `reached` may
+  /// throw to end the wait (a status that fails it).
+  Outcome wait(const CallOptions& o, const std::string& id, std::chrono::milliseconds timeout,
+               const std::function<bool(const Host*)>& reached);
+
+  /// Requests made so far, for tests and the bench.
+  struct Counts {
+    long events = 0, listings = 0;
+  };
+  Counts counts() const;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  /// One round, made by one waiter for all: the event log, and the hosts
+  /// when due or when an event concerns a watched host. Called without the
+  /// lock held. Returns whether it listed the hosts.
+  bool round(const CallOptions& o, unsigned long round_no, bool list_now);
+  void list(const CallOptions& o, unsigned long round_no);
+
+  EngineClient& client_;
+  WatchPolicy policy_;
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  bool polling_ = false;                 // a waiter is making a round
+  bool listing_wanted_ = false;          // a new waiter needs a listing taken after it began
+  long long last_event_ = -1;            // -1: the log's end is not known yet
+  std::map<std::string, Host> hosts_;    // by id, from the latest listing
+  unsigned long rounds_ = 0;             // rounds begun so far
+  unsigned long listed_round_ = 0;       // the round of the latest listing (0: none yet)
+  Clock::time_point listed_at_{}, next_round_{};
+  std::multiset<std::string> watched_;   // the ids being waited on
+  Counts counts_;
+};
+
+}  // namespace she::engine_api
