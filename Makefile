@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-.PHONY: all deps build test demo bench fuzz install clean
+.PHONY: all deps build test demo bench fuzz install package clean
 
 all: build
 
@@ -50,6 +50,10 @@ fuzz: deps
 
 install: build
 	cmake --install $(BUILD)
+
+# The .deb (CPack, cmake/packaging.cmake): $(BUILD)/she-restore_VERSION_ARCH.deb.
+package: build
+	cmake --build $(BUILD) --target package
 
 clean:
 	rm -rf $(BUILD)

@@ -23,6 +23,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include "base/install_layout.h"
 #include "hosts/hosted_engine_command.h"
 #include "hosts/shell_quote.h"
 
@@ -304,10 +305,12 @@ fs::path FleetHost::in_sandbox(const std::string& path) const {
 HostFleet::~HostFleet() { stop(); }
 
 fs::path HostFleet::default_agent_binary() {
-  std::error_code ec;
-  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    for (const fs::path& candidate : {self.parent_path() / "she-lab-agent", self.parent_path() / "lab" / "she-lab-agent"})
+  const fs::path self = self_executable();
+  if (!self.empty()) {
+    // Installed, the agent is in LIBEXECDIR/she-restore (it is no command of
+    // its own); in a build tree, beside she-lab or in lab/ under the tests.
+    for (const fs::path& candidate : {installed_libexec_dir() / "she-lab-agent", self.parent_path() / "she-lab-agent",
+                                      self.parent_path() / "lab" / "she-lab-agent"})
       if (::access(candidate.c_str(), X_OK) == 0) return candidate;
   }
   return SHE_LAB_AGENT_BINARY;

@@ -124,8 +124,8 @@ class HostFleet : public HostMachines {
   /// `he_host_id`. Hosts the fleet does not run are not checked.
   std::string deploy(const std::string& host, bool deploy_hosted_engine, int he_host_id) const override;
 
-  /// she-lab-agent next to the running executable, else the one this
-  /// build made.
+  /// she-lab-agent installed beside the running executable
+  /// (../libexec/she-restore), else next to it, else the one this build made.
   static std::filesystem::path default_agent_binary();
 
  private:

@@ -18,6 +18,7 @@
 #include <vector>
 #include <yaml-cpp/yaml.h>
 
+#include "base/install_layout.h"
 #include "base/yaml_reader.h"
 
 namespace she {
@@ -26,13 +27,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// she-lab: $SHE_LAB_BINARY, else next to she-restore (installed), else in
-/// the build tree's lab/ beside it, else on PATH.
+/// she-lab: $SHE_LAB_BINARY, else next to she-restore (installed: both are
+/// in BINDIR, wherever the tree was unpacked), else in the build tree's lab/
+/// beside it, else on PATH.
 std::string she_lab_binary() {
   if (const char* b = std::getenv("SHE_LAB_BINARY"); b && *b) return b;
-  std::error_code ec;
-  fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec)
+  if (fs::path self = self_executable(); !self.empty())
     for (const fs::path& candidate : {self.parent_path() / "she-lab", self.parent_path() / "lab" / "she-lab"})
       if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
   return "she-lab";

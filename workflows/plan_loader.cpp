@@ -9,6 +9,7 @@
 #include <map>
 #include <regex>
 
+#include "base/install_layout.h"
 #include "base/yaml_reader.h"
 #include "engine_api/requests.h"
 #include "workflows/plan.h"
@@ -731,8 +732,13 @@ std::vector<std::string> procedure_search_path() {
       start = end + 1;
     }
   }
-  // A build run from its source tree uses that tree's plans, so editing a
-  // procedure takes effect without reinstalling.
+  // An installed she-restore uses the plans installed with it, found from
+  // its own path (a package unpacked anywhere, or a second prefix, must not
+  // pick up another install's or a source tree's procedures). A build tree
+  // has none there and uses its source tree's plans, so editing a procedure
+  // takes effect without reinstalling. The configured prefix comes last.
+  if (fs::path installed = installed_data_dir(); !installed.empty())
+    if (std::error_code ec; fs::is_directory(installed / "plans", ec)) dirs.push_back((installed / "plans").string());
   dirs.push_back(SHE_RESTORE_SOURCE_PLANS);
   dirs.push_back(SHE_RESTORE_INSTALLED_PLANS);
   return dirs;
