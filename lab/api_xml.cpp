@@ -297,6 +297,13 @@ std::string api_root_xml(const EngineInfo& engine, const ApiSummary& s, std::chr
     link.append_attribute("href") = (std::string(kApiPrefix) + "/" + rel).c_str();
     link.append_attribute("rel") = rel;
   }
+  // The engine also links the searchable collections as URI templates
+  // (rel "hosts/search"); clients such as libgovirt find searches by them.
+  for (const char* rel : {"clusters", "datacenters", "events", "hosts", "vms"}) {
+    auto link = api.append_child("link");
+    link.append_attribute("href") = (std::string(kApiPrefix) + "/" + rel + "?search={query}").c_str();
+    link.append_attribute("rel") = (std::string(rel) + "/search").c_str();
+  }
   int major = 0, minor = 0, build = 0, revision = 0;
   std::sscanf(engine.version.c_str(), "%d.%d.%d.%d", &major, &minor, &build, &revision);
   auto product = api.append_child("product_info");

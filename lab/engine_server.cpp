@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "lab/api_handlers.h"
+#include "lab/https_server.h"
 #include "lab/iso_time.h"
 #include "lab/lab_pki.h"
 
@@ -106,7 +107,7 @@ int LabEngineServer::start(const std::string& address, int port) {
     std::lock_guard<std::mutex> lock(delay_mutex_);
     stopping_ = false;
   }
-  auto server = std::make_unique<httplib::SSLServer>(pki_.cert_file.c_str(), pki_.key_file.c_str());
+  auto server = std::make_unique<HttpsServer>(pki_.cert_file.c_str(), pki_.key_file.c_str());
   if (!server->is_valid())
     throw std::runtime_error("the lab engine cannot use its certificate " + pki_.cert_file.string() + " and key " +
                              pki_.key_file.string());

@@ -5,6 +5,9 @@
 #include <doctest/doctest.h>
 
 #include <httplib.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <nlohmann/json.hpp>
 #include <pugixml.hpp>
 #include <set>
 #include <string>
@@ -208,26 +211,82 @@ TEST_CASE("lab fidelity: the procedure's transitions log the engine's event code
   CHECK(api.events(33)[0].description.find("VM build01 powered off by admin@internal (Host: ") == 0);
 }
 
-TEST_CASE("lab fidelity: libgovirt reads the lab and starts and stops a VM - wrong password and wrong CA refused") {
+TEST_CASE("lab fidelity: libgovirt reads the lab and starts and stops a VM - wrong token and wrong CA refused") {
   test::LabEngine lab;
   const std::string engine = "127.0.0.1:" + std::to_string(lab.port);
   const std::string ca = lab.pki.files.ca_file.string();
-  auto ok = test::run(std::string(SHE_GOVIRT_CLIENT) + " " + engine + " " + ca + " " + test::LabEngine::kPassword +
-                      " build01 full");
+  httplib::SSLClient sso("127.0.0.1", lab.port);
+  sso.set_ca_cert_path(ca.c_str());
+  sso.enable_server_certificate_verification(true);
+  auto issued = sso.Post("/ovirt-engine/sso/oauth/token",
+                         httplib::Params{{"grant_type", "password"}, {"scope", "ovirt-app-api"},
+                                         {"username", "admin@internal"}, {"password", test::LabEngine::kPassword}});
+  REQUIRE(issued);
+  REQUIRE(issued->status == 200);
+  const std::string token = nlohmann::json::parse(issued->body).at("access_token");
+  auto ok = test::run(std::string(SHE_GOVIRT_CLIENT) + " " + engine + " " + ca + " " + token + " build01 full");
   INFO(ok.output);
   CHECK(ok.exit_code == 0);
   CHECK(ok.output.find("hosts: 4") != std::string::npos);
   CHECK(lab.world.vm_by_name("build01")->status == lab::VmStatus::Down);
   CHECK(lab.count("POST", "/ovirt-engine/api/vms/") >= 2);
 
-  auto bad_password = test::run(std::string(SHE_GOVIRT_CLIENT) + " " + engine + " " + ca + " wrong build01 wrong-password");
-  INFO(bad_password.output);
-  CHECK(bad_password.exit_code == 0);
+  // A wrong SSO token, not a wrong password: librest 0.9.1 frees a bad
+  // pointer in its authenticate handler when the retried credentials are
+  // refused again (a crash of the client, not an answer of the lab).
+  auto bad_token = test::run(std::string(SHE_GOVIRT_CLIENT) + " " + engine + " " + ca + " not-a-token build01 wrong-token");
+  INFO(bad_token.output);
+  CHECK(bad_token.exit_code == 0);
+  CHECK(bad_token.output.find("refused: Unauthorized") != std::string::npos);
 
   test::TempDir other;
   auto impostor = lab::generate_lab_pki(other.path(), "engine.lab.example");
   auto bad_ca = test::run(std::string(SHE_GOVIRT_CLIENT) + " " + engine + " " + impostor.files.ca_file.string() + " " +
-                          test::LabEngine::kPassword + " build01 wrong-ca");
+                          token + " build01 wrong-ca");
   INFO(bad_ca.output);
   CHECK(bad_ca.exit_code == 0);
+}
+
+TEST_CASE("lab fidelity: a GET that carries a body keeps its connection as the engine does") {
+  // libgovirt sends "<action></action>" with every GET: the body must be read,
+  // not parsed as the next request. Both requests go on one TLS connection.
+  test::LabEngine lab;
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  REQUIRE(SSL_CTX_load_verify_locations(ctx, lab.pki.files.ca_file.c_str(), nullptr) == 1);
+  BIO* bio = BIO_new_ssl_connect(ctx);
+  SSL* ssl = nullptr;
+  BIO_get_ssl(bio, &ssl);
+  BIO_set_conn_hostname(bio, ("127.0.0.1:" + std::to_string(lab.port)).c_str());
+  REQUIRE(BIO_do_connect(bio) == 1);
+  const std::string credentials = std::string("admin@internal:") + test::LabEngine::kPassword;
+  std::string basic(4 * ((credentials.size() + 2) / 3) + 1, '\0');
+  basic.resize(EVP_EncodeBlock(reinterpret_cast<unsigned char*>(basic.data()),
+                               reinterpret_cast<const unsigned char*>(credentials.data()), static_cast<int>(credentials.size())));
+  const std::string head = "Host: 127.0.0.1\r\nAuthorization: Basic " + basic + "\r\n";
+  const std::string requests = "GET /ovirt-engine/api/hosts HTTP/1.1\r\n" + head +
+                               "Content-Type: application/xml\r\nContent-Length: 17\r\n\r\n<action></action>"
+                               "GET /ovirt-engine/api/vms HTTP/1.1\r\n" + head + "Connection: close\r\n\r\n";
+  REQUIRE(BIO_write(bio, requests.data(), static_cast<int>(requests.size())) == static_cast<int>(requests.size()));
+  std::string answer;
+  char buf[8192];
+  for (int n; (n = BIO_read(bio, buf, sizeof buf)) > 0;) answer.append(buf, static_cast<std::size_t>(n));
+  BIO_free_all(bio);
+  SSL_CTX_free(ctx);
+  CHECK(answer.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(answer.find("<hosts>") != std::string::npos);
+  CHECK(answer.find("<vms>") != std::string::npos);
+  CHECK(answer.find("HTTP/1.1 400") == std::string::npos);
+  CHECK(lab.count("GET", "/ovirt-engine/api/vms") == 1);
+}
+
+TEST_CASE("lab fidelity: the API root links the searchable collections as the engine does") {
+  Api api;
+  auto root = api.get("");
+  std::set<std::string> rels;
+  for (pugi::xml_node link : root.child("api").children("link")) rels.insert(link.attribute("rel").value());
+  for (const char* rel : {"hosts", "vms", "clusters", "datacenters", "events", "hosts/search", "vms/search"})
+    CHECK(rels.count(rel) == 1);
+  CHECK(std::string(root.child("api").find_child_by_attribute("link", "rel", "hosts/search").attribute("href").value()) ==
+        "/ovirt-engine/api/hosts?search={query}");
+  CHECK(root.child("api").child("product_info").child("version").child("major"));
 }
