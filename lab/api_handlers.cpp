@@ -10,6 +10,7 @@
 
 #include "lab/api_xml.h"
 #include "lab/engine_messages.h"
+#include "lab/follow_links.h"
 #include "lab/search_filter.h"
 #include "lab/statuses.h"
 
@@ -357,6 +358,10 @@ HttpReply vms(World& w, const ApiCall& c) {
     std::string error;
     if (!parse_body(c, doc, error)) return bad_body(error);
     if (s[2] == "start") return action_reply(w.start_vm(id, context(c)), doc, "vm", id);
+    if (s[2] == "stop") return action_reply(w.stop_vm(id, context(c)), doc, "vm", id);
+    if (s[2] == "shutdown") return action_reply(w.shutdown_vm(id, context(c)), doc, "vm", id);
+    if (s[2] == "suspend") return action_reply(w.suspend_vm(id, context(c)), doc, "vm", id);
+    if (s[2] == "reboot") return action_reply(w.reboot_vm(id, context(c)), doc, "vm", id);
     if (s[2] == "maintenance") {
       auto enabled = child_bool(doc.child("action"), "maintenance_enabled");
       if (!enabled) return incomplete("Action", "maintenanceEnabled", "maintenance");
@@ -429,9 +434,20 @@ HttpReply events(World& w, const ApiCall& c) {
   return HttpReply::xml(200, events_xml(list));
 }
 
-}  // namespace
+// What a link names, as a GET of it would answer (for follow=).
+std::string linked_object(World& w, const ApiCall& c, const std::string& collection, const std::string& id) {
+  if (collection == "hosts")
+    if (auto h = w.host(id)) return host_xml(*h, all_content(c), w.global_maintenance());
+  if (collection == "vms")
+    if (auto v = w.vm(id)) return vm_xml(*v);
+  if (collection == "clusters")
+    if (auto cl = w.cluster(id)) return cluster_xml(*cl);
+  if (collection == "datacenters")
+    if (auto dc = w.data_center(id)) return data_center_xml(*dc);
+  return {};
+}
 
-HttpReply handle_api_call(World& world, const ApiCall& call) {
+HttpReply route(World& world, const ApiCall& call) {
   if (call.segments.empty()) {
     if (call.method == "GET") return api_root(world);
     return HttpReply::empty(405);
@@ -444,6 +460,18 @@ HttpReply handle_api_call(World& world, const ApiCall& call) {
   if (collection == "jobs") return jobs(world, call);
   if (collection == "events") return events(world, call);
   return not_found();
+}
+
+}  // namespace
+
+HttpReply handle_api_call(World& world, const ApiCall& call) {
+  HttpReply reply = route(world, call);
+  const std::string* follow = query_value(call, "follow");
+  if (follow && call.method == "GET" && reply.status == 200 && !call.segments.empty())
+    reply.body = follow_links(reply.body, *follow, [&](const std::string& collection, const std::string& id) {
+      return linked_object(world, call, collection, id);
+    });
+  return reply;
 }
 
 }  // namespace she::lab

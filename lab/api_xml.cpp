@@ -1,6 +1,7 @@
 #include "lab/api_xml.h"
 
 #include <cstdio>
+#include <initializer_list>
 #include <sstream>
 
 #include "lab/iso_time.h"
@@ -35,19 +36,71 @@ pugi::xml_node entity(pugi::xml_node parent, const char* name, const std::string
   return ref(parent, name, collection, id);
 }
 
+// The engine's writer puts an identified object's name, description and
+// comment first, then its <actions>, then links, then the other
+// attributes alphabetically and last its references to other objects.
+void actions(pugi::xml_node n, const std::string& self, std::initializer_list<const char*> verbs) {
+  auto a = n.append_child("actions");
+  for (const char* verb : verbs) {
+    auto link = a.append_child("link");
+    link.append_attribute("href") = (self + "/" + verb).c_str();
+    link.append_attribute("rel") = verb;
+  }
+}
+
+void sub_link(pugi::xml_node n, const std::string& self, const char* rel) {
+  auto link = n.append_child("link");
+  link.append_attribute("href") = (self + "/" + rel).c_str();
+  link.append_attribute("rel") = rel;
+}
+
+void version(pugi::xml_node parent, const char* name, int major, int minor, int build, int revision,
+             const std::string& full) {
+  auto v = parent.append_child(name);
+  text(v, "build", std::to_string(build));
+  if (!full.empty()) text(v, "full_version", full);
+  text(v, "major", std::to_string(major));
+  text(v, "minor", std::to_string(minor));
+  text(v, "revision", std::to_string(revision));
+}
+
+// The lab's hosts are all the same machine, as oVirt Node 4.5 on EL8
+// reports it to the engine (the facts HostMapper reads from vdsm's caps).
 void append_host(pugi::xml_node parent, const Host& h, bool all_content, bool global_maintenance) {
   auto n = entity(parent, "host", "hosts", h.id);
+  const std::string self = std::string(kApiPrefix) + "/hosts/" + h.id;
   text(n, "name", h.name);
+  text(n, "comment", "");
+  actions(n, self, {"activate", "approve", "commitnetconfig", "deactivate", "enrollcertificate", "fence", "install",
+                    "iscsidiscover", "iscsilogin", "refresh", "setupnetworks", "upgrade", "upgradecheck"});
+  for (const char* rel : {"affinitylabels", "katelloerrata", "networkattachments", "nics", "numanodes",
+                          "storage", "permissions", "statistics", "tags", "unmanagednetworks", "storageconnectionextensions"})
+    sub_link(n, self, rel);
   text(n, "address", h.address);
-  text(n, "port", "54321");
-  text(n, "status", to_string(h.status));
-  if (!h.status_detail.empty()) text(n, "status_detail", h.status_detail);
-  auto spm = n.append_child("spm");
-  text(spm, "priority", std::to_string(h.spm_priority));
-  text(spm, "status", to_string(h.spm));
-  if (!h.cluster_id.empty()) ref(n, "cluster", "clusters", h.cluster_id);
-  text(n.append_child("hardware_information"), "uuid", h.hardware_id);
-  text(n.append_child("summary"), "total", std::to_string(h.vm_count));
+  text(n, "auto_numa_status", "unknown");
+  auto cert = n.append_child("certificate");
+  text(cert, "organization", "lab.example");
+  text(cert, "subject", "O=lab.example,CN=" + h.address);
+  auto cpu = n.append_child("cpu");
+  text(cpu, "name", "Intel Xeon Processor (Cascadelake)");
+  text(cpu, "speed", "2400");
+  auto topology = cpu.append_child("topology");
+  text(topology, "cores", "4");
+  text(topology, "sockets", "2");
+  text(topology, "threads", "1");
+  text(cpu, "type", "Intel Cascadelake Server Family");
+  flag(n.append_child("device_passthrough"), "enabled", false);
+  text(n.append_child("display"), "address", h.address);
+  text(n, "external_status", "ok");
+  auto hw = n.append_child("hardware_information");
+  text(hw, "family", "Red Hat Enterprise Linux");
+  text(hw, "manufacturer", "Red Hat");
+  text(hw, "product_name", "KVM");
+  text(hw, "serial_number", h.hardware_id);
+  auto rng = hw.append_child("supported_rng_sources");
+  text(rng, "supported_rng_source", "urandom");
+  text(hw, "uuid", h.hardware_id);
+  text(hw, "version", "RHEL-8.6.0 PC (Q35 + ICH9, 2009)");
   // BackendHostsResource.addHostedEngineIfConfigured: only with
   // all_content, and only for configured hosts.
   if (all_content && h.hosted_engine) {
@@ -58,27 +111,151 @@ void append_host(pugi::xml_node parent, const Host& h, bool all_content, bool gl
     flag(he, "local_maintenance", h.hosted_engine->local_maintenance);
     text(he, "score", std::to_string(h.hosted_engine->score));
   }
+  text(n.append_child("iscsi"), "initiator", "iqn.1994-05.com.redhat:" + h.name);
+  text(n, "kdump_status", "disabled");
+  flag(n.append_child("ksm"), "enabled", false);
+  version(n, "libvirt_version", 8, 0, 0, 0, "libvirt-8.0.0-10.module_el8");
+  text(n, "max_scheduling_memory", "32212254720");
+  text(n, "memory", "33439088640");
+  flag(n, "numa_supported", false);
+  auto os = n.append_child("os");
+  text(os, "custom_kernel_cmdline", "");
+  text(os, "description", "oVirt Node 4.5.5");
+  text(os, "reported_kernel_cmdline", "BOOT_IMAGE=(hd0,msdos1)/ovirt-node-ng-4.5.5-0.20231130.0+1/vmlinuz-4.18.0-526.el8.x86_64 root=/dev/onn/ovirt-node-ng-4.5.5-0.20231130.0+1 ro crashkernel=auto");
+  text(os, "type", "RHEL");
+  version(os, "version", 8, 10, 0, 0, "8.10 - 1.el8");
+  flag(n, "ovn_configured", true);
+  text(n, "port", "54321");
+  auto pm = n.append_child("power_management");
+  flag(pm, "automatic_pm_enabled", true);
+  flag(pm, "enabled", false);
+  flag(pm, "kdump_detection", true);
+  auto proxies = pm.append_child("pm_proxies");
+  text(proxies.append_child("pm_proxy"), "type", "cluster");
+  text(proxies.append_child("pm_proxy"), "type", "dc");
+  text(n, "protocol", "stomp");
+  flag(n, "reinstallation_required", false);
+  text(n.append_child("se_linux"), "mode", "enforcing");
+  auto spm = n.append_child("spm");
+  text(spm, "priority", std::to_string(h.spm_priority));
+  text(spm, "status", to_string(h.spm));
+  auto ssh = n.append_child("ssh");
+  text(ssh, "fingerprint", "SHA256:lab-" + h.hardware_id.substr(0, 8));
+  text(ssh, "port", "22");
+  text(ssh.append_child("user"), "user_name", "root");
+  text(n, "status", to_string(h.status));
+  if (!h.status_detail.empty()) text(n, "status_detail", h.status_detail);
+  auto summary = n.append_child("summary");
+  text(summary, "active", std::to_string(h.vm_count));
+  text(summary, "migrating", "0");
+  text(summary, "total", std::to_string(h.vm_count));
+  flag(n.append_child("transparent_hugepages"), "enabled", true);
+  text(n, "type", "ovirt_node");
+  flag(n, "update_available", false);
+  version(n, "version", 4, 50, 3, 4, "vdsm-4.50.3.4-1.el8");
+  text(n, "vgpu_placement", "consolidated");
+  if (!h.cluster_id.empty()) ref(n, "cluster", "clusters", h.cluster_id);
 }
 
 void append_vm(pugi::xml_node parent, const Vm& v) {
   auto n = entity(parent, "vm", "vms", v.id);
+  const std::string self = std::string(kApiPrefix) + "/vms/" + v.id;
   text(n, "name", v.name);
+  text(n, "description", "");
+  text(n, "comment", "");
+  actions(n, self, {"cancelmigration", "clone", "detach", "export", "logon", "maintenance", "migrate",
+                    "previewsnapshot", "reboot", "reordermacaddresses", "shutdown", "start", "stop", "suspend",
+                    "ticket", "undosnapshot"});
+  for (const char* rel : {"affinitylabels", "applications", "cdroms", "diskattachments", "graphicsconsoles",
+                          "hostdevices", "nics", "permissions", "snapshots", "statistics", "tags", "watchdogs"})
+    sub_link(n, self, rel);
+  text(n.append_child("bios"), "type", "q35_ovmf");
+  auto cpu = n.append_child("cpu");
+  text(cpu, "architecture", "x86_64");
+  auto topology = cpu.append_child("topology");
+  text(topology, "cores", "1");
+  text(topology, "sockets", v.is_hosted_engine() ? "4" : "2");
+  text(topology, "threads", "1");
+  text(n, "cpu_shares", "0");
+  flag(n, "delete_protected", false);
+  auto display = n.append_child("display");
+  text(display, "type", "vnc");
+  auto ha = n.append_child("high_availability");
+  flag(ha, "enabled", v.is_hosted_engine());
+  text(ha, "priority", v.is_hosted_engine() ? "1" : "0");
+  const std::string memory = v.is_hosted_engine() ? "17179869184" : "4294967296";
+  text(n, "memory", memory);
+  auto policy = n.append_child("memory_policy");
+  flag(policy, "ballooning", !v.is_hosted_engine());
+  text(policy, "guaranteed", memory);
+  text(policy, "max", std::to_string(std::stoll(memory) * 4));
   text(n, "origin", v.origin);
+  auto os = n.append_child("os");
+  auto boot = os.append_child("boot").append_child("devices");
+  text(boot, "device", "hd");
+  text(os, "type", "other_linux");
+  auto placement = n.append_child("placement_policy");
+  text(placement, "affinity", v.is_hosted_engine() ? "user_migratable" : "migratable");
+  flag(n, "stateless", false);
   text(n, "status", to_string(v.status));
+  text(n, "type", "server");
   if (!v.cluster_id.empty()) ref(n, "cluster", "clusters", v.cluster_id);
   if (!v.host_id.empty()) ref(n, "host", "hosts", v.host_id);
 }
 
 void append_data_center(pugi::xml_node parent, const DataCenter& dc) {
   auto n = entity(parent, "data_center", "datacenters", dc.id);
+  const std::string self = std::string(kApiPrefix) + "/datacenters/" + dc.id;
   text(n, "name", dc.name);
+  text(n, "description", dc.name == "Default" ? "The default Data Center" : "");
+  text(n, "comment", "");
+  actions(n, self, {"cleanfinishedtasks", "setmaster"});
+  for (const char* rel : {"clusters", "networks", "permissions", "quotas", "qoss", "iscsibonds", "storagedomains"})
+    sub_link(n, self, rel);
   flag(n, "local", false);
+  text(n, "quota_mode", "disabled");
   text(n, "status", to_string(dc.status));
+  text(n, "storage_format", "v5");
+  auto supported = n.append_child("supported_versions").append_child("version");
+  text(supported, "major", "4");
+  text(supported, "minor", "7");
+  auto v = n.append_child("version");
+  text(v, "major", "4");
+  text(v, "minor", "7");
 }
 
 void append_cluster(pugi::xml_node parent, const Cluster& c) {
   auto n = entity(parent, "cluster", "clusters", c.id);
+  const std::string self = std::string(kApiPrefix) + "/clusters/" + c.id;
   text(n, "name", c.name);
+  text(n, "description", c.name == "Default" ? "The default server cluster" : "");
+  text(n, "comment", "");
+  actions(n, self, {"resetemulatedmachine", "syncallnetworks", "upgrade"});
+  for (const char* rel : {"affinitygroups", "cpuprofiles", "enabledfeatures", "externalnetworkproviders",
+                          "glusterhooks", "glustervolumes", "networkfilters", "networks", "permissions"})
+    sub_link(n, self, rel);
+  flag(n, "ballooning_enabled", true);
+  auto cpu = n.append_child("cpu");
+  text(cpu, "architecture", "x86_64");
+  text(cpu, "type", "Intel Cascadelake Server Family");
+  text(n.append_child("error_handling"), "on_error", "migrate");
+  auto fencing = n.append_child("fencing_policy");
+  flag(fencing, "enabled", true);
+  flag(n, "gluster_service", false);
+  flag(n, "ha_reservation", false);
+  auto ksm = n.append_child("ksm");
+  flag(ksm, "enabled", true);
+  flag(ksm, "merge_across_nodes", true);
+  auto migration = n.append_child("migration");
+  text(migration, "auto_converge", "inherit");
+  text(migration, "compressed", "inherit");
+  flag(n, "threads_as_cores", false);
+  flag(n, "trusted_service", false);
+  flag(n, "tunnel_migration", false);
+  auto v = n.append_child("version");
+  text(v, "major", "4");
+  text(v, "minor", "7");
+  flag(n, "virt_service", true);
   if (!c.data_center_id.empty()) ref(n, "data_center", "datacenters", c.data_center_id);
 }
 
@@ -119,6 +296,13 @@ std::string api_root_xml(const EngineInfo& engine, const ApiSummary& s, std::chr
     auto link = api.append_child("link");
     link.append_attribute("href") = (std::string(kApiPrefix) + "/" + rel).c_str();
     link.append_attribute("rel") = rel;
+  }
+  // The engine also links the searchable collections as URI templates
+  // (rel "hosts/search"); clients such as libgovirt find searches by them.
+  for (const char* rel : {"clusters", "datacenters", "events", "hosts", "vms"}) {
+    auto link = api.append_child("link");
+    link.append_attribute("href") = (std::string(kApiPrefix) + "/" + rel + "?search={query}").c_str();
+    link.append_attribute("rel") = (std::string(rel) + "/search").c_str();
   }
   int major = 0, minor = 0, build = 0, revision = 0;
   std::sscanf(engine.version.c_str(), "%d.%d.%d.%d", &major, &minor, &build, &revision);
@@ -208,6 +392,9 @@ std::string events_xml(const std::vector<Event>& events) {
     text(n, "description", e.description);
     text(n, "code", std::to_string(e.code));
     if (!e.correlation_id.empty()) text(n, "correlation_id", e.correlation_id);
+    text(n, "custom_id", "-1");
+    text(n, "flood_rate", "30");
+    text(n, "index", std::to_string(e.id));
     text(n, "origin", "oVirt");
     text(n, "severity", e.severity);
     text(n, "time", iso_time(e.time));

@@ -5,6 +5,10 @@
 // wraps each in the `[msg]` list form of the <detail> element.
 #pragma once
 
+#include <fmt/format.h>
+#include <string>
+#include <utility>
+
 namespace she::lab::msg {
 
 // Remove (RemoveVdsCommand.validate), 409.
@@ -57,6 +61,14 @@ inline constexpr const char* kAddSameUuid = "Cannot add Host. Host with the same
 
 // Run VM: engine AppErrors texts.
 inline constexpr const char* kRunVmRunning = "Cannot run VM. VM is running.";
+// Stop and shutdown (StopVmCommandBase.validate: ACTION_TYPE_FAILED_VM_IS_NOT_RUNNING).
+inline constexpr const char* kStopVmNotRunning = "Cannot stop VM. VM is not running.";
+inline constexpr const char* kShutdownVmNotRunning = "Cannot shutdown VM. VM is not running.";
+// Suspend (HibernateVmCommand.validate: ACTION_TYPE_FAILED_VM_IS_NOT_UP).
+inline constexpr const char* kSuspendVmNotUp = "Cannot hibernate VM. VM is not up.";
+// Reboot (RebootVmCommand.validate: ACTION_TYPE_FAILED_VM_STATUS_ILLEGAL);
+// {} is the status as the engine spells it (VAR__VM_STATUS__*: "Down").
+inline constexpr const char* kRebootVmStatus = "Cannot restart VM because the VM is in {} status.";
 inline constexpr const char* kRunVmNoHost = "Cannot run VM. There are no available running Hosts in the Host Cluster.";
 
 // The lab's own words, where the engine's exact text is not known: each
@@ -69,3 +81,48 @@ inline constexpr const char* kLabEngineVmNotRunning =
     "Cannot set hosted engine maintenance. The hosted engine VM is not running on any host (lab).";
 
 }  // namespace she::lab::msg
+
+// The audit log: every event the lab logs, with the engine's code
+// (AuditLogType), severity and text (AuditLogMessages.properties, its
+// ${...} variables as {} in their order). The one table the world's
+// transitions and the server's login take their events from.
+namespace she::lab::audit {
+
+struct AuditEvent {
+  int code;
+  const char* severity;  // normal | warning | error | alert
+  const char* text;
+};
+
+// {} user (name@profile-authz), source address, session id.
+inline constexpr AuditEvent kUserVdcLogin{30, "normal", "User {} connecting from '{}' using session '{}' logged in."};
+inline constexpr AuditEvent kVdsFailure{12, "error", "Host {} is non responsive."};
+inline constexpr AuditEvent kVdsMaintenance{15, "normal", "Host {} was switched to Maintenance Mode."};
+inline constexpr AuditEvent kVdsActivate{16, "normal", "Activation of host {} initiated by {}."};
+inline constexpr AuditEvent kVdsMaintenanceFailed{17, "error", "Failed to switch Host {} to Maintenance mode."};
+// {} VM, user, host; the optional reason left empty.
+inline constexpr AuditEvent kUserStopVm{33, "normal", "VM {} powered off by {} (Host: {})."};
+inline constexpr AuditEvent kUserAddVds{42, "normal", "Host {} was added by {}."};
+inline constexpr AuditEvent kUserRemoveVds{44, "normal", "Host {} was removed by {}."};
+inline constexpr AuditEvent kVmDown{61, "normal", "VM {} is down. {}"};
+inline constexpr AuditEvent kUserInitiatedShutdownVm{73, "normal", "VM shutdown initiated by {} on VM {} (Host: {})."};
+inline constexpr AuditEvent kUserStartedVm{153, "normal", "VM {} was started by {} (Host: {})."};
+inline constexpr AuditEvent kUserRebootVm{157, "normal", "VM {} is rebooting. Rebooted by: {}"};
+inline constexpr AuditEvent kVdsManualFenceStatus{494, "normal", "Manual fence for host {} was started."};
+inline constexpr AuditEvent kUserSuspendVm{501, "normal", "Suspending VM {} was initiated by User {} (Host: {})."};
+inline constexpr AuditEvent kVdsInstall{504, "normal", "Host {} installed"};
+inline constexpr AuditEvent kVdsInstallFailed{505, "error", "Host {} installation failed. {}."};
+inline constexpr AuditEvent kVdsInstallInProgress{509, "normal", "Installing Host {}. {}."};
+inline constexpr AuditEvent kUserSuspendVmFinishSuccess{512, "normal", "Suspending VM {} has been completed."};
+inline constexpr AuditEvent kUserVdsMaintenance{600, "normal",
+                                                "Host {} was switched to Maintenance mode by {} (Reason: {})."};
+inline constexpr AuditEvent kUserVdsMaintenanceWithoutReason{620, "normal",
+                                                             "Host {} was switched to Maintenance mode by {}."};
+
+/// The event's text with its variables filled in, in order.
+template <typename... Args>
+std::string describe(const AuditEvent& e, Args&&... args) {
+  return fmt::format(fmt::runtime(e.text), std::forward<Args>(args)...);
+}
+
+}  // namespace she::lab::audit

@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "lab/api_handlers.h"
+#include "lab/https_server.h"
 #include "lab/iso_time.h"
 #include "lab/lab_pki.h"
 
@@ -106,7 +107,7 @@ int LabEngineServer::start(const std::string& address, int port) {
     std::lock_guard<std::mutex> lock(delay_mutex_);
     stopping_ = false;
   }
-  auto server = std::make_unique<httplib::SSLServer>(pki_.cert_file.c_str(), pki_.key_file.c_str());
+  auto server = std::make_unique<HttpsServer>(pki_.cert_file.c_str(), pki_.key_file.c_str());
   if (!server->is_valid())
     throw std::runtime_error("the lab engine cannot use its certificate " + pki_.cert_file.string() + " and key " +
                              pki_.key_file.string());
@@ -299,6 +300,21 @@ std::string LabEngineServer::authenticate(const httplib::Request& req) {
   return {};
 }
 
+void LabEngineServer::note_session(const httplib::Request& req, const std::string& user,
+                                   const std::string& correlation_id) {
+  const std::size_t key = std::hash<std::string>{}(req.get_header_value("Authorization"));
+  std::string session;
+  {
+    std::lock_guard<std::mutex> lock(sessions_mutex_);
+    if (sessions_.count(key)) return;
+    // The engine's session ids are opaque; this one says nothing of the token.
+    session = fmt::format("{:016x}", (sessions_.size() + 1) * 0x9e3779b97f4a7c15ULL);
+    sessions_[key] = session;
+  }
+  // Events name users by their authz profile: admin@internal-authz.
+  world_.log_login(user + "-authz", req.remote_addr, session, correlation_id);
+}
+
 // --- services ---
 
 HttpReply LabEngineServer::health() {
@@ -321,6 +337,7 @@ HttpReply LabEngineServer::pki_resource(const httplib::Request& req) {
 HttpReply LabEngineServer::api(const httplib::Request& req, const std::string& correlation_id) {
   const std::string user = authenticate(req);
   if (user.empty()) return unauthorized();
+  note_session(req, user, correlation_id);
 
   ApiCall call;
   call.method = req.method == "HEAD" ? "GET" : req.method;

@@ -23,6 +23,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -87,6 +88,8 @@ class LabEngineServer {
   Reply api(const httplib::Request& req, const std::string& correlation_id);
   /// The authenticated user, from a bearer token or Basic credentials.
   std::string authenticate(const httplib::Request& req);
+  /// Logs the user's login on the first request of a session.
+  void note_session(const httplib::Request& req, const std::string& user, const std::string& correlation_id);
 
   World& world_;
   LabPkiFiles pki_;
@@ -102,6 +105,10 @@ class LabEngineServer {
   bool stopping_ = false;
   std::mutex hooks_mutex_;
   BeforeHandle before_handle_;
+  // Sessions already logged in (a hash of the credentials, never the
+  // credentials): the first request of each logs USER_VDC_LOGIN.
+  std::mutex sessions_mutex_;
+  std::map<std::size_t, std::string> sessions_;
   AfterHandle after_handle_;
 };
 

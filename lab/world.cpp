@@ -156,6 +156,17 @@ void World::cancel_host_transition_locked(const std::string& host_id) {
     if (v.host_id == host_id && v.status == VmStatus::Migrating) v.status = VmStatus::Up;
 }
 
+void World::cancel_vm_transition_locked(const std::string& vm_id) {
+  for (auto it = transitions_.begin(); it != transitions_.end();) {
+    if (it->entity_id == vm_id) {
+      finish_job_locked(it->job_id, false);
+      it = transitions_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 void World::complete_locked(const Transition& t) {
   switch (t.kind) {
     case TransitionKind::HostMaintenance:
@@ -183,7 +194,7 @@ void World::complete_locked(const Transition& t) {
           !why.empty()) {
         h->status = HostStatus::InstallFailed;
         h->status_detail.clear();
-        event_locked(505, "error", fmt::format("Host {} installation failed. {}.", h->name, why), h->id, {},
+        event_locked(audit::kVdsInstallFailed, audit::describe(audit::kVdsInstallFailed, h->name, why), h->id, {},
                      t.ctx.correlation_id);
         finish_job_locked(t.job_id, false);
         return;
@@ -200,7 +211,7 @@ void World::complete_locked(const Transition& t) {
         he_cleaned_.erase(he.host_id);
       }
       h->status = t.activate ? HostStatus::Up : HostStatus::Maintenance;
-      event_locked(504, "normal", fmt::format("Host {} installed", h->name), h->id, {}, t.ctx.correlation_id);
+      event_locked(audit::kVdsInstall, audit::describe(audit::kVdsInstall, h->name), h->id, {}, t.ctx.correlation_id);
       if (t.activate)
         if (auto* dc = data_center_of_locked(*h)) elect_spm_locked(dc->id, {});
       finish_job_locked(t.job_id, true);
@@ -209,6 +220,36 @@ void World::complete_locked(const Transition& t) {
     case TransitionKind::VmUp: {
       Vm* v = find_vm_locked(t.entity_id);
       if (v && v->status == VmStatus::PoweringUp) v->status = VmStatus::Up;
+      finish_job_locked(t.job_id, true);
+      return;
+    }
+    case TransitionKind::VmRebooted: {
+      Vm* v = find_vm_locked(t.entity_id);
+      if (v && v->status == VmStatus::RebootInProgress) v->status = VmStatus::Up;
+      finish_job_locked(t.job_id, true);
+      return;
+    }
+    case TransitionKind::VmDown: {
+      Vm* v = find_vm_locked(t.entity_id);
+      if (v && v->status == VmStatus::PoweringDown) {
+        const std::string host_id = v->host_id;
+        v->status = VmStatus::Down;
+        v->host_id.clear();
+        event_locked(audit::kVmDown, audit::describe(audit::kVmDown, v->name, "Exit message: User shut down from within the guest"),
+                     host_id, v->id, t.ctx.correlation_id);
+      }
+      finish_job_locked(t.job_id, true);
+      return;
+    }
+    case TransitionKind::VmSuspended: {
+      Vm* v = find_vm_locked(t.entity_id);
+      if (v && v->status == VmStatus::SavingState) {
+        const std::string host_id = v->host_id;
+        v->status = VmStatus::Suspended;
+        v->host_id.clear();
+        event_locked(audit::kUserSuspendVmFinishSuccess, audit::describe(audit::kUserSuspendVmFinishSuccess, v->name),
+                     host_id, v->id, t.ctx.correlation_id);
+      }
       finish_job_locked(t.job_id, true);
       return;
     }
@@ -233,7 +274,7 @@ void World::complete_maintenance_locked(const Transition& t) {
   }
   if (!stuck.empty()) {
     // The engine leaves the host in preparing_for_maintenance and says so.
-    event_locked(17, "error", fmt::format("Failed to switch Host {} to Maintenance mode.", h->name), h->id, {},
+    event_locked(audit::kVdsMaintenanceFailed, audit::describe(audit::kVdsMaintenanceFailed, h->name), h->id, {},
                  t.ctx.correlation_id);
     finish_job_locked(t.job_id, false);
     return;
@@ -245,7 +286,7 @@ void World::complete_maintenance_locked(const Transition& t) {
     h->hosted_engine->local_maintenance = true;
     h->hosted_engine->score = 0;
   }
-  event_locked(15, "normal", fmt::format("Host {} was switched to Maintenance Mode.", h->name), h->id, {},
+  event_locked(audit::kVdsMaintenance, audit::describe(audit::kVdsMaintenance, h->name), h->id, {},
                t.ctx.correlation_id);
   finish_job_locked(t.job_id, true);
 }
@@ -361,12 +402,12 @@ void World::finish_job_locked(const std::string& job_id, bool ok) {
     }
 }
 
-void World::event_locked(int code, const std::string& severity, const std::string& description,
-                         const std::string& host_id, const std::string& vm_id, const std::string& correlation_id) {
+void World::event_locked(const audit::AuditEvent& kind, const std::string& description, const std::string& host_id,
+                         const std::string& vm_id, const std::string& correlation_id) {
   Event e;
   e.id = next_event_id_++;
-  e.code = code;
-  e.severity = severity;
+  e.code = kind.code;
+  e.severity = kind.severity;
   e.description = description;
   e.host_id = host_id;
   e.vm_id = vm_id;
@@ -607,7 +648,7 @@ OpResult World::remove_host(const std::string& id, bool force, const OpContext& 
   if (h->hosted_engine && h->hosted_engine->host_id > 0)
     he_stale_[h->hosted_engine->host_id] = {h->address, h->status == HostStatus::Down};
   cancel_host_transition_locked(id);
-  event_locked(44, "normal", fmt::format("Host {} was removed by {}.", name, ctx.user), id, {}, ctx.correlation_id);
+  event_locked(audit::kUserRemoveVds, audit::describe(audit::kUserRemoveVds, name, ctx.user), id, {}, ctx.correlation_id);
   s_.hosts.erase(std::remove_if(s_.hosts.begin(), s_.hosts.end(), [&](const Host& x) { return x.id == id; }),
                  s_.hosts.end());
   if (was_spm && !dc_id.empty()) elect_spm_locked(dc_id, {});
@@ -637,7 +678,7 @@ OpResult World::fence_manual(const std::string& id, const OpContext& ctx) {
       v.host_id.clear();
     }
   h->spm = SpmStatus::None;
-  event_locked(494, "normal", fmt::format("Manual fence for host {} was started.", h->name), id, {}, ctx.correlation_id);
+  event_locked(audit::kVdsManualFenceStatus, audit::describe(audit::kVdsManualFenceStatus, h->name), id, {}, ctx.correlation_id);
   const std::string job = new_job_locked(fmt::format("Confirming Host {} has been rebooted", h->name), ctx, true);
   // The data center's status is recalculated: another up host takes the SPM role.
   if (was_spm && dc) elect_spm_locked(dc->id, id);
@@ -669,11 +710,10 @@ OpResult World::deactivate_host(const std::string& id, const std::string& reason
 
   const std::string job = new_job_locked(fmt::format("Moving Host {} to Maintenance", h->name), ctx, false);
   if (reason.empty())
-    event_locked(620, "normal", fmt::format("Host {} was switched to Maintenance mode by {}.", h->name, ctx.user), id, {},
+    event_locked(audit::kUserVdsMaintenanceWithoutReason, audit::describe(audit::kUserVdsMaintenanceWithoutReason, h->name, ctx.user), id, {},
                  ctx.correlation_id);
   else
-    event_locked(600, "normal",
-                 fmt::format("Host {} was switched to Maintenance mode by {} (Reason: {}).", h->name, ctx.user, reason),
+    event_locked(audit::kUserVdsMaintenance, audit::describe(audit::kUserVdsMaintenance, h->name, ctx.user, reason),
                  id, {}, ctx.correlation_id);
   if (h->status == HostStatus::PreparingForMaintenance) {
     // Already on its way: the pending transition stands.
@@ -706,7 +746,7 @@ OpResult World::activate_host(const std::string& id, const OpContext& ctx) {
   h->status = HostStatus::Unassigned;
   h->status_detail.clear();
   if (h->hosted_engine) h->hosted_engine->local_maintenance = false;
-  event_locked(16, "normal", fmt::format("Activation of host {} initiated by {}.", h->name, ctx.user), id, {},
+  event_locked(audit::kVdsActivate, audit::describe(audit::kVdsActivate, h->name, ctx.user), id, {},
                ctx.correlation_id);
   const std::string job = new_job_locked(fmt::format("Activating Host {}", h->name), ctx, false);
   schedule_locked(TransitionKind::HostUp, id, s_.durations.activate, job, ctx);
@@ -724,6 +764,8 @@ OpResult World::install_host(const std::string& id, const InstallParams& p, cons
   h->status = HostStatus::Installing;
   h->status_detail.clear();
   if (p.undeploy_hosted_engine) h->hosted_engine.reset();
+  event_locked(audit::kVdsInstallInProgress, audit::describe(audit::kVdsInstallInProgress, h->name, "Stage: Initializing"),
+               id, {}, ctx.correlation_id);
   const std::string job = new_job_locked(fmt::format("Installing Host {}", h->name), ctx, false);
   auto& t = schedule_locked(TransitionKind::HostInstalled, id, s_.durations.install, job, ctx);
   t.activate = p.activate;
@@ -769,7 +811,9 @@ OpResult World::add_host(const AddHostParams& p, const OpContext& ctx) {
   const std::string cluster_name = cluster->name;
   s_.hosts.push_back(h);
   machine_ids_[lower(p.address)] = hardware_id;
-  event_locked(42, "normal", fmt::format("Host {} was added by {}.", p.name, ctx.user), h.id, {}, ctx.correlation_id);
+  event_locked(audit::kUserAddVds, audit::describe(audit::kUserAddVds, p.name, ctx.user), h.id, {}, ctx.correlation_id);
+  event_locked(audit::kVdsInstallInProgress, audit::describe(audit::kVdsInstallInProgress, p.name, "Stage: Initializing"),
+               h.id, {}, ctx.correlation_id);
   const std::string job =
       new_job_locked(fmt::format("Adding new Host {} to Cluster {}", p.name, cluster_name), ctx, false);
   auto& t = schedule_locked(TransitionKind::HostInstalled, h.id, s_.durations.install, job, ctx);
@@ -799,11 +843,101 @@ OpResult World::start_vm(const std::string& id, const OpContext& ctx) {
   v->host_id = target->id;
   if (v->cluster_id.empty()) v->cluster_id = target->cluster_id;
   v->status = VmStatus::PoweringUp;
-  event_locked(153, "normal", fmt::format("VM {} was started by {} (Host: {}).", v->name, ctx.user, target->name),
+  event_locked(audit::kUserStartedVm, audit::describe(audit::kUserStartedVm, v->name, ctx.user, target->name),
                target->id, v->id, ctx.correlation_id);
   const std::string job = new_job_locked(fmt::format("Launching VM {}", v->name), ctx, false);
   schedule_locked(TransitionKind::VmUp, id, s_.durations.start_vm, job, ctx);
   return done(job);
+}
+
+namespace {
+
+// VAR__VM_STATUS__*: how the engine names a status in its messages.
+std::string vm_status_words(VmStatus s) {
+  std::string words;
+  for (char c : std::string(engine_name(s))) {
+    if (std::isupper(static_cast<unsigned char>(c)) && !words.empty()) words += ' ';
+    words += c;
+  }
+  return words == "Reboot In Progress" ? "Reboot in Progress" : words;
+}
+
+}  // namespace
+
+OpResult World::stop_vm(const std::string& id, const OpContext& ctx) {
+  Lock l(mutex_);
+  Vm* v = find_vm_locked(id);
+  if (!v) return not_found();
+  if (v->status == VmStatus::Down) return refuse(409, msg::kStopVmNotRunning);
+  cancel_vm_transition_locked(id);
+  const Host* h = find_host_locked(v->host_id);
+  event_locked(audit::kUserStopVm, audit::describe(audit::kUserStopVm, v->name, ctx.user, h ? h->name : std::string()),
+               v->host_id, v->id, ctx.correlation_id);
+  v->status = VmStatus::Down;
+  v->host_id.clear();
+  return done(new_job_locked(fmt::format("Stopping VM {}", v->name), ctx, true));
+}
+
+OpResult World::shutdown_vm(const std::string& id, const OpContext& ctx) {
+  Lock l(mutex_);
+  Vm* v = find_vm_locked(id);
+  if (!v) return not_found();
+  if (v->status == VmStatus::Down) return refuse(409, msg::kShutdownVmNotRunning);
+  const Host* h = find_host_locked(v->host_id);
+  const std::string host_name = h ? h->name : std::string();
+  if (v->status != VmStatus::Up) {
+    cancel_vm_transition_locked(id);
+    event_locked(audit::kUserStopVm, audit::describe(audit::kUserStopVm, v->name, ctx.user, host_name), v->host_id,
+                 v->id, ctx.correlation_id);
+    v->status = VmStatus::Down;
+    v->host_id.clear();
+    return done(new_job_locked(fmt::format("Stopping VM {}", v->name), ctx, true));
+  }
+  event_locked(audit::kUserInitiatedShutdownVm,
+               audit::describe(audit::kUserInitiatedShutdownVm, ctx.user, v->name, host_name), v->host_id, v->id,
+               ctx.correlation_id);
+  v->status = VmStatus::PoweringDown;
+  const std::string job = new_job_locked(fmt::format("Shutting down VM {}", v->name), ctx, false);
+  schedule_locked(TransitionKind::VmDown, id, s_.durations.start_vm, job, ctx);
+  return done(job);
+}
+
+OpResult World::suspend_vm(const std::string& id, const OpContext& ctx) {
+  Lock l(mutex_);
+  Vm* v = find_vm_locked(id);
+  if (!v) return not_found();
+  if (v->status == VmStatus::WaitForLaunch || v->status == VmStatus::NotResponding)
+    return refuse(409, fmt::format("Cannot hibernate VM because the VM is in {} status.", vm_status_words(v->status)));
+  if (v->status != VmStatus::Up) return refuse(409, msg::kSuspendVmNotUp);
+  const Host* h = find_host_locked(v->host_id);
+  event_locked(audit::kUserSuspendVm, audit::describe(audit::kUserSuspendVm, v->name, ctx.user, h ? h->name : std::string()),
+               v->host_id, v->id, ctx.correlation_id);
+  v->status = VmStatus::SavingState;
+  const std::string job = new_job_locked(fmt::format("Suspending VM {}", v->name), ctx, false);
+  schedule_locked(TransitionKind::VmSuspended, id, s_.durations.start_vm, job, ctx);
+  return done(job);
+}
+
+OpResult World::reboot_vm(const std::string& id, const OpContext& ctx) {
+  Lock l(mutex_);
+  Vm* v = find_vm_locked(id);
+  if (!v) return not_found();
+  if (v->status != VmStatus::Up && v->status != VmStatus::PoweringUp)
+    return refuse(409, fmt::format(msg::kRebootVmStatus, vm_status_words(v->status)));
+  cancel_vm_transition_locked(id);
+  event_locked(audit::kUserRebootVm, audit::describe(audit::kUserRebootVm, v->name, ctx.user), v->host_id, v->id,
+               ctx.correlation_id);
+  v->status = VmStatus::RebootInProgress;
+  const std::string job = new_job_locked(fmt::format("Rebooting VM {}", v->name), ctx, false);
+  schedule_locked(TransitionKind::VmRebooted, id, s_.durations.start_vm, job, ctx);
+  return done(job);
+}
+
+void World::log_login(const std::string& user, const std::string& source, const std::string& session,
+                      const std::string& correlation_id) {
+  Lock l(mutex_);
+  event_locked(audit::kUserVdcLogin, audit::describe(audit::kUserVdcLogin, user, source, session), {}, {},
+               correlation_id);
 }
 
 OpResult World::set_global_maintenance(const std::string& vm_id, bool enabled, const OpContext& ctx) {
@@ -836,7 +970,7 @@ bool World::set_host_status(const std::string& id_or_name, HostStatus status, co
       h->hosted_engine->active = false;
       h->hosted_engine->score = 0;
     }
-    event_locked(12, "error", fmt::format("Host {} is non responsive.", h->name), h->id, {}, {});
+    event_locked(audit::kVdsFailure, audit::describe(audit::kVdsFailure, h->name), h->id, {}, {});
     if (h->spm == SpmStatus::Spm)
       if (auto* dc = data_center_of_locked(*h)) dc->status = DataCenterStatus::Problematic;
   } else if (status == HostStatus::Up) {

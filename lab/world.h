@@ -30,6 +30,10 @@
 
 namespace she::lab {
 
+namespace audit {
+struct AuditEvent;
+}
+
 struct EngineInfo {
   std::string fqdn = "engine.lab.example";
   std::string version = "4.5.6";
@@ -103,7 +107,8 @@ struct Durations {
   double maintenance = 10;  // preparing_for_maintenance -> maintenance (VM migrations)
   double activate = 5;      // unassigned -> up
   double install = 30;      // installing -> up | maintenance
-  double start_vm = 5;      // powering_up -> up
+  double start_vm = 5;      // powering_up -> up; also powering_down -> down, saving_state -> suspended,
+                            // reboot_in_progress -> up
 };
 
 struct Faults {
@@ -260,6 +265,18 @@ class World {
   OpResult install_host(const std::string& id, const InstallParams& params, const OpContext& ctx);
   OpResult add_host(const AddHostParams& params, const OpContext& ctx);
   OpResult start_vm(const std::string& id, const OpContext& ctx);
+  /// Power off: down at once (StopVmCommand).
+  OpResult stop_vm(const std::string& id, const OpContext& ctx);
+  /// Guest shutdown: powering_down, then down; a VM not up is powered off
+  /// (ShutdownVmCommand falls back to stop).
+  OpResult shutdown_vm(const std::string& id, const OpContext& ctx);
+  /// Hibernate: saving_state, then suspended (it keeps no host).
+  OpResult suspend_vm(const std::string& id, const OpContext& ctx);
+  /// reboot_in_progress, then up on the same host.
+  OpResult reboot_vm(const std::string& id, const OpContext& ctx);
+  /// The first use of a session: USER_VDC_LOGIN (code 30).
+  void log_login(const std::string& user, const std::string& source, const std::string& session,
+                 const std::string& correlation_id);
   /// HE global maintenance, through the engine VM (POST /vms/{id}/maintenance).
   OpResult set_global_maintenance(const std::string& vm_id, bool enabled, const OpContext& ctx);
 
@@ -311,7 +328,7 @@ class World {
   OpResult he_deploy_add_host(const DeployHost& host, const OpContext& ctx);
 
  private:
-  enum class TransitionKind { HostMaintenance, HostUp, HostInstalled, VmUp };
+  enum class TransitionKind { HostMaintenance, HostUp, HostInstalled, VmUp, VmDown, VmSuspended, VmRebooted };
   struct Transition {
     TransitionKind kind;
     std::string entity_id;
@@ -334,6 +351,7 @@ class World {
                               const std::string& job_id, const OpContext& ctx);
   /// Drops the host's pending transition; migrating VMs stay where they are.
   void cancel_host_transition_locked(const std::string& host_id);
+  void cancel_vm_transition_locked(const std::string& vm_id);
 
   Host* find_host_locked(const std::string& id);
   Vm* find_vm_locked(const std::string& id);
@@ -351,7 +369,7 @@ class World {
   std::string new_id_locked(const std::string& kind, const std::string& name);
   std::string new_job_locked(const std::string& description, const OpContext& ctx, bool finished);
   void finish_job_locked(const std::string& job_id, bool ok);
-  void event_locked(int code, const std::string& severity, const std::string& description, const std::string& host_id,
+  void event_locked(const audit::AuditEvent& kind, const std::string& description, const std::string& host_id,
                     const std::string& vm_id, const std::string& correlation_id);
 
   mutable std::mutex mutex_;

@@ -351,7 +351,7 @@ OpResult World::he_restore(const json& db, const DeployHost& deploy) {
   Lock l(mutex_);
   for (const auto& id : dead)
     if (Host* h = find_host_locked(id))
-      event_locked(12, "error", fmt::format("Host {} is non responsive.", h->name), h->id, {}, {});
+      event_locked(audit::kVdsFailure, audit::describe(audit::kVdsFailure, h->name), h->id, {}, {});
   OpResult r;
   for (std::size_t i = 0; i < removed.size(); ++i) r.message += (i ? "," : "") + removed[i];
   return r;
@@ -387,7 +387,7 @@ OpResult World::he_deploy_add_host(const DeployHost& deploy, const OpContext& ct
   he_stale_.erase(he.host_id);
   he_cleaned_.erase(he.host_id);
   machine_ids_[lower(h.address)] = h.hardware_id;
-  event_locked(42, "normal", fmt::format("Host {} was added by {}.", h.name, ctx.user), h.id, {}, ctx.correlation_id);
+  event_locked(audit::kUserAddVds, audit::describe(audit::kUserAddVds, h.name, ctx.user), h.id, {}, ctx.correlation_id);
   // The new engine VM, created on the new storage and started here.
   Vm* engine_vm = nullptr;
   for (auto& v : s_.vms)

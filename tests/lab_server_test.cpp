@@ -359,10 +359,11 @@ TEST_CASE("lab server: maintenance then DELETE answers 200 with an action - then
   CHECK(std::string(events.first().node().child("correlation_id").text().as_string()) == "corr-2");
   res = c->Get("/ovirt-engine/api/events?from=0", lab.api_headers(tok));
   events = parse(res->body).select_nodes("/events/event");
-  REQUIRE(events.size() == 3);  // 600, 15, 44, newest first
+  REQUIRE(events.size() == 4);  // the token's login (30), 600, 15, 44, newest first
   CHECK(events[0].node().child("code").text().as_int() == 44);
   CHECK(events[1].node().child("code").text().as_int() == 15);
   CHECK(events[2].node().child("code").text().as_int() == 600);
+  CHECK(events[3].node().child("code").text().as_int() == 30);
   const long long second = events[1].node().attribute("id").as_llong();
   res = c->Get("/ovirt-engine/api/events?from=" + std::to_string(second), lab.api_headers(tok));
   CHECK(parse(res->body).select_nodes("/events/event").size() == 1);
