@@ -97,6 +97,9 @@ struct AuditEvent {
 // {} user (name@profile-authz), source address, session id.
 inline constexpr AuditEvent kUserVdcLogin{30, "normal", "User {} connecting from '{}' using session '{}' logged in."};
 inline constexpr AuditEvent kVdsFailure{12, "error", "Host {} is non responsive."};
+// Host monitoring, when it sees the host reach a status (Up after activation
+// or installation): what a watcher of the event log learns it from.
+inline constexpr AuditEvent kVdsDetected{13, "normal", "Status of host {} was set to {}."};
 inline constexpr AuditEvent kVdsMaintenance{15, "normal", "Host {} was switched to Maintenance Mode."};
 inline constexpr AuditEvent kVdsActivate{16, "normal", "Activation of host {} initiated by {}."};
 inline constexpr AuditEvent kVdsMaintenanceFailed{17, "error", "Failed to switch Host {} to Maintenance mode."};

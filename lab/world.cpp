@@ -181,6 +181,7 @@ void World::complete_locked(const Transition& t) {
         h->hosted_engine->score = h->hosted_engine->local_maintenance ? 0 : kFullScore;
       }
       if (auto* dc = data_center_of_locked(*h)) elect_spm_locked(dc->id, {});
+      event_locked(audit::kVdsDetected, audit::describe(audit::kVdsDetected, h->name, "Up"), h->id, {}, {});
       finish_job_locked(t.job_id, true);
       return;
     }
@@ -212,8 +213,10 @@ void World::complete_locked(const Transition& t) {
       }
       h->status = t.activate ? HostStatus::Up : HostStatus::Maintenance;
       event_locked(audit::kVdsInstall, audit::describe(audit::kVdsInstall, h->name), h->id, {}, t.ctx.correlation_id);
-      if (t.activate)
+      if (t.activate) {
         if (auto* dc = data_center_of_locked(*h)) elect_spm_locked(dc->id, {});
+        event_locked(audit::kVdsDetected, audit::describe(audit::kVdsDetected, h->name, "Up"), h->id, {}, {});
+      }
       finish_job_locked(t.job_id, true);
       return;
     }
