@@ -313,7 +313,9 @@ Value rehearse(const Plan& plan, const Step& s, const Value& params, DryRunRunne
     stop = s.uses == "assert" ? std::string("the condition does not hold: a run stops here: ") + e.what()
            : c == "transport" || c == "timeout"
                ? std::string("could not read (the run reads it when it gets there): ") + e.what()
-               : std::string("a run would fail here, as things are now: ") + e.what();
+               : std::string(runner.outputs_predicted() ? "a run would fail here, as predicted: "
+                                                         : "a run would fail here, as things are now: ") +
+                     e.what();
   } catch (const std::exception& e) {
     stop = std::string("could not read: ") + e.what();
   }
