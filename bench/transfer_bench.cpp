@@ -1,20 +1,30 @@
-// Transfer figures: a 2 GiB file to and from a host through she-restore's
-// SSH layer, against OpenSSH scp to the same sshd in the same run (the
-// ratio is what matters), and the peak memory of the copy (it streams: the
-// peak should not grow with the file).
+// Transfer figures: a file (2 GiB unless told otherwise) to a host, back,
+// and from host to host through the orchestrator, with she-restore's SSH
+// layer and with OpenSSH scp to the same sshd in the same run (the ratio is
+// what matters: the machine's load moves both), and the peak memory of
+// each copy (run in a child of its own, read with wait4: it streams, so the
+// peak must not grow with the file). `--check` is the short run `make test`
+// keeps: it checks what arrived and the memory bound, never a time.
+//
+//   she-bench-transfer [--check] [SIZE_MIB]
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <unistd.h>
 
+#include "base/digest.h"
 #include "hosts/file_transfer.h"
 
 using namespace she;
@@ -22,6 +32,8 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+constexpr long kRssBoundMiB = 64;
 
 int sh(const std::string& cmd) { return std::system(cmd.c_str()); }
 
@@ -37,28 +49,75 @@ int free_port(const char* address) {
   return ntohs(a.sin_port);
 }
 
-long max_rss_mib() {
+struct Run {
+  double seconds = 0;
+  long rss_mib = 0;
+  bool ok = false;
+};
+
+/// Runs `f` in a child process: its wall time, its peak RSS, whether it exited 0.
+Run in_child(const std::function<int()>& f) {
+  auto start = Clock::now();
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int rc = 1;
+    try {
+      rc = f();
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "  failed: {}\n", e.what());
+    }
+    std::fflush(stdout);
+    ::_exit(rc);
+  }
+  int status = 0;
   rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_maxrss / 1024;
+  ::wait4(pid, &status, 0, &u);
+  Run r;
+  r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  r.rss_mib = u.ru_maxrss / 1024;
+  r.ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  return r;
 }
 
-double timed(const std::function<void()>& f) {
-  auto t = Clock::now();
-  f();
-  return std::chrono::duration<double>(Clock::now() - t).count();
+std::string file_sha256(const fs::path& p) {
+  Digest d;
+  std::ifstream in(p, std::ios::binary);
+  std::vector<char> buf(1 << 20);
+  while (in.read(buf.data(), static_cast<std::streamsize>(buf.size())) || in.gcount() > 0)
+    d.update(buf.data(), static_cast<size_t>(in.gcount()));
+  return d.hex();
+}
+
+/// tmpfs when it has room (the figures are then the transfer's, not the
+/// disk's), else the temporary directory.
+fs::path work_dir(long long mib) {
+  struct statvfs v {};
+  fs::path base = fs::temp_directory_path();
+  if (::statvfs("/dev/shm", &v) == 0 && static_cast<long long>(v.f_bavail) * static_cast<long long>(v.f_frsize) >
+                                            (mib * 4 + 256) * (1LL << 20))
+    base = "/dev/shm";
+  return base / fmt::format("she-bench-transfer-{}", ::getpid());
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  long long mib = argc > 1 ? std::atoll(argv[1]) : 2048;
-  fs::path dir = fs::temp_directory_path() / fmt::format("she-bench-transfer-{}", ::getpid());
+  bool check = false;
+  long long mib = 2048;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--check") == 0) check = true;
+    else mib = std::atoll(argv[i]);
+  }
+  if (mib <= 0) {
+    fmt::print(stderr, "usage: she-bench-transfer [--check] [SIZE_MIB]\n");
+    return 2;
+  }
+  fs::path dir = work_dir(mib);
   fs::create_directories(dir);
   const char* address = "127.0.0.41";
   int port = free_port(address);
-  // A plain sshd (a real shell, no lab agent), so scp and she-restore meet
-  // the same server.
+  // A plain sshd (a real shell and coreutils, no lab agent), so scp and
+  // she-restore meet the same server.
   sh(fmt::format("ssh-keygen -q -t ed25519 -N '' -f {0}/hostkey && ssh-keygen -q -t ed25519 -N '' -f {0}/client && "
                  "cp {0}/client.pub {0}/authorized_keys && mkdir -p /run/sshd 2>/dev/null",
                  dir.string()));
@@ -80,9 +139,12 @@ int main(int argc, char** argv) {
     std::string block(1 << 20, '\0');
     for (auto& c : block) c = static_cast<char>(rng());
     std::ofstream out(src, std::ios::binary);
-    for (long long i = 0; i < mib; ++i) out.write(block.data(), static_cast<std::streamsize>(block.size()));
+    for (long long i = 0; i < mib; ++i) {
+      block[static_cast<size_t>(i) % block.size()] ^= 1;  // no two MiB alike
+      out.write(block.data(), static_cast<std::streamsize>(block.size()));
+    }
   }
-  long rss_before = max_rss_mib();
+  const std::string want = file_sha256(src);
 
   SshTarget t;
   t.name = "bench";
@@ -91,32 +153,75 @@ int main(int argc, char** argv) {
   t.user = getuid() == 0 ? "root" : std::getenv("USER");
   t.key_file = (dir / "client").string();
   t.known_hosts = (dir / "known_hosts").string();
-  SshSession s(t);
-  double up = timed([&] { copy_file({nullptr, src.string()}, {&s, (dir / "up.bin").string()}, {}); });
-  double down = timed([&] { copy_file({&s, (dir / "up.bin").string()}, {nullptr, (dir / "down.bin").string()}, {}); });
-  long rss_after = max_rss_mib();
-  fs::remove(dir / "up.bin");
-  fs::remove(dir / "down.bin");
+  const std::string up_path = (dir / "up.bin").string(), across_path = (dir / "across.bin").string(),
+                    down_path = (dir / "down.bin").string();
+  auto ours = [&](auto&& copy) {
+    return in_child([&] {
+      SshSession a(t), b(t);
+      TransferResult r = copy(a, b);
+      return r.sha256 == want && r.bytes == mib * (1LL << 20) ? 0 : 1;
+    });
+  };
+  Run up = ours([&](SshSession& a, SshSession&) { return copy_file({nullptr, src.string()}, {&a, up_path}, {}); });
+  Run across = ours([&](SshSession& a, SshSession& b) { return copy_file({&a, up_path}, {&b, across_path}, {}); });
+  Run down = ours([&](SshSession& a, SshSession&) { return copy_file({&a, across_path}, {nullptr, down_path}, {}); });
+  bool same = up.ok && across.ok && down.ok && file_sha256(down_path) == want;
+  fs::remove(up_path);
+  fs::remove(across_path);
+  fs::remove(down_path);
+  long rss = std::max({up.rss_mib, across.rss_mib, down.rss_mib});
 
-  std::string scp = fmt::format("scp -q -P {} -i {}/client -o UserKnownHostsFile={}/known_hosts -o BatchMode=yes", port,
-                                dir.string(), dir.string());
-  double scp_up = timed([&] { sh(fmt::format("{} {} {}@{}:{}/scp-up.bin", scp, src.string(), t.user, address, dir.string())); });
-  double scp_down = timed([&] { sh(fmt::format("{} {}@{}:{}/scp-up.bin {}/scp-down.bin", scp, t.user, address, dir.string(), dir.string())); });
-
-  double size = static_cast<double>(mib);
-  fmt::print("transfer of {} MiB to a host and back on 127.0.0.41 (same sshd):\n", mib);
-  fmt::print("  she-restore (with SHA-256 on the fly, far-side sha256sum, rename): up {:.0f} MiB/s, down {:.0f} MiB/s\n",
-             size / up, size / down);
-  fmt::print("  OpenSSH scp:                                                      up {:.0f} MiB/s, down {:.0f} MiB/s\n",
-             size / scp_up, size / scp_down);
-  fmt::print("  ratio she-restore/scp: up {:.2f}, down {:.2f} (of throughput)\n", scp_up / up, scp_down / down);
-  fmt::print("  peak memory of the bench process: {} MiB before the copies, {} MiB after (file {} MiB)\n", rss_before,
-             rss_after, mib);
+  if (check) {
+    fmt::print("transfer check, {} MiB up, host to host and down on {}: {}; peak RSS {} MiB (bound {} MiB)\n", mib,
+               address, same ? "every copy arrived byte-identical" : "A COPY FAILED OR DIFFERS", rss, kRssBoundMiB);
+  } else {
+    std::string scp = fmt::format("scp -q -P {} -i {}/client -o UserKnownHostsFile={}/known_hosts -o BatchMode=yes", port,
+                                  dir.string(), dir.string());
+    std::string remote = fmt::format("{}@{}:", t.user, address);
+    auto scp_run = [&](const std::string& args) {
+      return in_child([&] { return sh(scp + " " + args) == 0 ? 0 : 1; });
+    };
+    Run scp_up = scp_run(fmt::format("{} {}{}", src.string(), remote, up_path));
+    Run scp_across = scp_run(fmt::format("-3 {}{} {}{}", remote, up_path, remote, across_path));
+    Run scp_down = scp_run(fmt::format("{}{} {}", remote, across_path, down_path));
+    std::string cipher;
+    {
+      FILE* p = ::popen(fmt::format("ssh -v -p {} -i {}/client -o UserKnownHostsFile={}/known_hosts -o BatchMode=yes "
+                                    "{}@{} true 2>&1 | sed -n 's/.*client->server cipher: //p'",
+                                    port, dir.string(), dir.string(), t.user, address)
+                            .c_str(),
+                        "r");
+      char line[256] = {};
+      if (p && std::fgets(line, sizeof line, p)) cipher = line;
+      if (p) ::pclose(p);
+      while (!cipher.empty() && cipher.back() == '\n') cipher.pop_back();
+    }
+    double size = static_cast<double>(mib);
+    auto row = [&](const char* what, const Run& o, const Run& s) {
+      fmt::print("  {:<13} she-restore {:>6.0f} MiB/s ({:>6.2f} s, peak RSS {:>3} MiB)   scp {:>6.0f} MiB/s ({:>6.2f} s)   "
+                 "ratio {:.2f}x\n",
+                 what, size / o.seconds, o.seconds, o.rss_mib, size / s.seconds, s.seconds, s.seconds / o.seconds);
+    };
+    fmt::print("transfer of {} MiB on {} (same sshd, files in {}; scp negotiates {}; she-restore: libssh2, "
+               "SHA-256 end to end, far-side sha256sum, .part + rename):\n",
+               mib, address, dir.parent_path().string(), cipher.empty() ? "?" : cipher);
+    row("up", up, scp_up);
+    row("host to host", across, scp_across);
+    row("down", down, scp_down);
+    double worst = std::min({scp_up.seconds / up.seconds, scp_across.seconds / across.seconds,
+                             scp_down.seconds / down.seconds});
+    bool met = same && worst >= 1.0 && rss <= kRssBoundMiB;
+    fmt::print("  every copy byte-identical: {}; target (>= 1.00x of scp each way, peak RSS <= {} MiB): {} "
+               "(worst ratio {:.2f}x, peak RSS {} MiB)\n",
+               same ? "yes" : "NO", kRssBoundMiB, met ? "met" : "NOT met", worst, rss);
+  }
 
   std::ifstream pid_file(dir / "sshd.pid");
   pid_t pid = 0;
   pid_file >> pid;
   if (pid > 0) ::kill(pid, SIGTERM);
-  fs::remove_all(dir);
-  return 0;
+  // sshd removes its pid file as it goes: the sweep may race it once.
+  std::error_code ec;
+  for (int i = 0; i < 3 && fs::remove_all(dir, ec) == static_cast<std::uintmax_t>(-1); ++i) usleep(100000);
+  return !check || (same && rss <= kRssBoundMiB) ? 0 : 1;
 }

@@ -13,9 +13,12 @@
 #include <cstring>
 #include <thread>
 #include <unistd.h>
+#include <memory>
 #include <vector>
 
 #include "base/digest.h"
+#include "base/interrupted.h"
+#include "hosts/block_ring.h"
 #include "hosts/shell_quote.h"
 
 namespace she {
@@ -47,9 +50,11 @@ class Meter {
   Clock::time_point start_ = Clock::now(), last_ = Clock::now();
 };
 
-std::string run_checked(SshSession& s, const std::vector<std::string>& argv, bool writes) {
+std::string run_checked(SshSession& s, const std::vector<std::string>& argv, bool writes,
+                        const std::function<bool()>& should_stop = {}) {
   ExecOptions o;
   o.writes = writes;
+  o.should_stop = should_stop;
   ExecResult r = s.exec(shell_join(argv), o);
   if (r.exit_status != 0)
     throw std::runtime_error(fmt::format("{}: `{}` failed (exit {}): {}", s.target().name, shell_join(argv), r.exit_status,
@@ -57,86 +62,147 @@ std::string run_checked(SshSession& s, const std::vector<std::string>& argv, boo
   return r.stdout_tail;
 }
 
-/// A bounded queue between the thread reading one host and the one writing
-/// the other: at most `capacity` blocks in memory.
-class BlockQueue {
- public:
-  explicit BlockQueue(size_t capacity) : capacity_(capacity) {}
-  void push(std::string block) {
-    std::unique_lock<std::mutex> lock(m_);
-    cv_.wait(lock, [&] { return q_.size() < capacity_ || closed_; });
-    if (closed_) return;
-    q_.push_back(std::move(block));
-    cv_.notify_all();
-  }
-  /// An empty string at the end.
-  std::string pop() {
-    std::unique_lock<std::mutex> lock(m_);
-    cv_.wait(lock, [&] { return !q_.empty() || ended_ || closed_; });
-    if (q_.empty()) return {};
-    std::string b = std::move(q_.front());
-    q_.pop_front();
-    cv_.notify_all();
-    return b;
-  }
-  void end() {
-    std::lock_guard<std::mutex> lock(m_);
-    ended_ = true;
-    cv_.notify_all();
-  }
-  void close() {
-    std::lock_guard<std::mutex> lock(m_);
-    closed_ = true;
-    cv_.notify_all();
-  }
-
- private:
-  size_t capacity_;
-  std::deque<std::string> q_;
-  bool ended_ = false, closed_ = false;
-  std::mutex m_;
-  std::condition_variable cv_;
-};
+// Blocks of 1 MiB, 8 in flight: large enough that the hasher and the SSH
+// channel each work in long runs, small enough that memory stays bounded.
+constexpr size_t kBlock = 1 << 20;
+constexpr size_t kBlocks = 8;
+const std::string kBs = "bs=" + std::to_string(kBlock);
+// From this size on, a download has its source hashed on a second
+// connection while it streams rather than after.
+constexpr long long kOverlapCheckFrom = 16LL << 20;
+enum Reader { kHasher = 0, kWriter = 1 };
 
 /// Every command a copy runs, built once: the copy runs these, and its
 /// operation shows the writes among them.
 struct TransferCommands {
   std::string part, dir;
-  std::vector<std::string> read, mkdir, create_part, write, checksum, chmod, rename;
+  std::vector<std::string> read, mkdir, create_part, write, size, checksum, chmod, rename;
 };
 
 TransferCommands transfer_commands(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts) {
   TransferCommands c;
   c.part = to.path + ".part";
   c.dir = to.path.find('/') == std::string::npos ? "" : to.path.substr(0, to.path.find_last_of('/'));
-  c.read = {"dd", "if=" + from.path, "bs=65536", "status=none"};
+  c.read = {"dd", "if=" + from.path, kBs, "status=none"};
   c.mkdir = {"mkdir", "-p", "--", c.dir};
   // The .part exists with mode 0600 before a byte lands in it (a backup
-  // holds keys and the database); dd then writes into it, keeping the mode.
+  // holds keys and the database); tee then writes into it, keeping the mode.
   c.create_part = {"install", "-m", "0600", "/dev/null", c.part};
-  c.write = {"dd", "of=" + c.part, "bs=65536", "conv=notrunc", "status=none"};
+  // The far side hashes the bytes as it writes them rather than reading the
+  // file again after (sha256sum takes ~4 s of CPU a GiB: the whole gain).
+  // Without pipefail a tee that fails to write still passes every byte on
+  // to sha256sum, so the .part's size is checked after.
+  c.write = {"sh", "-c", shell_join({"tee", "--", c.part}) + " | sha256sum"};
+  c.size = {"stat", "-c", "%s", "--", c.part};
   c.checksum = {"sha256sum", "--", to.session ? c.part : from.path};
   c.chmod = {"chmod", opts.mode, "--", c.part};
   c.rename = {"mv", "-f", "--", c.part, to.path};
   return c;
 }
 
+std::string first_word(const std::string& s) { return s.substr(0, s.find(' ')); }
+
+/// Fills the ring from the source: the local file, or `dd` on the host.
+void produce(const TransferEnd& from, const TransferCommands& cmd, BlockRing& ring,
+             const std::function<bool()>& stopped, const TransferOptions& opts) {
+  if (!from.session) {
+    int fd = ::open(from.path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw std::runtime_error(fmt::format("cannot read {}: {}", from.path, std::strerror(errno)));
+    std::unique_ptr<int, void (*)(int*)> guard(&fd, [](int* f) { ::close(*f); });
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    while (true) {
+      // Checked once a block: a stop is seen within one block's time.
+      if (opts.should_stop && opts.should_stop()) throw Interrupted("stopped while copying " + from.path);
+      char* b = ring.claim();
+      if (!b) return;
+      size_t n = 0;
+      while (n < ring.block_size()) {
+        ssize_t got = ::read(fd, b + n, ring.block_size() - n);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) throw std::runtime_error(fmt::format("cannot read {}: {}", from.path, std::strerror(errno)));
+        if (got == 0) break;
+        n += static_cast<size_t>(got);
+      }
+      if (n > 0) ring.publish(n);
+      if (n < ring.block_size()) return;
+    }
+  }
+  char* cur = nullptr;
+  size_t fill = 0;
+  ExecOptions ro;
+  ro.writes = false;
+  ro.should_stop = stopped;
+  ro.on_stdout = [&](const char* d, size_t n) {
+    while (n > 0) {
+      if (!cur && !(cur = ring.claim())) return;  // closed: what comes is dropped
+      size_t k = std::min(n, ring.block_size() - fill);
+      std::memcpy(cur + fill, d, k);
+      fill += k, d += k, n -= k;
+      if (fill == ring.block_size()) {
+        ring.publish(fill);
+        cur = nullptr, fill = 0;
+      }
+    }
+  };
+  ExecResult r = from.session->exec(shell_join(cmd.read), ro);
+  if (cur && fill > 0) ring.publish(fill);
+  if (r.exit_status != 0)
+    throw std::runtime_error(fmt::format("{}: reading {} failed: {}", from.session->target().name, from.path, r.stderr_tail));
+}
+
+/// Drains the ring into the destination: the local .part, or tee on the
+/// host, whose checksum of what it took lands in `far`. Returns the bytes
+/// it delivered.
+long long consume(const TransferEnd& to, const TransferCommands& cmd, BlockRing& ring,
+                  const std::function<bool()>& stopped, Meter& meter, std::string& far) {
+  long long delivered = 0;
+  if (!to.session) {
+    int fd = ::open(cmd.part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) throw std::runtime_error(fmt::format("cannot write {}: {}", cmd.part, std::strerror(errno)));
+    std::unique_ptr<int, void (*)(int*)> guard(&fd, [](int* f) { ::close(*f); });
+    for (BlockRing::Block b; (b = ring.next(kWriter)).size > 0; ring.release(kWriter)) {
+      for (size_t off = 0; off < b.size;) {
+        ssize_t n = ::write(fd, b.data + off, b.size - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) throw std::runtime_error(fmt::format("cannot write {}: {}", cmd.part, std::strerror(n < 0 ? errno : EIO)));
+        off += static_cast<size_t>(n);
+      }
+      delivered += static_cast<long long>(b.size);
+      meter.add(b.size);
+    }
+    // What is renamed into place is on disk, not only in the page cache.
+    if (::fsync(fd) != 0) throw std::runtime_error(fmt::format("cannot write {}: {}", cmd.part, std::strerror(errno)));
+    return delivered;
+  }
+  BlockRing::Block cur;
+  size_t off = 0;
+  ExecOptions wo;
+  wo.should_stop = stopped;
+  wo.stdin_source = [&](char* buf, size_t cap) -> size_t {
+    if (off == cur.size) {
+      if (cur.size > 0) ring.release(kWriter);
+      cur = ring.next(kWriter);
+      off = 0;
+      if (cur.size == 0) return 0;
+    }
+    size_t n = std::min(cap, cur.size - off);
+    std::memcpy(buf, cur.data + off, n);
+    off += n;
+    delivered += static_cast<long long>(n);
+    meter.add(n);
+    return n;
+  };
+  ExecResult r = to.session->exec(shell_join(cmd.write), wo);
+  if (r.exit_status != 0 || !r.stderr_tail.empty())
+    throw std::runtime_error(fmt::format("{}: writing {} failed (exit {}): {}", to.session->target().name, cmd.part,
+                                         r.exit_status, r.stderr_tail.substr(0, 300)));
+  far = r.stdout_tail;
+  return delivered;
+}
+
 TransferResult copy_once(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts, long long total) {
   const TransferCommands cmd = transfer_commands(from, to, opts);
-  const std::string& part = cmd.part;
-  Digest sha;
   Meter meter(opts, total, fmt::format("copy {} -> {}", from.str(), to.str()));
-  TransferResult result;
-  auto count = [&](const char* d, size_t n) {
-    sha.update(d, n);
-    result.bytes += static_cast<long long>(n);
-    meter.add(n);
-  };
-  const std::vector<std::string>& read_cmd = cmd.read;
-  const std::vector<std::string>& write_cmd = cmd.write;
-  ExecOptions eo;
-  eo.should_stop = opts.should_stop;
-
   if (!from.session && !to.session) throw std::runtime_error("a local copy is not a transfer: use cp");
   // The destination's directory may not exist yet on a freshly installed host.
   if (!cmd.dir.empty()) {
@@ -144,114 +210,96 @@ TransferResult copy_once(const TransferEnd& from, const TransferEnd& to, const T
     else std::filesystem::create_directories(cmd.dir);
   }
   if (to.session) run_checked(*to.session, cmd.create_part, true);
-  if (!from.session) {
-    FILE* in = std::fopen(from.path.c_str(), "rb");
-    if (!in) throw std::runtime_error("cannot read " + from.path);
-    bool read_error = false;
-    eo.stdin_source = [&](char* buf, size_t cap) {
-      size_t n = std::fread(buf, 1, cap, in);
-      if (n == 0 && std::ferror(in)) read_error = true;
-      count(buf, n);
-      return n;
-    };
-    ExecResult r;
-    try {
-      r = to.session->exec(shell_join(write_cmd), eo);
-    } catch (...) {
-      std::fclose(in);
-      throw;
-    }
-    std::fclose(in);
-    if (read_error) throw std::runtime_error("cannot read " + from.path + ": I/O error");
-    if (r.exit_status != 0) throw std::runtime_error(fmt::format("{}: writing {} failed: {}", to.session->target().name, part, r.stderr_tail));
-  } else if (!to.session) {
-    int fd = ::open(part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    FILE* out = fd >= 0 ? ::fdopen(fd, "wb") : nullptr;
-    if (!out) throw std::runtime_error("cannot write " + part);
-    bool write_ok = true;
-    eo.on_stdout = [&](const char* d, size_t n) {
-      count(d, n);
-      write_ok &= std::fwrite(d, 1, n, out) == n;
-    };
-    ExecResult r;
-    eo.writes = false;
-    try {
-      r = from.session->exec(shell_join(read_cmd), eo);
-    } catch (...) {
-      std::fclose(out);
-      throw;
-    }
-    write_ok &= std::fflush(out) == 0 && ::fsync(fileno(out)) == 0;
-    std::fclose(out);
-    if (!write_ok) throw std::runtime_error("cannot write " + part);
-    if (r.exit_status != 0) throw std::runtime_error(fmt::format("{}: reading {} failed: {}", from.session->target().name, from.path, r.stderr_tail));
-  } else {
-    // Host to host: one thread reads the source, this one writes the
-    // destination, a few blocks in between.
-    BlockQueue q(16);
-    std::exception_ptr reader_error;
-    ExecResult src_result;
-    std::atomic<bool> writer_gone{false};
-    std::thread reader([&] {
-      ExecOptions ro;
-      ro.should_stop = [&] { return writer_gone.load() || (opts.should_stop && opts.should_stop()); };
-      ro.on_stdout = [&](const char* d, size_t n) { q.push(std::string(d, n)); };
-    ro.writes = false;
-      try {
-        src_result = from.session->exec(shell_join(read_cmd), ro);
-      } catch (...) {
-        reader_error = std::current_exception();
-      }
-      q.end();
-    });
-    std::string pending;
-    size_t pending_off = 0;
-    eo.stdin_source = [&](char* buf, size_t cap) -> size_t {
-      if (pending_off == pending.size()) {
-        pending = q.pop();
-        pending_off = 0;
-        if (pending.empty()) return 0;
-      }
-      size_t n = std::min(cap, pending.size() - pending_off);
-      std::memcpy(buf, pending.data() + pending_off, n);
-      count(buf, n);
-      pending_off += n;
-      return n;
-    };
-    ExecResult r;
-    try {
-      r = to.session->exec(shell_join(write_cmd), eo);
-    } catch (...) {
-      writer_gone = true;
-      q.close();
-      reader.join();
-      throw;
-    }
-    q.close();
-    reader.join();
-    if (reader_error) std::rethrow_exception(reader_error);
-    if (src_result.exit_status != 0)
-      throw std::runtime_error(fmt::format("{}: reading {} failed: {}", from.session->target().name, from.path, src_result.stderr_tail));
-    if (r.exit_status != 0) throw std::runtime_error(fmt::format("{}: writing {} failed: {}", to.session->target().name, part, r.stderr_tail));
-  }
 
-  if (total >= 0 && result.bytes != total)
-    throw std::runtime_error(fmt::format("copying {} -> {}: {} bytes arrived of {}", from.str(), to.str(), result.bytes, total));
+  // Three stages over one ring: the source fills it (a thread), the hasher
+  // reads it (a thread), the destination drains it (this thread); the first
+  // stage to fail closes the ring and its error is the one reported.
+  BlockRing ring(kBlocks, kBlock, 2);
+  std::mutex error_mutex;
+  std::exception_ptr first_error;
+  auto fail = [&](std::exception_ptr e) {
+    {
+      std::lock_guard<std::mutex> lock(error_mutex);
+      if (!first_error) first_error = e;
+    }
+    ring.close();
+  };
+  auto stopped = [&] { return ring.closed() || (opts.should_stop && opts.should_stop()); };
+  Digest sha;
+  long long hashed = 0;
+  std::thread producer([&] {
+    try {
+      produce(from, cmd, ring, stopped, opts);
+      ring.finish();
+    } catch (...) {
+      fail(std::current_exception());
+    }
+  });
+  std::thread hasher([&] {
+    for (BlockRing::Block b; (b = ring.next(kHasher)).size > 0; ring.release(kHasher)) {
+      sha.update(b.data, b.size);
+      hashed += static_cast<long long>(b.size);
+    }
+  });
+  // A download's far side is its source, which holds still: it is hashed
+  // there while the stream runs, on a connection of its own.
+  std::string far;
+  std::thread side;
+  if (!to.session && total >= kOverlapCheckFrom) {
+    side = std::thread([&] {
+      try {
+        SshSession other(from.session->target());
+        far = run_checked(other, cmd.checksum, false, stopped);
+      } catch (const std::exception&) {
+        far.clear();  // checked after the stream instead, on the copy's own connection
+      }
+    });
+  }
+  long long delivered = 0;
+  try {
+    delivered = consume(to, cmd, ring, stopped, meter, far);
+  } catch (...) {
+    fail(std::current_exception());
+  }
+  // The destination took all it will: a source still sending is told so.
+  if (delivered != total) ring.close();
+  producer.join();
+  hasher.join();
+  if (side.joinable()) side.join();
+  if (first_error) std::rethrow_exception(first_error);
+
+  if (delivered != total || hashed != total)
+    throw std::runtime_error(fmt::format("copying {} -> {}: {} bytes arrived of {}: the far side stopped taking them "
+                                         "(is its disk full?)",
+                                         from.str(), to.str(), std::min(delivered, hashed), total));
+  TransferResult result;
+  result.bytes = total;
   result.sha256 = sha.hex();
-  // The far side's own checksum of what it holds must equal the stream's.
-  std::string far = run_checked(to.session ? *to.session : *from.session, cmd.checksum, false);
-  far = far.substr(0, far.find(' '));
+  // The far side's own checksum of what it took must equal the stream's.
+  if (far.empty() && !to.session) far = run_checked(*from.session, cmd.checksum, false, opts.should_stop);
+  far = first_word(far);
   if (far != result.sha256) {
     // copy_file removes the .part on any failure.
-    throw std::runtime_error(fmt::format("checksum mismatch copying {} -> {}: sent {}, {} has {}", from.str(), to.str(),
-                                         result.sha256, to.session ? "the destination" : "the source", far));
+    throw std::runtime_error(fmt::format("checksum mismatch copying {} -> {}: sent {}, {} has {}: the file changed "
+                                         "while it was copied, or the far side's disk corrupts it; nothing was put "
+                                         "under {}",
+                                         from.str(), to.str(), result.sha256, to.session ? "the destination" : "the source",
+                                         far.empty() ? "no checksum" : far, to.path));
+  }
+  // And a destination holds all of it (tee may have failed to write it).
+  if (to.session) {
+    const long long held = std::atoll(run_checked(*to.session, cmd.size, false, opts.should_stop).c_str());
+    if (held != total)
+      throw std::runtime_error(fmt::format("copying {} -> {}: the destination holds {} bytes of {} (is its disk "
+                                           "full?); nothing was put under {}",
+                                           from.str(), to.str(), held, total, to.path));
   }
   if (to.session) {
     run_checked(*to.session, cmd.chmod, true);
     run_checked(*to.session, cmd.rename, true);
   } else {
-    ::chmod(part.c_str(), static_cast<mode_t>(std::stoi(opts.mode, nullptr, 8)));
-    if (std::rename(part.c_str(), to.path.c_str()) != 0) throw std::runtime_error("cannot rename " + part);
+    ::chmod(cmd.part.c_str(), static_cast<mode_t>(std::stoi(opts.mode, nullptr, 8)));
+    if (std::rename(cmd.part.c_str(), to.path.c_str()) != 0) throw std::runtime_error("cannot rename " + cmd.part);
   }
   return result;
 }

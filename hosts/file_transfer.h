@@ -1,10 +1,13 @@
 // Copying a file between the orchestrator and hosts, or between two hosts
 // through the orchestrator (a backup goes from the engine VM to backup
-// storage without touching local disk). Streams in 64 KiB blocks with
-// constant memory, computes SHA-256 on the fly and compares it with
-// `sha256sum` on the far side, writes to NAME.part and renames it only when
-// it checks out, reports progress with rate and ETA, and starts over after a
-// dropped connection. Uses only dd, stat, sha256sum, chmod and mv remotely.
+// storage without touching local disk). Three stages over a ring of 1 MiB
+// blocks (hosts/block_ring.h), so memory stays constant: the source fills
+// it, a hasher computes SHA-256 beside the I/O, the destination drains it.
+// The far side's `sha256sum` must agree (a download's source is hashed on
+// a second connection while it streams); the data goes to NAME.part, renamed
+// only when it checks out. Reports progress with rate and ETA, and starts
+// over after a dropped connection. Uses only dd, stat, sha256sum, install,
+// chmod and mv remotely.
 #pragma once
 
 #include <functional>

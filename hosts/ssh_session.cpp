@@ -24,6 +24,11 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using Kind = SshError::Kind;
 
+// A channel's receive window, and the size of the buffers a command's
+// input and output stream through: transfers move data in these runs.
+constexpr unsigned kChannelWindow = 16u << 20;
+constexpr size_t kStreamBuffer = 256 * 1024;
+
 std::string base64(const unsigned char* data, size_t n) {
   std::string out(4 * ((n + 2) / 3) + 1, '\0');
   int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(n));
@@ -545,7 +550,12 @@ ExecResult SshSession::exec_now(const std::string& command, const ExecOptions& o
   LIBSSH2_CHANNEL* ch = nullptr;
   auto go_on = [&] { return check_time(ch), true; };
 
-  ch = im.again([&] { return libssh2_channel_open_session(s); }, go_on);
+  // A wide window keeps the peer sending while this side is busy with
+  // crypto; packets stay at the default 32 KiB, the most libssh2 accepts.
+  static const char kSession[] = "session";
+  ch = im.again([&] { return libssh2_channel_open_ex(s, kSession, sizeof kSession - 1, kChannelWindow,
+                                                      LIBSSH2_CHANNEL_PACKET_DEFAULT, nullptr, 0); },
+                go_on);
   if (!ch) throw dropped("before the command could start");
   if (im.again([&] { return libssh2_channel_exec(ch, command.c_str()); }, go_on) != 0) {
     libssh2_channel_free(ch);
@@ -554,11 +564,12 @@ ExecResult SshSession::exec_now(const std::string& command, const ExecOptions& o
 
   ExecResult result;
   std::string line[2];
-  std::vector<char> in_buf(65536);
+  std::vector<char> in_buf(kStreamBuffer);
   size_t in_len = 0, in_off = 0;
   bool in_done = !opts.stdin_source;
   if (in_done) im.again([&] { return libssh2_channel_send_eof(ch); }, go_on);
-  char out_buf[65536];
+  std::vector<char> out_vec(kStreamBuffer);
+  char* out_buf = out_vec.data();
   auto keep = [&](std::string& tail, const char* d, size_t n) {
     tail.append(d, n);
     if (tail.size() > opts.tail_bytes) tail.erase(0, tail.size() - opts.tail_bytes);
@@ -580,29 +591,32 @@ ExecResult SshSession::exec_now(const std::string& command, const ExecOptions& o
     // The command is gone (it ended or failed early): what it did not read
     // will never be read, so stop offering input.
     if (!in_done && libssh2_channel_eof(ch)) in_done = true;
-    if (!in_done) {
+    // Input in runs of packets until the window or socket is full (each
+    // libssh2 write sends one packet), then the output is read, which
+    // also takes in the window adjustments that let more input go.
+    for (size_t sent = 0; !in_done && sent < kStreamBuffer;) {
       if (in_off == in_len) {
         in_len = opts.stdin_source(in_buf.data(), in_buf.size());
         in_off = 0;
         if (in_len == 0) {
           in_done = true;
           im.again([&] { return libssh2_channel_send_eof(ch); }, go_on);
+          break;
         }
       }
-      if (in_off < in_len) {
-        ssize_t n = libssh2_channel_write(ch, in_buf.data() + in_off, in_len - in_off);
-        if (n > 0) {
-          in_off += static_cast<size_t>(n);
-          progress = true;
-        } else if (n != LIBSSH2_ERROR_EAGAIN) {
-          libssh2_channel_free(ch);
-          throw dropped("while sending input");
-        }
+      ssize_t n = libssh2_channel_write(ch, in_buf.data() + in_off, in_len - in_off);
+      if (n == LIBSSH2_ERROR_EAGAIN) break;
+      if (n < 0) {
+        libssh2_channel_free(ch);
+        throw dropped("while sending input");
       }
+      in_off += static_cast<size_t>(n);
+      sent += static_cast<size_t>(n);
+      progress = true;
     }
     for (int which = 0; which < 2; ++which) {
-      ssize_t n = which == 0 ? libssh2_channel_read(ch, out_buf, sizeof out_buf)
-                             : libssh2_channel_read_stderr(ch, out_buf, sizeof out_buf);
+      ssize_t n = which == 0 ? libssh2_channel_read(ch, out_buf, out_vec.size())
+                             : libssh2_channel_read_stderr(ch, out_buf, out_vec.size());
       if (n > 0) {
         progress = true;
         if (which == 0 && opts.on_stdout) opts.on_stdout(out_buf, static_cast<size_t>(n));

@@ -29,7 +29,9 @@ std::string normalised(std::string s) {
   s = std::regex_replace(s, uuid, "X");
   s = std::regex_replace(s, placeholder, "X");
   s = std::regex_replace(s, run_id, "X");
-  // A placeholder needs quoting for the shell where the value does not.
+  // A placeholder needs quoting for the shell where the value does not,
+  // also inside a quoted `sh -c` script, where a quote is written '\''.
+  s = std::regex_replace(s, std::regex(R"('\\'')"), "'");
   s.erase(std::remove(s.begin(), s.end(), '\''), s.end());
   return s;
 }

@@ -3,6 +3,7 @@
 // lines, and transfers in all three directions.
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -621,4 +622,84 @@ TEST_CASE("ssh errors name their cause - refused - timed out - authentication - 
   CHECK(kind == SshError::Kind::HostKey);
   CHECK_MESSAGE(msg.find("does not match known_hosts") != std::string::npos, msg);
   CHECK(msg.find("allows only") == std::string::npos);
+}
+
+TEST_CASE("transfer: a far side whose checksum disagrees fails the copy and leaves nothing under either name") {
+  LabHosts lab;
+  SshSession backup(lab.target("backup_storage"));
+  fs::path src = lab.engine.dir.path() / "src.bin";
+  make_file(src, 3 << 20);
+  const lab::FleetHost& host = lab.fleet.host("backup_storage");
+  // The far side's sha256sum answers, but with no checksum of what it holds.
+  // Up, it ends the pipeline `tee | sha256sum` at once, so tee dies of
+  // SIGPIPE and which check catches it first (the bytes that arrived, or
+  // the checksum) depends on how much the channel took; either must fail.
+  lab.fleet.set_faults("backup_storage", R"({"fail": [{"match": "sha256sum", "exit": 0, "times": 1}]})");
+  CHECK_THROWS_AS(copy_file({nullptr, src.string()}, {&backup, "/srv/backups/c.bin"}, {}), std::runtime_error);
+  CHECK(!fs::exists(host.in_sandbox("/srv/backups/c.bin")));
+  CHECK(!fs::exists(host.in_sandbox("/srv/backups/c.bin.part")));
+  // Down, the source's checksum is its own command: the mismatch is named.
+  fs::create_directories(host.in_sandbox("/srv/backups"));
+  make_file(host.in_sandbox("/srv/backups/held.bin"), 3 << 20);
+  fs::path local = lab.engine.dir.path() / "held.bin";
+  lab.fleet.set_faults("backup_storage", R"({"fail": [{"match": "sha256sum", "exit": 0, "times": 1}]})");
+  CHECK_THROWS_WITH_AS(copy_file({&backup, "/srv/backups/held.bin"}, {nullptr, local.string()}, {}),
+                       doctest::Contains("checksum mismatch copying backup_storage:"), std::runtime_error);
+  CHECK(!fs::exists(local));
+  CHECK(!fs::exists(local.string() + ".part"));
+}
+
+TEST_CASE("transfer: a far side whose tee cannot write the part fails the copy though its checksum agrees") {
+  LabHosts lab;
+  SshSession backup(lab.target("backup_storage"));
+  fs::path src = lab.engine.dir.path() / "src.bin";
+  make_file(src, 2 << 20);
+  const lab::FleetHost& host = lab.fleet.host("backup_storage");
+  // A .part that cannot be written (a directory stands in its place): tee
+  // reports it and still passes every byte on, so sha256sum agrees and
+  // without pipefail the pipeline succeeds: tee's complaint must fail it.
+  fs::create_directories(host.in_sandbox("/srv/backups/w.bin.part/inside"));
+  lab.fleet.set_faults("backup_storage", R"({"fail": [{"match": "install -m", "exit": 0, "times": 1}]})");
+  CHECK_THROWS_WITH_AS(copy_file({nullptr, src.string()}, {&backup, "/srv/backups/w.bin"}, {}),
+                       doctest::Contains("w.bin.part failed"), std::runtime_error);
+  CHECK(!fs::exists(host.in_sandbox("/srv/backups/w.bin")));
+}
+
+TEST_CASE("transfer: a far side that stops taking bytes fails the copy naming how many arrived") {
+  LabHosts lab;
+  SshSession backup(lab.target("backup_storage"));
+  fs::path src = lab.engine.dir.path() / "src.bin";
+  make_file(src, 12 << 20);
+  const lab::FleetHost& host = lab.fleet.host("backup_storage");
+  // tee exits at once with success, as a writer whose disk vanished might.
+  lab.fleet.set_faults("backup_storage", R"({"fail": [{"match": "tee --", "exit": 0, "times": 1}]})");
+  CHECK_THROWS_WITH_AS(copy_file({nullptr, src.string()}, {&backup, "/srv/backups/s.bin"}, {}),
+                       doctest::Contains("bytes arrived of 12582912"), std::runtime_error);
+  CHECK(!fs::exists(host.in_sandbox("/srv/backups/s.bin")));
+  CHECK(!fs::exists(host.in_sandbox("/srv/backups/s.bin.part")));
+}
+
+TEST_CASE("transfer: an interrupted copy stops and leaves no half file under the final name") {
+  LabHosts lab;
+  SshSession backup(lab.target("backup_storage"));
+  fs::path src = lab.engine.dir.path() / "src.bin";
+  make_file(src, 40 << 20);
+  const lab::FleetHost& host = lab.fleet.host("backup_storage");
+  TransferOptions o;
+  // The source asks once a block: the stop comes after a few blocks left.
+  std::atomic<int> asked{0};
+  o.should_stop = [&] { return ++asked > 5; };
+  CHECK_THROWS_AS(copy_file({nullptr, src.string()}, {&backup, "/srv/backups/i.bin"}, o), Interrupted);
+  CHECK(asked > 5);
+  CHECK(!fs::exists(host.in_sandbox("/srv/backups/i.bin")));
+  CHECK(!fs::exists(host.in_sandbox("/srv/backups/i.bin.part")));
+  // And a download cut short leaves no local file either.
+  fs::create_directories(host.in_sandbox("/srv/backups"));
+  make_file(host.in_sandbox("/srv/backups/d.bin"), 40 << 20);
+  fs::path local = lab.engine.dir.path() / "d.bin";
+  asked = 0;
+  o.should_stop = [&] { return ++asked > 3; };
+  CHECK_THROWS_AS(copy_file({&backup, "/srv/backups/d.bin"}, {nullptr, local.string()}, o), Interrupted);
+  CHECK(!fs::exists(local));
+  CHECK(!fs::exists(local.string() + ".part"));
 }

@@ -51,6 +51,8 @@ int engine_setup(Agent& a, const Args& argv);
 int hosted_engine(Agent& a, const Args& argv);
 int systemd_run(Agent& a, const Args& argv);
 int systemctl(Agent& a, const Args& argv);
+/// `sh -c SCRIPT`, SCRIPT a pipeline of the commands above.
+int shell(Agent& a, const Args& argv);
 
 /// The lab engine's /lab/ endpoints over HTTPS (the lab CA).
 struct LabReply {

@@ -1,7 +1,9 @@
 // The file tools a plan runs on a host, with coreutils' exit codes and
 // messages: test, true, echo, hostname, sleep, rm, mkdir, mv, chmod,
-// install, cat, sha256sum, stat, find (a directory's listing) and dd (the transfer protocol of hosts/:
-// 64 KiB blocks through stdin and stdout, resumable at a byte offset).
+// install, cat, sha256sum (of files or stdin), stat, find (a directory's listing), dd (blocks through stdin
+// and stdout, resumable at a byte offset: a transfer's reader) and tee (a transfer's writer, in
+// `sh -c 'tee -- FILE | sha256sum'`).
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -308,11 +310,13 @@ int cmd_cat(Agent& a, const Args& argv) {
   std::string flags;
   Args files;
   if (!split_options("cat", argv, "", &flags, &files)) return 1;
+  // No operand, or "-": standard input (the end of the transfer's pipeline).
+  if (files.empty()) files.push_back("-");
   int rc = 0;
   std::vector<char> buf(kBlock);
   for (const auto& f : files) {
-    const fs::path p = a.map(f);
-    if (fs::is_directory(p)) {
+    const fs::path p = f == "-" ? fs::path() : a.map(f);
+    if (f != "-" && fs::is_directory(p)) {
       err(fmt::format("cat: {}: Is a directory\n", f));
       rc = 1;
       continue;
@@ -337,16 +341,18 @@ int cmd_sha256sum(Agent& a, const Args& argv) {
   std::string flags;
   Args files;
   if (!split_options("sha256sum", argv, "b", &flags, &files)) return 1;
+  // No operand, or "-": standard input (the end of the transfer's pipeline).
+  if (files.empty()) files.push_back("-");
   int rc = 0;
   std::vector<char> buf(kBlock);
   for (const auto& f : files) {
-    const fs::path p = a.map(f);
-    if (fs::is_directory(p)) {
+    const fs::path p = f == "-" ? fs::path() : a.map(f);
+    if (f != "-" && fs::is_directory(p)) {
       err(fmt::format("sha256sum: {}: Is a directory\n", f));
       rc = 1;
       continue;
     }
-    const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+    const int fd = f == "-" ? 0 : ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
       err(fmt::format("sha256sum: {}: {}\n", f, std::strerror(errno)));
       rc = 1;
@@ -354,8 +360,9 @@ int cmd_sha256sum(Agent& a, const Args& argv) {
     }
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();
     EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-    for (ssize_t n; (n = ::read(fd, buf.data(), buf.size())) > 0;) EVP_DigestUpdate(ctx, buf.data(), static_cast<std::size_t>(n));
-    ::close(fd);
+    for (ssize_t n; (n = ::read(fd, buf.data(), buf.size())) > 0 || (n < 0 && errno == EINTR);)
+      if (n > 0) EVP_DigestUpdate(ctx, buf.data(), static_cast<std::size_t>(n));
+    if (fd != 0) ::close(fd);
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
     EVP_DigestFinal_ex(ctx, md, &len);
@@ -364,6 +371,63 @@ int cmd_sha256sum(Agent& a, const Args& argv) {
     for (unsigned i = 0; i < len; ++i) hex += fmt::format("{:02x}", md[i]);
     out(hex + "  " + f + "\n");
   }
+  return rc;
+}
+
+int cmd_tee(Agent& a, const Args& argv) {
+  // tee [--] FILE...: stdin to stdout and to each FILE (created, or
+  // truncated keeping its mode). A FILE that fails is reported and dropped
+  // while the rest go on; the exit is 1 then. The drop fault cuts the
+  // stream here as in dd: tee is the transfer's writer.
+  std::string flags;
+  Args files;
+  if (!split_options("tee", argv, "", &flags, &files)) return 1;
+  int rc = 0;
+  std::vector<std::pair<std::string, int>> outs;
+  for (const auto& f : files) {
+    const int fd = ::open(a.map(f).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0) {
+      err(fmt::format("tee: {}: {}\n", f, std::strerror(errno)));
+      rc = 1;
+      continue;
+    }
+    outs.emplace_back(f, fd);
+  }
+  const long long drop_after = take_drop_after_bytes(a);
+  std::vector<char> buf(kBlock);
+  long long total = 0;
+  bool to_stdout = true;
+  while (true) {
+    std::size_t want = buf.size();
+    if (drop_after >= 0 && total + static_cast<long long>(want) > drop_after)
+      want = static_cast<std::size_t>(drop_after - total);
+    if (drop_after >= 0 && want == 0) {
+      for (const auto& o : outs) ::fdatasync(o.second);
+      drop_connection();
+    }
+    const ssize_t n = ::read(0, buf.data(), want);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      err(fmt::format("tee: 'standard input': {}\n", std::strerror(errno)));
+      rc = 1;
+      break;
+    }
+    if (n == 0) break;
+    total += n;
+    if (to_stdout && !write_all_fd(1, buf.data(), static_cast<std::size_t>(n))) {
+      err(fmt::format("tee: 'standard output': {}\n", std::strerror(errno)));
+      to_stdout = false, rc = 1;
+    }
+    for (auto& o : outs) {
+      if (o.second < 0 || write_all_fd(o.second, buf.data(), static_cast<std::size_t>(n))) continue;
+      err(fmt::format("tee: {}: {}\n", o.first, std::strerror(errno)));
+      ::close(o.second);
+      o.second = -1, rc = 1;
+    }
+    if (!to_stdout && std::none_of(outs.begin(), outs.end(), [](const auto& o) { return o.second >= 0; })) break;
+  }
+  for (const auto& o : outs)
+    if (o.second >= 0 && ::close(o.second) != 0) rc = 1;
   return rc;
 }
 
@@ -629,6 +693,7 @@ int file_command(Agent& a, const Args& argv, bool* handled) {
   if (n == "stat") return cmd_stat(a, argv);
   if (n == "find") return cmd_find(a, argv);
   if (n == "dd") return cmd_dd(a, argv);
+  if (n == "tee") return cmd_tee(a, argv);
   *handled = false;
   return 127;
 }
