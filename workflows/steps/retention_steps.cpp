@@ -142,12 +142,15 @@ class Prune : public HostStep {
   }
 
   /// The directory's regular files, read whole (a read: a dry run makes it).
+  /// No directory is no archive to prune: a dry run on fresh backup storage,
+  /// before the copy that creates it, sees that too.
   static std::string list(const StepContext& ctx, SshSession& ssh, const std::string& dir) {
-    std::vector<std::string> argv = {"find", dir, "-maxdepth", "1", "-type", "f", "-printf", "%T@ %s %f\\0"};
     ExecOptions o;
     o.runner = ctx.services().runner;
     o.writes = false;
     o.should_stop = ctx.services().should_stop;
+    if (ssh.exec(shell_join({"test", "-d", dir}), o).exit_status != 0) return {};
+    std::vector<std::string> argv = {"find", dir, "-maxdepth", "1", "-type", "f", "-printf", "%T@ %s %f\\0"};
     std::string text;
     bool too_big = false;
     o.on_stdout = [&](const char* d, size_t n) {
