@@ -365,6 +365,9 @@ TEST_CASE("lab fidelity: a wrong Basic password gets the engine's 401 challenge 
   REQUIRE(refused);
   CHECK(refused->status == 401);
   CHECK(refused->get_header_value("WWW-Authenticate") == "Basic realm=\"RESTAPI\"");
+  CHECK(refused->body.find("access_denied: Cannot authenticate user &#39;admin@internal&#39;: The username or "
+                           "password is incorrect..") != std::string::npos);
+  CHECK(refused->body.find("not-the-password") == std::string::npos);
 
   // libgovirt against it: librest 0.9.1 crashes in its authenticate handler
   // on the retry in most runs (see govirt_client.c), so the child's exit is

@@ -20,12 +20,16 @@
  * then handed to libgovirt as its "ca-cert".
  *
  * Wrong password: the lab answers as the engine's EnforceAuthFilter does
- * (401, "WWW-Authenticate: Basic realm=\"RESTAPI\""). librest 0.9.1's
- * handler of SoupMessage::authenticate then frees an invalid pointer on the
- * retry (SIGSEGV in free() called from librest-1.0.so.0, under
- * g_signal_emit from libsoup-3.0) in most runs; in the others libgovirt
- * reports "Unauthorized". A client bug: the caller runs this mode as a child
- * and judges the lab by what it answered, not by this exit status.
+ * (401, "WWW-Authenticate: Basic realm=\"RESTAPI\"", body the SSO's
+ * "access_denied: Cannot authenticate user ..."). libsoup then emits
+ * SoupMessage::authenticate with retrying=TRUE, and librest 0.9.1's handler
+ * (rest-proxy-call.c, authenticate()) declares `g_autofree char *username;
+ * g_autofree char *password;` uninitialised and returns early when
+ * retrying: g_free() of stack garbage, SIGSEGV in free() called from
+ * librest-1.0.so.0 in most runs, "Unauthorized" reported in the others. Any
+ * server that challenges refused credentials again, as the engine does,
+ * triggers it; the caller runs this mode as a child and judges the lab by
+ * what it answered, not by this exit status.
  *
  * Why a token and not the password in "full": libgovirt 0.3.9 (librest 0.9,
  * libsoup 3) sends "<action></action>" with every GET, and the retry after a
