@@ -164,6 +164,14 @@ const SearchObject& clusters_search() {
   return o;
 }
 
+const SearchObject& storage_domains_search() {
+  static const SearchObject o{"Storage",
+                              {text("name")},
+                              {"status", "datacenter", "host", "type", "size", "used", "committed", "comment",
+                               "description", "wipe_after_delete", "external_status", "id"}};
+  return o;
+}
+
 // AuditLogSeverity in value order: `severity>=warning` compares by it.
 const SearchObject& events_search() {
   static const SearchObject o{
@@ -204,6 +212,10 @@ HttpReply api_root(World& w) {
   for (const auto& v : w.vms()) {
     ++s.vms_total;
     if (v.status == VmStatus::Up) ++s.vms_active;
+  }
+  for (const auto& sd : w.storage_domains()) {
+    ++s.storage_domains_total;
+    if (sd.status == "active") ++s.storage_domains_active;
   }
   return HttpReply::xml(200, api_root_xml(w.engine(), s, std::chrono::system_clock::now()));
 }
@@ -372,8 +384,47 @@ HttpReply vms(World& w, const ApiCall& c) {
   return s.size() == 3 ? HttpReply::empty(405) : not_found();
 }
 
+// Keeps the domains the request's search selects (by name).
+std::optional<HttpReply> filter_storage_domains(const ApiCall& c, std::vector<StorageDomain>& list) {
+  std::function<std::string(const StorageDomain&, const std::string&)> get = [](const StorageDomain& sd,
+                                                                             const std::string&) { return sd.name; };
+  return filter(c, list, storage_domains_search(), get);
+}
+
+HttpReply storagedomains(World& w, const ApiCall& c) {
+  if (c.method != "GET") return HttpReply::empty(405);
+  if (c.segments.size() == 1) {
+    auto list = w.storage_domains();
+    if (auto refused = filter_storage_domains(c, list)) return *refused;
+    return HttpReply::xml(200, storage_domains_xml(list, false));
+  }
+  if (c.segments.size() != 2) return not_found();
+  if (!is_guid(c.segments[1])) return malformed_id(c.segments[1]);
+  auto sd = w.storage_domain(c.segments[1]);
+  return sd ? HttpReply::xml(200, storage_domain_xml(*sd, false)) : not_found();
+}
+
+// /datacenters/ID/storagedomains[/SD]: the domains attached to the data
+// center, with their status there.
+HttpReply attached_storage_domains(World& w, const ApiCall& c, const std::string& dc_id) {
+  if (!w.data_center(dc_id)) return not_found();
+  std::vector<StorageDomain> list;
+  for (const auto& sd : w.storage_domains())
+    if (sd.data_center_id == dc_id) list.push_back(sd);
+  if (c.segments.size() == 3) return HttpReply::xml(200, storage_domains_xml(list, true));
+  if (c.segments.size() != 4) return not_found();
+  if (!is_guid(c.segments[3])) return malformed_id(c.segments[3]);
+  for (const auto& sd : list)
+    if (sd.id == c.segments[3]) return HttpReply::xml(200, storage_domain_xml(sd, true));
+  return not_found();
+}
+
 HttpReply datacenters(World& w, const ApiCall& c) {
   if (c.method != "GET") return HttpReply::empty(405);
+  if (c.segments.size() >= 3 && c.segments[2] == "storagedomains") {
+    if (!is_guid(c.segments[1])) return malformed_id(c.segments[1]);
+    return attached_storage_domains(w, c, c.segments[1]);
+  }
   if (c.segments.size() == 1) {
     auto list = w.data_centers();
     std::function<std::string(const DataCenter&, const std::string&)> get = [](const DataCenter& d,
@@ -444,6 +495,8 @@ std::string linked_object(World& w, const ApiCall& c, const std::string& collect
     if (auto cl = w.cluster(id)) return cluster_xml(*cl);
   if (collection == "datacenters")
     if (auto dc = w.data_center(id)) return data_center_xml(*dc);
+  if (collection == "storagedomains")
+    if (auto sd = w.storage_domain(id)) return storage_domain_xml(*sd, false);
   return {};
 }
 
@@ -457,6 +510,7 @@ HttpReply route(World& world, const ApiCall& call) {
   if (collection == "vms") return vms(world, call);
   if (collection == "datacenters") return datacenters(world, call);
   if (collection == "clusters") return clusters(world, call);
+  if (collection == "storagedomains") return storagedomains(world, call);
   if (collection == "jobs") return jobs(world, call);
   if (collection == "events") return events(world, call);
   return not_found();

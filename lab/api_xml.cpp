@@ -259,6 +259,62 @@ void append_cluster(pugi::xml_node parent, const Cluster& c) {
   if (!c.data_center_id.empty()) ref(n, "data_center", "datacenters", c.data_center_id);
 }
 
+// StorageDomainMapper.map plus the resource's links. `in_data_center`: the
+// attachment under /datacenters/ID/storagedomains, the only place the engine
+// shows an attached domain's status (BackendStorageDomainsResource blanks it
+// at top level, keeping only "unattached").
+void append_storage_domain(pugi::xml_node parent, const StorageDomain& sd, bool in_data_center) {
+  const std::string collection =
+      in_data_center ? "datacenters/" + sd.data_center_id + "/storagedomains" : std::string("storagedomains");
+  auto n = entity(parent, "storage_domain", collection, sd.id);
+  const std::string self = std::string(kApiPrefix) + "/" + collection + "/" + sd.id;
+  text(n, "name", sd.name);
+  text(n, "description", "");
+  text(n, "comment", "");
+  if (in_data_center)
+    actions(n, self, {"activate", "deactivate"});
+  else
+    actions(n, self, {"isattached", "reduceluns", "refreshluns", "updateovfstore"});
+  if (!in_data_center)
+    for (const char* rel : {"diskprofiles", "disks", "disksnapshots", "files", "images", "permissions",
+                            "storageconnections", "templates", "vms"})
+      sub_link(n, self, rel);
+  constexpr std::int64_t kGiB = 1024LL * 1024 * 1024;
+  text(n, "available", std::to_string(sd.available_gib * kGiB));
+  flag(n, "backup", false);
+  text(n, "block_size", "512");
+  text(n, "committed", std::to_string(sd.used_gib * kGiB));
+  text(n, "critical_space_action_blocker", "5");
+  flag(n, "discard_after_delete", false);
+  text(n, "external_status", "ok");
+  flag(n, "master", sd.master);
+  if (in_data_center || sd.status == "unattached") text(n, "status", sd.status);
+  auto storage = n.append_child("storage");
+  if (sd.storage == "iscsi" || sd.storage == "fcp") {
+    text(storage, "type", sd.storage);
+    text(storage.append_child("volume_group"), "id", sd.path.empty() ? "vg-" + sd.id.substr(0, 8) : sd.path);
+  } else {
+    if (!sd.address.empty()) text(storage, "address", sd.address);
+    // The connection's nfs_version (mapNfsStorage); hosted-engine deploys "auto".
+    if (sd.storage == "nfs") text(storage, "nfs_version", "auto");
+    if (!sd.path.empty()) text(storage, "path", sd.path);
+    text(storage, "type", sd.storage);
+  }
+  text(n, "storage_format", "v5");
+  flag(n, "supports_discard", false);
+  flag(n, "supports_discard_zeroes_data", false);
+  text(n, "type", sd.type);
+  text(n, "used", std::to_string(sd.used_gib * kGiB));
+  text(n, "warning_low_space_indicator", "10");
+  flag(n, "wipe_after_delete", false);
+  if (in_data_center) {
+    ref(n, "data_center", "datacenters", sd.data_center_id);
+  } else if (!sd.data_center_id.empty()) {
+    // StorageDomainHelper.addAttachedDataCenterReferences
+    ref(n.append_child("data_centers"), "data_center", "datacenters", sd.data_center_id);
+  }
+}
+
 void append_job(pugi::xml_node parent, const Job& j) {
   auto n = entity(parent, "job", "jobs", j.id);
   text(n, "description", j.description);
@@ -292,14 +348,14 @@ std::string xml_text(const pugi::xml_document& doc) {
 std::string api_root_xml(const EngineInfo& engine, const ApiSummary& s, std::chrono::system_clock::time_point now) {
   auto doc = new_doc();
   auto api = doc.append_child("api");
-  for (const char* rel : {"clusters", "datacenters", "events", "hosts", "jobs", "vms"}) {
+  for (const char* rel : {"clusters", "datacenters", "events", "hosts", "jobs", "storagedomains", "vms"}) {
     auto link = api.append_child("link");
     link.append_attribute("href") = (std::string(kApiPrefix) + "/" + rel).c_str();
     link.append_attribute("rel") = rel;
   }
   // The engine also links the searchable collections as URI templates
   // (rel "hosts/search"); clients such as libgovirt find searches by them.
-  for (const char* rel : {"clusters", "datacenters", "events", "hosts", "vms"}) {
+  for (const char* rel : {"clusters", "datacenters", "events", "hosts", "storagedomains", "vms"}) {
     auto link = api.append_child("link");
     link.append_attribute("href") = (std::string(kApiPrefix) + "/" + rel + "?search={query}").c_str();
     link.append_attribute("rel") = (std::string(rel) + "/search").c_str();
@@ -320,8 +376,8 @@ std::string api_root_xml(const EngineInfo& engine, const ApiSummary& s, std::chr
   text(hosts, "active", std::to_string(s.hosts_active));
   text(hosts, "total", std::to_string(s.hosts_total));
   auto sds = summary.append_child("storage_domains");
-  text(sds, "active", "0");
-  text(sds, "total", "0");
+  text(sds, "active", std::to_string(s.storage_domains_active));
+  text(sds, "total", std::to_string(s.storage_domains_total));
   auto users = summary.append_child("users");
   text(users, "active", "1");
   text(users, "total", "1");
@@ -381,6 +437,19 @@ std::string clusters_xml(const std::vector<Cluster>& clusters) {
   auto doc = new_doc();
   auto list = doc.append_child("clusters");
   for (const auto& c : clusters) append_cluster(list, c);
+  return xml_text(doc);
+}
+
+std::string storage_domain_xml(const StorageDomain& sd, bool in_data_center) {
+  auto doc = new_doc();
+  append_storage_domain(doc, sd, in_data_center);
+  return xml_text(doc);
+}
+
+std::string storage_domains_xml(const std::vector<StorageDomain>& sds, bool in_data_center) {
+  auto doc = new_doc();
+  auto list = doc.append_child("storage_domains");
+  for (const auto& sd : sds) append_storage_domain(list, sd, in_data_center);
   return xml_text(doc);
 }
 

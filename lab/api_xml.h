@@ -20,6 +20,7 @@ std::string xml_text(const pugi::xml_document& doc);
 
 struct ApiSummary {
   int hosts_total = 0, hosts_active = 0, vms_total = 0, vms_active = 0;
+  int storage_domains_total = 0, storage_domains_active = 0;
 };
 
 std::string api_root_xml(const EngineInfo& engine, const ApiSummary& summary,
@@ -34,6 +35,11 @@ std::string data_center_xml(const DataCenter& dc);
 std::string data_centers_xml(const std::vector<DataCenter>& dcs);
 std::string cluster_xml(const Cluster& c);
 std::string clusters_xml(const std::vector<Cluster>& clusters);
+/// <storage_domain>: `in_data_center` for /datacenters/ID/storagedomains
+/// (href under the data center, <status>, <data_center>); else the top-level
+/// form (<data_centers>, status only when unattached).
+std::string storage_domain_xml(const StorageDomain& sd, bool in_data_center);
+std::string storage_domains_xml(const std::vector<StorageDomain>& sds, bool in_data_center);
 std::string events_xml(const std::vector<Event>& events);
 std::string job_xml(const Job& j);
 std::string jobs_xml(const std::vector<Job>& jobs);

@@ -31,9 +31,22 @@ std::string read_text(const std::filesystem::path& p) {
 }
 
 // The servlet container's error page (EnforceAuthFilter calls sendError):
-// HTML, never a <fault>.
-HttpReply unauthorized() {
-  HttpReply r{401, "text/html;charset=UTF-8", "<html><head><title>Error</title></head><body>Unauthorized</body></html>",
+// HTML, never a <fault>. With the SSO's refusal (SSO_AUTHENTICATION_ERR_MSG,
+// set by SsoRestApiAuthFilter for refused Basic credentials) Undertow puts
+// that message, HTML-escaped, in place of the reason.
+HttpReply unauthorized(const std::string& message) {
+  std::string escaped;
+  for (char c : message.empty() ? std::string("Unauthorized") : message) {
+    switch (c) {
+      case '&': escaped += "&amp;"; break;
+      case '<': escaped += "&lt;"; break;
+      case '>': escaped += "&gt;"; break;
+      case '"': escaped += "&#34;"; break;
+      case '\'': escaped += "&#39;"; break;
+      default: escaped += c;
+    }
+  }
+  HttpReply r{401, "text/html;charset=UTF-8", "<html><head><title>Error</title></head><body>" + escaped + "</body></html>",
               {}};
   r.headers.push_back({"WWW-Authenticate", "Basic realm=\"RESTAPI\""});
   return r;
@@ -280,7 +293,7 @@ HttpReply LabEngineServer::sso_logout(const httplib::Request& req) {
   return HttpReply::json(200, "{}");
 }
 
-std::string LabEngineServer::authenticate(const httplib::Request& req) {
+std::string LabEngineServer::authenticate(const httplib::Request& req, std::string& refusal) {
   const std::string auth = req.get_header_value("Authorization");
   const auto space = auth.find(' ');
   if (space == std::string::npos) return {};
@@ -296,6 +309,8 @@ std::string LabEngineServer::authenticate(const httplib::Request& req) {
     const EngineInfo engine = world_.engine();
     const std::string user = decoded.substr(0, colon), password = decoded.substr(colon + 1);
     if (user == engine.admin_user && !engine.admin_password.empty() && password == engine.admin_password) return user;
+    // What the SSO answered the filter (FiltersHelper.isStatusOk: "error_code: error").
+    refusal = fmt::format("access_denied: Cannot authenticate user '{}': The username or password is incorrect..", user);
   }
   return {};
 }
@@ -335,8 +350,9 @@ HttpReply LabEngineServer::pki_resource(const httplib::Request& req) {
 }
 
 HttpReply LabEngineServer::api(const httplib::Request& req, const std::string& correlation_id) {
-  const std::string user = authenticate(req);
-  if (user.empty()) return unauthorized();
+  std::string refusal;
+  const std::string user = authenticate(req, refusal);
+  if (user.empty()) return unauthorized(refusal);
   note_session(req, user, correlation_id);
 
   ApiCall call;

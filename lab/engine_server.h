@@ -86,8 +86,9 @@ class LabEngineServer {
   Reply health();
   Reply pki_resource(const httplib::Request& req);
   Reply api(const httplib::Request& req, const std::string& correlation_id);
-  /// The authenticated user, from a bearer token or Basic credentials.
-  std::string authenticate(const httplib::Request& req);
+  /// The authenticated user, from a bearer token or Basic credentials; when
+  /// none, `refusal` may hold the SSO's reason (refused Basic credentials).
+  std::string authenticate(const httplib::Request& req, std::string& refusal);
   /// Logs the user's login on the first request of a session.
   void note_session(const httplib::Request& req, const std::string& user, const std::string& correlation_id);
 

@@ -42,14 +42,15 @@ class Loader {
                "start with 'scenario: NAME' and the keys engine, data_centers, clusters, hosts, vms");
       fail();
     }
-    check_keys(root, {"scenario", "description", "engine", "data_centers", "clusters", "hosts", "vms", "durations",
-                      "time_scale", "faults", "lab_hosts", "dns", "after_disaster"},
+    check_keys(root, {"scenario", "description", "engine", "data_centers", "clusters", "storage_domains", "hosts", "vms",
+                      "durations", "time_scale", "faults", "lab_hosts", "dns", "after_disaster"},
                "a scenario");
     if (root["scenario"]) text_of(root["scenario"], "scenario");
     if (root["description"]) text_of(root["description"], "description");
     engine(root["engine"]);
     data_centers(root["data_centers"]);
     clusters(root["clusters"]);
+    storage_domains(root["storage_domains"]);
     hosts(root["hosts"]);
     vms(root["vms"]);
     durations(root["durations"]);
@@ -260,6 +261,60 @@ class Loader {
     }
     if (s_.clusters.empty()) s_.clusters.push_back({"", "Default", s_.data_centers.front().id});
     assign_ids(s_.clusters, "cluster");
+  }
+
+  // One of the API's enum values, lowercase as the engine writes them.
+  std::string choice(const YAML::Node& map, const std::string& key, const std::string& what, const std::string& def,
+                     const std::vector<std::string>& allowed) {
+    YAML::Node n = map[key];
+    if (!n || n.IsNull()) return def;
+    const std::string v = text_of(n, what + " " + key);
+    if (std::find(allowed.begin(), allowed.end(), v) != allowed.end()) return v;
+    if (n.IsScalar()) {
+      std::string hint = did_you_mean(v, allowed);
+      if (hint.empty()) hint = one_of(allowed);
+      d_.error(ErrorKind::InvalidValue, pos(n), fmt::format("'{}' is not a {} {}", v, what, key), hint);
+    }
+    return def;
+  }
+
+  // The engine's StorageDomainType, StorageType and StorageDomainStatus
+  // (model values). A data center has at most one master domain; without a
+  // data center a domain is unattached.
+  void storage_domains(const YAML::Node& n) {
+    if (!n || !is_list(n, "storage_domains")) return;
+    std::set<std::string> names;
+    std::map<std::string, int> masters;
+    for (const auto& e : n) {
+      if (!is_map(e, "a storage domain")) continue;
+      check_keys(e, {"name", "id", "type", "storage", "status", "data_center", "master", "address", "path",
+                     "available_gib", "used_gib"},
+                 "a storage domain");
+      StorageDomain sd;
+      sd.name = required_text(e, "name", "a storage domain");
+      sd.id = id_of(e, "storage domain");
+      sd.type = choice(e, "type", "storage domain", "data", {"data", "iso", "export", "image", "volume", "managed_block_storage"});
+      sd.storage = choice(e, "storage", "storage domain", "nfs",
+                          {"nfs", "iscsi", "fcp", "glusterfs", "posixfs", "localfs", "cinder", "managed_block_storage"});
+      const bool unattached = e["data_center"] && e["data_center"].IsNull();
+      if (!unattached) sd.data_center_id = lookup_data_center(e["data_center"], "storage domain data_center");
+      sd.status = choice(e, "status", "storage domain", unattached ? "unattached" : "active",
+                         {"active", "inactive", "maintenance", "locked", "unknown", "mixed", "preparing_for_maintenance",
+                          "activating", "detaching", "unattached"});
+      sd.master = boolean(e["master"], "storage domain master", false);
+      sd.address = optional_text(e, "address", "storage domain");
+      sd.path = optional_text(e, "path", "storage domain");
+      if (e["available_gib"]) sd.available_gib = integer(e["available_gib"], "storage domain available_gib", 0, 0, 1 << 30);
+      if (e["used_gib"]) sd.used_gib = integer(e["used_gib"], "storage domain used_gib", 0, 0, 1 << 30);
+      if (!sd.name.empty() && !names.insert(sd.name).second)
+        d_.error(ErrorKind::DuplicateKey, pos(e["name"]), fmt::format("storage domain '{}' is defined twice", sd.name));
+      if (sd.master && ++masters[sd.data_center_id] > 1)
+        d_.error(ErrorKind::InvalidValue, pos(e["master"]),
+                 fmt::format("storage domain '{}' is a second master of its data center", sd.name),
+                 "a data center has one master domain");
+      s_.storage_domains.push_back(sd);
+    }
+    assign_ids(s_.storage_domains, "storage_domain");
   }
 
   std::string lookup_data_center(const YAML::Node& n, const std::string& what) {

@@ -457,6 +457,18 @@ std::optional<Cluster> World::cluster(const std::string& id) const {
   return std::nullopt;
 }
 
+std::vector<StorageDomain> World::storage_domains() const {
+  Lock l(mutex_);
+  return s_.storage_domains;
+}
+
+std::optional<StorageDomain> World::storage_domain(const std::string& id) const {
+  Lock l(mutex_);
+  for (const auto& sd : s_.storage_domains)
+    if (sd.id == id) return sd;
+  return std::nullopt;
+}
+
 std::vector<Host> World::hosts() const {
   Lock l(mutex_);
   std::vector<Host> out;
@@ -553,6 +565,20 @@ nlohmann::json World::to_json() const {
   for (const auto& c : s_.clusters)
     clusters.push_back({{"id", c.id}, {"name", c.name}, {"data_center_id", c.data_center_id}});
   j["clusters"] = clusters;
+  json sds = json::array();
+  for (const auto& sd : s_.storage_domains)
+    sds.push_back({{"id", sd.id},
+                   {"name", sd.name},
+                   {"type", sd.type},
+                   {"storage", sd.storage},
+                   {"status", sd.status},
+                   {"data_center_id", sd.data_center_id},
+                   {"master", sd.master},
+                   {"address", sd.address},
+                   {"path", sd.path},
+                   {"available_gib", sd.available_gib},
+                   {"used_gib", sd.used_gib}});
+  j["storage_domains"] = sds;
   auto host_name = [&](const std::string& id) -> std::string {
     for (const auto& h : s_.hosts)
       if (h.id == id) return h.name;

@@ -54,6 +54,22 @@ struct Cluster {
   std::string id, name, data_center_id;
 };
 
+/// A storage domain as the engine's StorageDomainMapper sends it. The
+/// strings hold the API's lowercase enum values (checked by the scenario
+/// loader). Status belongs to the data center attachment: the engine shows
+/// it only under /datacenters/ID/storagedomains (or "unattached" at top
+/// level, for a domain in no data center).
+struct StorageDomain {
+  std::string id, name;
+  std::string type = "data";        // data | iso | export
+  std::string storage = "nfs";      // nfs | iscsi | fcp | glusterfs | posixfs | localfs
+  std::string status = "active";    // active | maintenance | inactive | locked | unknown | unattached
+  std::string data_center_id;       // empty: unattached
+  bool master = false;
+  std::string address, path;        // nfs/glusterfs/posixfs: the server and export
+  std::int64_t available_gib = 500, used_gib = 100;
+};
+
 /// A host's hosted-engine block; present only when the host is configured
 /// for hosted engine (the engine adds <hosted_engine> only then). Global
 /// maintenance is one flag for the whole world, not per host.
@@ -163,6 +179,7 @@ struct WorldState {
   bool global_maintenance = false;
   std::vector<DataCenter> data_centers;
   std::vector<Cluster> clusters;
+  std::vector<StorageDomain> storage_domains;
   std::vector<Host> hosts;  // vm_count is ignored: it is derived
   std::vector<Vm> vms;
   Durations durations;
@@ -173,7 +190,8 @@ struct WorldState {
 };
 
 /// A world read back from its JSON (World::to_json(), as an engine-backup
-/// of the lab dumps it): the engine, data centers, clusters, hosts, VMs,
+/// of the lab dumps it): the engine, data centers, clusters, storage
+/// domains, hosts, VMs,
 /// global maintenance, durations and time scale. Events, jobs, the password
 /// and faults are not part of it. Throws std::runtime_error on a bad shape.
 WorldState world_state_from_json(const nlohmann::json& j);
@@ -242,6 +260,8 @@ class World {
   std::optional<DataCenter> data_center(const std::string& id) const;
   std::vector<Cluster> clusters() const;
   std::optional<Cluster> cluster(const std::string& id) const;
+  std::vector<StorageDomain> storage_domains() const;
+  std::optional<StorageDomain> storage_domain(const std::string& id) const;
   std::vector<Host> hosts() const;
   std::optional<Host> host(const std::string& id) const;
   std::optional<Host> host_by_name(const std::string& name) const;

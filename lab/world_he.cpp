@@ -95,6 +95,21 @@ WorldState world_state_from_json(const json& j) {
     }
     for (const auto& c : j.value("clusters", json::array()))
       s.clusters.push_back({text(c, "id"), text(c, "name"), text(c, "data_center_id")});
+    for (const auto& js : j.value("storage_domains", json::array())) {
+      StorageDomain sd;
+      sd.id = text(js, "id");
+      sd.name = text(js, "name");
+      sd.type = text(js, "type", sd.type);
+      sd.storage = text(js, "storage", sd.storage);
+      sd.status = text(js, "status", sd.status);
+      sd.data_center_id = text(js, "data_center_id");
+      sd.master = js.value("master", false);
+      sd.address = text(js, "address");
+      sd.path = text(js, "path");
+      sd.available_gib = js.value("available_gib", sd.available_gib);
+      sd.used_gib = js.value("used_gib", sd.used_gib);
+      s.storage_domains.push_back(sd);
+    }
     for (const auto& jh : j.value("hosts", json::array())) {
       Host h;
       h.id = text(jh, "id");

@@ -9,9 +9,12 @@
 #include <openssl/ssl.h>
 #include <nlohmann/json.hpp>
 #include <pugixml.hpp>
+#include <map>
 #include <set>
 #include <string>
 
+#include "lab/api_xml.h"
+#include "lab/scenario.h"
 #include "tests/lab_fixture.h"
 
 using namespace she;
@@ -103,6 +106,103 @@ TEST_CASE("lab fidelity: host VM data center cluster and event XML carry every f
   auto events = api.get("/events?search=type%3D30");
   check_against_fixture(events.child("events").child("event"), "event.xml",
                         {"code", "custom_id", "flood_rate", "origin", "severity"});
+}
+
+TEST_CASE("lab fidelity: storage domains carry the engine's fields with status only where the engine shows it") {
+  Api api;
+  auto found = api.get("/storagedomains?search=name%3Dhosted_storage");
+  pugi::xml_node sd = found.child("storage_domains").child("storage_domain");
+  REQUIRE(sd);
+  CHECK(!sd.next_sibling("storage_domain"));
+  check_against_fixture(sd, "storage_domain.xml",
+                        {"name", "master", "type", "storage/type", "storage/address", "storage/path",
+                         "storage_format", "external_status", "critical_space_action_blocker"});
+  // BackendStorageDomainsResource: an attached domain has no status at top level.
+  CHECK(!sd.child("status"));
+  const std::string id = sd.attribute("id").value();
+  const std::string dc = sd.child("data_centers").child("data_center").attribute("id").value();
+  CHECK(dc == api.lab.world.data_centers().front().id);
+  CHECK(std::string(api.get("/storagedomains/" + id).child("storage_domain").child_value("name")) == "hosted_storage");
+
+  auto all = api.get("/storagedomains");
+  std::set<std::string> names;
+  for (pugi::xml_node d : all.child("storage_domains").children("storage_domain")) names.insert(d.child_value("name"));
+  CHECK(names == std::set<std::string>{"hosted_storage", "data", "iso"});
+
+  // Under the data center: each attachment with its status and <data_center>.
+  auto attached = api.get("/datacenters/" + dc + "/storagedomains");
+  std::map<std::string, std::string> status;
+  for (pugi::xml_node d : attached.child("storage_domains").children("storage_domain")) {
+    status[d.child_value("name")] = d.child_value("status");
+    CHECK(std::string(d.child("data_center").attribute("id").value()) == dc);
+    CHECK(std::string(d.attribute("href").value()).rfind("/ovirt-engine/api/datacenters/" + dc + "/storagedomains/", 0) == 0);
+  }
+  CHECK(status == std::map<std::string, std::string>{{"hosted_storage", "active"}, {"data", "active"}, {"iso", "maintenance"}});
+  CHECK(std::string(api.get("/datacenters/" + dc + "/storagedomains/" + id).child("storage_domain").child_value("status")) ==
+        "active");
+  auto root = api.get("");
+  CHECK(std::string(root.child("api").child("summary").child("storage_domains").child_value("total")) == "3");
+  CHECK(std::string(root.child("api").child("summary").child("storage_domains").child_value("active")) == "2");
+}
+
+TEST_CASE("lab fidelity: a scenario's storage domains are checked with file:line:column") {
+  const std::string good = R"(scenario: sd
+storage_domains:
+  - {name: hosted_storage, master: true, address: nfs.example.com, path: /he}
+  - {name: lun, storage: iscsi, status: maintenance}
+  - {name: spare, type: export, data_center: null}
+)";
+  lab::WorldState s = lab::parse_scenario(good, "sd.yaml");
+  REQUIRE(s.storage_domains.size() == 3);
+  CHECK(s.storage_domains[0].master);
+  CHECK(s.storage_domains[0].data_center_id == s.data_centers.front().id);
+  CHECK(s.storage_domains[0].id.size() == 36);
+  CHECK(s.storage_domains[1].status == "maintenance");
+  CHECK(s.storage_domains[2].status == "unattached");
+  CHECK(s.storage_domains[2].data_center_id.empty());
+  auto spare = lab::storage_domains_xml({s.storage_domains[2]}, false);
+  CHECK(spare.find("<status>unattached</status>") != std::string::npos);
+  CHECK(spare.find("<data_centers>") == std::string::npos);
+
+  const std::string bad = R"(scenario: sd
+storage_domains:
+  - {name: a, type: dta, master: true}
+  - {name: b, master: true}
+)";
+  try {
+    lab::parse_scenario(bad, "bad.yaml");
+    FAIL("the scenario was accepted");
+  } catch (const lab::ScenarioError& e) {
+    const std::string m = e.what();
+    INFO(m);
+    CHECK(m.find("bad.yaml:3:21: error[invalid-value]: 'dta' is not a storage domain type") != std::string::npos);
+    CHECK(m.find("did you mean 'data'?") != std::string::npos);
+    CHECK(m.find("bad.yaml:4:23: error[invalid-value]: storage domain 'b' is a second master of its data center") !=
+          std::string::npos);
+  }
+}
+
+TEST_CASE("lab fidelity: storage domains survive the world's JSON as a backup's db") {
+  test::LabEngine lab;
+  const auto before = lab.world.storage_domains();
+  REQUIRE(before.size() == 3);
+  lab::WorldState back = lab::world_state_from_json(lab.world.to_json());
+  REQUIRE(back.storage_domains.size() == before.size());
+  for (std::size_t i = 0; i < before.size(); ++i) {
+    const auto& a = before[i];
+    const auto& b = back.storage_domains[i];
+    INFO(a.name);
+    CHECK(b.id == a.id);
+    CHECK(b.name == a.name);
+    CHECK(b.type == a.type);
+    CHECK(b.storage == a.storage);
+    CHECK(b.status == a.status);
+    CHECK(b.data_center_id == a.data_center_id);
+    CHECK(b.master == a.master);
+    CHECK(b.address == a.address);
+    CHECK(b.path == a.path);
+  }
+  CHECK(back.storage_domains[0].master);
 }
 
 TEST_CASE("lab fidelity: a token's first use logs USER_VDC_LOGIN once") {
@@ -228,6 +328,13 @@ TEST_CASE("lab fidelity: libgovirt reads the lab and starts and stops a VM - wro
   INFO(ok.output);
   CHECK(ok.exit_code == 0);
   CHECK(ok.output.find("hosts: 4") != std::string::npos);
+  CHECK(ok.output.find("storage domains: 3") != std::string::npos);
+  CHECK(ok.output.find("storage domain hosted_storage type=") != std::string::npos);
+  // libgovirt's own CA fetch wants gvfs for https and /ca.crt, which engine
+  // 4.5 does not serve; the pki-resource download is what makes it trust.
+  CHECK(ok.output.find("pki-resource: 200") != std::string::npos);
+  CHECK(ok.output.find("api with the downloaded CA: ok") != std::string::npos);
+  CHECK(lab.count("GET", "/ovirt-engine/services/pki-resource?resource=ca-certificate") == 1);
   CHECK(lab.world.vm_by_name("build01")->status == lab::VmStatus::Down);
   CHECK(lab.count("POST", "/ovirt-engine/api/vms/") >= 2);
 
@@ -245,6 +352,43 @@ TEST_CASE("lab fidelity: libgovirt reads the lab and starts and stops a VM - wro
                           token + " build01 wrong-ca");
   INFO(bad_ca.output);
   CHECK(bad_ca.exit_code == 0);
+}
+
+TEST_CASE("lab fidelity: a wrong Basic password gets the engine's 401 challenge and no session") {
+  // EnforceAuthFilter (restapi web.xml, scheme.basic_auth): 401 with
+  // WWW-Authenticate: Basic realm="RESTAPI", and no session.
+  test::LabEngine lab;
+  httplib::SSLClient raw("127.0.0.1", lab.port);
+  raw.set_ca_cert_path(lab.pki.files.ca_file.c_str());
+  raw.enable_server_certificate_verification(true);
+  raw.set_basic_auth("admin@internal", "not-the-password");
+  auto refused = raw.Get("/ovirt-engine/api");
+  REQUIRE(refused);
+  CHECK(refused->status == 401);
+  CHECK(refused->get_header_value("WWW-Authenticate") == "Basic realm=\"RESTAPI\"");
+  CHECK(refused->body.find("access_denied: Cannot authenticate user &#39;admin@internal&#39;: The username or "
+                           "password is incorrect..") != std::string::npos);
+  CHECK(refused->body.find("not-the-password") == std::string::npos);
+
+  // libgovirt against it: librest 0.9.1 crashes in its authenticate handler
+  // on the retry in most runs (see govirt_client.c), so the child's exit is
+  // reported, not judged; what the lab answered is.
+  const std::string engine = "127.0.0.1:" + std::to_string(lab.port);
+  auto client = test::run(std::string(SHE_GOVIRT_CLIENT) + " " + engine + " " + lab.pki.files.ca_file.string() +
+                          " not-the-password build01 wrong-password");
+  INFO(client.output);
+  // run() goes through a shell: a signal shows as 128 + its number.
+  const bool killed = client.exit_code < 0 || client.exit_code > 128;
+  INFO("govirt-client exit " << client.exit_code << std::string(killed ? " (killed by a signal: librest)" : ""));
+  if (!killed) CHECK(client.output.find("refused: Unauthorized") != std::string::npos);
+  int challenged = 0, answered = 0;
+  for (const auto& r : lab.server->request_log().all()) {
+    if (r.path.rfind("/ovirt-engine/api", 0) != 0) continue;
+    (r.status == 401 ? challenged : answered)++;
+  }
+  CHECK(challenged >= 2);
+  CHECK(answered == 0);
+  CHECK(lab.count("GET", "/ovirt-engine/api/hosts") == 0);
 }
 
 TEST_CASE("lab fidelity: a GET that carries a body keeps its connection as the engine does") {
