@@ -1,5 +1,7 @@
 #include "base/install_layout.h"
 
+#include <unistd.h>
+
 // Relative paths from BINDIR, set by the build from GNUInstallDirs; the
 // defaults are the GNU layout, for a compile outside CMake.
 #ifndef SHE_RESTORE_BIN_TO_DATA
@@ -32,5 +34,11 @@ fs::path beside_bindir(const char* relative) {
 fs::path installed_data_dir() { return beside_bindir(SHE_RESTORE_BIN_TO_DATA); }
 
 fs::path installed_libexec_dir() { return beside_bindir(SHE_RESTORE_BIN_TO_LIBEXEC); }
+
+fs::path first_executable(std::initializer_list<fs::path> candidates) {
+  for (const fs::path& c : candidates)
+    if (::access(c.c_str(), X_OK) == 0) return c;
+  return {};
+}
 
 }  // namespace she

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <filesystem>
+#include <initializer_list>
 
 namespace she {
 
@@ -21,5 +22,8 @@ std::filesystem::path installed_data_dir();
 /// LIBEXECDIR/she-restore beside the running executable's BINDIR: programs
 /// that are not commands of their own (she-lab-agent). Same caveats.
 std::filesystem::path installed_libexec_dir();
+
+/// The first of `candidates` that is an executable file; empty if none.
+std::filesystem::path first_executable(std::initializer_list<std::filesystem::path> candidates);
 
 }  // namespace she

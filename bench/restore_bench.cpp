@@ -29,6 +29,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "base/install_layout.h"
 #include "lab/engine_server.h"
 #include "lab/host_fleet.h"
 #include "lab/lab_environment.h"
@@ -123,12 +124,8 @@ std::string read_file(const fs::path& p) {
 /// she-restore next to this executable (the same build directory), else
 /// the one the build made.
 fs::path she_restore_binary() {
-  std::error_code ec;
-  fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    fs::path sibling = self.parent_path() / "she-restore";
-    if (fs::exists(sibling)) return sibling;
-  }
+  if (fs::path self = self_executable(); !self.empty())
+    if (fs::path sibling = first_executable({self.parent_path() / "she-restore"}); !sibling.empty()) return sibling;
   return SHE_RESTORE_BINARY;
 }
 

@@ -43,17 +43,18 @@ HostWatcher::Outcome HostWatcher::wait(const CallOptions& o, const std::string& 
       struct EndRound {
         HostWatcher& w;
         std::unique_lock<std::mutex>& lock;
-        bool listed;
+        bool completed = false;
         ~EndRound() {
           lock.lock();
           w.polling_ = false;
-          if (!listed) w.listing_wanted_ = true;  // a failed round: the next one lists
+          if (!completed) w.listing_wanted_ = true;  // the round failed: the next one lists
           w.next_round_ = Clock::now() + w.policy_.events;
           w.changed_.notify_all();
         }
-      } end{*this, lock, false};
+      } end{*this, lock};
       lock.unlock();
-      end.listed = round(o, round_no, list_now) || !list_now;
+      round(o, round_no, list_now);
+      end.completed = true;
       continue;
     }
     const auto nap = now + std::chrono::milliseconds(100);  // a stop is seen within 0.1 s
@@ -61,7 +62,7 @@ HostWatcher::Outcome HostWatcher::wait(const CallOptions& o, const std::string& 
   }
 }
 
-bool HostWatcher::round(const CallOptions& o, unsigned long round_no, bool list_now) {
+void HostWatcher::round(const CallOptions& o, unsigned long round_no, bool list_now) {
   long long after;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -77,7 +78,7 @@ bool HostWatcher::round(const CallOptions& o, unsigned long round_no, bool list_
     ++counts_.events;
     last_event_ = latest.empty() ? 0 : latest.front().id;
     listing_wanted_ = true;
-    return true;
+    return;
   }
   auto events = client_.events_since(o, after);
   bool concerns = false;
@@ -92,9 +93,7 @@ bool HostWatcher::round(const CallOptions& o, unsigned long round_no, bool list_
     // change: the round after it lists again.
     if (concerns) listing_wanted_ = true;
   }
-  if (!list_now && !concerns) return false;
-  list(o, round_no);
-  return true;
+  if (list_now || concerns) list(o, round_no);
 }
 
 void HostWatcher::list(const CallOptions& o, unsigned long round_no) {

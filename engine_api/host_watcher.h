@@ -55,8 +55,8 @@ class HostWatcher {
   using Clock = std::chrono::steady_clock;
   /// One round, made by one waiter for all: the event log, and the hosts
   /// when due or when an event concerns a watched host. Called without the
-  /// lock held. Returns whether it listed the hosts.
-  bool round(const CallOptions& o, unsigned long round_no, bool list_now);
+  /// lock held.
+  void round(const CallOptions& o, unsigned long round_no, bool list_now);
   void list(const CallOptions& o, unsigned long round_no);
 
   EngineClient& client_;

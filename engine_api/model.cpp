@@ -52,6 +52,43 @@ Value Host::to_value() const {
   return v;
 }
 
+namespace {
+std::string text_of(const Value& v, const char* key) {
+  auto it = v.find(key);
+  return it != v.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+}  // namespace
+
+Host Host::from_value(const Value& v) {
+  Host h;
+  h.id = text_of(v, "id");
+  h.name = text_of(v, "name");
+  h.address = text_of(v, "address");
+  h.status = text_of(v, "status");
+  h.status_detail = text_of(v, "status_detail");
+  h.spm_status = text_of(v, "spm");
+  h.hardware_uuid = text_of(v, "hardware_id");
+  auto he_flag = v.find("hosted_engine");
+  if (he_flag != v.end() && he_flag->is_boolean() && he_flag->get<bool>()) {
+    HostedEngineInfo he;
+    he.configured = true;
+    auto score = v.find("score");
+    he.score = score != v.end() && score->is_number_integer() ? score->get<int>() : 0;
+    h.hosted_engine = he;
+  }
+  return h;
+}
+
+Vm Vm::from_value(const Value& v) {
+  Vm vm;
+  vm.id = text_of(v, "id");
+  vm.name = text_of(v, "name");
+  vm.status = text_of(v, "status");
+  vm.host_id = text_of(v, "host_id");
+  vm.origin = text_of(v, "origin");
+  return vm;
+}
+
 Value Vm::to_value() const {
   return {{"id", id}, {"name", name}, {"status", status}, {"host_id", host_id}, {"origin", origin}};
 }

@@ -29,6 +29,8 @@ struct Host {
 
   /// The item steps capture and loops iterate over.
   Value to_value() const;
+  /// Back from such an item (a backup's manifest records them).
+  static Host from_value(const Value& v);
 };
 
 /// The hosts of `hosts` in one of `statuses` (empty: any), hosted-engine
@@ -43,6 +45,7 @@ struct Vm {
 
   /// The item steps capture (engine.vms.select, the backup's manifest).
   Value to_value() const;
+  static Vm from_value(const Value& v);
 };
 
 struct DataCenter {

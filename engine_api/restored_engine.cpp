@@ -5,43 +5,6 @@
 
 namespace she::engine_api {
 
-namespace {
-
-std::string text_of(const Value& v, const char* key) {
-  auto it = v.find(key);
-  return it != v.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-/// A host as a step captured it (Host::to_value): the manifest's entries.
-Host host_from_value(const Value& v) {
-  Host h;
-  h.id = text_of(v, "id");
-  h.name = text_of(v, "name");
-  h.address = text_of(v, "address");
-  h.status = text_of(v, "status");
-  h.status_detail = text_of(v, "status_detail");
-  h.spm_status = text_of(v, "spm");
-  h.hardware_uuid = text_of(v, "hardware_id");
-  if (v.value("hosted_engine", false)) {
-    HostedEngineInfo he;
-    he.configured = true;
-    he.score = v.value("score", 0);
-    h.hosted_engine = he;
-  }
-  return h;
-}
-
-Vm vm_from_value(const Value& v) {
-  Vm vm;
-  vm.id = text_of(v, "id");
-  vm.name = text_of(v, "name");
-  vm.status = text_of(v, "status");
-  vm.host_id = text_of(v, "host_id");
-  vm.origin = text_of(v, "origin");
-  return vm;
-}
-
-}  // namespace
 
 bool same_engine_name(const std::string& a, const std::string& b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -61,23 +24,25 @@ std::optional<RestoredEngine> RestoredEngine::from_text(const std::string& text)
   Value v = Value::parse(text, nullptr, false);
   if (!v.is_object() || !v.contains("hosts") || !v["hosts"].is_array()) return std::nullopt;
   RestoredEngine e;
-  e.basis = text_of(v, "basis");
-  for (const auto& h : v["hosts"]) e.hosts.push_back(host_from_value(h));
+  if (v.contains("basis") && v["basis"].is_string()) e.basis = v["basis"].get<std::string>();
+  for (const auto& h : v["hosts"]) e.hosts.push_back(Host::from_value(h));
   if (v.contains("vms") && v["vms"].is_array())
-    for (const auto& vm : v["vms"]) e.vms.push_back(vm_from_value(vm));
-  e.knows_vms = v.value("knows_vms", false);
-  if (v.contains("deploy_host")) e.deploy_host = host_from_value(v["deploy_host"]);
+    for (const auto& vm : v["vms"]) e.vms.push_back(Vm::from_value(vm));
+  e.knows_vms = v.contains("knows_vms") && v["knows_vms"].is_boolean() && v["knows_vms"].get<bool>();
+  if (v.contains("deploy_host")) e.deploy_host = Host::from_value(v["deploy_host"]);
   return e;
 }
 
 std::optional<RestoredEngine> predict_restored_engine(const Value& manifest, const std::string& deploy_host) {
   if (!manifest.is_object() || !manifest.contains("hosts") || !manifest["hosts"].is_array()) return std::nullopt;
   RestoredEngine e;
-  e.basis = "the backup's manifest" + (manifest.contains("archive") ? " (" + text_of(manifest, "archive") + ")" : std::string()) +
+  auto named = manifest.find("archive");
+  const std::string archive = named != manifest.end() && named->is_string() ? named->get<std::string>() : "";
+  e.basis = "the backup's manifest" + (archive.empty() ? std::string() : " (" + archive + ")") +
             " and what a restore does to it";
   std::vector<std::string> gone_hosts;
   for (const auto& v : manifest["hosts"]) {
-    Host h = host_from_value(v);
+    Host h = Host::from_value(v);
     if (same_engine_name(h.name, deploy_host)) {
       gone_hosts.push_back(h.id);
       e.deploy_host = h;  // the deploy adds it again, under a new id
@@ -99,7 +64,7 @@ std::optional<RestoredEngine> predict_restored_engine(const Value& manifest, con
   if (manifest.contains("vms") && manifest["vms"].is_array()) {
     e.knows_vms = true;
     for (const auto& v : manifest["vms"]) {
-      Vm vm = vm_from_value(v);
+      Vm vm = Vm::from_value(v);
       if (vm.origin == "managed_hosted_engine") continue;
       if (std::find(gone_hosts.begin(), gone_hosts.end(), vm.host_id) != gone_hosts.end()) {
         vm.status = "down";

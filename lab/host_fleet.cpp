@@ -309,9 +309,10 @@ fs::path HostFleet::default_agent_binary() {
   if (!self.empty()) {
     // Installed, the agent is in LIBEXECDIR/she-restore (it is no command of
     // its own); in a build tree, beside she-lab or in lab/ under the tests.
-    for (const fs::path& candidate : {installed_libexec_dir() / "she-lab-agent", self.parent_path() / "she-lab-agent",
-                                      self.parent_path() / "lab" / "she-lab-agent"})
-      if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    if (fs::path found = first_executable({installed_libexec_dir() / "she-lab-agent", self.parent_path() / "she-lab-agent",
+                                           self.parent_path() / "lab" / "she-lab-agent"});
+        !found.empty())
+      return found;
   }
   return SHE_LAB_AGENT_BINARY;
 }

@@ -33,8 +33,9 @@ namespace {
 std::string she_lab_binary() {
   if (const char* b = std::getenv("SHE_LAB_BINARY"); b && *b) return b;
   if (fs::path self = self_executable(); !self.empty())
-    for (const fs::path& candidate : {self.parent_path() / "she-lab", self.parent_path() / "lab" / "she-lab"})
-      if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
+    if (fs::path found = first_executable({self.parent_path() / "she-lab", self.parent_path() / "lab" / "she-lab"});
+        !found.empty())
+      return found.string();
   return "she-lab";
 }
 

@@ -9,6 +9,7 @@
 #include "base/interrupted.h"
 #include "base/poller.h"
 #include "engine_api/client.h"
+#include "engine_api/restored_engine.h"
 #include "engine_api/requests.h"
 #include "workflows/steps/schema.h"
 
@@ -235,10 +236,7 @@ class FindHost : public EngineStep {
   }
 
   StepResult run(const StepContext& ctx, Api a) const override {
-    auto same = [](const std::string& x, const std::string& y) {
-      return !x.empty() && x.size() == y.size() &&
-             std::equal(x.begin(), x.end(), y.begin(), [](char p, char q) { return std::tolower(p) == std::tolower(q); });
-    };
+    auto same = [](const std::string& x, const std::string& y) { return !x.empty() && api::same_engine_name(x, y); };
     Value hosts = Value::array(), ids = Value::array();
     for (auto& h : a.client.list_hosts(a.call, "", true)) {
       if (same(ctx.text("name"), h.name) || same(ctx.text("address"), h.address) ||
