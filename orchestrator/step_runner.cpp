@@ -54,47 +54,55 @@ void publish_outputs(RunContext& run, const Step& s, const StepState& st) {
   run.roots["steps"][s.id] = {{"results", results}};
 }
 
+bool fix_loop_items(RunContext& run, const Step& s, const StepState& prior, std::vector<Value>* items,
+                    StepOutcome* out) {
+  if (s.foreach.kind == Foreach::Kind::None) {
+    items->push_back(nullptr);
+    return true;
+  }
+  if (prior.loop_expanded) {
+    for (auto& item : prior.items) items->push_back(item);
+    return true;
+  }
+  Value list;
+  std::string problem;
+  if (s.foreach.kind == Foreach::Kind::HostQuery) {
+    try {
+      problem = live_hosts(run, s, &list);
+    } catch (const Interrupted&) {
+      out->interrupted = true;  // its only stop is the run's: a signal
+      return false;
+    }
+  } else {
+    try {
+      list = resolve_node(s.foreach.items, run.roots);
+    } catch (const EvalError& e) {
+      problem = e.what();
+    }
+    if (problem.empty() && (!list.is_array() || contains_deferred(list)))
+      problem = "foreach did not give a list: " + to_text(list);
+  }
+  if (!problem.empty()) {
+    run.record({{"t", rec::kStepFailed}, {"step", s.id}, {"iter", ""}, {"error", problem}, {"class", "fatal"},
+                {"final", true}});
+    out->failed = problem;
+    return false;
+  }
+  for (auto& item : list) items->push_back(item);
+  record_loop_items(run, s, list);
+  return true;
+}
+
+void record_loop_items(RunContext& run, const Step& s, const Value& list) {
+  std::vector<std::string> labels;
+  for (auto& item : list) labels.push_back(label_of(item));
+  run.record({{"t", rec::kLoopExpanded}, {"step", s.id}, {"items", list}, {"labels", labels}});
+}
+
 StepOutcome run_step(RunContext& run, const Step& s, const StepState& prior, const std::string& where) {
   StepOutcome out;
-  // The items of a loop are fixed the first time it runs and journaled, so
-  // a resumed loop works on the same list.
   std::vector<Value> items;
-  if (s.foreach.kind == Foreach::Kind::None) {
-    items.push_back(nullptr);
-  } else if (prior.loop_expanded) {
-    for (auto& item : prior.items) items.push_back(item);
-  } else {
-    Value list;
-    std::string problem;
-    if (s.foreach.kind == Foreach::Kind::HostQuery) {
-      try {
-        problem = live_hosts(run, s, &list);
-      } catch (const Interrupted&) {
-        out.interrupted = true;  // its only stop is the run's: a signal
-        return out;
-      }
-    } else {
-      try {
-        list = resolve_node(s.foreach.items, run.roots);
-      } catch (const EvalError& e) {
-        problem = e.what();
-      }
-      if (problem.empty() && (!list.is_array() || contains_deferred(list)))
-        problem = "foreach did not give a list: " + to_text(list);
-    }
-    if (!problem.empty()) {
-      run.record({{"t", rec::kStepFailed}, {"step", s.id}, {"iter", ""}, {"error", problem}, {"class", "fatal"},
-                  {"final", true}});
-      out.failed = problem;
-      return out;
-    }
-    std::vector<std::string> labels;
-    for (auto& item : list) {
-      items.push_back(item);
-      labels.push_back(label_of(item));
-    }
-    run.record({{"t", rec::kLoopExpanded}, {"step", s.id}, {"items", list}, {"labels", labels}});
-  }
+  if (!fix_loop_items(run, s, prior, &items, &out)) return out;
   if (s.foreach.kind == Foreach::Kind::None) {
     WhenVerdict w;
     try {

@@ -14,7 +14,16 @@ struct StepOutcome {
   bool awaiting = false;
   bool interrupted = false;
   std::string failed;  // first error, empty when none failed
+  const Step* failed_step = nullptr;  // in a block: the step that failed
 };
+
+/// The items a loop works on: fixed and journaled the first time the loop
+/// runs (a resumed loop works on the same list); one null item without a
+/// loop. False when they cannot be had (`out` says why).
+bool fix_loop_items(RunContext& run, const Step& s, const StepState& prior, std::vector<Value>* items,
+                    StepOutcome* out);
+/// Journals `list` as the items of loop `s`.
+void record_loop_items(RunContext& run, const Step& s, const Value& list);
 
 /// Runs `s`, resuming from `prior` (its state when the walk reached it).
 /// Throws JournalFailure, after the loop's threads have finished.
