@@ -104,6 +104,11 @@ Figures run(int hosts, const std::string& flags) {
   else args.push_back(flags);
   f.r = run_process(args, {}, dir.path() / "log", std::chrono::seconds(900));
   f.requests = server->request_log().all().size() - before;
+  if (const char* keep = std::getenv("SHE_BENCH_KEEP")) {
+    std::filesystem::create_directories(keep);
+    std::filesystem::copy(dir.path(), std::string(keep) + "/" + std::to_string(hosts) + (flags == "--dry-run" ? "-dry" : "-run"),
+                          std::filesystem::copy_options::recursive | std::filesystem::copy_options::overwrite_existing);
+  }
   server->stop();
   return f;
 }
