@@ -2,10 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <exception>
 #include <fmt/format.h>
 #include <mutex>
-#include <thread>
 
 #include "orchestrator/iteration_runner.h"
 #include "orchestrator/stop_signals.h"
@@ -88,10 +86,7 @@ StepOutcome run_block(RunContext& run, const Block& b, const std::string& where)
                              items.size() == 1 ? "" : "s", fmt::join(ids, " -> "), head.concurrency));
 
   std::vector<ItemEnd> ends(items.size());
-  std::atomic<size_t> next{0};
   std::atomic<bool> stop_starting{false};
-  std::exception_ptr thrown;
-  std::mutex thrown_mutex;
   auto one_item = [&](size_t i) {
     const std::string key = std::to_string(i);
     Value mine = Value::object();  // this item's outputs of the steps it went through
@@ -127,26 +122,8 @@ StepOutcome run_block(RunContext& run, const Block& b, const std::string& where)
       }
     }
   };
-  auto worker = [&] {
-    for (size_t i; (i = next++) < items.size();) {
-      try {
-        one_item(i);
-      } catch (...) {
-        // A journal that cannot be written stops everything; the other
-        // threads finish the step they are in first.
-        std::lock_guard<std::mutex> lock(thrown_mutex);
-        if (!thrown) thrown = std::current_exception();
-        stop_starting = true;
-        ends[i].outcome = Outcome::Interrupted;
-      }
-    }
-  };
-  size_t threads = std::min<size_t>(static_cast<size_t>(std::max(1, head.concurrency)), items.size());
-  std::vector<std::thread> pool;
-  for (size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
-  worker();
-  for (auto& t : pool) t.join();
-  if (thrown) std::rethrow_exception(thrown);
+  run_items(items.size(), head.concurrency, stop_starting, one_item,
+            [&](size_t i) { ends[i].outcome = Outcome::Interrupted; });
 
   for (size_t j = b.first; j < b.first + b.count; ++j)
     publish_outputs(run, plan.steps[j], run.state.steps[plan.steps[j].id]);

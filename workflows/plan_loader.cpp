@@ -506,6 +506,18 @@ class Loader {
     }
   }
 
+  /// The `id` of a step or block: required, and only characters the
+  /// journal, --from and the reports can name it by.
+  std::string stable_id(const YAML::Node& n, const std::string& file, const std::string& what, const char* example) {
+    std::string id = required_text(n, "id", file, "a " + what,
+                                   fmt::format("every {} needs a stable id, e.g. id: {}", what, example));
+    static const std::regex id_re("[a-z0-9][a-z0-9_-]*");
+    if (!id.empty() && !std::regex_match(id, id_re))
+      d_.error(ErrorKind::InvalidId, pos_of(n["id"], file), fmt::format("{} id '{}' has characters ids cannot have", what, id),
+               "use lowercase letters, digits, '-' and '_', starting with a letter or digit");
+    return id;
+  }
+
   /// A block: its steps join the plan's, each carrying the block's loop and
   /// concurrency, so everything that reads steps (journal, status, reports,
   /// --from) reads a block's without knowing about blocks.
@@ -513,11 +525,7 @@ class Loader {
     Block b;
     b.pos = pos_of(n, file);
     check_keys(n, file, {"id", "name", "foreach", "concurrency", "steps"}, "a block (a step with 'steps')");
-    b.id = required_text(n, "id", file, "a block", "every block needs a stable id, e.g. id: replace-dead-hosts");
-    static const std::regex id_re("[a-z0-9][a-z0-9_-]*");
-    if (!b.id.empty() && !std::regex_match(b.id, id_re))
-      d_.error(ErrorKind::InvalidId, pos_of(n["id"], file), fmt::format("block id '{}' has characters ids cannot have", b.id),
-               "use lowercase letters, digits, '-' and '_', starting with a letter or digit");
+    b.id = stable_id(n, file, "block", "replace-dead-hosts");
     b.name = n["name"] ? text(n["name"], file, "name") : b.id;
     Foreach loop = parse_foreach(n["foreach"], file);
     if (loop.kind == Foreach::Kind::None && !n["foreach"])
@@ -568,11 +576,7 @@ class Loader {
     check_keys(n, file, {"id", "name", "uses", "with", "when", "foreach", "concurrency", "timeout", "retry",
                          "on_failure", "runs_in"},
                "a step");
-    s.id = required_text(n, "id", file, "a step", "every step needs a stable id, e.g. id: fence-dead-hosts");
-    static const std::regex id_re("[a-z0-9][a-z0-9_-]*");
-    if (!s.id.empty() && !std::regex_match(s.id, id_re))
-      d_.error(ErrorKind::InvalidId, pos_of(n["id"], file), fmt::format("step id '{}' has characters ids cannot have", s.id),
-               "use lowercase letters, digits, '-' and '_', starting with a letter or digit");
+    s.id = stable_id(n, file, "step", "fence-dead-hosts");
     s.name = n["name"] ? text(n["name"], file, "name") : s.id;
     s.uses = required_text(n, "uses", file, "a step", "name its step type, e.g. uses: engine.host.maintenance");
     if (!s.uses.empty()) {
