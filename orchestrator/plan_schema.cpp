@@ -163,6 +163,21 @@ Value host_schema(std::vector<std::string> required) {
             {"path", {{"type", "string"}, {"pattern", "^/"}}}}}};
 }
 
+// An environment needs an engine, unless it is an Oracle VM environment (a
+// host with role ovm_manager): its manager is reached over SSH.
+Value engine_or_ovm_manager() {
+  Value with_engine = Value::object();
+  with_engine["required"] = Value::array({"engine"});
+  Value manager_host = Value::object();
+  manager_host["required"] = Value::array({"roles"});
+  manager_host["properties"]["roles"]["type"] = "array";
+  manager_host["properties"]["roles"]["contains"]["const"] = "ovm_manager";
+  Value with_manager = Value::object();
+  with_manager["required"] = Value::array({"hosts"});
+  with_manager["properties"]["hosts"]["contains"] = manager_host;
+  return Value::array({with_engine, with_manager});
+}
+
 Value environment_schema() {
   Value engine = {
       {"type", "object"},
@@ -184,7 +199,7 @@ Value environment_schema() {
   Value storage = host_schema({"address", "path"});
   return {{"type", "object"},
           {"additionalProperties", false},
-          {"required", {"engine"}},
+          {"anyOf", engine_or_ovm_manager()},
           {"properties",
            {{"environment", described(type("string"), "the environment's name")},
             {"description", type("string")},
