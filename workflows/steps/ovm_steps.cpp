@@ -440,9 +440,44 @@ class OvmVmRecreate : public OvmVmStep {
   }
 };
 
+// The definitions file ovm-backup writes ({vms: [definition...]}), read
+// and checked so a later loop gets a list of whole definitions.
+class OvmVmDefinitions : public HostStep {
+ public:
+  OvmVmDefinitions()
+      : HostStep("ovm.vm.definitions", StepKind::Read,
+                 "read the VM definitions ovm-backup captured (JSON {vms: [...]}) from a host",
+                 {optional("host", ParamType::SshTarget, "backup_storage", "where the file is"),
+                  required("path", ParamType::RemotePath, "the definitions file")},
+                 {{"vms", true, "each VM's definition, as ovm.vm.capture gives it"},
+                  {"names", true, "the VMs' names"}}) {}
+
+ protected:
+  StepResult run(const StepContext& ctx) const override {
+    SshSession& ssh = session(ctx);
+    ExecResult r = exec_ok(ctx, ssh, {"cat", "--", ctx.text("path")}, Effect::Reads);
+    Value file = Value::parse(r.stdout_tail, nullptr, false);
+    if (!file.is_object() || !file.contains("vms") || !file["vms"].is_array())
+      throw StepError("fatal", fmt::format("{}: {} is not a VM definitions file (JSON with a list `vms`, as ovm-backup "
+                                           "writes it)",
+                                           ssh.target().name, ctx.text("path")));
+    StepResult out;
+    out.outputs = {{"vms", Value::array()}, {"names", Value::array()}};
+    for (auto& d : file["vms"]) {
+      if (!d.is_object() || !d.contains("name") || !d.contains("repository") || !d.contains("server_pool"))
+        throw StepError("fatal", fmt::format("{}: {}: a VM definition lacks name, repository or server_pool: {}",
+                                             ssh.target().name, ctx.text("path"), dump_json(d).substr(0, 200)));
+      out.outputs["vms"].push_back(d);
+      out.outputs["names"].push_back(d["name"]);
+    }
+    return out;
+  }
+};
+
 }  // namespace
 
 void register_ovm_steps(StepCatalog& c) {
+  c.add(std::make_unique<OvmVmDefinitions>());
   c.add(std::make_unique<OvmCli>());
   c.add(std::make_unique<OvmVmCapture>());
   c.add(std::make_unique<OvmVmRecreate>());
