@@ -53,7 +53,8 @@ ovm::CliCommand build_command(const StepContext& ctx) {
       if (attrs.contains(key)) c.attributes.emplace_back(key, to_text(attrs[key]));
     for (auto& [k, v] : attrs.items())
       if (k != "id" && k != "name") {
-        if (v.is_object() || v.is_array()) throw StepRuleError("attribute " + k + " must be a single value");
+        if ((v.is_object() || v.is_array()) && !is_deferred(v))
+          throw StepRuleError("attribute " + k + " must be a single value");
         c.attributes.emplace_back(k, v.is_boolean() ? (v.get<bool>() ? "yes" : "no") : to_text(v));
       }
   }
