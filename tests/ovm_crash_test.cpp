@@ -4,6 +4,10 @@
 // manager more often than in an uninterrupted run.
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <csignal>
+#include <thread>
+
 #include <map>
 #include <sstream>
 
@@ -89,6 +93,42 @@ TEST_CASE("ovm crash campaign: ovm-recreate-vms killed after every journal recor
     REQUIRE_MESSAGE(done, why);
     CHECK(world_summary(lab.world()) == expected);
     for (auto& [cmd, n] : creates(lab)) CHECK_MESSAGE(n == 1, cmd << " sent " << n << " times");
+  }
+}
+
+TEST_CASE("ovm crash campaign: ovm-recreate-vms killed right after each of its CLI writes - resumed with no VM vNIC or mapping created twice") {
+  std::string expected;
+  int writes = 0;
+  {
+    OvmLab lab("examples/ovm/lab/lost-vms.yaml", 148);
+    auto r = lab.run("ovm-recreate-vms", kWith);
+    REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+    expected = world_summary(lab.world());
+    writes = lab.cli_writes();
+  }
+  REQUIRE(writes >= 8);
+  for (int n = 1; n <= writes; ++n) {
+    CAPTURE(n);
+    OvmLab lab("examples/ovm/lab/lost-vms.yaml", 152);
+    const fs::path plan = lab.write_plan("ovm-recreate-vms", kWith);
+    int pid = spawn_she_restore({plan.string(), "--yes", "--state-dir", (lab.dir.path() / "state").string()}, {},
+                                (lab.dir.path() / "killed.log").string());
+    // Killed once the lab's manager has answered its n-th write: inside the
+    // step, between one CLI command and the next.
+    for (int i = 0; i < 600 && lab.cli_writes() < n; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ::kill(pid, SIGKILL);
+    wait_child(pid);
+    bool done = false;
+    std::string why;
+    for (int round = 0; round < 6 && !done; ++round) {
+      auto r = lab.run("ovm-recreate-vms", kWith);
+      done = r.exit_code == 0;
+      why = r.output;
+      if (!done && r.exit_code != 5) break;
+    }
+    REQUIRE_MESSAGE(done, why);
+    CHECK(world_summary(lab.world()) == expected);
+    for (auto& [cmd, count] : creates(lab)) CHECK_MESSAGE(count == 1, cmd << " sent " << count << " times");
   }
 }
 
