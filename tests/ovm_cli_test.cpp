@@ -59,7 +59,7 @@ TEST_CASE("ovm command lines read like the CLI's own examples") {
   CHECK_THROWS_AS(parse_cli_line("add Vnic name=a to Vm"), CliCommandError);
 }
 
-TEST_CASE("ovm answer: a show's fields, labels and numbered lists") {
+TEST_CASE("ovm answer: a show's fields - labels and numbered lists") {
   const char* text =
       "Command: show Vm name=slot021\n"
       "Status: Success\n"

@@ -52,7 +52,7 @@ TEST_CASE("ovm dry run: golden output of each Oracle VM plan") {
   }
 }
 
-TEST_CASE("ovm dry run: no engine, and the CLI password stays a reference") {
+TEST_CASE("ovm dry run: no engine - the services stopped around the database restore are shown") {
   std::string out = ovm_dry_run_of("restore-manager");
   CHECK(out.find("engine       none (an Oracle VM environment") != std::string::npos);
   CHECK(out.find("service ovmm stop") != std::string::npos);

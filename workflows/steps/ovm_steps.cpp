@@ -74,19 +74,72 @@ ovm::CliCommand build_command(const StepContext& ctx) {
   return c;
 }
 
-// The identity `show` uses to find the object a command names.
-std::string identity(const ovm::CliCommand& c) {
-  if (!c.attribute("id").empty()) return "id=" + ovm::cli_quote(c.attribute("id"));
-  if (!c.attribute("name").empty()) return "name=" + ovm::cli_quote(c.attribute("name"));
-  return {};
-}
+// What the OVM steps share: one CLI command at a time over the manager's
+// session, each a read or a write by its verb (a dry run makes the reads
+// live and shows the writes), failures stopping the step with the CLI's
+// own message.
+class OvmStep : public HostStep {
+ public:
+  using HostStep::HostStep;
 
-class OvmCli : public HostStep {
+ protected:
+  struct Sent {
+    ovm::CliAnswer answer;
+    bool rehearsed = false;
+  };
+
+  static Sent cli(const StepContext& ctx, const ovm::CliCommand& c, bool missing_ok = false) {
+    SshSession& ssh = session(ctx, "manager");
+    const std::string line = c.line();
+    ExecOptions o;
+    o.runner = ctx.services().runner;
+    o.writes = !c.reads();
+    o.should_stop = ctx.services().should_stop;
+    if (ctx.services().progress && !c.reads()) ctx.services().progress(ssh.target().name + ": OVM> " + line);
+    ExecResult r = ssh.exec(line, o);
+    Sent s;
+    if (r.rehearsed) {
+      s.rehearsed = true;
+      s.answer.parsed = s.answer.success = true;
+      return s;
+    }
+    s.answer = ovm::parse_cli_answer(r.stdout_tail);
+    if (!s.answer.parsed)
+      throw StepError("command", fmt::format("{}: no OVM CLI answer to `{}` (exit {}): {}", ssh.target().name, line,
+                                             r.exit_status, (r.stderr_tail.empty() ? r.stdout_tail : r.stderr_tail).substr(0, 300)));
+    if (!s.answer.success && !(missing_ok && s.answer.failure == ovm::CliFailure::NotFound))
+      throw StepError(error_class(s.answer.failure),
+                      fmt::format("{}: the OVM CLI refused `{}` ({}): {}; fix what the manager names, then run again",
+                                  ssh.target().name, line, ovm::failure_name(s.answer.failure),
+                                  s.answer.error.empty() ? "no Error Msg" : s.answer.error));
+    return s;
+  }
+
+  static std::string error_class(ovm::CliFailure f) {
+    switch (f) {
+      case ovm::CliFailure::InUse:
+      case ovm::CliFailure::Exists: return "conflict";
+      case ovm::CliFailure::NotFound: return "fatal";
+      default: return "command";
+    }
+  }
+
+  static ovm::CliCommand show(const std::string& type, const std::string& key, const std::string& value) {
+    return {"show", type, {{key, value}}, "", {}};
+  }
+
+  static ParamSchema manager_param() {
+    return schema::required("manager", ParamType::SshTarget,
+                            "the manager's CLI as an SSH target of the environment (port 10000, user admin)");
+  }
+};
+
+class OvmCli : public OvmStep {
  public:
   OvmCli()
-      : HostStep("ovm.cli", StepKind::Once,
-                 "run one Oracle VM Manager CLI command (ssh -p 10000 admin@manager) and read its answer",
-                 {required("manager", ParamType::SshTarget,
+      : OvmStep("ovm.cli", StepKind::Once,
+                "run one Oracle VM Manager CLI command (ssh -p 10000 admin@manager) and read its answer",
+                {required("manager", ParamType::SshTarget,
                            "the manager's CLI as an SSH target of the environment (port 10000, user admin, password "
                            "or key as a secret reference)"),
                   required("verb", ParamType::String,
@@ -118,146 +171,49 @@ class OvmCli : public HostStep {
  protected:
   StepResult run(const StepContext& ctx) const override {
     ovm::CliCommand c = build_command(ctx);
-    SshSession& ssh = session(ctx, "manager");
-    ExecResult r = send(ctx, ssh, c.line(), c.reads() ? Effect::Reads : Effect::Writes);
+    Sent sent = cli(ctx, c, ctx.flag("missing_ok"));
     StepResult out;
-    if (r.rehearsed) {
+    if (sent.rehearsed) {
       // A write a rehearsal did not make answers as on success; its ids are
       // known only at run time.
       out.outputs = {{"status", "Success"}, {"found", true}};
       return out;
     }
-    ovm::CliAnswer a = answer(ssh, c, r);
-    if (!a.success) {
-      if (ctx.flag("missing_ok") && a.failure == ovm::CliFailure::NotFound) {
-        out.outputs = ovm::CliAnswer{}.to_value();
-        out.outputs["status"] = "Failure";
-        out.outputs["found"] = false;
-        return out;
-      }
-      throw StepError(error_class(a.failure),
-                      fmt::format("{}: the OVM CLI refused `{}` ({}): {}", ssh.target().name, c.line(),
-                                  ovm::failure_name(a.failure), a.error.empty() ? "no Error Msg" : a.error));
-    }
-    out.outputs = a.to_value();
-    out.outputs["found"] = true;
+    out.outputs = sent.answer.to_value();
+    out.outputs["found"] = sent.answer.success;  // false only for missing_ok's absent object
     return out;
   }
 
-  // Done only when the object the command names is visibly as the command
-  // leaves it: a create's object exists (its id captured), a delete's is
-  // gone. A read is simply made again.
+  // Done only on evidence of the command's own effect: a create's object
+  // exists (its id captured), a delete's is gone, a started VM runs, a
+  // stopped one is stopped, an added vNIC is listed by its VM. A read or a
+  // refresh is simply made again.
   CheckResult probe(const StepContext& ctx, Value& outputs) const override {
     ovm::CliCommand c = build_command(ctx);
-    if (c.reads() || c.verb == "refresh") return CheckResult::NotDone;  // repeating it changes nothing
-    std::string who = identity(c);
-    SshSession& manager = session(ctx, "manager");
-    // start/stop Vm: done when the VM is in the state the verb leaves it in.
-    if ((c.verb == "start" || c.verb == "stop") && !c.object.empty() && !who.empty()) {
-      ovm::CliAnswer vm = answer(manager, c, send(ctx, manager, "show " + c.object + " " + who, Effect::Reads));
-      if (!vm.success) return CheckResult::Unknown;
-      return vm.field("Status") == (c.verb == "start" ? "Running" : "Stopped") ? CheckResult::Done : CheckResult::NotDone;
+    if (c.reads() || c.verb == "refresh") return CheckResult::NotDone;
+    const std::string key = !c.attribute("id").empty() ? "id" : !c.attribute("name").empty() ? "name" : "";
+    if ((c.verb == "start" || c.verb == "stop") && !c.object.empty() && !key.empty()) {
+      Sent vm = cli(ctx, show(c.object, key, c.attribute(key)), true);
+      if (!vm.answer.success) return CheckResult::Unknown;
+      return vm.answer.field("Status") == (c.verb == "start" ? "Running" : "Stopped") ? CheckResult::Done
+                                                                                      : CheckResult::NotDone;
     }
-    // add X to Vm: done when the VM lists it.
     if (c.verb == "add" && c.relation == "to" && !c.attribute("name").empty()) {
-      ovm::CliAnswer to = answer(manager, c,
-                                 send(ctx, manager,
-                                      "show " + c.related.type + " " + c.related.key + "=" + ovm::cli_quote(c.related.value),
-                                      Effect::Reads));
-      if (!to.success) return CheckResult::Unknown;
-      if (to.lists.count(c.object))
-        for (auto& item : to.lists.at(c.object))
+      Sent to = cli(ctx, show(c.related.type, c.related.key, c.related.value), true);
+      if (!to.answer.success) return CheckResult::Unknown;
+      if (to.answer.lists.count(c.object))
+        for (auto& item : to.answer.lists.at(c.object))
           if (item.name == c.attribute("name")) return CheckResult::Done;
       return CheckResult::NotDone;
     }
-    if (who.empty() || c.object.empty() || (c.verb != "create" && c.verb != "delete")) return CheckResult::Unknown;
-    ExecResult r = send(ctx, manager, "show " + c.object + " " + who, Effect::Reads);
-    ovm::CliAnswer a = answer(manager, c, r);
-    if (c.verb == "delete")
-      return a.success ? CheckResult::NotDone : a.failure == ovm::CliFailure::NotFound ? CheckResult::Done : CheckResult::Unknown;
-    if (!a.success) return a.failure == ovm::CliFailure::NotFound ? CheckResult::NotDone : CheckResult::Unknown;
-    outputs = a.to_value();
+    if (key.empty() || c.object.empty() || (c.verb != "create" && c.verb != "delete")) return CheckResult::Unknown;
+    Sent found = cli(ctx, show(c.object, key, c.attribute(key)), true);
+    const bool absent = !found.answer.success;  // cli() let through only a not-found failure
+    if (c.verb == "delete") return absent ? CheckResult::Done : CheckResult::NotDone;
+    if (absent) return CheckResult::NotDone;
+    outputs = found.answer.to_value();
     outputs["found"] = true;
     return CheckResult::Done;
-  }
-
- private:
-  // The CLI line goes as the SSH command itself: the far side is the CLI,
-  // not a shell, so it is quoted for the CLI (cli_quote), never for sh.
-  static ExecResult send(const StepContext& ctx, SshSession& ssh, const std::string& line, Effect effect) {
-    ExecOptions o;
-    o.runner = ctx.services().runner;
-    o.writes = effect == Effect::Writes;
-    o.should_stop = ctx.services().should_stop;
-    return ssh.exec(line, o);
-  }
-
-  static ovm::CliAnswer answer(SshSession& ssh, const ovm::CliCommand& c, const ExecResult& r) {
-    ovm::CliAnswer a = ovm::parse_cli_answer(r.stdout_tail);
-    if (!a.parsed)
-      throw StepError("command", fmt::format("{}: no OVM CLI answer to `{}` (exit {}): {}; is the target the manager's "
-                                             "CLI port (10000)?",
-                                             ssh.target().name, c.line(), r.exit_status,
-                                             (r.stderr_tail.empty() ? r.stdout_tail : r.stderr_tail).substr(0, 300)));
-    return a;
-  }
-
-  static std::string error_class(ovm::CliFailure f) {
-    switch (f) {
-      case ovm::CliFailure::InUse:
-      case ovm::CliFailure::Exists: return "conflict";
-      case ovm::CliFailure::NotFound: return "fatal";
-      default: return "command";
-    }
-  }
-};
-
-// What the VM steps share: one CLI command at a time over the manager's
-// session, each a read or a write by its verb, failures with the CLI's text.
-class OvmVmStep : public HostStep {
- public:
-  using HostStep::HostStep;
-
- protected:
-  struct Sent {
-    ovm::CliAnswer answer;
-    bool rehearsed = false;
-  };
-
-  static Sent cli(const StepContext& ctx, const ovm::CliCommand& c, bool missing_ok = false) {
-    SshSession& ssh = session(ctx, "manager");
-    const std::string line = c.line();
-    ExecOptions o;
-    o.runner = ctx.services().runner;
-    o.writes = !c.reads();
-    o.should_stop = ctx.services().should_stop;
-    if (ctx.services().progress && !c.reads()) ctx.services().progress(ssh.target().name + ": OVM> " + line);
-    ExecResult r = ssh.exec(line, o);
-    Sent s;
-    if (r.rehearsed) {
-      s.rehearsed = true;
-      s.answer.parsed = s.answer.success = true;
-      return s;
-    }
-    s.answer = ovm::parse_cli_answer(r.stdout_tail);
-    if (!s.answer.parsed)
-      throw StepError("command", fmt::format("{}: no OVM CLI answer to `{}` (exit {}): {}", ssh.target().name, line,
-                                             r.exit_status, (r.stderr_tail.empty() ? r.stdout_tail : r.stderr_tail).substr(0, 300)));
-    if (!s.answer.success && !(missing_ok && s.answer.failure == ovm::CliFailure::NotFound))
-      throw StepError(s.answer.failure == ovm::CliFailure::InUse || s.answer.failure == ovm::CliFailure::Exists ? "conflict"
-                                                                                                                 : "command",
-                      fmt::format("{}: the OVM CLI refused `{}` ({}): {}", ssh.target().name, line,
-                                  ovm::failure_name(s.answer.failure), s.answer.error));
-    return s;
-  }
-
-  static ovm::CliCommand show(const std::string& type, const std::string& key, const std::string& value) {
-    return {"show", type, {{key, value}}, "", {}};
-  }
-
-  static ParamSchema manager_param() {
-    return schema::required("manager", ParamType::SshTarget,
-                            "the manager's CLI as an SSH target of the environment (port 10000, user admin)");
   }
 };
 
@@ -266,10 +222,10 @@ const std::pair<const char*, const char*> kVmAttributes[] = {
     {"Memory (MB)", "memory"},     {"Processors", "cpuCount"},         {"Domain Type", "domainType"},
     {"Operating System", "osType"}, {"Boot Order 1", "bootOrder"},      {"High Availability", "highAvailability"}};
 
-class OvmVmCapture : public OvmVmStep {
+class OvmVmCapture : public OvmStep {
  public:
   OvmVmCapture()
-      : OvmVmStep("ovm.vm.capture", StepKind::Read,
+      : OvmStep("ovm.vm.capture", StepKind::Read,
                   "read a VM's definition through the OVM CLI: attributes, vNICs with their MACs, disk mappings with "
                   "their slots (what ovm.vm.recreate needs), and the CLI script that recreates it",
                   {manager_param(), required("vm", ParamType::String, "the VM's name"),
@@ -346,10 +302,10 @@ class OvmVmCapture : public OvmVmStep {
   }
 };
 
-class OvmVmRecreate : public OvmVmStep {
+class OvmVmRecreate : public OvmStep {
  public:
   OvmVmRecreate()
-      : OvmVmStep("ovm.vm.recreate", StepKind::Idempotent,
+      : OvmStep("ovm.vm.recreate", StepKind::Idempotent,
                   "define a VM again from its captured definition (ovm.vm.capture): the VM, its vNICs with the same "
                   "MACs, its disks mapped in the same slots; what exists already is left as it is, so a repeat "
                   "(a resumed run) never creates anything twice",
