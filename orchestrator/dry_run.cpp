@@ -515,8 +515,11 @@ DryRunSummary print_dry_run(const Plan& plan, std::ostream& out, RunConnections*
   std::string trust = !env.engine.ca_file.empty()          ? "CA file " + env.engine.ca_file
                       : !env.engine.ca_fingerprint.empty() ? "CA pinned " + env.engine.ca_fingerprint
                                                            : "CA trusted on first use";
-  out << "  engine       " << env.engine.api_url << " as " << env.engine.user << ", password "
-      << env.engine.password << ", " << trust << "\n";
+  if (env.engine.fqdn.empty())
+    out << "  engine       none (an Oracle VM environment: its manager's CLI over SSH)\n";
+  else
+    out << "  engine       " << env.engine.api_url << " as " << env.engine.user << ", password "
+        << env.engine.password << ", " << trust << "\n";
   if (!plan.param_decls.empty()) out << "  params       " << params_line(plan) << "\n";
   out << (live ? "Each step's own code runs with a runner that makes its reads live and shows its writes without "
                  "making them. No run directory, no journal.\n"

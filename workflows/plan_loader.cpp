@@ -364,6 +364,17 @@ class Loader {
     return h;
   }
 
+  static bool names_ovm_manager(const YAML::Node& hosts) {
+    if (!hosts || !hosts.IsSequence()) return false;
+    for (auto h : hosts) {
+      YAML::Node roles = h.IsMap() ? h["roles"] : YAML::Node();
+      if (roles && roles.IsSequence())
+        for (auto r : roles)
+          if (r.IsScalar() && r.Scalar() == "ovm_manager") return true;
+    }
+    return false;
+  }
+
   void parse_environment(const YAML::Node& n, const std::string& file, Environment& env) {
     env.file = file;
     env.base_dir = fs::path(file).parent_path().string();
@@ -380,7 +391,9 @@ class Loader {
     parse_ssh(n["ssh"], file, env.ssh_defaults, false);
 
     YAML::Node e = n["engine"];
-    if (!e) {
+    if (!e && names_ovm_manager(n["hosts"])) {
+      // An Oracle VM environment: its manager is reached over SSH (ovm.cli), no oVirt engine.
+    } else if (!e) {
       d_.error(ErrorKind::MissingKey, pos_of(n, file), "the environment has no 'engine'",
                "add engine: with fqdn, user, password (env:NAME) and ca_file or ca_fingerprint");
     } else if (is_map(e, file, "'engine'")) {

@@ -277,5 +277,6 @@ void register_backup_steps(StepCatalog& catalog);
 void register_retention_steps(StepCatalog& catalog);
 void register_metrics_steps(StepCatalog& catalog);
 void register_control_steps(StepCatalog& catalog);
+void register_ovm_steps(StepCatalog& catalog);
 
 }  // namespace she

@@ -51,6 +51,10 @@ int engine_setup(Agent& a, const Args& argv);
 int hosted_engine(Agent& a, const Args& argv);
 int systemd_run(Agent& a, const Args& argv);
 int systemctl(Agent& a, const Args& argv);
+/// Oracle VM servers' and manager's tools (ovm_server_tools.cpp,
+/// ovm_manager_tools.cpp): `handled` false when argv names none of them.
+int ovm_server_command(Agent& a, const Args& argv, bool* handled);
+int ovm_manager_command(Agent& a, const Args& argv, bool* handled);
 /// `sh -c SCRIPT`, SCRIPT a pipeline of the commands above.
 int shell(Agent& a, const Args& argv);
 
