@@ -32,6 +32,8 @@ class Meter {
  public:
   Meter(const TransferOptions& o, long long total, std::string what) : o_(o), total_(total), what_(std::move(what)) {}
   void add(size_t n) {
+    // Ranged streams add from threads of their own.
+    std::lock_guard<std::mutex> lock(m_);
     done_ += static_cast<long long>(n);
     auto now = Clock::now();
     if (!o_.progress || now - last_ < std::chrono::seconds(1)) return;
@@ -48,6 +50,7 @@ class Meter {
   long long total_, done_ = 0;
   std::string what_;
   Clock::time_point start_ = Clock::now(), last_ = Clock::now();
+  std::mutex m_;
 };
 
 std::string run_checked(SshSession& s, const std::vector<std::string>& argv, bool writes,
@@ -77,9 +80,29 @@ enum Reader { kHasher = 0, kWriter = 1 };
 struct TransferCommands {
   std::string part, dir;
   std::vector<std::string> read, mkdir, create_part, write, size, checksum, chmod, rename;
+  /// A ranged copy's: each range's offset and length, and the dd that
+  /// reads it from a host source and writes it into a host destination's
+  /// .part. Empty: one stream.
+  std::vector<std::pair<long long, long long>> ranges;
+  std::vector<std::vector<std::string>> read_range, write_range;
+  std::vector<std::string> source_checksum, part_checksum;
 };
 
-TransferCommands transfer_commands(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts) {
+/// The byte ranges a file of `total` bytes goes as: whole blocks each but
+/// the last, so every dd reads and writes aligned 1 MiB blocks.
+std::vector<std::pair<long long, long long>> plan_ranges(long long total, const TransferOptions& opts) {
+  if (opts.streams <= 1 || total < 0 || total < opts.parallel_from) return {};
+  const long long blocks = (total + static_cast<long long>(kBlock) - 1) / static_cast<long long>(kBlock);
+  const long long n = std::min<long long>(opts.streams, blocks);
+  if (n <= 1) return {};
+  const long long each = (blocks + n - 1) / n * static_cast<long long>(kBlock);
+  std::vector<std::pair<long long, long long>> r;
+  for (long long off = 0; off < total; off += each) r.emplace_back(off, std::min(each, total - off));
+  return r;
+}
+
+TransferCommands transfer_commands(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts,
+                                   long long total) {
   TransferCommands c;
   c.part = to.path + ".part";
   c.dir = to.path.find('/') == std::string::npos ? "" : to.path.substr(0, to.path.find_last_of('/'));
@@ -97,35 +120,53 @@ TransferCommands transfer_commands(const TransferEnd& from, const TransferEnd& t
   c.checksum = {"sha256sum", "--", to.session ? c.part : from.path};
   c.chmod = {"chmod", opts.mode, "--", c.part};
   c.rename = {"mv", "-f", "--", c.part, to.path};
+  c.ranges = plan_ranges(total, opts);
+  for (const auto& [off, len] : c.ranges) {
+    // GNU dd: skip_bytes/count_bytes and seek_bytes take the numbers as
+    // bytes; conv=notrunc keeps the other ranges; fullblock writes whole
+    // blocks though the pipe hands them over in pieces.
+    c.read_range.push_back({"dd", "if=" + from.path, kBs, "skip=" + std::to_string(off), "count=" + std::to_string(len),
+                            "iflag=skip_bytes,count_bytes", "status=none"});
+    c.write_range.push_back({"dd", "of=" + c.part, kBs, "seek=" + std::to_string(off), "conv=notrunc",
+                             "oflag=seek_bytes", "iflag=fullblock", "status=none"});
+  }
+  c.source_checksum = {"sha256sum", "--", from.path};
+  c.part_checksum = {"sha256sum", "--", c.part};
   return c;
 }
 
 std::string first_word(const std::string& s) { return s.substr(0, s.find(' ')); }
 
-/// Fills the ring from the source: the local file, or `dd` on the host.
-void produce(const TransferEnd& from, const TransferCommands& cmd, BlockRing& ring,
-             const std::function<bool()>& stopped, const TransferOptions& opts) {
+/// Fills the ring from the source: `len` bytes from `off` of the local file
+/// (len < 0: to its end), or what `read` prints on the host.
+void produce(const TransferEnd& from, const std::vector<std::string>& read, long long off, long long len,
+             BlockRing& ring, const std::function<bool()>& stopped, const TransferOptions& opts) {
   if (!from.session) {
     int fd = ::open(from.path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw std::runtime_error(fmt::format("cannot read {}: {}", from.path, std::strerror(errno)));
     std::unique_ptr<int, void (*)(int*)> guard(&fd, [](int* f) { ::close(*f); });
-    ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    while (true) {
+    ::posix_fadvise(fd, off, len < 0 ? 0 : len, POSIX_FADV_SEQUENTIAL);
+    long long at = off;
+    const long long end = len < 0 ? -1 : off + len;
+    while (end < 0 || at < end) {
       // Checked once a block: a stop is seen within one block's time.
       if (opts.should_stop && opts.should_stop()) throw Interrupted("stopped while copying " + from.path);
       char* b = ring.claim();
       if (!b) return;
+      const size_t want = end < 0 ? ring.block_size() : static_cast<size_t>(std::min<long long>(end - at, static_cast<long long>(ring.block_size())));
       size_t n = 0;
-      while (n < ring.block_size()) {
-        ssize_t got = ::read(fd, b + n, ring.block_size() - n);
+      while (n < want) {
+        ssize_t got = ::pread(fd, b + n, want - n, at + static_cast<long long>(n));
         if (got < 0 && errno == EINTR) continue;
         if (got < 0) throw std::runtime_error(fmt::format("cannot read {}: {}", from.path, std::strerror(errno)));
         if (got == 0) break;
         n += static_cast<size_t>(got);
       }
       if (n > 0) ring.publish(n);
-      if (n < ring.block_size()) return;
+      at += static_cast<long long>(n);
+      if (n < want) return;
     }
+    return;
   }
   char* cur = nullptr;
   size_t fill = 0;
@@ -144,72 +185,118 @@ void produce(const TransferEnd& from, const TransferCommands& cmd, BlockRing& ri
       }
     }
   };
-  ExecResult r = from.session->exec(shell_join(cmd.read), ro);
+  ExecResult r = from.session->exec(shell_join(read), ro);
   if (cur && fill > 0) ring.publish(fill);
   if (r.exit_status != 0)
     throw std::runtime_error(fmt::format("{}: reading {} failed: {}", from.session->target().name, from.path, r.stderr_tail));
 }
 
-/// Drains the ring into the destination: the local .part, or tee on the
-/// host, whose checksum of what it took lands in `far`. Returns the bytes
-/// it delivered.
-long long consume(const TransferEnd& to, const TransferCommands& cmd, BlockRing& ring,
-                  const std::function<bool()>& stopped, Meter& meter, std::string& far) {
+/// Drains reader `reader`'s blocks of the ring into the destination: the
+/// local .part (`fd`) from `off` on, or `write` on the host, whose output
+/// lands in `far` when asked for. Returns the bytes it delivered.
+long long consume(const TransferEnd& to, const std::vector<std::string>& write, const std::string& part, int fd,
+                  long long off, BlockRing& ring, int reader, const std::function<bool()>& stopped, Meter& meter,
+                  std::string* far) {
   long long delivered = 0;
   if (!to.session) {
-    int fd = ::open(cmd.part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) throw std::runtime_error(fmt::format("cannot write {}: {}", cmd.part, std::strerror(errno)));
-    std::unique_ptr<int, void (*)(int*)> guard(&fd, [](int* f) { ::close(*f); });
-    for (BlockRing::Block b; (b = ring.next(kWriter)).size > 0; ring.release(kWriter)) {
-      for (size_t off = 0; off < b.size;) {
-        ssize_t n = ::write(fd, b.data + off, b.size - off);
+    for (BlockRing::Block b; (b = ring.next(reader)).size > 0; ring.release(reader)) {
+      for (size_t at = 0; at < b.size;) {
+        ssize_t n = ::pwrite(fd, b.data + at, b.size - at, off + delivered + static_cast<long long>(at));
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) throw std::runtime_error(fmt::format("cannot write {}: {}", cmd.part, std::strerror(n < 0 ? errno : EIO)));
-        off += static_cast<size_t>(n);
+        if (n <= 0) throw std::runtime_error(fmt::format("cannot write {}: {}", part, std::strerror(n < 0 ? errno : EIO)));
+        at += static_cast<size_t>(n);
       }
       delivered += static_cast<long long>(b.size);
       meter.add(b.size);
     }
-    // What is renamed into place is on disk, not only in the page cache.
-    if (::fsync(fd) != 0) throw std::runtime_error(fmt::format("cannot write {}: {}", cmd.part, std::strerror(errno)));
     return delivered;
   }
   BlockRing::Block cur;
-  size_t off = 0;
+  size_t at = 0;
   ExecOptions wo;
   wo.should_stop = stopped;
   wo.stdin_source = [&](char* buf, size_t cap) -> size_t {
-    if (off == cur.size) {
-      if (cur.size > 0) ring.release(kWriter);
-      cur = ring.next(kWriter);
-      off = 0;
+    if (at == cur.size) {
+      if (cur.size > 0) ring.release(reader);
+      cur = ring.next(reader);
+      at = 0;
       if (cur.size == 0) return 0;
     }
-    size_t n = std::min(cap, cur.size - off);
-    std::memcpy(buf, cur.data + off, n);
-    off += n;
+    size_t n = std::min(cap, cur.size - at);
+    std::memcpy(buf, cur.data + at, n);
+    at += n;
     delivered += static_cast<long long>(n);
     meter.add(n);
     return n;
   };
-  ExecResult r = to.session->exec(shell_join(cmd.write), wo);
+  ExecResult r = to.session->exec(shell_join(write), wo);
   if (r.exit_status != 0 || !r.stderr_tail.empty())
-    throw std::runtime_error(fmt::format("{}: writing {} failed (exit {}): {}", to.session->target().name, cmd.part,
+    throw std::runtime_error(fmt::format("{}: writing {} failed (exit {}): {}", to.session->target().name, part,
                                          r.exit_status, r.stderr_tail.substr(0, 300)));
-  far = r.stdout_tail;
+  if (far) *far = r.stdout_tail;
   return delivered;
 }
 
-TransferResult copy_once(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts, long long total) {
-  const TransferCommands cmd = transfer_commands(from, to, opts);
-  Meter meter(opts, total, fmt::format("copy {} -> {}", from.str(), to.str()));
-  if (!from.session && !to.session) throw std::runtime_error("a local copy is not a transfer: use cp");
-  // The destination's directory may not exist yet on a freshly installed host.
+/// The local .part, created 0600 before a byte lands in it.
+int open_local_part(const std::string& part) {
+  int fd = ::open(part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw std::runtime_error(fmt::format("cannot write {}: {}", part, std::strerror(errno)));
+  return fd;
+}
+
+void sync_local_part(int fd, const std::string& part) {
+  // What is renamed into place is on disk, not only in the page cache.
+  if (::fsync(fd) != 0) throw std::runtime_error(fmt::format("cannot write {}: {}", part, std::strerror(errno)));
+}
+
+/// SHA-256 of a local file read in order, a block at a time.
+std::string local_sha256(const std::string& path, const std::function<bool()>& stopped) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw std::runtime_error(fmt::format("cannot read {}: {}", path, std::strerror(errno)));
+  std::unique_ptr<int, void (*)(int*)> guard(&fd, [](int* f) { ::close(*f); });
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  std::vector<char> buf(kBlock);
+  Digest d;
+  while (!stopped()) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw std::runtime_error(fmt::format("cannot read {}: {}", path, std::strerror(errno)));
+    if (n == 0) return d.hex();
+    d.update(buf.data(), static_cast<size_t>(n));
+  }
+  return {};
+}
+
+/// Moves a checked .part into place at the destination.
+void put_in_place(const TransferEnd& to, const TransferCommands& cmd, const TransferOptions& opts) {
+  if (to.session) {
+    run_checked(*to.session, cmd.chmod, true);
+    run_checked(*to.session, cmd.rename, true);
+  } else {
+    ::chmod(cmd.part.c_str(), static_cast<mode_t>(std::stoi(opts.mode, nullptr, 8)));
+    if (std::rename(cmd.part.c_str(), to.path.c_str()) != 0) throw std::runtime_error("cannot rename " + cmd.part);
+  }
+}
+
+/// The destination's directory may not exist yet on a freshly installed
+/// host; a host's .part exists with mode 0600 before a byte lands in it.
+void prepare_destination(const TransferEnd& to, const TransferCommands& cmd) {
   if (!cmd.dir.empty()) {
     if (to.session) run_checked(*to.session, cmd.mkdir, true);
     else std::filesystem::create_directories(cmd.dir);
   }
   if (to.session) run_checked(*to.session, cmd.create_part, true);
+}
+
+TransferResult copy_ranges(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts, long long total,
+                           const TransferCommands& cmd);
+
+TransferResult copy_once(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts, long long total) {
+  const TransferCommands cmd = transfer_commands(from, to, opts, total);
+  if (!from.session && !to.session) throw std::runtime_error("a local copy is not a transfer: use cp");
+  if (!cmd.ranges.empty()) return copy_ranges(from, to, opts, total, cmd);
+  Meter meter(opts, total, fmt::format("copy {} -> {}", from.str(), to.str()));
+  prepare_destination(to, cmd);
 
   // Three stages over one ring: the source fills it (a thread), the hasher
   // reads it (a thread), the destination drains it (this thread); the first
@@ -229,7 +316,7 @@ TransferResult copy_once(const TransferEnd& from, const TransferEnd& to, const T
   long long hashed = 0;
   std::thread producer([&] {
     try {
-      produce(from, cmd, ring, stopped, opts);
+      produce(from, cmd.read, 0, -1, ring, stopped, opts);
       ring.finish();
     } catch (...) {
       fail(std::current_exception());
@@ -257,7 +344,12 @@ TransferResult copy_once(const TransferEnd& from, const TransferEnd& to, const T
   }
   long long delivered = 0;
   try {
-    delivered = consume(to, cmd, ring, stopped, meter, far);
+    int fd = to.session ? -1 : open_local_part(cmd.part);
+    std::unique_ptr<int, void (*)(int*)> guard(&fd, [](int* f) {
+      if (*f >= 0) ::close(*f);
+    });
+    delivered = consume(to, cmd.write, cmd.part, fd, 0, ring, kWriter, stopped, meter, &far);
+    if (fd >= 0) sync_local_part(fd, cmd.part);
   } catch (...) {
     fail(std::current_exception());
   }
@@ -294,13 +386,136 @@ TransferResult copy_once(const TransferEnd& from, const TransferEnd& to, const T
                                            "full?); nothing was put under {}",
                                            from.str(), to.str(), held, total, to.path));
   }
-  if (to.session) {
-    run_checked(*to.session, cmd.chmod, true);
-    run_checked(*to.session, cmd.rename, true);
-  } else {
-    ::chmod(cmd.part.c_str(), static_cast<mode_t>(std::stoi(opts.mode, nullptr, 8)));
-    if (std::rename(cmd.part.c_str(), to.path.c_str()) != 0) throw std::runtime_error("cannot rename " + cmd.part);
+  put_in_place(to, cmd, opts);
+  return result;
+}
+
+/// A ranged copy: per range, one thread reads it from the source into a
+/// ring of its own and another writes it from there into the .part at its
+/// offset, a host end on connections of the range's own (the first range
+/// uses the copy's sessions). Meanwhile the source file is hashed where it
+/// lies; once every range is in, the .part is hashed where it lies, and the
+/// two must agree: the file's SHA-256 end to end, with memory constant.
+TransferResult copy_ranges(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts, long long total,
+                           const TransferCommands& cmd) {
+  Meter meter(opts, total, fmt::format("copy {} -> {} ({} streams)", from.str(), to.str(), cmd.ranges.size()));
+  prepare_destination(to, cmd);
+  const size_t n = cmd.ranges.size();
+  std::vector<std::unique_ptr<BlockRing>> rings;
+  for (size_t i = 0; i < n; ++i) rings.push_back(std::make_unique<BlockRing>(kBlocks, kBlock, 1));
+  std::mutex error_mutex;
+  std::exception_ptr first_error;
+  std::atomic<bool> failed{false};
+  auto fail = [&](std::exception_ptr e) {
+    {
+      std::lock_guard<std::mutex> lock(error_mutex);
+      if (!first_error) first_error = e;
+    }
+    failed = true;
+    for (auto& r : rings) r->close();
+  };
+  auto stopped = [&] { return failed.load() || (opts.should_stop && opts.should_stop()); };
+
+  int fd = to.session ? -1 : open_local_part(cmd.part);
+  std::unique_ptr<int, void (*)(int*)> guard(&fd, [](int* f) {
+    if (*f >= 0) ::close(*f);
+  });
+  // The source's own checksum, taken while the ranges go: a local source is
+  // read a second time (the page cache's, mostly), a host's on a connection
+  // of its own.
+  std::string source_sha;
+  std::thread source_hasher([&] {
+    try {
+      if (!from.session) {
+        source_sha = local_sha256(from.path, stopped);
+      } else {
+        SshSession other(from.session->target());
+        source_sha = first_word(run_checked(other, cmd.source_checksum, false, stopped));
+      }
+    } catch (const std::exception&) {
+      source_sha.clear();  // taken after the ranges instead
+    }
+  });
+  std::vector<long long> delivered(n, 0);
+  std::vector<std::thread> streams;
+  for (size_t i = 0; i < n; ++i) {
+    streams.emplace_back([&, i] {
+      const long long off = cmd.ranges[i].first, len = cmd.ranges[i].second;
+      BlockRing& ring = *rings[i];
+      auto range_stopped = [&] { return ring.closed() || stopped(); };
+      try {
+        std::unique_ptr<SshSession> own_source, own_destination;
+        TransferEnd source = from, destination = to;
+        if (i > 0 && from.session) {
+          own_source = std::make_unique<SshSession>(from.session->target());
+          source.session = own_source.get();
+        }
+        if (i > 0 && to.session) {
+          own_destination = std::make_unique<SshSession>(to.session->target());
+          destination.session = own_destination.get();
+        }
+        std::thread producer([&] {
+          try {
+            produce(source, cmd.read_range[i], off, len, ring, range_stopped, opts);
+            ring.finish();
+          } catch (...) {
+            fail(std::current_exception());
+          }
+        });
+        try {
+          delivered[i] = consume(destination, cmd.write_range[i], cmd.part, fd, off, ring, 0, range_stopped, meter, nullptr);
+        } catch (...) {
+          fail(std::current_exception());
+        }
+        // The destination took all it will: a source still sending is told so.
+        if (delivered[i] != len) ring.close();
+        producer.join();
+      } catch (...) {
+        fail(std::current_exception());
+      }
+    });
   }
+  for (auto& t : streams) t.join();
+  source_hasher.join();
+  if (first_error) std::rethrow_exception(first_error);
+  if (opts.should_stop && opts.should_stop()) throw Interrupted("stopped while copying " + from.str());
+
+  for (size_t i = 0; i < n; ++i)
+    if (delivered[i] != cmd.ranges[i].second)
+      throw std::runtime_error(fmt::format("copying {} -> {}: {} bytes arrived of {} in the range from byte {}: the far "
+                                           "side stopped taking them (is its disk full?)",
+                                           from.str(), to.str(), delivered[i], cmd.ranges[i].second,
+                                           cmd.ranges[i].first));
+  long long held = 0;
+  if (to.session) {
+    held = std::atoll(run_checked(*to.session, cmd.size, false, opts.should_stop).c_str());
+  } else {
+    sync_local_part(fd, cmd.part);
+    struct stat st {};
+    held = ::fstat(fd, &st) == 0 ? st.st_size : -1;
+  }
+  if (held != total)
+    throw std::runtime_error(fmt::format("copying {} -> {}: the destination holds {} bytes of {} (is its disk full?); "
+                                         "nothing was put under {}",
+                                         from.str(), to.str(), held, total, to.path));
+  if (opts.on_written) opts.on_written();
+  auto never = [] { return false; };
+  if (source_sha.empty())
+    source_sha = from.session ? first_word(run_checked(*from.session, cmd.source_checksum, false, opts.should_stop))
+                              : local_sha256(from.path, never);
+  const std::string part_sha = to.session
+                                   ? first_word(run_checked(*to.session, cmd.part_checksum, false, opts.should_stop))
+                                   : local_sha256(cmd.part, never);
+  if (part_sha != source_sha)
+    throw std::runtime_error(fmt::format("checksum mismatch copying {} -> {} in {} ranges: the source has {}, the "
+                                         "written {} has {}: the file changed while it was copied, or the far side's "
+                                         "disk corrupts it; nothing was put under {}",
+                                         from.str(), to.str(), n, source_sha, cmd.part,
+                                         part_sha.empty() ? "no checksum" : part_sha, to.path));
+  put_in_place(to, cmd, opts);
+  TransferResult result;
+  result.bytes = total;
+  result.sha256 = source_sha;
   return result;
 }
 
@@ -319,10 +534,19 @@ long long remote_size(SshSession& s, const std::string& path) {
   return std::atoll(run_checked(s, {"stat", "-c", "%s", "--", path}, false).c_str());
 }
 
-static TransferResult copy_with_retries(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts);
+static TransferResult copy_with_retries(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts,
+                                        long long size);
 
-Operation transfer_operation(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts) {
-  const TransferCommands cmd = transfer_commands(from, to, opts);
+static long long source_size(const TransferEnd& from) {
+  if (from.session) return remote_size(*from.session, from.path);
+  struct stat st {};
+  if (::stat(from.path.c_str(), &st) != 0) throw std::runtime_error("cannot read " + from.path);
+  return st.st_size;
+}
+
+Operation transfer_operation(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts,
+                             long long size) {
+  const TransferCommands cmd = transfer_commands(from, to, opts, size);
   Operation op(Operation::Kind::Transfer, true, to.session ? to.session->target().name : "local",
                fmt::format("copy {} -> {} (streamed through the orchestrator, SHA-256 end to end)", from.str(),
                            to.str()));
@@ -332,8 +556,19 @@ Operation transfer_operation(const TransferEnd& from, const TransferEnd& to, con
   };
   if (!cmd.dir.empty()) part(cmd.mkdir);
   if (to.session) part(cmd.create_part);
-  if (to.session) part(cmd.write);
-  else part({"write", cmd.part});
+  if (!cmd.ranges.empty()) {
+    for (size_t i = 0; i < cmd.ranges.size(); ++i) {
+      if (to.session) part(cmd.write_range[i]);
+      else
+        op.parts.emplace_back(Operation::Kind::Local, true, op.where,
+                              fmt::format("write {} bytes {}-{}", shell_join({cmd.part}), cmd.ranges[i].first,
+                                          cmd.ranges[i].first + cmd.ranges[i].second - 1));
+    }
+  } else if (to.session) {
+    part(cmd.write);
+  } else {
+    part({"write", cmd.part});
+  }
   part(cmd.chmod);
   part(cmd.rename);
   return op;
@@ -343,21 +578,25 @@ TransferResult copy_file(const TransferEnd& from, const TransferEnd& to, const T
   if (opts.mode.size() < 3 || opts.mode.find_first_not_of("01234567") != std::string::npos)
     throw std::runtime_error("mode '" + opts.mode + "' is not an octal file mode");
   if (!from.session && !to.session) throw std::runtime_error("a local copy is not a transfer: use cp");
+  // The size decides the writes (one stream or ranges), so it is read
+  // first; a dry run may come before the step that makes the file.
+  long long size = -1;
+  try {
+    size = source_size(from);
+  } catch (const std::exception&) {
+    if (!opts.runner || !opts.runner->rehearsal()) throw;
+  }
   TransferResult result;
-  perform_operation(opts.runner, transfer_operation(from, to, opts), [&] { result = copy_with_retries(from, to, opts); });
+  perform_operation(opts.runner, transfer_operation(from, to, opts, size),
+                    [&] { result = copy_with_retries(from, to, opts, size); });
   return result;
 }
 
-static TransferResult copy_with_retries(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts) {
+static TransferResult copy_with_retries(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts,
+                                        long long size) {
   for (int attempt = 1;; ++attempt) {
     try {
-      long long total = 0;
-      if (from.session) total = remote_size(*from.session, from.path);
-      else {
-        struct stat st {};
-        if (::stat(from.path.c_str(), &st) != 0) throw std::runtime_error("cannot read " + from.path);
-        total = st.st_size;
-      }
+      const long long total = attempt == 1 && size >= 0 ? size : source_size(from);
       try {
         return copy_once(from, to, opts, total);
       } catch (...) {

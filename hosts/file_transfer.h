@@ -8,6 +8,15 @@
 // only when it checks out. Reports progress with rate and ETA, and starts
 // over after a dropped connection. Uses only dd, stat, sha256sum, install,
 // chmod and mv remotely.
+//
+// A large file may instead go as byte ranges at once (TransferOptions::
+// streams), each range read and written with dd on its own SSH connections
+// through a ring of its own (memory: streams x 8 MiB). Ranges arrive out of
+// order, so nothing hashes the stream: the source file is hashed where it
+// is (our side reads a local source a second time while the ranges go; a
+// host runs sha256sum on a connection of its own) and the written .part
+// where it is (sha256sum on the host, or our side reading the local .part
+// once every range is in); the two SHA-256 of the whole file must agree.
 #pragma once
 
 #include <functional>
@@ -25,6 +34,10 @@ struct TransferEnd {
   std::string str() const;
 };
 
+/// The number of ranged streams unless told otherwise: the faster of 1 and
+/// 2 in she-bench-transfer (see README).
+constexpr int kDefaultTransferStreams = 1;
+
 struct TransferOptions {
   std::string mode = "0600";  // of the file at its destination
   int attempts = 3;           // a dropped connection starts the copy over
@@ -33,6 +46,15 @@ struct TransferOptions {
   /// Performs the copy (or, in a rehearsal, records it with the writes it
   /// makes at its destination); none: performed.
   OperationRunner* runner = nullptr;
+  /// A file of at least `parallel_from` bytes goes as this many byte ranges
+  /// at once: libssh2 encrypts on the calling thread, so one connection is
+  /// bound to one core. 1: one stream whatever the size.
+  int streams = kDefaultTransferStreams;
+  long long parallel_from = 256LL << 20;
+  /// Ranged copies: called once every range is in the destination's .part,
+  /// before the .part is checked (tests corrupt it there, as a failing
+  /// disk would).
+  std::function<void()> on_written;
 };
 
 struct TransferResult {
@@ -46,8 +68,11 @@ struct TransferResult {
 TransferResult copy_file(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts);
 
 /// The copy as one operation: a write at its destination, whose parts are
-/// the commands (or local file writes) the copy makes there.
-Operation transfer_operation(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts);
+/// the commands (or local file writes) the copy makes there. `size` is the
+/// source's, which decides whether it goes as ranges; -1 (unknown: a dry
+/// run before the step that makes the file): one stream.
+Operation transfer_operation(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts,
+                             long long size = -1);
 
 /// SHA-256 of a file on a host, with `sha256sum`.
 std::string remote_sha256(SshSession& s, const std::string& path);

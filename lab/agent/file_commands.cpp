@@ -518,7 +518,7 @@ bool parse_size(const std::string& s, long long* v) {
 int cmd_dd(Agent& a, const Args& argv) {
   std::string in_path, out_path, status;
   long long bs = 512, seek = 0, skip = 0, count = -1;
-  bool seek_bytes = false, skip_bytes = false, notrunc = false, fsync_end = false;
+  bool seek_bytes = false, skip_bytes = false, count_bytes = false, notrunc = false, fsync_end = false;
   for (std::size_t i = 1; i < argv.size(); ++i) {
     const std::string& w = argv[i];
     const auto eq = w.find('=');
@@ -539,7 +539,8 @@ int cmd_dd(Agent& a, const Args& argv) {
         if (e == std::string::npos) e = v.size();
         if (!on_flag(v.substr(s, e - s))) {
           err(fmt::format("dd: invalid {}: {}\nTry 'dd --help' for more information.\n",
-                          k == "conv" ? "conversion" : "input flag", q(v.substr(s, e - s))));
+                          k == "conv" ? "conversion" : k == "oflag" ? "output flag" : "input flag",
+                          q(v.substr(s, e - s))));
           return false;
         }
         s = e + 1;
@@ -564,7 +565,8 @@ int cmd_dd(Agent& a, const Args& argv) {
         return 1;
     } else if (k == "iflag") {
       if (!flag_list([&](const std::string& f) {
-            return (f == "skip_bytes" && (skip_bytes = true)) || f == "fullblock" || f == "direct";
+            return (f == "skip_bytes" && (skip_bytes = true)) || (f == "count_bytes" && (count_bytes = true)) ||
+                   f == "fullblock" || f == "direct";
           }))
         return 1;
     } else if (k == "conv") {
@@ -630,8 +632,10 @@ int cmd_dd(Agent& a, const Args& argv) {
   std::vector<char> buf(static_cast<std::size_t>(std::min<long long>(std::max<long long>(bs, 1), 64LL << 20)));
   long long total = 0, full = 0, partial = 0;
   int rc = 0;
-  for (long long blocks = 0; count < 0 || blocks < count; ++blocks) {
+  // count_bytes: `count` is bytes, the last block short (a transfer's range).
+  for (long long blocks = 0; count < 0 || (count_bytes ? total < count : blocks < count); ++blocks) {
     std::size_t want = buf.size();
+    if (count_bytes && count - total < static_cast<long long>(want)) want = static_cast<std::size_t>(count - total);
     if (drop_after >= 0 && total + static_cast<long long>(want) > drop_after)
       want = static_cast<std::size_t>(drop_after - total);
     if (drop_after >= 0 && want == 0) {
