@@ -100,7 +100,10 @@ class FileCopy : public HostStep {
                   required("from_path", ParamType::RemotePath, "source path (absolute)"),
                   required("to", ParamType::FileEndpoint, "destination: an SSH target or local"),
                   required("to_path", ParamType::RemotePath, "destination path (absolute)"),
-                  optional("mode", ParamType::String, "0600", "file mode at the destination")},
+                  optional("mode", ParamType::String, "0600", "file mode at the destination"),
+                  optional("streams", ParamType::Int, kDefaultTransferStreams,
+                           "byte ranges copied at once over their own SSH connections, for files of 256 MiB "
+                           "or more (1: one stream; each stream holds about 24 MiB)")},
                  {{"sha256", false, "checksum of the copied file"},
                   {"bytes", false, "size in bytes"}}) {}
 
@@ -109,6 +112,8 @@ class FileCopy : public HostStep {
     std::string mode = ctx.text("mode");
     if (mode.size() < 3 || mode.size() > 4 || mode.find_first_not_of("01234567") != std::string::npos)
       throw StepRuleError("mode '" + mode + "' is not an octal file mode such as 0600");
+    long long streams = ctx.number("streams");
+    if (streams < 1 || streams > 8) throw StepRuleError(fmt::format("streams is {}, not from 1 to 8", streams));
   }
 
   StepResult run(const StepContext& ctx) const override {
@@ -117,6 +122,7 @@ class FileCopy : public HostStep {
     TransferEnd to{ctx.text("to") == "local" ? nullptr : &session(ctx, "to"), ctx.text("to_path")};
     TransferOptions o;
     o.mode = ctx.text("mode");
+    o.streams = static_cast<int>(ctx.number("streams"));
     o.progress = ctx.services().progress;
     o.should_stop = ctx.services().should_stop;
     o.runner = ctx.services().runner;
