@@ -260,13 +260,13 @@ TEST_CASE("ovm procedures: a CLI failure stops the step with the CLI's own messa
   CHECK(r.output.find("create Vnic name=00:21:f6:01:00:99 network=vlan-gone") != std::string::npos);
 }
 
-TEST_CASE("ovm procedures: ovm-restore-manager without a database backup reinstalls with the same UUID and rediscovers") {
+TEST_CASE("ovm procedures: ovm-reinstall-manager reinstalls with the same UUID and rediscovers") {
   OvmLab lab("examples/ovm/lab/lost-manager.yaml", 186);
   CHECK_FALSE(fs::exists(lab.fleet.host("ovm_manager").in_sandbox(lab::ovm::kManagerDatabase)));
   const std::string with =
       "  config: /srv/backups/ovm/manager/config\n  servers: [ovms01, ovms02]\n  agent_password: env:LAB_OVM_AGENT\n"
       "  repositories: [slotreposan01]\n";
-  ProcessResult r = lab.run("ovm-restore-manager", with, "", "LAB_OVM_AGENT=lab-agent-secret");
+  ProcessResult r = lab.run("ovm-reinstall-manager", with, "", "LAB_OVM_AGENT=lab-agent-secret");
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   // The same UUID: the repository (which records it) was refreshed, and
@@ -287,7 +287,7 @@ TEST_CASE("ovm procedures: ovm-restore-manager without a database backup reinsta
   CHECK(lab.commands("ovm_manager", "runInstaller.sh --installtype=Install --uuid=0004fb000001000079a86253a43b91fb") == 1);
 
   // Again: the servers are known, nothing is discovered twice.
-  ProcessResult again = lab.run("ovm-restore-manager", with, "--from discover", "LAB_OVM_AGENT=lab-agent-secret");
+  ProcessResult again = lab.run("ovm-reinstall-manager", with, "--from discover", "LAB_OVM_AGENT=lab-agent-secret");
   INFO(again.output);
   CHECK(again.exit_code == 0);
   CHECK(lab.commands("ovm_cli", "discoverServer") == 2);
@@ -295,7 +295,7 @@ TEST_CASE("ovm procedures: ovm-restore-manager without a database backup reinsta
 
 TEST_CASE("ovm procedures: a wrong agent password stops discovery with the manager's message") {
   OvmLab lab("examples/ovm/lab/lost-manager.yaml", 190);
-  ProcessResult r = lab.run("ovm-restore-manager",
+  ProcessResult r = lab.run("ovm-reinstall-manager",
                             "  config: /srv/backups/ovm/manager/config\n  servers: [ovms01]\n  agent_password: env:LAB_OVM_AGENT\n",
                             "", "LAB_OVM_AGENT=not-the-password");
   INFO(r.output);
@@ -303,19 +303,6 @@ TEST_CASE("ovm procedures: a wrong agent password stops discovery with the manag
   CHECK(r.output.find("OVMRU_002005E The Oracle VM agent on ovms01 refused the password") != std::string::npos);
   CHECK(r.output.find("not-the-password") == std::string::npos);
   CHECK(count_named(lab.world(), "Server", "ovms01") == 0);
-}
-
-TEST_CASE("ovm procedures: ovm-restore-manager refuses to choose between a database restore and a reinstall") {
-  OvmLab lab("examples/ovm/lab/lost-manager.yaml", 194);
-  for (const std::string with : {std::string(), std::string("  backup: AutoFullBackup-20161105_235900\n  config: "
-                                                            "/srv/backups/ovm/manager/config\n  servers: [ovms01]\n")}) {
-    ProcessResult r = lab.run("ovm-restore-manager", with);
-    INFO(r.output);
-    CHECK(r.exit_code != 0);
-    CHECK(r.output.find("give backup (restore the database with RestoreDatabase.sh) or") != std::string::npos);
-  }
-  CHECK(lab.commands("ovm_manager", "runInstaller.sh") == 0);
-  CHECK(lab.commands("ovm_manager", "RestoreDatabase.sh") == 0);
 }
 
 TEST_CASE("ovm procedures: with the manager down a stopped VM is started from its vm.cfg with xm create - once") {

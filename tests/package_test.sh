@@ -63,6 +63,7 @@ contents)
               ./usr/share/she-restore/plans/ovm-restore-repository.yaml \
               ./usr/share/she-restore/plans/ovm-restore-manager.yaml \
               ./usr/share/she-restore/plans/ovm-start-vm-without-manager.yaml \
+              ./usr/share/she-restore/plans/ovm-reinstall-manager.yaml \
               ./usr/share/she-restore/examples/ovm/rehearse-recreate-vms.yaml \
               ./usr/share/she-restore/examples/ovm/lab/two-servers.yaml \
               ./usr/share/she-restore/plans/she-backup.yaml \

@@ -7,6 +7,7 @@
 // create vm.cfg` (the domains running on the server, kept in
 // /var/run/lab-xen/domains.json). Each is found only where the server has
 // it (its marker file), as on a real Oracle VM Server.
+#include <algorithm>
 #include <archive.h>
 #include <archive_entry.h>
 #include <fmt/format.h>

@@ -1,6 +1,7 @@
 #include "lab/ovm/ovm_cli_server.h"
 
 #include <algorithm>
+#include <cctype>
 #include <fmt/format.h>
 #include <fstream>
 #include <map>
@@ -159,6 +160,8 @@ std::string show(OvmWorld& w, const Json& o) {
   }
   return d;
 }
+
+void import_vm(OvmWorld& w, const Json& repo, const std::string& id, const std::string& cfg);
 
 // Reads the repository's files back, as a refresh does: a disk image the
 // database does not know becomes a VirtualDisk named after its file; a

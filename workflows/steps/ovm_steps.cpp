@@ -495,21 +495,21 @@ class OvmServerDiscover : public OvmStep {
     if (!rehearsal) {
       Sent known = cli(ctx, show("Server", "name", ctx.text("server")), true);
       if (known.answer.success) {
-        out.outputs = {{"id", known.answer.id}, {"discovered", false}};
+        out.outputs = {{"id", known.answer.id()}, {"discovered", false}};
         return out;
       }
     }
     ovm::CliCommand c{"discoverServer", "", {{"ipAddress", ctx.text("server")}, {"password", ctx.secret("password")}}, "", {}};
     if (ctx.flag("take_ownership")) c.attributes.emplace_back("takeOwnership", "Yes");
     Sent sent = cli_session(ctx, c);
-    out.outputs = {{"id", sent.answer.id}, {"discovered", true}};
+    out.outputs = {{"id", sent.answer.id()}, {"discovered", true}};
     return out;
   }
 
   CheckResult probe(const StepContext& ctx, Value& outputs) const override {
     Sent known = cli(ctx, show("Server", "name", ctx.text("server")), true);
     if (!known.answer.success) return CheckResult::NotDone;
-    outputs = {{"id", known.answer.id}, {"discovered", false}};
+    outputs = {{"id", known.answer.id()}, {"discovered", false}};
     return CheckResult::Done;
   }
 };
@@ -523,11 +523,14 @@ class OvmManagerConfig : public HostStep {
       : HostStep("ovm.manager.config", StepKind::Read,
                  "read an Oracle VM Manager .config (the copy ovm-backup keeps) from a host: its UUID and fields",
                  {optional("host", ParamType::SshTarget, "backup_storage", "where the file is"),
-                  required("path", ParamType::RemotePath, "the .config file")},
+                  // Optional for the loader: a plan that reinstalls only when given a
+                  // .config names it from a parameter that may be empty.
+                  optional("path", ParamType::String, "", "the .config file (required to run)")},
                  {{"uuid", false, "the manager's UUID (UUID=)"}, {"fields", false, "every KEY=VALUE"}}) {}
 
  protected:
   StepResult run(const StepContext& ctx) const override {
+    if (ctx.text("path").empty()) throw StepError("fatal", "ovm.manager.config needs path: the manager's .config file");
     SshSession& ssh = session(ctx);
     ExecResult r = exec_ok(ctx, ssh, {"cat", "--", ctx.text("path")}, Effect::Reads);
     StepResult out;
