@@ -47,6 +47,31 @@ bool cli_verb_reads(std::string_view verb) {
   return verb.size() > 3 && verb.substr(0, 3) == "get" && verb[3] >= 'A' && verb[3] <= 'Z';
 }
 
+bool cli_attribute_secret(std::string_view key) {
+  std::string lower;
+  for (char c : key) lower += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  return lower.find("password") != std::string::npos;
+}
+
+std::string CliCommand::shown() const {
+  CliCommand masked = *this;
+  for (auto& [k, v] : masked.attributes)
+    if (cli_attribute_secret(k)) v = "*****";
+  return masked.line();
+}
+
+std::string shown_cli_line(std::string_view line) {
+  try {
+    return parse_cli_line(line).shown();
+  } catch (const CliCommandError&) {
+    std::string text(line);
+    std::string lower;
+    for (char c : text) lower += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    const size_t at = lower.find("password");
+    return at == std::string::npos ? text : text.substr(0, at) + "password=***** (the rest not shown)";
+  }
+}
+
 bool CliCommand::reads() const { return cli_verb_reads(verb); }
 
 std::string CliCommand::attribute(const std::string& key) const {

@@ -38,6 +38,10 @@ struct CliCommand {
   /// The line the CLI reads: "create VmDiskMapping slot=2 storageDevice=d on Vm name=slot021".
   /// Throws CliCommandError for a command the CLI would misread.
   std::string line() const;
+  /// The line as logs and a dry run may show it: a secret attribute's
+  /// value (password=, as discoverServer takes it) as *****, the way the
+  /// CLI echoes it.
+  std::string shown() const;
   /// show, list and getXxx change nothing: a dry run performs them live.
   bool reads() const;
   /// The attribute `key`, or empty.
@@ -55,6 +59,13 @@ std::string cli_quote(std::string_view value);
 /// an `on`/`to`/`from` clause. Throws CliCommandError for an unterminated
 /// quote or a stray word.
 CliCommand parse_cli_line(std::string_view line);
+
+/// Whether an attribute carries a secret (password, any case).
+bool cli_attribute_secret(std::string_view key);
+
+/// A line as it may be shown: parsed and shown(), or, when it does not
+/// parse, cut before its first `password=`.
+std::string shown_cli_line(std::string_view line);
 
 /// Whether `verb` is one that only reads (show, list, getXxx).
 bool cli_verb_reads(std::string_view verb);

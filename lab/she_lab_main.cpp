@@ -14,6 +14,12 @@
 // `environment PATH`: an environment file for plans (lab/lab_environment.h).
 // Runs until
 // SIGINT or SIGTERM, then stops cleanly.
+//
+// An Oracle VM scenario (a top-level `ovm:` map, examples/ovm/lab/) has no
+// engine: it starts the manager's OS, its CLI port, the servers and backup
+// storage (lab/ovm/ovm_lab.h), seeds them, and prints the same host,
+// ssh_key, known_hosts, ssh_user and environment lines, so a plan's `lab:`
+// key works for it as for an oVirt scenario.
 #include <CLI/CLI.hpp>
 #include <arpa/inet.h>
 #include <csignal>
@@ -30,6 +36,7 @@
 #include "lab/staged_disaster.h"
 #include "lab/lab_environment.h"
 #include "lab/lab_pki.h"
+#include "lab/ovm/ovm_lab.h"
 #include "lab/scenario.h"
 #include "lab/world.h"
 
@@ -63,8 +70,64 @@ bool is_ip(const std::string& s) {
   return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
 }
 
+sigset_t block_stop_signals() {
+  // Blocked before any thread starts, so that only sigwait receives them and
+  // the server threads never do.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
+
+void print_fleet(const she::lab::HostFleet& fleet) {
+  for (const auto& h : fleet.hosts()) std::cout << "host " << h.name << " " << h.address << " " << h.port << "\n";
+  std::cout << "ssh_key " << fleet.client_key().string() << "\n"
+            << "known_hosts " << fleet.known_hosts().string() << "\n"
+            << "ssh_user " << fleet.user() << "\n";
+}
+
+int serve_ovm(const std::string& scenario_file, const std::string& dir_arg, bool hosts) {
+  nlohmann::json scenario;
+  try {
+    scenario = she::lab::ovm::load_ovm_scenario(scenario_file);
+  } catch (const std::runtime_error& e) {
+    std::cerr << e.what() << "\n";
+    return 3;
+  }
+  if (!hosts) {
+    std::cerr << "she-lab: " << scenario_file << ": an Oracle VM scenario is its hosts (no engine); drop --no-hosts\n";
+    return 2;
+  }
+  sigset_t signals = block_stop_signals();
+  const fs::path dir = make_dir(dir_arg);
+  she::lab::HostFleet fleet;
+  fleet.start(dir / "fleet", she::lab::ovm::ovm_fleet(scenario, 2), she::lab::HostFleet::default_agent_binary(), "", "");
+  try {
+    she::lab::ovm::seed_ovm_lab(scenario, fleet);
+  } catch (const std::exception& e) {
+    fleet.stop();
+    std::cerr << "she-lab: " << scenario_file << ": " << e.what() << "\n";
+    return 3;
+  }
+  const auto& cli = fleet.host("ovm_cli");
+  std::cout << "listening ssh://" << cli.address << ":" << cli.port << " (the Oracle VM Manager CLI of "
+            << cli.spec.hostname << ")\n";
+  print_fleet(fleet);
+  const fs::path env = dir / "environment.yaml";
+  she::lab::ovm::write_ovm_environment(env, fleet);
+  std::cout << "environment " << env.string() << "\n" << std::flush;
+  int sig = 0;
+  sigwait(&signals, &sig);
+  fleet.stop();
+  std::cerr << "she-lab: stopped (" << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ")\n";
+  return 0;
+}
+
 int serve(const std::string& scenario_file, const std::string& dir_arg, const std::string& address, int port,
           bool hosts) {
+  if (she::lab::ovm::is_ovm_scenario(scenario_file)) return serve_ovm(scenario_file, dir_arg, hosts);
   she::lab::WorldState state;
   try {
     state = she::lab::load_scenario(scenario_file);
@@ -76,13 +139,7 @@ int serve(const std::string& scenario_file, const std::string& dir_arg, const st
     std::cerr << "she-lab: " << scenario_file << ": after_disaster stages a backup on the lab's hosts; drop --no-hosts\n";
     return 2;
   }
-  // Signals are blocked before any thread starts, so that only sigwait below
-  // receives them and the server threads never do.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  sigset_t signals = block_stop_signals();
 
   const fs::path dir = make_dir(dir_arg);
   std::vector<std::string> ips;
@@ -121,10 +178,7 @@ int serve(const std::string& scenario_file, const std::string& dir_arg, const st
       server.stop();
       throw;
     }
-    for (const auto& h : fleet.hosts()) std::cout << "host " << h.name << " " << h.address << " " << h.port << "\n";
-    std::cout << "ssh_key " << fleet.client_key().string() << "\n"
-              << "known_hosts " << fleet.known_hosts().string() << "\n"
-              << "ssh_user " << fleet.user() << "\n";
+    print_fleet(fleet);
     const fs::path env = dir / "environment.yaml";
     she::lab::write_lab_environment(env, state, fleet, "https://" + host_for_url + ":" + std::to_string(bound),
                                     pki.files.ca_file, dir / "engine-password");

@@ -14,7 +14,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const char* const kOvmPlans[] = {"backup", "recreate-vms", "restore-vm-disk", "restore-repository", "restore-manager"};
+const char* const kOvmPlans[] = {"backup",           "recreate-vms",    "restore-vm-disk",
+                                 "restore-repository", "restore-manager", "reinstall-manager",
+                                 "start-vm-without-manager"};
 
 std::string ovm_dry_run_of(const std::string& name) {
   Diagnostics d;

@@ -260,4 +260,81 @@ TEST_CASE("ovm procedures: a CLI failure stops the step with the CLI's own messa
   CHECK(r.output.find("create Vnic name=00:21:f6:01:00:99 network=vlan-gone") != std::string::npos);
 }
 
+TEST_CASE("ovm procedures: ovm-reinstall-manager reinstalls with the same UUID and rediscovers") {
+  OvmLab lab("examples/ovm/lab/lost-manager.yaml", 186);
+  CHECK_FALSE(fs::exists(lab.fleet.host("ovm_manager").in_sandbox(lab::ovm::kManagerDatabase)));
+  const std::string with =
+      "  config: /srv/backups/ovm/manager/config\n  servers: [ovms01, ovms02]\n  agent_password: env:LAB_OVM_AGENT\n"
+      "  repositories: [slotreposan01]\n";
+  ProcessResult r = lab.run("ovm-reinstall-manager", with, "", "LAB_OVM_AGENT=lab-agent-secret");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  // The same UUID: the repository (which records it) was refreshed, and
+  // its VMs came back from their vm.cfg with their MACs and disks in place.
+  CHECK(lab.world().manager_uuid() == "0004fb000001000079a86253a43b91fb");
+  CHECK(lab.file("ovm_manager", lab::ovm::kManagerConfig).find("UUID=0004fb000001000079a86253a43b91fb") != std::string::npos);
+  CHECK(count_named(lab.world(), "Server", "ovms01") == 1);
+  CHECK(count_named(lab.world(), "Server", "ovms02") == 1);
+  CHECK(shape(lab.world(), "slot021").disks == std::map<int, std::string>{{0, "slot021_xvda.img"}, {2, "slot021_xvdc.img"}});
+  CHECK(shape(lab.world(), "slot021").macs == std::set<std::string>{"00:21:f6:01:00:15", "00:21:f6:01:00:16"});
+  CHECK(shape(lab.world(), "slot011").macs == std::set<std::string>{"00:21:f6:01:00:0b"});
+  // The agent password went on the CLI session's standard input: the lab
+  // CLI logged the command masked, and nothing shows the value.
+  CHECK(lab.commands("ovm_cli", "discoverServer ipAddress=ovms01 password=\\\"*****\\\"") == 1);  // JSON-escaped quotes
+  CHECK(lab.commands("ovm_cli", "lab-agent-secret") == 0);
+  CHECK(lab.commands("ovm_manager", "lab-agent-secret") == 0);
+  CHECK(r.output.find("lab-agent-secret") == std::string::npos);
+  CHECK(lab.commands("ovm_manager", "runInstaller.sh --installtype=Install --uuid=0004fb000001000079a86253a43b91fb") == 1);
+
+  // Again: the servers are known, nothing is discovered twice.
+  ProcessResult again = lab.run("ovm-reinstall-manager", with, "--from discover", "LAB_OVM_AGENT=lab-agent-secret");
+  INFO(again.output);
+  CHECK(again.exit_code == 0);
+  CHECK(lab.commands("ovm_cli", "discoverServer") == 2);
+}
+
+TEST_CASE("ovm procedures: a wrong agent password stops discovery with the manager's message") {
+  OvmLab lab("examples/ovm/lab/lost-manager.yaml", 190);
+  ProcessResult r = lab.run("ovm-reinstall-manager",
+                            "  config: /srv/backups/ovm/manager/config\n  servers: [ovms01]\n  agent_password: env:LAB_OVM_AGENT\n",
+                            "", "LAB_OVM_AGENT=not-the-password");
+  INFO(r.output);
+  CHECK(r.exit_code != 0);
+  CHECK(r.output.find("OVMRU_002005E The Oracle VM agent on ovms01 refused the password") != std::string::npos);
+  CHECK(r.output.find("not-the-password") == std::string::npos);
+  CHECK(count_named(lab.world(), "Server", "ovms01") == 0);
+}
+
+TEST_CASE("ovm procedures: with the manager down a stopped VM is started from its vm.cfg with xm create - once") {
+  OvmLab lab("examples/ovm/lab/two-servers.yaml", 198);
+  const std::string id = (*lab.world().find("Vm", "name", "slot011"))["id"];
+  const std::string running = (*lab.world().find("Vm", "name", "slot021"))["id"];
+  // The manager is down; ovms01 rebooted and runs slot021 only again.
+  fs::remove(lab.fleet.host("ovm_manager").in_sandbox("/var/run/ovmm.running"));
+  const fs::path domains = lab.fleet.host("ovms01").in_sandbox("/var/run/lab-xen/domains.json");
+  nlohmann::json kept = nlohmann::json::array();
+  for (auto& d : nlohmann::json::parse(read_file(domains)))
+    if (d["name"] == running) kept.push_back(d);
+  REQUIRE(kept.size() == 1);
+  write_file(domains, kept.dump());
+  const std::string with = "  vm: " + id + "\n  repository: 0004fb0000030000c43cdd00584279ea\n  server: ovms01\n";
+  ProcessResult r = lab.run("ovm-start-vm-without-manager", with);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK(lab.commands("ovms01", "xm create /OVS/Repositories/0004fb0000030000c43cdd00584279ea/VirtualMachines/" + id +
+                                   "/vm.cfg") == 1);
+  CHECK(lab.file("ovms01", "/var/run/lab-xen/domains.json").find(id) != std::string::npos);
+  // Running now: a second run leaves it alone; so does a run for a VM that runs.
+  ProcessResult again = lab.run("ovm-start-vm-without-manager", with);
+  INFO(again.output);
+  CHECK(again.exit_code == 0);
+  ProcessResult other = lab.run("ovm-start-vm-without-manager",
+                                "  vm: " + running + "\n  repository: 0004fb0000030000c43cdd00584279ea\n  server: ovms01\n");
+  INFO(other.output);
+  CHECK(other.exit_code == 0);
+  CHECK(lab.commands("ovms01", "xm create") == 1);
+  CHECK(lab.commands("ovms01", "xm list") >= 1);  // the check before the create
+  CHECK(lab.cli_writes() == 0);
+}
+
 }  // namespace she::test

@@ -62,6 +62,9 @@ contents)
               ./usr/share/she-restore/plans/ovm-restore-vm-disk.yaml \
               ./usr/share/she-restore/plans/ovm-restore-repository.yaml \
               ./usr/share/she-restore/plans/ovm-restore-manager.yaml \
+              ./usr/share/she-restore/plans/ovm-start-vm-without-manager.yaml \
+              ./usr/share/she-restore/plans/ovm-reinstall-manager.yaml \
+              ./usr/share/she-restore/examples/ovm/rehearse-recreate-vms.yaml \
               ./usr/share/she-restore/examples/ovm/lab/two-servers.yaml \
               ./usr/share/she-restore/plans/she-backup.yaml \
               ./usr/share/she-restore/plans/she-restore-failover.yaml \

@@ -1,7 +1,9 @@
 // The Oracle VM Manager's own tools (lab/agent/agent.h), on the manager's
 // lab host: `service ovmm stop|start|status`, BackupDatabase (a manual
 // backup of the manager's database to dbbackup/ManualBackup-STAMP) and
-// RestoreDatabase.sh BACKUP, which refuses while the manager runs. The
+// RestoreDatabase.sh BACKUP, which refuses while the manager runs, and
+// the installer (runInstaller.sh --installtype=Install --uuid=UUID: a new
+// manager with an empty database that answers for that UUID). The
 // database is the file the lab CLI answers from (lab/ovm/ovm_cli_server.h).
 #include <fmt/format.h>
 
@@ -14,6 +16,7 @@ namespace {
 const char* const kDatabase = "/u01/app/oracle/mysql/data/ovs.json";
 const char* const kBackups = "/u01/app/oracle/mysql/dbbackup";
 const char* const kRunning = "/var/run/ovmm.running";
+const char* const kConfig = "/u01/app/oracle/ovm-manager-3/.config";
 
 int service(const Agent& a, const Args& argv) {
   if (argv.size() != 3 || argv[1] != "ovmm") {
@@ -83,13 +86,55 @@ int restore_database(const Agent& a, const Args& argv) {
   return 0;
 }
 
+int run_installer(const Agent& a, const Args& argv) {
+  std::string uuid, type;
+  for (size_t i = 1; i < argv.size(); ++i) {
+    if (argv[i].rfind("--uuid=", 0) == 0) uuid = argv[i].substr(7);
+    else if (argv[i].rfind("--installtype=", 0) == 0) type = argv[i].substr(14);
+    else {
+      err(fmt::format("runInstaller.sh: the lab simulates only --installtype=Install --uuid=UUID, not {}\n", argv[i]));
+      return 1;
+    }
+  }
+  if (type != "Install") {
+    err("runInstaller.sh: the lab simulates only --installtype=Install\n");
+    return 1;
+  }
+  if (fs::exists(a.map(kDatabase)) || fs::exists(a.map(kConfig))) {
+    err("ERROR: An Oracle VM Manager is already installed on this host; uninstall it first\n");
+    return 1;
+  }
+  // Without --uuid the installer makes a new UUID, which no server or
+  // repository recognises: the lab makes one, as the real one does.
+  if (uuid.empty()) uuid = "0004fb0000010000" + now_stamp().substr(0, 14) + "00";
+  if (uuid.size() != 32 || uuid.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    err(fmt::format("ERROR: {} is not an Oracle VM Manager UUID (32 hex digits)\n", uuid));
+    return 1;
+  }
+  write_file_atomic(a.map(kConfig), fmt::format("DBTYPE=MySQL\nDBHOST=localhost\nSID=ovs\nLSNR=49500\nOVSSCHEMA=ovs\n"
+                                                "APEX=8080\nWLSADMIN=weblogic\nOVSADMIN=admin\nCOREPORT=54321\n"
+                                                "UUID={}\nBUILDID=3.4.6.2105\n",
+                                                uuid));
+  write_file_atomic(a.map("/etc/sysconfig/ovmm"), fmt::format("RUN_OVMM=YES\nUUID={}\n", uuid));
+  fs::create_directories(a.map(kDatabase).parent_path());
+  write_file_atomic(a.map(kDatabase),
+                    fmt::format("{{\"manager_uuid\": \"{}\", \"objects\": [], \"serial\": 1, \"job\": 1478431920000}}\n", uuid),
+                    0600);
+  write_file_atomic(a.map(kRunning), "1\n");
+  out(fmt::format("Oracle VM Manager Release 3.4.6 Installer\nInstalling with UUID {}\n...\n"
+                  "Installation of Oracle VM Manager completed successfully.\n",
+                  uuid));
+  return 0;
+}
+
 }  // namespace
 
 int ovm_manager_command(Agent& a, const Args& argv, bool* handled) {
   static const std::vector<std::pair<std::string, std::string>> tools = {
       {"service", "/sbin/service"},
       {"BackupDatabase", "/u01/app/oracle/ovm-manager-3/ovm_tools/bin/BackupDatabase"},
-      {"RestoreDatabase.sh", "/u01/app/oracle/ovm-manager-3/ovm_tools/bin/RestoreDatabase.sh"}};
+      {"RestoreDatabase.sh", "/u01/app/oracle/ovm-manager-3/ovm_tools/bin/RestoreDatabase.sh"},
+      {"runInstaller.sh", "/mnt/ovmm/runInstaller.sh"}};
   const std::string name = fs::path(argv[0]).filename().string();
   *handled = false;
   for (const auto& [tool, marker] : tools)
@@ -103,6 +148,7 @@ int ovm_manager_command(Agent& a, const Args& argv, bool* handled) {
   if (!*handled) return 127;
   if (name == "service") return service(a, argv);
   if (name == "BackupDatabase") return backup_database(a, argv);
+  if (name == "runInstaller.sh") return run_installer(a, argv);
   return restore_database(a, argv);
 }
 

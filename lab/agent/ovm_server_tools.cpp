@@ -3,12 +3,16 @@
 // server's LUN table (/etc/lab-ovm/luns.json: WWID, dm name, size, the
 // filesystem on it), `reflink`, and `tar` (gzip archives with libarchive;
 // --one-file-system leaves out what other filesystems hold: the
-// repositories, the pool filesystem, /boot). Each is found only where the
-// server has it (its marker file), as on a real Oracle VM Server.
+// repositories, the pool filesystem, /boot), and Xen's `xm list` and `xm
+// create vm.cfg` (the domains running on the server, kept in
+// /var/run/lab-xen/domains.json). Each is found only where the server has
+// it (its marker file), as on a real Oracle VM Server.
+#include <algorithm>
 #include <archive.h>
 #include <archive_entry.h>
 #include <fmt/format.h>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "lab/agent/agent.h"
@@ -280,12 +284,100 @@ int tar(const Agent& a, const Args& argv) {
   return rc;
 }
 
+const char* const kDomains = "/var/run/lab-xen/domains.json";
+
+nlohmann::json read_domains(const Agent& a) {
+  std::string text;
+  if (!read_file(a.map(kDomains), &text)) return nlohmann::json::array();
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  return j.is_array() ? j : nlohmann::json::array();
+}
+
+std::string domain_line(const std::string& name, int id, const std::string& mem, const std::string& vcpus,
+                        const char* state) {
+  return fmt::format("{:<40} {:>4} {:>5} {:>5}     {}  {:>8}\n", name, id, mem, vcpus, state, "12.3");
+}
+
+// xm list [NAME]: Domain-0 and the running domains, as Xen prints them.
+int xm_list(const Agent& a, const Args& argv) {
+  const nlohmann::json domains = read_domains(a);
+  std::string text = "Name                                       ID   Mem VCPUs      State   Time(s)\n";
+  if (argv.size() == 2) text += domain_line("Domain-0", 0, "1024", "8", "r-----");
+  bool found = argv.size() == 2;
+  for (auto& d : domains)
+    if (argv.size() == 2 || d.value("name", std::string()) == argv[2]) {
+      found = true;
+      text += domain_line(d.value("name", std::string()), d.value("id", 0), d.value("memory", std::string("1024")),
+                          d.value("vcpus", std::string("1")), "-b----");
+    }
+  if (!found) {
+    err(fmt::format("Error: Domain '{}' does not exist.\n", argv[2]));
+    return 1;
+  }
+  out(text);
+  return 0;
+}
+
+// xm create PATH: a domain from a vm.cfg (its name, memory and vcpus);
+// refused when a domain of that name runs, or its disks are missing.
+int xm_create(const Agent& a, const Args& argv) {
+  std::string cfg;
+  if (argv.size() != 3 || !read_file(a.map(argv[2]), &cfg)) {
+    err(fmt::format("Error: Unable to open config file: {}\n", argv.size() > 2 ? argv[2] : std::string()));
+    return 1;
+  }
+  std::map<std::string, std::string> kv;
+  std::istringstream in(cfg);
+  for (std::string l; std::getline(in, l);)
+    if (size_t eq = l.find(" = "); eq != std::string::npos) {
+      std::string v = l.substr(eq + 3);
+      if (v.size() >= 2 && v.front() == '\'' && v.back() == '\'') v = v.substr(1, v.size() - 2);
+      kv[l.substr(0, eq)] = v;
+    }
+  const std::string name = kv["name"];
+  if (name.empty()) {
+    err(fmt::format("Error: {} names no domain (name = ...)\n", argv[2]));
+    return 1;
+  }
+  nlohmann::json domains = read_domains(a);
+  int next = 1;
+  for (auto& d : domains) {
+    if (d.value("name", std::string()) == name) {
+      err(fmt::format("Error: Domain '{}' already exists with ID '{}'\n", name, d.value("id", 0)));
+      return 1;
+    }
+    next = std::max(next, d.value("id", 0) + 1);
+  }
+  // Each disk file:PATH,DEV,MODE must be there.
+  for (size_t at = 0; (at = kv["disk"].find("file:", at)) != std::string::npos;) {
+    const size_t end = kv["disk"].find(',', at);
+    const std::string path = kv["disk"].substr(at + 5, end - at - 5);
+    if (!fs::exists(a.map(path))) {
+      err(fmt::format("Error: Disk isn't accessible: {}\n", path));
+      return 1;
+    }
+    at = end == std::string::npos ? kv["disk"].size() : end;
+  }
+  domains.push_back({{"name", name}, {"id", next}, {"memory", kv["memory"]}, {"vcpus", kv["vcpus"]}, {"config", argv[2]}});
+  fs::create_directories(a.map(kDomains).parent_path());
+  write_file_atomic(a.map(kDomains), domains.dump(2) + "\n");
+  out(fmt::format("Using config file \"{}\".\nStarted domain {} (id={})\n", argv[2], name, next));
+  return 0;
+}
+
+int xm(const Agent& a, const Args& argv) {
+  if (argv.size() >= 2 && argv[1] == "list" && argv.size() <= 3) return xm_list(a, argv);
+  if (argv.size() >= 2 && argv[1] == "create") return xm_create(a, argv);
+  err("she-lab-agent: xm: the lab simulates only `xm list [NAME]` and `xm create CONFIG`\n");
+  return 1;
+}
+
 }  // namespace
 
 int ovm_server_command(Agent& a, const Args& argv, bool* handled) {
   static const std::vector<std::pair<std::string, std::string>> tools = {
       {"multipath", "/sbin/multipath"}, {"tunefs.ocfs2", "/sbin/tunefs.ocfs2"}, {"mkfs.ocfs2", "/sbin/mkfs.ocfs2"},
-      {"reflink", "/usr/bin/reflink"},  {"tar", "/bin/tar"}};
+      {"reflink", "/usr/bin/reflink"},  {"tar", "/bin/tar"},                 {"xm", "/usr/sbin/xm"}};
   const std::string name = fs::path(argv[0]).filename().string();
   *handled = false;
   for (const auto& [tool, marker] : tools)
@@ -301,6 +393,7 @@ int ovm_server_command(Agent& a, const Args& argv, bool* handled) {
   if (name == "tunefs.ocfs2") return tunefs(a, argv);
   if (name == "mkfs.ocfs2") return mkfs(a, argv);
   if (name == "reflink") return reflink(a, argv);
+  if (name == "xm") return xm(a, argv);
   return tar(a, argv);
 }
 

@@ -1,18 +1,25 @@
 // she-lab-ovm-cli: the ForceCommand of the lab manager's CLI port (its own
 // sshd, lab/host_fleet.h role ovm_cli): the command line comes verbatim
 // from SSH_ORIGINAL_COMMAND, as the real CLI reads it (never split by a
-// shell), and is logged like the agent's commands.
+// shell), and is logged like the agent's commands. Without a command
+// (`ssh -p 10000 admin@manager < script`) it reads commands from standard
+// input, one a line, until `exit` or the end, as the CLI's session does:
+// the way to give it a password (discoverServer) that no command line, and
+// so no log of one, holds. Logged lines show secrets as *****.
 //
 //   she-lab-ovm-cli --host NAME --manager-root DIR --hosts-dir DIR --log AGENTLOG
 #include <chrono>
 #include <cstdio>
+#include <iostream>
 #include <ctime>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 #include <unistd.h>
 
+#include "hosts/ovm_cli_command.h"
 #include "lab/ovm/ovm_cli_server.h"
 
 namespace {
@@ -51,21 +58,35 @@ int main(int argc, char** argv) {
     return 2;
   }
   const char* raw_env = std::getenv("SSH_ORIGINAL_COMMAND");
-  const std::string line = raw_env ? raw_env : "";
-  log_line(log, {{"time", stamp("%Y-%m-%dT%H:%M:%SZ")}, {"host", host}, {"pid", ::getpid()}, {"command", line}});
-  if (line.empty()) {
-    std::fputs("she-lab-ovm-cli: the lab's CLI answers one command per connection (ssh -p PORT admin@manager 'list Vm')\n",
-               stderr);
+  std::vector<std::string> lines;
+  if (raw_env && *raw_env) {
+    lines.push_back(raw_env);
+  } else {
+    for (std::string l; std::getline(std::cin, l);) {
+      if (!l.empty() && l.back() == '\r') l.pop_back();
+      if (l == "exit") break;
+      if (l.find_first_not_of(" \t") != std::string::npos) lines.push_back(l);
+    }
+  }
+  if (lines.empty()) {
+    log_line(log, {{"time", stamp("%Y-%m-%dT%H:%M:%SZ")}, {"host", host}, {"pid", ::getpid()}, {"command", ""}});
+    std::fputs("she-lab-ovm-cli: no command (give one, or one a line on standard input)\n", stderr);
     return 1;
   }
-  if (::access(setup.service_flag().c_str(), F_OK) != 0) {
-    std::fputs("Connection to Oracle VM Manager failed: the ovmm service is not running\n", stderr);
-    log_line(log, {{"host", host}, {"pid", ::getpid()}, {"exit", 1}});
-    return 1;
+  int exit_code = 0;
+  for (const std::string& line : lines) {
+    log_line(log, {{"time", stamp("%Y-%m-%dT%H:%M:%SZ")}, {"host", host}, {"pid", ::getpid()},
+                   {"command", she::ovm::shown_cli_line(line)}});
+    if (::access(setup.service_flag().c_str(), F_OK) != 0) {
+      std::fputs("Connection to Oracle VM Manager failed: the ovmm service is not running\n", stderr);
+      log_line(log, {{"host", host}, {"pid", ::getpid()}, {"exit", 1}});
+      return 1;
+    }
+    const auto reply = she::lab::ovm::answer_cli(setup, line, stamp("%Y-%m-%d %H:%M:%S,000 UTC"));
+    std::fwrite(reply.text.data(), 1, reply.text.size(), stdout);
+    std::fflush(stdout);
+    log_line(log, {{"host", host}, {"pid", ::getpid()}, {"exit", reply.exit_code}, {"wrote", reply.wrote}});
+    if (reply.exit_code != 0) exit_code = reply.exit_code;
   }
-  const auto reply = she::lab::ovm::answer_cli(setup, line, stamp("%Y-%m-%d %H:%M:%S,000 UTC"));
-  std::fwrite(reply.text.data(), 1, reply.text.size(), stdout);
-  std::fflush(stdout);
-  log_line(log, {{"host", host}, {"pid", ::getpid()}, {"exit", reply.exit_code}, {"wrote", reply.wrote}});
-  return reply.exit_code;
+  return exit_code;
 }

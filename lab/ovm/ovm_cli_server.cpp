@@ -1,10 +1,12 @@
 #include "lab/ovm/ovm_cli_server.h"
 
 #include <algorithm>
+#include <cctype>
 #include <fmt/format.h>
 #include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "hosts/ovm_cli_command.h"
 #include "lab/ovm/ovm_world.h"
@@ -95,6 +97,32 @@ void write_vm_cfg(const CliSetup& s, OvmWorld& w, const Json& vm) {
   std::ofstream(repo_dir / "VirtualMachines" / vm.value("id", std::string()) / "vm.cfg", std::ios::trunc) << text;
 }
 
+// A VM runs as a Xen domain (named by its id) on its repository's server:
+// what `xm list` there shows (lab/agent/ovm_server_tools.cpp).
+void set_domain(const CliSetup& s, OvmWorld& w, const Json& vm, bool running) {
+  Json* repo = w.by_id(vm.value("repository", std::string()));
+  if (!repo) return;
+  const fs::path file = s.hosts_dir / repo->value("server", std::string()) / "root/var/run/lab-xen/domains.json";
+  Json domains = Json::array();
+  if (std::ifstream in(file); in) domains = Json::parse(in, nullptr, false);
+  if (!domains.is_array()) domains = Json::array();
+  Json kept = Json::array();
+  int next = 1;
+  for (auto& d : domains) {
+    if (d.value("name", std::string()) != vm.value("id", std::string())) kept.push_back(d);
+    next = std::max(next, d.value("id", 0) + 1);
+  }
+  if (running) {
+    const Json& a = vm["attributes"];
+    const std::string id = vm.value("id", std::string());
+    kept.push_back({{"name", id}, {"id", next}, {"memory", a.value("memory", std::string("1024"))},
+                    {"vcpus", a.value("cpuCount", std::string("1"))},
+                    {"config", "/OVS/Repositories/" + repo->value("id", std::string()) + "/VirtualMachines/" + id + "/vm.cfg"}});
+  }
+  fs::create_directories(file.parent_path());
+  std::ofstream(file, std::ios::trunc) << kept.dump(2) << "\n";
+}
+
 std::string show(OvmWorld& w, const Json& o) {
   const std::string type = o.value("type", std::string());
   std::string d = fmt::format("  Id = {}  [{}]\n  Name = {}\n", o.value("id", std::string()), o.value("name", std::string()),
@@ -133,11 +161,14 @@ std::string show(OvmWorld& w, const Json& o) {
   return d;
 }
 
+void import_vm(OvmWorld& w, const Json& repo, const std::string& id, const std::string& cfg);
+
 // Reads the repository's files back, as a refresh does: a disk image the
 // database does not know becomes a VirtualDisk named after its file; a
 // known one whose file is gone, and that nothing maps, is dropped.
 void refresh(const CliSetup& s, OvmWorld& w, Json& repo) {
   fs::path dir = repository_dir(s, repo);
+  const Json repo_copy = repo;  // `repo` moves when objects are added
   std::ifstream marker(dir / ".ovsrepo");
   std::string text((std::istreambuf_iterator<char>(marker)), std::istreambuf_iterator<char>());
   if (text.find("OVS_REPO_UUID=" + repo.value("id", std::string())) == std::string::npos)
@@ -168,6 +199,122 @@ void refresh(const CliSetup& s, OvmWorld& w, Json& repo) {
       d["file"] = f;
       d["repository"] = repo_id;
     }
+  // The repository's VMs the database does not know (a reinstalled manager).
+  for (auto& e : fs::directory_iterator(dir / "VirtualMachines", ec)) {
+    const std::string id = e.path().filename().string();
+    std::ifstream cfg(e.path() / "vm.cfg");
+    if (!cfg || w.find("Vm", "id", id)) continue;
+    import_vm(w, repo_copy, id, std::string((std::istreambuf_iterator<char>(cfg)), std::istreambuf_iterator<char>()));
+  }
+}
+
+// A VM a repository holds (its vm.cfg) that the database does not know,
+// back in the database as a refresh finds it: its attributes, vNICs (MAC
+// and bridge, the network's id) and disks in their slots (xvda is 0).
+void import_vm(OvmWorld& w, const Json& repo, const std::string& id, const std::string& cfg) {
+  std::map<std::string, std::string> kv;
+  std::istringstream in(cfg);
+  for (std::string l; std::getline(in, l);)
+    if (size_t eq = l.find(" = "); eq != std::string::npos) kv[l.substr(0, eq)] = l.substr(eq + 3);
+  auto unquote = [](std::string v) {
+    if (v.size() >= 2 && v.front() == '\'' && v.back() == '\'') v = v.substr(1, v.size() - 2);
+    return v;
+  };
+  auto items = [](const std::string& list) {
+    std::vector<std::string> out;
+    for (size_t at = 0; (at = list.find('\'', at)) != std::string::npos;) {
+      size_t end = list.find('\'', at + 1);
+      if (end == std::string::npos) break;
+      out.push_back(list.substr(at + 1, end - at - 1));
+      at = end + 1;
+    }
+    return out;
+  };
+  Json& vm = w.add("Vm", unquote(kv["OVM_simple_name"]));
+  vm["id"] = id;
+  vm["status"] = "Stopped";
+  vm["repository"] = repo.value("id", std::string());
+  Json* server = w.find("Server", "name", repo.value("server", std::string()));
+  vm["pool"] = server ? server->value("pool", std::string()) : "";
+  vm["vnics"] = Json::array();
+  vm["mappings"] = Json::array();
+  vm["attributes"] = {{"memory", kv["memory"]}, {"cpuCount", kv["vcpus"]}, {"domainType", unquote(kv["OVM_domain_type"])},
+                      {"osType", unquote(kv["OVM_os_type"])},
+                      {"highAvailability", kv["OVM_high_availability"] == "True" ? "yes" : "no"}};
+  const std::string vm_id = id;
+  for (const std::string& vif : items(kv["vif"])) {
+    std::string mac, bridge;
+    std::istringstream parts(vif);
+    for (std::string p; std::getline(parts, p, ',');) {
+      if (p.rfind("mac=", 0) == 0) mac = p.substr(4);
+      if (p.rfind("bridge=", 0) == 0) bridge = p.substr(7);
+    }
+    if (mac.empty() || w.find("Vnic", "name", mac)) continue;
+    Json& n = w.add("Vnic", mac);
+    n["network"] = bridge;
+    n["vm"] = vm_id;
+    const std::string nid = n["id"];
+    (*w.by_id(vm_id))["vnics"].push_back(nid);
+  }
+  for (const std::string& d : items(kv["disk"])) {
+    // file:/OVS/Repositories/R/VirtualDisks/F,xvdX,w
+    const size_t comma = d.find(',');
+    const std::string path = d.substr(0, comma), file = path.substr(path.rfind('/') + 1);
+    const std::string dev = comma == std::string::npos ? "" : d.substr(comma + 1, d.find(',', comma + 1) - comma - 1);
+    Json* disk = nullptr;
+    for (Json* x : w.all("VirtualDisk"))
+      if (x->value("file", std::string()) == file && x->value("repository", std::string()) == repo.value("id", std::string()))
+        disk = x;
+    if (!disk || dev.size() != 4) continue;
+    const std::string disk_id = (*disk)["id"];
+    Json& m = w.add("VmDiskMapping", file);
+    m["slot"] = dev[3] - 'a';
+    m["disk"] = disk_id;
+    m["vm"] = vm_id;
+    const std::string mid = m["id"];
+    (*w.by_id(vm_id))["mappings"].push_back(mid);
+  }
+}
+
+// discoverServer ipAddress=... password=...: the server's agent checks the
+// password; a server that belongs to another manager (its recorded manager
+// UUID) is refused unless taken over. Once in, what the server knows comes
+// with it: its pool, the networks and the repositories it presents.
+std::string discover(const CliSetup& s, OvmWorld& w, const CliCommand& c) {
+  const std::string address = c.attribute("ipAddress");
+  if (address.empty()) throw Refusal{"OVMAPI_4003E discoverServer needs ipAddress="};
+  std::ifstream in(s.hosts_dir / address / "root/etc/ovs-agent/db/lab-server.json");
+  if (!in) throw Refusal{fmt::format("OVMRU_002018E Unable to connect to the server at {}: no Oracle VM agent answers", address)};
+  const Json agent = Json::parse(in, nullptr, false);
+  if (c.attribute("password").empty() || c.attribute("password") != agent.value("agent_password", std::string()))
+    throw Refusal{fmt::format("OVMRU_002005E The Oracle VM agent on {} refused the password", address)};
+  const std::string owner = agent.value("manager_uuid", std::string());
+  std::string take = c.attribute("takeOwnership");
+  std::transform(take.begin(), take.end(), take.begin(), ::tolower);
+  if (!owner.empty() && owner != w.manager_uuid() && take != "yes")
+    throw Refusal{fmt::format("OVMRU_002022E Server {} is owned by another Oracle VM Manager (UUID {}); this one is {}",
+                              address, owner, w.manager_uuid())};
+  std::string pool_id;
+  if (!agent.value("pool", std::string()).empty()) {
+    Json* pool = w.find("ServerPool", "name", agent["pool"].get<std::string>());
+    pool_id = pool ? (*pool)["id"].get<std::string>() : w.add("ServerPool", agent["pool"].get<std::string>())["id"].get<std::string>();
+  }
+  if (agent.contains("networks"))
+    for (auto& n : agent["networks"])
+      if (!w.find("Network", "id", n.value("id", std::string()))) w.add("Network", n.value("name", std::string()))["id"] = n["id"];
+  Json* server = w.find("Server", "name", address);
+  if (!server) server = &w.add("Server", address);
+  (*server)["pool"] = pool_id;
+  const std::string server_id = (*server)["id"];
+  if (agent.contains("repositories"))
+    for (auto& r : agent["repositories"])
+      if (!w.find("Repository", "id", r.value("id", std::string()))) {
+        Json& repo = w.add("Repository", r.value("name", std::string()));
+        repo["id"] = r["id"];
+        repo["server"] = address;
+        repo["lun"] = r.value("lun", std::string());
+      }
+  return fmt::format("  id:{}  name:{}\n", server_id, address);
 }
 
 std::string apply(const CliSetup& s, OvmWorld& w, const CliCommand& c, bool* wrote) {
@@ -284,8 +431,10 @@ std::string apply(const CliSetup& s, OvmWorld& w, const CliCommand& c, bool* wro
   if ((c.verb == "start" || c.verb == "stop") && type == "Vm") {
     Json& vm = named(w, c, "Vm");
     vm["status"] = c.verb == "start" ? "Running" : "Stopped";
+    set_domain(s, w, vm, c.verb == "start");
     return {};
   }
+  if (c.verb == "discoverServer" && type.empty()) return discover(s, w, c);
   if (c.verb == "refresh" && type == "Repository") {
     refresh(s, w, named(w, c, "Repository"));
     return {};
@@ -299,7 +448,8 @@ std::string apply(const CliSetup& s, OvmWorld& w, const CliCommand& c, bool* wro
 CliReply answer_cli(const CliSetup& setup, const std::string& line, const std::string& now) {
   CliReply r;
   CliCommand c;
-  std::string head = fmt::format("Command: {}\n", line);
+  // The CLI echoes a password as *****, never as given.
+  std::string head = fmt::format("Command: {}\n", she::ovm::shown_cli_line(line));
   auto failure = [&](const std::string& job, const std::string& message) {
     r.text = head + "Status: Failure\nTime: " + now + "\n" + (job.empty() ? "" : "JobId: " + job + "\n") +
              "Error Msg: " + message + "\n";

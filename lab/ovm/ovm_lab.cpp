@@ -105,6 +105,15 @@ Json definition(const Json& vm) {
 
 }  // namespace
 
+bool is_ovm_scenario(const fs::path& file) {
+  try {
+    YAML::Node root = YAML::LoadFile(file.string());
+    return root.IsMap() && root["ovm"];
+  } catch (const YAML::Exception&) {
+    return false;
+  }
+}
+
 Json load_ovm_scenario(const fs::path& file) {
   YAML::Node root;
   try {
@@ -149,7 +158,7 @@ void seed_ovm_lab(const Json& sc, const HostFleet& fleet) {
                                                     "UUID={}\nBUILDID=3.4.6.2105\n",
                                                     uuid));
   write(mgr.in_sandbox("/etc/sysconfig/ovmm"), fmt::format("RUN_OVMM=YES\nUUID={}\n", uuid));
-  for (const char* tool : {"/u01/app/oracle/ovm-manager-3/ovm_tools/bin/BackupDatabase",
+  for (const char* tool : {"/u01/app/oracle/ovm-manager-3/ovm_tools/bin/BackupDatabase", kManagerInstaller,
                            "/u01/app/oracle/ovm-manager-3/ovm_tools/bin/RestoreDatabase.sh", "/sbin/service", "/bin/tar"})
     write(mgr.in_sandbox(tool), "#!/bin/sh\n# lab marker: the lab agent runs this tool\n");
   fs::create_directories(mgr.in_sandbox(kManagerBackups));
@@ -206,6 +215,20 @@ void seed_ovm_lab(const Json& sc, const HostFleet& fleet) {
   }
   w.save(setup.database_path());
 
+  // What each server's agent knows of itself (its manager's UUID, its pool,
+  // the networks and repositories it has) and its agent password: what a
+  // reinstalled manager learns back with discoverServer.
+  for (auto& srv : list(sc, "servers")) {
+    Json agent = {{"manager_uuid", uuid}, {"pool", str(srv, "pool")},
+                  {"agent_password", str(sc["manager"], "agent_password", "lab-agent-password")},
+                  {"networks", Json::array()}, {"repositories", Json::array()}};
+    for (Json* n : w.all("Network")) agent["networks"].push_back({{"id", (*n)["id"]}, {"name", (*n)["name"]}});
+    for (Json* r : w.all("Repository"))
+      if (r->value("server", std::string()) == str(srv, "name"))
+        agent["repositories"].push_back({{"id", (*r)["id"]}, {"name", (*r)["name"]}, {"lun", (*r)["lun"]}});
+    write(fleet.host(str(srv, "name")).in_sandbox("/etc/ovs-agent/db/lab-server.json"), agent.dump(2) + "\n");
+  }
+
   // VMs through the lab CLI: the database and every vm.cfg as the manager makes them.
   for (auto& r : list(sc, "repositories")) run_cli(setup, {"refresh", "Repository", {{"name", str(r, "name")}}, "", {}});
   for (auto& vm : list(sc, "vms")) {
@@ -239,6 +262,11 @@ void seed_ovm_lab(const Json& sc, const HostFleet& fleet) {
     Json vms = Json::array();
     for (auto& vm : list(sc, "vms")) vms.push_back(definition(vm));
     write(storage.in_sandbox(str(kept, "definitions")), Json{{"vms", vms}}.dump(2) + "\n");
+  }
+  if (kept.contains("config")) {  // the manager's .config as ovm-backup copies it
+    std::ifstream in(mgr.in_sandbox(kManagerConfig), std::ios::binary);
+    write(storage.in_sandbox(str(kept, "config")),
+          std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()));
   }
   if (kept.contains("repository_backup"))
     for (auto& r : list(sc, "repositories")) {
@@ -303,6 +331,16 @@ void seed_ovm_lab(const Json& sc, const HostFleet& fleet) {
           if (str(l, "wwid") == str(r, "lun")) l.erase("ocfs2");  // no filesystem on the LUN any more
         write(h.in_sandbox(kLunsFile), luns.dump(2) + "\n");
       }
+  }
+  if (faults.value("lost_manager", false)) {
+    // The manager's box rebuilt from nothing: no database, no backup of it,
+    // no .config; the installer is there to run.
+    fs::remove(setup.database_path());
+    fs::remove(setup.service_flag());
+    fs::remove_all(mgr.in_sandbox(kManagerBackups));
+    fs::create_directories(mgr.in_sandbox(kManagerBackups));
+    fs::remove(mgr.in_sandbox(kManagerConfig));
+    fs::remove(mgr.in_sandbox("/etc/sysconfig/ovmm"));
   }
   if (faults.value("lost_database", false)) {
     fs::remove(setup.database_path());

@@ -18,6 +18,11 @@
 
 namespace she::lab::ovm {
 
+/// Whether a scenario file is an Oracle VM one (a top-level `ovm:` key),
+/// so she-lab serves it as such; false for anything else, unreadable
+/// files included (the oVirt loader then reports them).
+bool is_ovm_scenario(const std::filesystem::path& file);
+
 /// The scenario as JSON (its `ovm:` map). Throws std::runtime_error with
 /// file:line:column for a file that is not an OVM scenario.
 nlohmann::json load_ovm_scenario(const std::filesystem::path& file);
@@ -40,6 +45,7 @@ void write_ovm_environment(const std::filesystem::path& path, const HostFleet& f
 inline constexpr const char* kManagerDatabase = "/u01/app/oracle/mysql/data/ovs.json";
 inline constexpr const char* kManagerBackups = "/u01/app/oracle/mysql/dbbackup";
 inline constexpr const char* kManagerConfig = "/u01/app/oracle/ovm-manager-3/.config";
+inline constexpr const char* kManagerInstaller = "/mnt/ovmm/runInstaller.sh";
 inline constexpr const char* kLunsFile = "/etc/lab-ovm/luns.json";
 
 }  // namespace she::lab::ovm

@@ -115,6 +115,45 @@ class OvmStep : public HostStep {
     return s;
   }
 
+  /// A command given to the CLI's session on standard input (ssh -p 10000
+  /// admin@manager < script) instead of on the command line: the way a
+  /// password reaches the CLI without being in a command line, so in no
+  /// process list or log of one. The dry run and logs show c.shown().
+  static Sent cli_session(const StepContext& ctx, const ovm::CliCommand& c) {
+    SshSession& ssh = session(ctx, "manager");
+    const std::string input = c.line() + "\nexit\n";
+    ExecOptions o;
+    o.runner = ctx.services().runner;
+    o.writes = !c.reads();
+    o.should_stop = ctx.services().should_stop;
+    o.shown_input = c.shown() + "\nexit\n";
+    size_t sent_bytes = 0;
+    o.stdin_source = [&](char* buf, size_t cap) {
+      size_t n = std::min(cap, input.size() - sent_bytes);
+      std::copy(input.data() + sent_bytes, input.data() + sent_bytes + n, buf);
+      sent_bytes += n;
+      return n;
+    };
+    if (ctx.services().progress) ctx.services().progress(ssh.target().name + ": OVM> " + c.shown());
+    ExecResult r = ssh.exec("", o);
+    Sent s;
+    if (r.rehearsed) {
+      s.rehearsed = true;
+      s.answer.parsed = s.answer.success = true;
+      return s;
+    }
+    s.answer = ovm::parse_cli_answer(r.stdout_tail);
+    if (!s.answer.parsed)
+      throw StepError("command", fmt::format("{}: no OVM CLI answer to `{}` (exit {}): {}", ssh.target().name, c.shown(),
+                                             r.exit_status, (r.stderr_tail.empty() ? r.stdout_tail : r.stderr_tail).substr(0, 300)));
+    if (!s.answer.success)
+      throw StepError(error_class(s.answer.failure),
+                      fmt::format("{}: the OVM CLI refused `{}` ({}): {}; fix what the manager names, then run again",
+                                  ssh.target().name, c.shown(), ovm::failure_name(s.answer.failure),
+                                  s.answer.error.empty() ? "no Error Msg" : s.answer.error));
+    return s;
+  }
+
   static std::string error_class(ovm::CliFailure f) {
     switch (f) {
       case ovm::CliFailure::InUse:
@@ -431,9 +470,95 @@ class OvmVmDefinitions : public HostStep {
   }
 };
 
+// discoverServer: a server back under a (reinstalled) manager. The agent
+// password is a secret reference, resolved only here and given to the CLI
+// on its session's standard input, never on a command line.
+class OvmServerDiscover : public OvmStep {
+ public:
+  OvmServerDiscover()
+      : OvmStep("ovm.server.discover", StepKind::Idempotent,
+                "discover an Oracle VM server through the OVM CLI (discoverServer), its agent password given on the "
+                "CLI session's standard input; skipped when the manager knows the server",
+                {manager_param(),
+                 required("server", ParamType::String, "the server's address as the manager reaches it (ipAddress=)"),
+                 required("password", ParamType::Secret, "the server's Oracle VM agent password (a secret reference)"),
+                 optional("take_ownership", ParamType::Bool, false,
+                          "takeOwnership=Yes: take a server another manager owns (not needed with the same UUID)")},
+                {{"id", false, "the server's id in the manager"}, {"discovered", false, "false when it was known"}}) {}
+
+ protected:
+  StepResult run(const StepContext& ctx) const override {
+    StepResult out;
+    // A dry run shows the discovery: the manager it would ask may not run
+    // yet (its reinstall only shown).
+    const bool rehearsal = ctx.services().runner && ctx.services().runner->rehearsal();
+    if (!rehearsal) {
+      Sent known = cli(ctx, show("Server", "name", ctx.text("server")), true);
+      if (known.answer.success) {
+        out.outputs = {{"id", known.answer.id()}, {"discovered", false}};
+        return out;
+      }
+    }
+    ovm::CliCommand c{"discoverServer", "", {{"ipAddress", ctx.text("server")}, {"password", ctx.secret("password")}}, "", {}};
+    if (ctx.flag("take_ownership")) c.attributes.emplace_back("takeOwnership", "Yes");
+    Sent sent = cli_session(ctx, c);
+    out.outputs = {{"id", sent.answer.id()}, {"discovered", true}};
+    return out;
+  }
+
+  CheckResult probe(const StepContext& ctx, Value& outputs) const override {
+    Sent known = cli(ctx, show("Server", "name", ctx.text("server")), true);
+    if (!known.answer.success) return CheckResult::NotDone;
+    outputs = {{"id", known.answer.id()}, {"discovered", false}};
+    return CheckResult::Done;
+  }
+};
+
+// The manager's .config as ovm-backup keeps it (KEY=VALUE lines): its UUID
+// is what a reinstall must reuse, so the servers and repositories, which
+// record their manager's UUID, take the new manager for the old one.
+class OvmManagerConfig : public HostStep {
+ public:
+  OvmManagerConfig()
+      : HostStep("ovm.manager.config", StepKind::Read,
+                 "read an Oracle VM Manager .config (the copy ovm-backup keeps) from a host: its UUID and fields",
+                 {optional("host", ParamType::SshTarget, "backup_storage", "where the file is"),
+                  // Optional for the loader: a plan that reinstalls only when given a
+                  // .config names it from a parameter that may be empty.
+                  optional("path", ParamType::String, "", "the .config file (required to run)")},
+                 {{"uuid", false, "the manager's UUID (UUID=)"}, {"fields", false, "every KEY=VALUE"}}) {}
+
+ protected:
+  StepResult run(const StepContext& ctx) const override {
+    if (ctx.text("path").empty()) throw StepError("fatal", "ovm.manager.config needs path: the manager's .config file");
+    SshSession& ssh = session(ctx);
+    ExecResult r = exec_ok(ctx, ssh, {"cat", "--", ctx.text("path")}, Effect::Reads);
+    StepResult out;
+    out.outputs = {{"fields", Value::object()}};
+    size_t at = 0;
+    for (size_t nl; at < r.stdout_tail.size(); at = nl + 1) {
+      nl = r.stdout_tail.find('\n', at);
+      if (nl == std::string::npos) nl = r.stdout_tail.size();
+      const std::string line = r.stdout_tail.substr(at, nl - at);
+      const size_t eq = line.find('=');
+      if (eq != std::string::npos && eq > 0) out.outputs["fields"][line.substr(0, eq)] = line.substr(eq + 1);
+    }
+    const Value& f = out.outputs["fields"];
+    const std::string uuid = f.contains("UUID") ? f["UUID"].get<std::string>() : "";
+    if (uuid.size() != 32 || uuid.find_first_not_of("0123456789abcdef") != std::string::npos)
+      throw StepError("fatal", fmt::format("{}: {} has no manager UUID (a line UUID= with 32 hex digits): is it the "
+                                           "manager's .config as ovm-backup copies it?",
+                                           ssh.target().name, ctx.text("path")));
+    out.outputs["uuid"] = uuid;
+    return out;
+  }
+};
+
 }  // namespace
 
 void register_ovm_steps(StepCatalog& c) {
+  c.add(std::make_unique<OvmServerDiscover>());
+  c.add(std::make_unique<OvmManagerConfig>());
   c.add(std::make_unique<OvmVmDefinitions>());
   c.add(std::make_unique<OvmCli>());
   c.add(std::make_unique<OvmVmCapture>());
