@@ -12,6 +12,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace she::lab::agent {
@@ -54,6 +55,12 @@ int systemctl(Agent& a, const Args& argv);
 /// Oracle VM servers' and manager's tools (ovm_server_tools.cpp,
 /// ovm_manager_tools.cpp): `handled` false when argv names none of them.
 int ovm_server_command(Agent& a, const Args& argv, bool* handled);
+/// Whether argv[0] names one of `tools` (name, the file that marks it
+/// installed) and it is installed on this host: false with `*code` set (127
+/// and bash's message when it is not installed; 127 when it is none of them,
+/// `*handled` false).
+bool installed_tool(const Agent& a, const Args& argv, const std::vector<std::pair<std::string, std::string>>& tools,
+                    bool* handled, int* code);
 int ovm_manager_command(Agent& a, const Args& argv, bool* handled);
 /// `sh -c SCRIPT`, SCRIPT a pipeline of the commands above.
 int shell(Agent& a, const Args& argv);

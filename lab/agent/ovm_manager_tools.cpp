@@ -136,16 +136,7 @@ int ovm_manager_command(Agent& a, const Args& argv, bool* handled) {
       {"RestoreDatabase.sh", "/u01/app/oracle/ovm-manager-3/ovm_tools/bin/RestoreDatabase.sh"},
       {"runInstaller.sh", "/mnt/ovmm/runInstaller.sh"}};
   const std::string name = fs::path(argv[0]).filename().string();
-  *handled = false;
-  for (const auto& [tool, marker] : tools)
-    if (name == tool) {
-      *handled = true;
-      if (!fs::exists(a.map(marker))) {
-        err("bash: line 1: " + argv[0] + ": command not found\n");
-        return 127;
-      }
-    }
-  if (!*handled) return 127;
+  if (int code = 0; !installed_tool(a, argv, tools, handled, &code)) return code;
   if (name == "service") return service(a, argv);
   if (name == "BackupDatabase") return backup_database(a, argv);
   if (name == "runInstaller.sh") return run_installer(a, argv);

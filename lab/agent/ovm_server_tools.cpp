@@ -374,21 +374,28 @@ int xm(const Agent& a, const Args& argv) {
 
 }  // namespace
 
-int ovm_server_command(Agent& a, const Args& argv, bool* handled) {
-  static const std::vector<std::pair<std::string, std::string>> tools = {
-      {"multipath", "/sbin/multipath"}, {"tunefs.ocfs2", "/sbin/tunefs.ocfs2"}, {"mkfs.ocfs2", "/sbin/mkfs.ocfs2"},
-      {"reflink", "/usr/bin/reflink"},  {"tar", "/bin/tar"},                 {"xm", "/usr/sbin/xm"}};
+bool installed_tool(const Agent& a, const Args& argv, const std::vector<std::pair<std::string, std::string>>& tools,
+                    bool* handled, int* code) {
   const std::string name = fs::path(argv[0]).filename().string();
   *handled = false;
+  *code = 127;
   for (const auto& [tool, marker] : tools)
     if (name == tool) {
       *handled = true;
       if (!fs::exists(a.map(marker))) {
         err("bash: line 1: " + argv[0] + ": command not found\n");
-        return 127;
+        return false;
       }
     }
-  if (!*handled) return 127;
+  return *handled;
+}
+
+int ovm_server_command(Agent& a, const Args& argv, bool* handled) {
+  static const std::vector<std::pair<std::string, std::string>> tools = {
+      {"multipath", "/sbin/multipath"}, {"tunefs.ocfs2", "/sbin/tunefs.ocfs2"}, {"mkfs.ocfs2", "/sbin/mkfs.ocfs2"},
+      {"reflink", "/usr/bin/reflink"},  {"tar", "/bin/tar"},                 {"xm", "/usr/sbin/xm"}};
+  const std::string name = fs::path(argv[0]).filename().string();
+  if (int code = 0; !installed_tool(a, argv, tools, handled, &code)) return code;
   if (name == "multipath") return multipath(a, argv);
   if (name == "tunefs.ocfs2") return tunefs(a, argv);
   if (name == "mkfs.ocfs2") return mkfs(a, argv);

@@ -19,19 +19,11 @@
 #include <vector>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "hosts/ovm_cli_command.h"
 #include "lab/ovm/ovm_cli_server.h"
 
 namespace {
-
-std::string stamp(const char* format) {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, format, &tm);
-  return buf;
-}
 
 void log_line(const std::string& file, const nlohmann::json& entry) {
   const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -69,20 +61,20 @@ int main(int argc, char** argv) {
     }
   }
   if (lines.empty()) {
-    log_line(log, {{"time", stamp("%Y-%m-%dT%H:%M:%SZ")}, {"host", host}, {"pid", ::getpid()}, {"command", ""}});
+    log_line(log, {{"time", she::format_utc_now("%Y-%m-%dT%H:%M:%SZ")}, {"host", host}, {"pid", ::getpid()}, {"command", ""}});
     std::fputs("she-lab-ovm-cli: no command (give one, or one a line on standard input)\n", stderr);
     return 1;
   }
   int exit_code = 0;
   for (const std::string& line : lines) {
-    log_line(log, {{"time", stamp("%Y-%m-%dT%H:%M:%SZ")}, {"host", host}, {"pid", ::getpid()},
+    log_line(log, {{"time", she::format_utc_now("%Y-%m-%dT%H:%M:%SZ")}, {"host", host}, {"pid", ::getpid()},
                    {"command", she::ovm::shown_cli_line(line)}});
     if (::access(setup.service_flag().c_str(), F_OK) != 0) {
       std::fputs("Connection to Oracle VM Manager failed: the ovmm service is not running\n", stderr);
       log_line(log, {{"host", host}, {"pid", ::getpid()}, {"exit", 1}});
       return 1;
     }
-    const auto reply = she::lab::ovm::answer_cli(setup, line, stamp("%Y-%m-%d %H:%M:%S,000 UTC"));
+    const auto reply = she::lab::ovm::answer_cli(setup, line, she::format_utc_now("%Y-%m-%d %H:%M:%S,000 UTC"));
     std::fwrite(reply.text.data(), 1, reply.text.size(), stdout);
     std::fflush(stdout);
     log_line(log, {{"host", host}, {"pid", ::getpid()}, {"exit", reply.exit_code}, {"wrote", reply.wrote}});
