@@ -78,7 +78,8 @@ Value Environment::to_value() const {
 }
 
 const std::vector<std::string>& known_host_roles() {
-  static const std::vector<std::string> roles = {"hosted_engine", "failover", "regular", "spm", "spare"};
+  static const std::vector<std::string> roles = {"hosted_engine", "failover", "regular", "spm", "spare",
+                                                  "engine_machine", "database"};
   return roles;
 }
 
