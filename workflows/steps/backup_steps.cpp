@@ -153,10 +153,13 @@ class EngineBackupRestore : public HostStep {
     }
     if (!o.db_passfile.empty()) remove_secret_files(ctx, ssh, {o.db_passfile});
     EngineBackupOutcome out = parse_engine_backup(r.stdout_tail, r.stderr_tail, r.exit_status);
-    if (!out.ok && !r.rehearsed)
-      throw StepError("command", fmt::format("{}: engine-backup --mode=restore failed (exit {}): {}", ssh.target().name,
+    if (!out.ok && !r.rehearsed) {
+      const std::string remedy = engine_backup_restore_remedy(r.stderr_tail + r.stdout_tail);
+      throw StepError("command", fmt::format("{}: engine-backup --mode=restore failed (exit {}): {}{}", ssh.target().name,
                                              r.exit_status,
-                                             out.fatal.empty() ? r.stderr_tail.substr(0, 300) : fmt::format("{}", fmt::join(out.fatal, "; "))));
+                                             out.fatal.empty() ? r.stderr_tail.substr(0, 300) : fmt::format("{}", fmt::join(out.fatal, "; ")),
+                                             remedy.empty() ? "" : ". Remedy: " + remedy));
+    }
     return {};
   }
 };

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <fmt/format.h>
 
+#include "hosts/engine_backup_command.h"
 #include "hosts/postgres_commands.h"
 #include "workflows/steps/host_step.h"
 #include "workflows/steps/schema.h"
@@ -193,8 +194,21 @@ class EngineCleanupRun : public PostgresStep {
 
  protected:
   StepResult run(const StepContext& ctx) const override {
-    exec_ok(ctx, session(ctx), {"engine-cleanup", "--accept-defaults"}, Effect::Writes, true);
-    return {};
+    SshSession& ssh = session(ctx);
+    ExecResult r = exec(ctx, ssh, {"engine-cleanup", "--accept-defaults"}, Effect::Writes, true);
+    if (r.exit_status == 0 || r.rehearsed) return {};
+    // engine-cleanup reaches the database with the engine's own settings:
+    // its failures to connect are the restore's, and so are the remedies.
+    const std::string out = r.stdout_tail + r.stderr_tail;
+    std::string error;
+    for (std::size_t at = 0; (at = out.find("[ ERROR ]", at)) != std::string::npos; ++at) {
+      error = out.substr(at, out.find('\n', at) - at);
+      break;
+    }
+    const std::string remedy = engine_backup_restore_remedy(out);
+    throw StepError("command", fmt::format("{}: engine-cleanup failed (exit {}): {}{}", ssh.target().name, r.exit_status,
+                                           error.empty() ? out.substr(0, 300) : error,
+                                           remedy.empty() ? "" : ". Remedy: " + remedy));
   }
   // engine-cleanup removes the engine's database settings: their absence
   // is its effect (or an engine never set up, which needs no cleanup).
