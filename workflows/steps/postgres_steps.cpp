@@ -36,6 +36,7 @@ class PostgresStep : public HostStep {
   /// The superuser's answer to a probe query: true when it printed "1".
   static bool psql_says_yes(const StepContext& ctx, SshSession& ssh, const std::string& sql) {
     ExecResult r = exec(ctx, ssh, postgres_psql_argv(sql), Effect::Reads);
+    if (r.rehearsed) return false;  // offline: unknown, so the writes a "no" leads to are shown
     if (r.exit_status != 0)
       throw StepError("command", fmt::format("{}: psql failed (exit {}): {}", ssh.target().name, r.exit_status,
                                              r.stderr_tail.substr(0, 300)));
@@ -63,11 +64,14 @@ class PostgresInit : public PostgresStep {
   }
 
  private:
+  // Offline (a rehearsed read), neither is known: the writes are shown.
   static bool initialised(const StepContext& ctx, SshSession& ssh) {
-    return exec(ctx, ssh, {"test", "-f", std::string(kPostgresDataDir) + "/PG_VERSION"}, Effect::Reads).exit_status == 0;
+    ExecResult r = exec(ctx, ssh, {"test", "-f", std::string(kPostgresDataDir) + "/PG_VERSION"}, Effect::Reads);
+    return !r.rehearsed && r.exit_status == 0;
   }
   static bool running(const StepContext& ctx, SshSession& ssh) {
-    return exec(ctx, ssh, {"systemctl", "is-active", "--quiet", "postgresql"}, Effect::Reads).exit_status == 0;
+    ExecResult r = exec(ctx, ssh, {"systemctl", "is-active", "--quiet", "postgresql"}, Effect::Reads);
+    return !r.rehearsed && r.exit_status == 0;
   }
 };
 
@@ -176,6 +180,7 @@ class PostgresHbaEntry : public PostgresStep {
   }
   static bool present(const StepContext& ctx, SshSession& ssh, const std::string& line) {
     ExecResult r = exec(ctx, ssh, {"cat", ctx.text("file")}, Effect::Reads);
+    if (r.rehearsed) return false;
     if (r.exit_status != 0)
       throw StepError("command", fmt::format("{}: cannot read {}: {}", ssh.target().name, ctx.text("file"),
                                              r.stderr_tail.substr(0, 200)));
