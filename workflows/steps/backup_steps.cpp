@@ -162,6 +162,19 @@ class EngineBackupRestore : public HostStep {
     }
     return {};
   }
+
+  // engine-backup writes its log from the start and ends a restore with
+  // "You should now run engine-setup": in this step's own log that line is
+  // evidence of its effect, the log's absence evidence of none.
+  CheckResult probe(const StepContext& ctx, Value&) const override {
+    if (!ctx.has("log") || ctx.text("log").empty()) return CheckResult::Unknown;
+    ExecResult r = exec(ctx, session(ctx), {"cat", "--", ctx.text("log")}, Effect::Reads);
+    if (r.rehearsed) return CheckResult::Unknown;
+    if (r.exit_status != 0) return r.stderr_tail.find("No such file") != std::string::npos ? CheckResult::NotDone
+                                                                                            : CheckResult::Unknown;
+    return r.stdout_tail.find("You should now run engine-setup") != std::string::npos ? CheckResult::Done
+                                                                                         : CheckResult::Unknown;
+  }
 };
 
 class EngineSetupRun : public HostStep {
@@ -177,6 +190,13 @@ class EngineSetupRun : public HostStep {
   StepResult run(const StepContext& ctx) const override {
     exec_ok(ctx, session(ctx), engine_setup_argv(ctx.text("answer_file"), ctx.flag("offline")), Effect::Writes, true);
     return {};
+  }
+  // engine-setup ends by starting the engine service; before it (after a
+  // restore or a cleanup) the service is stopped.
+  CheckResult probe(const StepContext& ctx, Value&) const override {
+    ExecResult r = exec(ctx, session(ctx), {"systemctl", "is-active", "--quiet", "ovirt-engine"}, Effect::Reads);
+    if (r.rehearsed) return CheckResult::Unknown;
+    return r.exit_status == 0 ? CheckResult::Done : r.exit_status == 3 ? CheckResult::NotDone : CheckResult::Unknown;
   }
 };
 
