@@ -62,7 +62,7 @@ struct FreshTrial {
 
 }  // namespace
 
-TEST_CASE("engine restore crash campaign: engine-restore-fresh killed after every step - resumed to the same end, restore and setup once") {
+TEST_CASE("engine restore crash campaign: engine-restore-fresh killed after every step - resumed to the same end with restore and setup once") {
   if (lab::postgres_bin_dir().empty()) return;
   test::TempDir keep;
   fs::path archive;

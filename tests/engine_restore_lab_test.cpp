@@ -64,7 +64,7 @@ struct EngineLab : ProcedureLab {
 
 }  // namespace
 
-TEST_CASE("lab engine machines: a real database is dumped, provisioned and restored into a fresh machine") {
+TEST_CASE("lab engine machines: a real database is dumped then provisioned and restored on a fresh machine") {
   if (lab::postgres_bin_dir().empty()) return;
   EngineLab lab;
   CHECK(lab.sql("engine", "select count(*) from vds_static;") == "2");

@@ -74,7 +74,7 @@ TEST_CASE("engine-restore-fresh: the database prepared by hand on a fresh machin
   CHECK(r.output.find("Fresh-Db-Pass-7") == std::string::npos);
 }
 
-TEST_CASE("engine-restore-overwrite: engine-cleanup, then the backed-up credentials") {
+TEST_CASE("engine-restore-overwrite: engine-cleanup then the backed-up credentials") {
   if (lab::postgres_bin_dir().empty()) return;
   EngineProcedureLab lab;
   const std::string backup = lab.stored_engine_backup();
@@ -88,7 +88,7 @@ TEST_CASE("engine-restore-overwrite: engine-cleanup, then the backed-up credenti
   lab.check_no_secret_leaked(r.output);
 }
 
-TEST_CASE("engine-restore-credentials: a new password for the owner, then --change-db-credentials") {
+TEST_CASE("engine-restore-credentials: a new password for the owner then --change-db-credentials") {
   if (lab::postgres_bin_dir().empty()) return;
   EngineProcedureLab lab;
   const std::string backup = lab.stored_engine_backup();
