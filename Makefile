@@ -35,6 +35,7 @@ bench: build
 	$(BUILD)/she-bench-engine
 	$(BUILD)/she-bench-transfer
 	$(BUILD)/she-bench-restore
+	$(BUILD)/she-bench-scale
 
 # Each fuzz target for FUZZ_TIME seconds under libFuzzer, in a clang build
 # of its own with AddressSanitizer and UBSan (scripts/fuzz). `make test`

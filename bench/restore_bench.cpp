@@ -6,6 +6,9 @@
 // HTTPS in-process, every host a real sshd on loopback), runs she-backup,
 // applies the failover disaster, then times she-restore as a child process.
 //
+// Then the site-loss figure: she-remove-nonoperational over 20 dead
+// hosted-engine hosts at concurrency 10 against concurrency 1.
+//
 //   she-bench-restore [INSTALL_SECONDS]     (default 3)
 //
 // Figures only: nothing here asserts a time.
@@ -29,7 +32,7 @@
 #include <unistd.h>
 #include <vector>
 
-#include "base/install_layout.h"
+#include "bench_process.h"
 #include "lab/engine_server.h"
 #include "lab/host_fleet.h"
 #include "lab/lab_environment.h"
@@ -39,6 +42,7 @@
 #include "lab/world.h"
 
 using namespace she;
+using namespace she::bench;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
@@ -88,129 +92,12 @@ std::string scenario_yaml(const lab::Durations& d) {
   return y;
 }
 
-/// A directory removed (recursively) when it goes.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "she-bench-restore-XXXXXX").string();
-    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-void write_file(const fs::path& p, const std::string& text) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out << text;
-  if (!out) throw std::runtime_error("cannot write " + p.string());
-}
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-/// she-restore next to this executable (the same build directory), else
-/// the one the build made.
-fs::path she_restore_binary() {
-  if (fs::path self = self_executable(); !self.empty())
-    if (fs::path sibling = first_executable({self.parent_path() / "she-restore"}); !sibling.empty()) return sibling;
-  return SHE_RESTORE_BINARY;
-}
-
-struct ProcessResult {
-  int exit_code = -1;
-  double seconds = 0;
-  std::string output;
-};
-
-/// Kills and reaps the child if still running when it goes (an exception).
-struct ChildGuard {
-  pid_t pid = -1;
-  ~ChildGuard() {
-    if (pid > 0) {
-      ::kill(pid, SIGKILL);
-      int st = 0;
-      while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-      }
-    }
-  }
-};
-
-/// Runs `args` (argv[0] the binary) with `extra_env` on top of ours, stdin
-/// /dev/null, stdout and stderr to `log`; times it from fork to exit.
-/// Killed after `timeout`.
-ProcessResult run_process(const std::vector<std::string>& args, const std::vector<std::string>& extra_env,
-                          const fs::path& log, std::chrono::seconds timeout) {
-  // Everything the child needs is built before fork: a threaded parent's
-  // child may only call async-signal-safe functions.
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  std::vector<std::string> env_text;
-  for (char** e = environ; *e; ++e) {
-    std::string kv = *e;
-    bool overridden = std::any_of(extra_env.begin(), extra_env.end(), [&](const std::string& x) {
-      return kv.compare(0, x.find('=') + 1, x, 0, x.find('=') + 1) == 0;
-    });
-    if (!overridden) env_text.push_back(kv);
-  }
-  env_text.insert(env_text.end(), extra_env.begin(), extra_env.end());
-  std::vector<char*> envp;
-  for (auto& e : env_text) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  const std::string log_path = log.string();
-
-  ProcessResult r;
-  const auto start = Clock::now();
-  ChildGuard child;
-  child.pid = ::fork();
-  if (child.pid < 0) throw std::runtime_error("fork failed");
-  if (child.pid == 0) {
-    int in = ::open("/dev/null", O_RDONLY);
-    int out = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (in < 0 || out < 0) _exit(127);
-    ::dup2(in, 0);
-    ::dup2(out, 1);
-    ::dup2(out, 2);
-    ::execve(argv[0], argv.data(), envp.data());
-    _exit(127);
-  }
-  int status = 0;
-  while (true) {
-    pid_t done = ::waitpid(child.pid, &status, WNOHANG);
-    if (done == child.pid) break;
-    if (done < 0 && errno != EINTR) throw std::runtime_error("waitpid failed");
-    if (Clock::now() - start > timeout) {
-      r.output = read_file(log) + fmt::format("\n[bench: killed after {} s]\n", timeout.count());
-      return r;  // the guard kills and reaps it
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  child.pid = -1;
-  r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.output = read_file(log);
-  return r;
-}
-
 /// One fresh lab: the engine in-process over HTTPS and every host a real
 /// sshd on loopback, with the environment file the plans use. Members go in
 /// reverse order: the fleet stops before the engine server, and the
 /// directory goes last.
 struct BenchLab {
-  TempDir dir;
+  TempDir dir{"she-bench-restore"};
   lab::WorldState state;
   lab::World world;
   lab::LabPki pki;
@@ -246,7 +133,7 @@ struct BenchLab {
     fs::path plan = dir.path() / (name + ".yaml");
     write_file(plan, "plan: " + name + "\nuses: " + uses + "\nenvironment: " + environment.string() + "\n" +
                          (with.empty() ? "" : "with:\n" + with));
-    return run_process({she_restore_binary().string(), plan.string(), "--yes", "--state-dir",
+    return run_process({she_restore_binary(SHE_RESTORE_BINARY).string(), plan.string(), "--yes", "--state-dir",
                         (dir.path() / "state").string()},
                        {"ENGINE_VM_ROOT_PASSWORD=x"}, dir.path() / (name + ".log"), std::chrono::seconds(600));
   }
@@ -260,12 +147,6 @@ struct BenchLab {
   /// The failover procedure's disaster (lab/staged_disaster.h).
   void disaster() { lab::apply_disaster(world, fleet, kFailover); }
 };
-
-std::string tail(const std::string& text, int lines) {
-  size_t at = text.size();
-  for (int n = 0; n <= lines && at != std::string::npos && at > 0; ++n) at = text.rfind('\n', at - 1);
-  return at == std::string::npos ? text : text.substr(at + 1);
-}
 
 struct RunFigures {
   int concurrency = 0;
@@ -348,6 +229,67 @@ RunFigures measure(const lab::WorldState& st, int concurrency) {
   return f;
 }
 
+/// Site loss: every hosted-engine host but one dead (non-responsive), the
+/// restored engine on the survivor and a regular host as SPM, as a lost
+/// site leaves them; she-remove-nonoperational brings them back.
+constexpr int kSiteLossDead = 20;
+
+std::string site_loss_yaml(const lab::Durations& d) {
+  std::string y =
+      "scenario: bench-site-loss\n"
+      "description: 21 hosted-engine hosts, 20 of them lost with their site, and one regular host\n"
+      "engine: {fqdn: engine.example.com, version: 4.5.6, health: up, user: admin@internal}\n"
+      "data_centers: [{name: Default, status: up}]\n"
+      "clusters: [{name: Default, data_center: Default}]\n"
+      "hosts:\n";
+  for (int i = 1; i <= kSiteLossDead + 1; ++i)
+    y += fmt::format("  - {{name: hosted_engine_{}, address: he{}.example.com, status: {}, "
+                     "hosted_engine: {{host_id: {}, score: {}}}}}\n",
+                     i, i, i == 1 ? "up" : "non_responsive", i, i == 1 ? 3400 : 0);
+  y += "  - {name: host_spm, address: spm.example.com, status: up, spm: true, spm_priority: 10}\n"
+       "vms:\n"
+       "  - {name: HostedEngine, host: hosted_engine_1, status: up, hosted_engine_vm: true}\n";
+  y += fmt::format("durations: {{maintenance: {}, activate: {}, install: {}, start_vm: {}}}\n", d.maintenance,
+                   d.activate, d.install, d.start_vm);
+  y += "time_scale: 1\n";
+  return y;
+}
+
+/// Seconds she-remove-nonoperational takes over the lost site at
+/// `concurrency`, on a fresh lab; negative when it failed.
+double site_loss_run(const lab::WorldState& st, int concurrency) {
+  BenchLab lab(st);
+  ProcessResult r = lab.run("bench-site-loss", "she-remove-nonoperational",
+                            fmt::format("  keep: [hosted_engine_1]\n  concurrency: {}\n", concurrency));
+  if (r.exit_code != 0) {
+    fmt::print("  site loss, concurrency {}: she-restore exited {}; its output ends:\n{}\n", concurrency, r.exit_code,
+               tail(r.output, 30));
+    return -1;
+  }
+  fmt::print("  site loss, concurrency {}: {:.1f} s; steps over 0.3 s: {}\n", concurrency, r.seconds,
+             slowest_steps(r.output));
+  std::fflush(stdout);
+  return r.seconds;
+}
+
+/// The site-loss figure: 20 dead hosted-engine hosts at concurrency 10
+/// against concurrency 1 (each host fenced, removed, wiped and reinstalled
+/// in one block, so a slot frees as soon as its host is done).
+bool site_loss_figure(const lab::Durations& d) {
+  const lab::WorldState st = lab::parse_scenario(site_loss_yaml(d), "bench-site-loss scenario");
+  fmt::print("site loss: she-remove-nonoperational over {} dead hosted-engine hosts, install {} s, time scale {}\n",
+             kSiteLossDead, st.durations.install, st.time_scale);
+  std::fflush(stdout);
+  double c10 = site_loss_run(st, 10);
+  double c1 = site_loss_run(st, 1);
+  if (c10 <= 0 || c1 <= 0) return false;
+  const double bound10 = std::ceil(kSiteLossDead / 10.0) * st.durations.install * st.time_scale;
+  fmt::print("site loss {} dead HE hosts: concurrency 10: {:.1f} s; concurrency 1: {:.1f} s; concurrency 1 / 10: "
+             "{:.2f}x (target >= 8x); concurrency 10 against its critical path {:.1f} s (2 x install): {:.2f}x\n",
+             kSiteLossDead, c10, c1, c1 / c10, bound10, c10 / bound10);
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -419,7 +361,9 @@ int main(int argc, char** argv) {
     if (c2) line += fmt::format("; ratio to critical path {:.2f}x", c2->restore_s / critical);
     if (c1 && c2) line += fmt::format("; concurrency 1 / 2: {:.2f}x", c1->restore_s / c2->restore_s);
     fmt::print("{}\n", line);
-    return std::all_of(runs.begin(), runs.end(), [](const RunFigures& r) { return r.ok; }) ? 0 : 1;
+    std::fflush(stdout);
+    bool site_loss = site_loss_figure(d);
+    return site_loss && std::all_of(runs.begin(), runs.end(), [](const RunFigures& r) { return r.ok; }) ? 0 : 1;
   } catch (const std::exception& e) {
     fmt::print(stderr, "she-bench-restore: {}\n", e.what());
     return 1;

@@ -664,6 +664,20 @@ Poller::Outcome EngineClient::await_host(const CallOptions& polls, const std::st
   return Poller::Outcome::TimedOut;
 }
 
+Poller::Outcome EngineClient::await_events(const CallOptions& o, const std::string& what,
+                                           std::chrono::milliseconds timeout, const std::function<bool()>& look) {
+  if (o.runner && o.runner->rehearsal()) {
+    Poller poller(o.runner, {config_.poll_initial, config_.poll_max}, o.should_stop);
+    return poller.wait("engine", what, timeout, look);
+  }
+  switch (watcher().wait_for(o, timeout, look)) {
+    case HostWatcher::Outcome::Reached: return Poller::Outcome::Reached;
+    case HostWatcher::Outcome::Stopped: return Poller::Outcome::Stopped;
+    case HostWatcher::Outcome::TimedOut: break;
+  }
+  return Poller::Outcome::TimedOut;
+}
+
 Host EngineClient::wait_for_status(const CallOptions& o, const std::string& id, const std::vector<std::string>& targets,
                                    const std::vector<std::string>& fail_on, std::chrono::milliseconds timeout) {
   auto start = Clock::now();

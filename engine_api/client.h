@@ -139,6 +139,13 @@ class EngineClient {
                        const std::vector<std::string>& fail_on, std::chrono::milliseconds timeout);
   /// Polls until GET answers 404.
   void wait_for_removal(const CallOptions& o, const std::string& id, std::chrono::milliseconds timeout);
+  /// Waits until `look` holds, for state the engine logs events about (a
+  /// VM's status, a data center's, the SPM): in a run `look` is asked again
+  /// when the event log has news (and at the watcher's safety interval), not
+  /// on a polling schedule of its own; in a rehearsal it looks once through
+  /// the Poller. `what` says what is awaited.
+  Poller::Outcome await_events(const CallOptions& o, const std::string& what, std::chrono::milliseconds timeout,
+                               const std::function<bool()>& look);
   std::vector<Vm> list_vms(const CallOptions& o, const std::string& search = "");
   std::optional<Vm> hosted_engine_vm(const CallOptions& o);
   void start_vm(const CallOptions& o, const std::string& id);

@@ -35,31 +35,62 @@ HostWatcher::Outcome HostWatcher::wait(const CallOptions& o, const std::string& 
     if (o.should_stop && o.should_stop()) return Outcome::Stopped;
     const auto now = Clock::now();
     if (now >= deadline) return Outcome::TimedOut;
-    if (!polling_ && now >= next_round_) {
-      polling_ = true;
-      const unsigned long round_no = ++rounds_;
-      const bool list_now = listing_wanted_ || listed_round_ == 0 || now - listed_at_ >= policy_.safety;
-      listing_wanted_ = false;
-      struct EndRound {
-        HostWatcher& w;
-        std::unique_lock<std::mutex>& lock;
-        bool completed = false;
-        ~EndRound() {
-          lock.lock();
-          w.polling_ = false;
-          if (!completed) w.listing_wanted_ = true;  // the round failed: the next one lists
-          w.next_round_ = Clock::now() + w.policy_.events;
-          w.changed_.notify_all();
-        }
-      } end{*this, lock};
-      lock.unlock();
-      round(o, round_no, list_now);
-      end.completed = true;
-      continue;
-    }
+    if (make_round_if_due(lock, o, now)) continue;
     const auto nap = now + std::chrono::milliseconds(100);  // a stop is seen within 0.1 s
     changed_.wait_until(lock, std::min({deadline, nap, polling_ ? nap : std::max(now, next_round_)}));
   }
+}
+
+HostWatcher::Outcome HostWatcher::wait_for(const CallOptions& o, std::chrono::milliseconds timeout,
+                                           const std::function<bool()>& look) {
+  const auto deadline = Clock::now() + timeout;
+  std::unique_lock<std::mutex> lock(mutex_);
+  unsigned long seen = news_ + 1;  // look at once
+  Clock::time_point looked_at;
+  while (true) {
+    const auto now = Clock::now();
+    if (news_ != seen || now - looked_at >= policy_.safety) {
+      seen = news_;
+      lock.unlock();  // `look` reads the engine; rounds go on meanwhile
+      const bool done = look();
+      looked_at = Clock::now();
+      lock.lock();
+      if (done) return Outcome::Reached;
+      continue;
+    }
+    if (o.should_stop && o.should_stop()) return Outcome::Stopped;
+    if (now >= deadline) return Outcome::TimedOut;
+    if (make_round_if_due(lock, o, now)) continue;
+    const auto nap = now + std::chrono::milliseconds(100);  // a stop is seen within 0.1 s
+    changed_.wait_until(lock, std::min({deadline, nap, polling_ ? nap : std::max(now, next_round_)}));
+  }
+}
+
+bool HostWatcher::make_round_if_due(std::unique_lock<std::mutex>& lock, const CallOptions& o,
+                                    Clock::time_point now) {
+  if (polling_ || now < next_round_) return false;
+  polling_ = true;
+  const unsigned long round_no = ++rounds_;
+  // Hosts are listed only for host waits; a wait for news alone reads the
+  // event log.
+  const bool list_now = !watched_.empty() && (listing_wanted_ || listed_round_ == 0 || now - listed_at_ >= policy_.safety);
+  listing_wanted_ = false;
+  struct EndRound {
+    HostWatcher& w;
+    std::unique_lock<std::mutex>& lock;
+    bool completed = false;
+    ~EndRound() {
+      lock.lock();
+      w.polling_ = false;
+      if (!completed) w.listing_wanted_ = true;  // the round failed: the next one lists
+      w.next_round_ = Clock::now() + w.policy_.events;
+      w.changed_.notify_all();
+    }
+  } end{*this, lock};
+  lock.unlock();
+  round(o, round_no, list_now);
+  end.completed = true;
+  return true;
 }
 
 void HostWatcher::round(const CallOptions& o, unsigned long round_no, bool list_now) {
@@ -72,12 +103,13 @@ void HostWatcher::round(const CallOptions& o, unsigned long round_no, bool list_
     // The first round: the hosts, then the log's end (what happened before
     // is not news). A change between the two is caught by listing again
     // at the next round.
-    list(o, round_no);
+    if (!watched_empty()) list(o, round_no);
     auto latest = client_.latest_events(o, 1);
     std::lock_guard<std::mutex> lock(mutex_);
     ++counts_.events;
     last_event_ = latest.empty() ? 0 : latest.front().id;
     listing_wanted_ = true;
+    ++news_;  // what changed before the log's end was known: look again
     return;
   }
   auto events = client_.events_since(o, after);
@@ -89,6 +121,7 @@ void HostWatcher::round(const CallOptions& o, unsigned long round_no, bool list_
       last_event_ = std::max(last_event_, e.id);
       if (!e.host_id.empty() && watched_.count(e.host_id)) concerns = true;
     }
+    if (!events.empty()) ++news_;
     // An event may be logged a moment before the listing shows its
     // change: the round after it lists again.
     if (concerns) listing_wanted_ = true;
@@ -104,6 +137,11 @@ void HostWatcher::list(const CallOptions& o, unsigned long round_no) {
   for (auto& h : hosts) hosts_.emplace(h.id, std::move(h));
   listed_round_ = round_no;
   listed_at_ = Clock::now();
+}
+
+bool HostWatcher::watched_empty() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return watched_.empty();
 }
 
 HostWatcher::Counts HostWatcher::counts() const {

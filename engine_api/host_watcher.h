@@ -1,4 +1,6 @@
-// One view of the engine's hosts, shared by every wait of a connection.
+// One view of the engine's hosts, shared by every wait of a connection;
+// the same rounds tell waits on anything else the engine logs (VMs, data
+// centers) when to look again.
 // Waits on hosts (a status, a removal) used to poll on their own: each its
 // own GET per host, at 1 s growing by half, so a 3 s install was seen after
 // ~4.75 s and fifty waits made fifty requests a round. The watcher reads the
@@ -45,6 +47,12 @@ class HostWatcher {
   Outcome wait(const CallOptions& o, const std::string& id, std::chrono::milliseconds timeout,
                const std::function<bool(const Host*)>& reached);
 
+  /// Returns once `look` holds. It is asked at once, again after each
+  /// round whose events read something new, and at the safety interval: a
+  /// wait on what the engine logs events for (VMs, data centers, the SPM)
+  /// without polling its own reads. `look` may throw to end the wait.
+  Outcome wait_for(const CallOptions& o, std::chrono::milliseconds timeout, const std::function<bool()>& look);
+
   /// Requests made so far, for tests and the bench.
   struct Counts {
     long events = 0, listings = 0;
@@ -58,6 +66,10 @@ class HostWatcher {
   /// lock held.
   void round(const CallOptions& o, unsigned long round_no, bool list_now);
   void list(const CallOptions& o, unsigned long round_no);
+  /// Makes a round for every waiter when one is due and none is under way
+  /// (true: it made one); `lock` is held on entry and on return.
+  bool make_round_if_due(std::unique_lock<std::mutex>& lock, const CallOptions& o, Clock::time_point now);
+  bool watched_empty() const;
 
   EngineClient& client_;
   WatchPolicy policy_;
@@ -68,6 +80,7 @@ class HostWatcher {
   long long last_event_ = -1;            // -1: the log's end is not known yet
   std::map<std::string, Host> hosts_;    // by id, from the latest listing
   unsigned long rounds_ = 0;             // rounds begun so far
+  unsigned long news_ = 0;               // rounds whose events read something new
   unsigned long listed_round_ = 0;       // the round of the latest listing (0: none yet)
   Clock::time_point listed_at_{}, next_round_{};
   std::multiset<std::string> watched_;   // the ids being waited on

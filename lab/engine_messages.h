@@ -104,6 +104,9 @@ inline constexpr AuditEvent kVdsMaintenance{15, "normal", "Host {} was switched 
 inline constexpr AuditEvent kVdsActivate{16, "normal", "Activation of host {} initiated by {}."};
 inline constexpr AuditEvent kVdsMaintenanceFailed{17, "error", "Failed to switch Host {} to Maintenance mode."};
 // {} VM, user, host; the optional reason left empty.
+// {} VM, host: logged when the VM is up (RunVmCommand's success), after
+// USER_STARTED_VM (153) at the call.
+inline constexpr AuditEvent kUserRunVm{32, "normal", "VM {} started on Host {}"};
 inline constexpr AuditEvent kUserStopVm{33, "normal", "VM {} powered off by {} (Host: {})."};
 inline constexpr AuditEvent kUserAddVds{42, "normal", "Host {} was added by {}."};
 inline constexpr AuditEvent kUserRemoveVds{44, "normal", "Host {} was removed by {}."};
@@ -111,6 +114,9 @@ inline constexpr AuditEvent kVmDown{61, "normal", "VM {} is down. {}"};
 inline constexpr AuditEvent kUserInitiatedShutdownVm{73, "normal", "VM shutdown initiated by {} on VM {} (Host: {})."};
 inline constexpr AuditEvent kUserStartedVm{153, "normal", "VM {} was started by {} (Host: {})."};
 inline constexpr AuditEvent kUserRebootVm{157, "normal", "VM {} is rebooting. Rebooted by: {}"};
+// {} host, its address, data center: an SPM elected.
+inline constexpr AuditEvent kIrsHostedOnVds{204, "normal",
+                                            "Storage Pool Manager runs on Host {} (Address: {}), Data Center {}."};
 inline constexpr AuditEvent kVdsManualFenceStatus{494, "normal", "Manual fence for host {} was started."};
 inline constexpr AuditEvent kUserSuspendVm{501, "normal", "Suspending VM {} was initiated by User {} (Host: {})."};
 inline constexpr AuditEvent kVdsInstall{504, "normal", "Host {} installed"};

@@ -451,7 +451,19 @@ void HostFleet::write_sshd_config(FleetHost& h) const {
       fmt::arg("ak", (dir_ / "authorized_keys").string()));
   if (sshd_knows_penalties(dir_)) config += "PerSourcePenalties no\n";
   if (::geteuid() != 0) config += "AllowUsers " + user_ + "\n";
-  config += "ForceCommand " + shell_join(agent_argv) + "\n";
+  if (spec.role == "ovm_cli") {
+    fs::path cli = agent_.parent_path() / "she-lab-ovm-cli";
+    if (!fs::exists(cli)) cli = SHE_LAB_OVM_CLI_BINARY;
+    fs::path manager_root;
+    for (const auto& other : hosts_)
+      if (other.spec.role == "ovm_manager") manager_root = other.sandbox;
+    if (manager_root.empty()) throw std::runtime_error("lab host " + h.name + " (ovm_cli) needs an ovm_manager host before it");
+    config += "ForceCommand " + shell_join({cli.string(), "--host", h.name, "--manager-root", manager_root.string(),
+                                            "--hosts-dir", (dir_ / "hosts").string(), "--log", h.agent_log.string()}) +
+              "\n";
+  } else {
+    config += "ForceCommand " + shell_join(agent_argv) + "\n";
+  }
   write_text(h.sshd_config, config, 0600);
 }
 

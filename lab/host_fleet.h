@@ -34,6 +34,9 @@
 //   hosted_engine, spare
 //                   /usr/sbin/hosted-engine (ovirt-hosted-engine-setup),
 //                   /etc/ovirt-hosted-engine, /var/log/ovirt-hosted-engine-setup
+//   ovm_cli         no sandbox tools: its ForceCommand is she-lab-ovm-cli, the
+//                   Oracle VM Manager CLI answering from the database of the
+//                   fleet's ovm_manager host (listed before it; lab/ovm/)
 //   anything else   only the file tools
 // (every host has /root, /tmp and /var/log/she-restore)
 // and every host gets /etc/hostname (FleetHostSpec::hostname), /etc/vdsm/vdsm.id

@@ -222,7 +222,12 @@ void World::complete_locked(const Transition& t) {
     }
     case TransitionKind::VmUp: {
       Vm* v = find_vm_locked(t.entity_id);
-      if (v && v->status == VmStatus::PoweringUp) v->status = VmStatus::Up;
+      if (v && v->status == VmStatus::PoweringUp) {
+        v->status = VmStatus::Up;
+        const Host* h = find_host_locked(v->host_id);
+        event_locked(audit::kUserRunVm, audit::describe(audit::kUserRunVm, v->name, h ? h->name : std::string()),
+                     v->host_id, v->id, t.ctx.correlation_id);
+      }
       finish_job_locked(t.job_id, true);
       return;
     }
@@ -364,6 +369,8 @@ void World::elect_spm_locked(const std::string& data_center_id, const std::strin
   if (best) {
     best->spm = SpmStatus::Spm;
     dc->status = DataCenterStatus::Up;
+    event_locked(audit::kIrsHostedOnVds, audit::describe(audit::kIrsHostedOnVds, best->name, best->address, dc->name),
+                 best->id, {}, {});
   } else if (dc->status == DataCenterStatus::Up || dc->status == DataCenterStatus::Contend) {
     dc->status = DataCenterStatus::NotOperational;
   }

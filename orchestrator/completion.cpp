@@ -198,8 +198,15 @@ int print_step_ids(const std::string& plan_file) {
     steps = (*procedure)["steps"];
   }
   if (!steps || !steps.IsSequence()) return exit_code::kInvalidPlan;
-  for (const YAML::Node& step : steps)
+  // A block's id, then its steps' (--from takes either).
+  auto print = [](const YAML::Node& step) {
     if (step.IsMap() && step["id"] && step["id"].IsScalar()) std::cout << step["id"].Scalar() << "\n";
+  };
+  for (const YAML::Node& step : steps) {
+    print(step);
+    if (step.IsMap() && step["steps"] && step["steps"].IsSequence())
+      for (const YAML::Node& inner : step["steps"]) print(inner);
+  }
   return exit_code::kOk;
 }
 

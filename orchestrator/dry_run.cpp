@@ -334,6 +334,174 @@ Value rehearse(const Plan& plan, const Step& s, const Value& params, DryRunRunne
   return outputs;
 }
 
+/// The dry run's walk over the plan: steps one after the other, a block
+/// item by item through its steps, as the executor walks them.
+struct DryRunWalk {
+  const Plan& plan;
+  std::ostream& out;
+  DryRunSummary& sum;
+  RunConnections* live;
+  DryRunRunner& runner;
+  const std::function<void(RunServices&)>& connect;
+  const SecretStore& secrets;
+  std::chrono::milliseconds wait_limit;
+  const Redactor& redactor;
+  Value roots;
+
+  std::string position(size_t i) const { return fmt::format("[{}/{}]", i + 1, plan.steps.size()); }
+
+  /// The live items of a loop over a host query, when the dry run reads live.
+  bool read_live_items(const Step& s, Value* items) {
+    if (!live || s.foreach.kind != Foreach::Kind::HostQuery) return false;
+    ++sum.live_reads;
+    try {
+      *items = live->live_hosts(s.foreach, roots, [] { return false; });
+      return true;
+    } catch (const std::exception& e) {
+      ++sum.live_failed;
+      out << kIndent << "live   cannot list the engine's hosts: " << redactor.scrub(std::string(e.what())) << "\n";
+      return false;
+    }
+  }
+
+  /// "query ..." / "for each ..." lines of a loop.
+  void show_loop(const Step& s, const StepExpansion& x, size_t count, const char* noun) {
+    if (s.foreach.kind == Foreach::Kind::HostQuery && !x.loop_deferred) {
+      out << kIndent << "query  " << describe_host_query(s.foreach, roots) << " (read live)\n";
+      out << kIndent << "for each " << s.foreach.as << " in [" << x.loop_text << "]: " << count << " " << noun
+          << (count == 1 ? "" : "s") << "\n";
+    } else if (s.foreach.kind == Foreach::Kind::HostQuery) {
+      out << kIndent << "query  " << x.loop_text << "\n";
+      out << kIndent << "for each " << s.foreach.as << " of the query (live: resolved when the step runs):\n";
+    } else if (x.loop_deferred) {
+      out << kIndent << "for each " << s.foreach.as << " in " << x.loop_text << ":\n";
+    } else if (s.foreach.kind == Foreach::Kind::Items) {
+      out << kIndent << "for each " << s.foreach.as << " in [" << x.loop_text << "]: " << count << " " << noun
+          << (count == 1 ? "" : "s") << "\n";
+    }
+  }
+
+  Value rehearse_one(const Step& s, const Value& params, const std::string& indent) {
+    return rehearse(plan, s, params, runner, connect, secrets, wait_limit, redactor, indent, out, sum);
+  }
+
+  void step(size_t i) {
+    const Step& s = plan.steps[i];
+    ++sum.steps;
+    out << "\n" << position(i) << " " << s.id << ": " << s.name << "\n";
+    out << kIndent << step_header(s) << "\n";
+    Value live_items;
+    bool have_items = read_live_items(s, &live_items);
+    StepExpansion x = expand_step(plan, s, roots, have_items ? &live_items : nullptr);
+    if (x.decision == StepExpansion::Decision::SkipMode) {
+      out << kIndent << "SKIPPED: runs only in " << (s.in_rehearsal ? "rehearsal" : "real")
+          << " mode; this environment is " << plan.env.mode << "\n";
+      ++sum.skipped;
+      return;
+    }
+    if (s.when_expr) out << kIndent << "when   " << s.when << " -> " << x.when_result << "\n";
+    if (x.decision == StepExpansion::Decision::SkipWhen) {
+      out << kIndent << "SKIPPED: " << (s.foreach.kind == Foreach::Kind::None ? "its condition is false" : "nothing to loop over") << "\n";
+      ++sum.skipped;
+      return;
+    }
+    if (x.decision == StepExpansion::Decision::Deferred) ++sum.deferred;
+    show_loop(s, x, x.iterations.size(), "iteration");
+    bool looping = s.foreach.kind != Foreach::Kind::None && !x.loop_deferred;
+    std::string indent = s.foreach.kind != Foreach::Kind::None ? std::string(kIndent) + "  " : kIndent;
+    // A loop's results as the run publishes them (executor), each item
+    // assumed to succeed: later loops over them then rehearse per item.
+    Value results = Value::array();
+    for (auto& it : x.iterations) {
+      if (looping) out << kIndent << "  " << s.foreach.as << " = " << it.label << ":\n";
+      Value outputs = rehearse_one(s, it.params, looping ? indent + "  " : indent);
+      bool resolved = x.decision == StepExpansion::Decision::Run && !x.loop_deferred;
+      if (resolved && s.foreach.kind == Foreach::Kind::None && !outputs.is_null()) roots["steps"][s.id] = outputs;
+      Value r = outputs.is_object() ? outputs : Value::object();
+      r["item"] = it.item;
+      r["outcome"] = "succeeded";
+      results.push_back(r);
+    }
+    if (looping && !contains_deferred(results)) roots["steps"][s.id] = {{"results", results}};
+  }
+
+  /// A block: its steps once, then each item through them in order, each
+  /// step seeing this item's outputs of the steps before it.
+  void block(const Block& b) {
+    size_t end = b.first + b.count;
+    const Step& head = plan.steps[b.first];
+    sum.steps += static_cast<int>(b.count);
+    out << "\n" << fmt::format("[{}-{}/{}]", b.first + 1, end, plan.steps.size()) << " " << b.id << ": " << b.name
+        << "\n";
+    std::vector<std::string> ids;
+    std::vector<const Step*> steps;
+    for (size_t j = b.first; j < end; ++j) ids.push_back(plan.steps[j].id);
+    out << kIndent
+        << fmt::format("block  each item goes through {} on its own, {} at a time", fmt::join(ids, " -> "),
+                       head.concurrency)
+        << "\n";
+    for (size_t j = b.first; j < end; ++j) {
+      const Step& s = plan.steps[j];
+      out << kIndent << "  " << position(j) << " " << s.id << ": " << s.name << "\n";
+      Step shown = s;  // the block says how many items at a time
+      shown.foreach.kind = Foreach::Kind::None;  // (yaml-cpp: assigning a Node would change the plan's)
+      out << kIndent << "    " << step_header(shown) << "\n";
+      if (!runs_in_mode(plan, s)) {
+        out << kIndent << "    SKIPPED: runs only in " << (s.in_rehearsal ? "rehearsal" : "real")
+            << " mode; this environment is " << plan.env.mode << "\n";
+        ++sum.skipped;
+        continue;
+      }
+      steps.push_back(&s);
+    }
+    // The loop as the block's first step sees it; `when` is each step's own.
+    Step loop = head;
+    loop.when.clear();
+    loop.when_expr.reset();
+    loop.in_rehearsal = loop.in_real = true;
+    Value live_items;
+    bool have_items = read_live_items(head, &live_items);
+    StepExpansion x = expand_step(plan, loop, roots, have_items ? &live_items : nullptr);
+    show_loop(head, x, x.items.size(), "item");
+    std::vector<Value> items = x.items;
+    if (x.loop_deferred) items = {deferred(head.foreach.as)};
+    std::map<std::string, Value> results;
+    for (const Value& item : items) {
+      std::string indent = std::string(kIndent) + "  ";
+      if (!x.loop_deferred) {
+        out << indent << head.foreach.as << " = " << item_label(item) << ":\n";
+        indent += "  ";
+      }
+      Value scope = roots;
+      for (const Step* s : steps) {
+        Step one = *s;  // this item's instance of the step
+        one.foreach.kind = Foreach::Kind::None;
+        scope[s->foreach.as] = item;
+        StepExpansion xi = expand_step(plan, one, scope);
+        out << indent << s->id << "\n";
+        if (s->when_expr) out << indent << "  when   " << s->when << " -> " << xi.when_result << "\n";
+        Value r = Value::object();
+        if (xi.decision == StepExpansion::Decision::SkipWhen) {
+          out << indent << "  SKIPPED: its condition is false for this item\n";
+          r["outcome"] = "skipped";
+        } else {
+          if (xi.decision == StepExpansion::Decision::Deferred) ++sum.deferred;
+          Value outputs = rehearse_one(*s, xi.iterations.front().params, indent + "  ");
+          if (outputs.is_object()) {
+            r = outputs;
+            scope["steps"][s->id] = outputs;
+          }
+          r["outcome"] = "succeeded";
+        }
+        r["item"] = item;
+        results[s->id].push_back(r);
+      }
+    }
+    if (!x.loop_deferred)
+      for (auto& [id, list] : results) roots["steps"][id] = {{"results", list}};
+  }
+};
+
 }  // namespace
 
 DryRunSummary print_dry_run(const Plan& plan, std::ostream& out, RunConnections* live,
@@ -347,8 +515,11 @@ DryRunSummary print_dry_run(const Plan& plan, std::ostream& out, RunConnections*
   std::string trust = !env.engine.ca_file.empty()          ? "CA file " + env.engine.ca_file
                       : !env.engine.ca_fingerprint.empty() ? "CA pinned " + env.engine.ca_fingerprint
                                                            : "CA trusted on first use";
-  out << "  engine       " << env.engine.api_url << " as " << env.engine.user << ", password "
-      << env.engine.password << ", " << trust << "\n";
+  if (env.engine.fqdn.empty())
+    out << "  engine       none (an Oracle VM environment: its manager's CLI over SSH)\n";
+  else
+    out << "  engine       " << env.engine.api_url << " as " << env.engine.user << ", password "
+        << env.engine.password << ", " << trust << "\n";
   if (!plan.param_decls.empty()) out << "  params       " << params_line(plan) << "\n";
   out << (live ? "Each step's own code runs with a runner that makes its reads live and shows its writes without "
                  "making them. No run directory, no journal.\n"
@@ -362,71 +533,16 @@ DryRunSummary print_dry_run(const Plan& plan, std::ostream& out, RunConnections*
     else offline.provide(s);
   };
   const SecretStore secrets(SecretStore::Mode::StandIn);
-  Value roots = plan.roots(true);
   const Redactor none;
-  const Redactor& redactor = redactor_in ? *redactor_in : none;
-  int n = static_cast<int>(plan.steps.size());
-  for (int i = 0; i < n; ++i) {
-    const Step& s = plan.steps[static_cast<size_t>(i)];
-    ++sum.steps;
-    out << "\n[" << (i + 1) << "/" << n << "] " << s.id << ": " << s.name << "\n";
-    out << kIndent << step_header(s) << "\n";
-    Value live_items;
-    bool have_items = false;
-    if (live && s.foreach.kind == Foreach::Kind::HostQuery) {
-      ++sum.live_reads;
-      try {
-        live_items = live->live_hosts(s.foreach, roots, [] { return false; });
-        have_items = true;
-      } catch (const std::exception& e) {
-        ++sum.live_failed;
-        out << kIndent << "live   cannot list the engine's hosts: " << redactor.scrub(std::string(e.what())) << "\n";
-      }
+  DryRunWalk walk{plan, out, sum, live, runner, connect, secrets, wait_limit, redactor_in ? *redactor_in : none,
+                  plan.roots(true)};
+  for (size_t i = 0; i < plan.steps.size(); ++i) {
+    if (const Block* b = plan.block_of(plan.steps[i])) {
+      walk.block(*b);
+      i = b->first + b->count - 1;
+    } else {
+      walk.step(i);
     }
-    StepExpansion x = expand_step(plan, s, roots, have_items ? &live_items : nullptr);
-    if (x.decision == StepExpansion::Decision::SkipMode) {
-      out << kIndent << "SKIPPED: runs only in " << (s.in_rehearsal ? "rehearsal" : "real")
-          << " mode; this environment is " << env.mode << "\n";
-      ++sum.skipped;
-      continue;
-    }
-    if (s.when_expr) out << kIndent << "when   " << s.when << " -> " << x.when_result << "\n";
-    if (x.decision == StepExpansion::Decision::SkipWhen) {
-      out << kIndent << "SKIPPED: " << (s.foreach.kind == Foreach::Kind::None ? "its condition is false" : "nothing to loop over") << "\n";
-      ++sum.skipped;
-      continue;
-    }
-    if (x.decision == StepExpansion::Decision::Deferred) ++sum.deferred;
-    if (s.foreach.kind == Foreach::Kind::HostQuery && !x.loop_deferred) {
-      out << kIndent << "query  " << describe_host_query(s.foreach, roots) << " (read live)\n";
-      out << kIndent << "for each " << s.foreach.as << " in [" << x.loop_text << "]: " << x.iterations.size()
-          << " iteration" << (x.iterations.size() == 1 ? "" : "s") << "\n";
-    } else if (s.foreach.kind == Foreach::Kind::HostQuery) {
-      out << kIndent << "query  " << x.loop_text << "\n";
-      out << kIndent << "for each " << s.foreach.as << " of the query (live: resolved when the step runs):\n";
-    } else if (x.loop_deferred) {
-      out << kIndent << "for each " << s.foreach.as << " in " << x.loop_text << ":\n";
-    } else if (s.foreach.kind == Foreach::Kind::Items) {
-      out << kIndent << "for each " << s.foreach.as << " in [" << x.loop_text << "]: " << x.iterations.size()
-          << " iteration" << (x.iterations.size() == 1 ? "" : "s") << "\n";
-    }
-    bool looping = s.foreach.kind != Foreach::Kind::None && !x.loop_deferred;
-    std::string indent = s.foreach.kind != Foreach::Kind::None ? std::string(kIndent) + "  " : kIndent;
-    // A loop's results as the run publishes them (executor), each item
-    // assumed to succeed: later loops over them then rehearse per item.
-    Value results = Value::array();
-    for (auto& it : x.iterations) {
-      if (looping) out << kIndent << "  " << s.foreach.as << " = " << it.label << ":\n";
-      Value outputs = rehearse(plan, s, it.params, runner, connect, secrets, wait_limit, redactor,
-                               looping ? indent + "  " : indent, out, sum);
-      bool resolved = x.decision == StepExpansion::Decision::Run && !x.loop_deferred;
-      if (resolved && s.foreach.kind == Foreach::Kind::None && !outputs.is_null()) roots["steps"][s.id] = outputs;
-      Value r = outputs.is_object() ? outputs : Value::object();
-      r["item"] = it.item;
-      r["outcome"] = "succeeded";
-      results.push_back(r);
-    }
-    if (looping && !contains_deferred(results)) roots["steps"][s.id] = {{"results", results}};
   }
   out << fmt::format("\nSummary: {} steps; {} skipped; {} decided at run time; {} write operations shown, none made.\n",
                      sum.steps, sum.skipped, sum.deferred, sum.writes);

@@ -22,6 +22,7 @@
 #include <set>
 #include <sys/stat.h>
 
+#include "orchestrator/block_runner.h"
 #include "orchestrator/exit_codes.h"
 #include "orchestrator/report.h"
 #include "orchestrator/run_context.h"
@@ -96,6 +97,13 @@ class RunSession {
     for (int i = 0; i < n; ++i) {
       const Step& s = run_.plan.steps[static_cast<size_t>(i)];
       std::string where = fmt::format("[{}/{}] {}", i + 1, n, s.id);
+      if (const Block* block = run_.plan.block_of(s)) {
+        // A block is walked as one: its steps run item by item.
+        i = static_cast<int>(block->first + block->count) - 1;
+        int code = walk_block(*block, &step_mode);
+        if (code >= 0) return code;
+        continue;
+      }
       // No loop thread runs between steps: the state is read without its lock.
       StepState prior = run_.state.steps.count(s.id) ? run_.state.steps.at(s.id) : StepState{};
       std::string status = prior.status();
@@ -120,28 +128,69 @@ class RunSession {
         }
         if (*answer == "c") step_mode = false;
       }
-      StepOutcome out = run_step(run_, s, prior, where);
-      if (out.awaiting) {
-        run_.life.operator_needed();  // the step journaled what it waits for
-        return exit_code::kAwaitingOperator;
-      }
-      if (out.interrupted) return interrupted(s.id);
-      if (!out.failed.empty()) {
-        std::string reason = fmt::format("{} failed: {}", s.id, out.failed);
-        if (s.on_failure == OnFailure::Continue) {
-          run_.say(where, "failed, going on (on_failure: continue): " + out.failed);
-          continue;
-        }
-        if (s.on_failure == OnFailure::Pause)
-          return awaiting(s.id, reason + ". Fix the cause, then run again: the step is retried");
-        return failed(s.id, reason, out.failed, where);
-      }
+      int code = settle_outcome(s, run_step(run_, s, prior, where), where);
+      if (code >= 0) return code;
     }
     run_.record({{"t", rec::kRunFinished}});
     run_.life.all_steps_done();
     run_.say("", fmt::format("run {} succeeded; report: {}", run_.run_id, run_.paths.report_md()));
     tell_summary();
     return exit_code::kOk;
+  }
+
+  /// How the walk goes on after a step (or a block's step `out` names):
+  /// -1 to go on, else the run's exit code.
+  int settle_outcome(const Step& s, const StepOutcome& out, const std::string& where) {
+    if (out.awaiting) {
+      run_.life.operator_needed();  // the step journaled what it waits for
+      return exit_code::kAwaitingOperator;
+    }
+    if (out.interrupted) return interrupted(s.id);
+    if (out.failed.empty()) return -1;
+    std::string reason = fmt::format("{} failed: {}", s.id, out.failed);
+    if (s.on_failure == OnFailure::Continue) {
+      run_.say(where, "failed, going on (on_failure: continue): " + out.failed);
+      return -1;
+    }
+    if (s.on_failure == OnFailure::Pause)
+      return awaiting(s.id, reason + ". Fix the cause, then run again: the step is retried");
+    return failed(s.id, reason, out.failed, where);
+  }
+
+  /// A block: passed by when every item went through every step, else its
+  /// items run (`--step` asks once for the whole block). -1 to go on.
+  int walk_block(const Block& b, bool* step_mode) {
+    const Plan& plan = run_.plan;
+    size_t end = b.first + b.count;
+    std::string where = fmt::format("[{}-{}/{}] {}", b.first + 1, end, plan.steps.size(), b.id);
+    if (block_done(run_, b)) {
+      for (size_t j = b.first; j < end; ++j) publish_outputs(run_, plan.steps[j], run_.state.steps[plan.steps[j].id]);
+      return -1;
+    }
+    if (stop_requested()) return interrupted(plan.steps[b.first].id);
+    if (*step_mode) {
+      std::vector<std::string> ids;
+      for (size_t j = b.first; j < end; ++j) ids.push_back(plan.steps[j].id);
+      auto answer = run_.journaled.ask(
+          fmt::format("step:{}@{}", b.id, run_.state.resumes),
+          fmt::format("Run block {} ({}: {} for each item)? y: yes, n: skip it, c: continue without asking", b.id,
+                      b.name, fmt::join(ids, " -> ")),
+          {"y", "n", "c"});
+      if (!answer) return awaiting(b.id, "--step needs an answer for each step; run on a terminal");
+      if (*answer == "n") {
+        for (size_t j = b.first; j < end; ++j) {
+          const Step& s = plan.steps[j];
+          if (!run_.state.steps.count(s.id) || run_.state.steps.at(s.id).status() != "succeeded")
+            run_.skip(s, "skipped by the operator (--step)", where);
+        }
+        return -1;
+      }
+      if (*answer == "c") *step_mode = false;
+    }
+    StepOutcome out = run_block(run_, b, where);
+    if (!out.failed_step) return settle_outcome(plan.steps[b.first], out, where);
+    const Step& s = *out.failed_step;
+    return settle_outcome(s, out, fmt::format("[{}/{}] {}", plan.step_index(s.id) + 1, plan.steps.size(), s.id));
   }
 
   /// Files holding secrets the journal says are still on hosts (a removal

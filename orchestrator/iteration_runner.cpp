@@ -30,7 +30,7 @@ std::string correlation_id(const std::string& run_id, const std::string& step_id
 }
 
 IterationResult run_iteration(RunContext& run, const Step& s, const std::string& key, const Value& item,
-                              const std::string& where) {
+                              const std::string& where, const Value* item_steps) {
   IterationResult res;
   res.item = item;
   std::string at = key.empty() ? where : where + " (" + label_of(item) + ")";
@@ -41,6 +41,8 @@ IterationResult run_iteration(RunContext& run, const Step& s, const std::string&
   }
   Value scope = run.roots;
   if (s.foreach.kind != Foreach::Kind::None) scope[s.foreach.as] = item;
+  if (item_steps)
+    for (auto it = item_steps->begin(); it != item_steps->end(); ++it) scope["steps"][it.key()] = it.value();
   Value params;
   std::string problem;
   try {

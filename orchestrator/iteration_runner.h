@@ -26,7 +26,9 @@ struct IterationResult {
 /// suffix + the step id, at most 36 characters, distinct per step.
 std::string correlation_id(const std::string& run_id, const std::string& step_id);
 
+/// `item_steps`: inside a block, the outputs this item got from the
+/// block's earlier steps, by step id (what ${steps.ID...} means there).
 IterationResult run_iteration(RunContext& run, const Step& s, const std::string& key, const Value& item,
-                              const std::string& where);
+                              const std::string& where, const Value* item_steps = nullptr);
 
 }  // namespace she

@@ -1,6 +1,7 @@
 #include "orchestrator/report.h"
 
 #include <fmt/format.h>
+#include <map>
 
 #include "base/clock.h"
 #include "base/durable_file.h"
@@ -53,14 +54,68 @@ bool is_wait(const std::string& uses) {
   return uses == "engine.health" || (uses.size() > 5 && uses.compare(uses.size() - 5, 5, ".wait") == 0);
 }
 
+/// A block's part of the critical path: the block's wall time, bounded by
+/// its slowest item (from that item's first start to its last end); the
+/// item's time in waiting steps is waiting, the rest of the wall acting
+/// (an item waiting for a free slot waits on the others' actions).
+Value block_path(const std::vector<const Value*>& steps, long long* wall, long long* waiting, long long* first,
+                 long long* last) {
+  struct Item {
+    long long a = -1, b = -1, wait = 0;
+    std::string label;
+  };
+  std::map<std::string, Item> items;
+  long long lo = -1, hi = -1;
+  for (const Value* s : steps)
+    for (const auto& i : (*s)["iterations"]) {
+      long long a = utc_ms(i.value("started", "")), b = utc_ms(i.value("finished", ""));
+      if (a < 0 || b < a) continue;
+      Item& it = items[i.value("key", "")];
+      it.label = i.value("label", "");
+      if (it.a < 0 || a < it.a) it.a = a;
+      it.b = std::max(it.b, b);
+      if (s->value("wait", false)) it.wait += b - a;
+      if (lo < 0 || a < lo) lo = a;
+      hi = std::max(hi, b);
+    }
+  const Item* slowest = nullptr;
+  for (const auto& [key, it] : items)
+    if (it.a >= 0 && (!slowest || it.b - it.a > slowest->b - slowest->a)) slowest = &it;
+  if (!slowest) return nullptr;
+  if (*first < 0 || lo < *first) *first = lo;
+  *last = std::max(*last, hi);
+  *wall = hi - lo;
+  *waiting = slowest->wait;
+  Value ids = Value::array();
+  for (const Value* s : steps) ids.push_back(s->value("id", ""));
+  return {{"step", (*steps.front())["block"]}, {"item", slowest->label}, {"ms", *wall},
+          {"wait", slowest->wait * 2 > *wall}, {"block_steps", ids}, {"item_ms", slowest->b - slowest->a}};
+}
+
 /// What bounded the run's time. Steps run one after another and a loop
 /// ends with its last item, so the path is each step's longest item (the
-/// step itself without a loop); between steps is time of ours (or a stop
-/// before a resume). Waits for the engine are told apart from actions.
+/// step itself without a loop), and a block's slowest item through all of
+/// its steps; between steps is time of ours (or a stop before a resume).
+/// Waits for the engine are told apart from actions.
 Value critical_path(const Value& steps) {
   Value path = Value::array();
   long long acting = 0, waiting = 0, first = -1, last = -1, walls = 0;
-  for (const auto& s : steps) {
+  for (size_t k = 0; k < steps.size(); ++k) {
+    const Value& s = steps[k];
+    if (!s.value("block", "").empty()) {
+      std::vector<const Value*> block;
+      for (; k < steps.size() && steps[k].value("block", "") == s.value("block", ""); ++k)
+        if (steps[k].contains("iterations")) block.push_back(&steps[k]);
+      --k;
+      long long wall = 0, wait = 0;
+      Value entry = block.empty() ? Value() : block_path(block, &wall, &wait, &first, &last);
+      if (entry.is_null()) continue;
+      walls += wall;
+      waiting += wait;
+      acting += wall - wait;
+      path.push_back(entry);
+      continue;
+    }
     if (!s.contains("iterations") || s["iterations"].empty()) continue;
     const Value* longest = nullptr;
     for (const auto& i : s["iterations"]) {
@@ -123,6 +178,7 @@ Value report_json(const Plan& plan, const RunState& st) {
   for (auto& s : plan.steps) {
     Value step = {{"id", s.id},       {"name", s.name},           {"uses", s.uses}, {"kind", kind_name(s.type->kind())},
                   {"wait", is_wait(s.uses)}, {"host", step_host(s, roots)}};
+    if (!s.block.empty()) step["block"] = s.block;
     auto found = st.steps.find(s.id);
     if (found == st.steps.end()) {
       step["status"] = "pending";
@@ -205,8 +261,15 @@ std::string report_markdown(const Value& r) {
   const Value& cp = r["critical_path"];
   if (!cp["steps"].empty()) {
     std::vector<std::string> chain;
-    for (const auto& c : cp["steps"])
-      chain.push_back(to_text(c["step"]) + (to_text(c["item"]).empty() ? "" : " (" + to_text(c["item"]) + ")"));
+    for (const auto& c : cp["steps"]) {
+      std::string item = to_text(c["item"]);
+      if (c.contains("block_steps")) {
+        std::vector<std::string> ids;
+        for (const auto& id : c["block_steps"]) ids.push_back(to_text(id));
+        item = fmt::format("{} through {}", item, fmt::join(ids, ", "));
+      }
+      chain.push_back(to_text(c["step"]) + (item.empty() ? "" : " (" + item + ")"));
+    }
     md += fmt::format("\n## Critical path\n\n{} in all: acting {}, waiting for the engine {}, between steps {}.\n\n{}\n",
                       seconds(cp["span_ms"].get<long long>()), seconds(cp["acting_ms"].get<long long>()),
                       seconds(cp["waiting_ms"].get<long long>()), seconds(cp["between_steps_ms"].get<long long>()),

@@ -86,8 +86,10 @@ std::string report_html(const Value& r) {
   const double span = static_cast<double>(std::max(end, 1LL));
   // The bars that bounded the run (report.cpp critical_path) are outlined.
   std::map<std::string, std::string> critical;  // step -> item
-  for (const auto& c : r["critical_path"].value("steps", Value::array()))
+  for (const auto& c : r["critical_path"].value("steps", Value::array())) {
     critical[c.value("step", "")] = c.value("item", "");
+    for (const auto& id : c.value("block_steps", Value::array())) critical[id.get<std::string>()] = c.value("item", "");
+  }
 
   std::string h = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n";
   h += fmt::format("<title>she-restore run {}</title>\n<style>{}</style></head><body>\n", text_of(r["run_id"]), kStyle);

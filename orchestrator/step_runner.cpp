@@ -54,47 +54,82 @@ void publish_outputs(RunContext& run, const Step& s, const StepState& st) {
   run.roots["steps"][s.id] = {{"results", results}};
 }
 
+bool fix_loop_items(RunContext& run, const Step& s, const StepState& prior, std::vector<Value>* items,
+                    StepOutcome* out) {
+  if (s.foreach.kind == Foreach::Kind::None) {
+    items->push_back(nullptr);
+    return true;
+  }
+  if (prior.loop_expanded) {
+    for (auto& item : prior.items) items->push_back(item);
+    return true;
+  }
+  Value list;
+  std::string problem;
+  if (s.foreach.kind == Foreach::Kind::HostQuery) {
+    try {
+      problem = live_hosts(run, s, &list);
+    } catch (const Interrupted&) {
+      out->interrupted = true;  // its only stop is the run's: a signal
+      return false;
+    }
+  } else {
+    try {
+      list = resolve_node(s.foreach.items, run.roots);
+    } catch (const EvalError& e) {
+      problem = e.what();
+    }
+    if (problem.empty() && (!list.is_array() || contains_deferred(list)))
+      problem = "foreach did not give a list: " + to_text(list);
+  }
+  if (!problem.empty()) {
+    run.record({{"t", rec::kStepFailed}, {"step", s.id}, {"iter", ""}, {"error", problem}, {"class", "fatal"},
+                {"final", true}});
+    out->failed = problem;
+    return false;
+  }
+  for (auto& item : list) items->push_back(item);
+  record_loop_items(run, s, list);
+  return true;
+}
+
+void record_loop_items(RunContext& run, const Step& s, const Value& list) {
+  std::vector<std::string> labels;
+  for (auto& item : list) labels.push_back(label_of(item));
+  run.record({{"t", rec::kLoopExpanded}, {"step", s.id}, {"items", list}, {"labels", labels}});
+}
+
+void run_items(size_t count, int concurrency, std::atomic<bool>& stop_starting, const std::function<void(size_t)>& one,
+               const std::function<void(size_t)>& thrown_at) {
+  std::atomic<size_t> next{0};
+  std::exception_ptr thrown;
+  std::mutex thrown_mutex;
+  auto worker = [&] {
+    for (size_t i; (i = next++) < count;) {
+      try {
+        one(i);
+      } catch (...) {
+        // A journal that cannot be written stops everything; the other
+        // threads finish what they are doing first.
+        std::lock_guard<std::mutex> lock(thrown_mutex);
+        if (!thrown) thrown = std::current_exception();
+        stop_starting = true;
+        thrown_at(i);
+      }
+    }
+  };
+  size_t threads = std::min<size_t>(static_cast<size_t>(std::max(1, concurrency)), count);
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  if (thrown) std::rethrow_exception(thrown);
+}
+
 StepOutcome run_step(RunContext& run, const Step& s, const StepState& prior, const std::string& where) {
   StepOutcome out;
-  // The items of a loop are fixed the first time it runs and journaled, so
-  // a resumed loop works on the same list.
   std::vector<Value> items;
-  if (s.foreach.kind == Foreach::Kind::None) {
-    items.push_back(nullptr);
-  } else if (prior.loop_expanded) {
-    for (auto& item : prior.items) items.push_back(item);
-  } else {
-    Value list;
-    std::string problem;
-    if (s.foreach.kind == Foreach::Kind::HostQuery) {
-      try {
-        problem = live_hosts(run, s, &list);
-      } catch (const Interrupted&) {
-        out.interrupted = true;  // its only stop is the run's: a signal
-        return out;
-      }
-    } else {
-      try {
-        list = resolve_node(s.foreach.items, run.roots);
-      } catch (const EvalError& e) {
-        problem = e.what();
-      }
-      if (problem.empty() && (!list.is_array() || contains_deferred(list)))
-        problem = "foreach did not give a list: " + to_text(list);
-    }
-    if (!problem.empty()) {
-      run.record({{"t", rec::kStepFailed}, {"step", s.id}, {"iter", ""}, {"error", problem}, {"class", "fatal"},
-                  {"final", true}});
-      out.failed = problem;
-      return out;
-    }
-    std::vector<std::string> labels;
-    for (auto& item : list) {
-      items.push_back(item);
-      labels.push_back(label_of(item));
-    }
-    run.record({{"t", rec::kLoopExpanded}, {"step", s.id}, {"items", list}, {"labels", labels}});
-  }
+  if (!fix_loop_items(run, s, prior, &items, &out)) return out;
   if (s.foreach.kind == Foreach::Kind::None) {
     WhenVerdict w;
     try {
@@ -119,40 +154,21 @@ StepOutcome run_step(RunContext& run, const Step& s, const StepState& prior, con
                                    s.concurrency)
                      : s.name);
   std::vector<IterationResult> results(items.size());
-  std::atomic<size_t> next{0};
   std::atomic<bool> stop_starting{false};
-  std::exception_ptr thrown;
-  std::mutex thrown_mutex;
-  auto worker = [&] {
-    for (size_t i; (i = next++) < items.size();) {
-      if (stop_requested() || stop_starting) {
-        results[i].outcome = Outcome::Interrupted;
-        if (!stop_requested()) results[i].outcome = Outcome::Skipped;
-        continue;
-      }
-      std::string key = s.foreach.kind == Foreach::Kind::None ? "" : std::to_string(i);
-      try {
+  run_items(
+      items.size(), s.concurrency, stop_starting,
+      [&](size_t i) {
+        if (stop_requested() || stop_starting) {
+          results[i].outcome = stop_requested() ? Outcome::Interrupted : Outcome::Skipped;
+          return;
+        }
+        std::string key = s.foreach.kind == Foreach::Kind::None ? "" : std::to_string(i);
         results[i] = run_iteration(run, s, key, items[i], where);
-      } catch (...) {
-        // A journal that cannot be written stops everything; the other
-        // threads finish what they are doing first.
-        std::lock_guard<std::mutex> lock(thrown_mutex);
-        if (!thrown) thrown = std::current_exception();
-        stop_starting = true;
-        results[i].outcome = Outcome::Interrupted;
-        continue;
-      }
-      if ((results[i].outcome == Outcome::Failed && s.on_failure != OnFailure::Continue) ||
-          results[i].outcome == Outcome::Awaiting || results[i].outcome == Outcome::Interrupted)
-        stop_starting = true;  // no new iterations after a stop; running ones finish
-    }
-  };
-  size_t threads = std::min<size_t>(static_cast<size_t>(std::max(1, s.concurrency)), items.size());
-  std::vector<std::thread> pool;
-  for (size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
-  worker();
-  for (auto& t : pool) t.join();
-  if (thrown) std::rethrow_exception(thrown);
+        if ((results[i].outcome == Outcome::Failed && s.on_failure != OnFailure::Continue) ||
+            results[i].outcome == Outcome::Awaiting || results[i].outcome == Outcome::Interrupted)
+          stop_starting = true;  // no new iterations after a stop; running ones finish
+      },
+      [&](size_t i) { results[i].outcome = Outcome::Interrupted; });
 
   publish_outputs(run, s, run.state.steps[s.id]);
   for (auto& r : results) {

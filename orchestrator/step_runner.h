@@ -4,7 +4,10 @@
 // question or a stop no new iteration starts; running ones finish.
 #pragma once
 
+#include <atomic>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "orchestrator/run_context.h"
 
@@ -14,7 +17,22 @@ struct StepOutcome {
   bool awaiting = false;
   bool interrupted = false;
   std::string failed;  // first error, empty when none failed
+  const Step* failed_step = nullptr;  // in a block: the step that failed
 };
+
+/// The items a loop works on: fixed and journaled the first time the loop
+/// runs (a resumed loop works on the same list); one null item without a
+/// loop. False when they cannot be had (`out` says why).
+bool fix_loop_items(RunContext& run, const Step& s, const StepState& prior, std::vector<Value>* items,
+                    StepOutcome* out);
+/// Runs `one(i)` for each i below `count` on at most `concurrency` threads
+/// (the caller's among them). An exception (a journal that cannot be
+/// written) sets `stop_starting`, `thrown_at(i)` marks its item, and it is
+/// rethrown once every thread has finished.
+void run_items(size_t count, int concurrency, std::atomic<bool>& stop_starting, const std::function<void(size_t)>& one,
+               const std::function<void(size_t)>& thrown_at);
+/// Journals `list` as the items of loop `s`.
+void record_loop_items(RunContext& run, const Step& s, const Value& list);
 
 /// Runs `s`, resuming from `prior` (its state when the walk reached it).
 /// Throws JournalFailure, after the loop's threads have finished.

@@ -79,6 +79,10 @@ TEST_CASE("completion: bash completes step types for steps and step ids for --fr
   CHECK(has(ids, "verify-archive"));
   auto fence = complete(4, {"examples/lab-rehearsal/restore-failover.yaml", "--yes", "--from", "fen"});
   CHECK(fence == std::vector<std::string>{"fence"});
+  // A block's id and the ids of its steps.
+  auto block = complete(4, {"examples/lab-rehearsal/restore-failover.yaml", "--yes", "--from", "re"});
+  CHECK(has(block, "replace-dead"));
+  CHECK(has(block, "reinstall"));
   // No plan on the line: nothing to offer.
   CHECK(complete(2, {"--from", ""}).empty());
 }

@@ -1,6 +1,7 @@
 // Waits on hosts share one watcher per engine connection
 // (engine_api/host_watcher.h): the event log read while anything waits, one
-// listing of every host when something concerns a watched host. Checked by
+// listing of every host when something concerns a watched host; waits on
+// VMs and data centers look again when the log has news. Checked by
 // counting the requests the lab engine logged, never by timing.
 #include <doctest/doctest.h>
 
@@ -92,4 +93,36 @@ TEST_CASE("host watcher: a wait whose host is not in the engine fails at once na
   CallOptions o{"she-test:watch-missing", nullptr, nullptr};
   CHECK_THROWS_WITH_AS(c.wait_for_status(o, "00000000-0000-0000-0000-0000000000aa", {"up"}, {}, std::chrono::seconds(60)),
                        doctest::Contains("is not in the engine"), EngineError);
+}
+
+TEST_CASE("host watcher: a wait on VMs looks again when the event log has news - not on a schedule of its own") {
+  // build01 takes 5 s scaled to 2 s to come up: the watcher reads the event
+  // log about every 0.25 s meanwhile; the wait's own look (a VM read) is
+  // made at once, once the log's end is known, and when the engine logs
+  // that the VM started on its host (USER_RUN_VM, 32).
+  LabEngine lab("examples/lab/three-hosts.yaml", 0.4);
+  EngineClient c(lab.config());
+  CallOptions o{"she-test:watch-vm", nullptr, nullptr};
+  std::string id;
+  for (auto& vm : c.list_vms(o))
+    if (vm.name == "build01") id = vm.id;
+  REQUIRE(!id.empty());
+  c.start_vm(o, id);
+  const size_t before = lab.server->request_log().all().size();
+  int looks = 0;
+  auto outcome = c.await_events(o, "VM build01 is up", std::chrono::seconds(60), [&] {
+    ++looks;
+    for (auto& vm : c.list_vms(o))
+      if (vm.id == id) return vm.status == "up";
+    return false;
+  });
+  CHECK(outcome == Poller::Outcome::Reached);
+  Reads r = reads_in(lab.server->request_log().all(), before);
+  CHECK(looks <= 3);
+  CHECK(r.events >= 4);  // rounds went on between the looks
+  CHECK(r.listings == 0);  // no host waits: the hosts are not listed
+  bool logged = false;
+  for (auto& e : lab.world.events_after(0))
+    logged |= e.code == 32 && e.vm_id == id;
+  CHECK(logged);
 }

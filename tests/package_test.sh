@@ -56,6 +56,13 @@ contents)
   list=$(dpkg-deb --contents "$deb" | awk '{print $6}')
   echo "$list"
   for path in ./usr/bin/she-restore ./usr/bin/she-lab ./usr/libexec/she-restore/she-lab-agent \
+              ./usr/libexec/she-restore/she-lab-ovm-cli \
+              ./usr/share/she-restore/plans/ovm-backup.yaml \
+              ./usr/share/she-restore/plans/ovm-recreate-vms.yaml \
+              ./usr/share/she-restore/plans/ovm-restore-vm-disk.yaml \
+              ./usr/share/she-restore/plans/ovm-restore-repository.yaml \
+              ./usr/share/she-restore/plans/ovm-restore-manager.yaml \
+              ./usr/share/she-restore/examples/ovm/lab/two-servers.yaml \
               ./usr/share/she-restore/plans/she-backup.yaml \
               ./usr/share/she-restore/plans/she-restore-failover.yaml \
               ./usr/share/she-restore/plans/she-restore-new-host.yaml \

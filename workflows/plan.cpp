@@ -35,8 +35,17 @@ const Step* Plan::find_step(const std::string& id) const {
 int Plan::step_index(const std::string& id) const {
   for (size_t i = 0; i < steps.size(); ++i)
     if (steps[i].id == id) return static_cast<int>(i);
+  if (const Block* b = find_block(id)) return static_cast<int>(b->first);
   return -1;
 }
+
+const Block* Plan::find_block(const std::string& id) const {
+  for (const Block& b : blocks)
+    if (b.id == id) return &b;
+  return nullptr;
+}
+
+const Block* Plan::block_of(const Step& s) const { return s.block.empty() ? nullptr : find_block(s.block); }
 
 namespace {
 /// Outputs of step `id` that `e` reads.

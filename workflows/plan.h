@@ -63,8 +63,23 @@ struct Step {
   bool in_real = true;
   SourcePos pos;
   WrittenAt written_at;  // e.g. where its timeout is
+  /// The block (a pipeline) the step belongs to; empty for a step of its
+  /// own. A block's steps share its loop and concurrency (copied here).
+  std::string block;
 
   const YAML::Node* param(const std::string& name) const;
+};
+
+/// A pipeline: steps each loop item flows through on its own, in order,
+/// with at most `concurrency` items in flight; no item waits for another
+/// item's step. Its steps stay plan steps (journal, status, --from name
+/// them); the block keeps their range.
+struct Block {
+  std::string id;
+  std::string name;
+  size_t first = 0;  // index of its first step in Plan::steps
+  size_t count = 0;
+  SourcePos pos;
 };
 
 struct ParamDecl {
@@ -90,9 +105,14 @@ struct Plan {
   std::vector<SourcePos> var_pos;
   Value var_values = Value::object();
   std::vector<Step> steps;
+  std::vector<Block> blocks;
 
   const Step* find_step(const std::string& id) const;
+  /// The index of step `id`, or of the first step of block `id`; -1.
   int step_index(const std::string& id) const;
+  const Block* find_block(const std::string& id) const;
+  /// The block step `s` belongs to, if any.
+  const Block* block_of(const Step& s) const;
   /// Roots of `${...}`: params, vars, env, run, and steps (deferred: their
   /// outputs exist only once they ran).
   Value roots(bool dry_run) const;

@@ -364,6 +364,17 @@ class Loader {
     return h;
   }
 
+  static bool names_ovm_manager(const YAML::Node& hosts) {
+    if (!hosts || !hosts.IsSequence()) return false;
+    for (auto h : hosts) {
+      YAML::Node roles = h.IsMap() ? h["roles"] : YAML::Node();
+      if (roles && roles.IsSequence())
+        for (auto r : roles)
+          if (r.IsScalar() && r.Scalar() == "ovm_manager") return true;
+    }
+    return false;
+  }
+
   void parse_environment(const YAML::Node& n, const std::string& file, Environment& env) {
     env.file = file;
     env.base_dir = fs::path(file).parent_path().string();
@@ -380,7 +391,9 @@ class Loader {
     parse_ssh(n["ssh"], file, env.ssh_defaults, false);
 
     YAML::Node e = n["engine"];
-    if (!e) {
+    if (!e && names_ovm_manager(n["hosts"])) {
+      // An Oracle VM environment: its manager is reached over SSH (ovm.cli), no oVirt engine.
+    } else if (!e) {
       d_.error(ErrorKind::MissingKey, pos_of(n, file), "the environment has no 'engine'",
                "add engine: with fqdn, user, password (env:NAME) and ca_file or ca_fingerprint");
     } else if (is_map(e, file, "'engine'")) {
@@ -500,21 +513,83 @@ class Loader {
       d_.error(ErrorKind::WrongType, pos_of(n, file), "'steps' must be a list", "one '- id: ...' entry per step");
       return;
     }
-    for (auto s : n) plan.steps.push_back(parse_step(s, file));
+    for (auto s : n) {
+      if (s.IsMap() && s["steps"]) parse_block(s, file, plan);
+      else plan.steps.push_back(parse_step(s, file));
+    }
   }
 
-  Step parse_step(const YAML::Node& n, const std::string& file) {
+  /// The `id` of a step or block: required, and only characters the
+  /// journal, --from and the reports can name it by.
+  std::string stable_id(const YAML::Node& n, const std::string& file, const std::string& what, const char* example) {
+    std::string id = required_text(n, "id", file, "a " + what,
+                                   fmt::format("every {} needs a stable id, e.g. id: {}", what, example));
+    static const std::regex id_re("[a-z0-9][a-z0-9_-]*");
+    if (!id.empty() && !std::regex_match(id, id_re))
+      d_.error(ErrorKind::InvalidId, pos_of(n["id"], file), fmt::format("{} id '{}' has characters ids cannot have", what, id),
+               "use lowercase letters, digits, '-' and '_', starting with a letter or digit");
+    return id;
+  }
+
+  /// A block: its steps join the plan's, each carrying the block's loop and
+  /// concurrency, so everything that reads steps (journal, status, reports,
+  /// --from) reads a block's without knowing about blocks.
+  void parse_block(const YAML::Node& n, const std::string& file, Plan& plan) {
+    Block b;
+    b.pos = pos_of(n, file);
+    check_keys(n, file, {"id", "name", "foreach", "concurrency", "steps"}, "a block (a step with 'steps')");
+    b.id = stable_id(n, file, "block", "replace-dead-hosts");
+    b.name = n["name"] ? text(n["name"], file, "name") : b.id;
+    Foreach loop = parse_foreach(n["foreach"], file);
+    if (loop.kind == Foreach::Kind::None && !n["foreach"])
+      d_.error(ErrorKind::MissingKey, b.pos, fmt::format("block '{}' has no 'foreach'", b.id),
+               "a block runs its steps for each item of a list: add foreach: {items: ..., as: NAME}");
+    int concurrency = 1;
+    YAML::Node concurrency_expr;
+    if (n["concurrency"]) {
+      if (n["concurrency"].IsScalar() && n["concurrency"].Scalar().find("${") != std::string::npos)
+        concurrency_expr = n["concurrency"];
+      else
+        concurrency = integer(n["concurrency"], file, "concurrency", 1, 1, 64);
+    }
+    YAML::Node steps = n["steps"];
+    if (!steps.IsSequence() || steps.size() == 0) {
+      d_.error(ErrorKind::WrongType, pos_of(steps, file), "a block's 'steps' must be a list of steps",
+               "one '- id: ...' entry per step each item goes through, in order");
+      return;
+    }
+    b.first = plan.steps.size();
+    for (auto inner : steps) {
+      if (inner.IsMap() && inner["steps"]) {
+        d_.error(ErrorKind::RuleViolation, pos_of(inner, file), "a block cannot hold another block",
+                 "list the inner block's steps in this block: each item goes through all of them in order");
+        continue;
+      }
+      for (const char* key : {"foreach", "concurrency"})
+        if (inner.IsMap() && inner[key])
+          d_.error(ErrorKind::RuleViolation, pos_of(inner[key], file),
+                   fmt::format("'{}' of a step inside block '{}': the block's own applies", key, b.id),
+                   "remove it; the block's foreach and concurrency apply to each of its steps");
+      Step s = parse_step(inner, file, true);
+      s.block = b.id;
+      s.foreach = loop;
+      s.concurrency = concurrency;
+      s.concurrency_expr = concurrency_expr;
+      plan.steps.push_back(std::move(s));
+    }
+    b.count = plan.steps.size() - b.first;
+    plan.blocks.push_back(std::move(b));
+  }
+
+  /// `in_block`: its loop and concurrency are the block's (checked there).
+  Step parse_step(const YAML::Node& n, const std::string& file, bool in_block = false) {
     Step s;
     s.pos = pos_of(n, file);
     if (!is_map(n, file, "a step")) return s;
     check_keys(n, file, {"id", "name", "uses", "with", "when", "foreach", "concurrency", "timeout", "retry",
                          "on_failure", "runs_in"},
                "a step");
-    s.id = required_text(n, "id", file, "a step", "every step needs a stable id, e.g. id: fence-dead-hosts");
-    static const std::regex id_re("[a-z0-9][a-z0-9_-]*");
-    if (!s.id.empty() && !std::regex_match(s.id, id_re))
-      d_.error(ErrorKind::InvalidId, pos_of(n["id"], file), fmt::format("step id '{}' has characters ids cannot have", s.id),
-               "use lowercase letters, digits, '-' and '_', starting with a letter or digit");
+    s.id = stable_id(n, file, "step", "fence-dead-hosts");
     s.name = n["name"] ? text(n["name"], file, "name") : s.id;
     s.uses = required_text(n, "uses", file, "a step", "name its step type, e.g. uses: engine.host.maintenance");
     if (!s.uses.empty()) {
@@ -574,8 +649,8 @@ class Loader {
                  "e.g. when: params.deploy_flow == 'automated' and steps.find-stale.found");
       }
     }
-    s.foreach = parse_foreach(n["foreach"], file);
-    if (n["concurrency"]) {
+    if (!in_block) s.foreach = parse_foreach(n["foreach"], file);
+    if (n["concurrency"] && !in_block) {
       if (n["concurrency"].IsScalar() && n["concurrency"].Scalar().find("${") != std::string::npos)
         s.concurrency_expr = n["concurrency"];
       else

@@ -164,6 +164,17 @@ class Validator {
     step_roots_ = base_roots(true);
     plain_roots_ = base_roots(false);
     std::map<std::string, const Step*> seen;
+    std::map<std::string, SourcePos> block_seen;
+    for (const Block& b : plan_.blocks) {
+      auto step = step_ids_.find(b.id);
+      auto other = block_seen.find(b.id);
+      if (step != step_ids_.end() || other != block_seen.end())
+        d_.error(ErrorKind::DuplicateStepId, b.pos, fmt::format("block id '{}' is used twice", b.id),
+                 fmt::format("also used at {}; step and block ids must be unique: --from and the journal refer to them",
+                             step != step_ids_.end() ? plan_.steps[static_cast<size_t>(step->second)].pos.str()
+                                                     : other->second.str()));
+      block_seen.emplace(b.id, b.pos);
+    }
     for (size_t i = 0; i < plan_.steps.size(); ++i) {
       Step& s = plan_.steps[i];
       if (s.id.empty()) {
@@ -344,8 +355,11 @@ class Validator {
       return false;
     }
     const Step& target = plan_.steps[static_cast<size_t>(j)];
+    // Inside a block, an earlier step of the same block is this item's.
+    bool same_item = !target.block.empty() && scope.step_index >= 0 &&
+                     plan_.steps[static_cast<size_t>(scope.step_index)].block == target.block;
     std::vector<std::string> outputs;
-    if (target.foreach.kind != Foreach::Kind::None) outputs.push_back("results");
+    if (target.foreach.kind != Foreach::Kind::None && !same_item) outputs.push_back("results");
     else if (target.type)
       for (auto& o : target.type->outputs()) outputs.push_back(o.name);
     if (r.path.size() < 3) {
@@ -359,7 +373,9 @@ class Validator {
     if (hint.empty())
       hint = outputs.empty() ? fmt::format("{} captures nothing", target.uses)
                              : "its outputs: " + fmt::format("{}", fmt::join(outputs, ", "));
-    if (target.foreach.kind != Foreach::Kind::None)
+    if (same_item)
+      hint += "; inside its block, a step's outputs are the current item's";
+    else if (target.foreach.kind != Foreach::Kind::None)
       hint += "; a looping step's outputs are per item, under results";
     d_.error(ErrorKind::UnknownOutput, at, fmt::format("step '{}' ({}) has no output '{}'", id, target.uses, out), hint);
     return false;
@@ -489,11 +505,15 @@ class Validator {
     RefScope inner = outer;
     size_t errors_before = d_.all().size();
 
-    if (s.concurrency_expr.IsDefined() && !s.concurrency_expr.IsNull()) bind_concurrency(s, outer);
+    // A block's loop and concurrency are checked once, with its first step.
+    const Block* block = plan_.block_of(s);
+    bool block_head = !block || block->first == static_cast<size_t>(index);
+    if (!block_head) s.concurrency = plan_.steps[block->first].concurrency;
+    else if (s.concurrency_expr.IsDefined() && !s.concurrency_expr.IsNull()) bind_concurrency(s, outer);
     if (s.foreach.kind != Foreach::Kind::None) {
       inner.loop_var = s.foreach.as;
       roots[s.foreach.as] = deferred(s.foreach.as);
-      check_foreach(s, outer);
+      if (block_head) check_foreach(s, outer);
     }
     for (auto& [name, node] : s.with) check_node_refs(node, file, inner);
     if (s.when_expr) check_expr_refs(*s.when_expr, s.when_pos, inner);

@@ -78,6 +78,7 @@ StepExpansion expand_step(const Plan& plan, const Step& step, const Value& roots
   }
 
   // A known list: each item is its own iteration, each with its own `when`.
+  x.items = items;
   std::vector<std::string> results;
   bool any_deferred = false;
   for (auto& item : items) {

@@ -25,6 +25,7 @@ struct StepExpansion {
   /// captured list): one iteration describes the body with the item deferred.
   bool loop_deferred = false;
   std::string loop_text;     // what the loop is over, for people
+  std::vector<Value> items;  // a known loop's items, whatever their `when` says
   std::vector<StepIteration> iterations;
 };
 

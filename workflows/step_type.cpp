@@ -200,6 +200,7 @@ StepCatalog& builtin_catalog() {
     register_retention_steps(c);
     register_metrics_steps(c);
     register_control_steps(c);
+    register_ovm_steps(c);
     return c;
   }();
   return catalog;

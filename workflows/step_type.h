@@ -278,5 +278,6 @@ void register_postgres_steps(StepCatalog& catalog);
 void register_retention_steps(StepCatalog& catalog);
 void register_metrics_steps(StepCatalog& catalog);
 void register_control_steps(StepCatalog& catalog);
+void register_ovm_steps(StepCatalog& catalog);
 
 }  // namespace she

@@ -76,6 +76,10 @@ int db_client(const Agent& a, const EngineDbConf& db, const std::vector<std::str
 /// psql -A -t with `sql` on stdin.
 int db_query(const Agent& a, const EngineDbConf& db, const std::string& sql, std::string* output);
 
+/// Oracle VM servers' and manager's tools (ovm_server_tools.cpp,
+/// ovm_manager_tools.cpp): `handled` false when argv names none of them.
+int ovm_server_command(Agent& a, const Args& argv, bool* handled);
+int ovm_manager_command(Agent& a, const Args& argv, bool* handled);
 /// `sh -c SCRIPT`, SCRIPT a pipeline of the commands above.
 int shell(Agent& a, const Args& argv);
 

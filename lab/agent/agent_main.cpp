@@ -150,6 +150,8 @@ int dispatch(Agent& a, const Args& argv) {
   }
   if (name == "sh") return shell(a, argv);
   bool handled = false;
+  if (const int rc = ovm_server_command(a, argv, &handled); handled) return rc;
+  if (const int rc = ovm_manager_command(a, argv, &handled); handled) return rc;
   const int rc = file_command(a, argv, &handled);
   if (handled) return rc;
   err("bash: line 1: " + name + ": command not found\n");

@@ -4,6 +4,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <fcntl.h>
+#include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
 #include <thread>
@@ -181,6 +182,30 @@ class SneakyStep : public StepType {
   }
 };
 
+/// Holds until a file exists (or `hold` is false): lets a test make one
+/// loop item depend on another item's later step, which only a pipeline
+/// can satisfy; a barrier between steps leaves it to run out of time.
+class GateStep : public StepType {
+ public:
+  GateStep()
+      : StepType("test.gate", StepKind::Read, "wait until a file exists",
+                 {required("until", ParamType::String, "the file"),
+                  optional("hold", ParamType::Bool, true, "whether to wait at all"),
+                  optional("limit_ms", ParamType::Int, 20000, "how long to wait before failing")},
+                 {}) {}
+  bool runnable() const override { return true; }
+  StepResult apply(const StepContext& ctx) const override {
+    if (!ctx.flag("hold")) return {};
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ctx.number("limit_ms"));
+    while (!std::filesystem::exists(ctx.text("until"))) {
+      if (std::chrono::steady_clock::now() > until)
+        throw StepError("timeout", ctx.text("until") + " never appeared: another item's step did not run meanwhile");
+      if (!nap(ctx, 5)) throw Interrupted("stopped while waiting");
+    }
+    return {};
+  }
+};
+
 /// A step type whose runtime is not built: a run must refuse before it starts.
 class UnbuiltStep : public StepType {
  public:
@@ -198,6 +223,7 @@ void register_test_steps() {
   StepCatalog::register_extra(std::make_unique<WaitStep>());
   StepCatalog::register_extra(std::make_unique<LeakStep>());
   StepCatalog::register_extra(std::make_unique<SneakyStep>());
+  StepCatalog::register_extra(std::make_unique<GateStep>());
 }
 
 }  // namespace she::test

@@ -6,7 +6,7 @@
 namespace she::test {
 
 /// Adds test.effect, test.ensure, test.value, test.fail, test.wait,
-/// test.leak and test.unbuilt to the built-in catalog.
+/// test.leak, test.sneaky, test.gate and test.unbuilt to the built-in catalog.
 void register_test_steps();
 
 }  // namespace she::test

@@ -96,6 +96,16 @@ class EngineStep : public StepType {
     if (outcome == Poller::Outcome::Stopped) throw Interrupted("stopped while waiting until " + what);
   }
 
+  /// The same for state the engine logs events about (VMs, data centers,
+  /// the SPM): `reached` is asked again when the engine's event log has
+  /// news, through the connection's one watcher, rather than on a schedule.
+  static void wait_for_events(Api& a, const std::string& what, const std::function<bool()>& reached) {
+    const auto before = std::exchange(a.call.retry_reads_until, std::chrono::steady_clock::now() + forever());
+    Poller::Outcome outcome = a.client.await_events(a.call, what, forever(), reached);
+    a.call.retry_reads_until = before;
+    if (outcome == Poller::Outcome::Stopped) throw Interrupted("stopped while waiting until " + what);
+  }
+
  private:
   static Api api(const StepContext& ctx) {
     const RunServices& s = ctx.services();
@@ -538,7 +548,7 @@ class StartVms : public EngineStep {
   }
   void confirm(const StepContext& ctx, Api a) const override {
     std::vector<std::string> waiting = ctx.texts("vms");
-    wait_until(ctx, a, fmt::format("VMs {} are up", fmt::join(waiting, ", ")), [&] {
+    wait_for_events(a, fmt::format("VMs {} are up", fmt::join(waiting, ", ")), [&] {
       std::vector<std::string> still;
       for (auto& name : waiting)
         if (find_vm(a, name).status != "up") still.push_back(name);
@@ -572,7 +582,7 @@ class DataCenterWait : public EngineStep {
 
   StepResult run(const StepContext& ctx, Api a) const override {
     std::string name = ctx.text("name"), last, spm;
-    wait_until(ctx, a, fmt::format("data center {} is up and one host is SPM", name), [&] {
+    wait_for_events(a, fmt::format("data center {} is up and one host is SPM", name), [&] {
       std::string status = "missing", spm_status;
       spm.clear();
       for (auto& dc : a.client.list_datacenters(a.call))

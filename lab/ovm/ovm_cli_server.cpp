@@ -1,0 +1,328 @@
+#include "lab/ovm/ovm_cli_server.h"
+
+#include <algorithm>
+#include <fmt/format.h>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "hosts/ovm_cli_command.h"
+#include "lab/ovm/ovm_world.h"
+
+namespace she::lab::ovm {
+
+namespace fs = std::filesystem;
+using she::ovm::CliCommand;
+
+fs::path CliSetup::database_path() const { return manager_root / "u01/app/oracle/mysql/data/ovs.json"; }
+fs::path CliSetup::service_flag() const { return manager_root / "var/run/ovmm.running"; }
+
+namespace {
+
+// A refusal, with the manager's message.
+struct Refusal {
+  std::string message;
+};
+
+std::string label_of(OvmWorld& w, const std::string& id) {
+  Json* o = w.by_id(id);
+  return o ? fmt::format("{}  [{}]", id, o->value("name", std::string())) : id;
+}
+
+Json& need(OvmWorld& w, const std::string& type, const std::string& key, const std::string& value) {
+  if (key != "id" && key != "name") throw Refusal{fmt::format("OVMAPI_4002E Invalid identifier {}= for {}", key, type)};
+  Json* o = w.find(type, key, value);
+  if (!o) throw Refusal{fmt::format("OVMAPI_4001E Cannot find object: {} {}={}. No such object.", type, key, value)};
+  return *o;
+}
+
+// The object the command itself names by id= or name=.
+Json& named(OvmWorld& w, const CliCommand& c, const std::string& type) {
+  if (!c.attribute("id").empty()) return need(w, type, "id", c.attribute("id"));
+  if (!c.attribute("name").empty()) return need(w, type, "name", c.attribute("name"));
+  throw Refusal{fmt::format("OVMAPI_4003E {} needs id= or name=", c.verb)};
+}
+
+// A reference attribute given by name or id (repository=..., network=...).
+Json& referenced(OvmWorld& w, const std::string& type, const std::string& value) {
+  if (Json* o = w.find(type, "id", value)) return *o;
+  return need(w, type, "name", value);
+}
+
+std::vector<std::string> ids(const Json& o, const char* key) {
+  std::vector<std::string> out;
+  if (o.contains(key))
+    for (auto& v : o[key]) out.push_back(v.get<std::string>());
+  return out;
+}
+
+fs::path repository_dir(const CliSetup& s, const Json& repo) {
+  return s.hosts_dir / repo.value("server", std::string()) / "root/OVS/Repositories" / repo.value("id", std::string());
+}
+
+// vm.cfg as the manager writes it (Xen's Python syntax).
+void write_vm_cfg(const CliSetup& s, OvmWorld& w, const Json& vm) {
+  Json* repo = w.by_id(vm.value("repository", std::string()));
+  if (!repo) return;
+  fs::path repo_dir = repository_dir(s, *repo);
+  if (!fs::exists(repo_dir / ".ovsrepo")) return;
+  std::vector<std::string> vifs, disks;
+  for (auto& id : ids(vm, "vnics"))
+    if (Json* n = w.by_id(id)) {
+      Json* net = w.by_id(n->value("network", std::string()));
+      vifs.push_back(fmt::format("'mac={},bridge={}'", n->value("name", std::string()),
+                                 net ? net->value("id", std::string()) : "xenbr0"));
+    }
+  std::vector<std::pair<int, std::string>> slots;
+  for (auto& id : ids(vm, "mappings"))
+    if (Json* m = w.by_id(id))
+      if (Json* d = w.by_id(m->value("disk", std::string())))
+        slots.emplace_back(m->value("slot", 0), fmt::format("'file:{}/VirtualDisks/{},xvd{},w'",
+                                                            "/OVS/Repositories/" + repo->value("id", std::string()),
+                                                            d->value("file", std::string()),
+                                                            static_cast<char>('a' + m->value("slot", 0))));
+  std::sort(slots.begin(), slots.end());
+  for (auto& [_, d] : slots) disks.push_back(d);
+  const Json& a = vm["attributes"];
+  std::string text = fmt::format(
+      "vif = [{}]\nOVM_simple_name = '{}'\ndisk = [{}]\nname = '{}'\nmemory = {}\nvcpus = {}\n"
+      "OVM_domain_type = '{}'\nOVM_os_type = '{}'\nOVM_high_availability = {}\n",
+      fmt::join(vifs, ", "), vm.value("name", std::string()), fmt::join(disks, ", "), vm.value("id", std::string()),
+      a.value("memory", std::string("1024")), a.value("cpuCount", std::string("1")),
+      a.value("domainType", std::string("XEN_PVM")), a.value("osType", std::string("None")),
+      a.value("highAvailability", std::string("no")) == "yes" ? "True" : "False");
+  fs::create_directories(repo_dir / "VirtualMachines" / vm.value("id", std::string()));
+  std::ofstream(repo_dir / "VirtualMachines" / vm.value("id", std::string()) / "vm.cfg", std::ios::trunc) << text;
+}
+
+std::string show(OvmWorld& w, const Json& o) {
+  const std::string type = o.value("type", std::string());
+  std::string d = fmt::format("  Id = {}  [{}]\n  Name = {}\n", o.value("id", std::string()), o.value("name", std::string()),
+                              o.value("name", std::string()));
+  if (type == "Vm") {
+    const Json& a = o["attributes"];
+    d += fmt::format("  Status = {}\n", o.value("status", std::string("Stopped")));
+    d += fmt::format("  Memory (MB) = {}\n  Processors = {}\n", a.value("memory", std::string("1024")),
+                     a.value("cpuCount", std::string("1")));
+    d += fmt::format("  Domain Type = {}\n  Operating System = {}\n  Boot Order 1 = {}\n  High Availability = {}\n",
+                     a.value("domainType", std::string("XEN_PVM")), a.value("osType", std::string("None")),
+                     a.value("bootOrder", std::string("DISK")), a.value("highAvailability", std::string("no")));
+    d += fmt::format("  Repository = {}\n  Server Pool = {}\n", label_of(w, o.value("repository", std::string())),
+                     label_of(w, o.value("pool", std::string())));
+    int n = 0;
+    for (auto& id : ids(o, "vnics")) d += fmt::format("  Vnic {} = {}\n", ++n, label_of(w, id));
+    n = 0;
+    for (auto& id : ids(o, "mappings")) d += fmt::format("  VmDiskMapping {} = {}\n", ++n, label_of(w, id));
+  } else if (type == "Vnic") {
+    d += fmt::format("  Mac Address = {}\n", o.value("name", std::string()));
+    d += fmt::format("  Network = {}\n", label_of(w, o.value("network", std::string())));
+    if (!o.value("vm", std::string()).empty()) d += fmt::format("  Vm = {}\n", label_of(w, o.value("vm", std::string())));
+  } else if (type == "VmDiskMapping") {
+    d += fmt::format("  Slot = {}\n  Virtual Disk Id = {}\n  Vm = {}\n", o.value("slot", 0),
+                     label_of(w, o.value("disk", std::string())), label_of(w, o.value("vm", std::string())));
+  } else if (type == "VirtualDisk") {
+    d += fmt::format("  Path = /OVS/Repositories/{}/VirtualDisks/{}\n  Repository = {}\n",
+                     o.value("repository", std::string()), o.value("file", std::string()),
+                     label_of(w, o.value("repository", std::string())));
+  } else if (type == "Repository") {
+    d += fmt::format("  File System = {}\n  Manager UUID = {}\n  Presented Server = {}\n", o.value("lun", std::string()),
+                     w.manager_uuid(), o.value("server", std::string()));
+  } else if (type == "Server") {
+    d += fmt::format("  Server Pool = {}\n", label_of(w, o.value("pool", std::string())));
+  }
+  return d;
+}
+
+// Reads the repository's files back, as a refresh does: a disk image the
+// database does not know becomes a VirtualDisk named after its file; a
+// known one whose file is gone, and that nothing maps, is dropped.
+void refresh(const CliSetup& s, OvmWorld& w, Json& repo) {
+  fs::path dir = repository_dir(s, repo);
+  std::ifstream marker(dir / ".ovsrepo");
+  std::string text((std::istreambuf_iterator<char>(marker)), std::istreambuf_iterator<char>());
+  if (text.find("OVS_REPO_UUID=" + repo.value("id", std::string())) == std::string::npos)
+    throw Refusal{fmt::format("OVMRU_007006E Repository {} is not mounted on server {} (no .ovsrepo)",
+                              repo.value("name", std::string()), repo.value("server", std::string()))};
+  if (text.find("OVS_REPO_MGR_UUID=" + w.manager_uuid()) == std::string::npos)
+    throw Refusal{fmt::format("OVMRU_007011E Repository {} is owned by another manager",
+                              repo.value("name", std::string()))};
+  std::set<std::string> files;
+  std::error_code ec;
+  for (auto& e : fs::directory_iterator(dir / "VirtualDisks", ec))
+    if (e.path().extension() == ".img") files.insert(e.path().filename().string());
+  const std::string repo_id = repo.value("id", std::string());
+  std::set<std::string> known;
+  std::vector<std::string> gone;
+  for (Json* d : w.all("VirtualDisk")) {
+    if (d->value("repository", std::string()) != repo_id) continue;
+    known.insert(d->value("file", std::string()));
+    bool mapped = false;
+    for (Json* m : w.all("VmDiskMapping"))
+      if (m->value("disk", std::string()) == d->value("id", std::string())) mapped = true;
+    if (!files.count(d->value("file", std::string())) && !mapped) gone.push_back(d->value("id", std::string()));
+  }
+  for (auto& id : gone) w.remove(id);
+  for (auto& f : files)
+    if (!known.count(f)) {
+      Json& d = w.add("VirtualDisk", f);
+      d["file"] = f;
+      d["repository"] = repo_id;
+    }
+}
+
+std::string apply(const CliSetup& s, OvmWorld& w, const CliCommand& c, bool* wrote) {
+  const std::string type = canonical_type(c.object);
+  if (!c.object.empty() && type.empty())
+    throw Refusal{fmt::format("OVMAPI_4000E Unknown object type: {}", c.object)};
+  if (c.verb == "list") {
+    if (type.empty()) throw Refusal{"OVMAPI_4003E list needs an object type"};
+    std::string d;
+    for (Json* o : w.all(type)) d += fmt::format("  id:{}  name:{}\n", o->value("id", std::string()), o->value("name", std::string()));
+    return d;
+  }
+  if (c.verb == "show") return show(w, named(w, c, type));
+  *wrote = true;
+  if (c.verb == "create" && type == "Vm") {
+    const std::string name = c.attribute("name");
+    if (name.empty()) throw Refusal{"OVMAPI_4003E create Vm needs name="};
+    if (w.find("Vm", "name", name)) throw Refusal{fmt::format("OVMAPI_4024E Object with name {} already exists: Vm", name)};
+    if (c.relation != "on") throw Refusal{"OVMAPI_4003E create Vm needs: on ServerPool name=..."};
+    // Ids, not references: adding an object may move the others.
+    const std::string pool = need(w, "ServerPool", c.related.key, c.related.value)["id"];
+    const std::string repo = referenced(w, "Repository", c.attribute("repository"))["id"];
+    Json& vm = w.add("Vm", name);
+    vm["status"] = "Stopped";
+    vm["pool"] = pool;
+    vm["repository"] = repo;
+    vm["vnics"] = Json::array();
+    vm["mappings"] = Json::array();
+    vm["attributes"] = Json::object();
+    for (auto& [k, v] : c.attributes)
+      if (k != "name" && k != "repository") vm["attributes"][k] = v;
+    write_vm_cfg(s, w, vm);
+    return fmt::format("  id:{}  name:{}\n", vm["id"].get<std::string>(), name);
+  }
+  if (c.verb == "create" && type == "Vnic") {
+    const std::string mac = c.attribute("macAddress").empty() ? c.attribute("name") : c.attribute("macAddress");
+    if (mac.empty()) throw Refusal{"OVMAPI_4003E create Vnic needs name= (the MAC address)"};
+    if (w.find("Vnic", "name", mac)) throw Refusal{fmt::format("OVMAPI_4024E Object with name {} already exists: Vnic", mac)};
+    const std::string net = referenced(w, "Network", c.attribute("network"))["id"];
+    Json& n = w.add("Vnic", mac);
+    n["network"] = net;
+    n["vm"] = "";
+    return fmt::format("  id:{}  name:{}\n", n["id"].get<std::string>(), mac);
+  }
+  if (c.verb == "add" && type == "Vnic") {
+    if (c.relation != "to") throw Refusal{"OVMAPI_4003E add Vnic needs: to Vm name=..."};
+    Json& n = named(w, c, "Vnic");
+    Json& vm = need(w, "Vm", c.related.key, c.related.value);
+    if (!n.value("vm", std::string()).empty())
+      throw Refusal{fmt::format("OVMAPI_4024E Vnic {} is already in use by Vm {}", n["name"].get<std::string>(),
+                                label_of(w, n["vm"].get<std::string>()))};
+    n["vm"] = vm["id"];
+    vm["vnics"].push_back(n["id"]);
+    write_vm_cfg(s, w, vm);
+    return {};
+  }
+  if (c.verb == "create" && type == "VmDiskMapping") {
+    if (c.relation != "on") throw Refusal{"OVMAPI_4003E create VmDiskMapping needs: on Vm name=..."};
+    Json& vm = need(w, "Vm", c.related.key, c.related.value);
+    Json& disk = referenced(w, "VirtualDisk", c.attribute("storageDevice"));
+    int slot = 0;
+    try {
+      slot = std::stoi(c.attribute("slot"));
+    } catch (const std::exception&) {
+      throw Refusal{"OVMAPI_4003E slot= must be a number"};
+    }
+    for (auto& id : ids(vm, "mappings"))
+      if (Json* m = w.by_id(id); m && m->value("slot", -1) == slot)
+        throw Refusal{fmt::format("OVMRU_000021E Slot {} is already in use on Vm: {}", slot, vm["name"].get<std::string>())};
+    for (Json* m : w.all("VmDiskMapping"))
+      if (m->value("disk", std::string()) == disk["id"].get<std::string>())
+        throw Refusal{fmt::format("OVMRU_000022E Virtual disk {} is already in use by Vm {}",
+                                  disk["name"].get<std::string>(), label_of(w, m->value("vm", std::string())))};
+    const std::string vm_id = vm["id"], disk_id = disk["id"];
+    const std::string name = c.attribute("name").empty() ? disk["name"].get<std::string>() : c.attribute("name");
+    Json& m = w.add("VmDiskMapping", name);
+    m["slot"] = slot;
+    m["disk"] = disk_id;
+    m["vm"] = vm_id;
+    const std::string id = m["id"];
+    Json& owner = *w.by_id(vm_id);
+    owner["mappings"].push_back(id);
+    write_vm_cfg(s, w, owner);
+    return fmt::format("  id:{}  name:{}\n", id, name);
+  }
+  if (c.verb == "delete" && type == "VmDiskMapping") {
+    Json& m = named(w, c, "VmDiskMapping");
+    Json* vm = w.by_id(m.value("vm", std::string()));
+    if (vm && vm->value("status", std::string()) == "Running")
+      throw Refusal{fmt::format("OVMRU_002035E Cannot delete the disk mapping of running Vm: {}; the disk is in use",
+                                vm->value("name", std::string()))};
+    const std::string id = m["id"];
+    if (vm) {
+      Json kept = Json::array();
+      for (auto& x : (*vm)["mappings"])
+        if (x != id) kept.push_back(x);
+      (*vm)["mappings"] = kept;
+      write_vm_cfg(s, w, *vm);
+    }
+    w.remove(id);
+    return {};
+  }
+  if (c.verb == "delete" && type == "VirtualDisk") {
+    Json& d = named(w, c, "VirtualDisk");
+    for (Json* m : w.all("VmDiskMapping"))
+      if (m->value("disk", std::string()) == d["id"].get<std::string>())
+        throw Refusal{fmt::format("OVMRU_000023E Virtual disk {} is in use by Vm {}", d["name"].get<std::string>(),
+                                  label_of(w, m->value("vm", std::string())))};
+    Json* repo = w.by_id(d.value("repository", std::string()));
+    if (repo) fs::remove(repository_dir(s, *repo) / "VirtualDisks" / d.value("file", std::string()));
+    w.remove(d["id"].get<std::string>());
+    return {};
+  }
+  if ((c.verb == "start" || c.verb == "stop") && type == "Vm") {
+    Json& vm = named(w, c, "Vm");
+    vm["status"] = c.verb == "start" ? "Running" : "Stopped";
+    return {};
+  }
+  if (c.verb == "refresh" && type == "Repository") {
+    refresh(s, w, named(w, c, "Repository"));
+    return {};
+  }
+  *wrote = false;
+  throw Refusal{fmt::format("OVMAPI_4000E Invalid command: {} {}", c.verb, c.object)};
+}
+
+}  // namespace
+
+CliReply answer_cli(const CliSetup& setup, const std::string& line, const std::string& now) {
+  CliReply r;
+  CliCommand c;
+  std::string head = fmt::format("Command: {}\n", line);
+  auto failure = [&](const std::string& job, const std::string& message) {
+    r.text = head + "Status: Failure\nTime: " + now + "\n" + (job.empty() ? "" : "JobId: " + job + "\n") +
+             "Error Msg: " + message + "\n";
+    return r;
+  };
+  try {
+    c = she::ovm::parse_cli_line(line);
+  } catch (const std::exception& e) {
+    return failure("", std::string("OVMAPI_4000E Invalid command syntax: ") + e.what());
+  }
+  std::optional<OvmWorld> world = OvmWorld::load(setup.database_path());
+  if (!world) return failure("", "OVMAPI_6000E Internal Error: the Oracle VM Manager database is not available");
+  const bool reads = c.reads();
+  const std::string job = reads ? "" : world->next_job();
+  try {
+    std::string data = apply(setup, *world, c, &r.wrote);
+    if (r.wrote) world->save(setup.database_path());
+    r.text = head + "Status: Success\nTime: " + now + "\n" + (job.empty() ? "" : "JobId: " + job + "\n") + "Data: \n" + data;
+    return r;
+  } catch (const Refusal& refusal) {
+    r.wrote = false;
+    return failure(job, "Job failed on Core: " + refusal.message);
+  }
+}
+
+}  // namespace she::lab::ovm
