@@ -40,7 +40,9 @@ bool check(const EngineBackupOptions& o, std::string* error) {
     return true;
   }
   bool provisioning = o.provision_db || o.provision_dwh_db || o.provision_all_databases;
-  if (provisioning && o.change_db_credentials)
+  // Per database: the engine's changed credentials and a provisioned DWH
+  // database go together (seed 000 restores DWH so).
+  if ((o.provision_db || o.provision_all_databases) && o.change_db_credentials)
     return fail(error, "Cannot change credentials if provisioning a database");
   if (!o.change_db_credentials &&
       (!o.db_host.empty() || !o.db_port.empty() || !o.db_user.empty() ||

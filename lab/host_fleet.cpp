@@ -568,6 +568,8 @@ void HostFleet::start_databases() {
     if (!local) {
       std::string hba = read_text(pg.data_dir / "pg_hba.conf");
       hba += fmt::format("host    engine    engine    {}/32    scram-sha-256\n", h.address);
+      if (!h.spec.dwh_db_rows_sql.empty())
+        hba += fmt::format("host    ovirt_engine_history    ovirt_engine_history    {}/32    scram-sha-256\n", h.address);
       write_text(pg.data_dir / "pg_hba.conf", hba, 0600);
       uid_t uid;
       if (const passwd* pw = ::geteuid() == 0 ? ::getpwnam("postgres") : nullptr) {
@@ -586,6 +588,25 @@ void HostFleet::start_databases() {
                            &out),
           "create role and database");
     check(pg_superuser_sql(pg, "set role engine;\n" + h.spec.engine_db_rows_sql, &out, "engine"), "load rows");
+    const std::string db_host = local ? "localhost" : (server.spec.hostname.empty() ? server.name : server.spec.hostname);
+    if (!h.spec.dwh_db_rows_sql.empty()) {
+      const std::string dwh_password = random_token(20);
+      check(pg_superuser_sql(pg,
+                             fmt::format("create role ovirt_engine_history with login encrypted password '{}';\n"
+                                         "create database ovirt_engine_history owner ovirt_engine_history template "
+                                         "template0 encoding 'UTF8' lc_collate 'C.UTF-8' lc_ctype 'C.UTF-8';\n",
+                                         dwh_password),
+                             &out),
+            "create the DWH role and database");
+      check(pg_superuser_sql(pg, "set role ovirt_engine_history;\n" + h.spec.dwh_db_rows_sql, &out,
+                             "ovirt_engine_history"),
+            "load the DWH rows");
+      write_text(h.sandbox / "etc/ovirt-engine-dwh/ovirt-engine-dwhd.conf.d/10-setup-database.conf",
+                 fmt::format("DWH_DB_HOST=\"{}\"\nDWH_DB_PORT=\"5432\"\nDWH_DB_USER=\"ovirt_engine_history\"\n"
+                             "DWH_DB_PASSWORD=\"{}\"\nDWH_DB_DATABASE=\"ovirt_engine_history\"\n",
+                             db_host, dwh_password),
+                 0600);
+    }
     write_text(h.sandbox / "etc/ovirt-engine/engine.conf.d/10-setup-database.conf",
                fmt::format("ENGINE_DB_HOST=\"{}\"\nENGINE_DB_PORT=\"5432\"\nENGINE_DB_USER=\"engine\"\n"
                            "ENGINE_DB_PASSWORD=\"{}\"\nENGINE_DB_DATABASE=\"engine\"\n",
@@ -700,6 +721,22 @@ static std::string engine_rows_sql(const WorldState& world) {
   return sql;
 }
 
+/// DWH's history rows the lab seeds (ovirt_engine_history, tables named as
+/// DWH's): one configuration row a host, so a restore is checked row by row.
+static std::string dwh_rows_sql(const WorldState& world) {
+  std::string sql = "create table host_configuration (host_id text primary key, host_name text not null);\n";
+  for (const auto& h : world.hosts) {
+    std::string id = h.id, name = h.name;
+    for (auto* v : {&id, &name}) {
+      std::string q;
+      for (char c : *v) q += c == '\'' ? std::string("''") : std::string(1, c);
+      *v = q;
+    }
+    sql += fmt::format("insert into host_configuration values ('{}', '{}');\n", id, name);
+  }
+  return sql;
+}
+
 std::vector<FleetHostSpec> scenario_fleet(const WorldState& world, int first_octet) {
   std::vector<FleetHostSpec> out;
   int n = first_octet;
@@ -727,6 +764,7 @@ std::vector<FleetHostSpec> scenario_fleet(const WorldState& world, int first_oct
   engine.engine_database = world.lab_hosts.engine_database;
   engine.postgresql = engine.engine_database == "local" || world.lab_hosts.engine_postgresql;
   engine.engine_db_rows_sql = engine_rows_sql(world);
+  if (world.lab_hosts.engine_dwh) engine.dwh_db_rows_sql = dwh_rows_sql(world);
   out.push_back(engine);
   FleetHostSpec storage;
   storage.name = "backup_storage";

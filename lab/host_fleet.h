@@ -72,6 +72,7 @@ struct FleetHostSpec {
   // host's name with postgresql); empty: the lab world's JSON stands for it.
   std::string engine_database = {};
   std::string engine_db_rows_sql = {};  // the rows the seeded database holds
+  std::string dwh_db_rows_sql = {};     // non-empty: DWH is set up, its database beside the engine's
 };
 
 struct FleetHost {

@@ -507,16 +507,19 @@ class Loader {
   }
 
   // engine_machine: {setup: done|installed, database: local|LAB_HOST,
-  // postgresql: BOOL}: the engine's own machine (lab/host_fleet.h).
+  // postgresql: BOOL, dwh: BOOL}: the engine's own machine (lab/host_fleet.h).
   void engine_machine(const YAML::Node& n) {
     if (!n || !is_map(n, "engine_machine")) return;
-    check_keys(n, {"setup", "database", "postgresql"}, "engine_machine");
+    check_keys(n, {"setup", "database", "postgresql", "dwh"}, "engine_machine");
     auto& l = s_.lab_hosts;
     l.engine_setup = optional_text(n, "setup", "engine_machine", "done");
     if (l.engine_setup != "done" && l.engine_setup != "installed")
       d_.error(ErrorKind::InvalidValue, pos(n["setup"]), "engine_machine setup is done or installed");
     l.engine_database = optional_text(n, "database", "engine_machine");
     l.engine_postgresql = boolean(n["postgresql"], "engine_machine postgresql", false);
+    l.engine_dwh = boolean(n["dwh"], "engine_machine dwh", false);
+    if (l.engine_dwh && l.engine_database.empty())
+      d_.error(ErrorKind::InvalidValue, pos(n["dwh"]), "engine_machine dwh needs a real database (database: local or a lab host)");
     if (!l.engine_database.empty() && l.engine_database != "local") {
       bool found = false;
       for (const auto& x : l.extra) found = found || (x.name == l.engine_database && x.role == "database");

@@ -156,6 +156,9 @@ struct LabHostsConfig {
   std::string engine_setup = "done";
   std::string engine_database;
   bool engine_postgresql = false;
+  // DWH set up beside the engine: its database (ovirt_engine_history) on
+  // the engine's database server, with rows of its own.
+  bool engine_dwh = false;
 };
 
 /// `after_disaster:` of a scenario: staged by she-lab serve once its hosts

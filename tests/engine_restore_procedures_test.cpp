@@ -11,7 +11,7 @@ namespace she::test {
 namespace {
 
 struct EngineProcedureLab : ProcedureLab {
-  EngineProcedureLab() : ProcedureLab("examples/lab/engine-standalone.yaml") {}
+  explicit EngineProcedureLab(const char* scenario = "examples/lab/engine-standalone.yaml") : ProcedureLab(scenario) {}
 
   std::string sql(const std::string& host, const std::string& query, const std::string& database = "engine") {
     std::string out;
@@ -121,6 +121,49 @@ TEST_CASE("engine-db-migrate-remote: the database moves to a prepared remote ser
   CHECK(conf.find("ENGINE_DB_HOST=\"db1.example.com\"") != std::string::npos);
 }
 
+TEST_CASE("engine restores with DWH: the backup's scopes decide - the DWH rows come back") {
+  if (lab::postgres_bin_dir().empty()) return;
+  EngineProcedureLab lab("examples/lab/engine-standalone-dwh.yaml");
+  const std::string backup = lab.stored_engine_backup();
+  const std::string manifest = read_file(lab.fleet.host("backup_storage").in_sandbox(
+      std::string(lab::kLabBackupPath) + "/" + backup + ".manifest.json"));
+  INFO(manifest);
+  CHECK(manifest.find("\"dwhdb\"") != std::string::npos);
+  const std::string dwh_rows = "select string_agg(host_name, ',' order by host_name) from host_configuration;";
+  const fs::path pass = lab.secret_file("db-password", "Fresh-Db-Pass-7");
+
+  SUBCASE("overwrite: engine-cleanup empties both databases and the restore fills both") {
+    // A row DWH wrote after the backup: the restore's rows replace it.
+    lab.sql("engine", "insert into host_configuration values ('late', 'host_late');", "ovirt_engine_history");
+    ProcessResult r = lab.run("overwrite-dwh", "  backup: " + backup + "\n  permissions: restore\n", "",
+                              "engine-restore-overwrite");
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    lab.check_restored("engine", "engine");
+    CHECK(lab.sql("engine", dwh_rows, "ovirt_engine_history") == "host_1,host_2");
+  }
+  SUBCASE("fresh machine: the DWH database provisioned by engine-backup") {
+    ProcessResult r = lab.run("fresh-dwh", "  backup: " + backup + "\n  target: new_engine\n  permissions: restore\n"
+                              "  db_locale: C.UTF-8\n  db_password: file:" + pass.string() + "\n", "", "engine-restore-fresh");
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    lab.check_restored("new_engine", "new_engine");
+    CHECK(lab.sql("new_engine", dwh_rows, "ovirt_engine_history") == "host_1,host_2");
+    CHECK(lab.agent_commands("new_engine", "--provision-dwh-db") == 1);
+  }
+  SUBCASE("fresh machine from a backup without DWH: no DWH database made") {
+    REQUIRE(lab.run("no-dwh", "  archive_name: no-dwh.backup\n  scope: [files, db]\n", "", "engine-backup").exit_code == 0);
+    ProcessResult r = lab.run("fresh-no-dwh", "  backup: no-dwh.backup\n  target: new_engine\n  permissions: restore\n"
+                              "  db_locale: C.UTF-8\n  db_password: file:" + pass.string() + "\n", "", "engine-restore-fresh");
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    lab.check_restored("new_engine", "new_engine");
+    CHECK(lab.sql("new_engine", "select count(*) from pg_database where datname = 'ovirt_engine_history';",
+                  "postgres") == "0");
+    CHECK(lab.agent_commands("new_engine", "--provision-dwh-db") == 0);
+  }
+}
+
 TEST_CASE("engine restores: negative - each a clear stop naming the step and the remedy") {
   if (lab::postgres_bin_dir().empty()) return;
   EngineProcedureLab lab;
@@ -182,6 +225,19 @@ TEST_CASE("engine restores: negative - each a clear stop naming the step and the
     CHECK(r.exit_code != 0);
     CHECK(r.output.find("no pg_hba.conf entry for host") != std::string::npos);
     CHECK(r.output.find("add a pg_hba.conf entry") != std::string::npos);
+  }
+  SUBCASE("a backup without the scope the restore needs") {
+    // A files-only backup: the restore stops at the verify step, before
+    // the archive is copied or anything on the target is touched.
+    REQUIRE(lab.run("files-only", "  archive_name: files-only.backup\n  scope: [files]\n", "", "engine-backup").exit_code == 0);
+    ProcessResult r = lab.run("fresh-files-only", "  backup: files-only.backup\n  target: new_engine\n  permissions: restore\n"
+                              "  db_locale: C.UTF-8\n  db_password: file:" + pass.string() + "\n", "", "engine-restore-fresh");
+    INFO(r.output);
+    CHECK(r.exit_code != 0);
+    CHECK(r.output.find("verify-archive") != std::string::npos);
+    CHECK(r.output.find("lacks the engine database (scope db)") != std::string::npos);
+    CHECK(r.output.find("remedy: take the backup again with engine-backup --scope=all") != std::string::npos);
+    CHECK(lab.agent_commands("new_engine", "engine-backup") == 0);
   }
   SUBCASE("provisioning with changed credentials") {
     // A plan asking engine-backup for both is refused before anything runs.

@@ -68,6 +68,14 @@ bool read_engine_db_conf(const Agent& a, EngineDbConf* conf);
 std::string engine_db_conf_text(const EngineDbConf& conf);
 bool write_engine_db_conf(const Agent& a, const EngineDbConf& conf);
 bool remove_engine_db_conf(const Agent& a);
+/// DWH's database settings, as engine-setup writes them when DWH is set up
+/// (/etc/ovirt-engine-dwh/ovirt-engine-dwhd.conf.d/10-setup-database.conf,
+/// DWH_DB_* keys): the same fields, another database and role.
+extern const char* const kDwhDbConf;
+bool read_dwh_db_conf(const Agent& a, EngineDbConf* conf);
+std::string dwh_db_conf_text(const EngineDbConf& conf);
+bool write_dwh_db_conf(const Agent& a, const EngineDbConf& conf);
+bool remove_dwh_db_conf(const Agent& a);
 /// Runs a PostgreSQL client program (pg_dump, pg_restore, psql) against
 /// `db` as this host reaches it: the server's pg_hba.conf and the role's
 /// password decide, for real. Output and errors in `*output`.

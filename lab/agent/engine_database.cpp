@@ -143,22 +143,25 @@ bool resolve(const Agent& a, const std::string& host, Target* t, std::string* er
 
 }  // namespace
 
-bool read_engine_db_conf(const Agent& a, EngineDbConf* c) {
+/// Reads KEY="value" lines of a settings file whose keys start with `prefix`.
+static bool read_db_conf(const Agent& a, const char* path, const std::string& prefix, EngineDbConf* c) {
   std::string text;
-  if (!read_file(a.map(kDbConf), &text)) return false;
+  if (!read_file(a.map(path), &text)) return false;
   std::istringstream in(text);
   for (std::string line; std::getline(in, line);) {
     const auto eq = line.find('=');
     if (eq == std::string::npos || line.rfind('#', 0) == 0) continue;
     const std::string key = trim(line.substr(0, eq)), value = unquote(line.substr(eq + 1));
-    if (key == "ENGINE_DB_HOST") c->host = value;
-    else if (key == "ENGINE_DB_PORT") c->port = value;
-    else if (key == "ENGINE_DB_USER") c->user = value;
-    else if (key == "ENGINE_DB_PASSWORD") c->password = value;
-    else if (key == "ENGINE_DB_DATABASE") c->database = value;
+    if (key == prefix + "HOST") c->host = value;
+    else if (key == prefix + "PORT") c->port = value;
+    else if (key == prefix + "USER") c->user = value;
+    else if (key == prefix + "PASSWORD") c->password = value;
+    else if (key == prefix + "DATABASE") c->database = value;
   }
   return true;
 }
+
+bool read_engine_db_conf(const Agent& a, EngineDbConf* c) { return read_db_conf(a, kDbConf, "ENGINE_DB_", c); }
 
 std::string engine_db_conf_text(const EngineDbConf& c) {
   return fmt::format(
@@ -175,6 +178,26 @@ bool write_engine_db_conf(const Agent& a, const EngineDbConf& c) {
 bool remove_engine_db_conf(const Agent& a) {
   std::error_code ec;
   return fs::remove(a.map(kDbConf), ec);
+}
+
+const char* const kDwhDbConf = "/etc/ovirt-engine-dwh/ovirt-engine-dwhd.conf.d/10-setup-database.conf";
+
+bool read_dwh_db_conf(const Agent& a, EngineDbConf* c) { return read_db_conf(a, kDwhDbConf, "DWH_DB_", c); }
+
+std::string dwh_db_conf_text(const EngineDbConf& c) {
+  return fmt::format(
+      "DWH_DB_HOST={}\nDWH_DB_PORT={}\nDWH_DB_USER={}\nDWH_DB_PASSWORD={}\nDWH_DB_DATABASE={}\n"
+      "DWH_DB_SECURED=\"False\"\nDWH_DB_SECURED_VALIDATION=\"False\"\nDWH_DB_DRIVER=\"org.postgresql.Driver\"\n",
+      quote(c.host), quote(c.port), quote(c.user), quote(c.password), quote(c.database));
+}
+
+bool write_dwh_db_conf(const Agent& a, const EngineDbConf& c) {
+  return write_file_atomic(a.map(kDwhDbConf), dwh_db_conf_text(c), 0600);
+}
+
+bool remove_dwh_db_conf(const Agent& a) {
+  std::error_code ec;
+  return fs::remove(a.map(kDwhDbConf), ec);
 }
 
 int db_client(const Agent& a, const EngineDbConf& db, const std::vector<std::string>& argv, const std::string& input,

@@ -33,6 +33,7 @@ int fatal(const std::string& message) {
 }
 
 constexpr const char* kDbConfInFiles = "etc/ovirt-engine/engine.conf.d/10-setup-database.conf";
+constexpr const char* kDwhDbConfInFiles = "etc/ovirt-engine-dwh/ovirt-engine-dwhd.conf.d/10-setup-database.conf";
 
 /// The entries of a tar (any filter libarchive reads), from a file or from
 /// memory; false when it cannot be read.
@@ -217,6 +218,19 @@ int usage() {
   return 1;
 }
 
+/// pg_dump of a real database in the custom format (engine-backup's default
+/// DB_DUMP_FORMAT); false with pg_dump's output in `*output`.
+bool dump_database(Agent& a, const EngineDbConf& db, std::string* bytes, std::string* output) {
+  const fs::path dump = a.map("/tmp") / fmt::format("engine-backup-{}-{}.dump", db.database, ::getpid());
+  const int rc = db_client(a, db, {"pg_dump", "-Fc", "-E", "UTF8", "--disable-dollar-quoting", "--disable-triggers",
+                                   "-f", dump.string()},
+                           "", output);
+  const bool ok = rc == 0 && read_file(dump, bytes);
+  std::error_code ec;
+  fs::remove(dump, ec);
+  return ok;
+}
+
 int do_backup(Agent& a, const BackupArgs& b) {
   const std::string stamp = now_stamp();
   const std::string file = b.file.empty() ? "/var/lib/ovirt-engine-backup/ovirt-engine-backup-" + stamp + ".backup" : b.file;
@@ -263,25 +277,27 @@ int do_backup(Agent& a, const BackupArgs& b) {
   if (in_scope("db")) {
     out("- Engine database '" + db.database + "'\n");
     if (real_db) {
-      // The engine's database for real: pg_dump's custom format, as
-      // engine-backup's default DB_DUMP_FORMAT.
-      const fs::path dump = a.map("/tmp") / fmt::format("engine-backup-{}.dump", ::getpid());
       std::string output;
-      const int rc = db_client(a, db, {"pg_dump", "-Fc", "-E", "UTF8", "--disable-dollar-quoting",
-                                       "--disable-triggers", "-f", dump.string()},
-                               "", &output);
-      std::string bytes;
-      if (rc != 0 || !read_file(dump, &bytes)) {
-        std::error_code ec;
-        fs::remove(dump, ec);
+      if (!dump_database(a, db, &content.dumps["db"], &output)) {
         append_log(a, log, "pg_dump: " + trim(output));
         return fatal("Database " + db.database + " backup failed: " + first_line(trim(output)));
       }
-      std::error_code ec;
-      fs::remove(dump, ec);
-      content.dumps["db"] = bytes;
     } else {
       content.dumps["db"] = world.body;
+    }
+  }
+  // DWH, when it is set up here: its settings with the files, its database
+  // dumped for real (engine-backup backs up whatever is set up).
+  EngineDbConf dwh;
+  if (read_dwh_db_conf(a, &dwh)) {
+    if (in_scope("files")) content.files[kDwhDbConfInFiles] = dwh_db_conf_text(dwh);
+    if (in_scope("dwhdb")) {
+      out("- DWH database '" + dwh.database + "'\n");
+      std::string output;
+      if (!dump_database(a, dwh, &content.dumps["dwhdb"], &output)) {
+        append_log(a, log, "pg_dump: " + trim(output));
+        return fatal("Database " + dwh.database + " backup failed: " + first_line(trim(output)));
+      }
     }
   }
   if (!fs::is_directory(a.map(file).parent_path())) {
@@ -316,13 +332,72 @@ void write_restore_record(const Agent& a, const BackupArgs& b, const std::string
   write_file_atomic(a.map(kRestoreRecord), record.dump(2) + "\n", 0600);
 }
 
+/// engine-backup's verifyConnection then pg_restore of one database: it must
+/// connect with `db`'s credentials and be empty. 0, else the tool's exit.
+int restore_dump(Agent& a, const EngineDbConf& db, const std::string& dump, int permissions, const std::string& log) {
+  std::string why;
+  const int tables = count_tables(a, db, &why);
+  if (tables < 0) {
+    append_log(a, log, "psql: " + why);
+    err(why + "\n");
+    return fatal("Can't connect to database '" + db.database + "'. Please see '/usr/bin/engine-backup --help'.");
+  }
+  if (tables > 0) return fatal("Database '" + db.database + "' is not empty");
+  const fs::path dump_file = a.map("/tmp") / fmt::format("engine-restore-{}-{}.dump", db.database, ::getpid());
+  write_file_atomic(dump_file, dump, 0600);
+  std::vector<std::string> args = {"pg_restore", "--no-owner", "-d", db.database, dump_file.string()};
+  if (permissions == 0) args.insert(args.begin() + 1, "--no-privileges");
+  std::string output;
+  const int rc = db_client(a, db, args, "", &output);
+  std::error_code ec;
+  fs::remove(dump_file, ec);
+  if (rc != 0) {
+    append_log(a, log, "pg_restore: " + trim(output));
+    return fatal("Errors while restoring database " + db.database + ": " + first_line(trim(output)));
+  }
+  return 0;
+}
+
+/// The DWH database, when the archive holds it: into the database the
+/// backed-up DWH settings name (it must exist, empty: restore never creates
+/// it), or one --provision-dwh-db makes on this host with those names.
+int restore_dwh_database(Agent& a, const BackupArgs& b, const std::string& log, const she::BackupSummary& summary,
+                         const std::map<std::string, std::string>& files,
+                         const std::map<std::string, std::string>& entries) {
+  if (std::find(summary.scopes.begin(), summary.scopes.end(), "dwhdb") == summary.scopes.end()) return 0;
+  const std::string& dump = entries.at(she::backup_scope_dumps().at("dwhdb"));
+  if (!is_pg_dump(dump)) return 0;
+  EngineDbConf dwh;
+  dwh.user = dwh.database = "ovirt_engine_history";
+  if (auto it = files.find(kDwhDbConfInFiles); it != files.end()) {
+    write_file_atomic(a.map(kDwhDbConf), it->second, 0600);
+    read_dwh_db_conf(a, &dwh);
+  } else if (!read_dwh_db_conf(a, &dwh)) {
+    return fatal("The backup holds a DWH database but no DWH settings (scope files) and DWH is not set up here");
+  }
+  if (b.provision_dwh_db || b.provision_all) {
+    out("Provisioning PostgreSQL users/databases:\n");
+    out(fmt::format("- user '{}', database '{}'\n", dwh.user, dwh.database));
+    std::string why;
+    if (!provision_local(a, &dwh, &why)) {
+      append_log(a, log, "provisioning: " + why);
+      return fatal("Provisioning the DWH database failed: " + why);
+    }
+    write_dwh_db_conf(a, dwh);
+    out("Restoring:\n");
+  }
+  out("- DWH database '" + dwh.database + "'\n");
+  return restore_dump(a, dwh, dump, b.restore_permissions == 0 ? 0 : 1, log);
+}
+
 /// The restore of a real engine database (a pg_dump custom dump) into the
 /// server the engine will use: the credentials are the changed ones, the
 /// provisioned ones, or the backed-up engine's; the server decides whether
 /// they connect; the database must be empty.
 int restore_real_database(Agent& a, const BackupArgs& b, const std::string& log, const std::string& stamp,
                           const she::BackupSummary& summary, const std::map<std::string, std::string>& files,
-                          const std::string& dump, bool provisioning, int permissions) {
+                          const std::map<std::string, std::string>& entries, bool provisioning, int permissions) {
+  const std::string& dump = entries.at(she::backup_scope_dumps().at("db"));
   EngineDbConf db;
   if (b.change_db_credentials) {
     db.host = b.db_host;
@@ -350,30 +425,12 @@ int restore_real_database(Agent& a, const BackupArgs& b, const std::string& log,
     out("Restoring:\n");
   }
   out("- Engine database '" + db.database + "'\n");
-  std::string why;
-  const int tables = count_tables(a, db, &why);
-  if (tables < 0) {
-    append_log(a, log, "psql: " + why);
-    err(why + "\n");
-    return fatal("Can't connect to database '" + db.database + "'. Please see '/usr/bin/engine-backup --help'.");
-  }
-  if (tables > 0) return fatal("Database '" + db.database + "' is not empty");
-  const fs::path dump_file = a.map("/tmp") / fmt::format("engine-restore-{}.dump", ::getpid());
-  write_file_atomic(dump_file, dump, 0600);
-  std::vector<std::string> args = {"pg_restore", "--no-owner", "-d", db.database, dump_file.string()};
-  if (permissions == 0) args.insert(args.begin() + 1, "--no-privileges");
-  std::string output;
-  const int rc = db_client(a, db, args, "", &output);
-  std::error_code ec;
-  fs::remove(dump_file, ec);
-  if (rc != 0) {
-    append_log(a, log, "pg_restore: " + trim(output));
-    return fatal("Errors while restoring database " + db.database + ": " + first_line(trim(output)));
-  }
+  if (const int rc = restore_dump(a, db, dump, permissions, log)) return rc;
   out("  - Cleaning up temporary tables in engine database '" + db.database + "'\n");
   out("  - Resetting DwhCurrentlyRunning in dwh_history_timekeeping in engine database\n");
   out("  - Resetting HA VM status\n");
   write_engine_db_conf(a, db);
+  if (const int rc = restore_dwh_database(a, b, log, summary, files, entries)) return rc;
   write_restore_record(a, b, log, stamp, summary, provisioning, permissions);
   append_log(a, log, "You should now run engine-setup.");
   out("You should now run engine-setup.\n");
@@ -399,7 +456,8 @@ int do_restore(Agent& a, const BackupArgs& b) {
   // verifyArgs
   if (!fs::exists(a.map(b.file))) return fatal(b.file + " does not exist");
   const bool provisioning = b.provision_db || b.provision_dwh_db || b.provision_all;
-  if (b.change_db_credentials && provisioning) return fatal("Cannot change credentials if provisioning a database");
+  if (b.change_db_credentials && (b.provision_db || b.provision_all))
+    return fatal("Cannot change credentials if provisioning a database");
   if (!b.db_passfile.empty() && ::access(a.map(b.db_passfile).c_str(), R_OK) != 0)
     return fatal("Can not read password file " + b.db_passfile);
   if (b.change_db_credentials) {
@@ -443,7 +501,7 @@ int do_restore(Agent& a, const BackupArgs& b) {
   if (entries.count("files")) tar_entries(nullptr, &entries["files"], &files);
   const std::string& dump = entries[she::backup_scope_dumps().at("db")];
   const bool real_db = has_db && is_pg_dump(dump);
-  if (real_db) return restore_real_database(a, b, log, stamp, summary, files, dump, provisioning, permissions);
+  if (real_db) return restore_real_database(a, b, log, stamp, summary, files, entries, provisioning, permissions);
   out("Restoring:\n");
   if (std::find(summary.scopes.begin(), summary.scopes.end(), "files") != summary.scopes.end()) out("- Files\n");
   if (provisioning && has_db) {
@@ -566,6 +624,16 @@ int engine_cleanup(Agent& a, const Args& argv) {
     out("[ ERROR ] Failed to execute stage 'Misc configuration': " + first_line(trim(output)) + "\n");
     out("[ INFO  ] Stage: Clean up\n[ ERROR ] Execution of cleanup failed\n");
     return 1;
+  }
+  EngineDbConf dwh;
+  if (read_dwh_db_conf(a, &dwh)) {
+    out("[ INFO  ] Clearing DWH database " + dwh.database + "\n");
+    if (db_query(a, dwh, "drop schema public cascade;\ncreate schema public;\n", &output) != 0) {
+      out("[ ERROR ] Failed to execute stage 'Misc configuration': " + first_line(trim(output)) + "\n");
+      out("[ INFO  ] Stage: Clean up\n[ ERROR ] Execution of cleanup failed\n");
+      return 1;
+    }
+    remove_dwh_db_conf(a);
   }
   remove_engine_db_conf(a);
   fs::remove(a.map(kRestoreRecord), ec);

@@ -5,6 +5,7 @@
 #include "hosts/engine_backup_command.h"
 #include "hosts/hosted_engine_command.h"
 #include "hosts/shell_quote.h"
+#include <algorithm>
 #include <chrono>
 #include <fcntl.h>
 #include <sstream>
@@ -15,6 +16,7 @@
 
 #include "engine_api/restored_engine.h"
 #include "hosts/backup_archive.h"
+#include "hosts/backup_scopes.h"
 #include "hosts/tool_output.h"
 #include "base/poller.h"
 #include "workflows/steps/host_step.h"
@@ -541,14 +543,24 @@ class VerifyArchive : public HostStep {
                  "check an engine-backup archive: layout, every entry's checksum, the version pair",
                  {required("host", ParamType::FileEndpoint, "where the archive is: an SSH target or local"),
                   required("file", ParamType::RemotePath, "archive path"),
-                  optional("target_version", ParamType::String, nullptr, "engine version that will restore it")},
+                  optional("target_version", ParamType::String, nullptr, "engine version that will restore it"),
+                  optional("require_scopes", ParamType::StringList, Value::array(),
+                           "scopes the restore needs (files, db, dwhdb, reportsdb, ...): a missing one stops here")},
                  {{"version", false, "engine version of the backup"},
                   {"os_version", false, "OS of the backed-up engine"},
                   {"scopes", true, "scopes present"},
+                  {"restores", true, "scopes a restore by target_version brings back (Reports not on 4.0 and later)"},
                   {"sha256", false, "SHA-256 of the archive"},
                   {"file", false, "the archive checked (as given)"},
                   {"bytes", false, "its size"},
                   {"fqdn", false, "the engine FQDN recorded in it, empty when absent"}}) {}
+
+  void check_rules(const StepContext& ctx) const override {
+    for (const auto& s : ctx.texts("require_scopes"))
+      if (std::find(known_backup_scopes().begin(), known_backup_scopes().end(), s) == known_backup_scopes().end())
+        throw StepRuleError(fmt::format("require_scopes: '{}' is not an engine-backup scope (one of {})", s,
+                                        fmt::join(known_backup_scopes(), ", ")));
+  }
 
  protected:
   StepResult run(const StepContext& ctx) const override {
@@ -565,8 +577,13 @@ class VerifyArchive : public HostStep {
     }
     if (!problems.empty())
       throw StepError("fatal", fmt::format("the backup {} does not check out: {}", ctx.text("file"), fmt::join(problems, "; ")));
+    auto missing = missing_scope_problems(sum.scopes, ctx.texts("require_scopes"), ctx.text("target_version"));
+    if (!missing.empty())
+      throw StepError("fatal", fmt::format("the backup {} cannot serve this restore: {}", ctx.text("file"),
+                                           fmt::join(missing, "; ")));
     StepResult r;
     r.outputs = {{"version", sum.version}, {"os_version", sum.os_version}, {"scopes", sum.scopes},
+                 {"restores", restored_scopes(sum.scopes, ctx.text("target_version"))},
                  {"sha256", sum.sha256}, {"file", ctx.text("file")}, {"bytes", sum.bytes}, {"fqdn", sum.engine_fqdn}};
     return r;
   }
