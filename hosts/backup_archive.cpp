@@ -169,6 +169,7 @@ bool take(Budget* budget, long long n, long long& entry_bytes) { return budget->
 const std::map<std::string, std::string>& backup_scope_dumps() {
   static const std::map<std::string, std::string> dumps = {
       {"db", "db/engine_backup.db"},           {"dwhdb", "db/dwh_backup.db"},
+      {"reportsdb", "db/reports_backup.db"},  // 3.4.1 to 3.6
       {"cinderlibdb", "db/cinderlib_backup.db"}, {"keycloakdb", "db/keycloak_backup.db"},
       {"managedblockdb", "db/managedblock_backup.db"}, {"grafanadb", "db/grafana.db"}};
   return dumps;

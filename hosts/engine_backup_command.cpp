@@ -40,7 +40,9 @@ bool check(const EngineBackupOptions& o, std::string* error) {
     return true;
   }
   bool provisioning = o.provision_db || o.provision_dwh_db || o.provision_all_databases;
-  if (provisioning && o.change_db_credentials)
+  // Per database: the engine's changed credentials and a provisioned DWH
+  // database go together (seed 000 restores DWH so).
+  if ((o.provision_db || o.provision_all_databases) && o.change_db_credentials)
     return fail(error, "Cannot change credentials if provisioning a database");
   if (!o.change_db_credentials &&
       (!o.db_host.empty() || !o.db_port.empty() || !o.db_user.empty() ||
@@ -100,4 +102,24 @@ std::vector<std::string> engine_backup_argv(const EngineBackupOptions& o, std::s
   return argv;
 }
 
+std::string engine_backup_restore_remedy(const std::string& output) {
+  auto has = [&](const char* s) { return output.find(s) != std::string::npos; };
+  if (has("is not empty"))
+    return "the target database already holds data: run engine-cleanup first (engine-restore-overwrite), or restore "
+           "into an empty database";
+  if (has("Engine service is active"))
+    return "the engine is set up and running here: an overwrite needs engine-cleanup first (engine-restore-overwrite)";
+  if (has("no pg_hba.conf entry"))
+    return "the database server does not let the engine host in: add a pg_hba.conf entry for its address "
+           "(postgres.hba_entry) and restart PostgreSQL";
+  if (has("password authentication failed"))
+    return "the database password is not the role's: set it on the database server (postgres.role, "
+           "engine-restore-credentials) or give the right db_password";
+  if (has("Connection refused") || has("Can't connect to database"))
+    return "the database server is not reachable: check PostgreSQL runs and listens there (postgres.init) and the "
+           "db_host";
+  if (has("Cannot change credentials if provisioning"))
+    return "provisioning makes its own credentials: use either provisioning or changed credentials";
+  return "";
+}
 }  // namespace she

@@ -40,4 +40,8 @@ struct EngineBackupOptions {
 std::vector<std::string> engine_backup_argv(const EngineBackupOptions& opts,
                                             std::string* error);
 
+/// What the operator does about a failed engine-backup --mode=restore,
+/// from the tool's own messages (and the database client's); "" when the
+/// failure is not one the seeds describe.
+std::string engine_backup_restore_remedy(const std::string& output);
 }  // namespace she

@@ -1,4 +1,5 @@
 #include "lab/host_fleet.h"
+#include "lab/postgres_server.h"
 
 #include <algorithm>
 #include <arpa/inet.h>
@@ -13,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <netinet/in.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <pwd.h>
 #include <sstream>
 #include <stdexcept>
@@ -259,10 +261,11 @@ bool sshd_knows_penalties(const fs::path& dir) {
 
 void install_tools(const FleetHostSpec& spec, const fs::path& sandbox) {
   auto tool = [&](const char* path) { write_text(sandbox / (path + 1), "#!/bin/sh\n# lab marker: the lab agent runs this tool\n", 0755); };
-  if (spec.role == "engine") {
+  if (spec.role == "engine" || spec.role == "engine_machine") {
     tool("/usr/bin/engine-backup");
     tool("/usr/bin/engine-setup");
-    write_text(sandbox / "var/lib/ovirt-engine/engine.up", "1\n");
+    tool("/usr/bin/engine-cleanup");
+    if (spec.engine_setup == "done") write_text(sandbox / "var/lib/ovirt-engine/engine.up", "1\n");
     // What ovirt-engine-tools-backup installs.
     fs::create_directories(sandbox / "var/lib/ovirt-engine-backup");
     fs::create_directories(sandbox / "var/log/ovirt-engine-backup");
@@ -392,6 +395,7 @@ void HostFleet::start(const fs::path& dir, const std::vector<FleetHostSpec>& spe
       write_sshd_config(h);
       hosts_.push_back(std::move(h));
     }
+    start_databases();
     for (auto& h : hosts_) {
       // The port was free when chosen; another process may have taken it
       // since: then another one.
@@ -525,8 +529,100 @@ void HostFleet::stop_sshd(FleetHost& h) {
   h.sshd_pid = -1;
 }
 
+// A generated password (the database role's, as engine-setup generates one).
+static std::string random_token(int bytes) {
+  std::vector<unsigned char> raw(static_cast<size_t>(bytes));
+  if (RAND_bytes(raw.data(), bytes) != 1) throw std::runtime_error("no random bytes");
+  std::string out;
+  for (unsigned char c : raw) out += fmt::format("{:02x}", c);
+  return out;
+}
+
+void HostFleet::start_databases() {
+  nlohmann::json names = nlohmann::json::object();
+  for (auto& h : hosts_) {
+    if (!h.spec.postgresql) continue;
+    if (postgres_bin_dir().empty())
+      throw std::runtime_error("lab host " + h.name + " needs PostgreSQL: install Debian's postgresql");
+    PostgresInstance::install(h.sandbox, h.address, free_port(h.address));
+    const PostgresInstance pg = PostgresInstance::of_sandbox(h.sandbox);
+    for (const std::string& n : {h.name, h.spec.hostname, h.address})
+      if (!n.empty()) names[n] = {{"address", pg.address}, {"port", pg.port}};
+  }
+  if (names.empty()) return;
+  for (auto& h : hosts_) write_text(h.sandbox / "etc/she-lab/databases.json", names.dump(2) + "\n");
+  // A set-up engine with a real database: the cluster, role, database and
+  // rows engine-setup and the engine's life would have left, and the
+  // settings file that points the engine at them.
+  for (auto& h : hosts_) {
+    if (h.spec.role != "engine" || h.spec.engine_setup != "done" || h.spec.engine_database.empty()) continue;
+    const bool local = h.spec.engine_database == "local";
+    const FleetHost& server = local ? h : host(h.spec.engine_database);
+    const PostgresInstance pg = PostgresInstance::of_sandbox(server.sandbox);
+    if (pg.port == 0) throw std::runtime_error("engine database host " + server.name + " has no PostgreSQL");
+    std::string out;
+    auto check = [&](int rc, const char* what) {
+      if (rc != 0) throw std::runtime_error(fmt::format("lab database on {}: {} failed: {}", server.name, what, out));
+    };
+    if (!pg_initialised(pg)) check(pg_initdb(pg, &out), "initdb");
+    if (!local) {
+      std::string hba = read_text(pg.data_dir / "pg_hba.conf");
+      hba += fmt::format("host    engine    engine    {}/32    scram-sha-256\n", h.address);
+      if (!h.spec.dwh_db_rows_sql.empty())
+        hba += fmt::format("host    ovirt_engine_history    ovirt_engine_history    {}/32    scram-sha-256\n", h.address);
+      write_text(pg.data_dir / "pg_hba.conf", hba, 0600);
+      uid_t uid;
+      if (const passwd* pw = ::geteuid() == 0 ? ::getpwnam("postgres") : nullptr) {
+        uid = pw->pw_uid;
+        if (::chown((pg.data_dir / "pg_hba.conf").c_str(), uid, pw->pw_gid) != 0)
+          throw std::runtime_error("cannot chown pg_hba.conf");
+      }
+    }
+    if (!pg_running(pg)) check(pg_start(pg, &out), "start");
+    const std::string password = random_token(20);
+    check(pg_superuser_sql(pg,
+                           fmt::format("create role engine with login encrypted password '{}';\n"
+                                       "create database engine owner engine template template0 encoding 'UTF8' "
+                                       "lc_collate 'C.UTF-8' lc_ctype 'C.UTF-8';\n",
+                                       password),
+                           &out),
+          "create role and database");
+    check(pg_superuser_sql(pg, "set role engine;\n" + h.spec.engine_db_rows_sql, &out, "engine"), "load rows");
+    const std::string db_host = local ? "localhost" : (server.spec.hostname.empty() ? server.name : server.spec.hostname);
+    if (!h.spec.dwh_db_rows_sql.empty()) {
+      const std::string dwh_password = random_token(20);
+      check(pg_superuser_sql(pg,
+                             fmt::format("create role ovirt_engine_history with login encrypted password '{}';\n"
+                                         "create database ovirt_engine_history owner ovirt_engine_history template "
+                                         "template0 encoding 'UTF8' lc_collate 'C.UTF-8' lc_ctype 'C.UTF-8';\n",
+                                         dwh_password),
+                             &out),
+            "create the DWH role and database");
+      check(pg_superuser_sql(pg, "set role ovirt_engine_history;\n" + h.spec.dwh_db_rows_sql, &out,
+                             "ovirt_engine_history"),
+            "load the DWH rows");
+      write_text(h.sandbox / "etc/ovirt-engine-dwh/ovirt-engine-dwhd.conf.d/10-setup-database.conf",
+                 fmt::format("DWH_DB_HOST=\"{}\"\nDWH_DB_PORT=\"5432\"\nDWH_DB_USER=\"ovirt_engine_history\"\n"
+                             "DWH_DB_PASSWORD=\"{}\"\nDWH_DB_DATABASE=\"ovirt_engine_history\"\n",
+                             db_host, dwh_password),
+                 0600);
+    }
+    write_text(h.sandbox / "etc/ovirt-engine/engine.conf.d/10-setup-database.conf",
+               fmt::format("ENGINE_DB_HOST=\"{}\"\nENGINE_DB_PORT=\"5432\"\nENGINE_DB_USER=\"engine\"\n"
+                           "ENGINE_DB_PASSWORD=\"{}\"\nENGINE_DB_DATABASE=\"engine\"\n",
+                           local ? "localhost" : (server.spec.hostname.empty() ? server.name : server.spec.hostname),
+                           password),
+               0600);
+  }
+}
+
 void HostFleet::stop() {
   for (auto& h : hosts_) {
+    if (h.spec.postgresql) {
+      const PostgresInstance pg = PostgresInstance::of_sandbox(h.sandbox);
+      std::string out;
+      if (pg.port != 0 && pg_running(pg)) pg_stop(pg, &out);
+    }
     stop_sshd(h);
     // Background units (systemd-run) the agent started: their pid files.
     const fs::path units = h.sandbox / "run/she-lab/units";
@@ -607,6 +703,40 @@ static std::string etc_hosts(const WorldState& world) {
   return text;
 }
 
+/// The engine database's rows the lab seeds: the engine's hosts and VMs in
+/// tables named as the engine's (vds_static, vm_static), enough for a
+/// restore to be checked row by row.
+static std::string engine_rows_sql(const WorldState& world) {
+  auto lit = [](const std::string& v) {
+    std::string o = "'";
+    for (char c : v) o += c == '\'' ? std::string("''") : std::string(1, c);
+    return o + "'";
+  };
+  std::string sql =
+      "create table vds_static (vds_id text primary key, vds_name text not null, host_name text not null);\n"
+      "create table vm_static (vm_guid text primary key, vm_name text not null);\n";
+  for (const auto& h : world.hosts)
+    sql += fmt::format("insert into vds_static values ({}, {}, {});\n", lit(h.id), lit(h.name), lit(h.address));
+  for (const auto& v : world.vms) sql += fmt::format("insert into vm_static values ({}, {});\n", lit(v.id), lit(v.name));
+  return sql;
+}
+
+/// DWH's history rows the lab seeds (ovirt_engine_history, tables named as
+/// DWH's): one configuration row a host, so a restore is checked row by row.
+static std::string dwh_rows_sql(const WorldState& world) {
+  std::string sql = "create table host_configuration (host_id text primary key, host_name text not null);\n";
+  for (const auto& h : world.hosts) {
+    std::string id = h.id, name = h.name;
+    for (auto* v : {&id, &name}) {
+      std::string q;
+      for (char c : *v) q += c == '\'' ? std::string("''") : std::string(1, c);
+      *v = q;
+    }
+    sql += fmt::format("insert into host_configuration values ('{}', '{}');\n", id, name);
+  }
+  return sql;
+}
+
 std::vector<FleetHostSpec> scenario_fleet(const WorldState& world, int first_octet) {
   std::vector<FleetHostSpec> out;
   int n = first_octet;
@@ -630,6 +760,11 @@ std::vector<FleetHostSpec> scenario_fleet(const WorldState& world, int first_oct
   engine.address = next_address();
   engine.role = "engine";
   engine.hostname = world.engine.fqdn;
+  engine.engine_setup = world.lab_hosts.engine_setup;
+  engine.engine_database = world.lab_hosts.engine_database;
+  engine.postgresql = engine.engine_database == "local" || world.lab_hosts.engine_postgresql;
+  engine.engine_db_rows_sql = engine_rows_sql(world);
+  if (world.lab_hosts.engine_dwh) engine.dwh_db_rows_sql = dwh_rows_sql(world);
   out.push_back(engine);
   FleetHostSpec storage;
   storage.name = "backup_storage";
@@ -641,6 +776,10 @@ std::vector<FleetHostSpec> scenario_fleet(const WorldState& world, int first_oct
     s.name = x.name;
     s.address = next_address();
     s.role = x.role.empty() ? "spare" : x.role;
+    // A lab host of role engine_machine is a fresh install: the engine's
+    // packages and PostgreSQL's, nothing set up (the seeds' new Manager).
+    s.postgresql = s.role == "database" || s.role == "engine_machine";
+    if (s.role == "engine_machine") s.engine_setup = "installed";
     s.hostname = x.hostname;
     s.hardware_id = x.hardware_id;
     s.engine_fqdn = world.engine.fqdn;

@@ -29,6 +29,8 @@
 //   engine          /usr/bin/engine-backup, /usr/bin/engine-setup,
 //                   /var/lib/ovirt-engine/engine.up (the engine service runs),
 //                   /var/lib/ovirt-engine-backup, /var/log/ovirt-engine-backup
+//   engine_machine  the same tools, not set up (no engine.up), and PostgreSQL
+//   database        PostgreSQL (lab/postgres_server.h), its cluster not initialised
 //   hosted_engine, spare
 //                   /usr/sbin/hosted-engine (ovirt-hosted-engine-setup),
 //                   /etc/ovirt-hosted-engine, /var/log/ovirt-hosted-engine-setup
@@ -60,6 +62,17 @@ struct FleetHostSpec {
   int he_host_id = 0;       // > 0: a hosted-engine.conf with this host_id and engine_fqdn
   std::string engine_fqdn;  // for hosted-engine.conf
   std::string etc_hosts;    // /etc/hosts: what `getent` answers on this host
+  // A real PostgreSQL server installed on this host (lab/postgres_server.h),
+  // its cluster not initialised unless an engine's database is seeded there.
+  bool postgresql = false;
+  // role engine: "done" (set up: the service runs) or "installed" (the
+  // packages only: no engine.up, no database settings, nothing to back up).
+  std::string engine_setup = "done";
+  // role engine, set up: where its real database is ("local" or a lab
+  // host's name with postgresql); empty: the lab world's JSON stands for it.
+  std::string engine_database = {};
+  std::string engine_db_rows_sql = {};  // the rows the seeded database holds
+  std::string dwh_db_rows_sql = {};     // non-empty: DWH is set up, its database beside the engine's
 };
 
 struct FleetHost {
@@ -142,6 +155,8 @@ class HostFleet : public HostMachines {
   std::filesystem::path dir_, client_key_, known_hosts_, agent_;
   std::string user_, lab_url_;
   std::filesystem::path lab_ca_;
+
+  void start_databases();
 };
 
 /// The hosts a scenario stands for: every host of the world (role

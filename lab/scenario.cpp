@@ -43,7 +43,7 @@ class Loader {
       fail();
     }
     check_keys(root, {"scenario", "description", "engine", "data_centers", "clusters", "storage_domains", "hosts", "vms",
-                      "durations", "time_scale", "faults", "lab_hosts", "dns", "after_disaster"},
+                      "durations", "time_scale", "faults", "lab_hosts", "dns", "after_disaster", "engine_machine"},
                "a scenario");
     if (root["scenario"]) text_of(root["scenario"], "scenario");
     if (root["description"]) text_of(root["description"], "description");
@@ -56,6 +56,7 @@ class Loader {
     durations(root["durations"]);
     if (root["time_scale"]) s_.time_scale = number(root["time_scale"], "time_scale", 0, 1e6);
     lab_hosts(root["lab_hosts"]);
+    engine_machine(root["engine_machine"]);
     dns(root["dns"]);
     after_disaster(root["after_disaster"]);
     faults(root["faults"]);
@@ -502,6 +503,30 @@ class Loader {
       if (!x.name.empty() && (!host_names_.insert(x.name).second || x.name == "engine" || x.name == "backup_storage"))
         d_.error(ErrorKind::DuplicateHost, pos(e["name"]), fmt::format("lab host '{}' is defined twice", x.name));
       s_.lab_hosts.extra.push_back(x);
+    }
+  }
+
+  // engine_machine: {setup: done|installed, database: local|LAB_HOST,
+  // postgresql: BOOL, dwh: BOOL}: the engine's own machine (lab/host_fleet.h).
+  void engine_machine(const YAML::Node& n) {
+    if (!n || !is_map(n, "engine_machine")) return;
+    check_keys(n, {"setup", "database", "postgresql", "dwh"}, "engine_machine");
+    auto& l = s_.lab_hosts;
+    l.engine_setup = optional_text(n, "setup", "engine_machine", "done");
+    if (l.engine_setup != "done" && l.engine_setup != "installed")
+      d_.error(ErrorKind::InvalidValue, pos(n["setup"]), "engine_machine setup is done or installed");
+    l.engine_database = optional_text(n, "database", "engine_machine");
+    l.engine_postgresql = boolean(n["postgresql"], "engine_machine postgresql", false);
+    l.engine_dwh = boolean(n["dwh"], "engine_machine dwh", false);
+    if (l.engine_dwh && l.engine_database.empty())
+      d_.error(ErrorKind::InvalidValue, pos(n["dwh"]), "engine_machine dwh needs a real database (database: local or a lab host)");
+    if (!l.engine_database.empty() && l.engine_database != "local") {
+      bool found = false;
+      for (const auto& x : l.extra) found = found || (x.name == l.engine_database && x.role == "database");
+      if (!found)
+        d_.error(ErrorKind::InvalidValue, pos(n["database"]),
+                 fmt::format("engine_machine database '{}' is neither local nor a lab host with role database",
+                             l.engine_database));
     }
   }
 

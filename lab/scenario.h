@@ -22,6 +22,7 @@
 //                    engine: {fail: [{match: engine-backup, message: "...", exit: 1, times: 1}],
 //                             drop_mid_command: "...", drop_after_bytes: N, drop_times: 1, slow_ms: 0}}}
 //   lab_hosts: [{name: spare_1, role: spare, hostname: spare1.example.com, hardware_id: ...}]
+//   engine_machine: {setup: done, database: local}   # or installed; database: a lab host of role database
 //
 // faults.hosts and lab_hosts are for the lab's simulated hosts (she-lab
 // serve, lab/host_fleet.h): each world host, `engine`, `backup_storage` and

@@ -150,6 +150,15 @@ struct LabHostsConfig {
   // Every lab host's /etc/hosts (what `getent` answers there): name ->
   // address; an empty address removes a default entry.
   std::map<std::string, std::string> dns;
+  // engine_machine: what the engine's own machine is (lab/host_fleet.h):
+  // set up or only installed, where its real database is, whether it has
+  // a PostgreSQL server installed (for provisioning or a local database).
+  std::string engine_setup = "done";
+  std::string engine_database;
+  bool engine_postgresql = false;
+  // DWH set up beside the engine: its database (ovirt_engine_history) on
+  // the engine's database server, with rows of its own.
+  bool engine_dwh = false;
 };
 
 /// `after_disaster:` of a scenario: staged by she-lab serve once its hosts

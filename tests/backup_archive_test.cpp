@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "hosts/backup_archive.h"
+#include "hosts/backup_scopes.h"
 #include "tests/test_support.h"
 
 using namespace she;
@@ -202,4 +203,37 @@ TEST_CASE("verify-backup: work is bounded - entries / per-entry size / total siz
   BackupSummary s;
   std::vector<std::string> problems;
   CHECK(verify_backup_archive(ok, "", &s, &problems, bomb));
+}
+
+TEST_CASE("backup scopes: a restore names the missing scope and the remedy - Reports only before 4.0") {
+  test::TempDir dir;
+  BackupContent c;
+  c.version = "3.6.7";
+  c.dumps = {{"db", "engine dump"}, {"reportsdb", "reports dump"}};
+  c.files = {{"etc/pki/ovirt-engine/ca.pem", "CA"}};
+  std::string path = (dir.path() / "old.backup").string();
+  std::string err;
+  REQUIRE_MESSAGE(write_backup_archive(path, c, &err), err);
+  BackupSummary s;
+  std::vector<std::string> problems;
+  CHECK_MESSAGE(verify_backup_archive(path, "", &s, &problems), problems.size());
+  CHECK(s.scopes == std::vector<std::string>{"files", "db", "reportsdb"});
+
+  CHECK(missing_scope_problems(s.scopes, {"files", "db"}, "4.5.6").empty());
+  CHECK(restored_scopes(s.scopes, "3.6.8") == std::vector<std::string>{"files", "db", "reportsdb"});
+  CHECK(restored_scopes(s.scopes, "4.5.6") == std::vector<std::string>{"files", "db"});
+
+  auto dwh = missing_scope_problems(s.scopes, {"db", "dwhdb"}, "4.5.6");
+  REQUIRE(dwh.size() == 1);
+  CHECK(dwh[0].find("lacks the DWH database (ovirt_engine_history) (scope dwhdb)") != std::string::npos);
+  CHECK(dwh[0].find("--scope=dwhdb") != std::string::npos);
+
+  auto reports = missing_scope_problems(s.scopes, {"reportsdb"}, "4.2.8");
+  REQUIRE(reports.size() == 1);
+  CHECK(reports[0].find("no longer restores") != std::string::npos);
+  CHECK(missing_scope_problems(s.scopes, {"reportsdb"}, "3.6.8").empty());
+
+  auto unknown = missing_scope_problems(s.scopes, {"everything"}, "4.5.6");
+  REQUIRE(unknown.size() == 1);
+  CHECK(unknown[0].find("not an engine-backup scope") != std::string::npos);
 }

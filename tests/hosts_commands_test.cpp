@@ -63,6 +63,14 @@ TEST_CASE("engine-backup: credentials / provisioning and HE options follow the t
   o.change_db_credentials = true;
   o.db_passfile = "/root/p";
   CHECK(error_of(o) == "Cannot change credentials if provisioning a database");
+  // The rule is the engine database's: a provisioned DWH database goes with
+  // the engine's changed credentials.
+  o.provision_db = false;
+  o.provision_dwh_db = true;
+  o.db_host = "localhost";
+  o.db_user = o.db_name = "engine";
+  o.permissions = EngineBackupOptions::Permissions::Restore;
+  CHECK(error_of(o) == "");
 
   o = restore("/root/b.tar");
   o.permissions = EngineBackupOptions::Permissions::NoRestore;

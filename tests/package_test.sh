@@ -70,6 +70,8 @@ contents)
               ./usr/share/she-restore/plans/she-restore-failover.yaml \
               ./usr/share/she-restore/plans/she-restore-new-host.yaml \
               ./usr/share/she-restore/plans/she-remove-nonoperational.yaml \
+              ./usr/share/she-restore/plans/engine-restore-fresh.yaml \
+              ./usr/share/she-restore/examples/engine/restore-fresh.yaml \
               ./usr/share/she-restore/examples/lab-rehearsal/backup.yaml \
               ./usr/share/she-restore/examples/lab/three-hosts.yaml \
               ./usr/share/she-restore/examples/three-hosts/restore-failover.yaml \

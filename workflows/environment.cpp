@@ -79,7 +79,7 @@ Value Environment::to_value() const {
 
 const std::vector<std::string>& known_host_roles() {
   static const std::vector<std::string> roles = {"hosted_engine", "failover", "regular", "spm", "spare",
-                                                 "ovm_manager", "ovm_server"};
+                                                  "engine_machine", "database", "ovm_manager", "ovm_server"};
   return roles;
 }
 

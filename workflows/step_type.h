@@ -274,6 +274,7 @@ class StepCatalog {
 void register_engine_steps(StepCatalog& catalog);
 void register_host_steps(StepCatalog& catalog);
 void register_backup_steps(StepCatalog& catalog);
+void register_postgres_steps(StepCatalog& catalog);
 void register_retention_steps(StepCatalog& catalog);
 void register_metrics_steps(StepCatalog& catalog);
 void register_control_steps(StepCatalog& catalog);

@@ -52,6 +52,39 @@ int engine_setup(Agent& a, const Args& argv);
 int hosted_engine(Agent& a, const Args& argv);
 int systemd_run(Agent& a, const Args& argv);
 int systemctl(Agent& a, const Args& argv);
+int engine_cleanup(Agent& a, const Args& argv);
+/// The database host's PostgreSQL (lab/postgres_server.h): `postgresql-setup
+/// --initdb`, `runuser -u postgres -- psql ...`, and `systemctl
+/// start|stop|restart|is-active postgresql` (handled: false for other units).
+int postgresql_setup(Agent& a, const Args& argv);
+int runuser(Agent& a, const Args& argv);
+int postgresql_service(Agent& a, const Args& argv, bool* handled);
+
+/// The engine's database settings, as engine-setup writes them
+/// (/etc/ovirt-engine/engine.conf.d/10-setup-database.conf, 0600).
+struct EngineDbConf {
+  std::string host = "localhost", port = "5432", user = "engine", password, database = "engine";
+};
+bool read_engine_db_conf(const Agent& a, EngineDbConf* conf);
+std::string engine_db_conf_text(const EngineDbConf& conf);
+bool write_engine_db_conf(const Agent& a, const EngineDbConf& conf);
+bool remove_engine_db_conf(const Agent& a);
+/// DWH's database settings, as engine-setup writes them when DWH is set up
+/// (/etc/ovirt-engine-dwh/ovirt-engine-dwhd.conf.d/10-setup-database.conf,
+/// DWH_DB_* keys): the same fields, another database and role.
+extern const char* const kDwhDbConf;
+bool read_dwh_db_conf(const Agent& a, EngineDbConf* conf);
+std::string dwh_db_conf_text(const EngineDbConf& conf);
+bool write_dwh_db_conf(const Agent& a, const EngineDbConf& conf);
+bool remove_dwh_db_conf(const Agent& a);
+/// Runs a PostgreSQL client program (pg_dump, pg_restore, psql) against
+/// `db` as this host reaches it: the server's pg_hba.conf and the role's
+/// password decide, for real. Output and errors in `*output`.
+int db_client(const Agent& a, const EngineDbConf& db, const std::vector<std::string>& argv, const std::string& input,
+              std::string* output);
+/// psql -A -t with `sql` on stdin.
+int db_query(const Agent& a, const EngineDbConf& db, const std::string& sql, std::string* output);
+
 /// Oracle VM servers' and manager's tools (ovm_server_tools.cpp,
 /// ovm_manager_tools.cpp): `handled` false when argv names none of them.
 int ovm_server_command(Agent& a, const Args& argv, bool* handled);

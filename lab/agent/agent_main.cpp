@@ -127,6 +127,7 @@ int dispatch(Agent& a, const Args& argv) {
   static const std::vector<std::pair<std::string, std::string>> tools = {
       {"engine-backup", "/usr/bin/engine-backup"},
       {"engine-setup", "/usr/bin/engine-setup"},
+      {"engine-cleanup", "/usr/bin/engine-cleanup"},
       {"hosted-engine", "/usr/sbin/hosted-engine"}};
   const std::string& name = argv[0];
   for (const auto& [tool, marker] : tools)
@@ -138,7 +139,15 @@ int dispatch(Agent& a, const Args& argv) {
   if (name == "engine-setup") return engine_setup(a, argv);
   if (name == "hosted-engine") return hosted_engine(a, argv);
   if (name == "systemd-run") return systemd_run(a, argv);
-  if (name == "systemctl") return systemctl(a, argv);
+  if (name == "engine-cleanup") return engine_cleanup(a, argv);
+  if (name == "postgresql-setup") return postgresql_setup(a, argv);
+  if (name == "runuser") return runuser(a, argv);
+  if (name == "systemctl") {
+    bool handled = false;
+    const int rc = postgresql_service(a, argv, &handled);
+    if (handled) return rc;
+    return systemctl(a, argv);
+  }
   if (name == "sh") return shell(a, argv);
   bool handled = false;
   if (const int rc = ovm_server_command(a, argv, &handled); handled) return rc;

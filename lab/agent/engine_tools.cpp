@@ -8,11 +8,17 @@
 // /var/lib/ovirt-engine/engine.up (the tool's ENGINE_UP_MARK). The installed
 // engine version is /etc/she-lab/engine-version when present, else the lab
 // world's.
+#include <archive.h>
+#include <archive_entry.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <memory>
+#include <random>
+
 #include "hosts/backup_archive.h"
 #include "lab/agent/agent.h"
+#include "lab/postgres_server.h"
 
 namespace she::lab::agent {
 
@@ -24,6 +30,112 @@ constexpr const char* kRestoreRecord = "/var/lib/she-lab/engine-restore.json";
 int fatal(const std::string& message) {
   err("FATAL: " + message + "\n");
   return 1;
+}
+
+constexpr const char* kDbConfInFiles = "etc/ovirt-engine/engine.conf.d/10-setup-database.conf";
+constexpr const char* kDwhDbConfInFiles = "etc/ovirt-engine-dwh/ovirt-engine-dwhd.conf.d/10-setup-database.conf";
+
+/// The entries of a tar (any filter libarchive reads), from a file or from
+/// memory; false when it cannot be read.
+bool tar_entries(const std::string* file, const std::string* memory, std::map<std::string, std::string>* out) {
+  std::unique_ptr<archive, decltype(&archive_read_free)> r(archive_read_new(), archive_read_free);
+  archive_read_support_filter_all(r.get());
+  archive_read_support_format_tar(r.get());
+  const int opened = file ? archive_read_open_filename(r.get(), file->c_str(), 65536)
+                          : archive_read_open_memory(r.get(), memory->data(), memory->size());
+  if (opened != ARCHIVE_OK) return false;
+  archive_entry* e = nullptr;
+  while (archive_read_next_header(r.get(), &e) == ARCHIVE_OK) {
+    std::string name = archive_entry_pathname(e), data;
+    if (name.rfind("./", 0) == 0) name = name.substr(2);
+    char buf[65536];
+    for (la_ssize_t n; (n = archive_read_data(r.get(), buf, sizeof buf)) > 0;) data.append(buf, static_cast<size_t>(n));
+    (*out)[name] = std::move(data);
+  }
+  return true;
+}
+
+/// A real PostgreSQL custom dump (the lab's world-as-JSON dumps are not).
+bool is_pg_dump(const std::string& dump) { return dump.rfind("PGDMP", 0) == 0; }
+
+std::string random_password() {
+  static const char chars[] = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+  std::random_device rd;
+  std::string p;
+  for (int i = 0; i < 22; ++i) p += chars[rd() % (sizeof chars - 1)];
+  return p;
+}
+
+std::string sql_literal(const std::string& v) {
+  std::string out = "'";
+  for (char c : v) out += c == '\'' ? std::string("''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string first_line(const std::string& text) {
+  const auto nl = text.find('\n');
+  return nl == std::string::npos ? text : text.substr(0, nl);
+}
+
+/// The engine database's connection check of engine-backup: connects, and
+/// counts the tables, for the rule that a restore needs an empty database.
+/// -1 (with `why`) when the connection fails.
+int count_tables(const Agent& a, const EngineDbConf& db, std::string* why) {
+  std::string output;
+  if (db_query(a, db, "select count(*) from pg_catalog.pg_tables where schemaname = 'public';\n", &output) != 0) {
+    *why = trim(output);
+    return -1;
+  }
+  return std::atoi(trim(output).c_str());
+}
+
+/// --provision-db: the local server made ready for the engine's database
+/// (initialised and started when needed, the role made or its password
+/// reset, the database made), as engine-setup's provisioning does.
+bool provision_local(Agent& a, EngineDbConf* db, std::string* why) {
+  PostgresInstance pg = PostgresInstance::of_sandbox(a.sandbox);
+  if (pg.port == 0) {
+    *why = "PostgreSQL is not installed on this host (provisioning needs a local server)";
+    return false;
+  }
+  std::string output;
+  if (!pg_initialised(pg) && pg_initdb(pg, &output) != 0) {
+    *why = "initdb failed: " + trim(output);
+    return false;
+  }
+  if (!pg_running(pg) && pg_start(pg, &output) != 0) {
+    *why = "cannot start postgresql: " + trim(output);
+    return false;
+  }
+  db->host = "localhost";
+  db->port = "5432";
+  db->password = random_password();
+  const std::string sql = fmt::format(
+      "select case when exists (select 1 from pg_roles where rolname = {0}) then 'alter' else 'create' end;\n",
+      sql_literal(db->user));
+  if (pg_superuser_sql(pg, sql, &output) != 0) {
+    *why = trim(output);
+    return false;
+  }
+  const std::string verb = trim(output) == "alter" ? "alter" : "create";
+  std::string script = fmt::format("{} role \"{}\" with login encrypted password {};\n", verb, db->user,
+                                   sql_literal(db->password));
+  if (pg_superuser_sql(pg, script, &output) != 0) {
+    *why = trim(output);
+    return false;
+  }
+  if (pg_superuser_sql(pg, fmt::format("select 1 from pg_database where datname = {};\n", sql_literal(db->database)),
+                       &output) == 0 &&
+      trim(output).empty() &&
+      pg_superuser_sql(pg,
+                       fmt::format("create database \"{}\" owner \"{}\" template template0 encoding 'UTF8' "
+                                   "lc_collate 'C.UTF-8' lc_ctype 'C.UTF-8';\n",
+                                   db->database, db->user),
+                       &output) != 0) {
+    *why = trim(output);
+    return false;
+  }
+  return true;
 }
 
 struct BackupArgs {
@@ -106,6 +218,19 @@ int usage() {
   return 1;
 }
 
+/// pg_dump of a real database in the custom format (engine-backup's default
+/// DB_DUMP_FORMAT); false with pg_dump's output in `*output`.
+bool dump_database(Agent& a, const EngineDbConf& db, std::string* bytes, std::string* output) {
+  const fs::path dump = a.map("/tmp") / fmt::format("engine-backup-{}-{}.dump", db.database, ::getpid());
+  const int rc = db_client(a, db, {"pg_dump", "-Fc", "-E", "UTF8", "--disable-dollar-quoting", "--disable-triggers",
+                                   "-f", dump.string()},
+                           "", output);
+  const bool ok = rc == 0 && read_file(dump, bytes);
+  std::error_code ec;
+  fs::remove(dump, ec);
+  return ok;
+}
+
 int do_backup(Agent& a, const BackupArgs& b) {
   const std::string stamp = now_stamp();
   const std::string file = b.file.empty() ? "/var/lib/ovirt-engine-backup/ovirt-engine-backup-" + stamp + ".backup" : b.file;
@@ -146,9 +271,34 @@ int do_backup(Agent& a, const BackupArgs& b) {
     out("- Files\n");
     content.engine_fqdn = w["engine"].value("fqdn", "");
   }
+  EngineDbConf db;
+  const bool real_db = read_engine_db_conf(a, &db);
+  if (real_db && in_scope("files")) content.files[kDbConfInFiles] = engine_db_conf_text(db);
   if (in_scope("db")) {
-    out("- Engine database 'engine'\n");
-    content.dumps["db"] = world.body;
+    out("- Engine database '" + db.database + "'\n");
+    if (real_db) {
+      std::string output;
+      if (!dump_database(a, db, &content.dumps["db"], &output)) {
+        append_log(a, log, "pg_dump: " + trim(output));
+        return fatal("Database " + db.database + " backup failed: " + first_line(trim(output)));
+      }
+    } else {
+      content.dumps["db"] = world.body;
+    }
+  }
+  // DWH, when it is set up here: its settings with the files, its database
+  // dumped for real (engine-backup backs up whatever is set up).
+  EngineDbConf dwh;
+  if (read_dwh_db_conf(a, &dwh)) {
+    if (in_scope("files")) content.files[kDwhDbConfInFiles] = dwh_db_conf_text(dwh);
+    if (in_scope("dwhdb")) {
+      out("- DWH database '" + dwh.database + "'\n");
+      std::string output;
+      if (!dump_database(a, dwh, &content.dumps["dwhdb"], &output)) {
+        append_log(a, log, "pg_dump: " + trim(output));
+        return fatal("Database " + dwh.database + " backup failed: " + first_line(trim(output)));
+      }
+    }
   }
   if (!fs::is_directory(a.map(file).parent_path())) {
     append_log(a, log, "FATAL: Cannot create '" + file + "'");
@@ -161,6 +311,129 @@ int do_backup(Agent& a, const BackupArgs& b) {
     return fatal("Cannot create '" + file + "'");
   }
   append_log(a, log, "Done");
+  out("Done.\n");
+  return 0;
+}
+
+void write_restore_record(const Agent& a, const BackupArgs& b, const std::string& log, const std::string& stamp,
+                          const she::BackupSummary& summary, bool provisioning, int permissions) {
+  nlohmann::json record = {{"file", b.file},
+                           {"log", log},
+                           {"time", stamp},
+                           {"version", summary.version},
+                           {"engine_fqdn", summary.engine_fqdn},
+                           {"sha256", summary.sha256},
+                           {"scopes", summary.scopes},
+                           {"provisioned", provisioning},
+                           {"restore_permissions", permissions == 1},
+                           {"change_db_credentials", b.change_db_credentials},
+                           {"he_remove_hosts", b.he_remove_hosts},
+                           {"he_remove_storage_vm", b.he_remove_storage_vm}};
+  write_file_atomic(a.map(kRestoreRecord), record.dump(2) + "\n", 0600);
+}
+
+/// engine-backup's verifyConnection then pg_restore of one database: it must
+/// connect with `db`'s credentials and be empty. 0, else the tool's exit.
+int restore_dump(Agent& a, const EngineDbConf& db, const std::string& dump, int permissions, const std::string& log) {
+  std::string why;
+  const int tables = count_tables(a, db, &why);
+  if (tables < 0) {
+    append_log(a, log, "psql: " + why);
+    err(why + "\n");
+    return fatal("Can't connect to database '" + db.database + "'. Please see '/usr/bin/engine-backup --help'.");
+  }
+  if (tables > 0) return fatal("Database '" + db.database + "' is not empty");
+  const fs::path dump_file = a.map("/tmp") / fmt::format("engine-restore-{}-{}.dump", db.database, ::getpid());
+  write_file_atomic(dump_file, dump, 0600);
+  std::vector<std::string> args = {"pg_restore", "--no-owner", "-d", db.database, dump_file.string()};
+  if (permissions == 0) args.insert(args.begin() + 1, "--no-privileges");
+  std::string output;
+  const int rc = db_client(a, db, args, "", &output);
+  std::error_code ec;
+  fs::remove(dump_file, ec);
+  if (rc != 0) {
+    append_log(a, log, "pg_restore: " + trim(output));
+    return fatal("Errors while restoring database " + db.database + ": " + first_line(trim(output)));
+  }
+  return 0;
+}
+
+/// The DWH database, when the archive holds it: into the database the
+/// backed-up DWH settings name (it must exist, empty: restore never creates
+/// it), or one --provision-dwh-db makes on this host with those names.
+int restore_dwh_database(Agent& a, const BackupArgs& b, const std::string& log, const she::BackupSummary& summary,
+                         const std::map<std::string, std::string>& files,
+                         const std::map<std::string, std::string>& entries) {
+  if (std::find(summary.scopes.begin(), summary.scopes.end(), "dwhdb") == summary.scopes.end()) return 0;
+  const std::string& dump = entries.at(she::backup_scope_dumps().at("dwhdb"));
+  if (!is_pg_dump(dump)) return 0;
+  EngineDbConf dwh;
+  dwh.user = dwh.database = "ovirt_engine_history";
+  if (auto it = files.find(kDwhDbConfInFiles); it != files.end()) {
+    write_file_atomic(a.map(kDwhDbConf), it->second, 0600);
+    read_dwh_db_conf(a, &dwh);
+  } else if (!read_dwh_db_conf(a, &dwh)) {
+    return fatal("The backup holds a DWH database but no DWH settings (scope files) and DWH is not set up here");
+  }
+  if (b.provision_dwh_db || b.provision_all) {
+    out("Provisioning PostgreSQL users/databases:\n");
+    out(fmt::format("- user '{}', database '{}'\n", dwh.user, dwh.database));
+    std::string why;
+    if (!provision_local(a, &dwh, &why)) {
+      append_log(a, log, "provisioning: " + why);
+      return fatal("Provisioning the DWH database failed: " + why);
+    }
+    write_dwh_db_conf(a, dwh);
+    out("Restoring:\n");
+  }
+  out("- DWH database '" + dwh.database + "'\n");
+  return restore_dump(a, dwh, dump, b.restore_permissions == 0 ? 0 : 1, log);
+}
+
+/// The restore of a real engine database (a pg_dump custom dump) into the
+/// server the engine will use: the credentials are the changed ones, the
+/// provisioned ones, or the backed-up engine's; the server decides whether
+/// they connect; the database must be empty.
+int restore_real_database(Agent& a, const BackupArgs& b, const std::string& log, const std::string& stamp,
+                          const she::BackupSummary& summary, const std::map<std::string, std::string>& files,
+                          const std::map<std::string, std::string>& entries, bool provisioning, int permissions) {
+  const std::string& dump = entries.at(she::backup_scope_dumps().at("db"));
+  EngineDbConf db;
+  if (b.change_db_credentials) {
+    db.host = b.db_host;
+    db.port = b.db_port.empty() ? "5432" : b.db_port;
+    db.user = b.db_user;
+    db.database = b.db_name;
+    std::string pass;
+    if (b.db_passfile.empty() || !read_file(a.map(b.db_passfile), &pass))
+      return fatal("the lab reads the password from --db-passfile only");
+    db.password = first_line(pass);
+  } else if (auto it = files.find(kDbConfInFiles); it != files.end()) {
+    write_file_atomic(a.map("/etc/ovirt-engine/engine.conf.d/10-setup-database.conf"), it->second, 0600);
+    read_engine_db_conf(a, &db);
+  }
+  out("Restoring:\n");
+  if (std::find(summary.scopes.begin(), summary.scopes.end(), "files") != summary.scopes.end()) out("- Files\n");
+  if (provisioning && b.provision_db) {
+    out("Provisioning PostgreSQL users/databases:\n");
+    out(fmt::format("- user '{}', database '{}'\n", db.user, db.database));
+    std::string why;
+    if (!provision_local(a, &db, &why)) {
+      append_log(a, log, "provisioning: " + why);
+      return fatal("Provisioning the engine database failed: " + why);
+    }
+    out("Restoring:\n");
+  }
+  out("- Engine database '" + db.database + "'\n");
+  if (const int rc = restore_dump(a, db, dump, permissions, log)) return rc;
+  out("  - Cleaning up temporary tables in engine database '" + db.database + "'\n");
+  out("  - Resetting DwhCurrentlyRunning in dwh_history_timekeeping in engine database\n");
+  out("  - Resetting HA VM status\n");
+  write_engine_db_conf(a, db);
+  if (const int rc = restore_dwh_database(a, b, log, summary, files, entries)) return rc;
+  write_restore_record(a, b, log, stamp, summary, provisioning, permissions);
+  append_log(a, log, "You should now run engine-setup.");
+  out("You should now run engine-setup.\n");
   out("Done.\n");
   return 0;
 }
@@ -183,7 +456,8 @@ int do_restore(Agent& a, const BackupArgs& b) {
   // verifyArgs
   if (!fs::exists(a.map(b.file))) return fatal(b.file + " does not exist");
   const bool provisioning = b.provision_db || b.provision_dwh_db || b.provision_all;
-  if (b.change_db_credentials && provisioning) return fatal("Cannot change credentials if provisioning a database");
+  if (b.change_db_credentials && (b.provision_db || b.provision_all))
+    return fatal("Cannot change credentials if provisioning a database");
   if (!b.db_passfile.empty() && ::access(a.map(b.db_passfile).c_str(), R_OK) != 0)
     return fatal("Can not read password file " + b.db_passfile);
   if (b.change_db_credentials) {
@@ -221,6 +495,13 @@ int do_restore(Agent& a, const BackupArgs& b) {
         "dump format");
 
   const bool has_db = std::find(summary.scopes.begin(), summary.scopes.end(), "db") != summary.scopes.end();
+  std::map<std::string, std::string> entries, files;
+  const std::string archive_path = a.map(b.file).string();
+  tar_entries(&archive_path, nullptr, &entries);
+  if (entries.count("files")) tar_entries(nullptr, &entries["files"], &files);
+  const std::string& dump = entries[she::backup_scope_dumps().at("db")];
+  const bool real_db = has_db && is_pg_dump(dump);
+  if (real_db) return restore_real_database(a, b, log, stamp, summary, files, entries, provisioning, permissions);
   out("Restoring:\n");
   if (std::find(summary.scopes.begin(), summary.scopes.end(), "files") != summary.scopes.end()) out("- Files\n");
   if (provisioning && has_db) {
@@ -245,19 +526,7 @@ int do_restore(Agent& a, const BackupArgs& b) {
   if (b.he_remove_hosts)
     out("  - Removing all the hosted-engine hosts.\n"
         "  - Please redeploy already existing HE hosts IMMEDIATELY after restore, to avoid possible SPM deadlocks.\n");
-  nlohmann::json record = {{"file", b.file},
-                           {"log", log},
-                           {"time", stamp},
-                           {"version", summary.version},
-                           {"engine_fqdn", summary.engine_fqdn},
-                           {"sha256", summary.sha256},
-                           {"scopes", summary.scopes},
-                           {"provisioned", provisioning},
-                           {"restore_permissions", permissions == 1},
-                           {"change_db_credentials", b.change_db_credentials},
-                           {"he_remove_hosts", b.he_remove_hosts},
-                           {"he_remove_storage_vm", b.he_remove_storage_vm}};
-  write_file_atomic(a.map(kRestoreRecord), record.dump(2) + "\n", 0600);
+  write_restore_record(a, b, log, stamp, summary, provisioning, permissions);
   append_log(a, log, "You should now run engine-setup.");
   out("You should now run engine-setup.\n");
   out("Done.\n");
@@ -304,6 +573,18 @@ int engine_setup(Agent& a, const Args& argv) {
     out("[ INFO  ] Stage: Clean up\n[ ERROR ] Execution of setup failed\n");
     return 1;
   }
+  EngineDbConf db;
+  if (read_engine_db_conf(a, &db)) {
+    std::string why;
+    if (count_tables(a, db, &why) <= 0) {
+      out(fmt::format("[ ERROR ] Failed to execute stage 'Environment customization': Cannot connect to Engine database "
+                      "using existing credentials: {}@{}:{}\n",
+                      db.user, db.host, db.port));
+      err(why + "\n");
+      out("[ INFO  ] Stage: Clean up\n[ ERROR ] Execution of setup failed\n");
+      return 1;
+    }
+  }
   out("[ INFO  ] Stage: Setup validation\n[ INFO  ] Stage: Transaction setup\n[ INFO  ] Stage: Misc configuration\n"
       "[ INFO  ] Stage: Package installation\n[ INFO  ] Stage: Misc configuration\n"
       "[ INFO  ] Upgrading Database Schema\n[ INFO  ] Stage: Transaction commit\n"
@@ -311,6 +592,56 @@ int engine_setup(Agent& a, const Args& argv) {
       "[ INFO  ] Stage: Clean up\n[ INFO  ] Stage: Pre-termination\n[ INFO  ] Stage: Termination\n");
   write_file_atomic(a.map(kEngineUp), fmt::format("{}\n", ::getpid()), 0644);
   out("[ INFO  ] Execution of setup completed successfully\n");
+  return 0;
+}
+
+int engine_cleanup(Agent& a, const Args& argv) {
+  for (std::size_t i = 1; i < argv.size(); ++i) {
+    if (argv[i] == "--accept-defaults" || argv[i] == "--offline") continue;
+    err("Error: no such option: " + argv[i] + "\n");
+    return 1;
+  }
+  out("[ INFO  ] Stage: Initializing\n[ INFO  ] Stage: Environment setup\n");
+  EngineDbConf db;
+  if (!read_engine_db_conf(a, &db)) {
+    out("[ ERROR ] Failed to execute stage 'Environment setup': the engine is not set up on this machine (no "
+        "/etc/ovirt-engine/engine.conf.d/10-setup-database.conf)\n");
+    out("[ INFO  ] Stage: Clean up\n[ ERROR ] Execution of cleanup failed\n");
+    return 1;
+  }
+  out("[ INFO  ] Stage: Environment customization\n"
+      "[ INFO  ] Stage: Setup validation\n"
+      "          During execution engine service will be stopped (OK, Cancel) [OK]: OK\n"
+      "[ INFO  ] Stage: Transaction setup\n[ INFO  ] Stopping engine service\n");
+  std::error_code ec;
+  fs::remove(a.map(kEngineUp), ec);
+  out("[ INFO  ] Stage: Misc configuration\n[ INFO  ] Stage: Package installation\n"
+      "[ INFO  ] Stage: Misc configuration\n[ INFO  ] Clearing Engine database " + db.database + "\n");
+  // The database and its owner stay (the seeds' overwrite relies on it):
+  // only the content goes.
+  std::string output;
+  if (db_query(a, db, "drop schema public cascade;\ncreate schema public;\n", &output) != 0) {
+    out("[ ERROR ] Failed to execute stage 'Misc configuration': " + first_line(trim(output)) + "\n");
+    out("[ INFO  ] Stage: Clean up\n[ ERROR ] Execution of cleanup failed\n");
+    return 1;
+  }
+  EngineDbConf dwh;
+  if (read_dwh_db_conf(a, &dwh)) {
+    out("[ INFO  ] Clearing DWH database " + dwh.database + "\n");
+    if (db_query(a, dwh, "drop schema public cascade;\ncreate schema public;\n", &output) != 0) {
+      out("[ ERROR ] Failed to execute stage 'Misc configuration': " + first_line(trim(output)) + "\n");
+      out("[ INFO  ] Stage: Clean up\n[ ERROR ] Execution of cleanup failed\n");
+      return 1;
+    }
+    remove_dwh_db_conf(a);
+  }
+  remove_engine_db_conf(a);
+  fs::remove(a.map(kRestoreRecord), ec);
+  out("[ INFO  ] Stage: Transaction commit\n[ INFO  ] Stage: Closing up\n"
+      "          --== SUMMARY ==--\n"
+      "          Engine setup successfully cleaned up\n"
+      "[ INFO  ] Stage: Clean up\n[ INFO  ] Stage: Pre-termination\n[ INFO  ] Stage: Termination\n"
+      "[ INFO  ] Execution of cleanup completed successfully\n");
   return 0;
 }
 

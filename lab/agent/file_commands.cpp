@@ -375,17 +375,18 @@ int cmd_sha256sum(Agent& a, const Args& argv) {
 }
 
 int cmd_tee(Agent& a, const Args& argv) {
-  // tee [--] FILE...: stdin to stdout and to each FILE (created, or
-  // truncated keeping its mode). A FILE that fails is reported and dropped
+  // tee [-a] [--] FILE...: stdin to stdout and to each FILE (created, or
+  // truncated keeping its mode; appended to with -a). A FILE that fails is reported and dropped
   // while the rest go on; the exit is 1 then. The drop fault cuts the
   // stream here as in dd: tee is the transfer's writer.
   std::string flags;
   Args files;
-  if (!split_options("tee", argv, "", &flags, &files)) return 1;
+  if (!split_options("tee", argv, "a", &flags, &files)) return 1;
+  const int how = flags.find('a') != std::string::npos ? O_APPEND : O_TRUNC;
   int rc = 0;
   std::vector<std::pair<std::string, int>> outs;
   for (const auto& f : files) {
-    const int fd = ::open(a.map(f).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    const int fd = ::open(a.map(f).c_str(), O_WRONLY | O_CREAT | how | O_CLOEXEC, 0666);
     if (fd < 0) {
       err(fmt::format("tee: {}: {}\n", f, std::strerror(errno)));
       rc = 1;

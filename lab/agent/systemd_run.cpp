@@ -156,7 +156,9 @@ int systemctl(Agent& a, const Args& argv) {
     else unit = argv[i];
   }
   if (unit.size() > 8 && unit.compare(unit.size() - 8, 8, ".service") == 0) unit.resize(unit.size() - 8);
-  const bool active = !unit.empty() && unit_running(a.map("/run/she-lab/units") / (unit + ".pid"));
+  // The engine's service runs while engine-setup's mark is there (engine_tools.cpp).
+  const bool active = unit == "ovirt-engine" ? fs::exists(a.map("/var/lib/ovirt-engine/engine.up"))
+                                             : !unit.empty() && unit_running(a.map("/run/she-lab/units") / (unit + ".pid"));
   if (!quiet) out(active ? "active\n" : "inactive\n");
   return active ? 0 : 3;
 }

@@ -5,6 +5,7 @@
 #include "hosts/engine_backup_command.h"
 #include "hosts/hosted_engine_command.h"
 #include "hosts/shell_quote.h"
+#include <algorithm>
 #include <chrono>
 #include <fcntl.h>
 #include <sstream>
@@ -15,6 +16,7 @@
 
 #include "engine_api/restored_engine.h"
 #include "hosts/backup_archive.h"
+#include "hosts/backup_scopes.h"
 #include "hosts/tool_output.h"
 #include "base/poller.h"
 #include "workflows/steps/host_step.h"
@@ -153,11 +155,27 @@ class EngineBackupRestore : public HostStep {
     }
     if (!o.db_passfile.empty()) remove_secret_files(ctx, ssh, {o.db_passfile});
     EngineBackupOutcome out = parse_engine_backup(r.stdout_tail, r.stderr_tail, r.exit_status);
-    if (!out.ok && !r.rehearsed)
-      throw StepError("command", fmt::format("{}: engine-backup --mode=restore failed (exit {}): {}", ssh.target().name,
+    if (!out.ok && !r.rehearsed) {
+      const std::string remedy = engine_backup_restore_remedy(r.stderr_tail + r.stdout_tail);
+      throw StepError("command", fmt::format("{}: engine-backup --mode=restore failed (exit {}): {}{}", ssh.target().name,
                                              r.exit_status,
-                                             out.fatal.empty() ? r.stderr_tail.substr(0, 300) : fmt::format("{}", fmt::join(out.fatal, "; "))));
+                                             out.fatal.empty() ? r.stderr_tail.substr(0, 300) : fmt::format("{}", fmt::join(out.fatal, "; ")),
+                                             remedy.empty() ? "" : ". Remedy: " + remedy));
+    }
     return {};
+  }
+
+  // engine-backup writes its log from the start and ends a restore with
+  // "You should now run engine-setup": in this step's own log that line is
+  // evidence of its effect, the log's absence evidence of none.
+  CheckResult probe(const StepContext& ctx, Value&) const override {
+    if (!ctx.has("log") || ctx.text("log").empty()) return CheckResult::Unknown;
+    ExecResult r = exec(ctx, session(ctx), {"cat", "--", ctx.text("log")}, Effect::Reads);
+    if (r.rehearsed) return CheckResult::Unknown;
+    if (r.exit_status != 0) return r.stderr_tail.find("No such file") != std::string::npos ? CheckResult::NotDone
+                                                                                            : CheckResult::Unknown;
+    return r.stdout_tail.find("You should now run engine-setup") != std::string::npos ? CheckResult::Done
+                                                                                         : CheckResult::Unknown;
   }
 };
 
@@ -174,6 +192,13 @@ class EngineSetupRun : public HostStep {
   StepResult run(const StepContext& ctx) const override {
     exec_ok(ctx, session(ctx), engine_setup_argv(ctx.text("answer_file"), ctx.flag("offline")), Effect::Writes, true);
     return {};
+  }
+  // engine-setup ends by starting the engine service; before it (after a
+  // restore or a cleanup) the service is stopped.
+  CheckResult probe(const StepContext& ctx, Value&) const override {
+    ExecResult r = exec(ctx, session(ctx), {"systemctl", "is-active", "--quiet", "ovirt-engine"}, Effect::Reads);
+    if (r.rehearsed) return CheckResult::Unknown;
+    return r.exit_status == 0 ? CheckResult::Done : r.exit_status == 3 ? CheckResult::NotDone : CheckResult::Unknown;
   }
 };
 
@@ -518,14 +543,24 @@ class VerifyArchive : public HostStep {
                  "check an engine-backup archive: layout, every entry's checksum, the version pair",
                  {required("host", ParamType::FileEndpoint, "where the archive is: an SSH target or local"),
                   required("file", ParamType::RemotePath, "archive path"),
-                  optional("target_version", ParamType::String, nullptr, "engine version that will restore it")},
+                  optional("target_version", ParamType::String, nullptr, "engine version that will restore it"),
+                  optional("require_scopes", ParamType::StringList, Value::array(),
+                           "scopes the restore needs (files, db, dwhdb, reportsdb, ...): a missing one stops here")},
                  {{"version", false, "engine version of the backup"},
                   {"os_version", false, "OS of the backed-up engine"},
                   {"scopes", true, "scopes present"},
+                  {"restores", true, "scopes a restore by target_version brings back (Reports not on 4.0 and later)"},
                   {"sha256", false, "SHA-256 of the archive"},
                   {"file", false, "the archive checked (as given)"},
                   {"bytes", false, "its size"},
                   {"fqdn", false, "the engine FQDN recorded in it, empty when absent"}}) {}
+
+  void check_rules(const StepContext& ctx) const override {
+    for (const auto& s : ctx.texts("require_scopes"))
+      if (std::find(known_backup_scopes().begin(), known_backup_scopes().end(), s) == known_backup_scopes().end())
+        throw StepRuleError(fmt::format("require_scopes: '{}' is not an engine-backup scope (one of {})", s,
+                                        fmt::join(known_backup_scopes(), ", ")));
+  }
 
  protected:
   StepResult run(const StepContext& ctx) const override {
@@ -542,8 +577,13 @@ class VerifyArchive : public HostStep {
     }
     if (!problems.empty())
       throw StepError("fatal", fmt::format("the backup {} does not check out: {}", ctx.text("file"), fmt::join(problems, "; ")));
+    auto missing = missing_scope_problems(sum.scopes, ctx.texts("require_scopes"), ctx.text("target_version"));
+    if (!missing.empty())
+      throw StepError("fatal", fmt::format("the backup {} cannot serve this restore: {}", ctx.text("file"),
+                                           fmt::join(missing, "; ")));
     StepResult r;
     r.outputs = {{"version", sum.version}, {"os_version", sum.os_version}, {"scopes", sum.scopes},
+                 {"restores", restored_scopes(sum.scopes, ctx.text("target_version"))},
                  {"sha256", sum.sha256}, {"file", ctx.text("file")}, {"bytes", sum.bytes}, {"fqdn", sum.engine_fqdn}};
     return r;
   }
