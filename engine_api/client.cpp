@@ -656,12 +656,7 @@ Poller::Outcome EngineClient::await_host(const CallOptions& polls, const std::st
       return look(h ? &*h : nullptr);
     });
   }
-  switch (watcher().wait(polls, id, timeout, look)) {
-    case HostWatcher::Outcome::Reached: return Poller::Outcome::Reached;
-    case HostWatcher::Outcome::Stopped: return Poller::Outcome::Stopped;
-    case HostWatcher::Outcome::TimedOut: break;
-  }
-  return Poller::Outcome::TimedOut;
+  return watcher().wait(polls, id, timeout, look);
 }
 
 Poller::Outcome EngineClient::await_events(const CallOptions& o, const std::string& what,
@@ -670,12 +665,7 @@ Poller::Outcome EngineClient::await_events(const CallOptions& o, const std::stri
     Poller poller(o.runner, {config_.poll_initial, config_.poll_max}, o.should_stop);
     return poller.wait("engine", what, timeout, look);
   }
-  switch (watcher().wait_for(o, timeout, look)) {
-    case HostWatcher::Outcome::Reached: return Poller::Outcome::Reached;
-    case HostWatcher::Outcome::Stopped: return Poller::Outcome::Stopped;
-    case HostWatcher::Outcome::TimedOut: break;
-  }
-  return Poller::Outcome::TimedOut;
+  return watcher().wait_for(o, timeout, look);
 }
 
 Host EngineClient::wait_for_status(const CallOptions& o, const std::string& id, const std::vector<std::string>& targets,
@@ -777,8 +767,8 @@ std::vector<Event> EngineClient::latest_events(const CallOptions& o, int max) {
   return parse_events(send(o, newest_events(max)).body);
 }
 
-HostWatcher& EngineClient::watcher() {
-  std::call_once(watcher_once_, [this] { watcher_ = std::make_unique<HostWatcher>(*this, config_.watch); });
+EngineWatcher& EngineClient::watcher() {
+  std::call_once(watcher_once_, [this] { watcher_ = std::make_unique<EngineWatcher>(*this, config_.watch); });
   return *watcher_;
 }
 

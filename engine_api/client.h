@@ -21,7 +21,7 @@
 #include "base/operation.h"
 #include "base/poller.h"
 #include "engine_api/engine_error.h"
-#include "engine_api/host_watcher.h"
+#include "engine_api/engine_watcher.h"
 #include "engine_api/model.h"
 #include "engine_api/requests.h"
 
@@ -82,7 +82,7 @@ struct ClientConfig {
   std::chrono::milliseconds read_backoff{500};
   std::chrono::milliseconds poll_initial{1000};  // adaptive polling of waits
   std::chrono::milliseconds poll_max{10000};
-  WatchPolicy watch;  // waits on hosts: the shared watcher's pace
+  WatchPolicy watch;  // waits: the shared watcher's pace
 };
 
 /// Per call: the step's correlation id, its stop flag, its progress line.
@@ -156,8 +156,8 @@ class EngineClient {
   std::vector<Event> events_since(const CallOptions& o, long long after, const std::string& search = "");
   /// The newest `max` events, newest first.
   std::vector<Event> latest_events(const CallOptions& o, int max);
-  /// The watcher every wait on a host of this connection shares.
-  HostWatcher& watcher();
+  /// The watcher every wait of this connection shares.
+  EngineWatcher& watcher();
 
  private:
   struct Curl;
@@ -191,7 +191,7 @@ class EngineClient {
   std::string token_;
   std::shared_ptr<TrustAnchor> trust_;
   std::once_flag watcher_once_;
-  std::unique_ptr<HostWatcher> watcher_;
+  std::unique_ptr<EngineWatcher> watcher_;
   std::string ca_pem_;                     // the anchor's CA, once it is ready
   std::vector<std::string> ca_digests_;    // and its certificates' DER SHA-256
 };

@@ -579,10 +579,14 @@ TransferResult copy_file(const TransferEnd& from, const TransferEnd& to, const T
     throw std::runtime_error("mode '" + opts.mode + "' is not an octal file mode");
   if (!from.session && !to.session) throw std::runtime_error("a local copy is not a transfer: use cp");
   // The size decides the writes (one stream or ranges), so it is read
-  // first; a dry run may come before the step that makes the file.
+  // first; a dry run may come before the step that makes the file, and a
+  // dropped connection is the retry loop's to handle (it reads the size
+  // again; the copy then goes as one stream or as ranges, as the size says).
   long long size = -1;
   try {
     size = source_size(from);
+  } catch (const SshError& e) {
+    if (e.kind() != SshError::Kind::Dropped && (!opts.runner || !opts.runner->rehearsal())) throw;
   } catch (const std::exception&) {
     if (!opts.runner || !opts.runner->rehearsal()) throw;
   }

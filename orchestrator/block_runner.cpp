@@ -13,13 +13,8 @@ namespace she {
 
 namespace {
 
-/// An iteration the walk does not run again: done, or failed and passed
-/// over (on_failure: continue; --from runs it again).
-bool settled_for_good(const Step& s, const IterationState* it) {
-  if (!it) return false;
-  return it->status == "succeeded" || it->status == "skipped" ||
-         (it->status == "failed" && s.on_failure == OnFailure::Continue);
-}
+/// An iteration the walk does not run again.
+bool settled_for_good(const Step& s, const IterationState* it) { return it && passed_by(s, it->status); }
 
 /// What stopped one item, for the block's outcome.
 struct ItemEnd {
@@ -72,11 +67,7 @@ StepOutcome run_block(RunContext& run, const Block& b, const std::string& where)
       skipped = st != run.state.steps.end() && !st->second.skip_reason.empty();
     }
     if (skipped) continue;
-    if (!run.mode_allows(s)) {
-      run.skip(s, fmt::format("runs only in {} mode", s.in_rehearsal ? "rehearsal" : "real"),
-               fmt::format("[{}/{}] {}", j + 1, plan.steps.size(), s.id));
-      continue;
-    }
+    if (run.skipped_by_mode(s, fmt::format("[{}/{}] {}", j + 1, plan.steps.size(), s.id))) continue;
     if (!expanded) record_loop_items(run, s, Value(items));
     steps.push_back(&s);
   }

@@ -394,8 +394,7 @@ struct DryRunWalk {
     bool have_items = read_live_items(s, &live_items);
     StepExpansion x = expand_step(plan, s, roots, have_items ? &live_items : nullptr);
     if (x.decision == StepExpansion::Decision::SkipMode) {
-      out << kIndent << "SKIPPED: runs only in " << (s.in_rehearsal ? "rehearsal" : "real")
-          << " mode; this environment is " << plan.env.mode << "\n";
+      out << kIndent << "SKIPPED: " << mode_restriction(s) << "; this environment is " << plan.env.mode << "\n";
       ++sum.skipped;
       return;
     }
@@ -447,8 +446,7 @@ struct DryRunWalk {
       shown.foreach.kind = Foreach::Kind::None;  // (yaml-cpp: assigning a Node would change the plan's)
       out << kIndent << "    " << step_header(shown) << "\n";
       if (!runs_in_mode(plan, s)) {
-        out << kIndent << "    SKIPPED: runs only in " << (s.in_rehearsal ? "rehearsal" : "real")
-            << " mode; this environment is " << plan.env.mode << "\n";
+        out << kIndent << "    SKIPPED: " << mode_restriction(s) << "; this environment is " << plan.env.mode << "\n";
         ++sum.skipped;
         continue;
       }

@@ -107,15 +107,12 @@ class RunSession {
       // No loop thread runs between steps: the state is read without its lock.
       StepState prior = run_.state.steps.count(s.id) ? run_.state.steps.at(s.id) : StepState{};
       std::string status = prior.status();
-      if (status == "succeeded" || status == "skipped" || (status == "failed" && s.on_failure == OnFailure::Continue)) {
+      if (passed_by(s, status)) {
         publish_outputs(run_, s, prior);
         continue;
       }
       if (stop_requested()) return interrupted(s.id);
-      if (!run_.mode_allows(s)) {
-        run_.skip(s, fmt::format("runs only in {} mode", s.in_rehearsal ? "rehearsal" : "real"), where);
-        continue;
-      }
+      if (run_.skipped_by_mode(s, where)) continue;
       if (step_mode) {
         auto answer = run_.journaled.ask(
             fmt::format("step:{}@{}", s.id, run_.state.resumes),

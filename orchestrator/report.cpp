@@ -178,7 +178,7 @@ Value report_json(const Plan& plan, const RunState& st) {
   for (auto& s : plan.steps) {
     Value step = {{"id", s.id},       {"name", s.name},           {"uses", s.uses}, {"kind", kind_name(s.type->kind())},
                   {"wait", is_wait(s.uses)}, {"host", step_host(s, roots)}};
-    if (!s.block.empty()) step["block"] = s.block;
+    if (const Block* b = plan.block_of(s)) step["block"] = b->id;
     auto found = st.steps.find(s.id);
     if (found == st.steps.end()) {
       step["status"] = "pending";

@@ -67,7 +67,11 @@ void RunContext::await_operator(const std::string& step, const std::string& iter
                            opts.invocation.run(), opts.invocation.status());
 }
 
-bool RunContext::mode_allows(const Step& s) const { return runs_in_mode(plan, s); }
+bool RunContext::skipped_by_mode(const Step& s, const std::string& where) {
+  if (runs_in_mode(plan, s)) return false;
+  skip(s, mode_restriction(s), where);
+  return true;
+}
 
 void RunContext::finish_reports() {
   if (!journal.is_open()) return;

@@ -54,7 +54,8 @@ struct RunContext {
   void skip(const Step& s, const std::string& reason, const std::string& where);
   /// Journals that the run waits for the operator and tells them how to answer.
   void await_operator(const std::string& step, const std::string& iter, const std::string& reason);
-  bool mode_allows(const Step& s) const;
+  /// Whether `s` does not run in this plan's mode; journals its skip then.
+  bool skipped_by_mode(const Step& s, const std::string& where);
   /// report.json and report.md from the run state, once the walk is over.
   void finish_reports();
 

@@ -10,6 +10,7 @@
 #include "orchestrator/exit_codes.h"
 #include "orchestrator/plan_snapshot.h"
 #include "workflows/offline_checks.h"
+#include "workflows/step_expansion.h"
 
 namespace she {
 
@@ -28,7 +29,7 @@ bool open_run(RunContext& run, int* code) {
   // step this release cannot run.
   std::vector<std::string> missing;
   for (auto& s : run.plan.steps)
-    if (run.mode_allows(s) && !s.type->runnable() && std::find(missing.begin(), missing.end(), s.uses) == missing.end())
+    if (runs_in_mode(run.plan, s) && !s.type->runnable() && std::find(missing.begin(), missing.end(), s.uses) == missing.end())
       missing.push_back(s.uses);
   if (!missing.empty()) {
     std::cerr << fmt::format(

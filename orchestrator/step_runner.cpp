@@ -93,6 +93,10 @@ bool fix_loop_items(RunContext& run, const Step& s, const StepState& prior, std:
   return true;
 }
 
+bool passed_by(const Step& s, const std::string& status) {
+  return status == "succeeded" || status == "skipped" || (status == "failed" && s.on_failure == OnFailure::Continue);
+}
+
 void record_loop_items(RunContext& run, const Step& s, const Value& list) {
   std::vector<std::string> labels;
   for (auto& item : list) labels.push_back(label_of(item));

@@ -31,6 +31,10 @@ bool fix_loop_items(RunContext& run, const Step& s, const StepState& prior, std:
 /// rethrown once every thread has finished.
 void run_items(size_t count, int concurrency, std::atomic<bool>& stop_starting, const std::function<void(size_t)>& one,
                const std::function<void(size_t)>& thrown_at);
+/// Whether the walk passes by a step or iteration of `s` in `status`:
+/// done, or failed and passed over (on_failure: continue; --from runs it
+/// again).
+bool passed_by(const Step& s, const std::string& status);
 /// Journals `list` as the items of loop `s`.
 void record_loop_items(RunContext& run, const Step& s, const Value& list);
 

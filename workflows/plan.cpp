@@ -45,7 +45,9 @@ const Block* Plan::find_block(const std::string& id) const {
   return nullptr;
 }
 
-const Block* Plan::block_of(const Step& s) const { return s.block.empty() ? nullptr : find_block(s.block); }
+const Block* Plan::block_of(const Step& s) const {
+  return s.block < 0 ? nullptr : &blocks[static_cast<size_t>(s.block)];
+}
 
 namespace {
 /// Outputs of step `id` that `e` reads.

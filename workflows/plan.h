@@ -63,9 +63,10 @@ struct Step {
   bool in_real = true;
   SourcePos pos;
   WrittenAt written_at;  // e.g. where its timeout is
-  /// The block (a pipeline) the step belongs to; empty for a step of its
-  /// own. A block's steps share its loop and concurrency (copied here).
-  std::string block;
+  /// The block (a pipeline) the step belongs to: its index in
+  /// Plan::blocks, -1 for a step of its own. A block's steps share its loop
+  /// and concurrency (copied here).
+  int block = -1;
 
   const YAML::Node* param(const std::string& name) const;
 };

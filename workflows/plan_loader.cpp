@@ -571,7 +571,7 @@ class Loader {
                    fmt::format("'{}' of a step inside block '{}': the block's own applies", key, b.id),
                    "remove it; the block's foreach and concurrency apply to each of its steps");
       Step s = parse_step(inner, file, true);
-      s.block = b.id;
+      s.block = static_cast<int>(plan.blocks.size());
       s.foreach = loop;
       s.concurrency = concurrency;
       s.concurrency_expr = concurrency_expr;

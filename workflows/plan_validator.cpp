@@ -356,7 +356,7 @@ class Validator {
     }
     const Step& target = plan_.steps[static_cast<size_t>(j)];
     // Inside a block, an earlier step of the same block is this item's.
-    bool same_item = !target.block.empty() && scope.step_index >= 0 &&
+    bool same_item = target.block >= 0 && scope.step_index >= 0 &&
                      plan_.steps[static_cast<size_t>(scope.step_index)].block == target.block;
     std::vector<std::string> outputs;
     if (target.foreach.kind != Foreach::Kind::None && !same_item) outputs.push_back("results");

@@ -32,6 +32,10 @@ WhenVerdict when_verdict(const Step& step, const Value& scope) {
   return is_deferred(w) ? WhenVerdict::Deferred : truthy(w) ? WhenVerdict::Yes : WhenVerdict::No;
 }
 
+std::string mode_restriction(const Step& step) {
+  return fmt::format("runs only in {} mode", step.in_rehearsal ? "rehearsal" : "real");
+}
+
 StepExpansion expand_step(const Plan& plan, const Step& step, const Value& roots, const Value* live_items) {
   StepExpansion x;
   if (!runs_in_mode(plan, step)) {

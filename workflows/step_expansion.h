@@ -34,6 +34,9 @@ struct StepExpansion {
 /// what its `when` says in `scope` (no `when`: yes; a value only the run
 /// will know: deferred). Throws EvalError.
 bool runs_in_mode(const Plan& plan, const Step& step);
+/// Why a step that does not run in this mode is passed by: "runs only in
+/// rehearsal mode" (or real).
+std::string mode_restriction(const Step& step);
 enum class WhenVerdict { Yes, No, Deferred };
 WhenVerdict when_verdict(const Step& step, const Value& scope);
 

@@ -84,24 +84,22 @@ class EngineStep : public StepType {
 
   static std::chrono::milliseconds forever() { return std::chrono::hours(24 * 7); }
 
-  /// Looks with `reached` until it holds (base/poller.h): at the
-  /// environment's poll interval, growing by half up to 10 s. The reads
+  enum class Looks { OnSchedule, OnEvents };
+  /// Looks with `reached` until it holds. OnEvents: again whenever the
+  /// engine's event log has news, through the connection's one watcher
+  /// (VMs, data centers, the SPM). OnSchedule, for what logs no event (the
+  /// health page while the engine is down): at the environment's poll
+  /// interval, growing by half up to 10 s (base/poller.h). The reads
   /// `reached` makes through `a` meanwhile retry transient engine errors
   /// for as long as the wait lasts (a 503 burst is not the wait's failure).
-  static void wait_until(const StepContext& ctx, Api& a, const std::string& what, const std::function<bool()>& reached) {
-    Poller poller(a.call.runner, {ctx.env().engine.poll_interval, std::chrono::seconds(10)}, a.call.should_stop);
+  static void wait_until(const StepContext& ctx, Api& a, Looks looks, const std::string& what,
+                         const std::function<bool()>& reached) {
     const auto before = std::exchange(a.call.retry_reads_until, std::chrono::steady_clock::now() + forever());
-    Poller::Outcome outcome = poller.wait("engine", what, forever(), reached);
-    a.call.retry_reads_until = before;
-    if (outcome == Poller::Outcome::Stopped) throw Interrupted("stopped while waiting until " + what);
-  }
-
-  /// The same for state the engine logs events about (VMs, data centers,
-  /// the SPM): `reached` is asked again when the engine's event log has
-  /// news, through the connection's one watcher, rather than on a schedule.
-  static void wait_for_events(Api& a, const std::string& what, const std::function<bool()>& reached) {
-    const auto before = std::exchange(a.call.retry_reads_until, std::chrono::steady_clock::now() + forever());
-    Poller::Outcome outcome = a.client.await_events(a.call, what, forever(), reached);
+    Poller::Outcome outcome =
+        looks == Looks::OnEvents
+            ? a.client.await_events(a.call, what, forever(), reached)
+            : Poller(a.call.runner, {ctx.env().engine.poll_interval, std::chrono::seconds(10)}, a.call.should_stop)
+                  .wait("engine", what, forever(), reached);
     a.call.retry_reads_until = before;
     if (outcome == Poller::Outcome::Stopped) throw Interrupted("stopped while waiting until " + what);
   }
@@ -158,7 +156,7 @@ class EngineHealth : public EngineStep {
       return r;
     }
     std::string body, last;
-    wait_until(ctx, a, "the engine's health page says 'DB Up!Welcome to Health Status!'", [&] {
+    wait_until(ctx, a, Looks::OnSchedule, "the engine's health page says 'DB Up!Welcome to Health Status!'", [&] {
       try {
         body = a.client.health(a.call);
       } catch (const api::EngineError& e) {
@@ -548,7 +546,7 @@ class StartVms : public EngineStep {
   }
   void confirm(const StepContext& ctx, Api a) const override {
     std::vector<std::string> waiting = ctx.texts("vms");
-    wait_for_events(a, fmt::format("VMs {} are up", fmt::join(waiting, ", ")), [&] {
+    wait_until(ctx, a, Looks::OnEvents, fmt::format("VMs {} are up", fmt::join(waiting, ", ")), [&] {
       std::vector<std::string> still;
       for (auto& name : waiting)
         if (find_vm(a, name).status != "up") still.push_back(name);
@@ -582,7 +580,7 @@ class DataCenterWait : public EngineStep {
 
   StepResult run(const StepContext& ctx, Api a) const override {
     std::string name = ctx.text("name"), last, spm;
-    wait_for_events(a, fmt::format("data center {} is up and one host is SPM", name), [&] {
+    wait_until(ctx, a, Looks::OnEvents, fmt::format("data center {} is up and one host is SPM", name), [&] {
       std::string status = "missing", spm_status;
       spm.clear();
       for (auto& dc : a.client.list_datacenters(a.call))

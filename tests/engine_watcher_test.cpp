@@ -1,5 +1,5 @@
 // Waits on hosts share one watcher per engine connection
-// (engine_api/host_watcher.h): the event log read while anything waits, one
+// (engine_api/engine_watcher.h): the event log read while anything waits, one
 // listing of every host when something concerns a watched host; waits on
 // VMs and data centers look again when the log has news. Checked by
 // counting the requests the lab engine logged, never by timing.
@@ -35,7 +35,7 @@ Reads reads_in(const std::vector<lab::LoggedRequest>& log, size_t from) {
 
 }  // namespace
 
-TEST_CASE("host watcher: one watcher serves many waits - the lab's request log counts the reads") {
+TEST_CASE("engine watcher: one watcher serves many waits - the lab's request log counts the reads") {
   // Transitions that take a while (maintenance 10 s scaled to 0.3 s), so
   // the waits overlap for several rounds.
   LabEngine lab("examples/lab/three-hosts.yaml", 0.03);
@@ -55,7 +55,7 @@ TEST_CASE("host watcher: one watcher serves many waits - the lab's request log c
   for (auto& t : waits) t.join();
   for (auto& s : reached) CHECK(s == "maintenance");
   Reads r = reads_in(lab.server->request_log().all(), before);
-  HostWatcher::Counts counts = c.watcher().counts();
+  EngineWatcher::Counts counts = c.watcher().counts();
   // No wait read its own host; every read was the watcher's, made once for
   // all three waits: one event-log read and at most one listing a round.
   CHECK(r.one_host == 0);
@@ -66,7 +66,7 @@ TEST_CASE("host watcher: one watcher serves many waits - the lab's request log c
   CHECK(r.listings <= r.events + 1);
 }
 
-TEST_CASE("host watcher: a host's event makes the next round list the hosts - its status is seen then") {
+TEST_CASE("engine watcher: a host's event makes the next round list the hosts - its status is seen then") {
   LabEngine lab("examples/lab/three-hosts.yaml", 0.03);
   EngineClient c(lab.config());
   std::string id = lab.host_id("hosted_engine_1");
@@ -87,7 +87,7 @@ TEST_CASE("host watcher: a host's event makes the next round list the hosts - it
   CHECK_FALSE(c.find_host(o, "hosted_engine_1"));
 }
 
-TEST_CASE("host watcher: a wait whose host is not in the engine fails at once naming it") {
+TEST_CASE("engine watcher: a wait whose host is not in the engine fails at once naming it") {
   LabEngine lab;
   EngineClient c(lab.config());
   CallOptions o{"she-test:watch-missing", nullptr, nullptr};
@@ -95,7 +95,7 @@ TEST_CASE("host watcher: a wait whose host is not in the engine fails at once na
                        doctest::Contains("is not in the engine"), EngineError);
 }
 
-TEST_CASE("host watcher: a wait on VMs looks again when the event log has news - not on a schedule of its own") {
+TEST_CASE("engine watcher: a wait on VMs looks again when the event log has news - not on a schedule of its own") {
   // build01 takes 5 s scaled to 2 s to come up: the watcher reads the event
   // log about every 0.25 s meanwhile; the wait's own look (a VM read) is
   // made at once, once the log's end is known, and when the engine logs

@@ -1,5 +1,6 @@
-// One view of the engine's hosts, shared by every wait of a connection;
-// the same rounds tell waits on anything else the engine logs (VMs, data
+// One watcher of the engine per connection, shared by every wait on it: a
+// view of the engine's hosts for waits on a host, and the same rounds of
+// its event log tell waits on anything else the engine logs (VMs, data
 // centers) when to look again.
 // Waits on hosts (a status, a removal) used to poll on their own: each its
 // own GET per host, at 1 s growing by half, so a 3 s install was seen after
@@ -23,6 +24,7 @@
 #include <set>
 #include <string>
 
+#include "base/poller.h"
 #include "engine_api/model.h"
 
 namespace she::engine_api {
@@ -35,11 +37,11 @@ struct WatchPolicy {
   std::chrono::milliseconds safety{5000};  // how often every host is re-read regardless
 };
 
-class HostWatcher {
+class EngineWatcher {
  public:
-  enum class Outcome { Reached, Stopped, TimedOut };
+  using Outcome = Poller::Outcome;  // Reached, Stopped or TimedOut: never Assumed
 
-  HostWatcher(EngineClient& client, WatchPolicy policy) : client_(client), policy_(policy) {}
+  EngineWatcher(EngineClient& client, WatchPolicy policy) : client_(client), policy_(policy) {}
 
   /// Returns once `reached` holds for host `id` (null: the engine has no
   /// such host) in a listing taken after this call began. `reached` may

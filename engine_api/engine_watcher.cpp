@@ -1,4 +1,4 @@
-#include "engine_api/host_watcher.h"
+#include "engine_api/engine_watcher.h"
 
 #include <algorithm>
 
@@ -6,7 +6,7 @@
 
 namespace she::engine_api {
 
-HostWatcher::Outcome HostWatcher::wait(const CallOptions& o, const std::string& id, std::chrono::milliseconds timeout,
+EngineWatcher::Outcome EngineWatcher::wait(const CallOptions& o, const std::string& id, std::chrono::milliseconds timeout,
                                        const std::function<bool(const Host*)>& reached) {
   const auto deadline = Clock::now() + timeout;
   std::unique_lock<std::mutex> lock(mutex_);
@@ -41,7 +41,7 @@ HostWatcher::Outcome HostWatcher::wait(const CallOptions& o, const std::string& 
   }
 }
 
-HostWatcher::Outcome HostWatcher::wait_for(const CallOptions& o, std::chrono::milliseconds timeout,
+EngineWatcher::Outcome EngineWatcher::wait_for(const CallOptions& o, std::chrono::milliseconds timeout,
                                            const std::function<bool()>& look) {
   const auto deadline = Clock::now() + timeout;
   std::unique_lock<std::mutex> lock(mutex_);
@@ -66,7 +66,7 @@ HostWatcher::Outcome HostWatcher::wait_for(const CallOptions& o, std::chrono::mi
   }
 }
 
-bool HostWatcher::make_round_if_due(std::unique_lock<std::mutex>& lock, const CallOptions& o,
+bool EngineWatcher::make_round_if_due(std::unique_lock<std::mutex>& lock, const CallOptions& o,
                                     Clock::time_point now) {
   if (polling_ || now < next_round_) return false;
   polling_ = true;
@@ -76,7 +76,7 @@ bool HostWatcher::make_round_if_due(std::unique_lock<std::mutex>& lock, const Ca
   const bool list_now = !watched_.empty() && (listing_wanted_ || listed_round_ == 0 || now - listed_at_ >= policy_.safety);
   listing_wanted_ = false;
   struct EndRound {
-    HostWatcher& w;
+    EngineWatcher& w;
     std::unique_lock<std::mutex>& lock;
     bool completed = false;
     ~EndRound() {
@@ -93,7 +93,7 @@ bool HostWatcher::make_round_if_due(std::unique_lock<std::mutex>& lock, const Ca
   return true;
 }
 
-void HostWatcher::round(const CallOptions& o, unsigned long round_no, bool list_now) {
+void EngineWatcher::round(const CallOptions& o, unsigned long round_no, bool list_now) {
   long long after;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -129,7 +129,7 @@ void HostWatcher::round(const CallOptions& o, unsigned long round_no, bool list_
   if (list_now || concerns) list(o, round_no);
 }
 
-void HostWatcher::list(const CallOptions& o, unsigned long round_no) {
+void EngineWatcher::list(const CallOptions& o, unsigned long round_no) {
   auto hosts = client_.list_hosts(o, "", true);
   std::lock_guard<std::mutex> lock(mutex_);
   ++counts_.listings;
@@ -139,12 +139,12 @@ void HostWatcher::list(const CallOptions& o, unsigned long round_no) {
   listed_at_ = Clock::now();
 }
 
-bool HostWatcher::watched_empty() const {
+bool EngineWatcher::watched_empty() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return watched_.empty();
 }
 
-HostWatcher::Counts HostWatcher::counts() const {
+EngineWatcher::Counts EngineWatcher::counts() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return counts_;
 }
