@@ -70,6 +70,8 @@ bool is_ip(const std::string& s) {
   return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
 }
 
+const char* const kDefaultAddress = "127.0.0.1";
+
 sigset_t block_stop_signals() {
   // Blocked before any thread starts, so that only sigwait receives them and
   // the server threads never do.
@@ -88,7 +90,8 @@ void print_fleet(const she::lab::HostFleet& fleet) {
             << "ssh_user " << fleet.user() << "\n";
 }
 
-int serve_ovm(const std::string& scenario_file, const std::string& dir_arg, bool hosts) {
+int serve_ovm(const std::string& scenario_file, const std::string& dir_arg, const std::string& address, int port,
+              bool hosts) {
   nlohmann::json scenario;
   try {
     scenario = she::lab::ovm::load_ovm_scenario(scenario_file);
@@ -98,6 +101,12 @@ int serve_ovm(const std::string& scenario_file, const std::string& dir_arg, bool
   }
   if (!hosts) {
     std::cerr << "she-lab: " << scenario_file << ": an Oracle VM scenario is its hosts (no engine); drop --no-hosts\n";
+    return 2;
+  }
+  if (address != kDefaultAddress || port != 0) {
+    // Said, not ignored: the hosts listen on loopback addresses of their own.
+    std::cerr << "she-lab: " << scenario_file << ": an Oracle VM scenario has no engine to listen with --address or "
+              << "--port (its manager's CLI and hosts listen on loopback); drop them\n";
     return 2;
   }
   sigset_t signals = block_stop_signals();
@@ -127,7 +136,7 @@ int serve_ovm(const std::string& scenario_file, const std::string& dir_arg, bool
 
 int serve(const std::string& scenario_file, const std::string& dir_arg, const std::string& address, int port,
           bool hosts) {
-  if (she::lab::ovm::is_ovm_scenario(scenario_file)) return serve_ovm(scenario_file, dir_arg, hosts);
+  if (she::lab::ovm::is_ovm_scenario(scenario_file)) return serve_ovm(scenario_file, dir_arg, address, port, hosts);
   she::lab::WorldState state;
   try {
     state = she::lab::load_scenario(scenario_file);
@@ -199,7 +208,7 @@ int serve(const std::string& scenario_file, const std::string& dir_arg, const st
 int main(int argc, char** argv) {
   CLI::App app{"she-lab: a simulated oVirt engine for rehearsing she-restore plans"};
   app.require_subcommand(1);
-  std::string scenario, dir, address = "127.0.0.1";
+  std::string scenario, dir, address = kDefaultAddress;
   int port = 0;
   CLI::App* serve_cmd = app.add_subcommand("serve", "serve a scenario's engine over HTTPS until SIGINT/SIGTERM");
   serve_cmd->add_option("SCENARIO", scenario, "the scenario YAML file")->required();

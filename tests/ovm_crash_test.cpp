@@ -52,6 +52,17 @@ std::map<std::string, int> creates(OvmLab& lab) {
   return n;
 }
 
+/// Runs the plan again until it ends: the last run's result (only an
+/// interruption, exit 5, is resumed once more).
+ProcessResult resume_to_end(OvmLab& lab) {
+  ProcessResult r;
+  for (int round = 0; round < 6; ++round) {
+    r = lab.run("ovm-recreate-vms", kWith);
+    if (r.exit_code != 5) break;
+  }
+  return r;
+}
+
 fs::path journal_of(OvmLab& lab) {
   for (auto& e : fs::directory_iterator(lab.dir.path() / "state" / "ovm-recreate-vms"))
     if (e.is_directory()) return e.path() / "journal";
@@ -82,15 +93,8 @@ TEST_CASE("ovm crash campaign: ovm-recreate-vms killed after every journal recor
     OvmLab lab("examples/ovm/lab/lost-vms.yaml", 144);
     auto killed = lab.run("ovm-recreate-vms", kWith, "", "SHE_RESTORE_TEST_KILL_AFTER_RECORDS=" + std::to_string(k));
     REQUIRE_MESSAGE(killed.exit_code != 0, "not killed after record " << k);
-    bool done = false;
-    std::string why;
-    for (int round = 0; round < 6 && !done; ++round) {
-      auto r = lab.run("ovm-recreate-vms", kWith);
-      done = r.exit_code == 0;
-      why = r.output;
-      if (!done && r.exit_code != 5) break;  // only an interruption may be resumed again
-    }
-    REQUIRE_MESSAGE(done, why);
+    const ProcessResult resumed = resume_to_end(lab);
+    REQUIRE_MESSAGE(resumed.exit_code == 0, resumed.output);
     CHECK(world_summary(lab.world()) == expected);
     for (auto& [cmd, n] : creates(lab)) CHECK_MESSAGE(n == 1, cmd << " sent " << n << " times");
   }
@@ -118,15 +122,8 @@ TEST_CASE("ovm crash campaign: ovm-recreate-vms killed right after each of its C
     for (int i = 0; i < 600 && lab.cli_writes() < n; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     ::kill(pid, SIGKILL);
     wait_child(pid);
-    bool done = false;
-    std::string why;
-    for (int round = 0; round < 6 && !done; ++round) {
-      auto r = lab.run("ovm-recreate-vms", kWith);
-      done = r.exit_code == 0;
-      why = r.output;
-      if (!done && r.exit_code != 5) break;
-    }
-    REQUIRE_MESSAGE(done, why);
+    const ProcessResult resumed = resume_to_end(lab);
+    REQUIRE_MESSAGE(resumed.exit_code == 0, resumed.output);
     CHECK(world_summary(lab.world()) == expected);
     for (auto& [cmd, count] : creates(lab)) CHECK_MESSAGE(count == 1, cmd << " sent " << count << " times");
   }

@@ -77,8 +77,11 @@ TEST_CASE("ovm procedures: a dry run of ovm-recreate-vms makes reads only") {
   INFO(r.output);
   CHECK(r.exit_code == 0);
   CHECK(r.output.find("create Vm name=slot021") != std::string::npos);
-  // What follows a create in the same step depends on it: shown as decided at run time, not guessed.
   CHECK(r.output.find("create Vm name=slot011 repository=slotreposan01") != std::string::npos);
+  // The step reads before it writes: the vNICs and mappings after each create are shown too.
+  CHECK(r.output.find("add Vnic name=00:21:f6:01:00:16 to Vm name=slot021") != std::string::npos);
+  CHECK(r.output.find("create VmDiskMapping slot=2 storageDevice=slot021_xvdc.img name=slot021_xvdc on Vm name=slot021") !=
+        std::string::npos);
   CHECK(lab.cli_writes() == 0);
   CHECK(lab.commands("ovm_cli", "show Vm name=slot011") >= 1);  // the reads were made live
   CHECK(lab.world().all("Vm").empty());
@@ -101,6 +104,29 @@ TEST_CASE("ovm procedures: ovm-restore-vm-disk puts the snapshot back in the sam
   std::string log = read_file(lab.fleet.host("ovm_cli").agent_log);
   CHECK(log.find("stop Vm name=slot021") < log.find("delete VmDiskMapping"));
   CHECK(log.find("create VmDiskMapping") < log.find("start Vm name=slot021"));
+}
+
+TEST_CASE("ovm procedures: a VM stop and start that run on as the manager's jobs are waited for before the disk goes and at the end") {
+  // The scenario of the test above, its VM jobs running on for two shows
+  // after the CLI's answer (fault slow_vm_jobs).
+  TempDir scenario_dir;
+  const fs::path scenario = scenario_dir.path() / "slow-vm-jobs.yaml";
+  write_file(scenario, read_file(source_path("examples/ovm/lab/two-servers.yaml")) + "  faults:\n    slow_vm_jobs: 2\n");
+  OvmLab lab(scenario.string(), 203);
+  ProcessResult r = lab.run("ovm-restore-vm-disk",
+                            "  vm: slot021\n  disk: slot021_xvdc.img\n  snapshot: slot021_xvdc.20130313\n  server: ovms01\n");
+  INFO(r.output);
+  // Not waited for, the manager would refuse to delete the mapping of the stopping VM.
+  REQUIRE(r.exit_code == 0);
+  VmShape s = shape(lab.world(), "slot021");
+  CHECK(s.disks == std::map<int, std::string>{{0, "slot021_xvda.img"}, {2, "slot021_xvdc.img"}});
+  CHECK(s.status == "Running");  // the start's job ran to its end: the run waited for it
+  const std::string log = read_file(lab.fleet.host("ovm_cli").agent_log);
+  const size_t stop = log.find("stop Vm name=slot021"), unmap = log.find("delete VmDiskMapping");
+  REQUIRE(stop < unmap);
+  int shows = 0;
+  for (size_t at = stop; (at = log.find("show Vm name=slot021", at)) < unmap; ++at) ++shows;
+  CHECK(shows >= 2);
 }
 
 TEST_CASE("ovm procedures: a plan that skips the stop is refused by the manager and the running VM's disk stays") {

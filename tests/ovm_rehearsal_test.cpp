@@ -110,8 +110,8 @@ struct OvmCase {
 
 TEST_CASE("ovm rehearsal: each OVM procedure's dry run shows exactly the writes its run makes") {
   const OvmCase cases[] = {
-      // Not yet ovm-recreate-vms: its dry run shows each `create Vm` but not
-      // the vNICs and mappings that follow it (decided at run time).
+      {"ovm-recreate-vms", "examples/ovm/lab/lost-vms.yaml",
+       "  definitions: /srv/backups/ovm/vms.json\n  repositories: [slotreposan01]\n"},
       {"ovm-restore-vm-disk", "examples/ovm/lab/two-servers.yaml",
        "  vm: slot021\n  disk: slot021_xvdc.img\n  snapshot: slot021_xvdc.20130313\n  server: ovms01\n"},
       {"ovm-restore-repository", "examples/ovm/lab/lost-repository.yaml",
@@ -163,12 +163,16 @@ TEST_CASE("ovm rehearsal: a plan naming an OVM lab scenario - she-restore starts
   CHECK(run("bash -c 'exec 3<>/dev/tcp/" + address + "/" + std::to_string(port) + "' 2>/dev/null").exit_code != 0);
 }
 
-TEST_CASE("ovm rehearsal: she-lab serve refuses an OVM scenario without its hosts") {
+TEST_CASE("ovm rehearsal: she-lab serve refuses an OVM scenario without its hosts or with an engine address") {
   // she-lab is built beside the test binaries: build/lab/she-lab.
   const fs::path she_lab = fs::path(SHE_TESTBED_BINARY).parent_path().parent_path() / "lab" / "she-lab";
   ProcessResult r = run("'" + she_lab.string() + "' serve examples/ovm/lab/two-servers.yaml --no-hosts");
   CHECK(r.exit_code == 2);
   CHECK(r.output.find("an Oracle VM scenario is its hosts (no engine); drop --no-hosts") != std::string::npos);
+  // An engine's listening address is refused too, not silently ignored.
+  ProcessResult port = run("'" + she_lab.string() + "' serve examples/ovm/lab/two-servers.yaml --port 18443");
+  CHECK(port.exit_code == 2);
+  CHECK(port.output.find("has no engine to listen with --address or --port") != std::string::npos);
 }
 
 }  // namespace she::test

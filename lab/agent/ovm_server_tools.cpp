@@ -23,12 +23,16 @@ namespace {
 
 const char* const kLuns = "/etc/lab-ovm/luns.json";
 
-nlohmann::json read_luns(const Agent& a) {
+// A list the lab keeps in a JSON file on the server (LUNs, Xen domains);
+// empty when the file is missing or not a list.
+nlohmann::json read_list(const Agent& a, const char* path) {
   std::string text;
-  if (!read_file(a.map(kLuns), &text)) return nlohmann::json::array();
+  if (!read_file(a.map(path), &text)) return nlohmann::json::array();
   nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   return j.is_array() ? j : nlohmann::json::array();
 }
+
+nlohmann::json read_luns(const Agent& a) { return read_list(a, kLuns); }
 
 void write_luns(const Agent& a, const nlohmann::json& luns) { write_file_atomic(a.map(kLuns), luns.dump(2) + "\n"); }
 
@@ -286,12 +290,7 @@ int tar(const Agent& a, const Args& argv) {
 
 const char* const kDomains = "/var/run/lab-xen/domains.json";
 
-nlohmann::json read_domains(const Agent& a) {
-  std::string text;
-  if (!read_file(a.map(kDomains), &text)) return nlohmann::json::array();
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  return j.is_array() ? j : nlohmann::json::array();
-}
+nlohmann::json read_domains(const Agent& a) { return read_list(a, kDomains); }
 
 std::string domain_line(const std::string& name, int id, const std::string& mem, const std::string& vcpus,
                         const char* state) {

@@ -342,6 +342,13 @@ void seed_ovm_lab(const Json& sc, const HostFleet& fleet) {
     fs::remove(mgr.in_sandbox(kManagerConfig));
     fs::remove(mgr.in_sandbox("/etc/sysconfig/ovmm"));
   }
+  if (faults.contains("slow_vm_jobs")) {
+    // A VM's start or stop runs on as the manager's job after the CLI has
+    // answered (lab/ovm/ovm_cli_server.cpp).
+    OvmWorld w = *OvmWorld::load(setup.database_path());
+    w.data()["slow_vm_jobs"] = faults["slow_vm_jobs"].get<int>();
+    w.save(setup.database_path());
+  }
   if (faults.value("lost_database", false)) {
     fs::remove(setup.database_path());
     fs::remove(setup.service_flag());

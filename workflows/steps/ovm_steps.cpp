@@ -5,9 +5,12 @@
 // list and getXxx are reads a dry run performs live; every other verb is a
 // write the runner records.
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
+#include <map>
 #include <fmt/format.h>
 
+#include "base/poller.h"
 #include "hosts/ovm_cli_answer.h"
 #include "hosts/ovm_cli_command.h"
 #include "workflows/steps/host_step.h"
@@ -74,6 +77,20 @@ ovm::CliCommand build_command(const StepContext& ctx) {
   return c;
 }
 
+// Whether an object's answer names `owner` where it names an object of
+// that type ("Vm = <id>  [slot021]", "Server Pool = <id>  [slot]"); true
+// when it names none, as nothing then says otherwise.
+bool related_to(const ovm::CliAnswer& a, const ovm::CliObjectRef& owner) {
+  for (auto& [key, id] : a.fields) {
+    std::string type = key;
+    type.erase(std::remove(type.begin(), type.end(), ' '), type.end());
+    if (type != owner.type) continue;
+    if (owner.key == "id") return id == owner.value;
+    return a.labels.count(key) && a.labels.at(key) == owner.value;
+  }
+  return true;
+}
+
 // What the OVM steps share: one CLI command at a time over the manager's
 // session, each a read or a write by its verb (a dry run makes the reads
 // live and shows the writes), failures stopping the step with the CLI's
@@ -88,54 +105,32 @@ class OvmStep : public HostStep {
     bool rehearsed = false;
   };
 
+  /// Sends one command. One that carries a secret (discoverServer's
+  /// password=) goes to the CLI's session on standard input (ssh -p 10000
+  /// admin@manager < script) instead of on the command line, so the
+  /// password is in no process list or log of one; the dry run and logs
+  /// show c.shown().
   static Sent cli(const StepContext& ctx, const ovm::CliCommand& c, bool missing_ok = false) {
+    const bool on_stdin = std::any_of(c.attributes.begin(), c.attributes.end(),
+                                      [](auto& a) { return ovm::cli_attribute_secret(a.first); });
     SshSession& ssh = session(ctx, "manager");
-    const std::string line = c.line();
+    const std::string input = on_stdin ? c.line() + "\nexit\n" : "";
     ExecOptions o;
     o.runner = ctx.services().runner;
     o.writes = !c.reads();
     o.should_stop = ctx.services().should_stop;
-    if (ctx.services().progress && !c.reads()) ctx.services().progress(ssh.target().name + ": OVM> " + line);
-    ExecResult r = ssh.exec(line, o);
-    Sent s;
-    if (r.rehearsed) {
-      s.rehearsed = true;
-      s.answer.parsed = s.answer.success = true;
-      return s;
-    }
-    s.answer = ovm::parse_cli_answer(r.stdout_tail);
-    if (!s.answer.parsed)
-      throw StepError("command", fmt::format("{}: no OVM CLI answer to `{}` (exit {}): {}", ssh.target().name, line,
-                                             r.exit_status, (r.stderr_tail.empty() ? r.stdout_tail : r.stderr_tail).substr(0, 300)));
-    if (!s.answer.success && !(missing_ok && s.answer.failure == ovm::CliFailure::NotFound))
-      throw StepError(error_class(s.answer.failure),
-                      fmt::format("{}: the OVM CLI refused `{}` ({}): {}; fix what the manager names, then run again",
-                                  ssh.target().name, line, ovm::failure_name(s.answer.failure),
-                                  s.answer.error.empty() ? "no Error Msg" : s.answer.error));
-    return s;
-  }
-
-  /// A command given to the CLI's session on standard input (ssh -p 10000
-  /// admin@manager < script) instead of on the command line: the way a
-  /// password reaches the CLI without being in a command line, so in no
-  /// process list or log of one. The dry run and logs show c.shown().
-  static Sent cli_session(const StepContext& ctx, const ovm::CliCommand& c) {
-    SshSession& ssh = session(ctx, "manager");
-    const std::string input = c.line() + "\nexit\n";
-    ExecOptions o;
-    o.runner = ctx.services().runner;
-    o.writes = !c.reads();
-    o.should_stop = ctx.services().should_stop;
-    o.shown_input = c.shown() + "\nexit\n";
     size_t sent_bytes = 0;
-    o.stdin_source = [&](char* buf, size_t cap) {
-      size_t n = std::min(cap, input.size() - sent_bytes);
-      std::copy(input.data() + sent_bytes, input.data() + sent_bytes + n, buf);
-      sent_bytes += n;
-      return n;
-    };
-    if (ctx.services().progress) ctx.services().progress(ssh.target().name + ": OVM> " + c.shown());
-    ExecResult r = ssh.exec("", o);
+    if (on_stdin) {
+      o.shown_input = c.shown() + "\nexit\n";
+      o.stdin_source = [&](char* buf, size_t cap) {
+        size_t n = std::min(cap, input.size() - sent_bytes);
+        std::copy(input.data() + sent_bytes, input.data() + sent_bytes + n, buf);
+        sent_bytes += n;
+        return n;
+      };
+    }
+    if (ctx.services().progress && !c.reads()) ctx.services().progress(ssh.target().name + ": OVM> " + c.shown());
+    ExecResult r = ssh.exec(on_stdin ? "" : c.line(), o);
     Sent s;
     if (r.rehearsed) {
       s.rehearsed = true;
@@ -146,7 +141,7 @@ class OvmStep : public HostStep {
     if (!s.answer.parsed)
       throw StepError("command", fmt::format("{}: no OVM CLI answer to `{}` (exit {}): {}", ssh.target().name, c.shown(),
                                              r.exit_status, (r.stderr_tail.empty() ? r.stdout_tail : r.stderr_tail).substr(0, 300)));
-    if (!s.answer.success)
+    if (!s.answer.success && !(missing_ok && s.answer.failure == ovm::CliFailure::NotFound))
       throw StepError(error_class(s.answer.failure),
                       fmt::format("{}: the OVM CLI refused `{}` ({}): {}; fix what the manager names, then run again",
                                   ssh.target().name, c.shown(), ovm::failure_name(s.answer.failure),
@@ -230,12 +225,12 @@ class OvmCli : public OvmStep {
   CheckResult probe(const StepContext& ctx, Value& outputs) const override {
     ovm::CliCommand c = build_command(ctx);
     if (c.reads() || c.verb == "refresh") return CheckResult::NotDone;
-    const std::string key = !c.attribute("id").empty() ? "id" : !c.attribute("name").empty() ? "name" : "";
-    if ((c.verb == "start" || c.verb == "stop") && !c.object.empty() && !key.empty()) {
+    const std::string key = key_of(c);
+    if (const Transition t = transition(c); !t.target.empty()) {
       Sent vm = cli(ctx, show(c.object, key, c.attribute(key)), true);
       if (!vm.answer.success) return CheckResult::Unknown;
-      return vm.answer.field("Status") == (c.verb == "start" ? "Running" : "Stopped") ? CheckResult::Done
-                                                                                      : CheckResult::NotDone;
+      const std::string status = vm.answer.field("Status");
+      return status == t.target ? CheckResult::Done : status == t.under_way ? CheckResult::InProgress : CheckResult::NotDone;
     }
     if (c.verb == "add" && c.relation == "to" && !c.attribute("name").empty()) {
       Sent to = cli(ctx, show(c.related.type, c.related.key, c.related.value), true);
@@ -250,9 +245,51 @@ class OvmCli : public OvmStep {
     const bool absent = !found.answer.success;  // cli() let through only a not-found failure
     if (c.verb == "delete") return absent ? CheckResult::Done : CheckResult::NotDone;
     if (absent) return CheckResult::NotDone;
+    // A name need not be unique (every VM may have a mapping "xvda"): a
+    // create `on` an object is done only when the object found belongs to
+    // that one, where its answer says whom it belongs to.
+    if (c.relation == "on" && !related_to(found.answer, c.related)) return CheckResult::NotDone;
     outputs = found.answer.to_value();
     outputs["found"] = true;
     return CheckResult::Done;
+  }
+
+  // A VM's start or stop goes on as the manager's job once accepted (and
+  // after a run was cut off in the middle of it): the step ends when the VM
+  // is there, not when the command was taken.
+  void verify(const StepContext& ctx) const override {
+    const ovm::CliCommand c = build_command(ctx);
+    const Transition t = transition(c);
+    if (t.target.empty() || c.object != "Vm") return;  // a VM's status is what the CLI shows of it
+    const std::string key = key_of(c);
+    const std::string what = fmt::format("{} {} is {}", c.object, c.attribute(key), t.target);
+    Poller poller(ctx.services().runner, {std::chrono::milliseconds(500), std::chrono::seconds(5)},
+                  ctx.services().should_stop);
+    const Poller::Outcome outcome = poller.wait(ctx.ssh("manager").name, what, std::chrono::hours(24 * 7), [&] {
+      const std::string status = cli(ctx, show(c.object, key, c.attribute(key))).answer.field("Status");
+      if (status != t.target && status != t.under_way)
+        throw StepError("command", fmt::format("{} {} is {} after `{}`, neither {} nor {}: see the manager's jobs for "
+                                               "why, then run again",
+                                               c.object, c.attribute(key), status.empty() ? "without a status" : status,
+                                               c.shown(), t.under_way, t.target));
+      return status == t.target;
+    });
+    if (outcome == Poller::Outcome::Stopped) throw Interrupted("stopped while waiting until " + what);
+  }
+
+ private:
+  // What a start or stop leads to, and the status on the way.
+  struct Transition {
+    std::string target, under_way;  // empty: not a start or stop of an object named by id or name
+  };
+  static Transition transition(const ovm::CliCommand& c) {
+    if (c.object.empty() || key_of(c).empty()) return {};
+    if (c.verb == "start") return {"Running", "Starting"};
+    if (c.verb == "stop") return {"Stopped", "Stopping"};
+    return {};
+  }
+  static std::string key_of(const ovm::CliCommand& c) {
+    return !c.attribute("id").empty() ? "id" : !c.attribute("name").empty() ? "name" : "";
   }
 };
 
@@ -364,75 +401,96 @@ class OvmVmRecreate : public OvmStep {
 
  protected:
   StepResult run(const StepContext& ctx) const override {
-    const Value& d = ctx.params().at("definition");
-    const std::string name = to_text(d["name"]);
-    Value added = Value::array();
-    auto write = [&](const ovm::CliCommand& c) {
-      added.push_back(c.line());
-      return cli(ctx, c);
-    };
-    Sent vm = cli(ctx, show("Vm", "name", name), true);
-    const bool exists = vm.answer.success;
-    std::string id = vm.answer.id();
-    std::vector<std::string> macs;
-    std::vector<int> slots;
-    if (exists) have(ctx, vm.answer, macs, slots);
-    else {
-      ovm::CliCommand c{"create", "Vm", {{"name", name}, {"repository", to_text(d["repository"])}}, "on",
-                        {"ServerPool", "name", to_text(d["server_pool"])}};
-      if (d.contains("attributes"))
-        for (auto& [k, v] : d["attributes"].items()) c.attributes.emplace_back(k, to_text(v));
-      Sent made = write(c);
-      id = made.answer.id();
-    }
-    if (d.contains("vnics"))
-      for (auto& n : d["vnics"]) {
-        const std::string mac = to_text(n["mac"]);
-        if (std::find(macs.begin(), macs.end(), mac) != macs.end()) continue;
-        // A vNIC left by an interrupted run is added, not created again.
-        if (!cli(ctx, show("Vnic", "name", mac), true).answer.success)
-          write({"create", "Vnic", {{"name", mac}, {"network", to_text(n["network"])}}, "", {}});
-        write({"add", "Vnic", {{"name", mac}}, "to", {"Vm", "name", name}});
-      }
-    if (d.contains("disks"))
-      for (auto& k : d["disks"]) {
-        int slot = k["slot"].is_number() ? k["slot"].get<int>() : std::atoi(to_text(k["slot"]).c_str());
-        if (std::find(slots.begin(), slots.end(), slot) != slots.end()) continue;
-        write({"create", "VmDiskMapping",
-               {{"slot", std::to_string(slot)}, {"storageDevice", to_text(k["disk"])}, {"name", to_text(k["name"])}},
-               "on", {"Vm", "name", name}});
-      }
+    Missing m = missing(ctx, ctx.params().at("definition"));
     StepResult out;
-    out.outputs = {{"id", id}, {"created", !exists}, {"added", added}};
+    out.outputs = {{"id", m.id}, {"created", !m.exists}, {"added", Value::array()}};
+    for (const ovm::CliCommand& c : m.writes) {
+      out.outputs["added"].push_back(c.line());
+      Sent made = cli(ctx, c);
+      if (!m.exists && c.verb == "create" && c.object == "Vm") out.outputs["id"] = made.answer.id();
+    }
     return out;
   }
 
-  // Done when the VM has every MAC and every slot of its definition.
+  // Done when the VM has every MAC and every disk of its definition in
+  // that disk's slot: nothing is missing.
   CheckResult probe(const StepContext& ctx, Value& outputs) const override {
-    const Value& d = ctx.params().at("definition");
-    Sent vm = cli(ctx, show("Vm", "name", to_text(d["name"])), true);
-    if (!vm.answer.success) return CheckResult::NotDone;
-    std::vector<std::string> macs;
-    std::vector<int> slots;
-    have(ctx, vm.answer, macs, slots);
-    if (d.contains("vnics"))
-      for (auto& n : d["vnics"])
-        if (std::find(macs.begin(), macs.end(), to_text(n["mac"])) == macs.end()) return CheckResult::NotDone;
-    if (d.contains("disks"))
-      for (auto& k : d["disks"])
-        if (std::find(slots.begin(), slots.end(), k["slot"].get<int>()) == slots.end()) return CheckResult::NotDone;
-    outputs = {{"id", vm.answer.id()}, {"created", false}, {"added", Value::array()}};
+    Missing m = missing(ctx, ctx.params().at("definition"));
+    if (!m.exists || !m.writes.empty()) return CheckResult::NotDone;
+    outputs = {{"id", m.id}, {"created", false}, {"added", Value::array()}};
     return CheckResult::Done;
   }
 
  private:
-  // The MACs of a VM's vNICs and the slots its disks are mapped in.
-  static void have(const StepContext& ctx, const ovm::CliAnswer& vm, std::vector<std::string>& macs, std::vector<int>& slots) {
-    if (vm.lists.count("Vnic"))
-      for (auto& n : vm.lists.at("Vnic")) macs.push_back(n.name);
-    if (vm.lists.count("VmDiskMapping"))
-      for (auto& m : vm.lists.at("VmDiskMapping"))
-        slots.push_back(std::atoi(cli(ctx, show("VmDiskMapping", "id", m.id)).answer.field("Slot").c_str()));
+  struct Missing {
+    bool exists = false;  // the VM itself
+    std::string id;       // its id when it exists
+    std::vector<ovm::CliCommand> writes;  // what makes it whole, in order
+  };
+
+  // A part of the definition; of one known only at run time (an offline
+  // dry run's loop item), that part as a deferred value.
+  static Value part(const Value& d, const char* key) {
+    if (is_deferred(d)) return deferred(deferred_text(d) + "." + key);
+    if (!d.contains(key)) throw StepError("fatal", fmt::format("a VM definition has no `{}`: {}", key, dump_json(d).substr(0, 200)));
+    return d[key];
+  }
+
+  // Every read before any write: what the VM lacks is decided from the
+  // manager as it is, so a dry run, which makes no read after a write of
+  // its step, shows every command the run sends.
+  static Missing missing(const StepContext& ctx, const Value& d) {
+    const std::string name = to_text(part(d, "name"));
+    Missing m;
+    Sent vm = cli(ctx, show("Vm", "name", name), true);
+    m.exists = vm.answer.success;
+    m.id = vm.answer.id();
+    std::vector<std::string> macs;
+    std::map<int, std::string> disk_in_slot;
+    if (m.exists) {
+      if (vm.answer.lists.count("Vnic"))
+        for (auto& n : vm.answer.lists.at("Vnic")) macs.push_back(n.name);
+      if (vm.answer.lists.count("VmDiskMapping"))
+        for (auto& k : vm.answer.lists.at("VmDiskMapping")) {
+          ovm::CliAnswer a = cli(ctx, show("VmDiskMapping", "id", k.id)).answer;
+          disk_in_slot[std::atoi(a.field("Slot").c_str())] =
+              a.labels.count("Virtual Disk Id") ? a.labels.at("Virtual Disk Id") : a.field("Virtual Disk Id");
+        }
+    } else {
+      ovm::CliCommand c{"create", "Vm", {{"name", name}, {"repository", to_text(part(d, "repository"))}}, "on",
+                        {"ServerPool", "name", to_text(part(d, "server_pool"))}};
+      if (d.contains("attributes"))
+        for (auto& [k, v] : d["attributes"].items()) c.attributes.emplace_back(k, to_text(v));
+      m.writes.push_back(std::move(c));
+    }
+    if (d.contains("vnics"))
+      for (auto& n : d["vnics"]) {
+        const std::string mac = to_text(part(n, "mac"));
+        if (std::find(macs.begin(), macs.end(), mac) != macs.end()) continue;
+        // A vNIC left by an interrupted run is added, not created again.
+        if (!cli(ctx, show("Vnic", "name", mac), true).answer.success)
+          m.writes.push_back({"create", "Vnic", {{"name", mac}, {"network", to_text(part(n, "network"))}}, "", {}});
+        m.writes.push_back({"add", "Vnic", {{"name", mac}}, "to", {"Vm", "name", name}});
+      }
+    if (d.contains("disks"))
+      for (auto& k : d["disks"]) {
+        const Value slot_value = part(k, "slot");
+        const int slot = slot_value.is_number() ? slot_value.get<int>() : std::atoi(to_text(slot_value).c_str());
+        const std::string disk = to_text(part(k, "disk"));
+        auto there = disk_in_slot.find(slot);
+        if (there == disk_in_slot.end())
+          m.writes.push_back({"create", "VmDiskMapping",
+                              {{"slot", std::to_string(slot)}, {"storageDevice", disk}, {"name", to_text(part(k, "name"))}},
+                              "on", {"Vm", "name", name}});
+        else if (there->second != disk)
+          // Left as it is, the VM would come back with another disk where
+          // its definition has this one.
+          throw StepError("conflict", fmt::format("VM {} has disk {} in slot {}, where its definition maps {}; remove "
+                                                  "that mapping (delete VmDiskMapping) or fix the definition, then run "
+                                                  "again",
+                                                  name, there->second, slot, disk));
+      }
+    return m;
   }
 };
 
@@ -501,7 +559,7 @@ class OvmServerDiscover : public OvmStep {
     }
     ovm::CliCommand c{"discoverServer", "", {{"ipAddress", ctx.text("server")}, {"password", ctx.secret("password")}}, "", {}};
     if (ctx.flag("take_ownership")) c.attributes.emplace_back("takeOwnership", "Yes");
-    Sent sent = cli_session(ctx, c);
+    Sent sent = cli(ctx, c);
     out.outputs = {{"id", sent.answer.id()}, {"discovered", true}};
     return out;
   }
