@@ -1,6 +1,7 @@
 #include "hosts/engine_backup_command.h"
 
 #include <algorithm>
+#include <sstream>
 
 namespace she {
 
@@ -121,5 +122,14 @@ std::string engine_backup_restore_remedy(const std::string& output) {
   if (has("Cannot change credentials if provisioning"))
     return "provisioning makes its own credentials: use either provisioning or changed credentials";
   return "";
+}
+
+std::string engine_backup_log_cause(const std::string& log) {
+  std::string cause;
+  std::istringstream in(log);
+  for (std::string line; std::getline(in, line);)
+    for (const char* client : {"psql: error: ", "pg_restore: error: "})
+      if (const auto at = line.find(client); at != std::string::npos) cause = line.substr(at, 300);
+  return cause;
 }
 }  // namespace she

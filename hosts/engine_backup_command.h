@@ -44,4 +44,9 @@ std::vector<std::string> engine_backup_argv(const EngineBackupOptions& opts,
 /// from the tool's own messages (and the database client's); "" when the
 /// failure is not one the seeds describe.
 std::string engine_backup_restore_remedy(const std::string& output);
+/// The database client's own error in an engine-backup log ("psql: error:
+/// ...", "pg_restore: error: ..."): the tool prints only its verdict ("Can't
+/// connect to database ...") and appends the client's words to its log;
+/// "" when the log has none.
+std::string engine_backup_log_cause(const std::string& log);
 }  // namespace she

@@ -59,8 +59,23 @@ std::string postgres_role_exists_sql(const std::string& role) {
   return "select 1 from pg_roles where rolname = " + literal(role);
 }
 
-std::string postgres_database_exists_sql(const std::string& database) {
-  return "select 1 from pg_database where datname = " + literal(database);
+std::string postgres_database_settings_sql(const std::string& database) {
+  return "select pg_get_userbyid(datdba), pg_encoding_to_char(encoding), datcollate, datctype from pg_database "
+         "where datname = " + literal(database);
+}
+
+std::string postgres_database_difference(const std::string& settings, const std::string& owner,
+                                         const std::string& locale) {
+  std::vector<std::string> have;
+  std::istringstream in(settings.substr(0, settings.find('\n')));
+  for (std::string f; std::getline(in, f, '|');) have.push_back(f);
+  have.resize(4);
+  const std::string want[4] = {owner, "UTF8", locale, locale};
+  const char* what[4] = {"owner", "encoding", "lc_collate", "lc_ctype"};
+  std::string out;
+  for (int i = 0; i < 4; ++i)
+    if (have[i] != want[i]) out += fmt::format("{}{} is '{}', not '{}'", out.empty() ? "" : "; ", what[i], have[i], want[i]);
+  return out;
 }
 
 std::string postgres_role_script(const std::string& role, const std::string& password) {
@@ -89,6 +104,14 @@ bool postgres_hba_has(const std::string& hba, const std::string& line) {
   for (std::string l; std::getline(in, l);)
     if (fields(l) == want) return true;
   return false;
+}
+
+std::string postgres_hba_loaded_sql() {
+  // The file's time has whole seconds: a load in a later second than the
+  // change is after it for certain; one in the same second counts as not
+  // yet, which costs only a repeated restart.
+  return "select 1 where date_trunc('second', pg_conf_load_time()) > "
+         "(pg_stat_file(current_setting('hba_file'))).modification";
 }
 
 }  // namespace she

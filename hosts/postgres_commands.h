@@ -29,7 +29,12 @@ std::vector<std::string> postgres_psql_file_argv(const std::string& path);
 
 /// Probes (answer "1" when present).
 std::string postgres_role_exists_sql(const std::string& role);
-std::string postgres_database_exists_sql(const std::string& database);
+/// One line "owner|encoding|collate|ctype" for `database`, none when absent.
+std::string postgres_database_settings_sql(const std::string& database);
+/// "" when `settings` (that line) is the database postgres_database_sql
+/// makes, else what differs ("owner is x, not engine; ...").
+std::string postgres_database_difference(const std::string& settings, const std::string& owner,
+                                         const std::string& locale);
 
 /// Creates the login role, or sets its password when it exists (the seeds'
 /// `create role` on a fresh server, `alter role` when credentials change).
@@ -44,5 +49,8 @@ std::string postgres_hba_line(const std::string& database, const std::string& us
 /// Whether `hba` (a pg_hba.conf's text) already has that entry (fields
 /// compared, whitespace and comments aside).
 bool postgres_hba_has(const std::string& hba, const std::string& line);
+/// Answers "1" when the server has read its pg_hba.conf since the file last
+/// changed (a line appended but not yet restarted over is not in force).
+std::string postgres_hba_loaded_sql();
 
 }  // namespace she

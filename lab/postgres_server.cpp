@@ -104,18 +104,22 @@ void PostgresInstance::install(const fs::path& sandbox, const std::string& addre
 }
 
 std::string postgres_bin_dir() {
-  std::string best;
-  int best_major = 0;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator("/usr/lib/postgresql", ec)) {
-    const std::string v = e.path().filename().string();
-    const int major = std::atoi(v.c_str());
-    if (major > best_major && fs::exists(e.path() / "bin/postgres")) {
-      best_major = major;
-      best = (e.path() / "bin").string();
+  // Looked up once: every client and server command of a process asks, and
+  // the installed versions do not change under it.
+  static const std::string dir = [] {
+    std::string best;
+    int best_major = 0;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator("/usr/lib/postgresql", ec)) {
+      const int major = std::atoi(e.path().filename().string().c_str());
+      if (major > best_major && fs::exists(e.path() / "bin/postgres")) {
+        best_major = major;
+        best = (e.path() / "bin").string();
+      }
     }
-  }
-  return best;
+    return best;
+  }();
+  return dir;
 }
 
 int run_postgres_tool(const std::vector<std::string>& argv, const std::string& input, std::string* output,

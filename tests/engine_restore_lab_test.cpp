@@ -6,15 +6,13 @@
 
 #include "hosts/ssh_session.h"
 #include "lab/postgres_server.h"
-#include "tests/procedure_lab.h"
+#include "tests/engine_lab.h"
 
 namespace she::test {
 
 namespace {
 
-struct EngineLab : ProcedureLab {
-  EngineLab() : ProcedureLab("examples/lab/engine-standalone.yaml") {}
-
+struct EngineLab : EngineProcedureLab {
   ExecResult run_on(const std::string& host, const std::string& command) {
     const lab::FleetHost& h = fleet.host(host);
     SshTarget t;
@@ -27,21 +25,6 @@ struct EngineLab : ProcedureLab {
     t.connect_timeout = std::chrono::milliseconds(5000);
     SshSession s(t);
     return s.exec(command);
-  }
-
-  /// SQL as the superuser on `host`'s own server.
-  std::string sql(const std::string& host, const std::string& query, const std::string& database = "engine") {
-    std::string out;
-    const int rc = lab::pg_superuser_sql(lab::PostgresInstance::of_sandbox(fleet.host(host).sandbox), query, &out,
-                                         database);
-    INFO(out);
-    CHECK(rc == 0);
-    return trim_copy(out);
-  }
-
-  static std::string trim_copy(std::string s) {
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-    return s;
   }
 
   void write_on(const std::string& host, const std::string& path, const std::string& text) {
@@ -137,14 +120,21 @@ TEST_CASE("lab engine machines: a remote database decides by pg_hba.conf and the
       "--change-db-credentials --db-host=db1.example.com --db-user=engine --db-name=engine --db-passfile=";
   r = lab.run_on("new_engine", restore + "/root/db-pass");
   CHECK(r.exit_status == 1);
-  CHECK(r.stderr_tail.find("no pg_hba.conf entry for host \"" + lab.fleet.host("new_engine").address) != std::string::npos);
-  CHECK(r.stderr_tail.find("Can't connect to database 'engine'") != std::string::npos);
+  // As the real tool: its verdict on stderr, psql's own words in its log.
+  CHECK(r.stderr_tail.find("FATAL: Can't connect to database 'engine'") != std::string::npos);
+  CHECK(r.stderr_tail.find("pg_hba.conf") == std::string::npos);
+  CHECK(read_file(lab.fleet.host("new_engine").in_sandbox("/root/r.log"))
+            .find("psql: error: connection to server") != std::string::npos);
+  CHECK(read_file(lab.fleet.host("new_engine").in_sandbox("/root/r.log"))
+            .find("no pg_hba.conf entry for host \"" + lab.fleet.host("new_engine").address) != std::string::npos);
   const fs::path hba = lab.fleet.host("db_1").in_sandbox("/var/lib/pgsql/data/pg_hba.conf");
   write_file(hba, read_file(hba) + "host engine engine " + lab.fleet.host("new_engine").address + "/32 scram-sha-256\n");
   CHECK(lab.run_on("db_1", "systemctl restart postgresql").exit_status == 0);
   r = lab.run_on("new_engine", restore + "/root/wrong-pass");
   CHECK(r.exit_status == 1);
-  CHECK(r.stderr_tail.find("password authentication failed for user \"engine\"") != std::string::npos);
+  CHECK(r.stderr_tail.find("FATAL: Can't connect to database 'engine'") != std::string::npos);
+  CHECK(read_file(lab.fleet.host("new_engine").in_sandbox("/root/r.log"))
+            .find("password authentication failed for user \"engine\"") != std::string::npos);
   r = lab.run_on("new_engine", "engine-backup --mode=restore --file=/root/engine.backup --log=/root/r.log "
                                "--provision-db --change-db-credentials --db-host=db1.example.com --db-user=engine "
                                "--db-name=engine --db-passfile=/root/db-pass");

@@ -161,57 +161,60 @@ static bool read_db_conf(const Agent& a, const char* path, const std::string& pr
   return true;
 }
 
+/// engine-setup's KEY="value" lines for one database, its keys named by
+/// `prefix` (ENGINE_DB_, DWH_DB_): the engine's and DWH's files differ in
+/// the prefix and the engine's JDBC URL only.
+static std::string db_conf_text(const std::string& prefix, const EngineDbConf& c) {
+  return fmt::format(
+      "{0}HOST={1}\n{0}PORT={2}\n{0}USER={3}\n{0}PASSWORD={4}\n{0}DATABASE={5}\n"
+      "{0}SECURED=\"False\"\n{0}SECURED_VALIDATION=\"False\"\n{0}DRIVER=\"org.postgresql.Driver\"\n",
+      prefix, quote(c.host), quote(c.port), quote(c.user), quote(c.password), quote(c.database));
+}
+
+static bool remove_conf(const Agent& a, const char* path) {
+  std::error_code ec;
+  return fs::remove(a.map(path), ec);
+}
+
 bool read_engine_db_conf(const Agent& a, EngineDbConf* c) { return read_db_conf(a, kDbConf, "ENGINE_DB_", c); }
 
 std::string engine_db_conf_text(const EngineDbConf& c) {
-  return fmt::format(
-      "ENGINE_DB_HOST={}\nENGINE_DB_PORT={}\nENGINE_DB_USER={}\nENGINE_DB_PASSWORD={}\nENGINE_DB_DATABASE={}\n"
-      "ENGINE_DB_SECURED=\"False\"\nENGINE_DB_SECURED_VALIDATION=\"False\"\nENGINE_DB_DRIVER=\"org.postgresql.Driver\"\n"
-      "ENGINE_DB_URL=\"jdbc:postgresql://${{ENGINE_DB_HOST}}:${{ENGINE_DB_PORT}}/${{ENGINE_DB_DATABASE}}?sslfactory=org.postgresql.ssl.NonValidatingFactory\"\n",
-      quote(c.host), quote(c.port), quote(c.user), quote(c.password), quote(c.database));
+  return db_conf_text("ENGINE_DB_", c) +
+         "ENGINE_DB_URL=\"jdbc:postgresql://${ENGINE_DB_HOST}:${ENGINE_DB_PORT}/${ENGINE_DB_DATABASE}"
+         "?sslfactory=org.postgresql.ssl.NonValidatingFactory\"\n";
 }
 
 bool write_engine_db_conf(const Agent& a, const EngineDbConf& c) {
   return write_file_atomic(a.map(kDbConf), engine_db_conf_text(c), 0600);
 }
 
-bool remove_engine_db_conf(const Agent& a) {
-  std::error_code ec;
-  return fs::remove(a.map(kDbConf), ec);
-}
+bool remove_engine_db_conf(const Agent& a) { return remove_conf(a, kDbConf); }
 
 const char* const kDwhDbConf = "/etc/ovirt-engine-dwh/ovirt-engine-dwhd.conf.d/10-setup-database.conf";
 
 bool read_dwh_db_conf(const Agent& a, EngineDbConf* c) { return read_db_conf(a, kDwhDbConf, "DWH_DB_", c); }
 
-std::string dwh_db_conf_text(const EngineDbConf& c) {
-  return fmt::format(
-      "DWH_DB_HOST={}\nDWH_DB_PORT={}\nDWH_DB_USER={}\nDWH_DB_PASSWORD={}\nDWH_DB_DATABASE={}\n"
-      "DWH_DB_SECURED=\"False\"\nDWH_DB_SECURED_VALIDATION=\"False\"\nDWH_DB_DRIVER=\"org.postgresql.Driver\"\n",
-      quote(c.host), quote(c.port), quote(c.user), quote(c.password), quote(c.database));
-}
+std::string dwh_db_conf_text(const EngineDbConf& c) { return db_conf_text("DWH_DB_", c); }
 
 bool write_dwh_db_conf(const Agent& a, const EngineDbConf& c) {
   return write_file_atomic(a.map(kDwhDbConf), dwh_db_conf_text(c), 0600);
 }
 
-bool remove_dwh_db_conf(const Agent& a) {
-  std::error_code ec;
-  return fs::remove(a.map(kDwhDbConf), ec);
-}
+bool remove_dwh_db_conf(const Agent& a) { return remove_conf(a, kDwhDbConf); }
 
 int db_client(const Agent& a, const EngineDbConf& db, const std::vector<std::string>& argv, const std::string& input,
               std::string* output) {
   Target t;
   std::string error;
+  // The client's own words when it cannot connect, its name first.
   if (!resolve(a, db.host, &t, &error)) {
-    *output = error + "\n";
+    *output = fmt::format("{}: error: {}\n", argv.at(0), error);
     return 2;
   }
   const int probe = connect_from(t.source, t.address, t.port);
   if (probe < 0) {
-    *output = fmt::format("connection to server at \"{}\" ({}), port {} failed: Connection refused\n", db.host,
-                          t.address, db.port);
+    *output = fmt::format("{}: error: connection to server at \"{}\" ({}), port {} failed: Connection refused\n",
+                          argv.at(0), db.host, t.address, db.port);
     return 2;
   }
   ::close(probe);

@@ -315,6 +315,20 @@ int do_backup(Agent& a, const BackupArgs& b) {
   return 0;
 }
 
+/// One database's provisioning as engine-backup narrates it, then back to
+/// restoring; 0, else the tool's exit with the reason logged.
+int provision_database(Agent& a, const std::string& log, const std::string& what, EngineDbConf* db) {
+  out("Provisioning PostgreSQL users/databases:\n");
+  out(fmt::format("- user '{}', database '{}'\n", db->user, db->database));
+  std::string why;
+  if (!provision_local(a, db, &why)) {
+    append_log(a, log, "provisioning: " + why);
+    return fatal("Provisioning the " + what + " database failed: " + why);
+  }
+  out("Restoring:\n");
+  return 0;
+}
+
 void write_restore_record(const Agent& a, const BackupArgs& b, const std::string& log, const std::string& stamp,
                           const she::BackupSummary& summary, bool provisioning, int permissions) {
   nlohmann::json record = {{"file", b.file},
@@ -338,8 +352,8 @@ int restore_dump(Agent& a, const EngineDbConf& db, const std::string& dump, int 
   std::string why;
   const int tables = count_tables(a, db, &why);
   if (tables < 0) {
-    append_log(a, log, "psql: " + why);
-    err(why + "\n");
+    // As engine-backup's canConnectToDB: psql's words go to the log only.
+    append_log(a, log, why);
     return fatal("Can't connect to database '" + db.database + "'. Please see '/usr/bin/engine-backup --help'.");
   }
   if (tables > 0) return fatal("Database '" + db.database + "' is not empty");
@@ -363,7 +377,7 @@ int restore_dump(Agent& a, const EngineDbConf& db, const std::string& dump, int 
 /// it), or one --provision-dwh-db makes on this host with those names.
 int restore_dwh_database(Agent& a, const BackupArgs& b, const std::string& log, const she::BackupSummary& summary,
                          const std::map<std::string, std::string>& files,
-                         const std::map<std::string, std::string>& entries) {
+                         const std::map<std::string, std::string>& entries, int permissions) {
   if (std::find(summary.scopes.begin(), summary.scopes.end(), "dwhdb") == summary.scopes.end()) return 0;
   const std::string& dump = entries.at(she::backup_scope_dumps().at("dwhdb"));
   if (!is_pg_dump(dump)) return 0;
@@ -376,18 +390,11 @@ int restore_dwh_database(Agent& a, const BackupArgs& b, const std::string& log, 
     return fatal("The backup holds a DWH database but no DWH settings (scope files) and DWH is not set up here");
   }
   if (b.provision_dwh_db || b.provision_all) {
-    out("Provisioning PostgreSQL users/databases:\n");
-    out(fmt::format("- user '{}', database '{}'\n", dwh.user, dwh.database));
-    std::string why;
-    if (!provision_local(a, &dwh, &why)) {
-      append_log(a, log, "provisioning: " + why);
-      return fatal("Provisioning the DWH database failed: " + why);
-    }
+    if (const int rc = provision_database(a, log, "DWH", &dwh)) return rc;
     write_dwh_db_conf(a, dwh);
-    out("Restoring:\n");
   }
   out("- DWH database '" + dwh.database + "'\n");
-  return restore_dump(a, dwh, dump, b.restore_permissions == 0 ? 0 : 1, log);
+  return restore_dump(a, dwh, dump, permissions, log);
 }
 
 /// The restore of a real engine database (a pg_dump custom dump) into the
@@ -409,28 +416,22 @@ int restore_real_database(Agent& a, const BackupArgs& b, const std::string& log,
       return fatal("the lab reads the password from --db-passfile only");
     db.password = first_line(pass);
   } else if (auto it = files.find(kDbConfInFiles); it != files.end()) {
-    write_file_atomic(a.map("/etc/ovirt-engine/engine.conf.d/10-setup-database.conf"), it->second, 0600);
+    write_file_atomic(a.map("/" + std::string(kDbConfInFiles)), it->second, 0600);
     read_engine_db_conf(a, &db);
   }
   out("Restoring:\n");
   if (std::find(summary.scopes.begin(), summary.scopes.end(), "files") != summary.scopes.end()) out("- Files\n");
-  if (provisioning && b.provision_db) {
-    out("Provisioning PostgreSQL users/databases:\n");
-    out(fmt::format("- user '{}', database '{}'\n", db.user, db.database));
-    std::string why;
-    if (!provision_local(a, &db, &why)) {
-      append_log(a, log, "provisioning: " + why);
-      return fatal("Provisioning the engine database failed: " + why);
-    }
-    out("Restoring:\n");
-  }
+  // engine-backup's --provision-all-databases provisions every database
+  // the backup holds, the engine's among them.
+  if (b.provision_db || b.provision_all)
+    if (const int rc = provision_database(a, log, "engine", &db)) return rc;
   out("- Engine database '" + db.database + "'\n");
   if (const int rc = restore_dump(a, db, dump, permissions, log)) return rc;
   out("  - Cleaning up temporary tables in engine database '" + db.database + "'\n");
   out("  - Resetting DwhCurrentlyRunning in dwh_history_timekeeping in engine database\n");
   out("  - Resetting HA VM status\n");
   write_engine_db_conf(a, db);
-  if (const int rc = restore_dwh_database(a, b, log, summary, files, entries)) return rc;
+  if (const int rc = restore_dwh_database(a, b, log, summary, files, entries, permissions)) return rc;
   write_restore_record(a, b, log, stamp, summary, provisioning, permissions);
   append_log(a, log, "You should now run engine-setup.");
   out("You should now run engine-setup.\n");

@@ -156,10 +156,15 @@ class EngineBackupRestore : public HostStep {
     if (!o.db_passfile.empty()) remove_secret_files(ctx, ssh, {o.db_passfile});
     EngineBackupOutcome out = parse_engine_backup(r.stdout_tail, r.stderr_tail, r.exit_status);
     if (!out.ok && !r.rehearsed) {
-      const std::string remedy = engine_backup_restore_remedy(r.stderr_tail + r.stdout_tail);
-      throw StepError("command", fmt::format("{}: engine-backup --mode=restore failed (exit {}): {}{}", ssh.target().name,
+      // Why a connection failed (pg_hba.conf, the password) is only in the
+      // tool's log: read back, it names the remedy.
+      std::string cause;
+      if (!o.log.empty()) cause = engine_backup_log_cause(exec(ctx, ssh, {"cat", "--", o.log}, Effect::Reads).stdout_tail);
+      const std::string remedy = engine_backup_restore_remedy(r.stderr_tail + r.stdout_tail + cause);
+      throw StepError("command", fmt::format("{}: engine-backup --mode=restore failed (exit {}): {}{}{}", ssh.target().name,
                                              r.exit_status,
                                              out.fatal.empty() ? r.stderr_tail.substr(0, 300) : fmt::format("{}", fmt::join(out.fatal, "; ")),
+                                             cause.empty() ? "" : fmt::format(" (its log {}: {})", o.log, cause),
                                              remedy.empty() ? "" : ". Remedy: " + remedy));
     }
     return {};

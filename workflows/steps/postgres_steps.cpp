@@ -33,14 +33,23 @@ class PostgresStep : public HostStep {
   using HostStep::HostStep;
 
  protected:
-  /// The superuser's answer to a probe query: true when it printed "1".
-  static bool psql_says_yes(const StepContext& ctx, SshSession& ssh, const std::string& sql) {
+  /// What the superuser's psql printed for a query holding no secret,
+  /// trailing blanks cut; false offline (a rehearsed read: unknown, so the
+  /// writes a "no" leads to are shown).
+  static bool psql_read(const StepContext& ctx, SshSession& ssh, const std::string& sql, std::string* out) {
     ExecResult r = exec(ctx, ssh, postgres_psql_argv(sql), Effect::Reads);
-    if (r.rehearsed) return false;  // offline: unknown, so the writes a "no" leads to are shown
+    if (r.rehearsed) return false;
     if (r.exit_status != 0)
       throw StepError("command", fmt::format("{}: psql failed (exit {}): {}", ssh.target().name, r.exit_status,
                                              r.stderr_tail.substr(0, 300)));
-    return r.stdout_tail.find('1') != std::string::npos;
+    *out = r.stdout_tail;
+    while (!out->empty() && (out->back() == '\n' || out->back() == ' ')) out->pop_back();
+    return true;
+  }
+  /// The superuser's answer to a probe query: true when it printed "1".
+  static bool psql_says_yes(const StepContext& ctx, SshSession& ssh, const std::string& sql) {
+    std::string out;
+    return psql_read(ctx, ssh, sql, &out) && out.find('1') != std::string::npos;
   }
 };
 
@@ -127,16 +136,39 @@ class PostgresDatabase : public PostgresStep {
   }
 
  protected:
+  // A database of that name made otherwise (another owner, encoding or
+  // collation) is not this step's: the restore would fail in it or leave
+  // the engine a database it cannot own, so the step stops and says what
+  // differs rather than call it done.
   StepResult run(const StepContext& ctx) const override {
     SshSession& ssh = session(ctx);
-    if (psql_says_yes(ctx, ssh, postgres_database_exists_sql(ctx.text("name")))) return {};
+    std::string settings;
+    if (read_settings(ctx, ssh, &settings) && !settings.empty()) {
+      const std::string diff = postgres_database_difference(settings, ctx.text("owner"), ctx.text("locale"));
+      if (!diff.empty())
+        throw StepError("fatal", fmt::format("{}: database '{}' exists but not as this step makes it: {}. Remedy: "
+                                             "drop it (a restore needs it empty anyway) or give this step its owner "
+                                             "and locale",
+                                             ssh.target().name, ctx.text("name"), diff));
+      return {};
+    }
     exec_ok(ctx, ssh, postgres_psql_argv(postgres_database_sql(ctx.text("name"), ctx.text("owner"), ctx.text("locale"))),
             Effect::Writes, true);
     return {};
   }
   CheckResult probe(const StepContext& ctx, Value&) const override {
-    return psql_says_yes(ctx, session(ctx), postgres_database_exists_sql(ctx.text("name"))) ? CheckResult::Done
-                                                                                              : CheckResult::NotDone;
+    SshSession& ssh = session(ctx);
+    std::string settings;
+    if (!read_settings(ctx, ssh, &settings)) return CheckResult::Unknown;
+    return !settings.empty() && postgres_database_difference(settings, ctx.text("owner"), ctx.text("locale")).empty()
+               ? CheckResult::Done
+               : CheckResult::NotDone;
+  }
+
+ private:
+  /// The database's settings line ("" when absent); false offline.
+  static bool read_settings(const StepContext& ctx, SshSession& ssh, std::string* settings) {
+    return psql_read(ctx, ssh, postgres_database_settings_sql(ctx.text("name")), settings);
   }
 };
 
@@ -170,8 +202,12 @@ class PostgresHbaEntry : public PostgresStep {
     exec_ok(ctx, ssh, {"systemctl", "restart", "postgresql"}, Effect::Writes, true);
     return {};
   }
+  // The line is this step's effect only once the server has read it: a
+  // line appended by a run cut short before the restart is not in force.
   CheckResult probe(const StepContext& ctx, Value&) const override {
-    return present(ctx, session(ctx), entry(ctx)) ? CheckResult::Done : CheckResult::NotDone;
+    SshSession& ssh = session(ctx);
+    return present(ctx, ssh, entry(ctx)) && psql_says_yes(ctx, ssh, postgres_hba_loaded_sql()) ? CheckResult::Done
+                                                                                               : CheckResult::NotDone;
   }
 
  private:
@@ -190,10 +226,10 @@ class PostgresHbaEntry : public PostgresStep {
 
 constexpr const char* kEngineDbConf = "/etc/ovirt-engine/engine.conf.d/10-setup-database.conf";
 
-class EngineCleanupRun : public PostgresStep {
+class EngineCleanupRun : public HostStep {
  public:
   EngineCleanupRun()
-      : PostgresStep("engine_cleanup.run", StepKind::Once,
+      : HostStep("engine_cleanup.run", StepKind::Once,
                  "run engine-cleanup: stops the engine and empties its database (the role and database stay)",
                  {optional("host", ParamType::SshTarget, "engine", "where the engine runs (SSH target)")}, {}) {}
 
@@ -205,11 +241,8 @@ class EngineCleanupRun : public PostgresStep {
     // engine-cleanup reaches the database with the engine's own settings:
     // its failures to connect are the restore's, and so are the remedies.
     const std::string out = r.stdout_tail + r.stderr_tail;
-    std::string error;
-    for (std::size_t at = 0; (at = out.find("[ ERROR ]", at)) != std::string::npos; ++at) {
-      error = out.substr(at, out.find('\n', at) - at);
-      break;
-    }
+    const std::size_t at = out.find("[ ERROR ]");
+    const std::string error = at == std::string::npos ? "" : out.substr(at, out.find('\n', at) - at);
     const std::string remedy = engine_backup_restore_remedy(out);
     throw StepError("command", fmt::format("{}: engine-cleanup failed (exit {}): {}{}", ssh.target().name, r.exit_status,
                                            error.empty() ? out.substr(0, 300) : error,
