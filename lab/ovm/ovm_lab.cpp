@@ -1,5 +1,6 @@
 #include "lab/ovm/ovm_lab.h"
 
+#include <charconv>
 #include <archive.h>
 #include <archive_entry.h>
 #include <fmt/format.h>
@@ -346,7 +347,14 @@ void seed_ovm_lab(const Json& sc, const HostFleet& fleet) {
     // A VM's start or stop runs on as the manager's job after the CLI has
     // answered (lab/ovm/ovm_cli_server.cpp).
     OvmWorld w = *OvmWorld::load(setup.database_path());
-    w.data()["slow_vm_jobs"] = faults["slow_vm_jobs"].get<int>();
+    // A scenario's scalars arrive as text (to_json above).
+    const Json& given = faults["slow_vm_jobs"];
+    const std::string count = given.is_string() ? given.get<std::string>() : given.dump();
+    int shows = -1;
+    const auto [end, ec] = std::from_chars(count.data(), count.data() + count.size(), shows);
+    if (ec != std::errc() || end != count.data() + count.size() || shows < 0 || shows > 1000)
+      throw std::runtime_error("faults.slow_vm_jobs is a count of shows, 0 to 1000, not '" + count + "'");
+    w.data()["slow_vm_jobs"] = shows;
     w.save(setup.database_path());
   }
   if (faults.value("lost_database", false)) {
