@@ -33,7 +33,8 @@ std::optional<RestoredEngine> RestoredEngine::from_text(const std::string& text)
   return e;
 }
 
-std::optional<RestoredEngine> predict_restored_engine(const Value& manifest, const std::string& deploy_host) {
+std::optional<RestoredEngine> predict_restored_engine(const Value& manifest, const std::string& deploy_host,
+                                                      DeployHostRecord record) {
   if (!manifest.is_object() || !manifest.contains("hosts") || !manifest["hosts"].is_array()) return std::nullopt;
   RestoredEngine e;
   auto named = manifest.find("archive");
@@ -44,8 +45,9 @@ std::optional<RestoredEngine> predict_restored_engine(const Value& manifest, con
   for (const auto& v : manifest["hosts"]) {
     Host h = Host::from_value(v);
     if (same_engine_name(h.name, deploy_host)) {
-      gone_hosts.push_back(h.id);
       e.deploy_host = h;  // the deploy adds it again, under a new id
+      if (record == DeployHostRecord::Filtered) gone_hosts.push_back(h.id);
+      else e.hosts.push_back(h);  // as it was backed up: in maintenance, without VMs
       continue;
     }
     if (h.hosted_engine) {
@@ -95,7 +97,13 @@ std::optional<RestoredEngine> restored_engine(const OperationRunner* runner) {
   const std::string* text = runner->expectation(kRestoredEngineKey);
   if (!text) return std::nullopt;
   auto e = RestoredEngine::from_text(*text);
-  if (e && runner->expectation(kDeployHostAddedKey)) e->hosts.push_back(e->deploy_host);
+  if (e && runner->expectation(kDeployHostAddedKey)) {
+    const std::string name = e->deploy_host.name;
+    e->hosts.erase(std::remove_if(e->hosts.begin(), e->hosts.end(),
+                                  [&](const Host& h) { return same_engine_name(h.name, name); }),
+                   e->hosts.end());
+    e->hosts.push_back(e->deploy_host);
+  }
   return e;
 }
 

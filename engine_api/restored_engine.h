@@ -52,14 +52,22 @@ struct RestoredEngine {
 ///    fencing the Non Responsive hosts"; their VMs "move from an Unknown
 ///    state to a Down state" once fenced);
 ///  - regular hosts are as the backup recorded them.
-std::optional<RestoredEngine> predict_restored_engine(const Value& manifest, const std::string& deploy_host);
+///  A legacy deploy (`--noansible`, the engine restored by hand inside the
+///  new VM) filters nothing: with DeployHostRecord::Kept the deploy host's
+///  record stays as backed up, for the plan to remove before the host is
+///  added again (seed 000, "Removing the Host from the Restored
+///  Environment").
+enum class DeployHostRecord { Filtered, Kept };
+std::optional<RestoredEngine> predict_restored_engine(const Value& manifest, const std::string& deploy_host,
+                                                      DeployHostRecord record = DeployHostRecord::Filtered);
 
 /// Whether two names are one to the engine, which compares them without
 /// case (restore_backup.yml: `upper(vds_name)=upper(...)`).
 bool same_engine_name(const std::string& a, const std::string& b);
 
 /// The prediction a rehearsal's earlier writes set, if any, with the deploy
-/// host added once the deploy was let go on.
+/// host added once the deploy was let go on (in place of a record of that
+/// name: the plan removed the stale one first).
 std::optional<RestoredEngine> restored_engine(const OperationRunner* runner);
 
 }  // namespace she::engine_api

@@ -34,7 +34,7 @@ std::vector<std::string> lines_of(const std::string& text) {
 
 // Regenerate after an intended change with: SHE_UPDATE_GOLDEN=1 build/tests/she-tests
 TEST_CASE("dry run: golden output of each shipped plan") {
-  for (auto* name : {"backup", "restore-failover", "restore-new-host", "remove-nonoperational"}) {
+  for (auto* name : {"backup", "restore-failover", "restore-new-host", "remove-nonoperational", "restore-legacy", "restore-manual"}) {
     CAPTURE(name);
     std::string got = dry_run_of(std::string("examples/three-hosts/") + name + ".yaml");
     fs::path golden = test::source_path(std::string("tests/golden/") + name + ".txt");
@@ -106,7 +106,7 @@ TEST_CASE("dry run: secret values never appear / in output or in errors") {
   test::TempDir dir;
   test::write_file(dir.path() / "pw", "FileSecretValue-41\n");
   std::string env = "ENGINE_PASSWORD=EnvSecretValue-17 ENGINE_VM_ROOT_PASSWORD=RootSecretValue-23";
-  for (auto* plan : {"backup", "restore-failover", "restore-new-host", "remove-nonoperational"}) {
+  for (auto* plan : {"backup", "restore-failover", "restore-new-host", "remove-nonoperational", "restore-legacy", "restore-manual"}) {
     auto r = test::she_restore(std::string("--dry-run examples/three-hosts/") + plan + ".yaml", env);
     CAPTURE(plan);
     CHECK(r.exit_code == 0);
@@ -186,7 +186,7 @@ TEST_CASE("dry run: writes nothing (no run directory / no journal / no files)") 
   test::TempDir home;
   auto before = test::run("find examples plans tests -type f | sort | xargs md5sum | md5sum").output;
   std::string env = "HOME='" + home.path().string() + "' XDG_STATE_HOME='" + (home.path() / "state").string() + "'";
-  for (auto* plan : {"backup", "restore-failover", "restore-new-host", "remove-nonoperational"}) {
+  for (auto* plan : {"backup", "restore-failover", "restore-new-host", "remove-nonoperational", "restore-legacy", "restore-manual"}) {
     auto r = test::she_restore(std::string("--dry-run examples/three-hosts/") + plan + ".yaml", env);
     CHECK(r.exit_code == 0);
   }

@@ -81,7 +81,7 @@ TEST_CASE("engine steps: an engine refusal stops the run with the engine's words
 TEST_CASE("engine steps: a dry run of each shipped plan against the lab sends no write request") {
   LabEngine lab;
   fs::path env = lab_environment(lab);
-  for (auto* name : {"backup", "restore-failover", "restore-new-host", "remove-nonoperational"}) {
+  for (auto* name : {"backup", "restore-failover", "restore-new-host", "remove-nonoperational", "restore-legacy", "restore-manual"}) {
     CAPTURE(name);
     auto r = test::she_restore(std::string("--dry-run examples/three-hosts/") + name + ".yaml --env '" + env.string() + "'");
     CHECK(r.exit_code == 0);

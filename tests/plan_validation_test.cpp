@@ -92,7 +92,7 @@ TEST_CASE("invalid plans: a literal secret is refused without being repeated") {
 
 namespace {
 const std::vector<std::string> kExamplePlans = {"backup", "restore-failover", "restore-new-host",
-                                                "remove-nonoperational"};
+                                                "remove-nonoperational", "restore-legacy", "restore-manual"};
 const std::vector<std::string> kEnvironments = {"examples/three-hosts/environment.yaml",
                                                 "examples/production/environment.yaml"};
 }  // namespace

@@ -66,6 +66,18 @@ TEST_CASE("restored engine prediction: the rules of a deploy from a backup") {
   CHECK(e->basis.find("engine-1.backup") != std::string::npos);
 }
 
+TEST_CASE("restored engine prediction: the legacy deploy keeps the failover host's record for the plan to remove") {
+  // seeds/000 "Removing the Host from the Restored Environment": the host
+  // is in the restored engine as backed up, in maintenance, until removed.
+  auto e = engine_api::predict_restored_engine(manifest(), "he1", engine_api::DeployHostRecord::Kept);
+  REQUIRE(e);
+  REQUIRE(host(*e, "HE1"));
+  CHECK(host(*e, "HE1")->status == "maintenance");
+  CHECK(vm(*e, "db01")->status == "up");  // its VMs as recorded: nothing was filtered
+  CHECK(host(*e, "he2")->status == "non_responsive");
+  CHECK(e->deploy_host.name == "HE1");
+}
+
 TEST_CASE("restored engine prediction: it travels as an expectation's text and needs the backup's hosts") {
   auto e = engine_api::predict_restored_engine(manifest(), "new-host");
   REQUIRE(e);

@@ -197,6 +197,7 @@ StepCatalog& builtin_catalog() {
     register_host_steps(c);
     register_backup_steps(c);
     register_postgres_steps(c);
+    register_legacy_deploy_steps(c);
     register_retention_steps(c);
     register_metrics_steps(c);
     register_control_steps(c);

@@ -275,6 +275,7 @@ void register_engine_steps(StepCatalog& catalog);
 void register_host_steps(StepCatalog& catalog);
 void register_backup_steps(StepCatalog& catalog);
 void register_postgres_steps(StepCatalog& catalog);
+void register_legacy_deploy_steps(StepCatalog& catalog);
 void register_retention_steps(StepCatalog& catalog);
 void register_metrics_steps(StepCatalog& catalog);
 void register_control_steps(StepCatalog& catalog);

@@ -276,8 +276,9 @@ class HostMaintenance : public EngineStep {
   }
   void confirm(const StepContext& ctx, Api a) const override {
     api::Host h = resolve(ctx, a);
-    a.client.wait_for_status(a.call, h.id, {"maintenance"}, {"error", "non_responsive", "non_operational", "install_failed"},
-                             forever());
+    // Not non_operational: maintenance is the way out of it (seed 000 step
+    // 8, the host the legacy deploy left Non Operational).
+    a.client.wait_for_status(a.call, h.id, {"maintenance"}, {"error", "non_responsive", "install_failed"}, forever());
   }
   CheckResult probe(const StepContext& ctx, Api a, Value&) const override {
     return resolve(ctx, a).status == "maintenance" ? CheckResult::Done : CheckResult::NotDone;
