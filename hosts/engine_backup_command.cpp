@@ -15,6 +15,36 @@ bool fail(std::string* error, std::string msg) {
   return false;
 }
 
+/// One database's --change-*-credentials options, checked as engine-backup
+/// checks them (its verifyArgs, in its order and words); `flag` is the
+/// option's infix ("db", "dwh-db").
+bool check_credentials(const EngineBackupOptions::Credentials& c, const std::string& flag, const char* which,
+                       bool provisioned, std::string* error) {
+  if (provisioned && c.change) return fail(error, "Cannot change credentials if provisioning a database");
+  if (!c.change) {
+    if (!c.host.empty() || !c.port.empty() || !c.user.empty() || !c.name.empty() || !c.passfile.empty())
+      return fail(error, "Please use --change-" + flag + "-credentials to change " + which + " db credentials");
+    return true;
+  }
+  if (c.host.empty()) return fail(error, "--" + flag + "-host is missing");
+  if (c.user.empty()) return fail(error, "--" + flag + "-user is missing");
+  if (c.passfile.empty())
+    return fail(error, "--" + flag + "-passfile or --" + flag + "-password is missing (give the password as a secret "
+                       "reference; it goes through a passfile, never on the command line)");
+  if (c.name.empty()) return fail(error, "--" + flag + "-name is missing");
+  return true;
+}
+
+void append_credentials(const EngineBackupOptions::Credentials& c, const std::string& flag,
+                        std::vector<std::string>& argv) {
+  if (!c.change) return;
+  argv.push_back("--change-" + flag + "-credentials");
+  for (auto [name, value] : {std::pair{"host", &c.host}, std::pair{"port", &c.port}, std::pair{"user", &c.user},
+                             std::pair{"name", &c.name}})
+    if (!value->empty()) argv.push_back("--" + flag + "-" + name + "=" + *value);
+  argv.push_back("--" + flag + "-passfile=" + c.passfile);
+}
+
 bool check(const EngineBackupOptions& o, std::string* error) {
   using Mode = EngineBackupOptions::Mode;
   bool restore = o.mode == Mode::Restore;
@@ -36,28 +66,16 @@ bool check(const EngineBackupOptions& o, std::string* error) {
     if (o.he_remove_hosts || o.he_remove_storage_vm)
       return fail(error, "hosted-engine cleaning options work only in restore mode");
     if (o.provision_db || o.provision_dwh_db || o.provision_all_databases ||
-        o.permissions != EngineBackupOptions::Permissions::Unset || o.change_db_credentials)
+        o.permissions != EngineBackupOptions::Permissions::Unset || o.engine_db.change || o.dwh_db.change)
       return fail(error, "provisioning, permissions and credentials options work only in restore mode");
     return true;
   }
   bool provisioning = o.provision_db || o.provision_dwh_db || o.provision_all_databases;
-  // Per database: the engine's changed credentials and a provisioned DWH
-  // database go together (seed 000 restores DWH so).
-  if ((o.provision_db || o.provision_all_databases) && o.change_db_credentials)
-    return fail(error, "Cannot change credentials if provisioning a database");
-  if (!o.change_db_credentials &&
-      (!o.db_host.empty() || !o.db_port.empty() || !o.db_user.empty() ||
-       !o.db_name.empty() || !o.db_passfile.empty()))
-    return fail(error, "Please use --change-db-credentials to change engine db credentials");
-  if (o.change_db_credentials) {
-    // engine-backup's own checks, in its order and words.
-    if (o.db_host.empty()) return fail(error, "--db-host is missing");
-    if (o.db_user.empty()) return fail(error, "--db-user is missing");
-    if (o.db_passfile.empty())
-      return fail(error, "--db-passfile or --db-password is missing (give db_password: a secret reference; it goes "
-                         "through a passfile, never on the command line)");
-    if (o.db_name.empty()) return fail(error, "--db-name is missing");
-  }
+  // Per database: changed credentials and provisioning exclude each other
+  // (seed 000 restores a provisioned DWH beside the engine's changed ones).
+  if (!check_credentials(o.engine_db, "db", "engine", o.provision_db || o.provision_all_databases, error) ||
+      !check_credentials(o.dwh_db, "dwh-db", "dwh", o.provision_dwh_db || o.provision_all_databases, error))
+    return false;
   // Provisioning turns --restore-permissions on by itself; otherwise a
   // custom dump (the default format) needs an explicit choice.
   if (!provisioning && o.permissions == EngineBackupOptions::Permissions::Unset &&
@@ -87,14 +105,8 @@ std::vector<std::string> engine_backup_argv(const EngineBackupOptions& o, std::s
   if (o.provision_all_databases) argv.push_back("--provision-all-databases");
   if (o.provision_db) argv.push_back("--provision-db");
   if (o.provision_dwh_db) argv.push_back("--provision-dwh-db");
-  if (o.change_db_credentials) {
-    argv.push_back("--change-db-credentials");
-    if (!o.db_host.empty()) argv.push_back("--db-host=" + o.db_host);
-    if (!o.db_port.empty()) argv.push_back("--db-port=" + o.db_port);
-    if (!o.db_user.empty()) argv.push_back("--db-user=" + o.db_user);
-    if (!o.db_name.empty()) argv.push_back("--db-name=" + o.db_name);
-    argv.push_back("--db-passfile=" + o.db_passfile);
-  }
+  append_credentials(o.engine_db, "db", argv);
+  append_credentials(o.dwh_db, "dwh-db", argv);
   if (o.permissions == EngineBackupOptions::Permissions::Restore) argv.push_back("--restore-permissions");
   if (o.permissions == EngineBackupOptions::Permissions::NoRestore) argv.push_back("--no-restore-permissions");
   if (o.db_restore_jobs > 0) argv.push_back("--db-restore-jobs=" + std::to_string(o.db_restore_jobs));

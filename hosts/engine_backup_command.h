@@ -27,9 +27,15 @@ struct EngineBackupOptions {
   bool provision_dwh_db = false;
   bool provision_all_databases = false;
   Permissions permissions = Permissions::Unset;
-  bool change_db_credentials = false;
-  std::string db_host, db_port, db_user, db_name;
-  std::string db_passfile;              // remote path of a 0600 file, never a password
+  /// Restore into a database other than the backed-up one's settings
+  /// (--change-db-credentials, --change-dwh-db-credentials).
+  struct Credentials {
+    bool change = false;
+    std::string host, port, user, name;
+    std::string passfile;               // remote path of a 0600 file, never a password
+  };
+  Credentials engine_db;                // --db-*
+  Credentials dwh_db;                   // --dwh-db-*
   bool he_remove_hosts = false;
   bool he_remove_storage_vm = false;
   std::string tmpdir;

@@ -60,30 +60,30 @@ TEST_CASE("engine-backup: a custom dump needs an explicit permissions choice unl
 TEST_CASE("engine-backup: credentials / provisioning and HE options follow the tool's rules") {
   auto o = restore("/root/b.tar");
   o.provision_db = true;
-  o.change_db_credentials = true;
-  o.db_passfile = "/root/p";
+  o.engine_db.change = true;
+  o.engine_db.passfile = "/root/p";
   CHECK(error_of(o) == "Cannot change credentials if provisioning a database");
   // The rule is the engine database's: a provisioned DWH database goes with
   // the engine's changed credentials.
   o.provision_db = false;
   o.provision_dwh_db = true;
-  o.db_host = "localhost";
-  o.db_user = o.db_name = "engine";
+  o.engine_db.host = "localhost";
+  o.engine_db.user = o.engine_db.name = "engine";
   o.permissions = EngineBackupOptions::Permissions::Restore;
   CHECK(error_of(o) == "");
 
   o = restore("/root/b.tar");
   o.permissions = EngineBackupOptions::Permissions::NoRestore;
-  o.db_host = "db.example.com";
+  o.engine_db.host = "db.example.com";
   CHECK(error_of(o) == "Please use --change-db-credentials to change engine db credentials");
 
-  o.change_db_credentials = true;
+  o.engine_db.change = true;
   CHECK(error_of(o) == "--db-user is missing");
-  o.db_user = "engine";
+  o.engine_db.user = "engine";
   CHECK(error_of(o).find("--db-passfile or --db-password is missing") == 0);  // never a password on the command line
-  o.db_passfile = "/root/p";
+  o.engine_db.passfile = "/root/p";
   CHECK(error_of(o) == "--db-name is missing");
-  o.db_name = "engine";
+  o.engine_db.name = "engine";
   CHECK(error_of(o).empty());
 
   EngineBackupOptions b;
@@ -104,6 +104,32 @@ TEST_CASE("engine-backup: credentials / provisioning and HE options follow the t
   CHECK(error_of(b) == "unknown scope 'everything'");
 }
 
+TEST_CASE("engine-backup: DWH's changed credentials - the seed's manual restore of Data Warehouse") {
+  // seed 000, "Restoring the Database": --change-dwh-db-credentials
+  // --dwh-db-host --dwh-db-name --dwh-db-user ovirt_engine_history, the
+  // password through a passfile (engine-backup's verifyArgs order).
+  auto o = restore("/root/engine.backup");
+  o.permissions = EngineBackupOptions::Permissions::Restore;
+  o.dwh_db.user = "ovirt_engine_history";
+  CHECK(error_of(o) == "Please use --change-dwh-db-credentials to change dwh db credentials");
+  o.dwh_db.change = true;
+  CHECK(error_of(o) == "--dwh-db-host is missing");
+  o.dwh_db.host = "localhost";
+  CHECK(error_of(o).find("--dwh-db-passfile or --dwh-db-password is missing") == 0);
+  o.dwh_db.passfile = "/root/.dwhpass";
+  CHECK(error_of(o) == "--dwh-db-name is missing");
+  o.dwh_db.name = "ovirt_engine_history";
+  CHECK(error_of(o).empty());
+  std::string err;
+  CHECK(shell_join(engine_backup_argv(o, &err)) ==
+        "engine-backup --mode=restore --file=/root/engine.backup --change-dwh-db-credentials --dwh-db-host=localhost "
+        "--dwh-db-user=ovirt_engine_history --dwh-db-name=ovirt_engine_history --dwh-db-passfile=/root/.dwhpass "
+        "--restore-permissions");
+  // Provisioning that same database instead is a contradiction.
+  o.provision_dwh_db = true;
+  CHECK(error_of(o) == "Cannot change credentials if provisioning a database");
+}
+
 TEST_CASE("engine-backup: command lines as the seed procedure writes them") {
   auto o = restore("/root/engine.backup");
   o.log = "/root/restore.log";
@@ -115,11 +141,11 @@ TEST_CASE("engine-backup: command lines as the seed procedure writes them") {
 
   o = restore("/root/engine.backup");
   o.permissions = EngineBackupOptions::Permissions::NoRestore;
-  o.change_db_credentials = true;
-  o.db_host = "db.example.com";
-  o.db_user = "engine";
-  o.db_name = "engine";
-  o.db_passfile = "/root/.pass";
+  o.engine_db.change = true;
+  o.engine_db.host = "db.example.com";
+  o.engine_db.user = "engine";
+  o.engine_db.name = "engine";
+  o.engine_db.passfile = "/root/.pass";
   o.he_remove_hosts = true;
   CHECK(shell_join(engine_backup_argv(o, &err)) ==
         "engine-backup --mode=restore --file=/root/engine.backup --change-db-credentials --db-host=db.example.com "

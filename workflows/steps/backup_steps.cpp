@@ -42,6 +42,19 @@ std::vector<std::string> engine_backup_command(const EngineBackupOptions& o) {
   return argv;
 }
 
+/// One database's credentials from the params named `prefix`_host and
+/// so on; the password goes through a passfile named for the step.
+EngineBackupOptions::Credentials credentials(const StepContext& ctx, const std::string& prefix, const char* change) {
+  EngineBackupOptions::Credentials c;
+  c.change = ctx.flag(change);
+  c.host = ctx.text(prefix + "_host");
+  c.port = ctx.text(prefix + "_port");
+  c.user = ctx.text(prefix + "_user");
+  c.name = ctx.text(prefix + "_name");
+  if (ctx.has(prefix + "_password")) c.passfile = "/root/.she-restore-" + ctx.step_id() + "." + prefix + "pass";
+  return c;
+}
+
 class EngineBackupRun : public HostStep {
  public:
   EngineBackupRun()
@@ -107,6 +120,13 @@ class EngineBackupRestore : public HostStep {
                   optional("db_user", ParamType::String, nullptr, "with change_db_credentials"),
                   optional("db_name", ParamType::String, nullptr, "with change_db_credentials"),
                   optional("db_password", ParamType::Secret, nullptr, "with change_db_credentials: goes through a passfile"),
+                  optional("change_dwh_db_credentials", ParamType::Bool, false, "restore DWH into another database"),
+                  optional("dwh_db_host", ParamType::HostAddress, nullptr, "with change_dwh_db_credentials"),
+                  optional("dwh_db_port", ParamType::String, nullptr, "with change_dwh_db_credentials"),
+                  optional("dwh_db_user", ParamType::String, nullptr, "with change_dwh_db_credentials"),
+                  optional("dwh_db_name", ParamType::String, nullptr, "with change_dwh_db_credentials"),
+                  optional("dwh_db_password", ParamType::Secret, nullptr,
+                           "with change_dwh_db_credentials: goes through a passfile"),
                   optional("he_remove_hosts", ParamType::Bool, false, "--he-remove-hosts (off unless asked)"),
                   optional("he_remove_storage_vm", ParamType::Bool, false, "--he-remove-storage-vm (off unless asked)")},
                  {}) {}
@@ -128,13 +148,8 @@ class EngineBackupRestore : public HostStep {
                                            : EngineBackupOptions::Permissions::Unset;
     o.db_dump_format = ctx.text("backup_dump_format");
     o.db_restore_jobs = static_cast<int>(ctx.number("db_restore_jobs"));
-    o.change_db_credentials = ctx.flag("change_db_credentials");
-    o.db_host = ctx.text("db_host");
-    o.db_port = ctx.text("db_port");
-    o.db_user = ctx.text("db_user");
-    o.db_name = ctx.text("db_name");
-    std::string passfile = "/root/.she-restore-" + ctx.step_id() + ".dbpass";
-    if (ctx.has("db_password")) o.db_passfile = passfile;
+    o.engine_db = credentials(ctx, "db", "change_db_credentials");
+    o.dwh_db = credentials(ctx, "dwh_db", "change_dwh_db_credentials");
     o.he_remove_hosts = ctx.flag("he_remove_hosts");
     o.he_remove_storage_vm = ctx.flag("he_remove_storage_vm");
     return o;
@@ -145,15 +160,20 @@ class EngineBackupRestore : public HostStep {
     EngineBackupOptions o = options(ctx);
     auto argv = engine_backup_command(o);
     SshSession& ssh = session(ctx);
-    if (!o.db_passfile.empty()) upload_secret(ctx, ssh, o.db_passfile, ctx.secret("db_password") + "\n");
+    std::vector<std::string> passfiles;
     ExecResult r;
     try {
+      for (auto [c, secret] : {std::pair{&o.engine_db, "db_password"}, std::pair{&o.dwh_db, "dwh_db_password"}})
+        if (!c->passfile.empty()) {
+          passfiles.push_back(c->passfile);
+          upload_secret(ctx, ssh, c->passfile, ctx.secret(secret) + "\n");
+        }
       r = exec(ctx, ssh, argv, Effect::Writes, true);
     } catch (...) {
-      if (!o.db_passfile.empty()) remove_secret_files(ctx, ssh, {o.db_passfile});
+      if (!passfiles.empty()) remove_secret_files(ctx, ssh, passfiles);
       throw;
     }
-    if (!o.db_passfile.empty()) remove_secret_files(ctx, ssh, {o.db_passfile});
+    if (!passfiles.empty()) remove_secret_files(ctx, ssh, passfiles);
     EngineBackupOutcome out = parse_engine_backup(r.stdout_tail, r.stderr_tail, r.exit_status);
     if (!out.ok && !r.rehearsed) {
       // Why a connection failed (pg_hba.conf, the password) is only in the
