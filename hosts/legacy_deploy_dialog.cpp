@@ -19,10 +19,20 @@ std::string legacy_answer_file(const LegacyDeployAnswers& a) {
   out += "OVEHOSTED_NETWORK/firewallManager=str:iptables\n";
   str("OVEHOSTED_NETWORK/gateway", a.gateway);
   str("OVEHOSTED_VM/vmBoot", a.vm_boot);
-  if (a.vm_boot == "disk") str("OVEHOSTED_VM/ovfArchive", a.appliance);
+  if (a.vm_boot == "disk") {
+    str("OVEHOSTED_VM/ovfArchive", a.appliance);
+    out += "OVEHOSTED_VM/cloudInitISO=str:generate\n";
+    str("OVEHOSTED_VM/cloudinitInstanceHostName", a.engine_fqdn);
+    out += "OVEHOSTED_VM/cloudinitExecuteEngineSetup=bool:False\n";
+    str("OVEHOSTED_VM/cloudinitRootPwd", a.appliance_root_password);
+  }
+  str("OVEHOSTED_STORAGE/imgAlias", std::string("hosted_engine"));
+  out += fmt::format("OVEHOSTED_STORAGE/imgSizeGB=int:{}\n", a.disk_size_gb);
+  str("OVEHOSTED_VDSM/cpu", a.cpu_type);
   out += fmt::format("OVEHOSTED_VM/vmVCpus=str:{}\n", a.vcpus);
   out += fmt::format("OVEHOSTED_VM/vmMemSizeMB=int:{}\n", a.memory_mb);
   str("OVEHOSTED_VM/vmMACAddr", a.mac);
+  str("OVEHOSTED_VDSM/consoleType", a.console_type);
   str("OVEHOSTED_ENGINE/adminPassword", a.admin_password);
   str("OVEHOSTED_ENGINE/appHostName", a.host_name);
   str("OVEHOSTED_NETWORK/fqdn", a.engine_fqdn);

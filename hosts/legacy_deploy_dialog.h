@@ -21,8 +21,12 @@ struct LegacyDeployAnswers {
   std::string gateway;             // a pingable gateway for the HA agent
   std::string vm_boot;             // disk (the engine appliance) | cdrom | pxe
   std::string appliance;           // the appliance's OVA, with vm_boot disk
+  std::string appliance_root_password;  // cloud-init's, with vm_boot disk
+  std::string cpu_type;            // as the host lists it, e.g. model_SandyBridge
   int vcpus = 2;
   int memory_mb = 4096;
+  int disk_size_gb = 25;
+  std::string console_type = "vnc";  // vnc | spice
   std::string mac;                 // empty: the tool's random one
   std::string host_name;           // the host's name in the engine
   std::string engine_fqdn;
@@ -30,7 +34,9 @@ struct LegacyDeployAnswers {
 };
 
 /// otopi answer-file text: the keys of ovirt-hosted-engine-setup 2.x
-/// (constants.py), the installation settings confirmed.
+/// (constants.py), the installation settings confirmed. With the appliance,
+/// cloud-init does not run engine-setup in the VM: the engine is restored
+/// there first (seed 000, "Restoring the Self-Hosted Engine Engine").
 std::string legacy_answer_file(const LegacyDeployAnswers& a);
 
 constexpr const char* kLegacySession = "she-restore-legacy-deploy";

@@ -118,6 +118,8 @@ TEST_CASE("legacy dialog: the answer file carries the seed's answers under ovirt
   a.host_name = "hosted_engine_1";
   a.engine_fqdn = "engine.example.com";
   a.admin_password = "[secret env:X]";
+  a.appliance_root_password = "[secret env:Y]";
+  a.cpu_type = "model_SandyBridge";
   const std::string f = legacy_answer_file(a);
   CHECK(f.rfind("[environment:default]\n", 0) == 0);
   for (const char* line : {"OVEHOSTED_STORAGE/domainType=str:nfs3\n",
@@ -125,8 +127,14 @@ TEST_CASE("legacy dialog: the answer file carries the seed's answers under ovirt
                            "OVEHOSTED_NETWORK/bridgeIf=str:eth1\n", "OVEHOSTED_VM/vmBoot=str:disk\n",
                            "OVEHOSTED_VM/ovfArchive=str:/usr/share/ovirt-engine-appliance/a.ova\n",
                            "OVEHOSTED_ENGINE/appHostName=str:hosted_engine_1\n",
-                           "OVEHOSTED_NETWORK/fqdn=str:engine.example.com\n", "OVEHOSTED_CORE/confirmSettings=bool:True\n"})
+                           "OVEHOSTED_NETWORK/fqdn=str:engine.example.com\n", "OVEHOSTED_CORE/confirmSettings=bool:True\n",
+                           "OVEHOSTED_VDSM/cpu=str:model_SandyBridge\n", "OVEHOSTED_STORAGE/imgSizeGB=int:25\n",
+                           "OVEHOSTED_VDSM/consoleType=str:vnc\n",
+                           // The appliance's cloud-init must not run engine-setup: the engine is restored first.
+                           "OVEHOSTED_VM/cloudinitExecuteEngineSetup=bool:False\n",
+                           "OVEHOSTED_VM/cloudinitRootPwd=str:[secret env:Y]\n"})
     CHECK_MESSAGE(f.find(line) != std::string::npos, line);
   a.vm_boot = "cdrom";
   CHECK(legacy_answer_file(a).find("ovfArchive") == std::string::npos);
+  CHECK(legacy_answer_file(a).find("cloudinit") == std::string::npos);
 }

@@ -212,8 +212,14 @@ class LegacyDeploy : public HostStep {
                          "disk: the engine appliance; cdrom or pxe: the OS is installed by hand at the first menu"),
                   optional("appliance", ParamType::RemotePath,
                            "/usr/share/ovirt-engine-appliance/ovirt-engine-appliance.ova", "the appliance (vm_boot disk)"),
+                  optional("appliance_root_password", ParamType::Secret, nullptr,
+                           "root password of the appliance's OS (cloud-init; vm_boot disk)"),
+                  required("cpu_type", ParamType::String,
+                           "the engine VM's CPU type as the deploy lists the host's, e.g. model_SandyBridge"),
                   optional("vcpus", ParamType::Int, 2, "virtual CPUs of the engine VM"),
                   optional("memory_mb", ParamType::Int, 4096, "memory of the engine VM in MB"),
+                  optional("disk_size_gb", ParamType::Int, 25, "the engine VM's disk in GB (the tool's minimum: 25)"),
+                  choice("console_type", {"vnc", "spice"}, "vnc", "the engine VM's console"),
                   optional("mac", ParamType::String, "", "the engine VM's MAC address (empty: the tool's random one)"),
                   required("host_name", ParamType::HostName,
                            "this host's name in the engine (the failover host keeps its name: its stale record is "
@@ -225,21 +231,28 @@ class LegacyDeploy : public HostStep {
                  {{"menu", false, "the menu the deploy is held at: vm_installation or engine_installation"}}) {}
 
   void check_rules(const StepContext& ctx) const override {
-    for (const char* field : {"fqdn", "storage_connection", "bridge_nic", "gateway", "appliance", "mac", "host_name"}) {
+    for (const char* field : {"fqdn", "storage_connection", "bridge_nic", "gateway", "appliance", "mac", "host_name",
+                              "cpu_type"}) {
       const std::string problem = answer_value_problem(ctx.text(field));
       if (!problem.empty()) throw StepRuleError(fmt::format("{} cannot go into the answer file: {}", field, problem));
     }
-    if (ctx.number("vcpus") < 1 || ctx.number("memory_mb") < 1024)
-      throw StepRuleError("vcpus must be at least 1 and memory_mb at least 1024");
+    if (ctx.number("vcpus") < 1 || ctx.number("memory_mb") < 1024 || ctx.number("disk_size_gb") < 25)
+      throw StepRuleError("vcpus must be at least 1, memory_mb at least 1024 and disk_size_gb at least 25");
+    if (ctx.text("vm_boot") == "disk" && !ctx.has("appliance_root_password"))
+      throw StepRuleError("vm_boot disk (the appliance) needs appliance_root_password for cloud-init");
     check_dialog_answers(ctx);
   }
 
  protected:
   StepResult run(const StepContext& ctx) const override {
     LegacyDeployAnswers a = plain_answers(ctx);
-    a.admin_password = ctx.secret("admin_password");
-    if (!answer_value_problem(a.admin_password).empty())
-      throw StepError("fatal", "admin_password cannot go into the answer file: it contains a line break");
+    for (auto [param, field] : {std::pair{"admin_password", &a.admin_password},
+                                std::pair{"appliance_root_password", &a.appliance_root_password}}) {
+      if (!ctx.has(param)) continue;
+      *field = ctx.secret(param);
+      if (!answer_value_problem(*field).empty())
+        throw StepError("fatal", fmt::format("{} cannot go into the answer file: it contains a line break", param));
+    }
     SshSession& ssh = session(ctx);
     const std::string answers = ctx.text("answer_file");
     try {
@@ -300,8 +313,11 @@ class LegacyDeploy : public HostStep {
     a.gateway = ctx.text("gateway");
     a.vm_boot = ctx.text("vm_boot");
     a.appliance = ctx.text("appliance");
+    a.cpu_type = ctx.text("cpu_type");
     a.vcpus = static_cast<int>(ctx.number("vcpus"));
     a.memory_mb = static_cast<int>(ctx.number("memory_mb"));
+    a.disk_size_gb = static_cast<int>(ctx.number("disk_size_gb"));
+    a.console_type = ctx.text("console_type");
     a.mac = ctx.text("mac");
     a.host_name = ctx.text("host_name");
     a.engine_fqdn = ctx.text("fqdn");
