@@ -56,8 +56,7 @@ struct LegacyLab : ProcedureLab {
 
   void answers(const std::string& drop_key = {}, const std::string& boot = "disk") {
     std::string text = "[environment:default]\n";
-    for (const std::string line :
-         {"OVEHOSTED_CORE/deployProceed=bool:True", "OVEHOSTED_STORAGE/domainType=str:nfs3",
+    for (const std::string& line : std::vector<std::string>{"OVEHOSTED_CORE/deployProceed=bool:True", "OVEHOSTED_STORAGE/domainType=str:nfs3",
           "OVEHOSTED_STORAGE/storageDomainConnection=str:storage.example.com:/exports/hosted_engine",
           "OVEHOSTED_NETWORK/bridgeIf=str:eth1", "OVEHOSTED_NETWORK/firewallManager=str:iptables",
           "OVEHOSTED_NETWORK/gateway=str:192.0.2.1", "OVEHOSTED_VM/vmBoot=str:" + boot,
