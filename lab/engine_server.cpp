@@ -510,6 +510,30 @@ HttpReply LabEngineServer::lab_request(const httplib::Request& req) {
     if (!r.ok()) return json_error(r.http_status, r.message);
     return json_reply(201, {{"host", host.name}, {"host_id", std::stoi(r.entity_id)}});
   }
+  // The legacy (4.0-4.2) restore: engine-setup inside the engine VM, the
+  // deploy's add of its host, the engine VM's power.
+  if (req.method == "POST" && p == "/lab/he-legacy-engine-setup") {
+    if (!body_json(j) || !j.contains("db") || !j["db"].is_object()) return json_error(400, "give {\"db\": WORLD_JSON}");
+    const OpResult r = world_.he_legacy_engine_setup(j["db"]);
+    if (!r.ok()) return json_error(r.http_status, r.message);
+    return json_reply(200, {{"health", "up"}});
+  }
+  if (req.method == "POST" && p == "/lab/he-legacy-add-host") {
+    DeployHost host;
+    if (!body_json(j) || !deploy_host_of(j, &host))
+      return json_error(400, "give {\"host\": {\"name\": N, \"address\": A, \"hardware_id\": H}}");
+    OpContext ctx;
+    ctx.user = world_.engine().admin_user;
+    const OpResult r = world_.he_legacy_add_host(host, ctx);
+    if (!r.ok()) return json_error(r.http_status, r.message);
+    return json_reply(201, {{"host", host.name}, {"id", r.entity_id}});
+  }
+  if (req.method == "POST" && p == "/lab/he-legacy-engine-vm") {
+    if (!body_json(j) || !j.contains("power") || (j["power"] != "on" && j["power"] != "off" && j["power"] != "created"))
+      return json_error(400, "give {\"power\": \"created\" | \"off\" | \"on\", \"host\": NAME}");
+    const OpResult r = world_.he_legacy_engine_vm(j["power"].get<std::string>(), j.value("host", std::string()));
+    return json_reply(200, {{"power", j["power"]}, {"host_id", r.entity_id}});
+  }
   return json_error(404, "no lab endpoint " + req.method + " " + p);
 }
 

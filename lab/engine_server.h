@@ -17,7 +17,9 @@
 // POST /lab/faults, POST /lab/expire-tokens, POST /lab/host-status,
 // POST /lab/engine-health, POST /lab/time-scale; for the lab hosts' agent
 // GET /lab/he-vm-status, POST /lab/he-maintenance, POST
-// /lab/he-clean-metadata, POST /lab/he-restore, POST /lab/he-add-host.
+// /lab/he-clean-metadata, POST /lab/he-restore, POST /lab/he-add-host; for
+// the legacy restore POST /lab/he-legacy-engine-setup, /lab/he-legacy-add-host,
+// /lab/he-legacy-engine-vm.
 #pragma once
 
 #include <chrono>

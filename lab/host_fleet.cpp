@@ -624,21 +624,40 @@ void HostFleet::stop() {
       if (pg.port != 0 && pg_running(pg)) pg_stop(pg, &out);
     }
     stop_sshd(h);
-    // Background units (systemd-run) the agent started: their pid files.
-    const fs::path units = h.sandbox / "run/she-lab/units";
-    std::error_code ec;
-    if (fs::is_directory(units, ec)) {
-      std::vector<pid_t> pids;
-      for (const auto& e : fs::directory_iterator(units, ec)) {
-        if (e.path().extension() != ".pid") continue;
-        const long pid = std::atol(read_text(e.path()).c_str());
-        std::string comm;
-        // Only a process that still is the agent (pids are reused).
-        if (pid > 0 && proc_stat(static_cast<pid_t>(pid), nullptr, &comm) && comm.rfind("she-lab-agent", 0) == 0)
-          pids.push_back(static_cast<pid_t>(pid));
+    // Background units (systemd-run) and screen sessions the agent started:
+    // their pid files.
+    for (const char* dir : {"run/she-lab/units", "run/she-lab/screen"}) {
+      const fs::path units = h.sandbox / dir;
+      std::error_code ec;
+      if (fs::is_directory(units, ec)) {
+        std::vector<pid_t> pids;
+        for (const auto& e : fs::directory_iterator(units, ec)) {
+          if (e.path().extension() != ".pid") continue;
+          const long pid = std::atol(read_text(e.path()).c_str());
+          std::string comm;
+          // Only a process that still is the agent (pids are reused).
+          if (pid > 0 && proc_stat(static_cast<pid_t>(pid), nullptr, &comm) && comm.rfind("she-lab-agent", 0) == 0)
+            pids.push_back(static_cast<pid_t>(pid));
+        }
+        terminate(pids, std::chrono::seconds(1));
       }
-      terminate(pids, std::chrono::seconds(1));
     }
+  }
+}
+
+void HostFleet::power_engine_vm(bool on) const {
+  auto it = std::find_if(hosts_.begin(), hosts_.end(), [](const FleetHost& h) { return h.name == "engine"; });
+  if (it == hosts_.end()) return;
+  const fs::path marker = it->in_sandbox(kPoweredOffMarker);
+  const PostgresInstance pg = PostgresInstance::of_sandbox(it->sandbox);
+  std::string out;
+  std::error_code ec;
+  if (on) {
+    fs::remove(marker, ec);
+    if (pg.port != 0 && pg_initialised(pg) && !pg_running(pg)) pg_start(pg, &out);
+  } else {
+    if (pg.port != 0 && pg_running(pg)) pg_stop(pg, &out);
+    write_text(marker, "the engine VM is off\n");
   }
 }
 

@@ -53,6 +53,11 @@
 
 namespace she::lab {
 
+/// In a host's sandbox: the machine is powered off (the legacy engine VM
+/// before the deploy creates it and after the guest shuts it down). Its
+/// agent answers every command as ssh answers for an unreachable machine.
+inline constexpr const char* kPoweredOffMarker = "/run/she-lab/powered-off";
+
 struct FleetHostSpec {
   std::string name;         // the host's name in the lab (and in the engine, for world hosts)
   std::string address;      // 127.0.0.N with N >= 2
@@ -109,7 +114,8 @@ class HostFleet : public HostMachines {
              const std::filesystem::path& agent_binary, const std::string& lab_url,
              const std::filesystem::path& lab_ca_file);
   /// Kills every sshd it started (SIGTERM, SIGKILL after 2 s), their session
-  /// processes, and the background units (systemd-run) the agents started.
+  /// processes, and the background units (systemd-run) and screen sessions
+  /// the agents started.
   /// Removes no file. Safe to call twice.
   void stop();
 
@@ -139,6 +145,10 @@ class HostFleet : public HostMachines {
   /// it before the reinstall). Then writes the new hosted-engine.conf with
   /// `he_host_id`. Hosts the fleet does not run are not checked.
   std::string deploy(const std::string& host, bool deploy_hosted_engine, int he_host_id) const override;
+  /// The `engine` host's machine off (its agent answers every command as an
+  /// unreachable machine, its PostgreSQL stopped) or on (PostgreSQL started
+  /// when its cluster exists). Hosts without an `engine` host: nothing.
+  void power_engine_vm(bool on) const override;
 
   /// she-lab-agent installed beside the running executable
   /// (../libexec/she-restore), else next to it, else the one this build made.

@@ -530,15 +530,23 @@ class Loader {
     }
   }
 
-  // after_disaster: {failover: HOST, backup: NAME}: staged at start by she-lab
+  // after_disaster: {failover: HOST, backup: NAME, deploy: ansible|legacy}: staged at start by she-lab
   // serve (lab/staged_disaster.h).
   void after_disaster(const YAML::Node& n) {
     if (!n) return;
     if (!is_map(n, "after_disaster")) return;
-    check_keys(n, {"failover", "backup"}, "after_disaster");
+    check_keys(n, {"failover", "backup", "deploy"}, "after_disaster");
     AfterDisaster a;
     a.failover = required_text(n, "failover", "after_disaster");
     a.backup = optional_text(n, "backup", "after_disaster", "engine-before-the-disaster.backup");
+    a.deploy = optional_text(n, "deploy", "after_disaster", "ansible");
+    if (a.deploy != "ansible" && a.deploy != "legacy")
+      d_.error(ErrorKind::InvalidValue, pos(n["deploy"]), "after_disaster: deploy is ansible or legacy",
+               "legacy: the 4.0-4.2 restore (hosted-engine --deploy --noansible, the engine restored inside its VM)");
+    if (a.deploy == "legacy" && s_.lab_hosts.engine_database != "local")
+      d_.error(ErrorKind::InvalidValue, pos(n["deploy"]),
+               "after_disaster: a legacy restore needs the engine's real database",
+               "add engine_machine: {setup: done, database: local}");
     bool hosted_engine = false;
     for (const auto& h : s_.hosts) hosted_engine |= h.name == a.failover && h.hosted_engine.has_value();
     if (!a.failover.empty() && !hosted_engine)

@@ -9,6 +9,7 @@
 #include "base/digest.h"
 #include "base/durable_file.h"
 #include "hosts/backup_archive.h"
+#include "lab/postgres_server.h"
 
 namespace she::lab {
 
@@ -25,6 +26,55 @@ void let_time_pass(World& world, double seconds) {
 std::string read_all(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+constexpr const char* kDbConf = "etc/ovirt-engine/engine.conf.d/10-setup-database.conf";
+
+std::string sql_literal(const std::string& v) {
+  std::string o = "'";
+  for (char c : v) o += c == '\'' ? std::string("''") : std::string(1, c);
+  return o + "'";
+}
+
+/// The legacy backup's database: a real pg_dump (custom format, as
+/// engine-backup takes it) of the engine's real database, in which the world
+/// as the engine knew it is one more table (she_lab_world), so that the
+/// engine-setup that follows a real restore serves what was restored.
+void real_engine_dump(const HostFleet& fleet, const nlohmann::json& db, BackupContent* content) {
+  const FleetHost& engine = fleet.host("engine");
+  const PostgresInstance pg = PostgresInstance::of_sandbox(engine.sandbox);
+  if (pg.port == 0 || !pg_running(pg))
+    throw std::runtime_error("after_disaster: a legacy restore needs the engine's real database (engine_machine: "
+                             "{setup: done, database: local})");
+  std::string out;
+  if (pg_superuser_sql(pg,
+                       "set role engine;\ndrop table if exists she_lab_world;\ncreate table she_lab_world (doc text "
+                       "not null);\ninsert into she_lab_world values (" + sql_literal(db.dump()) + ");\n",
+                       &out, "engine") != 0)
+    throw std::runtime_error("after_disaster: cannot store the world in the engine database: " + out);
+  const std::filesystem::path dump = pg.socket_dir / "she-lab-staged.dump";
+  if (run_postgres_tool({"pg_dump", "-Fc", "-E", "UTF8", "-h", pg.socket_dir.string(), "-p", std::to_string(pg.port),
+                         "-U", "postgres", "-f", dump.string(), "engine"},
+                        "", &out) != 0)
+    throw std::runtime_error("after_disaster: pg_dump of the engine database failed: " + out);
+  content->dumps["db"] = read_all(dump);
+  std::filesystem::remove(dump);
+  content->files[kDbConf] = read_all(engine.in_sandbox(std::string("/") + kDbConf));
+}
+
+/// The legacy disaster's engine VM: gone, its machine what the deploy will
+/// create (the engine's packages and PostgreSQL's installed, nothing set up),
+/// powered off until then.
+void fresh_engine_vm(const HostFleet& fleet) {
+  const FleetHost& engine = fleet.host("engine");
+  const PostgresInstance pg = PostgresInstance::of_sandbox(engine.sandbox);
+  std::string out;
+  if (pg.port != 0 && pg_running(pg) && pg_stop(pg, &out) != 0)
+    throw std::runtime_error("after_disaster: cannot stop the engine's database: " + out);
+  std::filesystem::remove_all(pg.data_dir);
+  std::filesystem::remove(engine.in_sandbox("/var/lib/ovirt-engine/engine.up"));
+  std::filesystem::remove(engine.in_sandbox(std::string("/") + kDbConf));
+  fleet.power_engine_vm(false);
 }
 
 }  // namespace
@@ -54,7 +104,9 @@ std::string stage_disaster(World& world, const HostFleet& fleet, const AfterDisa
   BackupContent content;
   content.version = world.engine().version;
   content.engine_fqdn = world.engine().fqdn;
-  content.dumps["db"] = db.dump();
+  const bool legacy = spec.deploy == "legacy";
+  if (legacy) real_engine_dump(fleet, db, &content);
+  else content.dumps["db"] = db.dump();
   const std::filesystem::path dir = fleet.host("backup_storage").in_sandbox(storage_path);
   std::filesystem::create_directories(dir);
   const std::filesystem::path archive = dir / spec.backup;
@@ -90,6 +142,7 @@ std::string stage_disaster(World& world, const HostFleet& fleet, const AfterDisa
   let_time_pass(world, world.durations().activate);
 
   apply_disaster(world, fleet, spec.failover);
+  if (legacy) fresh_engine_vm(fleet);
   return (std::filesystem::path(storage_path) / spec.backup).string();
 }
 

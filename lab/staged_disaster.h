@@ -6,6 +6,14 @@
 // activated again (as she-backup ends); then the disaster: the engine VM's
 // host goes non-responsive, the engine VM is off (nothing answers), and the
 // failover host is freshly installed (no hosted-engine.conf).
+//
+// `deploy: legacy` (the 4.0-4.2 restore, seed 000): the backup's database is
+// a real pg_dump of the engine's real PostgreSQL database (the world as the
+// engine knew it travels inside, table she_lab_world), and the engine VM is
+// gone: the lab host `engine` is powered off (every command answers as an
+// unreachable machine: "No route to host", 255) and freshly installed (the
+// engine's packages and PostgreSQL installed, no cluster, not set up) until
+// `hosted-engine --deploy --noansible` creates the VM.
 #pragma once
 
 #include <string>

@@ -166,6 +166,10 @@ struct LabHostsConfig {
 struct AfterDisaster {
   std::string failover;  // the failover host, in maintenance when the backup was taken
   std::string backup;    // the archive's name in backup storage
+  // "legacy": the backup is a real pg_dump of the engine's database and the
+  // engine VM is gone with the engine, its machine a fresh install until
+  // `hosted-engine --deploy --noansible` creates it (staged_disaster.h).
+  std::string deploy = "ansible";
 };
 
 /// The machines behind the engine's hosts, as the engine reaches them (the
@@ -180,6 +184,9 @@ class HostMachines {
   /// over SSH): "" when it worked, else why it failed (install_failed, event
   /// 505).
   virtual std::string deploy(const std::string& host, bool deploy_hosted_engine, int he_host_id) const = 0;
+  /// The engine VM's machine powered on (true) or off, as the legacy deploy
+  /// creates it, the guest shuts it down and the HA agent starts it again.
+  virtual void power_engine_vm(bool /*on*/) const {}
 };
 
 /// Everything a scenario sets; the World's starting point.
@@ -355,6 +362,23 @@ class World {
   /// host id, in `entity_id`), running the new engine VM, and global
   /// maintenance is off.
   OpResult he_deploy_add_host(const DeployHost& host, const OpContext& ctx);
+  /// engine-setup inside the engine VM of the legacy restore, on a database
+  /// engine-backup restored: the world becomes the backup's `db` as the
+  /// engine finds it after the disaster. Nothing is filtered (the failover
+  /// host's record stays as backed up, in maintenance, and so does the old
+  /// engine VM's); the other hosts as he_restore leaves them; the engine healthy.
+  OpResult he_legacy_engine_setup(const nlohmann::json& db);
+  /// The legacy deploy's add of the host (ovirt-hosted-engine-setup 2.2's
+  /// add_host.py): refused as he_deploy_add_host; else the host is added,
+  /// up, or non_operational while its data center's SPM does not respond
+  /// (it cannot reach the storage pool). No engine VM moves.
+  OpResult he_legacy_add_host(const DeployHost& host, const OpContext& ctx);
+  /// The legacy engine VM's power: "created" (the deploy made and started
+  /// it: its machine on, the engine not yet there), "off" (the guest shut
+  /// down: nothing answers at the FQDN), or "on" on `host_name` (the HA agent
+  /// started it: the engine VM up there, the engine healthy, the host
+  /// hosted-engine configured; its hosted-engine id in `entity_id`).
+  OpResult he_legacy_engine_vm(const std::string& power, const std::string& host_name);
 
  private:
   enum class TransitionKind { HostMaintenance, HostUp, HostInstalled, VmUp, VmDown, VmSuspended, VmRebooted };
@@ -370,6 +394,9 @@ class World {
   };
 
   using Lock = std::lock_guard<std::mutex>;
+  /// he_restore and he_legacy_engine_setup: `deploy` null keeps every record
+  /// (the legacy restore filters nothing) and the old engine VM's.
+  OpResult restore_backup(const nlohmann::json& db, const DeployHost* deploy);
 
   std::chrono::steady_clock::time_point now_locked() const;
   std::chrono::steady_clock::time_point due_in_locked(double seconds) const;

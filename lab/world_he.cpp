@@ -281,7 +281,11 @@ OpResult World::he_clean_metadata(int host_id, bool force) {
   return r;
 }
 
-OpResult World::he_restore(const json& db, const DeployHost& deploy) {
+OpResult World::he_restore(const json& db, const DeployHost& deploy) { return restore_backup(db, &deploy); }
+
+OpResult World::he_legacy_engine_setup(const json& db) { return restore_backup(db, nullptr); }
+
+OpResult World::restore_backup(const json& db, const DeployHost* deploy_host) {
   WorldState st;
   try {
     st = world_state_from_json(db);
@@ -300,14 +304,20 @@ OpResult World::he_restore(const json& db, const DeployHost& deploy) {
     st.time_scale = s_.time_scale;
     st.faults = s_.faults;
     st.lab_hosts = s_.lab_hosts;
-    keep_stale = s_.faults.restore_leaves_stale_host;
+    keep_stale = s_.faults.restore_leaves_stale_host || !deploy_host;
   }
   st.engine.health_up = true;
   st.engine.running = true;
-  // restore_backup.yml: "Remove previous hosted-engine VM".
-  st.vms.erase(std::remove_if(st.vms.begin(), st.vms.end(), [](const Vm& v) { return v.is_hosted_engine(); }),
-               st.vms.end());
+  // restore_backup.yml: "Remove previous hosted-engine VM" (engine-backup
+  // alone, the legacy way, keeps it).
+  if (deploy_host)
+    st.vms.erase(std::remove_if(st.vms.begin(), st.vms.end(), [](const Vm& v) { return v.is_hosted_engine(); }),
+                 st.vms.end());
+  // The legacy restore knows no deploying host: the record to keep as it was
+  // backed up is the one in maintenance (the seed's failover host).
   auto is_deploy_host = [&](const Host& h) {
+    if (!deploy_host) return h.status == HostStatus::Maintenance;
+    const DeployHost& deploy = *deploy_host;
     return upper(h.name) == upper(deploy.name) ||
            (!deploy.hardware_id.empty() && upper(h.hardware_id) == upper(deploy.hardware_id));
   };
@@ -426,6 +436,92 @@ OpResult World::he_deploy_add_host(const DeployHost& deploy, const OpContext& ct
   r.http_status = 201;
   r.entity_id = std::to_string(he.host_id);
   r.job_id = new_job_locked(fmt::format("Adding new Host {} to Cluster {}", h.name, cluster->name), ctx, true);
+  return r;
+}
+
+OpResult World::he_legacy_add_host(const DeployHost& deploy, const OpContext& ctx) {
+  Lock l(mutex_);
+  for (const auto& h : s_.hosts)
+    if (h.name == deploy.name) return refused(409, msg::kAddSameName);
+  for (const auto& h : s_.hosts)
+    if (upper(h.address) == upper(deploy.address)) return refused(409, msg::kAddSameAddress);
+  for (const auto& h : s_.hosts)
+    if (!deploy.hardware_id.empty() && upper(h.hardware_id) == upper(deploy.hardware_id))
+      return refused(409, msg::kAddSameUuid);
+  const Cluster* cluster = nullptr;
+  for (const auto& c : s_.clusters)
+    if (c.name == "Default") cluster = &c;
+  if (!cluster && !s_.clusters.empty()) cluster = &s_.clusters.front();
+  if (!cluster) return refused(400, "Entity not found: Cluster: name=Default");
+  // The storage pool is reached through its SPM: a dead SPM leaves the new
+  // host non-operational (seed 000, "Synchronizing the Host and the Engine").
+  bool spm_dead = false;
+  for (const auto& h : s_.hosts) {
+    const Cluster* hc = nullptr;
+    for (const auto& c : s_.clusters)
+      if (c.id == h.cluster_id) hc = &c;
+    if (h.spm == SpmStatus::Spm && hc && hc->data_center_id == cluster->data_center_id)
+      spm_dead = h.status == HostStatus::NonResponsive;
+  }
+  Host h;
+  h.id = new_id_locked("host", deploy.name);
+  h.name = deploy.name;
+  h.address = deploy.address;
+  h.hardware_id = deploy.hardware_id.empty() ? new_id_locked("hardware", deploy.address) : deploy.hardware_id;
+  h.cluster_id = cluster->id;
+  h.status = spm_dead ? HostStatus::NonOperational : HostStatus::Up;
+  if (spm_dead) h.status_detail = "storage_domain_unreachable";
+  s_.hosts.push_back(h);
+  machine_ids_[lower(h.address)] = h.hardware_id;
+  event_locked(audit::kUserAddVds, audit::describe(audit::kUserAddVds, h.name, ctx.user), h.id, {}, ctx.correlation_id);
+  OpResult r;
+  r.http_status = 201;
+  r.entity_id = h.id;
+  r.job_id = new_job_locked(fmt::format("Adding new Host {} to Cluster {}", h.name, cluster->name), ctx, true);
+  return r;
+}
+
+OpResult World::he_legacy_engine_vm(const std::string& power, const std::string& host_name) {
+  Lock l(mutex_);
+  const bool on = power != "off";
+  if (machines_) machines_->power_engine_vm(on);
+  if (power == "created") return {};
+  Vm* engine_vm = nullptr;
+  for (auto& v : s_.vms)
+    if (v.is_hosted_engine()) engine_vm = &v;
+  if (!on) {
+    // The engine's database is inside the VM: its records stay as they were.
+    s_.engine.running = false;
+    return {};
+  }
+  s_.engine.running = true;
+  s_.engine.health_up = true;
+  Host* host = nullptr;
+  for (auto& h : s_.hosts)
+    if (h.name == host_name) host = &h;
+  if (!host) return {};  // not in the engine (the add failed): the VM runs unseen
+  if (!host->hosted_engine) {
+    HostedEngine he;
+    he.host_id = next_he_host_id_locked();
+    host->hosted_engine = he;
+  }
+  host->hosted_engine->active = true;
+  host->hosted_engine->score = kFullScore;
+  he_stale_.erase(host->hosted_engine->host_id);
+  he_cleaned_.erase(host->hosted_engine->host_id);
+  if (!engine_vm) {
+    Vm v;
+    v.id = new_id_locked("vm", "HostedEngine");
+    v.name = "HostedEngine";
+    v.origin = "managed_hosted_engine";
+    s_.vms.push_back(v);
+    engine_vm = &s_.vms.back();
+  }
+  engine_vm->host_id = host->id;
+  engine_vm->cluster_id = host->cluster_id;
+  engine_vm->status = VmStatus::Up;
+  OpResult r;
+  r.entity_id = std::to_string(host->hosted_engine->host_id);
   return r;
 }
 

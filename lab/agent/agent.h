@@ -50,6 +50,15 @@ int file_command(Agent& a, const Args& argv, bool* handled);
 int engine_backup(Agent& a, const Args& argv);
 int engine_setup(Agent& a, const Args& argv);
 int hosted_engine(Agent& a, const Args& argv);
+/// `hosted-engine --deploy --noansible`: the 4.0-4.2 dialog (legacy_deploy.cpp).
+int legacy_deploy(Agent& a, const std::vector<std::string>& appends);
+/// `screen`: detached sessions, stuff, quit, -ls (screen.cpp).
+int screen(Agent& a, const Args& argv);
+/// The legacy engine VM (engine_vm.cpp): whether its machine is off, what
+/// a command meets then, and `shutdown -h now` inside it.
+bool powered_off(const Agent& a);
+int unreachable_machine(const Agent& a);
+int shutdown(Agent& a, const Args& argv);
 int systemd_run(Agent& a, const Args& argv);
 int systemctl(Agent& a, const Args& argv);
 int engine_cleanup(Agent& a, const Args& argv);

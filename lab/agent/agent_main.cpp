@@ -139,6 +139,8 @@ int dispatch(Agent& a, const Args& argv) {
   if (name == "engine-setup") return engine_setup(a, argv);
   if (name == "hosted-engine") return hosted_engine(a, argv);
   if (name == "systemd-run") return systemd_run(a, argv);
+  if (name == "screen") return screen(a, argv);
+  if (name == "shutdown") return shutdown(a, argv);
   if (name == "engine-cleanup") return engine_cleanup(a, argv);
   if (name == "postgresql-setup") return postgresql_setup(a, argv);
   if (name == "runuser") return runuser(a, argv);
@@ -402,6 +404,8 @@ int run_main(Agent& a) {
     err("she-lab-agent: the lab hosts run commands, not interactive shells\n");
     return finish(1);
   }
+  // A machine that is off runs nothing (the legacy engine VM).
+  if (powered_off(a)) return finish(unreachable_machine(a));
   std::error_code ec;
   fs::create_directories(a.sandbox / "root", ec);
   if (::chdir((a.sandbox / "root").c_str()) != 0) {

@@ -591,6 +591,20 @@ int engine_setup(Agent& a, const Args& argv) {
       "[ INFO  ] Upgrading Database Schema\n[ INFO  ] Stage: Transaction commit\n"
       "[ INFO  ] Stage: Closing up\n[ INFO  ] Starting engine service\n"
       "[ INFO  ] Stage: Clean up\n[ INFO  ] Stage: Pre-termination\n[ INFO  ] Stage: Termination\n");
+  // The legacy restore's engine VM: the restored database holds the world
+  // the engine knew (staged_disaster.h); the engine now serves it.
+  std::string doc;
+  if (read_engine_db_conf(a, &db) && db_query(a, db, "select doc from she_lab_world;\n", &doc) == 0 &&
+      !trim(doc).empty()) {
+    nlohmann::json restored = nlohmann::json::parse(trim(doc), nullptr, false);
+    const LabReply r = restored.is_object() ? lab_post(a, "/lab/he-legacy-engine-setup", {{"db", restored}}) : LabReply{};
+    if (r.status != 200) {
+      out("[ ERROR ] Failed to execute stage 'Closing up': the engine did not start (she-lab: " +
+          (r.error.empty() ? r.body : r.error) + ")\n");
+      out("[ INFO  ] Stage: Clean up\n[ ERROR ] Execution of setup failed\n");
+      return 1;
+    }
+  }
   write_file_atomic(a.map(kEngineUp), fmt::format("{}\n", ::getpid()), 0644);
   out("[ INFO  ] Execution of setup completed successfully\n");
   return 0;

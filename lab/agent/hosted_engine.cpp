@@ -333,7 +333,7 @@ int deploy(Agent& a, const std::string& restore_from, const std::vector<std::str
 int hosted_engine(Agent& a, const Args& argv) {
   std::string command, mode, host_id, restore_from;
   std::vector<std::string> appends;
-  bool json = false, force = false;
+  bool json = false, force = false, noansible = false;
   for (std::size_t i = 1; i < argv.size(); ++i) {
     const std::string& x = argv[i];
     if (x == "--vm-status" || x == "--set-maintenance" || x == "--clean-metadata" || x == "--deploy") {
@@ -342,6 +342,8 @@ int hosted_engine(Agent& a, const Args& argv) {
         return 1;
       }
       command = x;
+    } else if (x == "--noansible") {
+      noansible = true;
     } else if (x == "--json") {
       json = true;
     } else if (x.rfind("--mode=", 0) == 0) {
@@ -364,6 +366,7 @@ int hosted_engine(Agent& a, const Args& argv) {
   if (command == "--vm-status") return vm_status(a, json);
   if (command == "--set-maintenance") return set_maintenance(a, mode);
   if (command == "--clean-metadata") return clean_metadata(a, host_id, force);
+  if (command == "--deploy" && noansible) return legacy_deploy(a, appends);
   if (command == "--deploy") return deploy(a, restore_from, appends);
   out("Usage: /usr/sbin/hosted-engine [--help] <command> [<command-args>]\n"
       "    --deploy [options]\n        run ovirt-hosted-engine deployment\n"
