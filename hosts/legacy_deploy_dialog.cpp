@@ -1,11 +1,25 @@
 #include "hosts/legacy_deploy_dialog.h"
 
 #include <fmt/format.h>
+#include <cstdint>
 #include <sstream>
 
 #include "hosts/shell_quote.h"
 
 namespace she {
+
+namespace {
+
+/// A MAC in the 00:16:3e range the tool draws its own from, derived from
+/// the engine's FQDN (FNV-1a): the same on every run, so a repeated
+/// deploy's VM keeps the address a DHCP server may already know.
+std::string derived_mac(const std::string& fqdn) {
+  std::uint32_t h = 2166136261u;
+  for (unsigned char c : fqdn) h = (h ^ c) * 16777619u;
+  return fmt::format("00:16:3e:{:02x}:{:02x}:{:02x}", (h >> 16) & 0x7f, (h >> 8) & 0xff, h & 0xff);
+}
+
+}  // namespace
 
 std::string legacy_answer_file(const LegacyDeployAnswers& a) {
   std::string out = "[environment:default]\n";
@@ -31,7 +45,7 @@ std::string legacy_answer_file(const LegacyDeployAnswers& a) {
   str("OVEHOSTED_VDSM/cpu", a.cpu_type);
   out += fmt::format("OVEHOSTED_VM/vmVCpus=str:{}\n", a.vcpus);
   out += fmt::format("OVEHOSTED_VM/vmMemSizeMB=int:{}\n", a.memory_mb);
-  str("OVEHOSTED_VM/vmMACAddr", a.mac);
+  str("OVEHOSTED_VM/vmMACAddr", a.mac.empty() ? derived_mac(a.engine_fqdn) : a.mac);
   str("OVEHOSTED_VDSM/consoleType", a.console_type);
   str("OVEHOSTED_ENGINE/adminPassword", a.admin_password);
   str("OVEHOSTED_ENGINE/appHostName", a.host_name);

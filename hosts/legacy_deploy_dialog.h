@@ -27,7 +27,7 @@ struct LegacyDeployAnswers {
   int memory_mb = 4096;
   int disk_size_gb = 25;
   std::string console_type = "vnc";  // vnc | spice
-  std::string mac;                 // empty: the tool's random one
+  std::string mac;                 // empty: one derived from engine_fqdn (00:16:3e:..., stable)
   std::string host_name;           // the host's name in the engine
   std::string engine_fqdn;
   std::string admin_password;

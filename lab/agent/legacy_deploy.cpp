@@ -217,6 +217,11 @@ int run(Agent& a, Dialog& d, const std::string& config_files) {
   const std::string connection =
       d.ask("OVEHOSTED_STORAGE/storageDomainConnection", "",
             "Please specify the full shared storage connection path to use (example: host:/path): ", "");
+  // The host's fault dialog_asks: a question no answer-file key covers (a
+  // tool of another version asking something new), asked as the tool asks
+  // an unanswered one.
+  if (const nlohmann::json f = read_faults(a); f.contains("dialog_asks") && f["dialog_asks"].is_string())
+    d.ask("", "", f["dialog_asks"].get<std::string>() + " ", "");
   out("\n          --== NETWORK CONFIGURATION ==--\n\n");
   const std::string bridge = d.ask("OVEHOSTED_NETWORK/bridgeIf", "",
                                    "Please indicate a nic to set ovirtmgmt bridge on: (eth1, eth0) [eth1]: ", "eth1",

@@ -220,7 +220,7 @@ class LegacyDeploy : public HostStep {
                   optional("memory_mb", ParamType::Int, 4096, "memory of the engine VM in MB"),
                   optional("disk_size_gb", ParamType::Int, 25, "the engine VM's disk in GB (the tool's minimum: 25)"),
                   choice("console_type", {"vnc", "spice"}, "vnc", "the engine VM's console"),
-                  optional("mac", ParamType::String, "", "the engine VM's MAC address (empty: the tool's random one)"),
+                  optional("mac", ParamType::String, "", "the engine VM's MAC address (empty: one derived from the FQDN in the tool's 00:16:3e range, the same on every run)"),
                   required("host_name", ParamType::HostName,
                            "this host's name in the engine (the failover host keeps its name: its stale record is "
                            "removed before the engine menu is answered)"),
