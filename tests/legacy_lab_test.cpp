@@ -65,10 +65,12 @@ struct LegacyLab : ProcedureLab {
           "OVEHOSTED_ENGINE/adminPassword=str:Legacy-Admin-5", "OVEHOSTED_ENGINE/appHostName=str:hosted_engine_1",
           "OVEHOSTED_NETWORK/fqdn=str:engine.example.com", "OVEHOSTED_NOTIF/smtpServer=str:localhost",
           "OVEHOSTED_NOTIF/smtpPort=str:25", "OVEHOSTED_NOTIF/sourceEmail=str:root@localhost",
-          "OVEHOSTED_NOTIF/destEmail=str:root@localhost", "OVEHOSTED_CORE/confirmSettings=bool:True",
-          "OVEHOSTED_STORAGE/imgAlias=str:hosted_engine", "OVEHOSTED_VDSM/cpu=str:model_Penryn",
-          "OVEHOSTED_STORAGE/imgSizeGB=str:25", "OVEHOSTED_VDSM/consoleType=str:vnc"})
+          "OVEHOSTED_NOTIF/destEmail=str:root@localhost", "OVEHOSTED_CORE/confirmSettings=bool:True"})
       if (drop_key.empty() || line.rfind(drop_key + "=", 0) != 0) text += line + "\n";
+    // Installing from media asks what the appliance brings (seed 000).
+    if (boot != "disk")
+      text += "OVEHOSTED_STORAGE/imgAlias=str:hosted_engine\nOVEHOSTED_VDSM/cpu=str:model_Penryn\n"
+              "OVEHOSTED_STORAGE/imgSizeGB=str:25\nOVEHOSTED_VDSM/consoleType=str:vnc\n";
     const fs::path p = fleet.host("hosted_engine_1").in_sandbox(kAnswers);
     write_file(p, text);
     fs::permissions(p, fs::perms::owner_read | fs::perms::owner_write);

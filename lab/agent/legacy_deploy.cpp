@@ -244,10 +244,17 @@ int run(Agent& a, Dialog& d, const std::string& config_files) {
                                  {"cdrom", "disk", "pxe"});
   if (boot == "disk")
     d.ask("OVEHOSTED_VM/ovfArchive", "", "Please specify path to OVF archive you would like to use [None]: ", "");
-  const std::string alias = d.ask("OVEHOSTED_STORAGE/imgAlias", "",
+  // From the appliance (disk, the only way of 2.1 and later) the image,
+  // CPU and console come with it; the install media ways ask (seed 000).
+  const bool media = boot != "disk";
+  auto media_ask = [&](const std::string& key, const std::string& note, const std::string& prompt,
+                       const std::string& def, const std::vector<std::string>& valid = {}) {
+    return media || d.has(key) ? d.ask(key, note, prompt, def, valid) : def;
+  };
+  const std::string alias = media_ask("OVEHOSTED_STORAGE/imgAlias", "",
                                   "Please specify an alias for the Hosted Engine image [hosted_engine]: ",
                                   "hosted_engine");
-  const std::string cpu = d.ask("OVEHOSTED_VDSM/cpu",
+  const std::string cpu = media_ask("OVEHOSTED_VDSM/cpu",
                                 "The following CPU types are supported by this host:\n"
                                 "          - model_Penryn: Intel Penryn Family\n"
                                 "          - model_Conroe: Intel Conroe Family\n",
@@ -258,7 +265,7 @@ int run(Agent& a, Dialog& d, const std::string& config_files) {
                                   "requirement: 2]: ",
                                   "2");
   const std::string disk_gb =
-      d.ask("OVEHOSTED_STORAGE/imgSizeGB", "",
+      media_ask("OVEHOSTED_STORAGE/imgSizeGB", "",
             "Please specify the disk size of the VM in GB [Defaults to minimum requirement: 25]: ", "25");
   const std::string mac =
       d.ask("OVEHOSTED_VM/vmMACAddr", "",
@@ -269,7 +276,7 @@ int run(Agent& a, Dialog& d, const std::string& config_files) {
                                    "4096]: ",
                                    "4096");
   const std::string console =
-      d.ask("OVEHOSTED_VDSM/consoleType", "",
+      media_ask("OVEHOSTED_VDSM/consoleType", "",
             "Please specify the console type you want to use to connect to the VM (vnc, spice) [vnc]: ", "vnc",
             {"vnc", "spice"});
   out("\n          --== HOSTED ENGINE CONFIGURATION ==--\n\n");
