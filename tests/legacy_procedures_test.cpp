@@ -46,6 +46,12 @@ struct LegacyProcedureLab : ProcedureLab {
   void check_legacy_restored() {
     check_restored_world({"db01", "web01"});
     CHECK(fs::exists(fleet.host("hosted_engine_1").in_sandbox("/etc/ovirt-hosted-engine/hosted-engine.conf")));
+    // The new VM's own PostgreSQL holds the backed-up rows.
+    std::string rows;
+    CHECK(lab::pg_superuser_sql(lab::PostgresInstance::of_sandbox(fleet.host("engine").sandbox),
+                                "select string_agg(vds_name, ',' order by vds_name) from vds_static;", &rows,
+                                "engine") == 0);
+    CHECK(rows.find("host_4,hosted_engine_1,hosted_engine_2,hosted_engine_3") == 0);
     // The answer file held the admin password: gone once read.
     CHECK_FALSE(fs::exists(fleet.host("hosted_engine_1").in_sandbox("/root/she-restore-legacy-answers.conf")));
   }
