@@ -92,6 +92,13 @@ std::optional<RestoredEngine> predict_restored_engine(const Value& manifest, con
   return e;
 }
 
+std::map<std::string, std::string> restored_engine_expectation(const Value& manifest, const std::string& deploy_host,
+                                                               DeployHostRecord record) {
+  auto restored = predict_restored_engine(manifest, deploy_host, record);
+  if (!restored) return {};
+  return {{kRestoredEngineKey, restored->to_text()}};
+}
+
 std::optional<RestoredEngine> restored_engine(const OperationRunner* runner) {
   if (!runner) return std::nullopt;
   const std::string* text = runner->expectation(kRestoredEngineKey);

@@ -10,6 +10,7 @@
 // hosts and VMs from it, shown as predicted, never as read.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -60,6 +61,11 @@ struct RestoredEngine {
 enum class DeployHostRecord { Filtered, Kept };
 std::optional<RestoredEngine> predict_restored_engine(const Value& manifest, const std::string& deploy_host,
                                                       DeployHostRecord record = DeployHostRecord::Filtered);
+
+/// The expectation a deploy's write carries ({kRestoredEngineKey: text}),
+/// empty when the manifest predicts nothing (null, or no hosts).
+std::map<std::string, std::string> restored_engine_expectation(const Value& manifest, const std::string& deploy_host,
+                                                               DeployHostRecord record = DeployHostRecord::Filtered);
 
 /// Whether two names are one to the engine, which compares them without
 /// case (restore_backup.yml: `upper(vds_name)=upper(...)`).

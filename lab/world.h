@@ -412,6 +412,9 @@ class World {
   Host* find_host_locked(const std::string& id);
   Vm* find_vm_locked(const std::string& id);
   Cluster* find_cluster_locked(const std::string& id);
+  /// The cluster a deploying host joins, or null with the engine's refusal
+  /// (a host of that name, address or hardware id is there already).
+  const Cluster* deploy_cluster_locked(const DeployHost& deploy, OpResult* refusal) const;
   DataCenter* data_center_of_locked(const Host& h);
   int vm_count_locked(const std::string& host_id) const;
   Host copy_host_locked(const Host& h) const;

@@ -382,20 +382,32 @@ OpResult World::restore_backup(const json& db, const DeployHost* deploy_host) {
   return r;
 }
 
-OpResult World::he_deploy_add_host(const DeployHost& deploy, const OpContext& ctx) {
-  Lock l(mutex_);
+const Cluster* World::deploy_cluster_locked(const DeployHost& deploy, OpResult* refusal) const {
+  // The engine's add-host checks, in its order: name, address, hardware id.
+  auto refuse = [&](const char* why) -> const Cluster* {
+    *refusal = refused(409, why);
+    return nullptr;
+  };
   for (const auto& h : s_.hosts)
-    if (h.name == deploy.name) return refused(409, msg::kAddSameName);
+    if (h.name == deploy.name) return refuse(msg::kAddSameName);
   for (const auto& h : s_.hosts)
-    if (upper(h.address) == upper(deploy.address)) return refused(409, msg::kAddSameAddress);
+    if (upper(h.address) == upper(deploy.address)) return refuse(msg::kAddSameAddress);
   for (const auto& h : s_.hosts)
     if (!deploy.hardware_id.empty() && upper(h.hardware_id) == upper(deploy.hardware_id))
-      return refused(409, msg::kAddSameUuid);
+      return refuse(msg::kAddSameUuid);
   const Cluster* cluster = nullptr;
   for (const auto& c : s_.clusters)
     if (c.name == "Default") cluster = &c;
   if (!cluster && !s_.clusters.empty()) cluster = &s_.clusters.front();
-  if (!cluster) return refused(400, "Entity not found: Cluster: name=Default");
+  if (!cluster) *refusal = refused(400, "Entity not found: Cluster: name=Default");
+  return cluster;
+}
+
+OpResult World::he_deploy_add_host(const DeployHost& deploy, const OpContext& ctx) {
+  Lock l(mutex_);
+  OpResult refusal;
+  const Cluster* cluster = deploy_cluster_locked(deploy, &refusal);
+  if (!cluster) return refusal;
 
   Host h;
   h.id = new_id_locked("host", deploy.name);
@@ -441,18 +453,9 @@ OpResult World::he_deploy_add_host(const DeployHost& deploy, const OpContext& ct
 
 OpResult World::he_legacy_add_host(const DeployHost& deploy, const OpContext& ctx) {
   Lock l(mutex_);
-  for (const auto& h : s_.hosts)
-    if (h.name == deploy.name) return refused(409, msg::kAddSameName);
-  for (const auto& h : s_.hosts)
-    if (upper(h.address) == upper(deploy.address)) return refused(409, msg::kAddSameAddress);
-  for (const auto& h : s_.hosts)
-    if (!deploy.hardware_id.empty() && upper(h.hardware_id) == upper(deploy.hardware_id))
-      return refused(409, msg::kAddSameUuid);
-  const Cluster* cluster = nullptr;
-  for (const auto& c : s_.clusters)
-    if (c.name == "Default") cluster = &c;
-  if (!cluster && !s_.clusters.empty()) cluster = &s_.clusters.front();
-  if (!cluster) return refused(400, "Entity not found: Cluster: name=Default");
+  OpResult refusal;
+  const Cluster* cluster = deploy_cluster_locked(deploy, &refusal);
+  if (!cluster) return refusal;
   // The storage pool is reached through its SPM: a dead SPM leaves the new
   // host non-operational (seed 000, "Synchronizing the Host and the Engine").
   bool spm_dead = false;

@@ -13,20 +13,6 @@ namespace she::test {
 namespace {
 
 struct EngineLab : EngineProcedureLab {
-  ExecResult run_on(const std::string& host, const std::string& command) {
-    const lab::FleetHost& h = fleet.host(host);
-    SshTarget t;
-    t.name = host;
-    t.address = h.address;
-    t.port = h.port;
-    t.user = fleet.user();
-    t.key_file = fleet.client_key().string();
-    t.known_hosts = fleet.known_hosts().string();
-    t.connect_timeout = std::chrono::milliseconds(5000);
-    SshSession s(t);
-    return s.exec(command);
-  }
-
   void write_on(const std::string& host, const std::string& path, const std::string& text) {
     const fs::path p = fleet.host(host).in_sandbox(path);
     fs::create_directories(p.parent_path());

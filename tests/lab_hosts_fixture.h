@@ -8,6 +8,21 @@
 
 namespace she::test {
 
+/// How a test logs in to a lab host over real SSH: the fleet's client key,
+/// its known_hosts (the host key checked), its user.
+inline SshTarget fleet_target(const lab::HostFleet& fleet, const std::string& name) {
+  const lab::FleetHost& h = fleet.host(name);
+  SshTarget t;
+  t.name = name;
+  t.address = h.address;
+  t.port = h.port;
+  t.user = fleet.user();
+  t.key_file = fleet.client_key().string();
+  t.known_hosts = fleet.known_hosts().string();
+  t.connect_timeout = std::chrono::milliseconds(5000);
+  return t;
+}
+
 struct LabHosts {
   LabEngine engine;
   lab::HostFleet fleet;
@@ -22,18 +37,7 @@ struct LabHosts {
                 "https://127.0.0.1:" + std::to_string(engine.port), engine.pki.files.ca_file);
   }
 
-  SshTarget target(const std::string& name) const {
-    const lab::FleetHost& h = fleet.host(name);
-    SshTarget t;
-    t.name = name;
-    t.address = h.address;
-    t.port = h.port;
-    t.user = fleet.user();
-    t.key_file = fleet.client_key().string();
-    t.known_hosts = fleet.known_hosts().string();
-    t.connect_timeout = std::chrono::milliseconds(5000);
-    return t;
-  }
+  SshTarget target(const std::string& name) const { return fleet_target(fleet, name); }
 
   std::string agent_log(const std::string& name) const { return read_file(fleet.host(name).agent_log); }
 };

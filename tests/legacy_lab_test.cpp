@@ -40,20 +40,6 @@ struct LegacyLab : ProcedureLab {
 
   std::string backup;
 
-  ExecResult run_on(const std::string& host, const std::string& command) {
-    const lab::FleetHost& h = fleet.host(host);
-    SshTarget t;
-    t.name = host;
-    t.address = h.address;
-    t.port = h.port;
-    t.user = fleet.user();
-    t.key_file = fleet.client_key().string();
-    t.known_hosts = fleet.known_hosts().string();
-    t.connect_timeout = std::chrono::milliseconds(5000);
-    SshSession s(t);
-    return s.exec(command);
-  }
-
   void answers(const std::string& drop_key = {}, const std::string& boot = "disk") {
     std::string text = "[environment:default]\n";
     for (const std::string& line : std::vector<std::string>{"OVEHOSTED_CORE/deployProceed=bool:True", "OVEHOSTED_STORAGE/domainType=str:nfs3",

@@ -81,9 +81,7 @@ TEST_CASE("legacy procedures: she-restore-manual - PostgreSQL prepared by hand i
   if (lab::postgres_bin_dir().empty()) return;
   LegacyProcedureLab lab;
   const fs::path pw = lab.secret_file("db-pass", "Manual-Db-Pass-8");
-  const fs::path dwh = lab.secret_file("dwh-pass", "Manual-Dwh-Pass-4");
-  auto r = lab.run("she-restore-manual", lab.params("  db_locale: C.UTF-8\n  db_password: file:" + pw.string() +
-                                                    "\n  dwh_db_password: file:" + dwh.string() + "\n"));
+  auto r = lab.run("she-restore-manual", lab.params("  db_locale: C.UTF-8\n  db_password: file:" + pw.string() + "\n"));
   REQUIRE_MESSAGE(r.exit_code == 0, r.output);
   lab.check_legacy_restored();
   CHECK(lab.agent_commands("engine", "--change-db-credentials") == 1);

@@ -15,6 +15,7 @@
 #include "lab/scenario.h"
 #include "lab/staged_disaster.h"
 #include "tests/lab_fixture.h"
+#include "tests/lab_hosts_fixture.h"
 #include "tests/test_support.h"
 
 namespace she::test {
@@ -57,6 +58,12 @@ struct ProcedureLab {
     write_file(plan, "plan: " + procedure + "\nuses: " + (uses.empty() ? procedure : uses) +
                                "\nenvironment: " + environment.string() + "\n" + (params.empty() ? "" : "with:\n" + params));
     return plan;
+  }
+
+  /// One command on a lab host over real SSH, as a person at a shell would.
+  ExecResult run_on(const std::string& host, const std::string& command) {
+    SshSession s(fleet_target(fleet, host));
+    return s.exec(command);
   }
 
   /// Where she-backup's freshness file (metrics.textfile) goes in tests.

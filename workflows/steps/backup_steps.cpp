@@ -366,8 +366,13 @@ class DeployRestore : public HostStep {
       }
       exec_ok(ctx, ssh, {"mkdir", "-p", "--", "/var/log/she-restore"}, Effect::Writes);
       exec_ok(ctx, ssh, {"rm", "-f", "--", kDeployLog}, Effect::Writes);
+      // From here on the engine is the one restored from the backup: a dry
+      // run answers its reads from the prediction this write carries.
       exec_ok(ctx, ssh, deploy_unit_argv(hosted_engine_deploy_restore_argv(ctx.text("backup_file"), answers_path)),
-              Effect::Writes, false, {}, restored_engine_expectation(ctx));
+              Effect::Writes, false, {},
+              ctx.has("backup_manifest")
+                  ? engine_api::restored_engine_expectation(ctx.params()["backup_manifest"], ctx.text("host"))
+                  : std::map<std::string, std::string>{});
     } catch (...) {
       remove_secret_files(ctx, ssh, {answers_path});
       throw;
@@ -424,15 +429,6 @@ class DeployRestore : public HostStep {
   }
 
  private:
-  /// From here on the engine is the one restored from the backup: a dry run
-  /// answers its reads from this prediction (engine_api/restored_engine.h).
-  static std::map<std::string, std::string> restored_engine_expectation(const StepContext& ctx) {
-    if (!ctx.has("backup_manifest")) return {};
-    auto restored = engine_api::predict_restored_engine(ctx.params()["backup_manifest"], ctx.text("host"));
-    if (!restored) return {};
-    return {{engine_api::kRestoredEngineKey, restored->to_text()}};
-  }
-
   /// The answers that are not secrets: the same in a dry run and a run.
   static DeployAnswers plain_answers(const StepContext& ctx) {
     DeployAnswers a;

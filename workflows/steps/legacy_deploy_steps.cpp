@@ -259,7 +259,14 @@ class LegacyDeploy : public HostStep {
       upload_secret(ctx, ssh, answers, legacy_answer_file(a));
       exec_ok(ctx, ssh, {"mkdir", "-p", "--", "/var/log/she-restore"}, Effect::Writes);
       exec_ok(ctx, ssh, {"rm", "-f", "--", kLegacyTranscript}, Effect::Writes);
-      exec_ok(ctx, ssh, legacy_deploy_start_argv(answers), Effect::Writes, false, {}, restored_engine_expectation(ctx));
+      // The engine the plan restores inside the new VM is the backup's, the
+      // stale record of this host kept (the legacy deploy filters nothing):
+      // a dry run answers its reads from this prediction.
+      exec_ok(ctx, ssh, legacy_deploy_start_argv(answers), Effect::Writes, false, {},
+              ctx.has("backup_manifest")
+                  ? engine_api::restored_engine_expectation(ctx.params()["backup_manifest"], ctx.text("host_name"),
+                                                            engine_api::DeployHostRecord::Kept)
+                  : std::map<std::string, std::string>{});
     } catch (...) {
       remove_secret_files(ctx, ssh, {answers});
       throw;
@@ -324,16 +331,6 @@ class LegacyDeploy : public HostStep {
     return a;
   }
 
-  /// The engine the plan restores inside the new VM is the backup's, the
-  /// stale record of this host kept (the legacy deploy filters nothing):
-  /// a dry run answers its reads from this prediction.
-  static std::map<std::string, std::string> restored_engine_expectation(const StepContext& ctx) {
-    if (!ctx.has("backup_manifest")) return {};
-    auto restored = engine_api::predict_restored_engine(ctx.params()["backup_manifest"], ctx.text("host_name"),
-                                                        engine_api::DeployHostRecord::Kept);
-    if (!restored) return {};
-    return {{engine_api::kRestoredEngineKey, restored->to_text()}};
-  }
 };
 
 class LegacyContinue : public HostStep {
