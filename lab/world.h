@@ -415,6 +415,10 @@ class World {
   /// The cluster a deploying host joins, or null with the engine's refusal
   /// (a host of that name, address or hardware id is there already).
   const Cluster* deploy_cluster_locked(const DeployHost& deploy, OpResult* refusal) const;
+  /// The record a deploy's host gets in `cluster` (ids new, hardware id kept).
+  Host deploy_host_record_locked(const DeployHost& deploy, const Cluster& cluster);
+  /// The hosted-engine VM, created when there is none yet.
+  Vm& engine_vm_locked();
   DataCenter* data_center_of_locked(const Host& h);
   int vm_count_locked(const std::string& host_id) const;
   Host copy_host_locked(const Host& h) const;

@@ -403,18 +403,35 @@ const Cluster* World::deploy_cluster_locked(const DeployHost& deploy, OpResult* 
   return cluster;
 }
 
+Host World::deploy_host_record_locked(const DeployHost& deploy, const Cluster& cluster) {
+  Host h;
+  h.id = new_id_locked("host", deploy.name);
+  h.name = deploy.name;
+  h.address = deploy.address;
+  h.hardware_id = deploy.hardware_id.empty() ? new_id_locked("hardware", deploy.address) : deploy.hardware_id;
+  h.cluster_id = cluster.id;
+  return h;
+}
+
+Vm& World::engine_vm_locked() {
+  for (auto& v : s_.vms)
+    if (v.is_hosted_engine()) return v;
+  // A deploy creates it on the new storage.
+  Vm v;
+  v.id = new_id_locked("vm", "HostedEngine");
+  v.name = "HostedEngine";
+  v.origin = "managed_hosted_engine";
+  s_.vms.push_back(v);
+  return s_.vms.back();
+}
+
 OpResult World::he_deploy_add_host(const DeployHost& deploy, const OpContext& ctx) {
   Lock l(mutex_);
   OpResult refusal;
   const Cluster* cluster = deploy_cluster_locked(deploy, &refusal);
   if (!cluster) return refusal;
 
-  Host h;
-  h.id = new_id_locked("host", deploy.name);
-  h.name = deploy.name;
-  h.address = deploy.address;
-  h.hardware_id = deploy.hardware_id.empty() ? new_id_locked("hardware", deploy.address) : deploy.hardware_id;
-  h.cluster_id = cluster->id;
+  Host h = deploy_host_record_locked(deploy, *cluster);
   h.status = HostStatus::Up;
   HostedEngine he;
   he.host_id = next_he_host_id_locked();
@@ -426,17 +443,7 @@ OpResult World::he_deploy_add_host(const DeployHost& deploy, const OpContext& ct
   machine_ids_[lower(h.address)] = h.hardware_id;
   event_locked(audit::kUserAddVds, audit::describe(audit::kUserAddVds, h.name, ctx.user), h.id, {}, ctx.correlation_id);
   // The new engine VM, created on the new storage and started here.
-  Vm* engine_vm = nullptr;
-  for (auto& v : s_.vms)
-    if (v.is_hosted_engine()) engine_vm = &v;
-  if (!engine_vm) {
-    Vm v;
-    v.id = new_id_locked("vm", "HostedEngine");
-    v.name = "HostedEngine";
-    v.origin = "managed_hosted_engine";
-    s_.vms.push_back(v);
-    engine_vm = &s_.vms.back();
-  }
+  Vm* engine_vm = &engine_vm_locked();
   engine_vm->host_id = h.id;
   engine_vm->cluster_id = h.cluster_id;
   engine_vm->status = VmStatus::Up;
@@ -466,12 +473,7 @@ OpResult World::he_legacy_add_host(const DeployHost& deploy, const OpContext& ct
     if (h.spm == SpmStatus::Spm && hc && hc->data_center_id == cluster->data_center_id)
       spm_dead = h.status == HostStatus::NonResponsive;
   }
-  Host h;
-  h.id = new_id_locked("host", deploy.name);
-  h.name = deploy.name;
-  h.address = deploy.address;
-  h.hardware_id = deploy.hardware_id.empty() ? new_id_locked("hardware", deploy.address) : deploy.hardware_id;
-  h.cluster_id = cluster->id;
+  Host h = deploy_host_record_locked(deploy, *cluster);
   h.status = spm_dead ? HostStatus::NonOperational : HostStatus::Up;
   if (spm_dead) h.status_detail = "storage_domain_unreachable";
   s_.hosts.push_back(h);
@@ -489,9 +491,6 @@ OpResult World::he_legacy_engine_vm(const std::string& power, const std::string&
   const bool on = power != "off";
   if (machines_) machines_->power_engine_vm(on);
   if (power == "created") return {};
-  Vm* engine_vm = nullptr;
-  for (auto& v : s_.vms)
-    if (v.is_hosted_engine()) engine_vm = &v;
   if (!on) {
     // The engine's database is inside the VM: its records stay as they were.
     s_.engine.running = false;
@@ -512,14 +511,7 @@ OpResult World::he_legacy_engine_vm(const std::string& power, const std::string&
   host->hosted_engine->score = kFullScore;
   he_stale_.erase(host->hosted_engine->host_id);
   he_cleaned_.erase(host->hosted_engine->host_id);
-  if (!engine_vm) {
-    Vm v;
-    v.id = new_id_locked("vm", "HostedEngine");
-    v.name = "HostedEngine";
-    v.origin = "managed_hosted_engine";
-    s_.vms.push_back(v);
-    engine_vm = &s_.vms.back();
-  }
+  Vm* engine_vm = &engine_vm_locked();
   engine_vm->host_id = host->id;
   engine_vm->cluster_id = host->cluster_id;
   engine_vm->status = VmStatus::Up;
