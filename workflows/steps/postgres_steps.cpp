@@ -5,6 +5,7 @@
 // probed first and safe to repeat, except engine-cleanup, which empties the
 // engine's database and runs once.
 #include <cctype>
+#include <algorithm>
 #include <fmt/format.h>
 
 #include "hosts/engine_backup_command.h"
@@ -74,13 +75,24 @@ class PostgresInit : public PostgresStep {
 
  private:
   // Offline (a rehearsed read), neither is known: the writes are shown.
+  // Only the commands' own answers count: test's 1, systemctl is-active's
+  // 3 (inactive) or 4 (no such unit) say "not yet"; any other failure (an
+  // ssh-level 255) says nothing, and the step stops rather than act on it.
   static bool initialised(const StepContext& ctx, SshSession& ssh) {
-    ExecResult r = exec(ctx, ssh, {"test", "-f", std::string(kPostgresDataDir) + "/PG_VERSION"}, Effect::Reads);
-    return !r.rehearsed && r.exit_status == 0;
+    return answered_yes(ctx, ssh, {"test", "-f", std::string(kPostgresDataDir) + "/PG_VERSION"}, {1});
   }
   static bool running(const StepContext& ctx, SshSession& ssh) {
-    ExecResult r = exec(ctx, ssh, {"systemctl", "is-active", "--quiet", "postgresql"}, Effect::Reads);
-    return !r.rehearsed && r.exit_status == 0;
+    return answered_yes(ctx, ssh, {"systemctl", "is-active", "--quiet", "postgresql"}, {3, 4});
+  }
+  static bool answered_yes(const StepContext& ctx, SshSession& ssh, const std::vector<std::string>& argv,
+                           std::initializer_list<int> no) {
+    ExecResult r = exec(ctx, ssh, argv, Effect::Reads);
+    if (r.rehearsed) return false;
+    if (r.exit_status == 0) return true;
+    if (std::find(no.begin(), no.end(), r.exit_status) != no.end()) return false;
+    throw StepError("command", fmt::format("{}: could not tell with `{}` (exit {}): {}", ssh.target().name,
+                                           shell_join(argv), r.exit_status,
+                                           (r.stderr_tail.empty() ? r.stdout_tail : r.stderr_tail).substr(0, 300)));
   }
 };
 
