@@ -128,7 +128,10 @@ runs)
   # she-lab from the unpacked root runs its hosts' sshd with the unpacked
   # agent (LIBEXECDIR/she-restore), not the one this build made.
   lab_dir="$scratch/lab"
-  run "$root/usr/bin/she-lab" serve "$root/usr/share/she-restore/examples/lab/three-hosts.yaml" --dir "$lab_dir" \
+  # Not through run(): a function in the background is a subshell, and
+  # killing it would leave she-lab (and its hosts' sshd) running.
+  env -i PATH=/usr/bin:/bin HOME="$scratch/home" LANG=C.UTF-8 \
+    "$root/usr/bin/she-lab" serve "$root/usr/share/she-restore/examples/lab/three-hosts.yaml" --dir "$lab_dir" \
     >"$scratch/she-lab.out" 2>&1 &
   lab_pid=$!
   for _ in $(seq 600); do
