@@ -80,13 +80,7 @@ TEST_CASE("engine restore crash campaign: engine-restore-fresh killed after ever
     auto r = t.run();
     REQUIRE_MESSAGE(r.exit_code == 0, r.output);
     expected = t.final_state();
-    std::vector<Value> records;
-    std::string warning, err;
-    REQUIRE(Journal::read(t.journal().string(), &records, &warning, &err));
-    std::vector<std::string> steps;
-    for (auto& rec : records) steps.push_back(rec.is_object() ? rec.value("step", "") : "");
-    for (size_t i = 0; i + 1 < steps.size(); ++i)
-      if (!steps[i].empty() && steps[i + 1] != steps[i]) boundaries.push_back(static_cast<int>(i) + 1);
+    boundaries = test::step_boundaries(t.journal());
   }
   CHECK(expected == "host_1,host_2\nup");
   REQUIRE(boundaries.size() >= 8);

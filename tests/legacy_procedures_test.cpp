@@ -142,13 +142,7 @@ TEST_CASE("legacy crash campaign: she-restore-legacy killed after every step - r
     fs::path journal;
     for (auto& e : fs::directory_iterator(lab.dir.path() / "state" / "she-restore-legacy"))
       if (e.is_directory()) journal = e.path() / "journal";
-    std::vector<Value> records;
-    std::string warning, err;
-    REQUIRE(Journal::read(journal.string(), &records, &warning, &err));
-    std::vector<std::string> steps;
-    for (auto& rec : records) steps.push_back(rec.is_object() ? rec.value("step", "") : "");
-    for (size_t i = 0; i + 1 < steps.size(); ++i)
-      if (!steps[i].empty() && steps[i + 1] != steps[i]) boundaries.push_back(static_cast<int>(i) + 1);
+    boundaries = step_boundaries(journal);
   }
   REQUIRE(boundaries.size() >= 20);
   for (int k : boundaries) {

@@ -14,6 +14,7 @@
 #include "lab/lab_environment.h"
 #include "lab/scenario.h"
 #include "lab/staged_disaster.h"
+#include "orchestrator/journal.h"
 #include "tests/lab_fixture.h"
 #include "tests/lab_hosts_fixture.h"
 #include "tests/test_support.h"
@@ -21,6 +22,20 @@
 namespace she::test {
 
 namespace fs = std::filesystem;
+
+/// The journal record counts after which a run moved on to another step:
+/// where a crash campaign kills it (SHE_RESTORE_TEST_KILL_AFTER_RECORDS).
+inline std::vector<int> step_boundaries(const fs::path& journal) {
+  std::vector<Value> records;
+  std::string warning, err;
+  REQUIRE_MESSAGE(Journal::read(journal.string(), &records, &warning, &err), err);
+  std::vector<std::string> steps;
+  for (auto& rec : records) steps.push_back(rec.is_object() ? rec.value("step", "") : "");
+  std::vector<int> boundaries;
+  for (size_t i = 0; i + 1 < steps.size(); ++i)
+    if (!steps[i].empty() && steps[i + 1] != steps[i]) boundaries.push_back(static_cast<int>(i) + 1);
+  return boundaries;
+}
 
 /// A scenario's engine and hosts (every host a real sshd on loopback), the
 /// environment for them, and the lab's host-deploy wired to the fleet.

@@ -159,13 +159,7 @@ struct Campaign {
     REQUIRE_MESSAGE(r.exit_code == 0, r.output);
     expected_world = world_summary(t.lab.engine.world);
     expected_calls = destructive_calls(t.lab, t.requests_before);
-    std::vector<Value> records;
-    std::string warning, err;
-    REQUIRE(Journal::read(t.journal().string(), &records, &warning, &err));
-    std::vector<std::string> steps;
-    for (auto& rec : records) steps.push_back(rec.is_object() ? rec.value("step", "") : "");
-    for (size_t i = 0; i + 1 < steps.size(); ++i)
-      if (!steps[i].empty() && steps[i + 1] != steps[i]) boundaries.push_back(static_cast<int>(i) + 1);
+    boundaries = test::step_boundaries(t.journal());
     CHECK(expected_world.find("HostedEngine up on hosted_engine_1") != std::string::npos);
     CHECK(expected_calls["deploy on hosted_engine_1"] == 1);
     MESSAGE("uninterrupted: " << baseline_ms << " ms, " << boundaries.size() << " step boundaries; calls: "
