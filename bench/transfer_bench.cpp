@@ -230,7 +230,7 @@ int main(int argc, char** argv) {
                  what, size / o.seconds, o.seconds, o.rss_mib, size / s.seconds, s.seconds, s.seconds / o.seconds);
     };
     fmt::print("transfer of {} MiB on {} (same sshd, files in {}; scp negotiates {}; she-restore: libssh2, "
-               "SHA-256 end to end, far-side sha256sum, .part + rename; {} ranges: each on connections of its own):\n",
+               "SHA-256 end to end, far-side openssl dgst, .part + rename; {} ranges: each on connections of its own):\n",
                mib, address, dir.parent_path().string(), cipher.empty() ? "?" : cipher, streams);
     const std::string ranged = fmt::format(", {} streams", streams);
     row("up, 1 stream", one.up, scp_up);

@@ -74,7 +74,12 @@ TransferResult copy_file(const TransferEnd& from, const TransferEnd& to, const T
 Operation transfer_operation(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts,
                              long long size = -1);
 
-/// SHA-256 of a file on a host, with `sha256sum`.
+/// The command a host runs for the SHA-256 of `path` (of its standard input
+/// when empty): OpenSSL's where the host has it, sha256sum where not. Its
+/// output's first word is the digest.
+std::vector<std::string> host_sha256_command(const std::string& path);
+
+/// SHA-256 of a file on a host (host_sha256_command).
 std::string remote_sha256(SshSession& s, const std::string& path);
 /// Size of a file on a host, with `stat`.
 long long remote_size(SshSession& s, const std::string& path);

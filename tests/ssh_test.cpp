@@ -14,11 +14,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/digest.h"
 #include "base/interrupted.h"
 #include "hosts/backup_archive.h"
 #include "hosts/file_transfer.h"
 #include "hosts/shell_quote.h"
 #include "tests/lab_hosts_fixture.h"
+#include "tests/test_support.h"
 
 using namespace she;
 using she::test::LabHosts;
@@ -630,11 +632,11 @@ TEST_CASE("transfer: a far side whose checksum disagrees fails the copy and leav
   fs::path src = lab.engine.dir.path() / "src.bin";
   make_file(src, 3 << 20);
   const lab::FleetHost& host = lab.fleet.host("backup_storage");
-  // The far side's sha256sum answers, but with no checksum of what it holds.
-  // Up, it ends the pipeline `tee | sha256sum` at once, so tee dies of
+  // The far side's hasher (OpenSSL's, as a lab host has it) answers, but
+  // with no checksum of what it holds. Up, it ends the pipeline `tee | openssl dgst` at once, so tee dies of
   // SIGPIPE and which check catches it first (the bytes that arrived, or
   // the checksum) depends on how much the channel took; either must fail.
-  lab.fleet.set_faults("backup_storage", R"({"fail": [{"match": "sha256sum", "exit": 0, "times": 1}]})");
+  lab.fleet.set_faults("backup_storage", R"({"fail": [{"match": "openssl dgst", "exit": 0, "times": 1}]})");
   CHECK_THROWS_AS(copy_file({nullptr, src.string()}, {&backup, "/srv/backups/c.bin"}, {}), std::runtime_error);
   CHECK(!fs::exists(host.in_sandbox("/srv/backups/c.bin")));
   CHECK(!fs::exists(host.in_sandbox("/srv/backups/c.bin.part")));
@@ -642,7 +644,7 @@ TEST_CASE("transfer: a far side whose checksum disagrees fails the copy and leav
   fs::create_directories(host.in_sandbox("/srv/backups"));
   make_file(host.in_sandbox("/srv/backups/held.bin"), 3 << 20);
   fs::path local = lab.engine.dir.path() / "held.bin";
-  lab.fleet.set_faults("backup_storage", R"({"fail": [{"match": "sha256sum", "exit": 0, "times": 1}]})");
+  lab.fleet.set_faults("backup_storage", R"({"fail": [{"match": "openssl dgst", "exit": 0, "times": 1}]})");
   CHECK_THROWS_WITH_AS(copy_file({&backup, "/srv/backups/held.bin"}, {nullptr, local.string()}, {}),
                        doctest::Contains("checksum mismatch copying backup_storage:"), std::runtime_error);
   CHECK(!fs::exists(local));
@@ -702,4 +704,36 @@ TEST_CASE("transfer: an interrupted copy stops and leaves no half file under the
   CHECK_THROWS_AS(copy_file({&backup, "/srv/backups/d.bin"}, {nullptr, local.string()}, o), Interrupted);
   CHECK(!fs::exists(local));
   CHECK(!fs::exists(local.string() + ".part"));
+}
+
+TEST_CASE("transfer: a host hashes with OpenSSL where it has it and with sha256sum where not - the same digest") {
+  // The command runs under a real sh here: once with the machine's PATH
+  // (OpenSSL's command line is there), once with a PATH holding sha256sum
+  // and sh but no openssl, as on a minimal host.
+  she::test::TempDir dir;
+  const fs::path file = dir.path() / "-data";  // a name that reads like an option
+  make_file(file, 1 << 20);
+  const fs::path bin = dir.path() / "bin";
+  fs::create_directories(bin);
+  fs::create_symlink(fs::path("/usr/bin/sha256sum"), bin / "sha256sum");
+  fs::create_symlink(fs::path("/bin/sh"), bin / "sh");
+  auto digest = [&](const std::string& path_env, const std::string& name) {
+    std::string cmd = "cd " + shell_quote(dir.path().string()) + " && PATH=" + shell_quote(path_env) + " " +
+                      shell_join(host_sha256_command(name)) + " 2>&1";
+    FILE* p = ::popen(cmd.c_str(), "r");
+    REQUIRE(p != nullptr);
+    std::string out;
+    char buf[256];
+    while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+    CHECK(::pclose(p) == 0);
+    return out;
+  };
+  std::string with_openssl = digest("/usr/bin:/bin", file.filename().string());
+  std::string without = digest(bin.string(), file.filename().string());
+  CHECK_MESSAGE(with_openssl.find(" *./-data") != std::string::npos, with_openssl);  // openssl dgst -r's form
+  CHECK_MESSAGE(without.find("  ./-data") != std::string::npos, without);             // sha256sum's
+  CHECK(with_openssl.substr(0, 64) == without.substr(0, 64));
+  std::ifstream in(file, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  CHECK(with_openssl.substr(0, 64) == sha256_hex(bytes));
 }

@@ -337,10 +337,10 @@ int cmd_cat(Agent& a, const Args& argv) {
   return rc;
 }
 
-int cmd_sha256sum(Agent& a, const Args& argv) {
-  std::string flags;
-  Args files;
-  if (!split_options("sha256sum", argv, "b", &flags, &files)) return 1;
+/// The SHA-256 of each of `files` ("-": standard input), each line written
+/// by `line(hex, name)`; `tool` names the command in its errors.
+int sha256_lines(Agent& a, const std::string& tool, Args files,
+                 const std::function<std::string(const std::string&, const std::string&)>& line) {
   // No operand, or "-": standard input (the end of the transfer's pipeline).
   if (files.empty()) files.push_back("-");
   int rc = 0;
@@ -348,13 +348,13 @@ int cmd_sha256sum(Agent& a, const Args& argv) {
   for (const auto& f : files) {
     const fs::path p = f == "-" ? fs::path() : a.map(f);
     if (f != "-" && fs::is_directory(p)) {
-      err(fmt::format("sha256sum: {}: Is a directory\n", f));
+      err(fmt::format("{}: {}: Is a directory\n", tool, f));
       rc = 1;
       continue;
     }
     const int fd = f == "-" ? 0 : ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-      err(fmt::format("sha256sum: {}: {}\n", f, std::strerror(errno)));
+      err(fmt::format("{}: {}: {}\n", tool, f, std::strerror(errno)));
       rc = 1;
       continue;
     }
@@ -369,9 +369,30 @@ int cmd_sha256sum(Agent& a, const Args& argv) {
     EVP_MD_CTX_free(ctx);
     std::string hex;
     for (unsigned i = 0; i < len; ++i) hex += fmt::format("{:02x}", md[i]);
-    out(hex + "  " + f + "\n");
+    out(line(hex, f));
   }
   return rc;
+}
+
+int cmd_sha256sum(Agent& a, const Args& argv) {
+  std::string flags;
+  Args files;
+  if (!split_options("sha256sum", argv, "b", &flags, &files)) return 1;
+  return sha256_lines(a, "sha256sum", files, [](const std::string& hex, const std::string& f) {
+    return hex + "  " + f + "\n";
+  });
+}
+
+/// `openssl dgst -sha256 -r [FILE...]`, the one use the transfers make of
+/// OpenSSL's command line: "HEX *FILE", "HEX *stdin" without one.
+int cmd_openssl(Agent& a, const Args& argv) {
+  if (argv.size() < 4 || argv[1] != "dgst" || argv[2] != "-sha256" || argv[3] != "-r") {
+    err("she-lab-agent: openssl: the lab knows only `openssl dgst -sha256 -r [FILE...]`\n");
+    return 1;
+  }
+  return sha256_lines(a, "openssl", Args(argv.begin() + 4, argv.end()), [](const std::string& hex, const std::string& f) {
+    return hex + " *" + (f == "-" ? "stdin" : f) + "\n";
+  });
 }
 
 int cmd_tee(Agent& a, const Args& argv) {
@@ -695,6 +716,7 @@ int file_command(Agent& a, const Args& argv, bool* handled) {
   if (n == "install") return cmd_install(a, argv);
   if (n == "cat") return cmd_cat(a, argv);
   if (n == "sha256sum") return cmd_sha256sum(a, argv);
+  if (n == "openssl") return cmd_openssl(a, argv);
   if (n == "stat") return cmd_stat(a, argv);
   if (n == "find") return cmd_find(a, argv);
   if (n == "dd") return cmd_dd(a, argv);

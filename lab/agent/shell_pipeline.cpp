@@ -1,9 +1,12 @@
-// `sh -c SCRIPT`: the one shell form the lab hosts take, a pipeline of
-// simple commands (`tee -- FILE | sha256sum`, the transfer's write).
+// `sh -c SCRIPT [NAME ARG...]`: the one shell form the lab hosts take, a
+// pipeline of simple commands (`tee -- FILE | sha256sum`, the transfer's
+// write), where a command may also be the transfers' choice of a tool,
+// `if command -v TOOL >/dev/null 2>&1; then exec A "$@"; else exec B "$@"; fi`.
 #include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <fmt/format.h>
+#include <regex>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <wordexp.h>
@@ -40,6 +43,24 @@ std::vector<std::string> pipeline_stages(const std::string& script) {
   return stages;
 }
 
+constexpr const char* kArgsWord = "__she_lab_positional_args__";
+
+/// A stage that is the tool choice becomes the branch it takes, its "$@" a
+/// word that stands for the script's arguments. The lab's hosts stand for EL
+/// hosts, which have OpenSSL's command line (vdsm and the engine's PKI
+/// scripts use it); a choice on any other tool is false.
+bool resolve_tool_choice(std::string* stage) {
+  static const std::regex choice(
+      R"(\s*if command -v ([A-Za-z0-9_.-]+) >/dev/null 2>&1; then exec ([^;]+); else exec ([^;]+); fi\s*)");
+  std::smatch m;
+  if (!std::regex_match(*stage, m, choice)) return true;
+  if (m[1] != "openssl") return false;
+  std::string branch = m[2];
+  for (size_t at; (at = branch.find("\"$@\"")) != std::string::npos;) branch.replace(at, 4, kArgsWord);
+  *stage = branch;
+  return true;
+}
+
 }  // namespace
 
 int shell(Agent& a, const Args& argv) {
@@ -53,7 +74,12 @@ int shell(Agent& a, const Args& argv) {
     return 2;
   }
   std::vector<Args> commands;
-  for (const auto& stage : stages) {
+  const Args positional(argv.begin() + std::min<size_t>(argv.size(), 4), argv.end());
+  for (std::string stage : stages) {
+    if (!resolve_tool_choice(&stage)) {
+      err(fmt::format("she-lab-agent: sh: the lab answers `command -v` only for openssl, not: {}\n", stage));
+      return 2;
+    }
     wordexp_t we{};
     const int wrc = ::wordexp(stage.c_str(), &we, WRDE_NOCMD);
     if (wrc != 0) {
@@ -61,7 +87,12 @@ int shell(Agent& a, const Args& argv) {
       if (wrc == WRDE_SYNTAX || wrc == WRDE_BADCHAR || wrc == WRDE_CMDSUB) ::wordfree(&we);
       return 2;
     }
-    commands.emplace_back(we.we_wordv, we.we_wordv + we.we_wordc);
+    Args words;
+    for (size_t i = 0; i < we.we_wordc; ++i) {
+      if (we.we_wordv[i] == std::string(kArgsWord)) words.insert(words.end(), positional.begin(), positional.end());
+      else words.push_back(we.we_wordv[i]);
+    }
+    commands.push_back(std::move(words));
     ::wordfree(&we);
   }
   if (commands.size() == 1) return run_command(a, commands[0]);
