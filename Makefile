@@ -32,6 +32,7 @@ demo: build
 # restore's wall time against its critical path and at concurrency 1.
 bench: build
 	$(BUILD)/she-bench-journal
+	$(BUILD)/she-bench-plan
 	$(BUILD)/she-bench-engine
 	$(BUILD)/she-bench-transfer
 	$(BUILD)/she-bench-restore

@@ -28,6 +28,16 @@ std::string Digest::hex() {
   return to_hex(out, len);
 }
 
+std::string Digest::hex_so_far() const {
+  EVP_MD_CTX* copy = EVP_MD_CTX_new();
+  EVP_MD_CTX_copy_ex(copy, ctx_);
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(copy, out, &len);
+  EVP_MD_CTX_free(copy);
+  return to_hex(out, len);
+}
+
 const EVP_MD* Digest::md5() { return EVP_md5(); }
 
 std::string sha256_hex(std::string_view data) {

@@ -22,6 +22,8 @@ class Digest {
   void update(const void* data, size_t n);
   /// Lowercase hex of the digest; the object is spent afterwards.
   std::string hex();
+  /// Lowercase hex of the digest of what went in so far; more may follow.
+  std::string hex_so_far() const;
 
   static const EVP_MD* md5();
 

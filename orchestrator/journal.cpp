@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <filesystem>
 #include <fmt/format.h>
 #include <mutex>
 #include <string_view>
@@ -14,10 +15,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/digest.h"
 #include "base/durable_file.h"
 
 namespace she {
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -84,7 +88,9 @@ void parse_all_lines(std::string_view data, size_t begin, size_t end, std::vecto
   for (auto& w : workers) w.join();
 }
 
-bool parse(const std::string& data, const std::string& path, Parsed* out, std::string* err) {
+/// The records of `data` from byte `from` (after the header; a record
+/// boundary), checked; false with `err` when it is no journal of ours.
+bool parse(const std::string& data, const std::string& path, size_t from, Parsed* out, std::string* err) {
   const std::string head = Journal::header();
   if (data.size() < head.size()) {
     // A file cut inside its own header holds no record yet.
@@ -110,10 +116,11 @@ bool parse(const std::string& data, const std::string& path, Parsed* out, std::s
   // Whole lines end at the last newline; anything after it is a record a
   // crash cut short.
   size_t last_nl = data.rfind('\n');
-  size_t lines_end = last_nl == std::string::npos || last_nl < head.size() ? head.size() : last_nl + 1;
+  from = std::max(from, head.size());
+  size_t lines_end = last_nl == std::string::npos || last_nl < from ? from : last_nl + 1;
   std::vector<Stretch> stretches;
-  if (lines_end > head.size()) parse_all_lines(data, head.size(), lines_end, &stretches);
-  out->valid_end = head.size();
+  if (lines_end > from) parse_all_lines(data, from, lines_end, &stretches);
+  out->valid_end = from;
   size_t total = 0;
   for (auto& st : stretches) total += st.records.size();
   out->records.reserve(total);
@@ -134,7 +141,8 @@ bool parse(const std::string& data, const std::string& path, Parsed* out, std::s
   return true;
 }
 
-std::string describe_loss(const std::string& path, const Parsed& p, size_t size) {
+/// What was lost; `kept` counts the records the state holds.
+std::string describe_loss(const std::string& path, const Parsed& p, size_t size, long kept) {
   std::string out;
   if (!p.skipped.empty()) {
     std::string where;
@@ -144,7 +152,7 @@ std::string describe_loss(const std::string& path, const Parsed& p, size_t size)
   }
   if (!p.problem.empty())
     out += fmt::format("{}journal {}: found {}; kept {} record{} and dropped the last {} byte{}", out.empty() ? "" : "; ",
-                       path, p.problem, p.records.size(), p.records.size() == 1 ? "" : "s", size - p.valid_end,
+                       path, p.problem, kept, kept == 1 ? "" : "s", size - p.valid_end,
                        size - p.valid_end == 1 ? "" : "s");
   return out;
 }
@@ -162,15 +170,80 @@ bool write_all(int fd, const std::string& s) {
   return true;
 }
 
+/// The run state of a journal's text: the checkpoint's plus the records
+/// after it when the checkpoint names a prefix of `data`, else every
+/// record replayed. `p` holds the records parsed and what was found damaged.
+struct Loaded {
+  RunState state;
+  Parsed p;
+  bool from_checkpoint = false;
+  std::unique_ptr<Digest> prefix;  // of the bytes the checkpoint names, to go on from
+  size_t prefix_bytes = 0;
+};
+
+constexpr int kCheckpointVersion = 1;
+
+/// The state a checkpoint holds, if it is one of this journal's prefix,
+/// and the digest of that prefix.
+bool checkpoint_of(const std::string& data, const std::string& cp_path, Loaded* out) {
+  std::string text, ignored;
+  if (::access(cp_path.c_str(), F_OK) != 0 || !read_whole_file(cp_path, &text, &ignored)) return false;
+  if (text.size() < kChecksumLength + 2 || text.back() != '\n' || text[kChecksumLength] != ' ') return false;
+  std::string_view json(text.data() + kChecksumLength + 1, text.size() - kChecksumLength - 2);
+  if (checksum(json) != std::string_view(text.data(), kChecksumLength)) return false;
+  Value v = Value::parse(json.begin(), json.end(), nullptr, false);
+  if (!v.is_object() || v.value("v", 0) != kCheckpointVersion) return false;
+  size_t n = v.value("journal_bytes", size_t{0});
+  if (n < std::string_view(Journal::header()).size() || n > data.size() || data[n - 1] != '\n') return false;
+  auto prefix = std::make_unique<Digest>();
+  prefix->update(data.data(), n);
+  if (prefix->hex_so_far() != v.value("journal_sha256", "")) return false;
+  try {
+    out->state = RunState::from_value(v.at("state"));
+  } catch (const std::exception&) {
+    return false;
+  }
+  out->prefix = std::move(prefix);
+  out->prefix_bytes = n;
+  return true;
+}
+
+bool load(const std::string& data, const std::string& path, Loaded* out, std::string* err) {
+  if (checkpoint_of(data, Journal::checkpoint_path(path), out)) {
+    if (!parse(data, path, out->prefix_bytes, &out->p, err)) return false;
+    // Damage with records after it is repaired from every record: read whole.
+    if (out->p.skipped.empty()) {
+      for (const Value& r : out->p.records) out->state.apply(r);
+      out->from_checkpoint = true;
+      if (!std::getenv("SHE_RESTORE_TEST_CHECK_CHECKPOINT")) return true;
+      // Tests: the checkpoint's state and the journal's must be one.
+      Loaded whole;
+      if (!parse(data, path, 0, &whole.p, err)) return false;
+      if (RunState::replay(whole.p.records).to_value() != out->state.to_value()) {
+        *err = fmt::format("{}: the checkpoint {} disagrees with the journal", path, Journal::checkpoint_path(path));
+        return false;
+      }
+      return true;
+    }
+    *out = Loaded{};
+  }
+  if (!parse(data, path, 0, &out->p, err)) return false;
+  out->state = RunState::replay(out->p.records);
+  return true;
+}
+
 }  // namespace
 
 const char* Journal::header() { return "# she-restore journal v1\n"; }
+
+std::string Journal::checkpoint_path(const std::string& path) { return path + ".state"; }
 
 std::string journal_line(const Value& record) {
   std::string json = dump_json(record);
   return checksum(json) + " " + json + "\n";
 }
 
+Journal::Journal() = default;
 Journal::~Journal() { close(); }
 
 void Journal::close() {
@@ -187,17 +260,33 @@ bool Journal::read(const std::string& path, std::vector<Value>* records, std::st
   std::string data;
   if (!read_whole_file(path, &data, err)) return false;
   Parsed p;
-  if (!parse(data, path, &p, err)) return false;
-  if (!p.problem.empty() || !p.skipped.empty()) *warning = describe_loss(path, p, data.size());
+  if (!parse(data, path, 0, &p, err)) return false;
+  if (!p.problem.empty() || !p.skipped.empty())
+    *warning = describe_loss(path, p, data.size(), static_cast<long>(p.records.size()));
   *records = std::move(p.records);
   return true;
 }
 
-bool Journal::open(const std::string& path, std::vector<Value>* records, std::string* warning, std::string* err) {
+bool Journal::read_state(const std::string& path, RunState* state, std::string* warning, std::string* err) {
+  ++g_reads;
+  warning->clear();
+  std::string data;
+  if (!read_whole_file(path, &data, err)) return false;
+  Loaded l;
+  if (!load(data, path, &l, err)) return false;
+  if (!l.p.problem.empty() || !l.p.skipped.empty()) {
+    *warning = describe_loss(path, l.p, data.size(), l.state.records);
+    l.state.warnings.push_back(*warning);
+  }
+  *state = std::move(l.state);
+  return true;
+}
+
+bool Journal::open(const std::string& path, RunState* state, std::string* warning, std::string* err) {
   ++g_reads;
   close();
   warning->clear();
-  records->clear();
+  *state = RunState{};
   path_ = path;
   bool existed = ::access(path.c_str(), F_OK) == 0;
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -207,29 +296,34 @@ bool Journal::open(const std::string& path, std::vector<Value>* records, std::st
   }
   std::string data;
   if (!read_whole_file(path, &data, err)) return false;
-  Parsed p;
-  if (!parse(data, path, &p, err)) {
+  Loaded l;
+  if (!load(data, path, &l, err)) {
     close();
     return false;
   }
+  const Parsed& p = l.p;
+  std::string kept;  // the file's text once repaired
   if (!p.skipped.empty()) {
     // Rewrite without the damaged records: temp file, fsync, rename.
-    *warning = describe_loss(path, p, data.size());
-    std::string clean = header();
-    for (auto& r : p.records) clean += journal_line(r);
+    *warning = describe_loss(path, p, data.size(), l.state.records);
+    kept = header();
+    for (auto& r : p.records) kept += journal_line(r);
     close();
-    if (!write_file_durably(path, clean, err)) return false;
+    if (!write_file_durably(path, kept, err)) return false;
     fd_ = ::open(path.c_str(), O_RDWR | O_APPEND | O_CLOEXEC, 0600);
     if (fd_ < 0) {
       *err = fmt::format("cannot reopen journal {}: {}", path, std::strerror(errno));
       return false;
     }
   } else if (p.valid_end < data.size()) {
-    *warning = describe_loss(path, p, data.size());
+    *warning = describe_loss(path, p, data.size(), l.state.records);
     if (::ftruncate(fd_, static_cast<off_t>(p.valid_end)) != 0 || ::fsync(fd_) != 0) {
       *err = fmt::format("cannot truncate journal {}: {}", path, std::strerror(errno));
       return false;
     }
+    kept = data.substr(0, p.valid_end);
+  } else {
+    kept = std::move(data);
   }
   if (p.valid_end == 0) {
     if (!write_all(fd_, header()) || ::fsync(fd_) != 0) {
@@ -237,9 +331,33 @@ bool Journal::open(const std::string& path, std::vector<Value>* records, std::st
       return false;
     }
     if (!existed) fsync_directory_of(path);
+    kept = header();
   }
-  *records = std::move(p.records);
+  // A checkpoint a kill cut short before its rename is litter: the plan's
+  // lock makes this process the journal's only writer.
+  std::error_code ec;
+  const fs::path cp(checkpoint_path(path));
+  for (const auto& e : fs::directory_iterator(cp.parent_path().empty() ? "." : cp.parent_path(), ec))
+    if (e.path().filename().string().rfind(cp.filename().string() + ".tmp.", 0) == 0) fs::remove(e.path(), ec);
+  // The digest of the checkpoint's prefix goes on when the file kept it.
+  const bool prefix_kept = l.prefix && l.prefix_bytes <= kept.size() && p.skipped.empty() && p.valid_end != 0;
+  written_ = prefix_kept ? std::move(l.prefix) : std::make_unique<Digest>();
+  const size_t from = prefix_kept ? l.prefix_bytes : 0;
+  written_->update(kept.data() + from, kept.size() - from);
+  bytes_ = kept.size();
+  *state = std::move(l.state);
   if (const char* k = std::getenv("SHE_RESTORE_TEST_KILL_AFTER_RECORDS")) kill_after_ = std::atol(k);
+  if (const char* k = std::getenv("SHE_RESTORE_TEST_CHECKPOINT_EVERY")) checkpoint_every_ = std::max(1L, std::atol(k));
+  // What a resume would parse again: the records the checkpoint lacks.
+  since_checkpoint_ = l.from_checkpoint ? static_cast<long>(p.records.size()) : state->records;
+  // The damage stays known to every later reader of this run.
+  if (!warning->empty()) {
+    Value repaired = {{"t", rec::kJournalRepaired}, {"warning", *warning}, {"time", utc_now_ms()}};
+    if (!append(repaired, err)) return false;
+    state->apply(repaired);
+  }
+  std::string cp_err;
+  if (!checkpoint_if_due(*state, &cp_err)) *warning += (warning->empty() ? "" : "; ") + cp_err;
   return true;
 }
 
@@ -249,13 +367,42 @@ bool Journal::append(const Value& record, std::string* err) {
     *err = "journal is not open";
     return false;
   }
-  if (!write_all(fd_, journal_line(record)) || ::fdatasync(fd_) != 0) {
+  std::string line = journal_line(record);
+  if (!write_all(fd_, line) || ::fdatasync(fd_) != 0) {
     *err = fmt::format("cannot append to journal {}: {}", path_, std::strerror(errno));
     return false;
   }
+  written_->update(line.data(), line.size());
+  bytes_ += line.size();
+  ++since_checkpoint_;
   // Fault injection: die right after a record is durable, as a power cut
   // would, so tests can stop a run at every journal boundary.
   if (kill_after_ >= 0 && ++records_appended_ >= kill_after_) ::raise(SIGKILL);
+  return true;
+}
+
+bool Journal::checkpoint_if_due(const RunState& state, std::string* err) {
+  if (fd_ < 0 || since_checkpoint_ < checkpoint_every_) return true;
+  return write_checkpoint(state, err);
+}
+
+bool Journal::write_checkpoint(const RunState& state, std::string* err) {
+  std::string sha;
+  size_t bytes = 0;
+  {
+    std::lock_guard<std::mutex> lock(g_append_mutex);
+    bytes = bytes_;
+    sha = written_->hex_so_far();
+    since_checkpoint_ = 0;
+  }
+  // The same line as a record's: its checksum, the JSON.
+  std::string line = journal_line(Value{{"v", kCheckpointVersion}, {"journal_bytes", bytes}, {"journal_sha256", sha},
+                                        {"state", state.to_value()}});
+  std::string why;
+  if (!write_file_durably(checkpoint_path(path_), line, &why)) {
+    *err = fmt::format("journal {}: no checkpoint written ({}); the next resume reads every record", path_, why);
+    return false;
+  }
   return true;
 }
 

@@ -12,34 +12,56 @@
 // ninja's deps log recovers; a damaged record with intact ones after it is
 // skipped and the file rewritten without it, so no later record is lost (a
 // lost "succeeded" leaves its step "running", which resume probes). Both
-// come with a warning. Secret values never enter it: records carry secret
-// references only.
+// come with a warning, and the repair is itself a record. Secret values
+// never enter it: records carry secret references only.
+//
+// Beside it, `journal.state`, rewritten (temp file, fsync, rename) every
+// kCheckpointEvery records: the run state as of the journal's first N bytes
+// and their SHA-256. Opening hashes the journal (fast) instead of parsing
+// and replaying every record (slow): when the first N bytes still hash the
+// same, the state is the checkpoint's plus the records after it; when not
+// (a damaged record, a checkpoint of another journal), the journal is read
+// whole as if there were none. The journal stays the only truth.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "orchestrator/run_state.h"
 #include "workflows/expression.h"
 
 namespace she {
+
+class Digest;
 
 class Journal {
  public:
   static constexpr int kVersion = 1;
   static const char* header();  // "# she-restore journal v1\n"
 
-  Journal() = default;
+  /// Records between two checkpoints: what a resume parses at most.
+  static constexpr long kCheckpointEvery = 1000;
+
+  Journal();
   ~Journal();
   Journal(const Journal&) = delete;
   Journal& operator=(const Journal&) = delete;
 
-  /// Opens (creating it with its header when absent) for appending; the
-  /// valid records are returned and an invalid tail is cut off, described in
-  /// `warning`. False with `err` on I/O errors or an unknown version.
-  bool open(const std::string& path, std::vector<Value>* records, std::string* warning, std::string* err);
+  /// Opens (creating it with its header when absent) for appending and
+  /// gives the state its records make. Damage is repaired (a torn tail cut
+  /// off, damaged records dropped), described in `warning` and recorded.
+  /// False with `err` on I/O errors or an unknown version.
+  bool open(const std::string& path, RunState* state, std::string* warning, std::string* err);
 
-  /// Reads without changing anything (status, reports).
+  /// The state, without changing anything (status, reports, runs).
+  static bool read_state(const std::string& path, RunState* state, std::string* warning, std::string* err);
+
+  /// Every record, without changing anything or reading the checkpoint.
   static bool read(const std::string& path, std::vector<Value>* records, std::string* warning, std::string* err);
+
+  /// The checkpoint's file for the journal at `path`.
+  static std::string checkpoint_path(const std::string& path);
 
   /// How many times this process has read a journal (open or read): what
   /// proves that a run reads its journal once, when it opens, and then
@@ -49,12 +71,24 @@ class Journal {
   /// Appends one record and fsyncs it. Thread-safe.
   bool append(const Value& record, std::string* err);
 
+  /// Writes the checkpoint when kCheckpointEvery records went in since the
+  /// last; `state` must be the state of every record appended so far (the
+  /// caller holds the appends back meanwhile). A checkpoint that cannot be
+  /// written is no loss: false with `err`, and the journal stays whole.
+  bool checkpoint_if_due(const RunState& state, std::string* err);
+
   bool is_open() const { return fd_ >= 0; }
   void close();
 
  private:
+  bool write_checkpoint(const RunState& state, std::string* err);
+
   int fd_ = -1;
   std::string path_;
+  std::unique_ptr<Digest> written_;  // of every byte in the file: the prefix a checkpoint names
+  size_t bytes_ = 0;
+  long since_checkpoint_ = 0;
+  long checkpoint_every_ = kCheckpointEvery;
   long records_appended_ = 0;
   long kill_after_ = -1;  // fault injection for the crash tests
 };

@@ -26,9 +26,12 @@ void RunContext::record(Value r) {
   r["time"] = utc_now_ms();
   r = redactor.scrub(r);
   std::string err;
-  if (!journal.append(r, &err)) throw JournalFailure(fmt::format("{}: {}", paths.journal(), err));
+  // The state lock spans the append: a checkpoint holds the state of exactly
+  // the records written before it.
   std::lock_guard<std::mutex> guard(state_mutex);
+  if (!journal.append(r, &err)) throw JournalFailure(fmt::format("{}: {}", paths.journal(), err));
   state.apply(r);
+  if (!journal.checkpoint_if_due(state, &err)) say("", "warning: " + err);
 }
 
 std::optional<IterationState> RunContext::iteration_now(const std::string& step, const std::string& key) {

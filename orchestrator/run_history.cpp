@@ -22,12 +22,8 @@ std::string plan_dir_of(const Plan& plan, const Invocation& inv) {
 
 /// A run's state from its journal; false with `err` when it cannot be read.
 bool read_run(const std::string& plan_dir, const std::string& run_id, RunState* st, std::string* err) {
-  std::vector<Value> records;
   std::string warning;
-  if (!Journal::read(run_paths(plan_dir, run_id).journal(), &records, &warning, err)) return false;
-  *st = RunState::replay(records);
-  if (!warning.empty()) st->warnings.push_back(warning);
-  return true;
+  return Journal::read_state(run_paths(plan_dir, run_id).journal(), st, &warning, err);
 }
 
 /// What the operator still has to do after a run: the failures of steps

@@ -87,16 +87,13 @@ bool open_run(RunContext& run, int* code) {
   }
 
   if (!make_private_directory(run.paths.dir, &err)) return fail(run, code, exit_code::kInternal, err);
-  std::vector<Value> records;
   std::string warning;
-  if (!run.journal.open(run.paths.journal(), &records, &warning, &err))
+  if (!run.journal.open(run.paths.journal(), &run.state, &warning, &err))
     return fail(run, code, exit_code::kInternal,
                 fmt::format("cannot read the journal {}: {}; nothing was done. Fix the file system, or start over "
                             "with `{}`",
                             run.paths.journal(), err, run.opts.invocation.run("--new-run")));
   if (!warning.empty()) std::cerr << "she-restore: warning: " << warning << "\n";
-  run.state = RunState::replay(records);
-  if (!warning.empty()) run.state.warnings.push_back(warning);
   // One that succeeded is not run again by accident: re-running a whole
   // restore takes an explicit --new-run.
   if (resuming && run.state.result == "succeeded" && run.opts.from_step.empty()) {
@@ -111,7 +108,7 @@ bool open_run(RunContext& run, int* code) {
   run.start_log();
 
   Value fingerprints = step_fingerprints(run.plan);
-  if (resuming && !records.empty()) {
+  if (resuming && run.state.records > 0) {
     auto changed = changed_steps(run.state.step_hashes, fingerprints);
     if (!changed.empty() && !run.opts.replan)
       return fail(run, code, exit_code::kInvalidPlan,

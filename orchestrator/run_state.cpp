@@ -2,6 +2,25 @@
 
 namespace she {
 
+// The checkpoint keeps every field: one missing here would be lost on the
+// resume that reads the checkpoint. The sizes catch a field added to a
+// struct and not to its list below.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(IterationState, status, label, attempts, outputs, error, error_class,
+                                                started, finished, duration_ms, note, retries)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(StepState, loop_expanded, items, iterations, skip_reason)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Answer, key, answer, who, time, source)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RunState, run_id, plan_name, plan_file, user, host, started, finished,
+                                                result, stop_reason, stop_step, step_hashes, steps, answers, warnings,
+                                                resumes, secret_files, rerun_from, trusted_ca_fingerprint, records)
+static_assert(sizeof(IterationState) == 280, "a field added to IterationState: list it above");
+static_assert(sizeof(StepState) == 104, "a field added to StepState: list it above");
+static_assert(sizeof(Answer) == 160, "a field added to Answer: list it above");
+static_assert(sizeof(RunState) == 584, "a field added to RunState: list it above");
+
+Value RunState::to_value() const { return *this; }
+
+RunState RunState::from_value(const Value& v) { return v.get<RunState>(); }
+
 std::string StepState::status() const {
   if (!skip_reason.empty()) return "skipped";
   if (iterations.empty()) return loop_expanded ? "succeeded" : "pending";
@@ -33,6 +52,7 @@ RunState RunState::replay(const std::vector<Value>& records) {
 
 void RunState::apply(const Value& r) {
   RunState& st = *this;
+  ++st.records;
   {
     std::string t = r.value("t", "");
     std::string step = r.value("step", "");
@@ -124,6 +144,8 @@ void RunState::apply(const Value& r) {
         it->second.erase(r.value("path", ""));
         if (it->second.empty()) st.secret_files.erase(it);
       }
+    } else if (t == rec::kJournalRepaired) {
+      st.warnings.push_back(r.value("warning", ""));
     } else if (t == rec::kRunFinished) {
       st.result = "succeeded";
       st.finished = time;

@@ -34,6 +34,8 @@ constexpr const char* kCaTrusted = "ca_trusted_first_use";  // {"fingerprint": "
 // or reported with its host, path and remedy.
 constexpr const char* kSecretFilePlaced = "secret_file_placed";    // {"host": name, "path": path}
 constexpr const char* kSecretFileRemoved = "secret_file_removed";  // {"host": name, "path": path}
+// Damage the journal was opened with and repaired: {"warning": what was lost}.
+constexpr const char* kJournalRepaired = "journal_repaired";
 }  // namespace rec
 
 struct IterationState {
@@ -78,11 +80,16 @@ struct RunState {
   std::map<std::string, std::set<std::string>> secret_files;
   std::string rerun_from;    // the step of the latest --from of this run
   std::string trusted_ca_fingerprint;  // the engine CA trusted on first use; a pin on resume
+  long records = 0;          // how many records made it
 
   /// The state after `records`; read only when a run is opened.
   static RunState replay(const std::vector<Value>& records);
   /// One more record, as it becomes durable.
   void apply(const Value& record);
+  /// Every field, for the journal's checkpoint: from_value(to_value()) is
+  /// the same state.
+  Value to_value() const;
+  static RunState from_value(const Value& v);
   const IterationState* iteration(const std::string& step, const std::string& key) const;
 };
 

@@ -29,14 +29,13 @@ Value status_of(const Plan& plan, const Invocation& inv) {
     return v;
   }
   RunPaths paths = run_paths(plan_dir, runs.back());
-  std::vector<Value> records;
+  RunState st;
   std::string warning, err;
-  if (!Journal::read(paths.journal(), &records, &warning, &err)) {
+  if (!Journal::read_state(paths.journal(), &st, &warning, &err)) {
     v["state"] = "unreadable";
     v["last_error"] = err;
     return v;
   }
-  RunState st = RunState::replay(records);
   v["run_id"] = st.run_id;
   v["run_dir"] = paths.dir;
   v["started"] = st.started;

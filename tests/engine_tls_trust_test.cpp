@@ -335,9 +335,9 @@ TEST_CASE("engine TLS: trust on first use once per run - journaled - a resume ac
   std::vector<std::string> said;
   {
     Journal journal;
-    std::vector<Value> records;
+    RunState opened;
     std::string warning, err;
-    REQUIRE(journal.open(journal_path, &records, &warning, &err));
+    REQUIRE(journal.open(journal_path, &opened, &warning, &err));
     RunConnections conns(env, secrets(), [&](const std::string& line) { said.push_back(line); });
     int first_uses = 0;
     conns.on_ca_trusted_first_use([&](const std::string& fp) {
