@@ -153,26 +153,50 @@ struct RunFigures {
   bool ok = false;
   double setup_s = 0, backup_s = 0, restore_s = 0;
   std::string slowest;  // the restore's slowest steps, from its report
+  std::string critical;  // its critical path, from its report
   double reinstall_s = 0;  // its longest reinstall of one host
 };
 
-/// The run's report.json (next to the report.md its last lines name): the
-/// steps that took 0.3 s or more, slowest first, as "id S s" (a foreach
-/// step: its iterations' total and count, and the longest one); the
-/// longest iteration of step `longest_of` in `longest_s`.
-std::string slowest_steps(const std::string& output, const std::string& longest_of = "", double* longest_s = nullptr) {
+/// The run's report.json, next to the report.md its last lines name; null
+/// with `why` when there is none.
+nlohmann::json read_report(const std::string& output, std::string* why) {
   const std::string marker = "report: ";
   size_t at = output.rfind(marker);
-  if (at == std::string::npos) return "(no report named)";
+  if (at == std::string::npos) return *why = "(no report named)", nullptr;
   std::string md = output.substr(at + marker.size());
   md = md.substr(0, md.find_first_of("\r\n"));
   fs::path json_path = fs::path(md).replace_extension(".json");
-  nlohmann::json report;
   try {
-    report = nlohmann::json::parse(read_file(json_path));
+    return nlohmann::json::parse(read_file(json_path));
   } catch (const std::exception&) {
-    return "(no report at " + json_path.string() + ")";
+    return *why = "(no report at " + json_path.string() + ")", nullptr;
   }
+}
+
+/// The critical path as the report tells it: its share acting, waiting for
+/// the engine and between steps, and each step on it of 0.1 s or more.
+std::string critical_path_of(const std::string& output) {
+  std::string why;
+  nlohmann::json report = read_report(output, &why);
+  if (report.is_null()) return why;
+  const auto& cp = report.value("critical_path", nlohmann::json::object());
+  auto s = [&](const char* key) { return cp.value(key, 0LL) / 1000.0; };
+  std::string chain;
+  for (const auto& c : cp.value("steps", nlohmann::json::array()))
+    if (c.value("ms", 0LL) >= 100)
+      chain += fmt::format("{}{} {:.1f} s", chain.empty() ? "" : ", ", c.value("step", std::string("?")),
+                           c.value("ms", 0LL) / 1000.0);
+  return fmt::format("{:.1f} s: acting {:.1f} s, waiting {:.1f} s, between steps {:.1f} s; steps of 0.1 s or more: {}",
+                     s("span_ms"), s("acting_ms"), s("waiting_ms"), s("between_steps_ms"), chain);
+}
+
+/// The steps that took 0.3 s or more, slowest first, as "id S s" (a foreach
+/// step: its iterations' total and count, and the longest one); the
+/// longest iteration of step `longest_of` in `longest_s`.
+std::string slowest_steps(const std::string& output, const std::string& longest_of = "", double* longest_s = nullptr) {
+  std::string why;
+  nlohmann::json report = read_report(output, &why);
+  if (report.is_null()) return why;
   struct Step {
     std::string text;
     long long total_ms;
@@ -229,6 +253,7 @@ RunFigures measure(const lab::WorldState& st, int concurrency) {
   }
   f.ok = true;
   f.slowest = slowest_steps(restore.output, "reinstall", &f.reinstall_s);
+  f.critical = critical_path_of(restore.output);
   return f;
 }
 
@@ -345,6 +370,7 @@ int main(int argc, char** argv) {
                    "she-backup {:.1f} s (untimed)\n",
                    c, f.restore_s, bound(c), f.restore_s / bound(c), f.setup_s, f.backup_s);
         fmt::print("    steps over 0.3 s: {}\n", f.slowest);
+        fmt::print("    critical path (its report): {}\n", f.critical);
       }
       std::fflush(stdout);
     }
