@@ -526,9 +526,10 @@ void SshSession::record_host_key(const std::string& host_entry, const std::strin
 }
 
 ExecResult SshSession::exec_now(const std::string& command, const ExecOptions& opts) {
+  const bool kept = impl_ != nullptr;  // a session from before, which may have died meanwhile
   if (!impl_) connect(opts.should_stop);
-  Impl& im = *impl_;
-  LIBSSH2_SESSION* s = im.session;
+  Impl* imp = impl_.get();
+  LIBSSH2_SESSION* s = imp->session;
   auto start = Clock::now();
   auto deadline = opts.timeout.count() > 0 ? start + opts.timeout : Clock::time_point::max();
   auto dropped = [&](const std::string& what) {
@@ -553,11 +554,24 @@ ExecResult SshSession::exec_now(const std::string& command, const ExecOptions& o
   // A wide window keeps the peer sending while this side is busy with
   // crypto; packets stay at the default 32 KiB, the most libssh2 accepts.
   static const char kSession[] = "session";
-  ch = im.again([&] { return libssh2_channel_open_ex(s, kSession, sizeof kSession - 1, kChannelWindow,
-                                                      LIBSSH2_CHANNEL_PACKET_DEFAULT, nullptr, 0); },
-                go_on);
+  auto open_channel = [&] {
+    return imp->again([&] { return libssh2_channel_open_ex(s, kSession, sizeof kSession - 1, kChannelWindow,
+                                                            LIBSSH2_CHANNEL_PACKET_DEFAULT, nullptr, 0); },
+                      go_on);
+  };
+  ch = open_channel();
+  if (!ch && kept) {
+    // A kept session that cannot open a channel has died since its last
+    // command (the host rebooted, say). The command has not started, so a
+    // new connection carries it; nothing can happen twice.
+    impl_.reset();
+    connect(opts.should_stop);
+    imp = impl_.get();
+    s = imp->session;
+    ch = open_channel();
+  }
   if (!ch) throw dropped("before the command could start");
-  if (im.again([&] { return libssh2_channel_exec(ch, command.c_str()); }, go_on) != 0) {
+  if (imp->again([&] { return libssh2_channel_exec(ch, command.c_str()); }, go_on) != 0) {
     libssh2_channel_free(ch);
     throw dropped("while starting the command");
   }
@@ -567,7 +581,7 @@ ExecResult SshSession::exec_now(const std::string& command, const ExecOptions& o
   std::vector<char> in_buf(kStreamBuffer);
   size_t in_len = 0, in_off = 0;
   bool in_done = !opts.stdin_source;
-  if (in_done) im.again([&] { return libssh2_channel_send_eof(ch); }, go_on);
+  if (in_done) imp->again([&] { return libssh2_channel_send_eof(ch); }, go_on);
   std::vector<char> out_vec(kStreamBuffer);
   char* out_buf = out_vec.data();
   auto keep = [&](std::string& tail, const char* d, size_t n) {
@@ -600,7 +614,7 @@ ExecResult SshSession::exec_now(const std::string& command, const ExecOptions& o
         in_off = 0;
         if (in_len == 0) {
           in_done = true;
-          im.again([&] { return libssh2_channel_send_eof(ch); }, go_on);
+          imp->again([&] { return libssh2_channel_send_eof(ch); }, go_on);
           break;
         }
       }
@@ -635,13 +649,13 @@ ExecResult SshSession::exec_now(const std::string& command, const ExecOptions& o
         libssh2_keepalive_send(s, &seconds);
         next_keepalive = std::time(nullptr) + std::max(1, seconds);
       }
-      im.wait(100);
+      imp->wait(100);
     }
   }
   for (int which = 0; which < 2; ++which)
     if (!line[which].empty() && opts.on_line) opts.on_line(line[which], which == 1);
-  im.again([&] { return libssh2_channel_close(ch); }, go_on);
-  im.again([&] { return libssh2_channel_wait_closed(ch); }, go_on);
+  imp->again([&] { return libssh2_channel_close(ch); }, go_on);
+  imp->again([&] { return libssh2_channel_wait_closed(ch); }, go_on);
   result.exit_status = libssh2_channel_get_exit_status(ch);
   char* signal = nullptr;
   size_t signal_len = 0;

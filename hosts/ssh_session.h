@@ -95,10 +95,13 @@ class SshSession {
   /// if the session is not open. Throws SshError.
   ExecResult exec(const std::string& command, const ExecOptions& opts = {});
   void disconnect();
-  /// Connects now (host key checked, then credentials) if not connected.
-  void open() {
-    if (!impl_) connect({});
+  /// Connects now (host key checked, then credentials) if not connected;
+  /// `should_stop` abandons the attempt (she::Interrupted).
+  void open(const std::function<bool()>& should_stop = {}) {
+    if (!impl_) connect(should_stop);
   }
+  /// Whether a connection is open (it may still have died unseen).
+  bool connected() const { return impl_ != nullptr; }
   /// Carries one local TCP connection (`fd`, closed by the caller) to
   /// host:port as the remote host reaches it (an SSH direct-tcpip channel),
   /// until either end closes or `should_stop` says so. Throws SshError when

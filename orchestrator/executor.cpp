@@ -36,6 +36,35 @@ namespace she {
 
 namespace {
 
+/// The hosts the steps still to run name as their SSH target or file end,
+/// in plan order, where the name is known now (parameters, variables; not a
+/// loop's items or an earlier step's output, known only when it runs).
+std::vector<SshEndpoint> ssh_hosts_ahead(const Plan& plan, const RunState& state, const Value& roots) {
+  std::vector<SshEndpoint> out;
+  std::set<std::string> seen;
+  for (const Step& step : plan.steps) {
+    auto st = state.steps.find(step.id);
+    if (!step.type || (st != state.steps.end() && (st->second.status() == "succeeded" ||
+                                                   st->second.status() == "skipped")))
+      continue;
+    for (const ParamSchema& p : step.type->params()) {
+      if (p.type != ParamType::SshTarget && p.type != ParamType::FileEndpoint) continue;
+      const YAML::Node* given = step.param(p.name);
+      try {
+        Value v = given ? resolve_node(*given, roots) : p.default_value;
+        if (!v.is_string() || contains_deferred(v)) continue;
+        std::string name = v.get<std::string>();
+        if (name.empty() || name == "local" || !seen.insert(name).second) continue;
+        out.push_back(StepContext(plan.env, "", Value{{"host", name}}).ssh("host"));
+      } catch (const std::exception&) {
+        // Not known yet, or not a host the run can reach as named: its step
+        // finds out, and says so.
+      }
+    }
+  }
+  return out;
+}
+
 using Clock = std::chrono::steady_clock;
 
 class RunSession {
@@ -92,6 +121,8 @@ class RunSession {
       if (!run_.plan.var_values[name].is_null()) run_.roots["vars"][name] = resolve_node(node, run_.roots);
     int from = run_.opts.from_step.empty() ? -1 : run_.plan.step_index(run_.opts.from_step);
     if (from >= 0) mark_rerun_from(static_cast<size_t>(from));
+    // Connect to the hosts ahead while the first steps run.
+    run_.connections.prewarm(ssh_hosts_ahead(run_.plan, run_.state, run_.roots));
     bool step_mode = run_.opts.step_mode;
     int n = static_cast<int>(run_.plan.steps.size());
     for (int i = 0; i < n; ++i) {

@@ -34,7 +34,42 @@ void RunConnections::on_ca_trusted_first_use(std::function<void(const std::strin
   on_first_use_ = std::move(callback);
 }
 
-RunConnections::~RunConnections() = default;
+RunConnections::~RunConnections() {
+  // A session still opening (a host that does not answer) gives up at its
+  // next look; none outlives the run.
+  closing_ = true;
+  for (auto& [key, w] : warm_)
+    if (w->opening.joinable()) w->opening.join();
+}
+
+void RunConnections::prewarm(const std::vector<SshEndpoint>& hosts) {
+  if (dry_run_) return;
+  std::lock_guard<std::mutex> lock(ssh_mutex_);
+  for (const SshEndpoint& ep : hosts) {
+    std::string key = endpoint_key(ep);
+    if (warm_.count(key) || !ep.key_passphrase.empty() || !ep.password.empty() || ep.key.empty() ||
+        ep.known_hosts.empty())
+      continue;
+    auto known = SshSession::read_known_hosts_file(ep.known_hosts, {{ep.address, ep.port}});
+    if (!known.error.empty() || !known.unknown.empty()) continue;
+    auto w = std::make_unique<Warm>();
+    try {
+      w->session = std::make_unique<SshSession>(ssh_target(ep));
+    } catch (const std::exception&) {
+      continue;  // the step says why, with its own context
+    }
+    Warm* raw = w.get();
+    w->opening = std::thread([this, raw] {
+      try {
+        raw->session->open([this] { return closing_.load(); });
+        raw->open = true;
+      } catch (...) {
+        // Any failure is the step's to meet and report on its own attempt.
+      }
+    });
+    warm_[key] = std::move(w);
+  }
+}
 
 void RunConnections::provide(RunServices& services) {
   services.engine = [this](const SshEndpoint* via) -> engine_api::EngineClient& { return engine(via); };
@@ -60,10 +95,21 @@ Value RunConnections::live_hosts(const Foreach& query, const Value& roots, std::
 
 SshSession& RunConnections::ssh(const SshEndpoint& ep, int lane) {
   std::string key = fmt::format("{}#{}#{}", endpoint_key(ep), lane, std::hash<std::thread::id>{}(std::this_thread::get_id()));
+  std::unique_ptr<Warm> warm;
+  {
+    std::lock_guard<std::mutex> lock(ssh_mutex_);
+    auto it = ssh_.find(key);
+    if (it != ssh_.end()) return *it->second;
+    auto w = warm_.find(endpoint_key(ep));
+    if (w == warm_.end() || lane != 0) return *(ssh_[key] = std::make_unique<SshSession>(ssh_target(ep)));
+    warm = std::move(w->second);
+    warm_.erase(w);
+  }
+  // Waits for a handshake under way rather than starting a second one; the
+  // lock is not held meanwhile, so other threads' sessions are not held up.
+  warm->opening.join();
   std::lock_guard<std::mutex> lock(ssh_mutex_);
-  auto it = ssh_.find(key);
-  if (it != ssh_.end()) return *it->second;
-  return *(ssh_[key] = std::make_unique<SshSession>(ssh_target(ep)));
+  return *(ssh_[key] = warm->open ? std::move(warm->session) : std::make_unique<SshSession>(ssh_target(ep)));
 }
 
 SshTarget RunConnections::ssh_target(const SshEndpoint& ep) const {

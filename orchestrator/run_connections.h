@@ -9,11 +9,14 @@
 // use) is the only CA every engine client of the run trusts.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "engine_api/client.h"
 #include "hosts/ssh_session.h"
@@ -54,8 +57,19 @@ class RunConnections {
   /// Throws StepError when it cannot be made.
   engine_api::EngineClient& engine(const SshEndpoint* via);
   /// This thread's session to a host (libssh2 sessions are not shared
-  /// between threads); a second `lane` is a second session.
+  /// between threads); a second `lane` is a second session. The first one
+  /// asked for a host takes over its warmed session when there is one.
   SshSession& ssh(const SshEndpoint& ep, int lane);
+
+  /// Opens a session to each of `hosts` in the background, so the first
+  /// step on a host finds it open: otherwise each host's first command
+  /// waits for its handshake (~0.2 s a host in the lab, more over a WAN)
+  /// on the run's critical path. Only where nothing can differ from a
+  /// step's own connection: a real run, a key file without passphrase or
+  /// password (no secret is read off the step's thread), and a host key
+  /// already in known_hosts (nothing is written). A host not reached so is
+  /// left to the step that needs it, which connects and reports as ever.
+  void prewarm(const std::vector<SshEndpoint>& hosts);
   /// Points a step's services at these connections.
   void provide(RunServices& services);
   /// The items of a loop over a live host query: the engine's hosts it
@@ -79,6 +93,13 @@ class RunConnections {
   std::map<std::string, EngineLink> engines_;  // "" is the direct one
   std::mutex ssh_mutex_;
   std::map<std::string, std::unique_ptr<SshSession>> ssh_;
+  struct Warm {
+    std::unique_ptr<SshSession> session;
+    std::thread opening;
+    bool open = false;  // read once `opening` is joined
+  };
+  std::map<std::string, std::unique_ptr<Warm>> warm_;  // by endpoint, until a step takes it
+  std::atomic<bool> closing_{false};
 };
 
 }  // namespace she

@@ -1,0 +1,102 @@
+// The run's SSH sessions: opened ahead in the background for the hosts a
+// run's steps name, handed to the first step on each host; and a kept
+// session that died meanwhile carries the next command on a new connection.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+
+#include "orchestrator/run_connections.h"
+#include "tests/lab_hosts_fixture.h"
+#include "tests/test_support.h"
+#include "workflows/secret_store.h"
+
+using namespace she;
+using she::test::LabHosts;
+namespace fs = std::filesystem;
+
+namespace {
+
+SshEndpoint endpoint_of(const SshTarget& t) {
+  SshEndpoint ep;
+  ep.name = t.name;
+  ep.user = t.user;
+  ep.address = t.address;
+  ep.port = t.port;
+  ep.key = t.key_file;
+  ep.known_hosts = t.known_hosts;
+  return ep;
+}
+
+int count_of(const std::string& text, const std::string& what) {
+  int n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("run connections: the hosts ahead are connected in the background - the first step on each takes its open session") {
+  LabHosts lab;
+  Environment env;
+  env.file = "env.yaml";
+  const SecretStore store(SecretStore::Mode::Resolve, [](const std::string&) {});
+  const std::string known_before = test::read_file(lab.fleet.known_hosts());
+  SshEndpoint ep = endpoint_of(lab.target("hosted_engine_1"));
+
+  SUBCASE("a host whose key is known: open before any step asks") {
+    RunConnections conns(env, store, [](const std::string&) {});
+    conns.prewarm({ep});
+    SshSession& s = conns.ssh(ep, 0);
+    CHECK(s.connected());
+    CHECK(s.exec("hostname").stdout_tail == "host1.example.com\n");
+    CHECK(&conns.ssh(ep, 0) == &s);  // kept for the thread, as ever
+  }
+  SUBCASE("a host not in known_hosts: left to the step, nothing written") {
+    test::TempDir tmp;
+    fs::path empty = tmp.path() / "empty_known_hosts";
+    test::write_file(empty, "");
+    ep.known_hosts = empty.string();
+    ep.accept_new_host_key = true;
+    RunConnections conns(env, store, [](const std::string&) {});
+    conns.prewarm({ep});
+    CHECK_FALSE(conns.ssh(ep, 0).connected());
+    CHECK(test::read_file(empty).empty());
+  }
+  SUBCASE("a key with a passphrase: no secret is read off the step's thread") {
+    ::setenv("SHE_TEST_PREWARM_PASSPHRASE", "unused", 1);
+    ep.key_passphrase = "env:SHE_TEST_PREWARM_PASSPHRASE";
+    RunConnections conns(env, store, [](const std::string&) {});
+    conns.prewarm({ep});
+    CHECK_FALSE(conns.ssh(ep, 0).connected());
+    ::unsetenv("SHE_TEST_PREWARM_PASSPHRASE");
+  }
+  SUBCASE("a host that does not answer: the step connects on its own and meets what it meets") {
+    lab.fleet.set_unreachable("hosted_engine_1", true);
+    RunConnections conns(env, store, [](const std::string&) {});
+    conns.prewarm({ep});
+    SshSession& s = conns.ssh(ep, 0);
+    CHECK_FALSE(s.connected());
+    lab.fleet.set_unreachable("hosted_engine_1", false);
+    CHECK(s.exec("hostname").exit_status == 0);
+  }
+  SUBCASE("a run that ends while a host is still being reached does not wait for it") {
+    lab.fleet.set_unreachable("hosted_engine_1", true);
+    RunConnections conns(env, store, [](const std::string&) {});
+    conns.prewarm({ep});
+  }  // the destructor stops the attempt and joins its thread
+  CHECK(test::read_file(lab.fleet.known_hosts()) == known_before);
+}
+
+TEST_CASE("ssh: a kept session whose host dropped it carries the next command on a new connection - once") {
+  LabHosts lab;
+  SshSession s(lab.target("hosted_engine_1"));
+  REQUIRE(s.exec("echo first").exit_status == 0);
+  // The host's sshd restarts (a reboot): every open session is cut.
+  lab.fleet.set_unreachable("hosted_engine_1", true);
+  lab.fleet.set_unreachable("hosted_engine_1", false);
+  CHECK(s.connected());  // not known yet
+  ExecResult r = s.exec("echo after-the-restart");
+  CHECK(r.exit_status == 0);
+  CHECK(r.stdout_tail == "after-the-restart\n");
+  CHECK(count_of(lab.agent_log("hosted_engine_1"), "echo after-the-restart") == 1);
+}
