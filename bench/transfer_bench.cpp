@@ -1,7 +1,8 @@
 // Transfer figures: a file (2 GiB unless told otherwise) to a host, back,
 // and from host to host through the orchestrator, with she-restore's SSH
 // layer and with OpenSSH scp to the same sshd in the same run (the ratio is
-// what matters: the machine's load moves both), and the peak memory of
+// what matters: the machine's load moves both; each row says whether the
+// bulk stream went through OpenSSH's ssh or libssh2), and the peak memory of
 // each copy (run in a child of its own, read with wait4: it streams, so the
 // peak must not grow with the file). `--check` is the short run `make test`
 // keeps: it checks what arrived and the memory bound, never a time.
@@ -184,8 +185,6 @@ int main(int argc, char** argv) {
     // The check's small file goes as ranges too (the default threshold is
     // for the files restores copy).
     if (check) o.parallel_from = 1 << 20;
-    static const auto t0 = Clock::now();
-    if (std::getenv("SHE_BENCH_DEBUG")) o.progress = [](const std::string& l) { fmt::print(stderr, "{:.2f} {}\n", std::chrono::duration<double>(Clock::now() - t0).count(), l); };
     auto ours = [&](auto&& copy) {
       return in_child([&](char* via, size_t cap) {
         SshSession a(t), b(t);

@@ -126,6 +126,11 @@ std::string openssh_unusable(const SshTarget& t, const std::string& client) {
   if (!t.key_passphrase.empty()) return "the key has a passphrase (it is never put where ssh could read it)";
   if (!t.password.empty()) return "a password is allowed (it is never put where ssh could read it)";
   if (t.known_hosts.empty()) return "no known_hosts";
+  // ssh splits UserKnownHostsFile at blanks and expands %, ~ and quotes in
+  // both paths: such a path could name another file than libssh2's.
+  for (const std::string* path : {&t.key_file, &t.known_hosts})
+    if (path->find_first_of(" \t\"'%~") != std::string::npos)
+      return "the path " + *path + " has characters ssh would read otherwise";
   return {};
 }
 

@@ -291,6 +291,11 @@ TEST_CASE("openssh transfer: a key with a passphrase or no ssh client keeps the 
   t.key_file = key.string();
   t.key_passphrase = passphrase;
   CHECK(openssh_unusable(t, kOpenSshClient).find("passphrase") != std::string::npos);
+  // A path ssh would split or expand (libssh2 reads it as it is).
+  SshTarget spaced = lab.target("backup_storage");
+  spaced.known_hosts = (dir / "known hosts").string();
+  CHECK(openssh_unusable(spaced, kOpenSshClient).find("characters ssh would read otherwise") != std::string::npos);
+  CHECK(openssh_unusable(lab.target("backup_storage"), kOpenSshClient).empty());
   SshSession backup(t);
   fs::path src = dir / "src.bin";
   make_file(src, kSize);
