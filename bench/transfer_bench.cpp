@@ -1,7 +1,8 @@
 // Transfer figures: a file (2 GiB unless told otherwise) to a host, back,
 // and from host to host through the orchestrator, with she-restore's SSH
 // layer and with OpenSSH scp to the same sshd in the same run (the ratio is
-// what matters: the machine's load moves both), and the peak memory of
+// what matters: the machine's load moves both; each row says whether the
+// bulk stream went through OpenSSH's ssh or libssh2), and the peak memory of
 // each copy (run in a child of its own, read with wait4: it streams, so the
 // peak must not grow with the file). `--check` is the short run `make test`
 // keeps: it checks what arrived and the memory bound, never a time.
@@ -21,6 +22,7 @@
 #include <random>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/mman.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
@@ -56,16 +58,22 @@ struct Run {
   double seconds = 0;
   long rss_mib = 0;
   bool ok = false;
+  std::string via;  // what carried the copy's bulk stream, as the child says
 };
 
-/// Runs `f` in a child process: its wall time, its peak RSS, whether it exited 0.
-Run in_child(const std::function<int()>& f) {
+/// Runs `f` in a child process: its wall time, its peak RSS (the largest of
+/// the child and what it waited for: an ssh it ran counts on its own, not
+/// added), whether it exited 0, and what it wrote into `via`.
+Run in_child(const std::function<int(char* via, size_t cap)>& f) {
+  constexpr size_t kVia = 64;
+  char* shared = static_cast<char*>(::mmap(nullptr, kVia, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+  std::memset(shared, 0, kVia);
   auto start = Clock::now();
   pid_t pid = ::fork();
   if (pid == 0) {
     int rc = 1;
     try {
-      rc = f();
+      rc = f(shared, kVia - 1);
     } catch (const std::exception& e) {
       fmt::print(stderr, "  failed: {}\n", e.what());
     }
@@ -79,6 +87,8 @@ Run in_child(const std::function<int()>& f) {
   r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   r.rss_mib = u.ru_maxrss / 1024;
   r.ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  r.via = shared;
+  ::munmap(shared, kVia);
   return r;
 }
 
@@ -122,14 +132,17 @@ int main(int argc, char** argv) {
   const char* address = "127.0.0.41";
   int port = free_port(address);
   // A plain sshd (a real shell and coreutils, no lab agent), so scp and
-  // she-restore meet the same server.
+  // she-restore meet the same server. SHLVL=1, as the lab's hosts have it:
+  // else bash sources root's ~/.bashrc for every command sshd starts
+  // (~0.3 s each with this machine's pyenv), a cost of the test machine's
+  // account that only she-restore's commands pay (scp's sftp runs no shell).
   sh(fmt::format("ssh-keygen -q -t ed25519 -N '' -f {0}/hostkey && ssh-keygen -q -t ed25519 -N '' -f {0}/client && "
                  "cp {0}/client.pub {0}/authorized_keys && mkdir -p /run/sshd 2>/dev/null",
                  dir.string()));
   std::ofstream(dir / "sshd_config") << fmt::format(
       "ListenAddress {}:{}\nHostKey {}/hostkey\nPidFile {}/sshd.pid\nAuthorizedKeysFile {}/authorized_keys\n"
       "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
-      "PermitRootLogin prohibit-password\nSubsystem sftp internal-sftp\n",
+      "PermitRootLogin prohibit-password\nSubsystem sftp internal-sftp\nSetEnv SHLVL=1\n",
       address, port, dir.string(), dir.string(), dir.string());
   sh(fmt::format("/usr/sbin/sshd -f {0}/sshd_config -E {0}/sshd.log", dir.string()));
   std::string hostkey;
@@ -173,9 +186,13 @@ int main(int argc, char** argv) {
     // for the files restores copy).
     if (check) o.parallel_from = 1 << 20;
     auto ours = [&](auto&& copy) {
-      return in_child([&] {
+      return in_child([&](char* via, size_t cap) {
         SshSession a(t), b(t);
         TransferResult r = copy(a, b);
+        const std::string ends = r.source_stream == "local"        ? r.destination_stream
+                                 : r.destination_stream == "local" ? r.source_stream
+                                                                   : r.source_stream + "+" + r.destination_stream;
+        std::strncpy(via, ends.c_str(), cap);
         return r.sha256 == want && r.bytes == mib * (1LL << 20) ? 0 : 1;
       });
     };
@@ -206,7 +223,7 @@ int main(int argc, char** argv) {
                                   dir.string(), dir.string());
     std::string remote = fmt::format("{}@{}:", t.user, address);
     auto scp_run = [&](const std::string& args) {
-      return in_child([&] { return sh(scp + " " + args) == 0 ? 0 : 1; });
+      return in_child([&](char*, size_t) { return sh(scp + " " + args) == 0 ? 0 : 1; });
     };
     Run scp_up = scp_run(fmt::format("{} {}{}", src.string(), remote, up_path));
     Run scp_across = scp_run(fmt::format("-3 {}{} {}{}", remote, up_path, remote, across_path));
@@ -225,13 +242,15 @@ int main(int argc, char** argv) {
     }
     double size = static_cast<double>(mib);
     auto row = [&](const std::string& what, const Run& o, const Run& s) {
-      fmt::print("  {:<24} she-restore {:>6.0f} MiB/s ({:>6.2f} s, peak RSS {:>3} MiB)   scp {:>6.0f} MiB/s ({:>6.2f} s)   "
-                 "ratio {:.2f}x\n",
-                 what, size / o.seconds, o.seconds, o.rss_mib, size / s.seconds, s.seconds, s.seconds / o.seconds);
+      fmt::print("  {:<24} she-restore {:>6.0f} MiB/s ({:>6.2f} s, peak RSS {:>3} MiB, {:<15})   scp {:>6.0f} MiB/s "
+                 "({:>6.2f} s)   ratio {:.2f}x\n",
+                 what, size / o.seconds, o.seconds, o.rss_mib, o.via, size / s.seconds, s.seconds, s.seconds / o.seconds);
     };
-    fmt::print("transfer of {} MiB on {} (same sshd, files in {}; scp negotiates {}; she-restore: libssh2, "
-               "SHA-256 end to end, far-side openssl dgst, .part + rename; {} ranges: each on connections of its own):\n",
-               mib, address, dir.parent_path().string(), cipher.empty() ? "?" : cipher, streams);
+    fmt::print("transfer of {} MiB on {} (same sshd, files in {}; scp negotiates {}; she-restore: the bulk stream "
+               "through OpenSSH's ssh from {} MiB on (else libssh2; each row says which), SHA-256 end to end in our "
+               "process, far-side openssl dgst, .part + rename; {} ranges: each on connections of its own):\n",
+               mib, address, dir.parent_path().string(), cipher.empty() ? "?" : cipher,
+               TransferOptions().openssh_from >> 20, streams);
     const std::string ranged = fmt::format(", {} streams", streams);
     row("up, 1 stream", one.up, scp_up);
     row("up" + ranged, many.up, scp_up);

@@ -100,8 +100,9 @@ set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${SHE_PACKAGE_MAINTAINER}")
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-# ssh-keygen and ssh-keyscan fill known_hosts for a real engine's hosts; the
-# lab's simulated hosts run OpenSSH's sshd, which would also start the
+# ssh-keygen and ssh-keyscan fill known_hosts for a real engine's hosts, and
+# ssh carries the bulk stream of large copies (without it they stay on
+# libssh2, at about half the rate); the lab's simulated hosts run OpenSSH's sshd, which would also start the
 # system's own sshd service when installed, so it is only suggested.
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "openssh-client")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "openssh-server")

@@ -144,10 +144,49 @@ TransferCommands transfer_commands(const TransferEnd& from, const TransferEnd& t
 
 std::string first_word(const std::string& s) { return s.substr(0, s.find(' ')); }
 
+/// Runs a bulk-stream command at a host end: through OpenSSH's client
+/// `ssh_client` when given, else on the end's libssh2 session.
+ExecResult stream_exec(const TransferEnd& end, const std::string& ssh_client, const std::string& command,
+                       const ExecOptions& o) {
+  return ssh_client.empty() ? end.session->exec(command, o) : openssh_exec(end.session->target(), ssh_client, command, o);
+}
+
+/// The OpenSSH client that carries `end`'s bulk stream of `total` bytes;
+/// empty: the end's own way (our disk, or its libssh2 session), and `why`
+/// says why when OpenSSH was wanted but cannot be used.
+std::string stream_client(const TransferEnd& end, const TransferOptions& opts, long long total, std::string* why) {
+  if (!end.session || total < opts.openssh_from || opts.openssh_client.empty()) return {};
+  *why = openssh_unusable(end.session->target(), opts.openssh_client);
+  return why->empty() ? opts.openssh_client : std::string();
+}
+
+/// Says once per copy what carries its bulk stream, and records it in `r`.
+void choose_streams(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts, long long total,
+                    std::string* from_client, std::string* to_client, TransferResult* r) {
+  std::string from_why, to_why;
+  *from_client = stream_client(from, opts, total, &from_why);
+  *to_client = stream_client(to, opts, total, &to_why);
+  auto via = [](const TransferEnd& e, const std::string& client) {
+    return !e.session ? "local" : client.empty() ? "libssh2" : "openssh";
+  };
+  r->source_stream = via(from, *from_client);
+  r->destination_stream = via(to, *to_client);
+  if (!opts.progress || total < opts.openssh_from) return;
+  std::string line;
+  auto say = [&](const TransferEnd& e, const std::string& client, const std::string& why) {
+    if (!e.session) return;
+    line += fmt::format("{}{}: {}", line.empty() ? "" : "; ", e.session->target().name,
+                        client.empty() ? "libssh2 (" + why + ")" : "OpenSSH's " + client);
+  };
+  say(from, *from_client, from_why);
+  say(to, *to_client, to_why);
+  opts.progress(fmt::format("copy {} -> {}: bulk stream through {}", from.str(), to.str(), line));
+}
+
 /// Fills the ring from the source: `len` bytes from `off` of the local file
 /// (len < 0: to its end), or what `read` prints on the host.
-void produce(const TransferEnd& from, const std::vector<std::string>& read, long long off, long long len,
-             BlockRing& ring, const std::function<bool()>& stopped, const TransferOptions& opts) {
+void produce(const TransferEnd& from, const std::string& ssh_client, const std::vector<std::string>& read, long long off,
+             long long len, BlockRing& ring, const std::function<bool()>& stopped, const TransferOptions& opts) {
   if (!from.session) {
     int fd = ::open(from.path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw std::runtime_error(fmt::format("cannot read {}: {}", from.path, std::strerror(errno)));
@@ -192,7 +231,7 @@ void produce(const TransferEnd& from, const std::vector<std::string>& read, long
       }
     }
   };
-  ExecResult r = from.session->exec(shell_join(read), ro);
+  ExecResult r = stream_exec(from, ssh_client, shell_join(read), ro);
   if (cur && fill > 0) ring.publish(fill);
   if (r.exit_status != 0)
     throw std::runtime_error(fmt::format("{}: reading {} failed: {}", from.session->target().name, from.path, r.stderr_tail));
@@ -201,9 +240,9 @@ void produce(const TransferEnd& from, const std::vector<std::string>& read, long
 /// Drains reader `reader`'s blocks of the ring into the destination: the
 /// local .part (`fd`) from `off` on, or `write` on the host, whose output
 /// lands in `far` when asked for. Returns the bytes it delivered.
-long long consume(const TransferEnd& to, const std::vector<std::string>& write, const std::string& part, int fd,
-                  long long off, BlockRing& ring, int reader, const std::function<bool()>& stopped, Meter& meter,
-                  std::string* far) {
+long long consume(const TransferEnd& to, const std::string& ssh_client, const std::vector<std::string>& write,
+                  const std::string& part, int fd, long long off, BlockRing& ring, int reader,
+                  const std::function<bool()>& stopped, Meter& meter, std::string* far) {
   long long delivered = 0;
   if (!to.session) {
     for (BlockRing::Block b; (b = ring.next(reader)).size > 0; ring.release(reader)) {
@@ -236,7 +275,7 @@ long long consume(const TransferEnd& to, const std::vector<std::string>& write, 
     meter.add(n);
     return n;
   };
-  ExecResult r = to.session->exec(shell_join(write), wo);
+  ExecResult r = stream_exec(to, ssh_client, shell_join(write), wo);
   if (r.exit_status != 0 || !r.stderr_tail.empty())
     throw std::runtime_error(fmt::format("{}: writing {} failed (exit {}): {}", to.session->target().name, part,
                                          r.exit_status, r.stderr_tail.substr(0, 300)));
@@ -304,6 +343,11 @@ TransferResult copy_once(const TransferEnd& from, const TransferEnd& to, const T
   if (!cmd.ranges.empty()) return copy_ranges(from, to, opts, total, cmd);
   Meter meter(opts, total, fmt::format("copy {} -> {}", from.str(), to.str()));
   prepare_destination(to, cmd);
+  // Chosen after the copy's first commands ran on the libssh2 sessions: a
+  // host they accepted as new is in known_hosts, ssh's only trust anchor.
+  TransferResult result;
+  std::string from_client, to_client;
+  choose_streams(from, to, opts, total, &from_client, &to_client, &result);
 
   // Three stages over one ring: the source fills it (a thread), the hasher
   // reads it (a thread), the destination drains it (this thread); the first
@@ -323,7 +367,7 @@ TransferResult copy_once(const TransferEnd& from, const TransferEnd& to, const T
   long long hashed = 0;
   std::thread producer([&] {
     try {
-      produce(from, cmd.read, 0, -1, ring, stopped, opts);
+      produce(from, from_client, cmd.read, 0, -1, ring, stopped, opts);
       ring.finish();
     } catch (...) {
       fail(std::current_exception());
@@ -355,7 +399,7 @@ TransferResult copy_once(const TransferEnd& from, const TransferEnd& to, const T
     std::unique_ptr<int, void (*)(int*)> guard(&fd, [](int* f) {
       if (*f >= 0) ::close(*f);
     });
-    delivered = consume(to, cmd.write, cmd.part, fd, 0, ring, kWriter, stopped, meter, &far);
+    delivered = consume(to, to_client, cmd.write, cmd.part, fd, 0, ring, kWriter, stopped, meter, &far);
     if (fd >= 0) sync_local_part(fd, cmd.part);
   } catch (...) {
     fail(std::current_exception());
@@ -371,7 +415,6 @@ TransferResult copy_once(const TransferEnd& from, const TransferEnd& to, const T
     throw std::runtime_error(fmt::format("copying {} -> {}: {} bytes arrived of {}: the far side stopped taking them "
                                          "(is its disk full?)",
                                          from.str(), to.str(), std::min(delivered, hashed), total));
-  TransferResult result;
   result.bytes = total;
   result.sha256 = sha.hex();
   // The far side's own checksum of what it took must equal the stream's.
@@ -407,6 +450,9 @@ TransferResult copy_ranges(const TransferEnd& from, const TransferEnd& to, const
                            const TransferCommands& cmd) {
   Meter meter(opts, total, fmt::format("copy {} -> {} ({} streams)", from.str(), to.str(), cmd.ranges.size()));
   prepare_destination(to, cmd);
+  TransferResult result;
+  std::string from_client, to_client;
+  choose_streams(from, to, opts, total, &from_client, &to_client, &result);
   const size_t n = cmd.ranges.size();
   std::vector<std::unique_ptr<BlockRing>> rings;
   for (size_t i = 0; i < n; ++i) rings.push_back(std::make_unique<BlockRing>(kBlocks, kBlock, 1));
@@ -453,24 +499,26 @@ TransferResult copy_ranges(const TransferEnd& from, const TransferEnd& to, const
       try {
         std::unique_ptr<SshSession> own_source, own_destination;
         TransferEnd source = from, destination = to;
-        if (i > 0 && from.session) {
+        // A range through OpenSSH gets a connection of its own from ssh.
+        if (i > 0 && from.session && from_client.empty()) {
           own_source = std::make_unique<SshSession>(from.session->target());
           source.session = own_source.get();
         }
-        if (i > 0 && to.session) {
+        if (i > 0 && to.session && to_client.empty()) {
           own_destination = std::make_unique<SshSession>(to.session->target());
           destination.session = own_destination.get();
         }
         std::thread producer([&] {
           try {
-            produce(source, cmd.read_range[i], off, len, ring, range_stopped, opts);
+            produce(source, from_client, cmd.read_range[i], off, len, ring, range_stopped, opts);
             ring.finish();
           } catch (...) {
             fail(std::current_exception());
           }
         });
         try {
-          delivered[i] = consume(destination, cmd.write_range[i], cmd.part, fd, off, ring, 0, range_stopped, meter, nullptr);
+          delivered[i] = consume(destination, to_client, cmd.write_range[i], cmd.part, fd, off, ring, 0, range_stopped,
+                                 meter, nullptr);
         } catch (...) {
           fail(std::current_exception());
         }
@@ -520,7 +568,6 @@ TransferResult copy_ranges(const TransferEnd& from, const TransferEnd& to, const
                                          from.str(), to.str(), n, source_sha, cmd.part,
                                          part_sha.empty() ? "no checksum" : part_sha, to.path));
   put_in_place(to, cmd, opts);
-  TransferResult result;
   result.bytes = total;
   result.sha256 = source_sha;
   return result;

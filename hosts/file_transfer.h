@@ -22,6 +22,7 @@
 #include <functional>
 #include <string>
 
+#include "hosts/openssh_stream.h"
 #include "hosts/ssh_session.h"
 
 namespace she {
@@ -55,11 +56,20 @@ struct TransferOptions {
   /// before the .part is checked (tests corrupt it there, as a failing
   /// disk would).
   std::function<void()> on_written;
+  /// A file of at least `openssh_from` bytes has its bulk stream carried,
+  /// at each host end where it can be (openssh_unusable), by OpenSSH's
+  /// client `openssh_client` (hosts/openssh_stream.h); everything else of
+  /// the copy, and a smaller file, stays on the end's libssh2 session.
+  long long openssh_from = 64LL << 20;
+  std::string openssh_client = kOpenSshClient;
 };
 
 struct TransferResult {
   std::string sha256;
   long long bytes = 0;
+  /// What carried each end's bulk stream: "local" (our own disk),
+  /// "libssh2" or "openssh".
+  std::string source_stream, destination_stream;
 };
 
 /// Copies `from` to `to`; for host to host, the two ends must be different

@@ -357,6 +357,15 @@ SshSession::KnownHostsReading SshSession::read_known_hosts_file(const std::strin
   return out;
 }
 
+std::string SshSession::known_host_key_methods(const SshTarget& t) {
+  static const bool init = libssh2_init(0) == 0;
+  (void)init;
+  std::unique_ptr<LIBSSH2_SESSION, int (*)(LIBSSH2_SESSION*)> s(libssh2_session_init(), libssh2_session_free);
+  KnownHosts kh(s ? libssh2_knownhost_init(s.get()) : nullptr, libssh2_knownhost_free);
+  if (!kh || libssh2_knownhost_readfile(kh.get(), t.known_hosts.c_str(), LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0) return {};
+  return known_methods(kh.get(), t);
+}
+
 void SshSession::connect(const std::function<bool()>& should_stop) {
   const SshTarget& t = target_;
   if (t.known_hosts.empty())

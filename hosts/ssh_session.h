@@ -121,6 +121,10 @@ class SshSession {
   };
   static KnownHostsReading read_known_hosts_file(const std::string& path,
                                                  const std::vector<std::pair<std::string, int>>& hosts);
+  /// The host-key methods a handshake with `t` is held to: those of every
+  /// key type its known_hosts has for the host (comma-separated, OpenSSH's
+  /// names); empty when the file has none or cannot be read.
+  static std::string known_host_key_methods(const SshTarget& t);
 
  private:
   struct Impl;
