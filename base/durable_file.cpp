@@ -45,8 +45,22 @@ void fsync_directory_of(const std::string& path) {
   }
 }
 
+namespace {
+// Where write_file_durably writes before its rename: per process, so two
+// writers never share one.
+std::string temporary_prefix(const std::string& path) { return path + ".tmp."; }
+}  // namespace
+
+void remove_stale_temporaries(const std::string& path) {
+  std::error_code ec;
+  const fs::path p(path);
+  const std::string prefix = fs::path(temporary_prefix(path)).filename().string();
+  for (const auto& e : fs::directory_iterator(p.parent_path().empty() ? fs::path(".") : p.parent_path(), ec))
+    if (e.path().filename().string().rfind(prefix, 0) == 0) fs::remove(e.path(), ec);
+}
+
 bool write_file_durably(const std::string& path, const std::string& content, std::string* err) {
-  std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
+  std::string tmp = temporary_prefix(path) + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
     *err = fmt::format("cannot write {}: {}", tmp, std::strerror(errno));

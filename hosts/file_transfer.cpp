@@ -75,10 +75,10 @@ const std::string kBs = "bs=" + std::to_string(kBlock);
 constexpr long long kOverlapCheckFrom = 16LL << 20;
 enum Reader { kHasher = 0, kWriter = 1 };
 
-// A host hashes with OpenSSL when it has it: coreutils' sha256sum has no SHA extensions
-// and takes ~6 s of CPU a GiB where `openssl dgst` takes ~0.8 s, and on a
-// busy host that CPU is taken from sshd's decryption of the very bytes
-// being checked.
+// A host hashes with OpenSSL when it has it: coreutils' sha256sum has no
+// SHA extensions and takes ~6 s of CPU a GiB where `openssl dgst` takes
+// ~0.8 s, and on a busy host that CPU is taken from sshd's decryption of
+// the very bytes being checked.
 const char* const kSha256Shell =
     "if command -v openssl >/dev/null 2>&1; then exec openssl dgst -sha256 -r \"$@\"; "
     "else exec sha256sum \"$@\"; fi";

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <poll.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -126,6 +127,11 @@ std::string openssh_unusable(const SshTarget& t, const std::string& client) {
   if (!t.key_passphrase.empty()) return "the key has a passphrase (it is never put where ssh could read it)";
   if (!t.password.empty()) return "a password is allowed (it is never put where ssh could read it)";
   if (t.known_hosts.empty()) return "no known_hosts";
+  // ssh refuses a private key others may read ("UNPROTECTED PRIVATE KEY
+  // FILE"), which libssh2 uses: that would fail a copy libssh2 carries.
+  struct stat key {};
+  if (::stat(t.key_file.c_str(), &key) != 0 || (key.st_mode & 077) != 0)
+    return "the key file " + t.key_file + " is not private to its owner (ssh would refuse it)";
   // ssh splits UserKnownHostsFile at blanks and expands %, ~ and quotes in
   // both paths: such a path could name another file than libssh2's.
   for (const std::string* path : {&t.key_file, &t.known_hosts})

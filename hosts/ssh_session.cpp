@@ -352,18 +352,15 @@ SshSession::KnownHostsReading SshSession::read_known_hosts_file(const std::strin
     SshTarget t;
     t.address = hosts[i].first;
     t.port = hosts[i].second;
-    if (known_methods(kh.get(), t).empty()) out.unknown.push_back(i);
+    out.methods.push_back(known_methods(kh.get(), t));
+    if (out.methods.back().empty()) out.unknown.push_back(i);
   }
   return out;
 }
 
 std::string SshSession::known_host_key_methods(const SshTarget& t) {
-  static const bool init = libssh2_init(0) == 0;
-  (void)init;
-  std::unique_ptr<LIBSSH2_SESSION, int (*)(LIBSSH2_SESSION*)> s(libssh2_session_init(), libssh2_session_free);
-  KnownHosts kh(s ? libssh2_knownhost_init(s.get()) : nullptr, libssh2_knownhost_free);
-  if (!kh || libssh2_knownhost_readfile(kh.get(), t.known_hosts.c_str(), LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0) return {};
-  return known_methods(kh.get(), t);
+  KnownHostsReading r = read_known_hosts_file(t.known_hosts, {{t.address, t.port}});
+  return r.error.empty() ? r.methods.front() : std::string();
 }
 
 void SshSession::connect(const std::function<bool()>& should_stop) {

@@ -114,10 +114,12 @@ class SshSession {
   /// known_hosts read without connecting, for the checks made before any
   /// call: `error` says why it does not parse (libssh2 stops at the first
   /// bad line, as a connection would); `unknown` holds the indexes of the
-  /// `hosts` (address, port) it has no entry for, plain or hashed.
+  /// `hosts` (address, port) it has no entry for, plain or hashed, and
+  /// `methods` each host's host-key methods (empty: unknown).
   struct KnownHostsReading {
     std::string error;
     std::vector<size_t> unknown;
+    std::vector<std::string> methods;
   };
   static KnownHostsReading read_known_hosts_file(const std::string& path,
                                                  const std::vector<std::pair<std::string, int>>& hosts);

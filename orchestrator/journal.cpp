@@ -7,7 +7,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
-#include <filesystem>
 #include <fmt/format.h>
 #include <mutex>
 #include <string_view>
@@ -20,8 +19,6 @@
 #include "base/durable_file.h"
 
 namespace she {
-
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -46,19 +43,22 @@ struct Stretch {
   size_t last_ok_end = 0;
 };
 
+/// The JSON object of one journal_line() without its newline; false when
+/// its checksum or JSON is damaged.
+bool parse_line(std::string_view line, Value* record) {
+  if (line.size() < kChecksumLength + 2 || line[kChecksumLength] != ' ' ||
+      checksum(line.substr(kChecksumLength + 1)) != line.substr(0, kChecksumLength))
+    return false;
+  std::string_view json = line.substr(kChecksumLength + 1);
+  *record = Value::parse(json.begin(), json.end(), nullptr, false);
+  return record->is_object();
+}
+
 void parse_lines(std::string_view data, size_t begin, size_t end, Stretch* out) {
   for (size_t pos = begin; pos < end;) {
     size_t eol = data.find('\n', pos);
-    std::string_view line = data.substr(pos, eol - pos);
     Value record;
-    bool ok = line.size() >= kChecksumLength + 2 && line[kChecksumLength] == ' ' &&
-              checksum(line.substr(kChecksumLength + 1)) == line.substr(0, kChecksumLength);
-    if (ok) {
-      std::string_view json = line.substr(kChecksumLength + 1);
-      record = Value::parse(json.begin(), json.end(), nullptr, false);
-      ok = record.is_object();
-    }
-    if (ok) {
+    if (parse_line(data.substr(pos, eol - pos), &record)) {
       out->records.push_back(std::move(record));
       out->last_ok_end = eol + 1;
     } else {
@@ -176,8 +176,7 @@ bool write_all(int fd, const std::string& s) {
 struct Loaded {
   RunState state;
   Parsed p;
-  bool from_checkpoint = false;
-  std::unique_ptr<Digest> prefix;  // of the bytes the checkpoint names, to go on from
+  std::unique_ptr<Digest> prefix;  // set when read from a checkpoint: the digest of the bytes it names
   size_t prefix_bytes = 0;
 };
 
@@ -188,11 +187,10 @@ constexpr int kCheckpointVersion = 1;
 bool checkpoint_of(const std::string& data, const std::string& cp_path, Loaded* out) {
   std::string text, ignored;
   if (::access(cp_path.c_str(), F_OK) != 0 || !read_whole_file(cp_path, &text, &ignored)) return false;
-  if (text.size() < kChecksumLength + 2 || text.back() != '\n' || text[kChecksumLength] != ' ') return false;
-  std::string_view json(text.data() + kChecksumLength + 1, text.size() - kChecksumLength - 2);
-  if (checksum(json) != std::string_view(text.data(), kChecksumLength)) return false;
-  Value v = Value::parse(json.begin(), json.end(), nullptr, false);
-  if (!v.is_object() || v.value("v", 0) != kCheckpointVersion) return false;
+  Value v;
+  if (text.empty() || text.back() != '\n' || !parse_line(std::string_view(text).substr(0, text.size() - 1), &v) ||
+      v.value("v", 0) != kCheckpointVersion)
+    return false;
   size_t n = v.value("journal_bytes", size_t{0});
   if (n < std::string_view(Journal::header()).size() || n > data.size() || data[n - 1] != '\n') return false;
   auto prefix = std::make_unique<Digest>();
@@ -214,7 +212,6 @@ bool load(const std::string& data, const std::string& path, Loaded* out, std::st
     // Damage with records after it is repaired from every record: read whole.
     if (out->p.skipped.empty()) {
       for (const Value& r : out->p.records) out->state.apply(r);
-      out->from_checkpoint = true;
       if (!std::getenv("SHE_RESTORE_TEST_CHECK_CHECKPOINT")) return true;
       // Tests: the checkpoint's state and the journal's must be one.
       Loaded whole;
@@ -335,21 +332,19 @@ bool Journal::open(const std::string& path, RunState* state, std::string* warnin
   }
   // A checkpoint a kill cut short before its rename is litter: the plan's
   // lock makes this process the journal's only writer.
-  std::error_code ec;
-  const fs::path cp(checkpoint_path(path));
-  for (const auto& e : fs::directory_iterator(cp.parent_path().empty() ? "." : cp.parent_path(), ec))
-    if (e.path().filename().string().rfind(cp.filename().string() + ".tmp.", 0) == 0) fs::remove(e.path(), ec);
-  // The digest of the checkpoint's prefix goes on when the file kept it.
-  const bool prefix_kept = l.prefix && l.prefix_bytes <= kept.size() && p.skipped.empty() && p.valid_end != 0;
-  written_ = prefix_kept ? std::move(l.prefix) : std::make_unique<Digest>();
-  const size_t from = prefix_kept ? l.prefix_bytes : 0;
+  remove_stale_temporaries(checkpoint_path(path));
+  // Read from a checkpoint, the file kept its prefix (damage before it
+  // means no checkpoint): the prefix's digest goes on.
+  const bool from_checkpoint = l.prefix != nullptr;
+  const size_t from = from_checkpoint ? l.prefix_bytes : 0;
+  written_ = from_checkpoint ? std::move(l.prefix) : std::make_unique<Digest>();
   written_->update(kept.data() + from, kept.size() - from);
   bytes_ = kept.size();
   *state = std::move(l.state);
   if (const char* k = std::getenv("SHE_RESTORE_TEST_KILL_AFTER_RECORDS")) kill_after_ = std::atol(k);
   if (const char* k = std::getenv("SHE_RESTORE_TEST_CHECKPOINT_EVERY")) checkpoint_every_ = std::max(1L, std::atol(k));
   // What a resume would parse again: the records the checkpoint lacks.
-  since_checkpoint_ = l.from_checkpoint ? static_cast<long>(p.records.size()) : state->records;
+  since_checkpoint_ = from_checkpoint ? static_cast<long>(p.records.size()) : state->records;
   // The damage stays known to every later reader of this run.
   if (!warning->empty()) {
     Value repaired = {{"t", rec::kJournalRepaired}, {"warning", *warning}, {"time", utc_now_ms()}};

@@ -44,14 +44,25 @@ RunConnections::~RunConnections() {
 
 void RunConnections::prewarm(const std::vector<SshEndpoint>& hosts) {
   if (dry_run_) return;
+  // Each known_hosts file read once, for every host it vouches for.
+  std::map<std::string, std::vector<const SshEndpoint*>> by_file;
+  for (const SshEndpoint& ep : hosts)
+    if (ep.key_passphrase.empty() && ep.password.empty() && !ep.key.empty() && !ep.known_hosts.empty())
+      by_file[ep.known_hosts].push_back(&ep);
+  std::vector<const SshEndpoint*> known;
+  for (const auto& [path, eps] : by_file) {
+    std::vector<std::pair<std::string, int>> addresses;
+    for (const SshEndpoint* ep : eps) addresses.emplace_back(ep->address, ep->port);
+    auto reading = SshSession::read_known_hosts_file(path, addresses);
+    if (!reading.error.empty()) continue;
+    for (size_t i = 0; i < eps.size(); ++i)
+      if (!reading.methods[i].empty()) known.push_back(eps[i]);
+  }
   std::lock_guard<std::mutex> lock(ssh_mutex_);
-  for (const SshEndpoint& ep : hosts) {
+  for (const SshEndpoint* known_ep : known) {
+    const SshEndpoint& ep = *known_ep;
     std::string key = endpoint_key(ep);
-    if (warm_.count(key) || !ep.key_passphrase.empty() || !ep.password.empty() || ep.key.empty() ||
-        ep.known_hosts.empty())
-      continue;
-    auto known = SshSession::read_known_hosts_file(ep.known_hosts, {{ep.address, ep.port}});
-    if (!known.error.empty() || !known.unknown.empty()) continue;
+    if (warm_.count(key)) continue;
     auto w = std::make_unique<Warm>();
     try {
       w->session = std::make_unique<SshSession>(ssh_target(ep));

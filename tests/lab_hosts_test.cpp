@@ -62,16 +62,6 @@ std::string sha256_file(const fs::path& p) {
   return hex;
 }
 
-void random_file(const fs::path& p, std::size_t bytes) {
-  std::ofstream out(p, std::ios::binary);
-  std::vector<unsigned char> buf(1 << 20);
-  while (bytes > 0) {
-    const std::size_t n = std::min(bytes, buf.size());
-    RAND_bytes(buf.data(), static_cast<int>(n));
-    out.write(reinterpret_cast<const char*>(buf.data()), static_cast<std::streamsize>(n));
-    bytes -= n;
-  }
-}
 
 std::vector<nlohmann::json> log_lines(const fs::path& log) {
   std::vector<nlohmann::json> out;
@@ -295,7 +285,7 @@ TEST_CASE("lab hosts: hostile arguments arrive as one argument - nothing is ever
 TEST_CASE("lab hosts: a 100 MiB dd round trip keeps its sha256 - resumes at a byte offset") {
   LabHosts lab;
   const fs::path big = lab.dir.path() / "big";
-  random_file(big, 100u << 20);
+  test::random_file(big, 100u << 20);
   const std::string sum = sha256_file(big);
   auto r = lab.ssh("hosted_engine_2", "dd of=/root/big bs=65536 status=none", big);
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
@@ -309,7 +299,7 @@ TEST_CASE("lab hosts: a 100 MiB dd round trip keeps its sha256 - resumes at a by
 
   // Resume: the first 1000 bytes, then the rest written from byte 1000.
   const fs::path small = lab.dir.path() / "small";
-  random_file(small, 300000);
+  test::random_file(small, 300000);
   const std::string all = test::read_file(small);
   test::write_file(lab.dir.path() / "head", all.substr(0, 1000));
   test::write_file(lab.dir.path() / "tail", all.substr(1000));
@@ -645,7 +635,7 @@ TEST_CASE("lab hosts: faults - a failing command - a drop mid-command and mid-tr
 
   // Mid-transfer, once: the partial file stays; the transfer resumes.
   const fs::path file = lab.dir.path() / "f";
-  random_file(file, 1 << 20);
+  test::random_file(file, 1 << 20);
   lab.fleet.set_faults(h, R"({"drop_after_bytes": 300000, "drop_times": 1})");
   r = lab.ssh(h, "dd of=/root/f bs=65536 status=none", file);
   CHECK(r.exit_code == 255);

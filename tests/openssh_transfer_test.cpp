@@ -33,16 +33,6 @@ namespace {
 /// Over the OpenSSH threshold, and not a whole number of 1 MiB blocks.
 constexpr long long kSize = (64LL << 20) + 12345;
 
-void make_file(const fs::path& p, long long bytes) {
-  std::mt19937_64 rng(static_cast<unsigned long long>(bytes));
-  std::string block(1 << 20, '\0');
-  for (auto& c : block) c = static_cast<char>(rng());
-  std::ofstream out(p, std::ios::binary);
-  for (long long done = 0; done < bytes; done += static_cast<long long>(block.size())) {
-    block[static_cast<size_t>(done >> 20) % block.size()] ^= 1;  // no two MiB alike
-    out.write(block.data(), static_cast<std::streamsize>(std::min<long long>(bytes - done, static_cast<long long>(block.size()))));
-  }
-}
 
 bool same_bytes(const fs::path& a, const fs::path& b) {
   return test::run("cmp -s '" + a.string() + "' '" + b.string() + "'").exit_code == 0;
@@ -99,7 +89,7 @@ TEST_CASE("openssh transfer: 64 MiB and more arrive byte-identical in all three 
   const lab::FleetHost& backup_host = lab.fleet.host("backup_storage");
   fs::path dir = lab.engine.dir.path();
   fs::path src = dir / "src.bin";
-  make_file(src, kSize);
+  test::random_file(src, kSize);
   std::vector<std::string> said;
   TransferOptions o;
   o.progress = [&](const std::string& line) { said.push_back(line); };
@@ -159,7 +149,7 @@ TEST_CASE("openssh transfer: 64 MiB and more arrive byte-identical in all three 
   // Below the threshold the copy stays on libssh2, and says nothing of it.
   said.clear();
   fs::path small = dir / "small.bin";
-  make_file(small, 3 << 20);
+  test::random_file(small, 3 << 20);
   TransferResult little = copy_file({nullptr, small.string()}, {&backup, "/srv/backups/small.bin"}, o);
   CHECK(little.destination_stream == "libssh2");
   CHECK(same_bytes(small, backup_host.in_sandbox("/srv/backups/small.bin")));
@@ -208,7 +198,7 @@ TEST_CASE("openssh transfer: ssh trusts only known_hosts - an unknown host key i
   const std::string other_key = lab.fleet.host("engine").host_key_line;
   test::write_file(pinned, "[" + backup_host.address + "]:" + std::to_string(backup_host.port) + " " + other_key + "\n");
   fs::path src = dir / "src.bin";
-  make_file(src, kSize);
+  test::random_file(src, kSize);
   try {
     copy_file({nullptr, src.string()}, {&backup, "/srv/backups/k.bin"}, {});
     FAIL("a host whose key is not in known_hosts took the stream");
@@ -239,7 +229,7 @@ TEST_CASE("openssh transfer: a stopped copy leaves no ssh process - no descripto
   const lab::FleetHost& host = lab.fleet.host("backup_storage");
   fs::path dir = lab.engine.dir.path();
   fs::path src = dir / "src.bin";
-  make_file(src, kSize);
+  test::random_file(src, kSize);
   backup.open();
   const size_t fds_before = open_fds();
 
@@ -298,7 +288,7 @@ TEST_CASE("openssh transfer: a key with a passphrase or no ssh client keeps the 
   CHECK(openssh_unusable(lab.target("backup_storage"), kOpenSshClient).empty());
   SshSession backup(t);
   fs::path src = dir / "src.bin";
-  make_file(src, kSize);
+  test::random_file(src, kSize);
   std::string said;
   TransferOptions o;
   o.progress = [&](const std::string& line) { said += line + "\n"; };
@@ -319,4 +309,16 @@ TEST_CASE("openssh transfer: a key with a passphrase or no ssh client keeps the 
   CHECK(same_bytes(src, host.in_sandbox("/srv/backups/n.bin")));
   CHECK(said.find("no-such-ssh is not there") != std::string::npos);
   CHECK(openssh_goodbyes(lab, "backup_storage") == goodbyes);
+}
+
+TEST_CASE("openssh transfer: a key file others may read stays on libssh2 - ssh would refuse it") {
+  LabHosts lab;
+  SshTarget t = lab.target("backup_storage");
+  REQUIRE(openssh_unusable(t, kOpenSshClient).empty());
+  test::TempDir dir;
+  const fs::path loose = dir.path() / "loose_key";
+  fs::copy_file(t.key_file, loose);
+  fs::permissions(loose, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+  t.key_file = loose.string();
+  CHECK(openssh_unusable(t, kOpenSshClient).find("is not private to its owner") != std::string::npos);
 }

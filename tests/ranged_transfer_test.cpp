@@ -13,6 +13,7 @@
 #include "base/interrupted.h"
 #include "hosts/file_transfer.h"
 #include "tests/lab_hosts_fixture.h"
+#include "tests/test_support.h"
 
 using namespace she;
 using she::test::LabHosts;
@@ -23,12 +24,6 @@ namespace {
 /// 24 MiB and a bit, not a whole number of blocks: the last range is short.
 constexpr long long kSize = (24LL << 20) + 12345;
 
-void make_file(const fs::path& p, long long bytes) {
-  std::mt19937_64 rng(static_cast<unsigned long long>(bytes));
-  std::string data(static_cast<size_t>(bytes), '\0');
-  for (auto& c : data) c = static_cast<char>(rng());
-  std::ofstream(p, std::ios::binary).write(data.data(), static_cast<std::streamsize>(data.size()));
-}
 
 std::string file_bytes(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -73,7 +68,7 @@ TEST_CASE("transfer: ranges over 2 and 3 streams arrive byte-identical in all th
   const lab::FleetHost& backup_host = lab.fleet.host("backup_storage");
   fs::path dir = lab.engine.dir.path();
   fs::path src = dir / "src.bin";
-  make_file(src, kSize);
+  test::random_file(src, kSize);
   const std::string want = local_sha256(src), bytes = file_bytes(src);
   for (int streams : {2, 3}) {
     CAPTURE(streams);
@@ -124,7 +119,7 @@ TEST_CASE("transfer: a range corrupted at the far side is refused in every direc
   const lab::FleetHost& engine_host = lab.fleet.host("engine");
   const lab::FleetHost& backup_host = lab.fleet.host("backup_storage");
   fs::path src = lab.engine.dir.path() / "src.bin";
-  make_file(src, kSize);
+  test::random_file(src, kSize);
   // A byte in the second of three ranges changes on the destination's disk
   // after every range is written, before the check.
   const long long in_second_range = (9LL << 20) + 777;
@@ -171,7 +166,7 @@ TEST_CASE("transfer: a range whose writer fails fails the ranged copy - nothing 
   SshSession backup(lab.target("backup_storage"));
   const lab::FleetHost& host = lab.fleet.host("backup_storage");
   fs::path src = lab.engine.dir.path() / "src.bin";
-  make_file(src, kSize);
+  test::random_file(src, kSize);
   // The second of two ranges starts at 13 MiB (25 blocks, 13 and 12).
   lab.fleet.set_faults("backup_storage",
                        R"({"fail": [{"match": "seek=13631488", "exit": 1, "message": "dd: error writing: No space left on device\n", "times": 1}]})");
@@ -186,7 +181,7 @@ TEST_CASE("transfer: an interrupted ranged copy stops and leaves no half file un
   SshSession backup(lab.target("backup_storage"));
   const lab::FleetHost& host = lab.fleet.host("backup_storage");
   fs::path src = lab.engine.dir.path() / "src.bin";
-  make_file(src, kSize);
+  test::random_file(src, kSize);
   TransferOptions o = ranged(3);
   std::atomic<int> asked{0};
   o.should_stop = [&] { return ++asked > 6; };

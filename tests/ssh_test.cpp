@@ -28,14 +28,6 @@ namespace fs = std::filesystem;
 
 namespace {
 /// A file of `bytes` pseudo-random bytes (a 1 MiB block repeated).
-void make_file(const fs::path& p, long long bytes) {
-  std::mt19937_64 rng(bytes);
-  std::string block(1 << 20, '\0');
-  for (auto& c : block) c = static_cast<char>(rng());
-  std::ofstream out(p, std::ios::binary);
-  for (long long done = 0; done < bytes; done += static_cast<long long>(block.size()))
-    out.write(block.data(), static_cast<std::streamsize>(std::min<long long>(bytes - done, static_cast<long long>(block.size()))));
-}
 
 std::string local_sha256(const fs::path& p) {
   return test::run("sha256sum '" + p.string() + "'").output.substr(0, 64);
@@ -136,7 +128,7 @@ TEST_CASE("ssh: transfers of empty - small and 1 GiB files in all three directio
   for (long long size : {0LL, 1000LL, 1LL << 30}) {
     CAPTURE(size);
     fs::path src = dir / "src.bin";
-    make_file(src, size);
+    test::random_file(src, size);
     std::string want = local_sha256(src);
     TransferOptions o;
     int progress_lines = 0;
@@ -162,7 +154,7 @@ TEST_CASE("ssh: a transfer whose connection drops half-way starts over and compl
   LabHosts lab;
   SshSession backup(lab.target("backup_storage"));
   fs::path src = lab.engine.dir.path() / "src.bin";
-  make_file(src, 20 << 20);
+  test::random_file(src, 20 << 20);
   lab.fleet.set_faults("backup_storage", R"({"drop_after_bytes": 5000000, "drop_times": 1})");
   TransferOptions o;
   std::string said;
@@ -630,7 +622,7 @@ TEST_CASE("transfer: a far side whose checksum disagrees fails the copy and leav
   LabHosts lab;
   SshSession backup(lab.target("backup_storage"));
   fs::path src = lab.engine.dir.path() / "src.bin";
-  make_file(src, 3 << 20);
+  test::random_file(src, 3 << 20);
   const lab::FleetHost& host = lab.fleet.host("backup_storage");
   // The far side's hasher (OpenSSL's, as a lab host has it) answers, but
   // with no checksum of what it holds. Up, it ends the pipeline `tee | openssl dgst` at once, so tee dies of
@@ -642,7 +634,7 @@ TEST_CASE("transfer: a far side whose checksum disagrees fails the copy and leav
   CHECK(!fs::exists(host.in_sandbox("/srv/backups/c.bin.part")));
   // Down, the source's checksum is its own command: the mismatch is named.
   fs::create_directories(host.in_sandbox("/srv/backups"));
-  make_file(host.in_sandbox("/srv/backups/held.bin"), 3 << 20);
+  test::random_file(host.in_sandbox("/srv/backups/held.bin"), 3 << 20);
   fs::path local = lab.engine.dir.path() / "held.bin";
   lab.fleet.set_faults("backup_storage", R"({"fail": [{"match": "openssl dgst", "exit": 0, "times": 1}]})");
   CHECK_THROWS_WITH_AS(copy_file({&backup, "/srv/backups/held.bin"}, {nullptr, local.string()}, {}),
@@ -655,7 +647,7 @@ TEST_CASE("transfer: a far side whose tee cannot write the part fails the copy t
   LabHosts lab;
   SshSession backup(lab.target("backup_storage"));
   fs::path src = lab.engine.dir.path() / "src.bin";
-  make_file(src, 2 << 20);
+  test::random_file(src, 2 << 20);
   const lab::FleetHost& host = lab.fleet.host("backup_storage");
   // A .part that cannot be written (a directory stands in its place): tee
   // reports it and still passes every byte on, so sha256sum agrees and
@@ -671,7 +663,7 @@ TEST_CASE("transfer: a far side that stops taking bytes fails the copy naming ho
   LabHosts lab;
   SshSession backup(lab.target("backup_storage"));
   fs::path src = lab.engine.dir.path() / "src.bin";
-  make_file(src, 12 << 20);
+  test::random_file(src, 12 << 20);
   const lab::FleetHost& host = lab.fleet.host("backup_storage");
   // tee exits at once with success, as a writer whose disk vanished might.
   lab.fleet.set_faults("backup_storage", R"({"fail": [{"match": "tee --", "exit": 0, "times": 1}]})");
@@ -685,7 +677,7 @@ TEST_CASE("transfer: an interrupted copy stops and leaves no half file under the
   LabHosts lab;
   SshSession backup(lab.target("backup_storage"));
   fs::path src = lab.engine.dir.path() / "src.bin";
-  make_file(src, 40 << 20);
+  test::random_file(src, 40 << 20);
   const lab::FleetHost& host = lab.fleet.host("backup_storage");
   TransferOptions o;
   // The source asks once a block: the stop comes after a few blocks left.
@@ -697,7 +689,7 @@ TEST_CASE("transfer: an interrupted copy stops and leaves no half file under the
   CHECK(!fs::exists(host.in_sandbox("/srv/backups/i.bin.part")));
   // And a download cut short leaves no local file either.
   fs::create_directories(host.in_sandbox("/srv/backups"));
-  make_file(host.in_sandbox("/srv/backups/d.bin"), 40 << 20);
+  test::random_file(host.in_sandbox("/srv/backups/d.bin"), 40 << 20);
   fs::path local = lab.engine.dir.path() / "d.bin";
   asked = 0;
   o.should_stop = [&] { return ++asked > 3; };
@@ -712,7 +704,7 @@ TEST_CASE("transfer: a host hashes with OpenSSL where it has it and with sha256s
   // and sh but no openssl, as on a minimal host.
   she::test::TempDir dir;
   const fs::path file = dir.path() / "-data";  // a name that reads like an option
-  make_file(file, 1 << 20);
+  test::random_file(file, 1 << 20);
   const fs::path bin = dir.path() / "bin";
   fs::create_directories(bin);
   fs::create_symlink(fs::path("/usr/bin/sha256sum"), bin / "sha256sum");

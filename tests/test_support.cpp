@@ -1,3 +1,4 @@
+#include <random>
 #include "tests/test_support.h"
 
 #include <archive.h>
@@ -129,6 +130,17 @@ std::string read_file(const std::filesystem::path& p) {
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+void random_file(const std::filesystem::path& p, long long bytes) {
+  std::mt19937_64 rng(static_cast<unsigned long long>(bytes));
+  std::string block(1 << 20, '\0');
+  for (auto& c : block) c = static_cast<char>(rng());
+  std::ofstream out(p, std::ios::binary);
+  for (long long done = 0; done < bytes; done += static_cast<long long>(block.size())) {
+    block[static_cast<size_t>(done >> 20) % block.size()] ^= 1;
+    out.write(block.data(), static_cast<std::streamsize>(std::min<long long>(bytes - done, static_cast<long long>(block.size()))));
+  }
 }
 
 void write_file(const std::filesystem::path& p, const std::string& text) {

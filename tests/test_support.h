@@ -50,6 +50,9 @@ void rewrite_archive(const std::string& from, const std::string& to,
 
 std::string read_file(const std::filesystem::path& p);
 void write_file(const std::filesystem::path& p, const std::string& text);
+/// A file of `bytes` pseudo-random bytes (the same for the same size), 1 MiB
+/// at a time, no two MiB alike: a piece delivered to the wrong offset shows.
+void random_file(const std::filesystem::path& p, long long bytes);
 std::string source_path(const std::string& rel);
 
 /// A fresh directory removed when the object goes away.
