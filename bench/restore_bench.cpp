@@ -53,7 +53,7 @@ constexpr int kRegularHosts = 20;
 constexpr const char* kPassword = "Bench-Password-7";
 constexpr const char* kFailover = "hosted_engine_1";    // the environment's failover role (no engine VM)
 // VMs that ran on the dead hosted-engine hosts: fenced down, started again
-// by the restore's start-vms step once the reinstall is done.
+// by the restore's start-vms step once they are fenced (vms-up waits for them).
 const std::vector<std::string> kHighPriorityVms = {"web02", "app01", "app02"};
 
 /// The scenario: one data center and cluster, hosted_engine_1..3 (the
@@ -339,9 +339,11 @@ int main(int argc, char** argv) {
     int dead = 0;
     for (const auto& h : st.hosts)
       if (h.hosted_engine && h.name != kFailover) ++dead;
+    // The high-priority VMs start once the dead hosts are fenced and boot
+    // while those are reinstalled: the longer of the two bounds the run.
     auto bound = [&](int concurrency) {
       const int waves = concurrency <= 0 ? 1 : (dead + concurrency - 1) / concurrency;
-      return (waves * st.durations.install + (kHighPriorityVms.empty() ? 0 : st.durations.start_vm)) * scale;
+      return std::max(waves * st.durations.install, kHighPriorityVms.empty() ? 0.0 : st.durations.start_vm) * scale;
     };
     const double critical = bound(0);
 
@@ -352,13 +354,14 @@ int main(int argc, char** argv) {
     fmt::print("  critical path of the restore (durations that cannot overlap, x time scale {}):\n", scale);
     fmt::print("    reinstall of the {} dead hosted-engine hosts, unbounded concurrency: 1 x install = {:.1f} s\n", dead,
                st.durations.install * scale);
-    fmt::print("    start of the high-priority VMs ({}), started together: 1 x start_vm = {:.1f} s\n",
+    fmt::print("    start of the high-priority VMs ({}), started together once the dead hosts are fenced, booting\n"
+               "    while those are reinstalled: 1 x start_vm = {:.1f} s, overlapped\n",
                kHighPriorityVms.size(), st.durations.start_vm * scale);
     fmt::print("    not counted: deploy and its host add (instant in the lab: the host is added up), fence and\n"
                "    remove (instant), data center/SPM (a regular host stays SPM), maintenance/activate (the\n"
                "    backup's, before the timed run); nor any SSH, HTTP or polling overhead\n");
-    fmt::print("    lower bound: {:.1f} s (concurrency 1: {} x install + start_vm = {:.1f} s)\n", critical, dead,
-               bound(1));
+    fmt::print("    lower bound: {:.1f} s, the longer of the two (concurrency 1: {} x install = {:.1f} s)\n", critical,
+               dead, bound(1));
     std::fflush(stdout);
 
     std::vector<RunFigures> runs;

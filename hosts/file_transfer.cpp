@@ -117,12 +117,17 @@ TransferCommands transfer_commands(const TransferEnd& from, const TransferEnd& t
   c.read = {"dd", "if=" + from.path, kBs, "status=none"};
   c.mkdir = {"mkdir", "-p", "--", c.dir};
   // The .part exists with mode 0600 before a byte lands in it (a backup
-  // holds keys and the database); tee then writes into it, keeping the mode.
+  // holds keys and the database); dd then writes into it, keeping the mode.
   c.create_part = {"install", "-m", "0600", "/dev/null", c.part};
-  // The far side hashes the bytes as it writes them rather than reading the
-  // file again after. Without pipefail a tee that fails to write still
-  // passes every byte on to the hasher, so the .part's size is checked after.
-  c.write = {"sh", "-c", shell_join({"tee", "--", c.part}) + " | " + shell_join(host_sha256_command(""))};
+  // The far side hashes what the .part holds once dd has written it, from
+  // its page cache, in the same command (no round trip more). Hashing the
+  // stream as it lands (tee | openssl) overlaps the two but copies every
+  // byte through two more pipes in small blocks: on a 2-core host that took
+  // 2.3x as long as dd then openssl, which together beat scp. A dd that
+  // fails ends the list before the hash; the .part's size is checked after.
+  c.write = {"sh", "-c",
+             shell_join({"dd", "of=" + c.part, kBs, "iflag=fullblock", "status=none"}) + " && " +
+                 shell_join(host_sha256_command(c.part))};
   c.size = {"stat", "-c", "%s", "--", c.part};
   c.checksum = host_sha256_command(to.session ? c.part : from.path);
   c.chmod = {"chmod", opts.mode, "--", c.part};
@@ -428,7 +433,7 @@ TransferResult copy_once(const TransferEnd& from, const TransferEnd& to, const T
                                          from.str(), to.str(), result.sha256, to.session ? "the destination" : "the source",
                                          far.empty() ? "no checksum" : far, to.path));
   }
-  // And a destination holds all of it (tee may have failed to write it).
+  // And a destination holds all of it.
   if (to.session) {
     const long long held = std::atoll(run_checked(*to.session, cmd.size, false, opts.should_stop).c_str());
     if (held != total)

@@ -3,8 +3,9 @@
 // storage without touching local disk). Three stages over a ring of 1 MiB
 // blocks (hosts/block_ring.h), so memory stays constant: the source fills
 // it, a hasher computes SHA-256 beside the I/O, the destination drains it.
-// The far side's `sha256sum` must agree (a download's source is hashed on
-// a second connection while it streams); the data goes to NAME.part, renamed
+// The far side's SHA-256 must agree (a host destination hashes its .part
+// once written; a download's source is hashed on a second connection while
+// it streams); the data goes to NAME.part, renamed
 // only when it checks out. Reports progress with rate and ETA, and starts
 // over after a dropped connection. Uses only dd, stat, sha256sum, install,
 // chmod and mv remotely.

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <libssh2.h>
 #include <netdb.h>
+#include <netinet/tcp.h>
 #include <openssl/evp.h>
 #include <poll.h>
 #include <sys/file.h>
@@ -144,6 +145,11 @@ int tcp_connect(const SshTarget& t, const ConnectClock& clock) {
     }
     if (rc == 0) {
       fcntl(fd, F_SETFL, flags);
+      // A command is a few small packets each way (channel open, exec,
+      // EOF, close): with Nagle each waited for the peer's delayed ACK,
+      // ~40 ms a command on top of the command itself.
+      int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       freeaddrinfo(res);
       return fd;
     }

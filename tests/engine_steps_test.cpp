@@ -93,3 +93,29 @@ TEST_CASE("engine steps: a dry run of each shipped plan against the lab sends no
            req.path == "/ovirt-engine/services/sso-logout"));
   }
 }
+
+TEST_CASE("engine steps: a VM start without wait ends on the engine's own starting status - a later start waits for up") {
+  // Time scale 1: the lab takes its 5 s start_vm only once its clock is
+  // moved, so what the first step saw can only be the engine's
+  // powering_up, never up.
+  LabEngine lab("examples/lab/three-hosts.yaml", 1);
+  fs::path env = lab_environment(lab);
+  auto run = [&](const std::string& name, const std::string& with) {
+    fs::path plan = lab.dir.path() / (name + ".yaml");
+    test::write_file(plan, "plan: " + name + "\nenvironment: " + env.string() + "\nsteps:\n"
+                           "  - id: start\n    uses: engine.vms.start\n    with: {vms: [build01]" + with + "}\n");
+    return test::she_restore("'" + plan.string() + "' --state-dir '" + (lab.dir.path() / "state").string() + "'");
+  };
+  auto r = run("start-early", ", wait: false");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(lab.world.vm_by_name("build01")->status == lab::VmStatus::PoweringUp);
+  const std::string start = "/ovirt-engine/api/vms/" + lab.world.vm_by_name("build01")->id + "/start";
+  CHECK(lab.count("POST", start) == 1);
+
+  lab.world.advance_clock(std::chrono::seconds(10));
+  r = run("vms-up", "");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(lab.world.vm_by_name("build01")->status == lab::VmStatus::Up);
+  // A VM the engine is already starting is not started twice.
+  CHECK(lab.count("POST", start) == 1);
+}

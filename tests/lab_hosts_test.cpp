@@ -236,6 +236,17 @@ TEST_CASE("lab hosts: file commands with the exit codes and messages of the real
   CHECK(r.exit_code == 1);
   CHECK(r.err == "install: cannot create regular file '/no/such/dir/x': No such file or directory\n");
 
+  // sh -c takes an AND list of pipelines (a transfer's `dd of=F && hash F`):
+  // each runs once the one before succeeded; `&&` inside quotes is a word.
+  CHECK(lab.run(h, {"sh", "-c", "echo one && echo two"}).out == "one\ntwo\n");
+  r = lab.run(h, {"sh", "-c", "test -e /nothing && echo never"});
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.empty());
+  CHECK(lab.run(h, {"sh", "-c", "echo 'a && b'"}).out == "a && b\n");
+  r = lab.run(h, {"sh", "-c", "echo a &&"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("Syntax error") != std::string::npos);
+
   // A leading `sudo -n --` is the plans' optional sudo.
   CHECK(lab.run(h, {"sudo", "-n", "--", "echo", "as root"}).out == "as root\n");
   // `..` never leaves the sandbox.

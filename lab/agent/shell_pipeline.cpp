@@ -1,6 +1,7 @@
-// `sh -c SCRIPT [NAME ARG...]`: the one shell form the lab hosts take, a
-// pipeline of simple commands (`tee -- FILE | sha256sum`, the transfer's
-// write), where a command may also be the transfers' choice of a tool,
+// `sh -c SCRIPT [NAME ARG...]`: the one shell form the lab hosts take, an
+// AND list of pipelines of simple commands (`dd of=FILE && sha256sum FILE`,
+// the transfer's write; `tee -- FILE | sha256sum`), where a command may also
+// be the transfers' choice of a tool,
 // `if command -v TOOL >/dev/null 2>&1; then exec A "$@"; else exec B "$@"; fi`.
 #include <cerrno>
 #include <csignal>
@@ -17,30 +18,31 @@ namespace she::lab::agent {
 
 namespace {
 
-/// SCRIPT cut at each `|` outside quotes, as sh reads a pipeline. Empty
-/// when it holds an unbalanced quote or an empty command.
-std::vector<std::string> pipeline_stages(const std::string& script) {
-  std::vector<std::string> stages(1);
+/// SCRIPT cut at each `sep` outside quotes, as sh reads a list or a
+/// pipeline. Empty when it holds an unbalanced quote or an empty part.
+std::vector<std::string> split_unquoted(const std::string& script, const std::string& sep) {
+  std::vector<std::string> parts(1);
   char quote = 0;
   for (std::size_t i = 0; i < script.size(); ++i) {
     const char c = script[i];
     if (quote) {
       if (c == quote) quote = 0;
-      else if (quote == '"' && c == '\\' && i + 1 < script.size()) stages.back() += script[i++];
+      else if (quote == '"' && c == '\\' && i + 1 < script.size()) parts.back() += script[i++];
     } else if (c == '\'' || c == '"') {
       quote = c;
     } else if (c == '\\' && i + 1 < script.size()) {
-      stages.back() += script[i++];
-    } else if (c == '|') {
-      stages.emplace_back();
+      parts.back() += script[i++];
+    } else if (script.compare(i, sep.size(), sep) == 0) {
+      parts.emplace_back();
+      i += sep.size() - 1;
       continue;
     }
-    stages.back() += c;
+    parts.back() += c;
   }
   if (quote) return {};
-  for (const auto& s : stages)
+  for (const auto& s : parts)
     if (trim(s).empty()) return {};
-  return stages;
+  return parts;
 }
 
 constexpr const char* kArgsWord = "__she_lab_positional_args__";
@@ -61,20 +63,14 @@ bool resolve_tool_choice(std::string* stage) {
   return true;
 }
 
-}  // namespace
-
-int shell(Agent& a, const Args& argv) {
-  if (argv.size() < 3 || argv[1] != "-c") {
-    err("she-lab-agent: sh: the lab knows only sh -c SCRIPT\n");
-    return 2;
-  }
-  const std::vector<std::string> stages = pipeline_stages(argv[2]);
+/// One pipeline of the script; its status is its last command's.
+int pipeline(Agent& a, const std::string& script, const Args& positional) {
+  const std::vector<std::string> stages = split_unquoted(script, "|");
   if (stages.empty()) {
-    err(fmt::format("sh: 1: Syntax error: {}\n", argv[2]));
+    err(fmt::format("sh: 1: Syntax error: {}\n", script));
     return 2;
   }
   std::vector<Args> commands;
-  const Args positional(argv.begin() + std::min<size_t>(argv.size(), 4), argv.end());
   for (std::string stage : stages) {
     if (!resolve_tool_choice(&stage)) {
       err(fmt::format("she-lab-agent: sh: the lab answers `command -v` only for openssl, not: {}\n", stage));
@@ -127,6 +123,26 @@ int shell(Agent& a, const Args& argv) {
     }
     rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
+  return rc;
+}
+
+}  // namespace
+
+int shell(Agent& a, const Args& argv) {
+  if (argv.size() < 3 || argv[1] != "-c") {
+    err("she-lab-agent: sh: the lab knows only sh -c SCRIPT\n");
+    return 2;
+  }
+  const Args positional(argv.begin() + std::min<size_t>(argv.size(), 4), argv.end());
+  // An AND list: each pipeline runs once the one before it succeeded.
+  const std::vector<std::string> items = split_unquoted(argv[2], "&&");
+  if (items.empty()) {
+    err(fmt::format("sh: 1: Syntax error: {}\n", argv[2]));
+    return 2;
+  }
+  int rc = 0;
+  for (const std::string& item : items)
+    if ((rc = pipeline(a, item, positional)) != 0) break;
   return rc;
 }
 

@@ -247,8 +247,7 @@ std::vector<std::string> deploy_unit_argv(const std::vector<std::string>& comman
 bool follow_deploy(const StepContext& ctx, SshSession& ssh, const std::string& until, long long& offset, std::string& log,
                    bool (*still_running)(const StepContext&, SshSession&), const std::string& quiet_until = "") {
   bool narrate = quiet_until.empty(), found = false;
-  auto first = std::chrono::milliseconds(std::max<long long>(20, ctx.env().engine.poll_interval.count()));
-  Poller poller(ctx.services().runner, {first, std::chrono::seconds(5)}, ctx.services().should_stop);
+  Poller poller(ctx.services().runner, output_follow_policy(ctx), ctx.services().should_stop);
   auto look = [&] {
     // Asked before the read: a unit that had ended then has written all it
     // will, so an empty read after it means the end (asked after, a last

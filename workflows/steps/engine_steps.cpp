@@ -521,7 +521,12 @@ class StartVms : public EngineStep {
  public:
   StartVms()
       : EngineStep("engine.vms.start", StepKind::Idempotent, "start VMs (those already up are left alone)",
-                 {required("vms", ParamType::StringList, "VM names")}, {}) {}
+                 {required("vms", ParamType::StringList, "VM names"),
+                  optional("wait", ParamType::Bool, true,
+                           "wait until every VM is up; false: done once the engine reports each one starting "
+                           "(powering up) or up, so later steps run while they boot (a later start step with "
+                           "wait waits for them up)")},
+                 {}) {}
 
   StepResult run(const StepContext& ctx, Api a) const override {
     // A VM the engine last saw on a host it cannot reach is "unknown": it
@@ -541,25 +546,27 @@ class StartVms : public EngineStep {
                                               fmt::join(stuck, ", ")));
     for (auto& name : ctx.texts("vms")) {
       api::Vm vm = find_vm(a, name);
-      if (vm.status != "up" && vm.status != "powering_up" && vm.status != "wait_for_launch") a.client.start_vm(a.call, vm.id);
+      if (!reached(vm.status, false)) a.client.start_vm(a.call, vm.id);
     }
     return {};
   }
   void confirm(const StepContext& ctx, Api a) const override {
     std::vector<std::string> waiting = ctx.texts("vms");
-    wait_until(ctx, a, Looks::OnEvents, fmt::format("VMs {} are up", fmt::join(waiting, ", ")), [&] {
+    const bool up = ctx.flag("wait");
+    const char* what = up ? "up" : "starting or up";
+    wait_until(ctx, a, Looks::OnEvents, fmt::format("VMs {} are {}", fmt::join(waiting, ", "), what), [&] {
       std::vector<std::string> still;
       for (auto& name : waiting)
-        if (find_vm(a, name).status != "up") still.push_back(name);
+        if (!reached(find_vm(a, name).status, up)) still.push_back(name);
       waiting = still;
       if (still.empty()) return true;
-      if (a.call.progress) a.call.progress("waiting for VMs to be up: " + fmt::format("{}", fmt::join(still, ", ")));
+      if (a.call.progress) a.call.progress(fmt::format("waiting for VMs to be {}: {}", what, fmt::join(still, ", ")));
       return false;
     });
   }
   CheckResult probe(const StepContext& ctx, Api a, Value&) const override {
     for (auto& name : ctx.texts("vms"))
-      if (find_vm(a, name).status != "up") return CheckResult::NotDone;
+      if (!reached(find_vm(a, name).status, ctx.flag("wait"))) return CheckResult::NotDone;
     return CheckResult::Done;
   }
 
@@ -568,6 +575,11 @@ class StartVms : public EngineStep {
     for (auto& vm : a.client.list_vms(a.call, api::host_name_search(name)))
       if (vm.name == name) return vm;
     throw StepError("fatal", "the engine has no VM named " + name);
+  }
+  /// Up, or (not waiting for up) the engine launching it: what the engine
+  /// reports once it took the start, not our request alone.
+  static bool reached(const std::string& status, bool up) {
+    return status == "up" || (!up && (status == "powering_up" || status == "wait_for_launch"));
   }
 };
 

@@ -3,14 +3,29 @@
 // turned into step errors whose class `retry.on` can name.
 #pragma once
 
+#include <algorithm>
+#include <chrono>
 #include <fmt/format.h>
 
 #include "base/interrupted.h"
+#include "base/poller.h"
 #include "hosts/shell_quote.h"
 #include "hosts/ssh_session.h"
 #include "workflows/step_type.h"
 
 namespace she {
+
+/// How output a step reads from a host as it comes (a deploy's log, a
+/// dialog's screen) is followed: a look costs one or two short commands on
+/// the step's own session, and a line may already be on its way, so looks
+/// start at 100 ms (the environment's poll_interval when shorter) and never
+/// drift past 2 s, keeping the narration live. Starting at poll_interval
+/// (1 s) saw a lab deploy's pause a second late, twice a run.
+inline PollPolicy output_follow_policy(const StepContext& ctx) {
+  using std::chrono::milliseconds;
+  const long long interval = ctx.env().engine.poll_interval.count();
+  return {milliseconds(std::clamp<long long>(interval, 20, 100)), milliseconds(2000)};
+}
 
 class HostStep : public StepType {
  public:

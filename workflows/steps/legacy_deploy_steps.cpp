@@ -92,8 +92,7 @@ class DialogDriver {
   /// on the tool's own end without `until`, and when the session is gone.
   /// Reached or, in a rehearsal, assumed: true.
   bool wait(const std::string& what, const std::function<bool(const LegacyDialogView&)>& until) {
-    auto first = std::chrono::milliseconds(std::max<long long>(20, ctx_.env().engine.poll_interval.count()));
-    Poller poller(ctx_.services().runner, {first, std::chrono::seconds(5)}, ctx_.services().should_stop);
+    Poller poller(ctx_.services().runner, output_follow_policy(ctx_), ctx_.services().should_stop);
     const bool rehearsal = ctx_.services().runner && ctx_.services().runner->rehearsal();
     size_t stable_at = SIZE_MAX;
     auto look = [&] {
