@@ -95,15 +95,19 @@ TEST_CASE("engine steps: a dry run of each shipped plan against the lab sends no
 }
 
 TEST_CASE("engine steps: a VM start without wait ends on the engine's own starting status - a later start waits for up") {
-  // Time scale 1: the lab takes its 5 s start_vm only once its clock is
-  // moved, so what the first step saw can only be the engine's
-  // powering_up, never up.
+  // A start that takes the lab an hour: the first step can only have seen
+  // the engine's powering_up, never up, until the test moves the clock.
   LabEngine lab("examples/lab/three-hosts.yaml", 1);
+  lab::Durations d = lab.world.durations();
+  d.start_vm = 3600;
+  lab.world.set_durations(d);
   fs::path env = lab_environment(lab);
+  // A start that waited for up would time out (30 s) rather than pass.
   auto run = [&](const std::string& name, const std::string& with) {
     fs::path plan = lab.dir.path() / (name + ".yaml");
     test::write_file(plan, "plan: " + name + "\nenvironment: " + env.string() + "\nsteps:\n"
-                           "  - id: start\n    uses: engine.vms.start\n    with: {vms: [build01]" + with + "}\n");
+                           "  - id: start\n    uses: engine.vms.start\n    timeout: 30s\n"
+                           "    with: {vms: [build01]" + with + "}\n");
     return test::she_restore("'" + plan.string() + "' --state-dir '" + (lab.dir.path() / "state").string() + "'");
   };
   auto r = run("start-early", ", wait: false");
@@ -112,7 +116,7 @@ TEST_CASE("engine steps: a VM start without wait ends on the engine's own starti
   const std::string start = "/ovirt-engine/api/vms/" + lab.world.vm_by_name("build01")->id + "/start";
   CHECK(lab.count("POST", start) == 1);
 
-  lab.world.advance_clock(std::chrono::seconds(10));
+  lab.world.advance_clock(std::chrono::hours(2));
   r = run("vms-up", "");
   REQUIRE_MESSAGE(r.exit_code == 0, r.output);
   CHECK(lab.world.vm_by_name("build01")->status == lab::VmStatus::Up);
