@@ -12,6 +12,7 @@ EngineWatcher::Outcome EngineWatcher::wait(const CallOptions& o, const std::stri
   std::unique_lock<std::mutex> lock(mutex_);
   watched_.insert(id);
   listing_wanted_ = true;
+  if (!polling_) next_round_ = std::min(next_round_, round_ended_ + policy_.prompt);
   struct Unwatch {
     std::multiset<std::string>& watched;
     const std::string& id;
@@ -83,7 +84,10 @@ bool EngineWatcher::make_round_if_due(std::unique_lock<std::mutex>& lock, const 
       lock.lock();
       w.polling_ = false;
       if (!completed) w.listing_wanted_ = true;  // the round failed: the next one lists
-      w.next_round_ = Clock::now() + w.policy_.events;
+      w.round_ended_ = Clock::now();
+      // A wait that began during the round (or an event on a watched host)
+      // wants a listing taken after: soon. A failed round waits its turn.
+      w.next_round_ = w.round_ended_ + (completed && w.listing_wanted_ ? w.policy_.prompt : w.policy_.events);
       w.changed_.notify_all();
     }
   } end{*this, lock};

@@ -35,6 +35,11 @@ struct CallOptions;
 struct WatchPolicy {
   std::chrono::milliseconds events{250};   // how often the event log is read while anything waits
   std::chrono::milliseconds safety{5000};  // how often every host is re-read regardless
+  // How soon after the last round a host wait that has just begun gets
+  // one: the action before it (a removal, an install started) is often
+  // already visible, and waiting out the interval put up to 0.25 s on each
+  // step. However many waits begin, rounds stay at most one per `prompt`.
+  std::chrono::milliseconds prompt{50};
 };
 
 class EngineWatcher {
@@ -84,7 +89,7 @@ class EngineWatcher {
   unsigned long rounds_ = 0;             // rounds begun so far
   unsigned long news_ = 0;               // rounds whose events read something new
   unsigned long listed_round_ = 0;       // the round of the latest listing (0: none yet)
-  Clock::time_point listed_at_{}, next_round_{};
+  Clock::time_point listed_at_{}, next_round_{}, round_ended_{};
   std::multiset<std::string> watched_;   // the ids being waited on
   Counts counts_;
 };

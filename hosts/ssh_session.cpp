@@ -230,6 +230,14 @@ struct SshSession::Impl {
   /// direction libssh2 needs, or, when pumping `other` too, until either
   /// side has something (the peer may send at any time then).
   void wait(int timeout_ms, pollfd* other = nullptr) {
+    // sshd sets TCP_NODELAY only for sessions with a terminal: without
+    // one, each packet it sends after a first unacknowledged one (a forwarded
+    // reply's second TLS record, a command's exit status after its output)
+    // waits for our ACK, which the kernel delays up to 40 ms unless asked
+    // not to. The kernel drops quick-ACK mode on its own, so it is asked
+    // again before every wait.
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
     int dir = libssh2_session_block_directions(session);
     pollfd p[2] = {{fd, 0, 0}, other ? *other : pollfd{-1, 0, 0}};
     if (dir & LIBSSH2_SESSION_BLOCK_INBOUND) p[0].events |= POLLIN;
@@ -764,8 +772,18 @@ void SshSession::forward(int fd, const std::string& host, int port, const std::f
       im.wait(100, &local);
     }
   }
-  libssh2_channel_send_eof(ch);
-  libssh2_channel_close(ch);
+  // Closed to the end, so that the session can carry the next connection;
+  // a peer that does not answer the close within 5 s takes the session.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  auto go_on = [&] { return !stopped() && std::chrono::steady_clock::now() < give_up; };
+  im.again([&] { return libssh2_channel_send_eof(ch); }, go_on);
+  if (im.again([&] { return libssh2_channel_close(ch); }, go_on) == 0 &&
+      im.again([&] { return libssh2_channel_free(ch); }, go_on) == 0) {
+    guard.release();
+    return;
+  }
+  guard.release();
+  impl_.reset();  // the session goes, freeing its unfinished channel
 }
 
 ExecResult SshSession::exec(const std::string& command, const ExecOptions& opts) {

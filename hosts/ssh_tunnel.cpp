@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -12,8 +13,11 @@ namespace she {
 SshTunnel::SshTunnel(SshTarget via, std::string host, int port, std::function<void(const std::string&)> on_error)
     : via_(std::move(via)), host_(std::move(host)), port_(port), on_error_(std::move(on_error)) {
   // A wrong host key or refused credentials stop here, as themselves, not
-  // later as a connection curl saw closed.
-  SshSession(via_).open();
+  // later as a connection curl saw closed. The session that proved it
+  // carries the first connection (a handshake is most of a tunnel's cost).
+  auto first = std::make_unique<SshSession>(via_);
+  first->open();
+  idle_.push_back(std::move(first));
 }
 
 SshTunnel::~SshTunnel() {
@@ -24,6 +28,7 @@ SshTunnel::~SshTunnel() {
     workers.swap(workers_);
   }
   for (auto& w : workers) w.thread.join();
+  idle_.clear();
 }
 
 int SshTunnel::open(sockaddr_in* connect_to) {
@@ -76,17 +81,48 @@ int SshTunnel::accept_from(int listener, const sockaddr_in& peer_wanted) {
     socklen_t len = sizeof peer;
     int fd = ::accept4(listener, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
     if (fd < 0) continue;
-    if (peer.sin_port == peer_wanted.sin_port && peer.sin_addr.s_addr == peer_wanted.sin_addr.s_addr) return fd;
+    if (peer.sin_port == peer_wanted.sin_port && peer.sin_addr.s_addr == peer_wanted.sin_addr.s_addr) {
+      // A reply comes back in several TLS records: without this each one
+      // after the first waited for curl's delayed ACK (about 40 ms a request).
+      int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      return fd;
+    }
     ::close(fd);  // another process found the port: not carried
     if (on_error_) on_error_("refused a connection to the tunnel that was not the engine client's");
   }
   return -1;
 }
 
+std::unique_ptr<SshSession> SshTunnel::take_idle() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (idle_.empty()) return nullptr;
+  auto s = std::move(idle_.back());
+  idle_.pop_back();
+  return s;
+}
+
 void SshTunnel::carry(int fd) {
+  // One session carries one connection at a time (libssh2 sessions are
+  // not shared between threads); an idle one is reused, else a new one.
+  auto stopping = [this] { return stop_.load(); };
+  std::unique_ptr<SshSession> session = take_idle();
   try {
-    SshSession session(via_);  // its own: libssh2 sessions are not shared between threads
-    session.forward(fd, host_, port_, [this] { return stop_.load(); });
+    if (session) {
+      try {
+        session->forward(fd, host_, port_, stopping);
+      } catch (const SshError&) {
+        // An idle session may have died unseen; nothing was carried yet
+        // (forward throws only when its channel cannot be opened).
+        session.reset();
+      }
+    }
+    if (!session) {
+      session = std::make_unique<SshSession>(via_);
+      session->forward(fd, host_, port_, stopping);
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (session->connected() && idle_.size() < kMaxIdle && !stop_) idle_.push_back(std::move(session));
   } catch (const SshError& e) {
     if (on_error_) on_error_(e.what());
   }

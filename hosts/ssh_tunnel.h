@@ -3,8 +3,9 @@
 // reached during a deploy, when the new engine VM lives on a network only
 // the deploying host can see. Nothing stays listening: each connection gets
 // a loopback port that takes the caller's socket (curl's) and no other, and
-// is pumped over its own SSH session, so no other local process can use the
-// tunnel.
+// is pumped over an SSH session of its own while it lasts, so no other local
+// process can use the tunnel. Sessions are kept for the next connection
+// (a handshake and authentication cost more than the requests they carry).
 #pragma once
 
 #include <atomic>
@@ -15,6 +16,7 @@
 #include <netinet/in.h>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "hosts/ssh_session.h"
 
@@ -35,10 +37,17 @@ class SshTunnel {
   int open(sockaddr_in* connect_to);
   /// Connections carried so far (for tests and progress).
   int connections() const { return connections_; }
+  /// Sessions connected and carrying nothing, kept for the next connection.
+  size_t idle_sessions() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return idle_.size();
+  }
 
  private:
   int accept_from(int listener, const sockaddr_in& peer_wanted);
   void carry(int fd);
+  std::unique_ptr<SshSession> take_idle();
+  static constexpr size_t kMaxIdle = 4;
 
   SshTarget via_;
   std::string host_;
@@ -46,12 +55,13 @@ class SshTunnel {
   std::function<void(const std::string&)> on_error_;
   std::atomic<bool> stop_{false};
   std::atomic<int> connections_{0};
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   struct Worker {
     std::thread thread;
     std::shared_ptr<std::atomic<bool>> done;
   };
   std::list<Worker> workers_;  // finished ones are joined as new ones come
+  std::vector<std::unique_ptr<SshSession>> idle_;  // connected, carrying nothing
 };
 
 }  // namespace she

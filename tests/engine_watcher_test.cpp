@@ -126,3 +126,26 @@ TEST_CASE("engine watcher: a wait on VMs looks again when the event log has news
     logged |= e.code == 32 && e.vm_id == id;
   CHECK(logged);
 }
+
+TEST_CASE("engine watcher: a wait that begins gets a round soon after the last - not at the next interval") {
+  LabEngine lab("examples/lab/three-hosts.yaml", 0.03);
+  CallOptions o{"she-test:watch-prompt", nullptr, nullptr};
+  std::vector<std::string> ids = {lab.host_id("hosted_engine_3"), lab.host_id("host_4")};
+  {
+    EngineClient setup(lab.config());
+    for (auto& id : ids) setup.deactivate(o, id, "watcher test");
+    for (auto& id : ids) setup.wait_for_status(o, id, {"maintenance"}, {"error"}, std::chrono::seconds(60));
+  }
+  // Rounds an hour apart: only a wait that has just begun makes one soon.
+  ClientConfig config = lab.config();
+  config.watch.events = config.watch.safety = std::chrono::hours(1);
+  EngineClient c(config);
+  for (auto& id : ids) {
+    c.remove(o, id, false);
+    CHECK_NOTHROW(c.wait_for_removal(o, id, std::chrono::seconds(60)));
+  }
+  // One round each (its event-log read and listing): no more.
+  EngineWatcher::Counts counts = c.watcher().counts();
+  CHECK(counts.listings == 2);
+  CHECK(counts.events == 2);
+}

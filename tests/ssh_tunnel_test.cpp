@@ -7,6 +7,7 @@
 #include "hosts/ssh_tunnel.h"
 
 #include <mutex>
+#include <thread>
 #include <vector>
 #include "tests/lab_hosts_fixture.h"
 
@@ -26,6 +27,37 @@ TEST_CASE("ssh tunnel: the engine API answers through a host's sshd - TLS verifi
   }
   CHECK(tunnel.connections() >= 1);
   CHECK(lab.engine.count("GET", "/ovirt-engine/api/hosts") >= 1);
+}
+
+namespace {
+int logins(const std::filesystem::path& sshd_log) {
+  std::string text = test::read_file(sshd_log);
+  int n = 0;
+  for (size_t at = 0; (at = text.find("Accepted publickey", at)) != std::string::npos; ++at) ++n;
+  return n;
+}
+}  // namespace
+
+TEST_CASE("ssh tunnel: connections one after another reuse one SSH session - sshd logs one login") {
+  LabHosts lab;
+  const auto& he1 = lab.fleet.host("hosted_engine_1");
+  const int before = logins(he1.sshd_log);
+  SshTunnel tunnel(lab.target("hosted_engine_1"), "127.0.0.1", lab.engine.port);
+  engine_api::ClientConfig c = lab.engine.config();
+  c.open_socket = [&tunnel](sockaddr_in* to) { return tunnel.open(to); };
+  // A client of its own each time: a new TCP connection, carried by the
+  // session the tunnel checked the host with.
+  for (int i = 0; i < 3; ++i) {
+    {
+      engine_api::EngineClient client(c);
+      CHECK(client.health({}).find("DB Up!") != std::string::npos);
+    }
+    // The connection's end reaches the tunnel's thread a moment later.
+    for (int waited = 0; waited < 1000 && tunnel.idle_sessions() == 0; ++waited)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  CHECK(tunnel.connections() >= 3);
+  CHECK(logins(he1.sshd_log) - before == 1);
 }
 
 TEST_CASE("ssh tunnel: a certificate that does not name the URL's host is refused through the tunnel too") {

@@ -18,13 +18,14 @@ namespace she {
 /// How output a step reads from a host as it comes (a deploy's log, a
 /// dialog's screen) is followed: a look costs one or two short commands on
 /// the step's own session, and a line may already be on its way, so looks
-/// start at 100 ms (the environment's poll_interval when shorter) and never
-/// drift past 2 s, keeping the narration live. Starting at poll_interval
-/// (1 s) saw a lab deploy's pause a second late, twice a run.
+/// start 25 ms apart (a look itself takes about as long), grow by half and
+/// never drift past 2 s, keeping the narration live. Starting at
+/// poll_interval (1 s) saw a lab deploy's pause a second late, twice a run;
+/// at 100 ms, a tenth of a second late.
 inline PollPolicy output_follow_policy(const StepContext& ctx) {
   using std::chrono::milliseconds;
   const long long interval = ctx.env().engine.poll_interval.count();
-  return {milliseconds(std::clamp<long long>(interval, 20, 100)), milliseconds(2000)};
+  return {milliseconds(std::clamp<long long>(interval, 20, 25)), milliseconds(2000)};
 }
 
 class HostStep : public StepType {
