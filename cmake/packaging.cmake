@@ -4,6 +4,7 @@
 #
 #   BINDIR                          she-restore, she-lab
 #   LIBEXECDIR/she-restore          she-lab-agent (the lab hosts' ForceCommand, no command of its own),
+#                                   she-lab-http (the agent's requests to the lab engine),
 #                                   she-lab-ovm-cli (the lab Oracle VM Manager's CLI port)
 #   DATADIR/she-restore             plans/, examples/, schema.json
 #   MANDIR/man1, man5               she-restore(1), she-lab(1), she-restore-plan(5)
@@ -21,7 +22,7 @@ target_compile_definitions(she_base PRIVATE
   SHE_RESTORE_BIN_TO_LIBEXEC="${she_bin_to_libexec}")
 
 install(TARGETS she-restore she-lab RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-install(TARGETS she-lab-agent she-lab-ovm-cli RUNTIME DESTINATION ${CMAKE_INSTALL_LIBEXECDIR}/she-restore)
+install(TARGETS she-lab-agent she-lab-http she-lab-ovm-cli RUNTIME DESTINATION ${CMAKE_INSTALL_LIBEXECDIR}/she-restore)
 install(DIRECTORY plans/ DESTINATION ${CMAKE_INSTALL_DATADIR}/she-restore/plans
         FILES_MATCHING PATTERN "*.yaml")
 install(DIRECTORY examples/ DESTINATION ${CMAKE_INSTALL_DATADIR}/she-restore/examples)

@@ -111,16 +111,25 @@ struct TransferCommands {
 
 /// The byte ranges a file of `total` bytes goes as: whole blocks each but
 /// the last, so every dd reads and writes aligned 1 MiB blocks.
-std::vector<std::pair<long long, long long>> plan_ranges(long long total, const TransferOptions& opts) {
-  if (opts.streams <= 1 || total < 0 || total < opts.parallel_from) return {};
+std::vector<std::pair<long long, long long>> plan_ranges(long long total, int streams, const TransferOptions& opts) {
+  if (streams <= 1 || total < 0 || total < opts.parallel_from) return {};
   const long long blocks = (total + static_cast<long long>(kBlock) - 1) / static_cast<long long>(kBlock);
-  const long long n = std::min<long long>(opts.streams, blocks);
+  const long long n = std::min<long long>(streams, blocks);
   if (n <= 1) return {};
   const long long each = (blocks + n - 1) / n * static_cast<long long>(kBlock);
   std::vector<std::pair<long long, long long>> r;
   for (long long off = 0; off < total; off += each) r.emplace_back(off, std::min(each, total - off));
   return r;
 }
+
+}  // namespace
+
+int transfer_streams(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts) {
+  if (opts.streams > 0) return opts.streams;
+  return !from.session && to.session ? kUploadStreams : 1;
+}
+
+namespace {
 
 TransferCommands transfer_commands(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts,
                                    long long total) {
@@ -147,7 +156,7 @@ TransferCommands transfer_commands(const TransferEnd& from, const TransferEnd& t
   c.checksum = host_sha256_command(from.path);
   c.chmod = {"chmod", opts.mode, "--", c.part};
   c.rename = {"mv", "-f", "--", c.part, to.path};
-  c.ranges = plan_ranges(total, opts);
+  c.ranges = plan_ranges(total, transfer_streams(from, to, opts), opts);
   for (const auto& [off, len] : c.ranges) {
     // GNU dd: skip_bytes/count_bytes and seek_bytes take the numbers as
     // bytes; conv=notrunc keeps the other ranges; fullblock writes whole

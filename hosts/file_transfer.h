@@ -36,9 +36,13 @@ struct TransferEnd {
   std::string str() const;
 };
 
-/// The number of ranged streams unless told otherwise: the faster of 1 and
-/// 2 in she-bench-transfer (see README).
-constexpr int kDefaultTransferStreams = 1;
+/// The number of ranged streams unless told otherwise: 0, by direction.
+/// In she-bench-transfer (see README) two ranges beat one stream for an
+/// upload (our side reads and hashes a local file faster than one
+/// connection encrypts it) and lose for a download and between hosts,
+/// where one stream already keeps up with scp.
+constexpr int kDefaultTransferStreams = 0;
+constexpr int kUploadStreams = 2;
 
 struct TransferOptions {
   std::string mode = "0600";  // of the file at its destination
@@ -50,7 +54,8 @@ struct TransferOptions {
   OperationRunner* runner = nullptr;
   /// A file of at least `parallel_from` bytes goes as this many byte ranges
   /// at once: libssh2 encrypts on the calling thread, so one connection is
-  /// bound to one core. 1: one stream whatever the size.
+  /// bound to one core. 1: one stream whatever the size. 0: by direction,
+  /// kUploadStreams for an upload from our disk, one stream otherwise.
   int streams = kDefaultTransferStreams;
   long long parallel_from = 256LL << 20;
   /// Ranged copies: called once every range is in the destination's .part,
@@ -77,6 +82,10 @@ struct TransferResult {
 /// sessions. Throws SshError (transport, timeout) or std::runtime_error
 /// (a checksum mismatch, a local I/O error).
 TransferResult copy_file(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts);
+
+/// The ranged streams a copy of at least `parallel_from` bytes goes as:
+/// as told, or by direction (TransferOptions::streams).
+int transfer_streams(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts);
 
 /// The copy as one operation: a write at its destination, whose parts are
 /// the commands (or local file writes) the copy makes there. `size` is the

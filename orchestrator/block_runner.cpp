@@ -71,6 +71,7 @@ StepOutcome run_block(RunContext& run, const Block& b, const std::string& where)
     if (!expanded) record_loop_items(run, s, Value(items));
     steps.push_back(&s);
   }
+  warm_item_hosts(run, steps, items);
   std::vector<std::string> ids;
   for (const Step* s : steps) ids.push_back(s->id);
   run.say(where, fmt::format("{} ({} item{} through {}, {} at a time)", b.name, items.size(),

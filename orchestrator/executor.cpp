@@ -37,30 +37,16 @@ namespace she {
 namespace {
 
 /// The hosts the steps still to run name as their SSH target or file end,
-/// in plan order, where the name is known now (parameters, variables; not a
-/// loop's items or an earlier step's output, known only when it runs).
+/// in plan order, where the name is known now (parameters, variables; not an
+/// earlier step's output, known only when it runs, nor a loop's items,
+/// warmed when the loop fixes them: warm_item_hosts).
 std::vector<SshEndpoint> ssh_hosts_ahead(const Plan& plan, const RunState& state, const Value& roots) {
   std::vector<SshEndpoint> out;
   std::set<std::string> seen;
   for (const Step& step : plan.steps) {
     auto st = state.steps.find(step.id);
-    if (!step.type || (st != state.steps.end() && (st->second.status() == "succeeded" ||
-                                                   st->second.status() == "skipped")))
-      continue;
-    for (const ParamSchema& p : step.type->params()) {
-      if (p.type != ParamType::SshTarget && p.type != ParamType::FileEndpoint) continue;
-      const YAML::Node* given = step.param(p.name);
-      try {
-        Value v = given ? resolve_node(*given, roots) : p.default_value;
-        if (!v.is_string() || contains_deferred(v)) continue;
-        std::string name = v.get<std::string>();
-        if (name.empty() || name == "local" || !seen.insert(name).second) continue;
-        out.push_back(StepContext(plan.env, "", Value{{"host", name}}).ssh("host"));
-      } catch (const std::exception&) {
-        // Not known yet, or not a host the run can reach as named: its step
-        // finds out, and says so.
-      }
-    }
+    if (st != state.steps.end() && (st->second.status() == "succeeded" || st->second.status() == "skipped")) continue;
+    RunConnections::hosts_named(plan, step, roots, &seen, &out);
   }
   return out;
 }

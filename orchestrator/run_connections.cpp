@@ -82,6 +82,27 @@ void RunConnections::prewarm(const std::vector<SshEndpoint>& hosts) {
   }
 }
 
+void RunConnections::hosts_named(const Plan& plan, const Step& step, const Value& roots, std::set<std::string>* seen,
+                                  std::vector<SshEndpoint>* out) {
+  if (!step.type) return;
+  for (const ParamSchema& p : step.type->params()) {
+    if (p.type != ParamType::SshTarget && p.type != ParamType::FileEndpoint) continue;
+    const YAML::Node* given = step.param(p.name);
+    try {
+      Value v = given ? resolve_node(*given, roots) : p.default_value;
+      if (contains_deferred(v)) continue;
+      const bool item = v.is_object() && v.contains("name") && v["name"].is_string();
+      if (!v.is_string() && !item) continue;
+      const std::string name = item ? v["name"].get<std::string>() : v.get<std::string>();
+      if (name.empty() || name == "local" || !seen->insert(name).second) continue;
+      out->push_back(StepContext(plan.env, "", Value{{"host", v}}).ssh("host"));
+    } catch (const std::exception&) {
+      // Not known yet, or not a host the run can reach as named: its step
+      // finds out, and says so.
+    }
+  }
+}
+
 void RunConnections::provide(RunServices& services) {
   services.engine = [this](const SshEndpoint* via) -> engine_api::EngineClient& { return engine(via); };
   services.ssh = [this](const SshEndpoint& ep, int lane) -> SshSession& { return ssh(ep, lane); };

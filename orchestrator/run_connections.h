@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -70,6 +71,12 @@ class RunConnections {
   /// already in known_hosts (nothing is written). A host not reached so is
   /// left to the step that needs it, which connects and reports as ever.
   void prewarm(const std::vector<SshEndpoint>& hosts);
+  /// Adds to `out` the hosts `step` reaches over SSH as its parameters
+  /// name them against `roots`: a host's name, or a host item of a loop.
+  /// What is not known yet (a later step's output) is left out, as is a
+  /// host already in `seen`.
+  static void hosts_named(const Plan& plan, const Step& step, const Value& roots, std::set<std::string>* seen,
+                          std::vector<SshEndpoint>* out);
   /// Points a step's services at these connections.
   void provide(RunServices& services);
   /// The items of a loop over a live host query: the engine's hosts it

@@ -5,6 +5,7 @@
 #include <exception>
 #include <fmt/format.h>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "base/interrupted.h"
@@ -130,10 +131,24 @@ void run_items(size_t count, int concurrency, std::atomic<bool>& stop_starting, 
   if (thrown) std::rethrow_exception(thrown);
 }
 
+void warm_item_hosts(RunContext& run, const std::vector<const Step*>& steps, const std::vector<Value>& items) {
+  std::vector<SshEndpoint> hosts;
+  std::set<std::string> seen;
+  Value scope = run.roots;
+  for (const Value& item : items)
+    for (const Step* s : steps) {
+      if (s->foreach.kind == Foreach::Kind::None) continue;
+      scope[s->foreach.as] = item;
+      RunConnections::hosts_named(run.plan, *s, scope, &seen, &hosts);
+    }
+  if (!hosts.empty()) run.connections.prewarm(hosts);
+}
+
 StepOutcome run_step(RunContext& run, const Step& s, const StepState& prior, const std::string& where) {
   StepOutcome out;
   std::vector<Value> items;
   if (!fix_loop_items(run, s, prior, &items, &out)) return out;
+  warm_item_hosts(run, {&s}, items);
   if (s.foreach.kind == Foreach::Kind::None) {
     WhenVerdict w;
     try {

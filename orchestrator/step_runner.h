@@ -25,6 +25,10 @@ struct StepOutcome {
 /// loop. False when they cannot be had (`out` says why).
 bool fix_loop_items(RunContext& run, const Step& s, const StepState& prior, std::vector<Value>* items,
                     StepOutcome* out);
+/// Opens in the background the SSH sessions `steps` will need for each of
+/// a loop's `items`, now that the items are known (RunConnections::prewarm):
+/// an item's first command on its host then finds the handshake done.
+void warm_item_hosts(RunContext& run, const std::vector<const Step*>& steps, const std::vector<Value>& items);
 /// Runs `one(i)` for each i below `count` on at most `concurrency` threads
 /// (the caller's among them). An exception (a journal that cannot be
 /// written) sets `stop_starting`, `thrown_at(i)` marks its item, and it is

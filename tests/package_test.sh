@@ -56,7 +56,7 @@ contents)
   list=$(dpkg-deb --contents "$deb" | awk '{print $6}')
   echo "$list"
   for path in ./usr/bin/she-restore ./usr/bin/she-lab ./usr/libexec/she-restore/she-lab-agent \
-              ./usr/libexec/she-restore/she-lab-ovm-cli \
+              ./usr/libexec/she-restore/she-lab-http ./usr/libexec/she-restore/she-lab-ovm-cli \
               ./usr/share/she-restore/plans/ovm-backup.yaml \
               ./usr/share/she-restore/plans/ovm-recreate-vms.yaml \
               ./usr/share/she-restore/plans/ovm-restore-vm-disk.yaml \

@@ -4,6 +4,8 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <set>
+#include <stdexcept>
 
 #include "orchestrator/run_connections.h"
 #include "tests/lab_hosts_fixture.h"
@@ -99,4 +101,36 @@ TEST_CASE("ssh: a kept session whose host dropped it carries the next command on
   CHECK(r.exit_status == 0);
   CHECK(r.stdout_tail == "after-the-restart\n");
   CHECK(count_of(lab.agent_log("hosted_engine_1"), "echo after-the-restart") == 1);
+}
+
+TEST_CASE("run connections: a loop's item names its host once the loop fixes its items - its steps' SSH hosts are known then") {
+  Diagnostics d;
+  auto plan = load_plan(test::source_path("examples/three-hosts/restore-failover.yaml"), {}, d);
+  REQUIRE_MESSAGE(plan, d.str());
+  auto step = [&](const std::string& id) -> const Step& {
+    for (const Step& s : plan->steps)
+      if (s.id == id) return s;
+    FAIL("no step " << id);
+    throw std::logic_error(id);
+  };
+  // The item as engine.hosts.select gives it: the engine's name and address.
+  Value roots = Value::object();
+  roots["host"] = Value{{"name", "hosted_engine_2"}, {"address", "192.0.2.12"}, {"id", "h2"}};
+  std::set<std::string> seen;
+  std::vector<SshEndpoint> hosts;
+  RunConnections::hosts_named(*plan, step("wipe-he-config"), roots, &seen, &hosts);
+  REQUIRE(hosts.size() == 1);
+  CHECK(hosts[0].name == "hosted_engine_2");
+  CHECK(hosts[0].address == "host2.example.com");  // the environment's entry, as the step reaches it
+  // Named again (another step of the block): once.
+  RunConnections::hosts_named(*plan, step("wipe-he-config"), roots, &seen, &hosts);
+  CHECK(hosts.size() == 1);
+  // A step that reaches the engine only names no SSH host.
+  RunConnections::hosts_named(*plan, step("remove-dead"), roots, &seen, &hosts);
+  CHECK(hosts.size() == 1);
+  // Without the item (the run's start): not known yet, left out.
+  std::set<std::string> fresh;
+  std::vector<SshEndpoint> none;
+  RunConnections::hosts_named(*plan, step("wipe-he-config"), Value::object(), &fresh, &none);
+  CHECK(none.empty());
 }

@@ -248,11 +248,8 @@ bool follow_deploy(const StepContext& ctx, SshSession& ssh, const std::string& u
                    bool (*still_running)(const StepContext&, SshSession&), const std::string& quiet_until = "") {
   bool narrate = quiet_until.empty(), found = false;
   Poller poller(ctx.services().runner, output_follow_policy(ctx), ctx.services().should_stop);
-  auto look = [&] {
-    // Asked before the read: a unit that had ended then has written all it
-    // will, so an empty read after it means the end (asked after, a last
-    // line written in between would be missed).
-    const bool running = still_running(ctx, ssh);
+  // Reads what the log gained since `offset`; true when it gained anything.
+  auto read_more = [&] {
     ExecOptions o;
     o.runner = ctx.services().runner;
     o.writes = false;
@@ -262,18 +259,28 @@ bool follow_deploy(const StepContext& ctx, SshSession& ssh, const std::string& u
     ExecResult r = ssh.exec(shell_join({"dd", "if=" + kDeployLog, "bs=65536", "skip=" + std::to_string(offset),
                                         "iflag=skip_bytes", "status=none"}),
                             o);
-    if (r.exit_status == 0 && !chunk.empty()) {
-      offset += static_cast<long long>(chunk.size());
-      size_t start = log.size();
-      log += chunk;
-      for (size_t nl; (nl = log.find('\n', start)) != std::string::npos; start = nl + 1) {
-        std::string line = log.substr(start, nl - start);
-        if (narrate && ctx.services().progress) ctx.services().progress(ssh.target().name + ": " + line);
-        if (!narrate && line.find(quiet_until) != std::string::npos) narrate = true;
-      }
+    if (r.exit_status != 0 || chunk.empty()) return false;
+    offset += static_cast<long long>(chunk.size());
+    size_t start = log.size();
+    log += chunk;
+    for (size_t nl; (nl = log.find('\n', start)) != std::string::npos; start = nl + 1) {
+      std::string line = log.substr(start, nl - start);
+      if (narrate && ctx.services().progress) ctx.services().progress(ssh.target().name + ": " + line);
+      if (!narrate && line.find(quiet_until) != std::string::npos) narrate = true;
     }
     found = log.find(until) != std::string::npos;
-    return found || (!running && chunk.empty());  // or the unit ended and said all it had
+    return true;
+  };
+  auto look = [&] {
+    // A log that grew is a unit still at work (or one that just ended:
+    // the next look tells): one command a look while it writes. Only a
+    // look that found nothing new asks whether the unit ended, and then
+    // reads once more, after its answer, since a unit that had ended by
+    // then has written all it will.
+    if (read_more()) return found;
+    if (still_running(ctx, ssh)) return false;
+    read_more();
+    return true;  // the unit ended and said all it had; `found` tells how
   };
   switch (poller.wait(ssh.target().name, fmt::format("the deploy's log {} says '{}'", kDeployLog, until),
                       std::chrono::hours(24 * 7), look)) {

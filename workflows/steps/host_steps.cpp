@@ -103,7 +103,8 @@ class FileCopy : public HostStep {
                   optional("mode", ParamType::String, "0600", "file mode at the destination"),
                   optional("streams", ParamType::Int, kDefaultTransferStreams,
                            "byte ranges copied at once over their own SSH connections, for files of 256 MiB "
-                           "or more (1: one stream; each stream holds about 24 MiB)")},
+                           "or more (1: one stream; each stream holds about 24 MiB; 0: by direction, 2 for an "
+                           "upload from local, 1 otherwise)")},
                  {{"sha256", false, "checksum of the copied file"},
                   {"bytes", false, "size in bytes"}}) {}
 
@@ -113,7 +114,8 @@ class FileCopy : public HostStep {
     if (mode.size() < 3 || mode.size() > 4 || mode.find_first_not_of("01234567") != std::string::npos)
       throw StepRuleError("mode '" + mode + "' is not an octal file mode such as 0600");
     long long streams = ctx.number("streams");
-    if (streams < 1 || streams > 8) throw StepRuleError(fmt::format("streams is {}, not from 1 to 8", streams));
+    if (streams < 0 || streams > 8)
+      throw StepRuleError(fmt::format("streams is {}, not from 0 (by direction) to 8", streams));
   }
 
   StepResult run(const StepContext& ctx) const override {
