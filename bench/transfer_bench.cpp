@@ -268,17 +268,17 @@ int main(int argc, char** argv) {
     fmt::print("  {} ranges against 1 stream, all three ways: {:.2f} s against {:.2f} s ({:.2f}x): {}\n", streams,
                total_many, total_one, total_one / total_many, ranges_win ? "ranges win here" : "one stream wins here");
     // What a plan gets without `streams` (kDefaultTransferStreams, by
-    // direction): ranges up, one stream between hosts and down.
+    // direction): ranges up and between hosts, one stream down.
     double worst = std::max(worst_of(one), worst_of(many));
     std::string judged = "the better way";
-    if (streams == kUploadStreams) {
-      const double up = scp_up.seconds / many.up.seconds, across = scp_across.seconds / one.across.seconds,
+    if (streams == kToHostStreams) {
+      const double up = scp_up.seconds / many.up.seconds, across = scp_across.seconds / many.across.seconds,
                    down = scp_down.seconds / one.down.seconds;
       worst = std::min({up, across, down});
       judged = "the default";
-      fmt::print("  the default (by direction: {} ranges up, 1 stream host to host and down): up {:.2f}x, host to host "
-                 "{:.2f}x, down {:.2f}x\n",
-                 kUploadStreams, up, across, down);
+      fmt::print("  the default (by direction: {} ranges up and host to host, 1 stream down): up {:.2f}x, host to "
+                 "host {:.2f}x, down {:.2f}x\n",
+                 kToHostStreams, up, across, down);
     }
     const bool met = same && worst >= 1.0 && rss <= rss_bound;
     fmt::print("  every copy byte-identical: {}; target (>= 1.00x of scp each way, peak RSS <= {} MiB): {} "

@@ -124,9 +124,9 @@ std::vector<std::pair<long long, long long>> plan_ranges(long long total, int st
 
 }  // namespace
 
-int transfer_streams(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts) {
+int transfer_streams(const TransferEnd& /*from*/, const TransferEnd& to, const TransferOptions& opts) {
   if (opts.streams > 0) return opts.streams;
-  return !from.session && to.session ? kUploadStreams : 1;
+  return to.session ? kToHostStreams : 1;
 }
 
 namespace {

@@ -37,12 +37,13 @@ struct TransferEnd {
 };
 
 /// The number of ranged streams unless told otherwise: 0, by direction.
-/// In she-bench-transfer (see README) two ranges beat one stream for an
-/// upload (our side reads and hashes a local file faster than one
-/// connection encrypts it) and lose for a download and between hosts,
-/// where one stream already keeps up with scp.
+/// In she-bench-transfer (see README) two ranges beat one stream when a
+/// host receives the file (one ssh encrypts on one core; the host hashes
+/// its .part once written either way) and lose for a download, whose
+/// ranges land out of order in our .part, which must then be read again
+/// to be hashed, while one stream is hashed as it arrives.
 constexpr int kDefaultTransferStreams = 0;
-constexpr int kUploadStreams = 2;
+constexpr int kToHostStreams = 2;
 
 struct TransferOptions {
   std::string mode = "0600";  // of the file at its destination
@@ -55,7 +56,8 @@ struct TransferOptions {
   /// A file of at least `parallel_from` bytes goes as this many byte ranges
   /// at once: libssh2 encrypts on the calling thread, so one connection is
   /// bound to one core. 1: one stream whatever the size. 0: by direction,
-  /// kUploadStreams for an upload from our disk, one stream otherwise.
+  /// kToHostStreams when a host receives the file, one stream for a
+  /// download.
   int streams = kDefaultTransferStreams;
   long long parallel_from = 256LL << 20;
   /// Ranged copies: called once every range is in the destination's .part,

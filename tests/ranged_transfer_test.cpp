@@ -200,7 +200,7 @@ TEST_CASE("transfer: an interrupted ranged copy stops and leaves no half file un
   CHECK(!fs::exists(local.string() + ".part"));
 }
 
-TEST_CASE("transfer: without streams an upload goes as ranges and a download or a copy between hosts as one stream") {
+TEST_CASE("transfer: without streams a copy to a host goes as ranges and a download as one stream") {
   LabHosts lab;
   SshSession engine(lab.target("engine")), backup(lab.target("backup_storage"));
   TransferOptions o;  // streams as a plan leaves it: by direction
@@ -212,10 +212,13 @@ TEST_CASE("transfer: without streams an upload goes as ranges and a download or 
   };
   const std::string path = "/srv/backups/d.bin";
   CHECK(range_writes(transfer_operation({nullptr, "/tmp/d.bin"}, {&backup, path}, o, kSize)) ==
-        static_cast<size_t>(kUploadStreams));
+        static_cast<size_t>(kToHostStreams));
+  CHECK(range_writes(transfer_operation({&engine, path}, {&backup, path}, o, kSize)) ==
+        static_cast<size_t>(kToHostStreams));
   CHECK(transfer_operation({&backup, path}, {nullptr, "/tmp/d.bin"}, o, kSize).parts.size() ==
         transfer_operation({&backup, path}, {nullptr, "/tmp/d.bin"}, ranged(1), kSize).parts.size());
-  CHECK(range_writes(transfer_operation({&engine, path}, {&backup, path}, o, kSize)) == 0);
+  // A file below the threshold goes as one stream whichever way.
+  CHECK(range_writes(transfer_operation({nullptr, "/tmp/d.bin"}, {&backup, path}, o, 1 << 20)) == 0);
   // And the upload so planned arrives byte for byte.
   fs::path src = lab.engine.dir.path() / "d.bin";
   test::random_file(src, kSize);
@@ -224,5 +227,5 @@ TEST_CASE("transfer: without streams an upload goes as ranges and a download or 
   CHECK(up.sha256 == local_sha256(src));
   CHECK(file_bytes(lab.fleet.host("backup_storage").in_sandbox(path)) == file_bytes(src));
   CHECK(count_of(lab.agent_log("backup_storage").substr(before.size()), "conv=notrunc oflag=seek_bytes") ==
-        static_cast<size_t>(kUploadStreams));
+        static_cast<size_t>(kToHostStreams));
 }

@@ -103,8 +103,8 @@ class FileCopy : public HostStep {
                   optional("mode", ParamType::String, "0600", "file mode at the destination"),
                   optional("streams", ParamType::Int, kDefaultTransferStreams,
                            "byte ranges copied at once over their own SSH connections, for files of 256 MiB "
-                           "or more (1: one stream; each stream holds about 24 MiB; 0: by direction, 2 for an "
-                           "upload from local, 1 otherwise)")},
+                           "or more (1: one stream; each stream holds about 24 MiB; 0: by direction, 2 when a host "
+                           "receives the file, 1 for a download to local)")},
                  {{"sha256", false, "checksum of the copied file"},
                   {"bytes", false, "size in bytes"}}) {}
 
