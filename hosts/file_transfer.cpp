@@ -101,6 +101,10 @@ const char* const kSha256Shell =
 struct TransferCommands {
   std::string part, dir;
   std::vector<std::string> read, mkdir, create_part, write, size, checksum, chmod, rename;
+  /// At a host destination, as one command each (a round trip costs more
+  /// than either half): the directory and the empty 0600 .part before the
+  /// write; the mode and the rename once it checks out.
+  std::vector<std::string> prepare, finish;
   /// A ranged copy's: each range's offset and length, and the dd that
   /// reads it from a host source and writes it into a host destination's
   /// .part. Empty: one stream.
@@ -147,15 +151,15 @@ TransferCommands transfer_commands(const TransferEnd& from, const TransferEnd& t
   // byte through two more pipes in small blocks: on a 2-core host that took
   // 2.3x as long as dd then openssl, which together beat scp. A dd that
   // fails ends the list before the hash.
-  c.write = {"sh", "-c",
-             shell_join({"dd", "of=" + c.part, kBs, "iflag=fullblock", "status=none"}) + " && " +
-                 shell_join(host_sha256_command(c.part))};
+  c.write = shell_and({{"dd", "of=" + c.part, kBs, "iflag=fullblock", "status=none"}, host_sha256_command(c.part)});
   c.size = {"stat", "-c", "%s", "--", c.part};
   // A download's: its source, hashed where it lies (a host destination's
   // hash comes with its write).
   c.checksum = host_sha256_command(from.path);
   c.chmod = {"chmod", opts.mode, "--", c.part};
   c.rename = {"mv", "-f", "--", c.part, to.path};
+  c.prepare = c.dir.empty() ? c.create_part : shell_and({c.mkdir, c.create_part});
+  c.finish = shell_and({c.chmod, c.rename});
   c.ranges = plan_ranges(total, transfer_streams(from, to, opts), opts);
   for (const auto& [off, len] : c.ranges) {
     // GNU dd: skip_bytes/count_bytes and seek_bytes take the numbers as
@@ -345,8 +349,7 @@ std::string local_sha256(const std::string& path, const std::function<bool()>& s
 /// Moves a checked .part into place at the destination.
 void put_in_place(const TransferEnd& to, const TransferCommands& cmd, const TransferOptions& opts) {
   if (to.session) {
-    run_checked(*to.session, cmd.chmod, true);
-    run_checked(*to.session, cmd.rename, true);
+    run_checked(*to.session, cmd.finish, true);
   } else {
     ::chmod(cmd.part.c_str(), static_cast<mode_t>(std::stoi(opts.mode, nullptr, 8)));
     if (std::rename(cmd.part.c_str(), to.path.c_str()) != 0) throw std::runtime_error("cannot rename " + cmd.part);
@@ -356,11 +359,8 @@ void put_in_place(const TransferEnd& to, const TransferCommands& cmd, const Tran
 /// The destination's directory may not exist yet on a freshly installed
 /// host; a host's .part exists with mode 0600 before a byte lands in it.
 void prepare_destination(const TransferEnd& to, const TransferCommands& cmd) {
-  if (!cmd.dir.empty()) {
-    if (to.session) run_checked(*to.session, cmd.mkdir, true);
-    else std::filesystem::create_directories(cmd.dir);
-  }
-  if (to.session) run_checked(*to.session, cmd.create_part, true);
+  if (to.session) run_checked(*to.session, cmd.prepare, true);
+  else if (!cmd.dir.empty()) std::filesystem::create_directories(cmd.dir);
 }
 
 TransferResult copy_ranges(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts, long long total,
@@ -639,8 +639,8 @@ Operation transfer_operation(const TransferEnd& from, const TransferEnd& to, con
     op.parts.emplace_back(to.session ? Operation::Kind::Command : Operation::Kind::Local, true, op.where,
                           shell_join(argv));
   };
-  if (!cmd.dir.empty()) part(cmd.mkdir);
-  if (to.session) part(cmd.create_part);
+  if (to.session) part(cmd.prepare);
+  else if (!cmd.dir.empty()) part(cmd.mkdir);
   if (!cmd.ranges.empty()) {
     for (size_t i = 0; i < cmd.ranges.size(); ++i) {
       if (to.session) part(cmd.write_range[i]);
@@ -654,8 +654,12 @@ Operation transfer_operation(const TransferEnd& from, const TransferEnd& to, con
   } else {
     part({"write", cmd.part});
   }
-  part(cmd.chmod);
-  part(cmd.rename);
+  if (to.session) {
+    part(cmd.finish);
+  } else {
+    part(cmd.chmod);
+    part(cmd.rename);
+  }
   return op;
 }
 

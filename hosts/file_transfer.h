@@ -7,8 +7,9 @@
 // once written; a download's source is hashed on a second connection while
 // it streams); the data goes to NAME.part, renamed
 // only when it checks out. Reports progress with rate and ETA, and starts
-// over after a dropped connection. Uses only dd, stat, sha256sum, install,
-// chmod and mv remotely.
+// over after a dropped connection. Uses only sh (to join two commands in
+// one round trip), mkdir, dd, stat, openssl or sha256sum, install, chmod and
+// mv remotely.
 //
 // A large file may instead go as byte ranges at once (TransferOptions::
 // streams), each range read and written with dd on its own SSH connections

@@ -34,4 +34,10 @@ std::string shell_join(const std::vector<std::string>& argv) {
   return out;
 }
 
+std::vector<std::string> shell_and(const std::vector<std::vector<std::string>>& commands) {
+  std::string script;
+  for (const auto& argv : commands) script += (script.empty() ? "" : " && ") + shell_join(argv);
+  return {"sh", "-c", script};
+}
+
 }  // namespace she

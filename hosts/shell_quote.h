@@ -13,5 +13,8 @@ namespace she {
 std::string shell_quote(std::string_view arg);
 /// Quotes each argument and joins them with spaces.
 std::string shell_join(const std::vector<std::string>& argv);
+/// `sh -c 'FIRST && SECOND ...'`: commands that go together in one round
+/// trip, each later one run only if those before it succeeded.
+std::vector<std::string> shell_and(const std::vector<std::vector<std::string>>& commands);
 
 }  // namespace she

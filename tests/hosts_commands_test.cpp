@@ -20,6 +20,16 @@ TEST_CASE("shell_quote: hostile strings reach the shell as one inert argument") 
   CHECK(test::shell_split(shell_join({"ping", "-c", "1", "a;rm -rf /"})) == "[ping]\n[-c]\n[1]\n[a;rm -rf /]\n");
 }
 
+TEST_CASE("shell_quote: commands joined with && stay one script whose hostile words stay inert") {
+  const std::vector<std::string> joined = shell_and({{"mkdir", "-p", "--", "/srv/a;b"}, {"touch", "/srv/a;b/$(id)"}});
+  REQUIRE(joined.size() == 3);
+  CHECK(joined[0] == "sh");
+  CHECK(joined[1] == "-c");
+  CHECK(joined[2] == "mkdir -p -- '/srv/a;b' && touch '/srv/a;b/$(id)'");
+  // The outer shell sees three words; the script, run by sh, its own.
+  CHECK(test::shell_split(shell_join(joined)) == "[sh]\n[-c]\n[mkdir -p -- '/srv/a;b' && touch '/srv/a;b/$(id)']\n");
+}
+
 TEST_CASE("shell_quote: plain words stay readable") {
   CHECK(shell_quote("/etc/ovirt-hosted-engine/hosted-engine.conf") == "/etc/ovirt-hosted-engine/hosted-engine.conf");
   CHECK(shell_quote("--mode=restore") == "--mode=restore");

@@ -158,9 +158,7 @@ class HostStep : public StepType {
   /// exists with its mode before dd writes a byte into it.
   static void upload(const StepContext& ctx, SshSession& ssh, const std::string& path, const std::string& content) {
     exec_ok(ctx, ssh,
-            {"sh", "-c",
-             shell_join({"install", "-m", "0600", "/dev/null", path}) + " && " +
-                 shell_join({"dd", "of=" + path, "bs=65536", "status=none"})},
+            shell_and({{"install", "-m", "0600", "/dev/null", path}, {"dd", "of=" + path, "bs=65536", "status=none"}}),
             Effect::Writes, false, content);
   }
 };
