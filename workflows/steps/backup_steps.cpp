@@ -365,13 +365,14 @@ class DeployRestore : public HostStep {
     bool pause = ctx.flag("pause_before_add_host");
     try {
       upload_secret(ctx, ssh, answers_path, deploy_answer_file(a));
-      if (pause) {
-        exec_ok(ctx, ssh, {"mkdir", "-p", "--", hook.substr(0, hook.find_last_of('/'))}, Effect::Writes);
-        upload(ctx, ssh, hook, deploy_pause_hook(lock));
-        exec_ok(ctx, ssh, {"install", "-m", "0600", "/dev/null", lock}, Effect::Writes);
-      }
-      exec_ok(ctx, ssh, {"mkdir", "-p", "--", "/var/log/she-restore"}, Effect::Writes);
-      exec_ok(ctx, ssh, {"rm", "-f", "--", kDeployLog}, Effect::Writes);
+      // The hook and the lock it holds the deploy on, then a fresh log:
+      // a round trip each, not one per file (nothing runs the deploy yet).
+      if (pause)
+        upload(ctx, ssh, hook, deploy_pause_hook(lock),
+               {{"mkdir", "-p", "--", hook.substr(0, hook.find_last_of('/'))},
+                {"install", "-m", "0600", "/dev/null", lock}});
+      exec_ok(ctx, ssh, shell_and({{"mkdir", "-p", "--", "/var/log/she-restore"}, {"rm", "-f", "--", kDeployLog}}),
+              Effect::Writes);
       // From here on the engine is the one restored from the backup: a dry
       // run answers its reads from the prediction this write carries.
       exec_ok(ctx, ssh, deploy_unit_argv(hosted_engine_deploy_restore_argv(ctx.text("backup_file"), answers_path)),

@@ -154,12 +154,14 @@ class HostStep : public StepType {
 
   /// Writes `content` to `path` on the host, mode 0600, through the SSH
   /// channel: never on a command line, so secrets stay off process lists.
-  /// One command (a round trip each costs more than the write): the file
+  /// One command (a round trip each costs more than the write), after
+  /// `before` (writes that go with it, such as its directory): the file
   /// exists with its mode before dd writes a byte into it.
-  static void upload(const StepContext& ctx, SshSession& ssh, const std::string& path, const std::string& content) {
-    exec_ok(ctx, ssh,
-            shell_and({{"install", "-m", "0600", "/dev/null", path}, {"dd", "of=" + path, "bs=65536", "status=none"}}),
-            Effect::Writes, false, content);
+  static void upload(const StepContext& ctx, SshSession& ssh, const std::string& path, const std::string& content,
+                     std::vector<std::vector<std::string>> before = {}) {
+    before.push_back({"install", "-m", "0600", "/dev/null", path});
+    before.push_back({"dd", "of=" + path, "bs=65536", "status=none"});
+    exec_ok(ctx, ssh, shell_and(before), Effect::Writes, false, content);
   }
 };
 
