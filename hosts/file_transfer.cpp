@@ -128,7 +128,7 @@ std::vector<std::pair<long long, long long>> plan_ranges(long long total, int st
 
 }  // namespace
 
-int transfer_streams(const TransferEnd& /*from*/, const TransferEnd& to, const TransferOptions& opts) {
+int transfer_streams(const TransferEnd& to, const TransferOptions& opts) {
   if (opts.streams > 0) return opts.streams;
   return to.session ? kToHostStreams : 1;
 }
@@ -160,7 +160,7 @@ TransferCommands transfer_commands(const TransferEnd& from, const TransferEnd& t
   c.rename = {"mv", "-f", "--", c.part, to.path};
   c.prepare = c.dir.empty() ? c.create_part : shell_and({c.mkdir, c.create_part});
   c.finish = shell_and({c.chmod, c.rename});
-  c.ranges = plan_ranges(total, transfer_streams(from, to, opts), opts);
+  c.ranges = plan_ranges(total, transfer_streams(to, opts), opts);
   for (const auto& [off, len] : c.ranges) {
     // GNU dd: skip_bytes/count_bytes and seek_bytes take the numbers as
     // bytes; conv=notrunc keeps the other ranges; fullblock writes whole

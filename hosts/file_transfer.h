@@ -86,9 +86,9 @@ struct TransferResult {
 /// (a checksum mismatch, a local I/O error).
 TransferResult copy_file(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts);
 
-/// The ranged streams a copy of at least `parallel_from` bytes goes as:
-/// as told, or by direction (TransferOptions::streams).
-int transfer_streams(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts);
+/// The ranged streams a copy of at least `parallel_from` bytes to `to`
+/// goes as: as told, or by direction (TransferOptions::streams).
+int transfer_streams(const TransferEnd& to, const TransferOptions& opts);
 
 /// The copy as one operation: a write at its destination, whose parts are
 /// the commands (or local file writes) the copy makes there. `size` is the

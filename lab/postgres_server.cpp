@@ -1,11 +1,11 @@
 // See postgres_server.h.
 #include "lab/postgres_server.h"
+#include "lab/child_process.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <grp.h>
 #include <nlohmann/json.hpp>
-#include <poll.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -129,67 +129,21 @@ int run_postgres_tool(const std::vector<std::string>& argv, const std::string& i
     *output = "PostgreSQL is not installed (no /usr/lib/postgresql/N/bin)\n";
     return 127;
   }
-  int in_pipe[2], out_pipe[2];
-  if (::pipe2(in_pipe, O_CLOEXEC) != 0 || ::pipe2(out_pipe, O_CLOEXEC) != 0) return 127;
   uid_t uid = 0;
   gid_t gid = 0;
   const bool drop = as_server_account && postgres_account(&uid, &gid);
-  const std::string program = bin + "/" + argv.at(0);
-  std::vector<std::string> envs = {"PATH=" + bin + ":/usr/bin:/bin", "LC_ALL=C.UTF-8", "HOME=/tmp"};
-  envs.insert(envs.end(), env.begin(), env.end());
-  std::vector<char*> cargv, cenv;
-  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
-  for (const auto& e : envs) cenv.push_back(const_cast<char*>(e.c_str()));
-  cenv.push_back(nullptr);
-  const pid_t pid = ::fork();
-  if (pid < 0) return 127;
-  if (pid == 0) {
-    ::dup2(in_pipe[0], 0);
-    ::dup2(out_pipe[1], 1);
-    ::dup2(out_pipe[1], 2);
-    if (drop && (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0)) _exit(126);
-    if (::chdir("/") != 0) _exit(126);
-    ::execve(program.c_str(), cargv.data(), cenv.data());
-    _exit(127);
-  }
-  ::close(in_pipe[0]);
-  ::close(out_pipe[1]);
-  // Feed stdin and drain the output together: neither side may block the other.
-  size_t written = 0;
-  int in_fd = in_pipe[1];
-  if (input.empty()) {
-    ::close(in_fd);
-    in_fd = -1;
-  }
-  output->clear();
-  char buf[8192];
-  for (;;) {
-    pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {in_fd, POLLOUT, 0}};
-    if (::poll(fds, in_fd >= 0 ? 2 : 1, -1) < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    if (in_fd >= 0 && (fds[1].revents & (POLLOUT | POLLERR | POLLHUP))) {
-      const ssize_t n = ::write(in_fd, input.data() + written, input.size() - written);
-      if (n > 0) written += static_cast<size_t>(n);
-      if (n < 0 || written == input.size()) {
-        ::close(in_fd);
-        in_fd = -1;
-      }
-    }
-    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-      const ssize_t n = ::read(out_pipe[0], buf, sizeof buf);
-      if (n <= 0) break;
-      output->append(buf, static_cast<size_t>(n));
-    }
-  }
-  if (in_fd >= 0) ::close(in_fd);
-  ::close(out_pipe[0]);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  ChildRun run;
+  run.program = bin + "/" + argv.at(0);
+  run.argv = argv;
+  run.env = {"PATH=" + bin + ":/usr/bin:/bin", "LC_ALL=C.UTF-8", "HOME=/tmp"};
+  run.env.insert(run.env.end(), env.begin(), env.end());
+  run.input = input;
+  run.merge_stderr = true;
+  run.in_child = [&] {
+    if (drop && (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0)) return false;
+    return ::chdir("/") == 0;
+  };
+  return run_child(run, output);
 }
 
 bool pg_initialised(const PostgresInstance& pg) { return fs::exists(pg.data_dir / "PG_VERSION"); }

@@ -19,12 +19,13 @@
 #include <sstream>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
 #include <wordexp.h>
 
+#include "base/install_layout.h"
 #include "lab/agent/agent.h"
+#include "lab/child_process.h"
 
 namespace she::lab::agent {
 
@@ -265,52 +266,15 @@ LabReply lab_request(const Agent& a, const std::string& method, const std::strin
     r.error = "no lab engine is configured for this host";
     return r;
   }
-  std::error_code ec;
-  const fs::path helper = fs::read_symlink("/proc/self/exe", ec).parent_path() / "she-lab-http";
-  int in[2], out[2];
-  if (ec || ::pipe2(in, O_CLOEXEC) != 0) {
-    r.error = "cannot reach she-lab-http";
-    return r;
-  }
-  if (::pipe2(out, O_CLOEXEC) != 0) {
-    ::close(in[0]);
-    ::close(in[1]);
-    r.error = "cannot reach she-lab-http";
-    return r;
-  }
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(in[0], 0);
-    ::dup2(out[1], 1);
-    const std::string exe = helper.string();
-    ::execl(exe.c_str(), exe.c_str(), a.lab_url.c_str(), a.lab_ca.c_str(), method.c_str(), path.c_str(),
-            static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  ::close(in[0]);
-  ::close(out[1]);
-  // It reads all of the body before it answers: no deadlock. A helper gone
-  // early is its exit status's to tell, not a SIGPIPE's.
-  if (pid > 0) {
-    const auto before = std::signal(SIGPIPE, SIG_IGN);
-    write_all(in[1], body);
-    std::signal(SIGPIPE, before);
-  }
-  ::close(in[1]);
+  ChildRun run;
+  run.program = (self_executable().parent_path() / "she-lab-http").string();
+  run.argv = {run.program, a.lab_url, a.lab_ca, method, path};
+  run.input = body;
   std::string reply;
-  char buf[65536];
-  for (ssize_t n; pid > 0 && (n = ::read(out[0], buf, sizeof buf)) != 0;) {
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;
-    reply.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(out[0]);
-  int status = 0;
-  while (pid > 0 && ::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  const int rc = run_child(run, &reply);
   const std::size_t nl = reply.find('\n');
-  if (pid <= 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || nl == std::string::npos) {
-    r.error = fmt::format("{} did not answer (exit {})", helper.string(), WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+  if (rc != 0 || nl == std::string::npos) {
+    r.error = fmt::format("{} did not answer (exit {})", run.program, rc);
     return r;
   }
   r.status = std::atoi(reply.substr(0, nl).c_str());
