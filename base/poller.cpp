@@ -8,12 +8,17 @@ namespace she {
 
 Poller::Outcome Poller::wait(const std::string& where, const std::string& what, std::chrono::milliseconds timeout,
                              const std::function<bool()>& reached) const {
+  return follow(where, what, timeout, [&] { return reached() ? Look::Reached : Look::Still; });
+}
+
+Poller::Outcome Poller::follow(const std::string& where, const std::string& what, std::chrono::milliseconds timeout,
+                               const std::function<Look()>& look) const {
   if (runner_ && runner_->rehearsal()) {
     const Operation op(Operation::Kind::Wait, false, where, "until " + what);
     bool met = false;
     runner_->run(op, [&] {
       try {
-        met = reached();
+        met = look() == Look::Reached;
       } catch (const RehearsalUnknown&) {
         // What it waits on follows from a write not made: assumed met.
       }
@@ -21,14 +26,20 @@ Poller::Outcome Poller::wait(const std::string& where, const std::string& what, 
     return met ? Outcome::Reached : Outcome::Assumed;
   }
   auto start = std::chrono::steady_clock::now();
-  auto interval = policy_.first;
+  std::chrono::milliseconds interval{0};
   while (true) {
-    if (reached()) return Outcome::Reached;
+    const Look seen = look();
+    if (seen == Look::Reached) return Outcome::Reached;
     if (should_stop_ && should_stop_()) return Outcome::Stopped;
     if (std::chrono::steady_clock::now() - start > timeout) return Outcome::TimedOut;
+    interval = next_wait(policy_, interval, seen);
     if (!wait_unless(interval, should_stop_)) return Outcome::Stopped;
-    interval = std::min(policy_.max, std::chrono::milliseconds(interval.count() * 3 / 2 + 1));
   }
+}
+
+std::chrono::milliseconds Poller::next_wait(const PollPolicy& policy, std::chrono::milliseconds last, Look seen) {
+  if (seen == Look::Moving || last.count() <= 0) return policy.first;
+  return std::min(policy.max, std::chrono::milliseconds(last.count() * 3 / 2 + 1));
 }
 
 }  // namespace she

@@ -30,6 +30,18 @@ class Poller {
   Outcome wait(const std::string& where, const std::string& what, std::chrono::milliseconds timeout,
                const std::function<bool()>& reached) const;
 
+  /// What a look at output as it comes saw, short of the end it waits for:
+  /// output that moved (a log that grew, a screen that changed) is looked
+  /// at again after the first interval, as more usually follows at once;
+  /// output that stands still is looked at less and less often.
+  enum class Look { Reached, Moving, Still };
+  Outcome follow(const std::string& where, const std::string& what, std::chrono::milliseconds timeout,
+                 const std::function<Look()>& look) const;
+
+  /// The pause before the next look, after a look that saw `seen` (not
+  /// Reached) and the pause `last` before it (zero: it was the first look).
+  static std::chrono::milliseconds next_wait(const PollPolicy& policy, std::chrono::milliseconds last, Look seen);
+
  private:
   OperationRunner* runner_;
   PollPolicy policy_;

@@ -38,8 +38,10 @@ struct WatchPolicy {
   // How soon after the last round a host wait that has just begun gets
   // one: the action before it (a removal, an install started) is often
   // already visible, and waiting out the interval put up to 0.25 s on each
-  // step. However many waits begin, rounds stay at most one per `prompt`.
-  std::chrono::milliseconds prompt{50};
+  // step. However many waits begin, rounds stay one at a time, `prompt`
+  // apart: at 50 ms a pipeline's second item, whose removal landed during
+  // the first item's round, waited that long for the next one.
+  std::chrono::milliseconds prompt{20};
 };
 
 class EngineWatcher {

@@ -103,7 +103,8 @@ struct TransferCommands {
   std::vector<std::string> read, mkdir, create_part, write, size, checksum, chmod, rename;
   /// At a host destination, as one command each (a round trip costs more
   /// than either half): the directory and the empty 0600 .part before the
-  /// write; the mode and the rename once it checks out.
+  /// writes (a ranged copy's; empty when one stream's write begins with
+  /// them); the mode and the rename once it checks out.
   std::vector<std::string> prepare, finish;
   /// A ranged copy's: each range's offset and length, and the dd that
   /// reads it from a host source and writes it into a host destination's
@@ -161,6 +162,17 @@ TransferCommands transfer_commands(const TransferEnd& from, const TransferEnd& t
   c.prepare = c.dir.empty() ? c.create_part : shell_and({c.mkdir, c.create_part});
   c.finish = shell_and({c.chmod, c.rename});
   c.ranges = plan_ranges(total, transfer_streams(to, opts), opts);
+  // One stream: its write begins with the preparation, a command less
+  // (ranges need the .part before their writers start at once).
+  if (c.ranges.empty() && to.session) {
+    std::vector<std::vector<std::string>> steps;
+    if (!c.dir.empty()) steps.push_back(c.mkdir);
+    steps.push_back(c.create_part);
+    steps.push_back({"dd", "of=" + c.part, kBs, "iflag=fullblock", "status=none"});
+    steps.push_back(host_sha256_command(c.part));
+    c.write = shell_and(steps);
+    c.prepare.clear();
+  }
   for (const auto& [off, len] : c.ranges) {
     // GNU dd: skip_bytes/count_bytes and seek_bytes take the numbers as
     // bytes; conv=notrunc keeps the other ranges; fullblock writes whole
@@ -359,8 +371,11 @@ void put_in_place(const TransferEnd& to, const TransferCommands& cmd, const Tran
 /// The destination's directory may not exist yet on a freshly installed
 /// host; a host's .part exists with mode 0600 before a byte lands in it.
 void prepare_destination(const TransferEnd& to, const TransferCommands& cmd) {
-  if (to.session) run_checked(*to.session, cmd.prepare, true);
-  else if (!cmd.dir.empty()) std::filesystem::create_directories(cmd.dir);
+  if (to.session) {
+    if (!cmd.prepare.empty()) run_checked(*to.session, cmd.prepare, true);
+  } else if (!cmd.dir.empty()) {
+    std::filesystem::create_directories(cmd.dir);
+  }
 }
 
 TransferResult copy_ranges(const TransferEnd& from, const TransferEnd& to, const TransferOptions& opts, long long total,
@@ -639,8 +654,8 @@ Operation transfer_operation(const TransferEnd& from, const TransferEnd& to, con
     op.parts.emplace_back(to.session ? Operation::Kind::Command : Operation::Kind::Local, true, op.where,
                           shell_join(argv));
   };
-  if (to.session) part(cmd.prepare);
-  else if (!cmd.dir.empty()) part(cmd.mkdir);
+  if (!to.session && !cmd.dir.empty()) part(cmd.mkdir);
+  else if (!cmd.prepare.empty()) part(cmd.prepare);
   if (!cmd.ranges.empty()) {
     for (size_t i = 0; i < cmd.ranges.size(); ++i) {
       if (to.session) part(cmd.write_range[i]);

@@ -598,12 +598,14 @@ ExecResult SshSession::exec_now(const std::string& command, const ExecOptions& o
 
   ExecResult result;
   std::string line[2];
-  std::vector<char> in_buf(kStreamBuffer);
+  // Uninitialised: a page is mapped when first written, so a short
+  // command's buffers cost a few pages, not half a megabyte zeroed.
+  std::unique_ptr<char[]> in_buf(opts.stdin_source ? new char[kStreamBuffer] : nullptr);
   size_t in_len = 0, in_off = 0;
   bool in_done = !opts.stdin_source;
   if (in_done) imp->again([&] { return libssh2_channel_send_eof(ch); }, go_on);
-  std::vector<char> out_vec(kStreamBuffer);
-  char* out_buf = out_vec.data();
+  std::unique_ptr<char[]> out_owner(new char[kStreamBuffer]);
+  char* out_buf = out_owner.get();
   auto keep = [&](std::string& tail, const char* d, size_t n) {
     tail.append(d, n);
     if (tail.size() > opts.tail_bytes) tail.erase(0, tail.size() - opts.tail_bytes);
@@ -630,7 +632,7 @@ ExecResult SshSession::exec_now(const std::string& command, const ExecOptions& o
     // also takes in the window adjustments that let more input go.
     for (size_t sent = 0; !in_done && sent < kStreamBuffer;) {
       if (in_off == in_len) {
-        in_len = opts.stdin_source(in_buf.data(), in_buf.size());
+        in_len = opts.stdin_source(in_buf.get(), kStreamBuffer);
         in_off = 0;
         if (in_len == 0) {
           in_done = true;
@@ -638,7 +640,7 @@ ExecResult SshSession::exec_now(const std::string& command, const ExecOptions& o
           break;
         }
       }
-      ssize_t n = libssh2_channel_write(ch, in_buf.data() + in_off, in_len - in_off);
+      ssize_t n = libssh2_channel_write(ch, in_buf.get() + in_off, in_len - in_off);
       if (n == LIBSSH2_ERROR_EAGAIN) break;
       if (n < 0) {
         libssh2_channel_free(ch);
@@ -649,8 +651,8 @@ ExecResult SshSession::exec_now(const std::string& command, const ExecOptions& o
       progress = true;
     }
     for (int which = 0; which < 2; ++which) {
-      ssize_t n = which == 0 ? libssh2_channel_read(ch, out_buf, out_vec.size())
-                             : libssh2_channel_read_stderr(ch, out_buf, out_vec.size());
+      ssize_t n = which == 0 ? libssh2_channel_read(ch, out_buf, kStreamBuffer)
+                             : libssh2_channel_read_stderr(ch, out_buf, kStreamBuffer);
       if (n > 0) {
         progress = true;
         if (which == 0 && opts.on_stdout) opts.on_stdout(out_buf, static_cast<size_t>(n));

@@ -10,13 +10,16 @@
 namespace she {
 
 
-SshTunnel::SshTunnel(SshTarget via, std::string host, int port, std::function<void(const std::string&)> on_error)
+SshTunnel::SshTunnel(SshTarget via, std::string host, int port, std::function<void(const std::string&)> on_error,
+                     std::unique_ptr<SshSession> first)
     : via_(std::move(via)), host_(std::move(host)), port_(port), on_error_(std::move(on_error)) {
   // A wrong host key or refused credentials stop here, as themselves, not
   // later as a connection curl saw closed. The session that proved it
   // carries the first connection (a handshake is most of a tunnel's cost).
-  auto first = std::make_unique<SshSession>(via_);
-  first->open();
+  if (!first || !first->connected()) {
+    first = std::make_unique<SshSession>(via_);
+    first->open();
+  }
   idle_.push_back(std::move(first));
 }
 

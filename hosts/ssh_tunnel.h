@@ -26,7 +26,10 @@ class SshTunnel {
  public:
   /// Checks that `via` can be reached (host key, credentials): throws
   /// SshError as it is. Errors of later connections go to `on_error`.
-  SshTunnel(SshTarget via, std::string host, int port, std::function<void(const std::string&)> on_error = {});
+  /// `first`: a session to `via` already open (opened ahead, the same
+  /// checks passed), which then carries the first connection.
+  SshTunnel(SshTarget via, std::string host, int port, std::function<void(const std::string&)> on_error = {},
+            std::unique_ptr<SshSession> first = nullptr);
   ~SshTunnel();  // ends every connection, joins
   SshTunnel(const SshTunnel&) = delete;
   SshTunnel& operator=(const SshTunnel&) = delete;

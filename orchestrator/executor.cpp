@@ -114,6 +114,8 @@ class RunSession {
     for (int i = 0; i < n; ++i) {
       const Step& s = run_.plan.steps[static_cast<size_t>(i)];
       std::string where = fmt::format("[{}/{}] {}", i + 1, n, s.id);
+      // What the steps so far fixed: loops ahead, the tunnel of the next.
+      warm_ahead(run_, static_cast<size_t>(i));
       if (const Block* block = run_.plan.block_of(s)) {
         // A block is walked as one: its steps run item by item.
         i = static_cast<int>(block->first + block->count) - 1;

@@ -13,6 +13,9 @@ std::string endpoint_key(const SshEndpoint& ep) {
   return fmt::format("{}@{}:{}#{}#{}", ep.user, ep.address, ep.port, ep.known_hosts, ep.accept_new_host_key);
 }
 
+/// Where a tunnel's warm session is kept: apart from the steps' one.
+std::string tunnel_key(const SshEndpoint& ep) { return "tunnel " + endpoint_key(ep); }
+
 }  // namespace
 
 RunConnections::RunConnections(const Environment& env, const SecretStore& secrets,
@@ -42,7 +45,7 @@ RunConnections::~RunConnections() {
     if (w->opening.joinable()) w->opening.join();
 }
 
-void RunConnections::prewarm(const std::vector<SshEndpoint>& hosts) {
+void RunConnections::prewarm(const std::vector<SshEndpoint>& hosts, bool for_tunnel) {
   if (dry_run_) return;
   // Each known_hosts file read once, for every host it vouches for.
   std::map<std::string, std::vector<const SshEndpoint*>> by_file;
@@ -61,7 +64,7 @@ void RunConnections::prewarm(const std::vector<SshEndpoint>& hosts) {
   std::lock_guard<std::mutex> lock(ssh_mutex_);
   for (const SshEndpoint* known_ep : known) {
     const SshEndpoint& ep = *known_ep;
-    std::string key = endpoint_key(ep);
+    std::string key = for_tunnel ? tunnel_key(ep) : endpoint_key(ep);
     if (warm_.count(key)) continue;
     auto w = std::make_unique<Warm>();
     try {
@@ -83,10 +86,11 @@ void RunConnections::prewarm(const std::vector<SshEndpoint>& hosts) {
 }
 
 void RunConnections::hosts_named(const Plan& plan, const Step& step, const Value& roots, std::set<std::string>* seen,
-                                  std::vector<SshEndpoint>* out) {
+                                  std::vector<SshEndpoint>* out, bool tunnels) {
   if (!step.type) return;
   for (const ParamSchema& p : step.type->params()) {
     if (p.type != ParamType::SshTarget && p.type != ParamType::FileEndpoint) continue;
+    if (tunnels && p.name != "via") continue;
     const YAML::Node* given = step.param(p.name);
     try {
       Value v = given ? resolve_node(*given, roots) : p.default_value;
@@ -127,21 +131,30 @@ Value RunConnections::live_hosts(const Foreach& query, const Value& roots, std::
 
 SshSession& RunConnections::ssh(const SshEndpoint& ep, int lane) {
   std::string key = fmt::format("{}#{}#{}", endpoint_key(ep), lane, std::hash<std::thread::id>{}(std::this_thread::get_id()));
-  std::unique_ptr<Warm> warm;
   {
     std::lock_guard<std::mutex> lock(ssh_mutex_);
     auto it = ssh_.find(key);
     if (it != ssh_.end()) return *it->second;
-    auto w = warm_.find(endpoint_key(ep));
-    if (w == warm_.end() || lane != 0) return *(ssh_[key] = std::make_unique<SshSession>(ssh_target(ep)));
+    if (lane != 0 || !warm_.count(endpoint_key(ep))) return *(ssh_[key] = std::make_unique<SshSession>(ssh_target(ep)));
+  }
+  std::unique_ptr<SshSession> warm = take_warm(endpoint_key(ep));
+  std::lock_guard<std::mutex> lock(ssh_mutex_);
+  return *(ssh_[key] = warm ? std::move(warm) : std::make_unique<SshSession>(ssh_target(ep)));
+}
+
+std::unique_ptr<SshSession> RunConnections::take_warm(const std::string& key) {
+  std::unique_ptr<Warm> warm;
+  {
+    std::lock_guard<std::mutex> lock(ssh_mutex_);
+    auto w = warm_.find(key);
+    if (w == warm_.end()) return nullptr;
     warm = std::move(w->second);
     warm_.erase(w);
   }
   // Waits for a handshake under way rather than starting a second one; the
   // lock is not held meanwhile, so other threads' sessions are not held up.
   warm->opening.join();
-  std::lock_guard<std::mutex> lock(ssh_mutex_);
-  return *(ssh_[key] = warm->open ? std::move(warm->session) : std::make_unique<SshSession>(ssh_target(ep)));
+  return warm->open ? std::move(warm->session) : nullptr;
 }
 
 SshTarget RunConnections::ssh_target(const SshEndpoint& ep) const {
@@ -204,10 +217,10 @@ engine_api::EngineClient& RunConnections::engine(const SshEndpoint* via) {
   if (via) {
     engine_api::UrlEndpoint target = engine_api::url_endpoint(e.api_url);
     try {
-      link.tunnel = std::make_unique<SshTunnel>(ssh_target(*via), target.host, target.port,
-                                                [this, name = via->name](const std::string& why) {
-                                                  say_(fmt::format("tunnel through {}: {}", name, why));
-                                                });
+      link.tunnel = std::make_unique<SshTunnel>(
+          ssh_target(*via), target.host, target.port,
+          [this, name = via->name](const std::string& why) { say_(fmt::format("tunnel through {}: {}", name, why)); },
+          take_warm(tunnel_key(*via)));
     } catch (const SshError& err) {
       throw StepError(err.error_class(), err.what());
     }

@@ -70,13 +70,17 @@ class RunConnections {
   /// password (no secret is read off the step's thread), and a host key
   /// already in known_hosts (nothing is written). A host not reached so is
   /// left to the step that needs it, which connects and reports as ever.
-  void prewarm(const std::vector<SshEndpoint>& hosts);
+  /// `for_tunnel`: for the engine's tunnel from each host (a session of
+  /// its own, taken by engine(via), beside the steps' session to the host).
+  void prewarm(const std::vector<SshEndpoint>& hosts, bool for_tunnel = false);
   /// Adds to `out` the hosts `step` reaches over SSH as its parameters
   /// name them against `roots`: a host's name, or a host item of a loop.
   /// What is not known yet (a later step's output) is left out, as is a
   /// host already in `seen`.
+  /// `tunnels`: instead, the hosts the step reaches the engine through
+  /// (its `via`).
   static void hosts_named(const Plan& plan, const Step& step, const Value& roots, std::set<std::string>* seen,
-                          std::vector<SshEndpoint>* out);
+                          std::vector<SshEndpoint>* out, bool tunnels = false);
   /// Points a step's services at these connections.
   void provide(RunServices& services);
   /// The items of a loop over a live host query: the engine's hosts it
@@ -105,7 +109,10 @@ class RunConnections {
     std::thread opening;
     bool open = false;  // read once `opening` is joined
   };
-  std::map<std::string, std::unique_ptr<Warm>> warm_;  // by endpoint, until a step takes it
+  std::map<std::string, std::unique_ptr<Warm>> warm_;  // by endpoint (and use), until taken
+  /// The warm session kept under `key`, once open; null when none was
+  /// warmed or it could not be opened.
+  std::unique_ptr<SshSession> take_warm(const std::string& key);
   std::atomic<bool> closing_{false};
 };
 

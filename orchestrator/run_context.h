@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <stdexcept>
+#include <set>
 #include <string>
 
 #include "base/operation.h"
@@ -71,6 +72,10 @@ struct RunContext {
   RunState state;  // under state_mutex while loop threads run
   std::mutex state_mutex;
   Value roots;     // what ${...} sees: params, vars, env, run, steps
+  // Loop steps whose items' hosts were warmed, and hosts a session for the
+  // engine's tunnel was warmed for (the walk's thread only).
+  std::set<const Step*> loops_warmed;
+  std::set<std::string> tunnels_warmed;
   std::shared_ptr<spdlog::logger> log;
   std::mutex say_mutex;
   // A run performs every operation; each value a secret resolves to is

@@ -135,13 +135,47 @@ void warm_item_hosts(RunContext& run, const std::vector<const Step*>& steps, con
   std::vector<SshEndpoint> hosts;
   std::set<std::string> seen;
   Value scope = run.roots;
+  std::vector<const Step*> loops;
+  for (const Step* s : steps)
+    if (s->foreach.kind != Foreach::Kind::None && run.loops_warmed.insert(s).second) loops.push_back(s);
   for (const Value& item : items)
-    for (const Step* s : steps) {
-      if (s->foreach.kind == Foreach::Kind::None) continue;
+    for (const Step* s : loops) {
       scope[s->foreach.as] = item;
       RunConnections::hosts_named(run.plan, *s, scope, &seen, &hosts);
     }
   if (!hosts.empty()) run.connections.prewarm(hosts);
+}
+
+std::vector<std::pair<const Step*, std::vector<Value>>> loops_fixed_ahead(const Plan& plan, const Value& roots,
+                                                                          size_t next,
+                                                                          const std::set<const Step*>& skip) {
+  std::vector<std::pair<const Step*, std::vector<Value>>> out;
+  for (size_t j = next; j < plan.steps.size() && j < next + kLoopLookAhead; ++j) {
+    const Step& s = plan.steps[j];
+    if (s.foreach.kind != Foreach::Kind::Items || skip.count(&s)) continue;
+    try {
+      Value list = resolve_node(s.foreach.items, roots);
+      if (list.is_array() && !contains_deferred(list)) out.emplace_back(&s, std::vector<Value>(list.begin(), list.end()));
+    } catch (const EvalError&) {
+      // Not known yet: the loop fixes its items (and says why not) when it starts.
+    }
+  }
+  return out;
+}
+
+void warm_ahead(RunContext& run, size_t next) {
+  // Between steps no loop thread writes the state: read without its lock.
+  auto passed = [&run](const Step& s) {
+    auto st = run.state.steps.find(s.id);
+    return st != run.state.steps.end() && passed_by(s, st->second.status());
+  };
+  for (const auto& [step, items] : loops_fixed_ahead(run.plan, run.roots, next, run.loops_warmed))
+    if (!passed(*step)) warm_item_hosts(run, {step}, items);
+  std::vector<SshEndpoint> tunnels;
+  for (size_t j = next; j < run.plan.steps.size() && j < next + kTunnelLookAhead; ++j)
+    if (!passed(run.plan.steps[j]))
+      RunConnections::hosts_named(run.plan, run.plan.steps[j], run.roots, &run.tunnels_warmed, &tunnels, true);
+  if (!tunnels.empty()) run.connections.prewarm(tunnels, true);
 }
 
 StepOutcome run_step(RunContext& run, const Step& s, const StepState& prior, const std::string& where) {

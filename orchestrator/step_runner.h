@@ -28,7 +28,27 @@ bool fix_loop_items(RunContext& run, const Step& s, const StepState& prior, std:
 /// Opens in the background the SSH sessions `steps` will need for each of
 /// a loop's `items`, now that the items are known (RunConnections::prewarm):
 /// an item's first command on its host then finds the handshake done.
+/// A loop warmed once stays so (its hosts may be in use by then).
 void warm_item_hosts(RunContext& run, const std::vector<const Step*>& steps, const std::vector<Value>& items);
+/// How many steps from the next one a run looks at for loops to warm: a
+/// bound, so a long plan pays no more per step.
+constexpr size_t kLoopLookAhead = 16;
+/// The loops among the kLoopLookAhead steps from index `next` whose items
+/// `roots` fix now (a loop over what a selection found, once it ran), with
+/// those items; the loops in `skip` left out.
+std::vector<std::pair<const Step*, std::vector<Value>>> loops_fixed_ahead(const Plan& plan, const Value& roots,
+                                                                          size_t next,
+                                                                          const std::set<const Step*>& skip);
+/// How many steps from the next one a run looks at for a host the engine
+/// is reached through (`via`): its tunnel's session is opened while the
+/// step before it runs (a deploy), not at the start, where it would only
+/// slow the first steps' own handshakes.
+constexpr size_t kTunnelLookAhead = 2;
+/// Warms, as soon as the steps run so far fix them, the item hosts of
+/// loops_fixed_ahead and the tunnels of the steps close ahead: the
+/// handshakes go on while the steps between run, not when the step needing
+/// them starts.
+void warm_ahead(RunContext& run, size_t next);
 /// Runs `one(i)` for each i below `count` on at most `concurrency` threads
 /// (the caller's among them). An exception (a journal that cannot be
 /// written) sets `stop_starting`, `thrown_at(i)` marks its item, and it is

@@ -4,6 +4,7 @@
 #include "base/backoff.h"
 #include "base/diagnostics.h"
 #include "base/duration.h"
+#include "base/poller.h"
 #include "workflows/secret_ref.h"
 
 using namespace she;
@@ -39,6 +40,23 @@ TEST_CASE("backoff: doubles from first up to max - each wait within 20% either s
     CHECK(in(b.next(1000), 1000));  // no overflow on a long series
   }
   CHECK(Backoff{milliseconds(0), milliseconds(1000)}.next(3).count() == 0);
+}
+
+TEST_CASE("poller: looks grow apart while nothing moves - output that moved is looked at again after the first pause") {
+  const PollPolicy p{milliseconds(100), milliseconds(1000)};
+  using L = Poller::Look;
+  milliseconds w = Poller::next_wait(p, milliseconds(0), L::Still);
+  CHECK(w.count() == 100);  // after the first look
+  w = Poller::next_wait(p, w, L::Still);
+  CHECK(w.count() == 151);
+  w = Poller::next_wait(p, w, L::Still);
+  CHECK(w.count() == 227);
+  for (int i = 0; i < 20; ++i) w = Poller::next_wait(p, w, L::Still);
+  CHECK(w.count() == 1000);  // capped
+  // A deploy's log that grew: more usually follows at once.
+  w = Poller::next_wait(p, w, L::Moving);
+  CHECK(w.count() == 100);
+  CHECK(Poller::next_wait(p, w, L::Still).count() == 151);
 }
 
 TEST_CASE("secret references: env:NAME and file:PATH only") {

@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "orchestrator/run_connections.h"
+#include "orchestrator/step_runner.h"
 #include "tests/lab_hosts_fixture.h"
 #include "tests/test_support.h"
 #include "workflows/secret_store.h"
@@ -133,4 +134,31 @@ TEST_CASE("run connections: a loop's item names its host once the loop fixes its
   std::vector<SshEndpoint> none;
   RunConnections::hosts_named(*plan, step("wipe-he-config"), Value::object(), &fresh, &none);
   CHECK(none.empty());
+}
+
+TEST_CASE("run connections: a loop over a step's output is warmed once that step ran - not when the loop starts") {
+  Diagnostics d;
+  auto plan = load_plan(test::source_path("examples/three-hosts/restore-failover.yaml"), {}, d);
+  REQUIRE_MESSAGE(plan, d.str());
+  const size_t after_select = static_cast<size_t>(plan->step_index("select-dead")) + 1;
+  Value roots = plan->roots(false);
+  // Before engine.hosts.select ran: its hosts are not known, nothing to warm.
+  CHECK(loops_fixed_ahead(*plan, roots, after_select, {}).empty());
+  // Once it ran: the fence loop and each step of the replace-dead block,
+  // some steps ahead, have their items.
+  roots["steps"]["select-dead"]["hosts"] = Value::array({Value{{"name", "hosted_engine_2"}, {"address", "192.0.2.12"}}});
+  auto loops = loops_fixed_ahead(*plan, roots, after_select, {});
+  std::vector<std::string> ids;
+  for (const auto& [step, items] : loops) {
+    ids.push_back(step->id);
+    CHECK(items.size() == 1);
+  }
+  CHECK(ids == std::vector<std::string>{"fence", "remove-dead", "wipe-he-config", "reinstall"});
+  // A loop warmed once is not again (its hosts may be taken by then).
+  std::set<const Step*> warmed;
+  for (const auto& l : loops) warmed.insert(l.first);
+  CHECK(loops_fixed_ahead(*plan, roots, after_select, warmed).empty());
+  // The look ahead is bounded: from the plan's first step the loops are too far.
+  REQUIRE(static_cast<size_t>(plan->step_index("fence")) >= kLoopLookAhead);
+  CHECK(loops_fixed_ahead(*plan, roots, 0, {}).empty());
 }

@@ -60,6 +60,23 @@ TEST_CASE("ssh tunnel: connections one after another reuse one SSH session - ssh
   CHECK(logins(he1.sshd_log) - before == 1);
 }
 
+TEST_CASE("ssh tunnel: a session opened ahead carries the first connection - the tunnel logs in no more") {
+  LabHosts lab;
+  const auto& he1 = lab.fleet.host("hosted_engine_1");
+  auto ahead = std::make_unique<SshSession>(lab.target("hosted_engine_1"));
+  ahead->open();
+  const int before = logins(he1.sshd_log);
+  SshTunnel tunnel(lab.target("hosted_engine_1"), "127.0.0.1", lab.engine.port, {}, std::move(ahead));
+  engine_api::ClientConfig c = lab.engine.config();
+  c.open_socket = [&tunnel](sockaddr_in* to) { return tunnel.open(to); };
+  {
+    engine_api::EngineClient client(c);
+    CHECK(client.health({}).find("DB Up!") != std::string::npos);
+  }
+  CHECK(tunnel.connections() == 1);
+  CHECK(logins(he1.sshd_log) == before);
+}
+
 TEST_CASE("ssh tunnel: a certificate that does not name the URL's host is refused through the tunnel too") {
   LabHosts lab;
   SshTunnel tunnel(lab.target("hosted_engine_1"), "127.0.0.1", lab.engine.port);

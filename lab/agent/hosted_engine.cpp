@@ -7,8 +7,11 @@
 #include <chrono>
 #include <fmt/format.h>
 #include <memory>
+#include <poll.h>
 #include <regex>
+#include <sys/inotify.h>
 #include <thread>
+#include <unistd.h>
 
 #include "hosts/backup_archive.h"
 #include "hosts/hosted_engine_command.h"
@@ -24,6 +27,22 @@ constexpr const char* kConf = "/etc/ovirt-hosted-engine/hosted-engine.conf";
 constexpr const char* kHooks =
     "/usr/share/ansible/collections/ansible_collections/ovirt/ovirt/roles/hosted_engine_setup/hooks";
 constexpr const char* kPauseHook = "enginevm_after_engine_setup/she-restore-pause.yml";
+
+/// Sleeps until `path` may have gone: its directory reported a removal or
+/// rename, or `most` passed. The deploy's hook waits on the lock this way,
+/// so the lab's deploy goes on the moment she-restore removes it (the lab
+/// models an engine-setup that takes no time); the timeout keeps the wait
+/// bounded where inotify is unavailable.
+void wait_for_removal(const fs::path& path, std::chrono::milliseconds most) {
+  const int fd = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  if (fd >= 0 && ::inotify_add_watch(fd, path.parent_path().c_str(), IN_DELETE | IN_MOVED_FROM) >= 0) {
+    pollfd p{fd, POLLIN, 0};
+    if (fs::exists(path)) ::poll(&p, 1, static_cast<int>(most.count()));
+  } else {
+    std::this_thread::sleep_for(most);
+  }
+  if (fd >= 0) ::close(fd);
+}
 
 /// json.dumps() of Python: ", " and ": " separators, ASCII only.
 std::string python_dumps(const ordered_json& j) {
@@ -292,7 +311,7 @@ int deploy(Agent& a, const std::string& restore_from, const std::vector<std::str
               "fatal: [localhost]: FAILED! => {{\"changed\": false, \"elapsed\": {}, \"msg\": \"Timeout when waiting "
               "for {} to be absent.\"}}",
               timeout, lock));
-        std::this_thread::sleep_for(milliseconds(100));
+        wait_for_removal(a.map(lock), milliseconds(100));
       }
     }
   }

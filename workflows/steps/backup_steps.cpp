@@ -277,13 +277,13 @@ bool follow_deploy(const StepContext& ctx, SshSession& ssh, const std::string& u
     // look that found nothing new asks whether the unit ended, and then
     // reads once more, after its answer, since a unit that had ended by
     // then has written all it will.
-    if (read_more()) return found;
-    if (still_running(ctx, ssh)) return false;
+    if (read_more()) return found ? Poller::Look::Reached : Poller::Look::Moving;
+    if (still_running(ctx, ssh)) return Poller::Look::Still;
     read_more();
-    return true;  // the unit ended and said all it had; `found` tells how
+    return Poller::Look::Reached;  // the unit ended and said all it had; `found` tells how
   };
-  switch (poller.wait(ssh.target().name, fmt::format("the deploy's log {} says '{}'", kDeployLog, until),
-                      std::chrono::hours(24 * 7), look)) {
+  switch (poller.follow(ssh.target().name, fmt::format("the deploy's log {} says '{}'", kDeployLog, until),
+                        std::chrono::hours(24 * 7), look)) {
     case Poller::Outcome::Reached: return found;
     case Poller::Outcome::Assumed: return true;
     case Poller::Outcome::Stopped:
@@ -365,17 +365,20 @@ class DeployRestore : public HostStep {
     bool pause = ctx.flag("pause_before_add_host");
     try {
       upload_secret(ctx, ssh, answers_path, deploy_answer_file(a));
-      // The hook and the lock it holds the deploy on, then a fresh log:
-      // a round trip each, not one per file (nothing runs the deploy yet).
+      // The hook and the lock it holds the deploy on in one round trip,
+      // not one per file (nothing runs the deploy yet).
       if (pause)
         upload(ctx, ssh, hook, deploy_pause_hook(lock),
                {{"mkdir", "-p", "--", hook.substr(0, hook.find_last_of('/'))},
                 {"install", "-m", "0600", "/dev/null", lock}});
-      exec_ok(ctx, ssh, shell_and({{"mkdir", "-p", "--", "/var/log/she-restore"}, {"rm", "-f", "--", kDeployLog}}),
-              Effect::Writes);
-      // From here on the engine is the one restored from the backup: a dry
-      // run answers its reads from the prediction this write carries.
-      exec_ok(ctx, ssh, deploy_unit_argv(hosted_engine_deploy_restore_argv(ctx.text("backup_file"), answers_path)),
+      // A fresh log, then the unit, in one command: a deploy that did not
+      // start leaves no log, which its probe reads as never started. From
+      // here on the engine is the one restored from the backup: a dry run
+      // answers its reads from the prediction this write carries.
+      exec_ok(ctx, ssh,
+              shell_and({{"mkdir", "-p", "--", "/var/log/she-restore"},
+                         {"rm", "-f", "--", kDeployLog},
+                         deploy_unit_argv(hosted_engine_deploy_restore_argv(ctx.text("backup_file"), answers_path))}),
               Effect::Writes, false, {},
               ctx.has("backup_manifest")
                   ? engine_api::restored_engine_expectation(ctx.params()["backup_manifest"], ctx.text("host"))

@@ -119,9 +119,13 @@ class FileCopy : public HostStep {
   }
 
   StepResult run(const StepContext& ctx) const override {
-    // Host to host reads with a session of its own (lane 1).
-    TransferEnd from{ctx.text("from") == "local" ? nullptr : &session(ctx, "from", 1), ctx.text("from_path")};
+    // The source is read while the destination is written, from two
+    // threads: a copy within one host reads on a second session (lane 1),
+    // as a libssh2 session serves one thread; between two hosts each end's
+    // own session, warm from earlier steps, saves a handshake.
     TransferEnd to{ctx.text("to") == "local" ? nullptr : &session(ctx, "to"), ctx.text("to_path")};
+    TransferEnd from{ctx.text("from") == "local" ? nullptr : &session(ctx, "from"), ctx.text("from_path")};
+    if (from.session && from.session == to.session) from.session = &session(ctx, "from", 1);
     TransferOptions o;
     o.mode = ctx.text("mode");
     o.streams = static_cast<int>(ctx.number("streams"));
@@ -138,7 +142,7 @@ class FileCopy : public HostStep {
     if (ctx.text("from") == "local" || ctx.text("to") == "local") return CheckResult::Unknown;
     SshSession& dst = session(ctx, "to");
     if (exec(ctx, dst, {"test", "-f", ctx.text("to_path")}, Effect::Reads).exit_status != 0) return CheckResult::NotDone;
-    std::string want = remote_sha256(session(ctx, "from", 1), ctx.text("from_path"));
+    std::string want = remote_sha256(session(ctx, "from"), ctx.text("from_path"));
     if (remote_sha256(dst, ctx.text("to_path")) != want) return CheckResult::NotDone;
     outputs = {{"sha256", want}, {"bytes", remote_size(dst, ctx.text("to_path"))}};
     return CheckResult::Done;

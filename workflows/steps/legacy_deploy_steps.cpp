@@ -95,33 +95,36 @@ class DialogDriver {
     Poller poller(ctx_.services().runner, output_follow_policy(ctx_), ctx_.services().should_stop);
     const bool rehearsal = ctx_.services().runner && ctx_.services().runner->rehearsal();
     size_t stable_at = SIZE_MAX;
+    size_t last_seen = SIZE_MAX;
     auto look = [&] {
       // Asked before the read: a session that had ended then has written
       // all it will.
       const bool alive = rehearsal || running();
       const LegacyDialogView v = read();
-      if (until(v)) return true;
-      if (rehearsal) return false;
+      if (until(v)) return Poller::Look::Reached;
+      if (rehearsal) return Poller::Look::Still;
       if (v.aborted) fail(v, "the deploy ended");
       if (v.asks) {
         // A question is acted on once it stands still (the line is whole)
         // and not while the tool has yet to take the last answer.
         if (v.size != stable_at) {
           stable_at = v.size;
-          return false;
+          return Poller::Look::Moving;
         }
-        if (v.size == answered_at_) return false;
+        if (v.size == answered_at_) return Poller::Look::Still;
         const std::optional<std::string> a = respond_(v);
         if (!a) unexpected(v);
         if (++times_[v.question] > kAnswerLimit)
           fail(v, fmt::format("it asked '{}' again after {} answers", v.question, kAnswerLimit));
         answer(*a);
-        return false;
+        return Poller::Look::Moving;  // its echo and the next question come soon
       }
       if (!alive) fail(v, "its screen session ended");
-      return false;
+      const bool moved = v.size != last_seen;
+      last_seen = v.size;
+      return moved ? Poller::Look::Moving : Poller::Look::Still;
     };
-    switch (poller.wait(ssh_.target().name, what, std::chrono::hours(24 * 7), look)) {
+    switch (poller.follow(ssh_.target().name, what, std::chrono::hours(24 * 7), look)) {
       case Poller::Outcome::Reached:
       case Poller::Outcome::Assumed: return true;
       case Poller::Outcome::Stopped:
