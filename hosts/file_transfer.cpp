@@ -102,8 +102,8 @@ struct TransferCommands {
   std::string part, dir;
   std::vector<std::string> read, mkdir, create_part, write, size, checksum, chmod, rename;
   /// At a host destination, as one command each (a round trip costs more
-  /// than either half): the directory and the empty 0600 .part before the
-  /// writes (a ranged copy's; empty when one stream's write begins with
+  /// than either half): a ranged copy's directory and empty 0600 .part
+  /// before its writes (empty otherwise: one stream's write begins with
   /// them); the mode and the rename once it checks out.
   std::vector<std::string> prepare, finish;
   /// A ranged copy's: each range's offset and length, and the dd that
@@ -146,33 +146,30 @@ TransferCommands transfer_commands(const TransferEnd& from, const TransferEnd& t
   // The .part exists with mode 0600 before a byte lands in it (a backup
   // holds keys and the database); dd then writes into it, keeping the mode.
   c.create_part = {"install", "-m", "0600", "/dev/null", c.part};
-  // The far side hashes what the .part holds once dd has written it, from
-  // its page cache, in the same command (no round trip more). Hashing the
-  // stream as it lands (tee | openssl) overlaps the two but copies every
-  // byte through two more pipes in small blocks: on a 2-core host that took
-  // 2.3x as long as dd then openssl, which together beat scp. A dd that
-  // fails ends the list before the hash.
-  c.write = shell_and({{"dd", "of=" + c.part, kBs, "iflag=fullblock", "status=none"}, host_sha256_command(c.part)});
   c.size = {"stat", "-c", "%s", "--", c.part};
   // A download's: its source, hashed where it lies (a host destination's
   // hash comes with its write).
   c.checksum = host_sha256_command(from.path);
   c.chmod = {"chmod", opts.mode, "--", c.part};
   c.rename = {"mv", "-f", "--", c.part, to.path};
-  c.prepare = c.dir.empty() ? c.create_part : shell_and({c.mkdir, c.create_part});
   c.finish = shell_and({c.chmod, c.rename});
   c.ranges = plan_ranges(total, transfer_streams(to, opts), opts);
-  // One stream: its write begins with the preparation, a command less
-  // (ranges need the .part before their writers start at once).
-  if (c.ranges.empty() && to.session) {
-    std::vector<std::vector<std::string>> steps;
-    if (!c.dir.empty()) steps.push_back(c.mkdir);
-    steps.push_back(c.create_part);
-    steps.push_back({"dd", "of=" + c.part, kBs, "iflag=fullblock", "status=none"});
-    steps.push_back(host_sha256_command(c.part));
-    c.write = shell_and(steps);
-    c.prepare.clear();
-  }
+  // The directory and the empty .part: a command of their own before a
+  // ranged copy's writers start at once; one stream's write begins with
+  // them (a command less). Then the far side hashes what the .part holds
+  // once dd has written it, from its page cache, in the same command (no
+  // round trip more). Hashing the stream as it lands (tee | openssl)
+  // overlaps the two but copies every byte through two more pipes in small
+  // blocks: on a 2-core host that took 2.3x as long as dd then openssl,
+  // which together beat scp. A dd that fails ends the list before the hash.
+  std::vector<std::vector<std::string>> prepare;
+  if (!c.dir.empty()) prepare.push_back(c.mkdir);
+  prepare.push_back(c.create_part);
+  std::vector<std::vector<std::string>> write = {{"dd", "of=" + c.part, kBs, "iflag=fullblock", "status=none"},
+                                                 host_sha256_command(c.part)};
+  if (to.session && !c.ranges.empty()) c.prepare = shell_and(prepare);
+  else if (to.session) write.insert(write.begin(), prepare.begin(), prepare.end());
+  c.write = shell_and(write);
   for (const auto& [off, len] : c.ranges) {
     // GNU dd: skip_bytes/count_bytes and seek_bytes take the numbers as
     // bytes; conv=notrunc keeps the other ranges; fullblock writes whole
@@ -654,8 +651,8 @@ Operation transfer_operation(const TransferEnd& from, const TransferEnd& to, con
     op.parts.emplace_back(to.session ? Operation::Kind::Command : Operation::Kind::Local, true, op.where,
                           shell_join(argv));
   };
-  if (!to.session && !cmd.dir.empty()) part(cmd.mkdir);
-  else if (!cmd.prepare.empty()) part(cmd.prepare);
+  if (!cmd.prepare.empty()) part(cmd.prepare);
+  else if (!to.session && !cmd.dir.empty()) part(cmd.mkdir);
   if (!cmd.ranges.empty()) {
     for (size_t i = 0; i < cmd.ranges.size(); ++i) {
       if (to.session) part(cmd.write_range[i]);

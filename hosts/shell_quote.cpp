@@ -35,6 +35,7 @@ std::string shell_join(const std::vector<std::string>& argv) {
 }
 
 std::vector<std::string> shell_and(const std::vector<std::vector<std::string>>& commands) {
+  if (commands.size() == 1) return commands.front();
   std::string script;
   for (const auto& argv : commands) script += (script.empty() ? "" : " && ") + shell_join(argv);
   return {"sh", "-c", script};

@@ -14,7 +14,8 @@ std::string shell_quote(std::string_view arg);
 /// Quotes each argument and joins them with spaces.
 std::string shell_join(const std::vector<std::string>& argv);
 /// `sh -c 'FIRST && SECOND ...'`: commands that go together in one round
-/// trip, each later one run only if those before it succeeded.
+/// trip, each later one run only if those before it succeeded; a single
+/// command goes as itself.
 std::vector<std::string> shell_and(const std::vector<std::vector<std::string>>& commands);
 
 }  // namespace she

@@ -43,11 +43,8 @@ namespace {
 std::vector<SshEndpoint> ssh_hosts_ahead(const Plan& plan, const RunState& state, const Value& roots) {
   std::vector<SshEndpoint> out;
   std::set<std::string> seen;
-  for (const Step& step : plan.steps) {
-    auto st = state.steps.find(step.id);
-    if (st != state.steps.end() && (st->second.status() == "succeeded" || st->second.status() == "skipped")) continue;
-    RunConnections::hosts_named(plan, step, roots, &seen, &out);
-  }
+  for (const Step& step : plan.steps)
+    if (!passed_in(state, step)) RunConnections::hosts_named(plan, step, roots, &seen, &out);
   return out;
 }
 

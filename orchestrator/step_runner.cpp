@@ -98,6 +98,11 @@ bool passed_by(const Step& s, const std::string& status) {
   return status == "succeeded" || status == "skipped" || (status == "failed" && s.on_failure == OnFailure::Continue);
 }
 
+bool passed_in(const RunState& state, const Step& s) {
+  auto st = state.steps.find(s.id);
+  return st != state.steps.end() && passed_by(s, st->second.status());
+}
+
 void record_loop_items(RunContext& run, const Step& s, const Value& list) {
   std::vector<std::string> labels;
   for (auto& item : list) labels.push_back(label_of(item));
@@ -146,13 +151,12 @@ void warm_item_hosts(RunContext& run, const std::vector<const Step*>& steps, con
   if (!hosts.empty()) run.connections.prewarm(hosts);
 }
 
-std::vector<std::pair<const Step*, std::vector<Value>>> loops_fixed_ahead(const Plan& plan, const Value& roots,
-                                                                          size_t next,
-                                                                          const std::set<const Step*>& skip) {
+std::vector<std::pair<const Step*, std::vector<Value>>> loops_fixed_ahead(
+    const Plan& plan, const Value& roots, size_t next, const std::function<bool(const Step&)>& skip) {
   std::vector<std::pair<const Step*, std::vector<Value>>> out;
   for (size_t j = next; j < plan.steps.size() && j < next + kLoopLookAhead; ++j) {
     const Step& s = plan.steps[j];
-    if (s.foreach.kind != Foreach::Kind::Items || skip.count(&s)) continue;
+    if (s.foreach.kind != Foreach::Kind::Items || skip(s)) continue;
     try {
       Value list = resolve_node(s.foreach.items, roots);
       if (list.is_array() && !contains_deferred(list)) out.emplace_back(&s, std::vector<Value>(list.begin(), list.end()));
@@ -164,16 +168,12 @@ std::vector<std::pair<const Step*, std::vector<Value>>> loops_fixed_ahead(const 
 }
 
 void warm_ahead(RunContext& run, size_t next) {
-  // Between steps no loop thread writes the state: read without its lock.
-  auto passed = [&run](const Step& s) {
-    auto st = run.state.steps.find(s.id);
-    return st != run.state.steps.end() && passed_by(s, st->second.status());
-  };
-  for (const auto& [step, items] : loops_fixed_ahead(run.plan, run.roots, next, run.loops_warmed))
-    if (!passed(*step)) warm_item_hosts(run, {step}, items);
+  auto skip = [&run](const Step& s) { return run.loops_warmed.count(&s) || passed_in(run.state, s); };
+  for (const auto& [step, items] : loops_fixed_ahead(run.plan, run.roots, next, skip))
+    warm_item_hosts(run, {step}, items);
   std::vector<SshEndpoint> tunnels;
   for (size_t j = next; j < run.plan.steps.size() && j < next + kTunnelLookAhead; ++j)
-    if (!passed(run.plan.steps[j]))
+    if (!passed_in(run.state, run.plan.steps[j]))
       RunConnections::hosts_named(run.plan, run.plan.steps[j], run.roots, &run.tunnels_warmed, &tunnels, true);
   if (!tunnels.empty()) run.connections.prewarm(tunnels, true);
 }

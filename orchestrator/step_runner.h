@@ -35,10 +35,9 @@ void warm_item_hosts(RunContext& run, const std::vector<const Step*>& steps, con
 constexpr size_t kLoopLookAhead = 16;
 /// The loops among the kLoopLookAhead steps from index `next` whose items
 /// `roots` fix now (a loop over what a selection found, once it ran), with
-/// those items; the loops in `skip` left out.
-std::vector<std::pair<const Step*, std::vector<Value>>> loops_fixed_ahead(const Plan& plan, const Value& roots,
-                                                                          size_t next,
-                                                                          const std::set<const Step*>& skip);
+/// those items; the loops `skip` says are left out (warmed already, passed).
+std::vector<std::pair<const Step*, std::vector<Value>>> loops_fixed_ahead(
+    const Plan& plan, const Value& roots, size_t next, const std::function<bool(const Step&)>& skip);
 /// How many steps from the next one a run looks at for a host the engine
 /// is reached through (`via`): its tunnel's session is opened while the
 /// step before it runs (a deploy), not at the start, where it would only
@@ -59,6 +58,8 @@ void run_items(size_t count, int concurrency, std::atomic<bool>& stop_starting, 
 /// done, or failed and passed over (on_failure: continue; --from runs it
 /// again).
 bool passed_by(const Step& s, const std::string& status);
+/// passed_by as `state` has `s` now (between steps: no loop thread writes it).
+bool passed_in(const RunState& state, const Step& s);
 /// Journals `list` as the items of loop `s`.
 void record_loop_items(RunContext& run, const Step& s, const Value& list);
 

@@ -94,23 +94,21 @@ class DialogDriver {
   bool wait(const std::string& what, const std::function<bool(const LegacyDialogView&)>& until) {
     Poller poller(ctx_.services().runner, output_follow_policy(ctx_), ctx_.services().should_stop);
     const bool rehearsal = ctx_.services().runner && ctx_.services().runner->rehearsal();
-    size_t stable_at = SIZE_MAX;
     size_t last_seen = SIZE_MAX;
     auto look = [&] {
       // Asked before the read: a session that had ended then has written
       // all it will.
       const bool alive = rehearsal || running();
       const LegacyDialogView v = read();
+      const bool moved = v.size != last_seen;
+      last_seen = v.size;
       if (until(v)) return Poller::Look::Reached;
       if (rehearsal) return Poller::Look::Still;
       if (v.aborted) fail(v, "the deploy ended");
       if (v.asks) {
         // A question is acted on once it stands still (the line is whole)
         // and not while the tool has yet to take the last answer.
-        if (v.size != stable_at) {
-          stable_at = v.size;
-          return Poller::Look::Moving;
-        }
+        if (moved) return Poller::Look::Moving;
         if (v.size == answered_at_) return Poller::Look::Still;
         const std::optional<std::string> a = respond_(v);
         if (!a) unexpected(v);
@@ -120,8 +118,6 @@ class DialogDriver {
         return Poller::Look::Moving;  // its echo and the next question come soon
       }
       if (!alive) fail(v, "its screen session ended");
-      const bool moved = v.size != last_seen;
-      last_seen = v.size;
       return moved ? Poller::Look::Moving : Poller::Look::Still;
     };
     switch (poller.follow(ssh_.target().name, what, std::chrono::hours(24 * 7), look)) {
