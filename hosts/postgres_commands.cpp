@@ -51,8 +51,8 @@ std::vector<std::string> postgres_psql_argv(const std::string& sql) {
   return {"runuser", "-u", "postgres", "--", "psql", "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql};
 }
 
-std::vector<std::string> postgres_psql_file_argv(const std::string& path) {
-  return {"runuser", "-u", "postgres", "--", "psql", "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-f", path};
+std::vector<std::string> postgres_psql_stdin_argv() {
+  return {"runuser", "-u", "postgres", "--", "psql", "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-f", "-"};
 }
 
 std::string postgres_role_exists_sql(const std::string& role) {

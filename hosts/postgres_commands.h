@@ -24,8 +24,10 @@ std::string postgres_locale_problem(const std::string& locale);
 /// `runuser -u postgres -- psql -X -A -t -v ON_ERROR_STOP=1 -c SQL`: the
 /// superuser's psql, for SQL holding no secret.
 std::vector<std::string> postgres_psql_argv(const std::string& sql);
-/// The same reading its SQL from a file on the host.
-std::vector<std::string> postgres_psql_file_argv(const std::string& path);
+/// The same reading its SQL from standard input (`-f -`): SQL holding a
+/// secret goes through the channel, never on a command line or on disk
+/// (a file psql could read as postgres would be one others could read).
+std::vector<std::string> postgres_psql_stdin_argv();
 
 /// Probes (answer "1" when present).
 std::string postgres_role_exists_sql(const std::string& role);

@@ -13,11 +13,12 @@ namespace she::test {
 namespace {
 
 struct EngineLab : EngineProcedureLab {
-  void write_on(const std::string& host, const std::string& path, const std::string& text) {
+  void write_on(const std::string& host, const std::string& path, const std::string& text,
+                fs::perms mode = fs::perms::owner_read | fs::perms::owner_write) {
     const fs::path p = fleet.host(host).in_sandbox(path);
     fs::create_directories(p.parent_path());
     write_file(p, text);
-    fs::permissions(p, fs::perms::owner_read | fs::perms::owner_write);
+    fs::permissions(p, mode);
   }
 
   /// A backup of the set-up engine, copied to `to`'s /root/engine.backup.
@@ -92,11 +93,18 @@ TEST_CASE("lab engine machines: a remote database decides by pg_hba.conf and the
   CHECK(lab.run_on("db_1", "systemctl start postgresql").exit_status == 1);
   CHECK(lab.run_on("db_1", "postgresql-setup --initdb").exit_status == 0);
   CHECK(lab.run_on("db_1", "systemctl start postgresql").exit_status == 0);
-  lab.write_on("db_1", "/root/prepare.sql",
-               "create role engine with login encrypted password 'Db-Pass-1';\n"
-               "create database engine owner engine template template0 encoding 'UTF8' lc_collate 'C.UTF-8' "
-               "lc_ctype 'C.UTF-8';\n");
+  // psql runs as postgres: a script of root's it cannot read is refused,
+  // as on a real host; one it may read goes through.
+  const std::string prepare =
+      "create role engine with login encrypted password 'Db-Pass-1';\n"
+      "create database engine owner engine template template0 encoding 'UTF8' lc_collate 'C.UTF-8' "
+      "lc_ctype 'C.UTF-8';\n";
+  lab.write_on("db_1", "/root/prepare.sql", prepare);
   ExecResult r = lab.run_on("db_1", "runuser -u postgres -- psql -v ON_ERROR_STOP=1 -f /root/prepare.sql");
+  CHECK(r.exit_status == 1);
+  CHECK(r.stderr_tail.find("Permission denied") != std::string::npos);
+  lab.write_on("db_1", "/tmp/prepare.sql", prepare, fs::perms::owner_read | fs::perms::owner_write | fs::perms::others_read);
+  r = lab.run_on("db_1", "runuser -u postgres -- psql -v ON_ERROR_STOP=1 -f /tmp/prepare.sql");
   INFO(r.stdout_tail << r.stderr_tail);
   REQUIRE(r.exit_status == 0);
   lab.write_on("new_engine", "/root/db-pass", "Db-Pass-1\n");

@@ -332,6 +332,31 @@ TEST_CASE("lab hosts: a 100 MiB dd round trip keeps its sha256 - resumes at a by
   CHECK(r.err == "dd: failed to open '/root/none': No such file or directory\n");
 }
 
+TEST_CASE("lab hosts: dd counts its reads as GNU dd does - count_bytes takes exactly its bytes only with fullblock") {
+  // Two files through one channel (HostStep::upload): the first dd must
+  // leave the second file's bytes on standard input. A block larger than
+  // the pipe from sshd holds makes each plain read return at most 64 KiB,
+  // so without fullblock the count runs out early, as with coreutils.
+  LabHosts lab;
+  const fs::path in = lab.dir.path() / "in";
+  test::random_file(in, 2000000 + 1000);
+  const std::string all = test::read_file(in);
+  auto both = [&](const std::string& iflag) {
+    return lab.ssh("host_4", shell_join({"sh", "-c", "dd of=/root/a bs=1048576 count=2000000 iflag=" + iflag +
+                                                         " status=none && dd of=/root/b bs=65536 status=none"}),
+                   in);
+  };
+  auto r = both("fullblock,count_bytes");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  CHECK(test::read_file(lab.sandbox("host_4", "/root/a")) == all.substr(0, 2000000));
+  CHECK(test::read_file(lab.sandbox("host_4", "/root/b")) == all.substr(2000000));
+  r = both("count_bytes");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  const std::string a = test::read_file(lab.sandbox("host_4", "/root/a"));
+  CHECK(a.size() < 2000000);
+  CHECK(a + test::read_file(lab.sandbox("host_4", "/root/b")) == all);
+}
+
 TEST_CASE("lab hosts: hosted-engine vm-status JSON from the world - maintenance modes - deploy first") {
   LabHosts lab;
   auto r = lab.run("hosted_engine_1", hosted_engine_vm_status_argv());

@@ -540,7 +540,8 @@ bool parse_size(const std::string& s, long long* v) {
 int cmd_dd(Agent& a, const Args& argv) {
   std::string in_path, out_path, status;
   long long bs = 512, seek = 0, skip = 0, count = -1;
-  bool seek_bytes = false, skip_bytes = false, count_bytes = false, notrunc = false, fsync_end = false;
+  bool seek_bytes = false, skip_bytes = false, count_bytes = false, fullblock = false, notrunc = false,
+       fsync_end = false;
   for (std::size_t i = 1; i < argv.size(); ++i) {
     const std::string& w = argv[i];
     const auto eq = w.find('=');
@@ -588,7 +589,7 @@ int cmd_dd(Agent& a, const Args& argv) {
     } else if (k == "iflag") {
       if (!flag_list([&](const std::string& f) {
             return (f == "skip_bytes" && (skip_bytes = true)) || (f == "count_bytes" && (count_bytes = true)) ||
-                   f == "fullblock" || f == "direct";
+                   (f == "fullblock" && (fullblock = true)) || f == "direct";
           }))
         return 1;
     } else if (k == "conv") {
@@ -654,19 +655,34 @@ int cmd_dd(Agent& a, const Args& argv) {
   std::vector<char> buf(static_cast<std::size_t>(std::min<long long>(std::max<long long>(bs, 1), 64LL << 20)));
   long long total = 0, full = 0, partial = 0;
   int rc = 0;
-  // count_bytes: `count` is bytes, the last block short (a transfer's range).
-  for (long long blocks = 0; count < 0 || (count_bytes ? total < count : blocks < count); ++blocks) {
-    std::size_t want = buf.size();
-    if (count_bytes && count - total < static_cast<long long>(want)) want = static_cast<std::size_t>(count - total);
+  // As GNU dd counts: `count` reads (count_bytes: count / bs reads, then
+  // one of the remainder), each of one block or less. A short read is a
+  // block of its own unless iflag=fullblock, which reads on until the
+  // block is full: without it, input arriving in pieces (a pipe, an SSH
+  // channel) ends the copy early, and the rest stays on standard input.
+  const long long reads = count < 0 ? -1 : count_bytes ? count / static_cast<long long>(buf.size()) : count;
+  const long long last = count_bytes && count >= 0 ? count % static_cast<long long>(buf.size()) : 0;
+  for (long long blocks = 0; reads < 0 || blocks < reads + (last > 0 ? 1 : 0); ++blocks) {
+    std::size_t want = blocks == reads ? static_cast<std::size_t>(last) : buf.size();
     if (drop_after >= 0 && total + static_cast<long long>(want) > drop_after)
       want = static_cast<std::size_t>(drop_after - total);
     if (drop_after >= 0 && want == 0) {
       if (outfd != 1) ::fdatasync(outfd);
       drop_connection();
     }
-    ssize_t n;
-    do n = ::read(in, buf.data(), want);
-    while (n < 0 && errno == EINTR);
+    ssize_t n = 0;
+    for (ssize_t got; static_cast<std::size_t>(n) < want; n += got) {
+      do got = ::read(in, buf.data() + n, want - static_cast<std::size_t>(n));
+      while (got < 0 && errno == EINTR);
+      if (got < 0) {
+        n = n > 0 ? n : got;
+        break;
+      }
+      if (got == 0 || !fullblock) {
+        n += got;
+        break;
+      }
+    }
     if (n < 0) {
       err(fmt::format("dd: error reading {}: {}\n", in_path.empty() ? "'standard input'" : q(in_path),
                       std::strerror(errno)));

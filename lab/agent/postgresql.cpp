@@ -2,6 +2,8 @@
 // what the seeds run by hand on the machine that will hold the engine's
 // database, each against the host's real server.
 #include <algorithm>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <fmt/format.h>
 
 #include "lab/agent/agent.h"
@@ -44,8 +46,9 @@ int postgresql_setup(Agent& a, const Args& argv) {
 
 int runuser(Agent& a, const Args& argv) {
   // runuser -u postgres -- psql ARGS: the superuser's psql over the host's
-  // own socket. A script comes from a file (-f), read here because the
-  // sandbox's 0600 files are root's, and fed to psql's stdin.
+  // own socket. A script comes from standard input (-f -) or from a file
+  // psql may read as postgres: one only root can read (a 0600 file of
+  // root's, anything under /root) is refused as the real psql refuses it.
   if (argv.size() < 5 || argv[1] != "-u" || argv[2] != "postgres" || argv[3] != "--" || argv[4] != "psql") {
     err("she-lab-agent: runuser: the lab runs only `runuser -u postgres -- psql ...`\n");
     return 1;
@@ -56,7 +59,20 @@ int runuser(Agent& a, const Args& argv) {
                                    "postgres"};
   std::string input, database = "postgres";
   for (std::size_t i = 5; i < argv.size(); ++i) {
+    if (argv[i] == "-f" && i + 1 < argv.size() && argv[i + 1] == "-") {
+      ++i;
+      char buf[65536];
+      for (ssize_t n; (n = ::read(0, buf, sizeof buf)) > 0;) input.append(buf, static_cast<std::size_t>(n));
+      continue;
+    }
     if (argv[i] == "-f" && i + 1 < argv.size()) {
+      struct stat st{};
+      const std::string host_path = argv[i + 1];
+      if (host_path.rfind("/root/", 0) == 0 ||
+          (::stat(a.map(host_path).c_str(), &st) == 0 && !(st.st_mode & S_IROTH))) {
+        err(fmt::format("psql: error: {}: Permission denied\n", host_path));
+        return 1;
+      }
       if (!read_file(a.map(argv[++i]), &input)) {
         err(fmt::format("psql: error: {}: No such file or directory\n", argv[i]));
         return 1;

@@ -364,25 +364,27 @@ class DeployRestore : public HostStep {
     std::string hook = ctx.text("hooks_dir") + "/enginevm_after_engine_setup/she-restore-pause.yml";
     bool pause = ctx.flag("pause_before_add_host");
     try {
-      upload_secret(ctx, ssh, answers_path, deploy_answer_file(a));
-      // The hook and the lock it holds the deploy on in one round trip,
-      // not one per file (nothing runs the deploy yet).
-      if (pause)
-        upload(ctx, ssh, hook, deploy_pause_hook(lock),
-               {{"mkdir", "-p", "--", hook.substr(0, hook.find_last_of('/'))},
-                {"install", "-m", "0600", "/dev/null", lock}});
-      // A fresh log, then the unit, in one command: a deploy that did not
-      // start leaves no log, which its probe reads as never started. From
-      // here on the engine is the one restored from the backup: a dry run
-      // answers its reads from the prediction this write carries.
-      exec_ok(ctx, ssh,
-              shell_and({{"mkdir", "-p", "--", "/var/log/she-restore"},
-                         {"rm", "-f", "--", kDeployLog},
-                         deploy_unit_argv(hosted_engine_deploy_restore_argv(ctx.text("backup_file"), answers_path))}),
-              Effect::Writes, false, {},
-              ctx.has("backup_manifest")
-                  ? engine_api::restored_engine_expectation(ctx.params()["backup_manifest"], ctx.text("host"))
-                  : std::map<std::string, std::string>{});
+      // The answer file, the pause hook and the lock it holds the deploy
+      // on, a fresh log, then the unit: one command, one round trip. Each
+      // part runs only if the one before succeeded, so a deploy that did
+      // not start leaves no log, which its probe reads as never started.
+      // From here on the engine is the one restored from the backup: a dry
+      // run answers its reads from the prediction this write carries.
+      secret_file_placed(ctx, ssh, answers_path);
+      std::vector<FileWrite> files = {{answers_path, deploy_answer_file(a), true}};
+      std::vector<std::vector<std::string>> before;
+      if (pause) {
+        files.push_back({hook, deploy_pause_hook(lock)});
+        before = {{"mkdir", "-p", "--", hook.substr(0, hook.find_last_of('/'))},
+                  {"install", "-m", "0600", "/dev/null", lock}};
+      }
+      upload(ctx, ssh, files, before,
+             {{"mkdir", "-p", "--", "/var/log/she-restore"},
+              {"rm", "-f", "--", kDeployLog},
+              deploy_unit_argv(hosted_engine_deploy_restore_argv(ctx.text("backup_file"), answers_path))},
+             ctx.has("backup_manifest")
+                 ? engine_api::restored_engine_expectation(ctx.params()["backup_manifest"], ctx.text("host"))
+                 : std::map<std::string, std::string>{});
     } catch (...) {
       remove_secret_files(ctx, ssh, {answers_path});
       throw;
@@ -481,10 +483,18 @@ class DeployContinue : public HostStep {
   StepResult run(const StepContext& ctx) const override {
     SshSession& ssh = session(ctx);
     std::string hook = ctx.text("hooks_dir") + "/enginevm_after_engine_setup/she-restore-pause.yml";
-    remove_secret_files(ctx, ssh, {ctx.text("answer_file")});
-    // The deploy goes on and adds this host to the restored engine.
-    exec_ok(ctx, ssh, {"rm", "-f", "--", ctx.text("lock_file")}, Effect::Writes, false, {},
-            {{engine_api::kDeployHostAddedKey, ctx.text("host")}});
+    const std::string answers = ctx.text("answer_file");
+    // The answer file goes (again: a resume after a crash may find it),
+    // then the lock, and the deploy goes on and adds this host to the
+    // restored engine; one command, the lock kept if the file stayed.
+    try {
+      ExecResult r = exec_ok(ctx, ssh, shell_and({{"rm", "-f", "--", answers}, {"rm", "-f", "--", ctx.text("lock_file")}}),
+                             Effect::Writes, false, {}, {{engine_api::kDeployHostAddedKey, ctx.text("host")}});
+      if (!r.rehearsed) secret_files_gone(ctx, ssh, {answers});
+    } catch (...) {
+      remove_secret_files(ctx, ssh, {answers});
+      throw;
+    }
     long long offset = 0;
     std::string log;
     bool done = follow_deploy(ctx, ssh, kDeployedMarker, offset, log, unit_active, kDeployPauseMarker);
@@ -706,8 +716,7 @@ class ManifestWrite : public HostStep {
   StepResult run(const StepContext& ctx) const override {
     SshSession& ssh = session(ctx);
     std::string path = ctx.text("path");
-    upload(ctx, ssh, path + ".part", content(ctx));
-    exec_ok(ctx, ssh, {"mv", "-f", "--", path + ".part", path}, Effect::Writes);
+    upload(ctx, ssh, {{path + ".part", content(ctx)}}, {}, {{"mv", "-f", "--", path + ".part", path}});
     return {};
   }
   CheckResult probe(const StepContext& ctx, Value&) const override {

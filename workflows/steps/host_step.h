@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fmt/format.h>
+#include <stdexcept>
 
 #include "base/interrupted.h"
 #include "base/poller.h"
@@ -72,13 +73,15 @@ class HostStep : public StepType {
 
   /// Runs argv on the host through the run's runner; output lines go to
   /// progress when `narrate`.
+  /// `shown`, when given, is how a rehearsal shows the input instead of
+  /// the bytes themselves (several files' contents, each named).
   static ExecResult exec(const StepContext& ctx, SshSession& ssh, const std::vector<std::string>& argv, Effect effect,
                          bool narrate = false, const std::string& input = {},
-                         std::map<std::string, std::string> expects = {}) {
+                         std::map<std::string, std::string> expects = {}, const std::string* shown = nullptr) {
     ExecOptions o;
     o.runner = ctx.services().runner;
     o.writes = effect == Effect::Writes;
-    o.shown_input = input;
+    o.shown_input = shown ? *shown : input;
     o.expects = std::move(expects);
     o.should_stop = ctx.services().should_stop;
     if (narrate && ctx.services().progress)
@@ -97,8 +100,8 @@ class HostStep : public StepType {
   /// Like exec, but a non-zero exit is a step failure naming the host.
   static ExecResult exec_ok(const StepContext& ctx, SshSession& ssh, const std::vector<std::string>& argv,
                             Effect effect, bool narrate = false, const std::string& input = {},
-                            std::map<std::string, std::string> expects = {}) {
-    ExecResult r = exec(ctx, ssh, argv, effect, narrate, input, std::move(expects));
+                            std::map<std::string, std::string> expects = {}, const std::string* shown = nullptr) {
+    ExecResult r = exec(ctx, ssh, argv, effect, narrate, input, std::move(expects), shown);
     if (r.exit_status != 0) {
       std::string why = r.stderr_tail.empty() ? r.stdout_tail : r.stderr_tail;
       if (why.size() > 400) why = "..." + why.substr(why.size() - 400);
@@ -124,8 +127,7 @@ class HostStep : public StepType {
     try {
       ExecResult r = ssh.exec(shell_join(argv), o);
       if (r.exit_status == 0) {
-        if (ctx.services().secret_file && !r.rehearsed)
-          for (auto& p : paths) ctx.services().secret_file(ssh.target().name, p, false);
+        if (!r.rehearsed) secret_files_gone(ctx, ssh, paths);
         return true;
       }
       why = fmt::format("exit {}: {}", r.exit_status, r.stderr_tail.substr(0, 200));
@@ -142,26 +144,68 @@ class HostStep : public StepType {
     return false;
   }
 
-  /// Writes a file that holds a secret: journaled as placed before a byte
-  /// is written, so it is removed (remove_secret_files) or reported even
-  /// after a crash.
-  static void upload_secret(const StepContext& ctx, SshSession& ssh, const std::string& path,
-                            const std::string& content) {
-    if (ctx.services().secret_file && !(ctx.services().runner && ctx.services().runner->rehearsal()))
-      ctx.services().secret_file(ssh.target().name, path, true);
-    upload(ctx, ssh, path, content);
+  /// Journals files holding secrets as gone from the host (a command
+  /// that removed them succeeded): no obligation left for a resume.
+  static void secret_files_gone(const StepContext& ctx, SshSession& ssh, const std::vector<std::string>& paths) {
+    if (ctx.services().secret_file)
+      for (auto& p : paths) ctx.services().secret_file(ssh.target().name, p, false);
   }
 
-  /// Writes `content` to `path` on the host, mode 0600, through the SSH
-  /// channel: never on a command line, so secrets stay off process lists.
-  /// One command (a round trip each costs more than the write), after
-  /// `before` (writes that go with it, such as its directory): the file
-  /// exists with its mode before dd writes a byte into it.
-  static void upload(const StepContext& ctx, SshSession& ssh, const std::string& path, const std::string& content,
-                     std::vector<std::vector<std::string>> before = {}) {
-    before.push_back({"install", "-m", "0600", "/dev/null", path});
-    before.push_back({"dd", "of=" + path, "bs=65536", "status=none"});
-    exec_ok(ctx, ssh, shell_and(before), Effect::Writes, false, content);
+  /// Journals a file that will hold a secret as placed, before a byte of
+  /// it is written, so it is removed (remove_secret_files) or reported
+  /// even after a crash.
+  static void secret_file_placed(const StepContext& ctx, SshSession& ssh, const std::string& path) {
+    if (ctx.services().secret_file && !(ctx.services().runner && ctx.services().runner->rehearsal()))
+      ctx.services().secret_file(ssh.target().name, path, true);
+  }
+
+  /// Writes a file that holds a secret (secret_file_placed, then upload).
+  static void upload_secret(const StepContext& ctx, SshSession& ssh, const std::string& path,
+                            const std::string& content) {
+    secret_file_placed(ctx, ssh, path);
+    upload(ctx, ssh, {{path, content, true}});
+  }
+
+  /// A file written on a host through the SSH channel.
+  struct FileWrite {
+    std::string path;
+    std::string content;
+    bool secret = false;  // its size stays off the command line too
+  };
+
+  /// Writes `files` on the host, mode 0600, through the SSH channel: never
+  /// on a command line, so secrets stay off process lists. One command (a
+  /// round trip each costs more than the writes): `before` (writes that go
+  /// with them, such as their directory), each file created with its mode
+  /// before dd writes a byte into it, then `after` (what uses them). Every
+  /// file but the last takes exactly its own bytes from the channel (its
+  /// size on the command line; fullblock, or GNU dd stops early on input
+  /// that arrives in pieces), so the next file's stay there for it; the
+  /// last reads to the end: a secret's file goes last, at most one.
+  static void upload(const StepContext& ctx, SshSession& ssh, std::vector<FileWrite> files,
+                     std::vector<std::vector<std::string>> before = {},
+                     const std::vector<std::vector<std::string>>& after = {},
+                     std::map<std::string, std::string> expects = {}) {
+    std::stable_partition(files.begin(), files.end(), [](const FileWrite& f) { return !f.secret; });
+    if (files.size() > 1 && files[files.size() - 2].secret)
+      throw std::logic_error("upload: more than one file holding a secret in one command");
+    std::string input, shown;
+    for (size_t i = 0; i < files.size(); ++i) {
+      const FileWrite& f = files[i];
+      before.push_back({"install", "-m", "0600", "/dev/null", f.path});
+      if (i + 1 < files.size())
+        before.push_back({"dd", "of=" + f.path, "bs=65536", fmt::format("count={}", f.content.size()),
+                          "iflag=fullblock,count_bytes", "status=none"});
+      else
+        before.push_back({"dd", "of=" + f.path, "bs=65536", "status=none"});
+      input += f.content;
+      if (files.size() > 1)
+        shown += fmt::format("--- {} ---\n{}{}", f.path, f.content,
+                             f.content.empty() || f.content.back() == '\n' ? "" : "\n");
+    }
+    before.insert(before.end(), after.begin(), after.end());
+    exec_ok(ctx, ssh, shell_and(before), Effect::Writes, false, input, std::move(expects),
+            files.size() > 1 ? &shown : nullptr);
   }
 };
 

@@ -102,23 +102,18 @@ class PostgresRole : public PostgresStep {
       : PostgresStep("postgres.role", StepKind::Idempotent,
                  "create a login role with a password, or set the password of an existing one",
                  {db_host_param(), required("name", ParamType::String, "the role (e.g. engine)"),
-                  required("password", ParamType::Secret, "its password (a reference; goes through a 0600 file)")},
+                  required("password", ParamType::Secret, "its password (a reference; goes to psql on its standard input)")},
                  {}) {}
 
   void check_rules(const StepContext& ctx) const override { check_identifier(ctx, "name"); }
 
  protected:
   StepResult run(const StepContext& ctx) const override {
-    SshSession& ssh = session(ctx);
-    const std::string file = "/root/.she-restore-" + ctx.step_id() + ".sql";
-    upload_secret(ctx, ssh, file, postgres_role_script(ctx.text("name"), ctx.secret("password")));
-    try {
-      exec_ok(ctx, ssh, postgres_psql_file_argv(file), Effect::Writes);
-    } catch (...) {
-      remove_secret_files(ctx, ssh, {file});
-      throw;
-    }
-    remove_secret_files(ctx, ssh, {file});
+    // The script holds the password: it goes to psql's standard input,
+    // never into a file (psql runs as postgres, which cannot read root's
+    // 0600 files, and a file it could read others could too).
+    exec_ok(ctx, session(ctx), postgres_psql_stdin_argv(), Effect::Writes, false,
+            postgres_role_script(ctx.text("name"), ctx.secret("password")));
     return {};
   }
   // Whether the password is the one asked cannot be read back: an existing
