@@ -470,12 +470,12 @@ struct DryRunWalk {
         out << indent << head.foreach.as << " = " << item_label(item) << ":\n";
         indent += "  ";
       }
-      Value scope = roots;
+      Value item_values = Value::object();  // over the roots, not in a copy of them
       for (const Step* s : steps) {
         Step one = *s;  // this item's instance of the step
         one.foreach.kind = Foreach::Kind::None;
-        scope[s->foreach.as] = item;
-        StepExpansion xi = expand_step(plan, one, scope);
+        item_values[s->foreach.as] = item;
+        StepExpansion xi = expand_step(plan, one, Scope(roots, item_values));
         out << indent << s->id << "\n";
         if (s->when_expr) out << indent << "  when   " << s->when << " -> " << xi.when_result << "\n";
         Value r = Value::object();
@@ -487,7 +487,7 @@ struct DryRunWalk {
           Value outputs = rehearse_one(*s, xi.iterations.front().params, indent + "  ");
           if (outputs.is_object()) {
             r = outputs;
-            scope["steps"][s->id] = outputs;
+            item_values["steps"][s->id] = outputs;
           }
           r["outcome"] = "succeeded";
         }

@@ -39,10 +39,14 @@ IterationResult run_iteration(RunContext& run, const Step& s, const std::string&
     res.outcome = prev->status == "succeeded" ? Outcome::Succeeded : Outcome::Skipped;
     return res;
   }
-  Value scope = run.roots;
-  if (s.foreach.kind != Foreach::Kind::None) scope[s.foreach.as] = item;
+  // This item's values over the run's, not in a copy of them (no other
+  // thread writes the run's values while items run: outputs are published
+  // once every item is done).
+  Value item_values = Value::object();
+  if (s.foreach.kind != Foreach::Kind::None) item_values[s.foreach.as] = item;
   if (item_steps)
-    for (auto it = item_steps->begin(); it != item_steps->end(); ++it) scope["steps"][it.key()] = it.value();
+    for (auto it = item_steps->begin(); it != item_steps->end(); ++it) item_values["steps"][it.key()] = it.value();
+  const Scope scope(run.roots, item_values);
   Value params;
   std::string problem;
   try {

@@ -88,6 +88,29 @@ TEST_CASE("expressions: evaluation errors name the path") {
   CHECK_THROWS_WITH_AS(evaluate(*e, roots()), "'params.nope' is not defined", EvalError);
 }
 
+TEST_CASE("expressions: an item's values go over the roots - one level merged - the roots untouched") {
+  // A loop item's scope layers its values over the run's instead of copying
+  // them (a loop over N hosts would copy the N hosts once per item).
+  Value base = {{"params", {{"n", 2}}}, {"steps", {{"select", {{"hosts", {"a", "b"}}}}, {"fence", {{"id", "old"}}}}}};
+  Value item = {{"host", {{"name", "h1"}}}, {"steps", {{"fence", {{"id", "h1-fence"}}}}}};
+  const Value before = base;
+  const Scope scope(base, item);
+  ExprError err;
+  auto eval = [&](const char* text) {
+    ExprPtr e = parse_expression(text, &err);
+    REQUIRE(e);
+    return evaluate(*e, scope);
+  };
+  CHECK(eval("host.name") == "h1");
+  CHECK(eval("params.n") == 2);
+  CHECK(eval("steps.fence.id") == "h1-fence");       // the item's own output wins
+  CHECK(eval("steps.select.hosts[1]") == "b");        // the run's, beside it
+  CHECK(eval("steps")["fence"]["id"] == "h1-fence");  // a whole merged object
+  CHECK(eval("steps")["select"]["hosts"].size() == 2);
+  CHECK_THROWS_WITH_AS(eval("steps.nope.id"), "'steps.nope.id' is not defined", EvalError);
+  CHECK(base == before);
+}
+
 TEST_CASE("templates: single expression keeps its type / mixed text renders") {
   ExprError err;
   Template t = parse_template("${params.vms}", &err);

@@ -314,9 +314,36 @@ void collect(const Expr& e, std::vector<VarReference>& out) {
   for (auto& a : e.args) collect(*a, out);
 }
 
-Value walk(const VarReference& ref, const Value& roots) {
-  const Value* cur = &roots;
-  for (size_t i = 0; i < ref.path.size(); ++i) {
+/// Where `ref` starts in `scope`: its first name, and its second when the
+/// item's values and the roots both hold an object under the first (a
+/// block step's own output among the run's "steps"). `next` is the first
+/// segment still to walk; `merged` holds the rare whole merged object.
+const Value* start_of(const VarReference& ref, const Scope& scope, size_t* next, Value* merged) {
+  *next = 0;
+  if (!scope.over || ref.path.empty() || !ref.path[0].is_string()) return &scope.base;
+  const std::string& name = ref.path[0].get_ref<const std::string&>();
+  auto o = scope.over->find(name);
+  if (o == scope.over->end()) return &scope.base;
+  auto b = scope.base.is_object() ? scope.base.find(name) : scope.base.end();
+  *next = 1;
+  if (b == scope.base.end() || !o->is_object() || !b->is_object()) return &*o;
+  if (ref.path.size() > 1 && ref.path[1].is_string()) {
+    const std::string& key = ref.path[1].get_ref<const std::string&>();
+    *next = 2;
+    if (o->contains(key)) return &(*o)[key];
+    if (b->contains(key)) return &(*b)[key];
+    throw EvalError(fmt::format("'{}' is not defined", ref.text()));
+  }
+  *merged = *b;
+  merged->update(*o);
+  return merged;
+}
+
+Value walk(const VarReference& ref, const Scope& scope) {
+  size_t first = 0;
+  Value merged;
+  const Value* cur = start_of(ref, scope, &first, &merged);
+  for (size_t i = first; i < ref.path.size(); ++i) {
     if (is_deferred(*cur)) {
       // Keep the deepest known prefix and append the rest of the path.
       VarReference rest;
@@ -342,7 +369,7 @@ Value walk(const VarReference& ref, const Value& roots) {
   return *cur;
 }
 
-Value apply_filter(const Expr& e, const Value& roots) {
+Value apply_filter(const Expr& e, const Scope& roots) {
   Value in = evaluate(*e.args[0], roots);
   std::vector<Value> args;
   for (size_t i = 1; i < e.args.size(); ++i) args.push_back(evaluate(*e.args[i], roots));
@@ -481,7 +508,7 @@ Template parse_template(std::string_view text, ExprError* err) {
   return t;
 }
 
-Value evaluate(const Expr& e, const Value& roots) {
+Value evaluate(const Expr& e, const Scope& roots) {
   switch (e.kind) {
     case Expr::Kind::Literal: return e.literal;
     case Expr::Kind::Path: return walk(e.ref, roots);
@@ -537,7 +564,7 @@ Value evaluate(const Expr& e, const Value& roots) {
   return nullptr;
 }
 
-Value render(const Template& tpl, const Value& roots) {
+Value render(const Template& tpl, const Scope& roots) {
   if (tpl.is_single_expression()) return evaluate(*tpl.parts[0].expr, roots);
   std::string out;
   bool known = true;

@@ -64,10 +64,22 @@ class EvalError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// Roots are a JSON object: {"params": ..., "vars": ..., "env": ..., ...}.
-Value evaluate(const Expr& expr, const Value& roots);
+/// What expressions read: the roots, a JSON object ({"params": ...,
+/// "vars": ..., "env": ..., "steps": ...}), and over them, for one loop
+/// item, the few names that item adds (the item under its name, the
+/// outputs its block's earlier steps gave it, under "steps"), which win.
+/// Layered rather than copied: the roots of a loop over N hosts hold those
+/// N hosts, and a copy per item made a loop quadratic in its size.
+struct Scope {
+  Scope(const Value& roots) : base(roots) {}  // every object of roots is a scope
+  Scope(const Value& roots, const Value& item_values) : base(roots), over(&item_values) {}
+  const Value& base;
+  const Value* over = nullptr;  // an object; its top-level objects are merged key by key over base's
+};
+
+Value evaluate(const Expr& expr, const Scope& roots);
 /// Renders a template. A single expression keeps its value's type; mixed
 /// text renders each value as text and deferred values as <path>.
-Value render(const Template& tpl, const Value& roots);
+Value render(const Template& tpl, const Scope& roots);
 
 }  // namespace she

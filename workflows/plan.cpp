@@ -121,7 +121,7 @@ Value scalar_value(const YAML::Node& n) {
 }
 }  // namespace
 
-Value resolve_node(const YAML::Node& node, const Value& roots) {
+Value resolve_node(const YAML::Node& node, const Scope& roots) {
   if (!node || node.IsNull()) return nullptr;
   if (node.IsScalar()) {
     Value v = scalar_value(node);
@@ -148,7 +148,7 @@ Value resolve_node(const YAML::Node& node, const Value& roots) {
   return out;
 }
 
-Value resolve_step_param(const Step& step, const ParamSchema& p, const Value& roots) {
+Value resolve_step_param(const Step& step, const ParamSchema& p, const Scope& roots) {
   if (const YAML::Node* n = step.param(p.name)) return resolve_node(*n, roots);
   if (p.default_value.is_string() && p.default_value.get<std::string>().find("${") != std::string::npos) {
     ExprError err;
@@ -157,7 +157,7 @@ Value resolve_step_param(const Step& step, const ParamSchema& p, const Value& ro
   return p.default_value;
 }
 
-Value resolve_step_params(const Step& step, const Value& roots) {
+Value resolve_step_params(const Step& step, const Scope& roots) {
   Value out = Value::object();
   if (!step.type) return out;
   for (auto& p : step.type->params()) out[p.name] = resolve_step_param(step, p, roots);

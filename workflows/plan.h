@@ -147,9 +147,9 @@ std::string find_procedure_file(const std::string& plan_file, const std::string&
 
 /// A step's parameters: given values rendered against `roots`, defaults of
 /// the step type for the rest.
-Value resolve_step_params(const Step& step, const Value& roots);
+Value resolve_step_params(const Step& step, const Scope& roots);
 /// One of them.
-Value resolve_step_param(const Step& step, const ParamSchema& param, const Value& roots);
+Value resolve_step_param(const Step& step, const ParamSchema& param, const Scope& roots);
 
 /// 1-based position of a YAML node in `file`.
 SourcePos source_pos(const YAML::Node& node, const std::string& file);
@@ -158,6 +158,6 @@ WrittenAt written_at(const YAML::Node& map, const std::string& file);
 
 /// YAML → JSON value with every `${...}` string rendered against `roots`.
 /// Quoted scalars stay strings; plain ones become numbers/booleans/null.
-Value resolve_node(const YAML::Node& node, const Value& roots);
+Value resolve_node(const YAML::Node& node, const Scope& roots);
 
 }  // namespace she

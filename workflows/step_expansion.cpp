@@ -11,7 +11,7 @@ std::string item_label(const Value& item) {
   return item.is_object() && item.contains("name") ? to_text(item["name"]) : to_text(item);
 }
 
-std::string describe_host_query(const Foreach& f, const Value& roots) {
+std::string describe_host_query(const Foreach& f, const Scope& roots) {
   std::string out = "GET " + engine_api::list_hosts("", true).path + " -> hosts";
   if (!f.statuses.empty()) out += " with status in [" + fmt::format("{}", fmt::join(f.statuses, ", ")) + "]";
   if (f.hosted_engine == "yes") out += ", hosted-engine hosts only";
@@ -26,7 +26,7 @@ bool runs_in_mode(const Plan& plan, const Step& step) {
   return plan.env.mode == "rehearsal" ? step.in_rehearsal : step.in_real;
 }
 
-WhenVerdict when_verdict(const Step& step, const Value& scope) {
+WhenVerdict when_verdict(const Step& step, const Scope& scope) {
   if (!step.when_expr) return WhenVerdict::Yes;
   Value w = evaluate(*step.when_expr, scope);
   return is_deferred(w) ? WhenVerdict::Deferred : truthy(w) ? WhenVerdict::Yes : WhenVerdict::No;
@@ -36,14 +36,16 @@ std::string mode_restriction(const Step& step) {
   return fmt::format("runs only in {} mode", step.in_rehearsal ? "rehearsal" : "real");
 }
 
-StepExpansion expand_step(const Plan& plan, const Step& step, const Value& roots, const Value* live_items) {
+StepExpansion expand_step(const Plan& plan, const Step& step, const Scope& roots, const Value* live_items) {
   StepExpansion x;
   if (!runs_in_mode(plan, step)) {
     x.decision = StepExpansion::Decision::SkipMode;
     return x;
   }
 
-  Value scope = roots;
+  // The loop's item goes over the roots, never into a copy of them.
+  Value over = roots.over ? *roots.over : Value::object();
+  const Scope scope(roots.base, over);
   const Foreach& f = step.foreach;
   std::vector<Value> items;
   if (f.kind == Foreach::Kind::HostQuery && live_items) {
@@ -68,7 +70,7 @@ StepExpansion expand_step(const Plan& plan, const Step& step, const Value& roots
   }
 
   if (f.kind == Foreach::Kind::None || x.loop_deferred) {
-    if (x.loop_deferred) scope[f.as] = deferred(f.as);
+    if (x.loop_deferred) over[f.as] = deferred(f.as);
     WhenVerdict w = when_verdict(step, scope);
     x.when_result = w == WhenVerdict::Deferred ? "decided at run time" : w == WhenVerdict::Yes ? "true" : "false";
     if (w == WhenVerdict::No) {
@@ -77,7 +79,7 @@ StepExpansion expand_step(const Plan& plan, const Step& step, const Value& roots
     }
     if (w == WhenVerdict::Deferred) x.decision = StepExpansion::Decision::Deferred;
     x.iterations.push_back({x.loop_deferred ? f.as : "", resolve_step_params(step, scope),
-                            x.loop_deferred ? scope[f.as] : Value()});
+                            x.loop_deferred ? over[f.as] : Value()});
     return x;
   }
 
@@ -86,7 +88,7 @@ StepExpansion expand_step(const Plan& plan, const Step& step, const Value& roots
   std::vector<std::string> results;
   bool any_deferred = false;
   for (auto& item : items) {
-    scope[f.as] = item;
+    over[f.as] = item;
     WhenVerdict w = when_verdict(step, scope);
     if (w == WhenVerdict::No) {
       results.push_back(to_text(item) + ": false");

@@ -38,17 +38,17 @@ bool runs_in_mode(const Plan& plan, const Step& step);
 /// rehearsal mode" (or real).
 std::string mode_restriction(const Step& step);
 enum class WhenVerdict { Yes, No, Deferred };
-WhenVerdict when_verdict(const Step& step, const Value& scope);
+WhenVerdict when_verdict(const Step& step, const Scope& scope);
 
 /// `live_items`: the items of a loop over a live host query, when they
 /// were read (a dry run with live reads); else such a loop is deferred.
-StepExpansion expand_step(const Plan& plan, const Step& step, const Value& roots, const Value* live_items = nullptr);
+StepExpansion expand_step(const Plan& plan, const Step& step, const Scope& roots, const Value* live_items = nullptr);
 
 /// How a loop item is shown: a host item by its name, a result of an
 /// earlier loop by its item's, anything else as text.
 std::string item_label(const Value& item);
 
 /// "hosts with status in [a, b], hosted-engine only, except [x]" for a query.
-std::string describe_host_query(const Foreach& f, const Value& roots);
+std::string describe_host_query(const Foreach& f, const Scope& roots);
 
 }  // namespace she
