@@ -364,12 +364,12 @@ class DeployRestore : public HostStep {
     std::string hook = ctx.text("hooks_dir") + "/enginevm_after_engine_setup/she-restore-pause.yml";
     bool pause = ctx.flag("pause_before_add_host");
     try {
-      // The answer file, the pause hook and the lock it holds the deploy
-      // on, a fresh log, then the unit: one command, one round trip. Each
-      // part runs only if the one before succeeded, so a deploy that did
-      // not start leaves no log, which its probe reads as never started.
-      // From here on the engine is the one restored from the backup: a dry
-      // run answers its reads from the prediction this write carries.
+      // The pause hook, the lock it holds the deploy on and the answer
+      // file in one command; once it says they all landed, a fresh log and
+      // the unit in another (a deploy that did not start leaves no log,
+      // which its probe reads as never started). From here on the engine is
+      // the one restored from the backup: a dry run answers its reads from
+      // the prediction this write carries.
       secret_file_placed(ctx, ssh, answers_path);
       std::vector<FileWrite> files = {{answers_path, deploy_answer_file(a), true}};
       std::vector<std::vector<std::string>> before;
@@ -378,13 +378,15 @@ class DeployRestore : public HostStep {
         before = {{"mkdir", "-p", "--", hook.substr(0, hook.find_last_of('/'))},
                   {"install", "-m", "0600", "/dev/null", lock}};
       }
-      upload(ctx, ssh, files, before,
-             {{"mkdir", "-p", "--", "/var/log/she-restore"},
-              {"rm", "-f", "--", kDeployLog},
-              deploy_unit_argv(hosted_engine_deploy_restore_argv(ctx.text("backup_file"), answers_path))},
-             ctx.has("backup_manifest")
-                 ? engine_api::restored_engine_expectation(ctx.params()["backup_manifest"], ctx.text("host"))
-                 : std::map<std::string, std::string>{});
+      upload(ctx, ssh, files, before);
+      exec_ok(ctx, ssh,
+              shell_and({{"mkdir", "-p", "--", "/var/log/she-restore"},
+                         {"rm", "-f", "--", kDeployLog},
+                         deploy_unit_argv(hosted_engine_deploy_restore_argv(ctx.text("backup_file"), answers_path))}),
+              Effect::Writes, false, {},
+              ctx.has("backup_manifest")
+                  ? engine_api::restored_engine_expectation(ctx.params()["backup_manifest"], ctx.text("host"))
+                  : std::map<std::string, std::string>{});
     } catch (...) {
       remove_secret_files(ctx, ssh, {answers_path});
       throw;
@@ -716,7 +718,8 @@ class ManifestWrite : public HostStep {
   StepResult run(const StepContext& ctx) const override {
     SshSession& ssh = session(ctx);
     std::string path = ctx.text("path");
-    upload(ctx, ssh, {{path + ".part", content(ctx)}}, {}, {{"mv", "-f", "--", path + ".part", path}});
+    upload(ctx, ssh, {{path + ".part", content(ctx)}});
+    exec_ok(ctx, ssh, {"mv", "-f", "--", path + ".part", path}, Effect::Writes);
     return {};
   }
   CheckResult probe(const StepContext& ctx, Value&) const override {

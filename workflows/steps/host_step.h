@@ -176,16 +176,18 @@ class HostStep : public StepType {
   /// Writes `files` on the host, mode 0600, through the SSH channel: never
   /// on a command line, so secrets stay off process lists. One command (a
   /// round trip each costs more than the writes): `before` (writes that go
-  /// with them, such as their directory), each file created with its mode
-  /// before dd writes a byte into it, then `after` (what uses them). Every
-  /// file but the last takes exactly its own bytes from the channel (its
-  /// size on the command line; fullblock, or GNU dd stops early on input
-  /// that arrives in pieces), so the next file's stay there for it; the
-  /// last reads to the end: a secret's file goes last, at most one.
+  /// with them, such as their directory), then each file created with its
+  /// mode before dd writes a byte into it. Every file but the last takes
+  /// exactly its own bytes from the channel (its size on the command line;
+  /// fullblock, or GNU dd stops early on input that arrives in pieces), so
+  /// the next file's stay there for it; the last reads to the end: a
+  /// secret's file goes last, at most one. Nothing that uses the files
+  /// joins this command: a connection lost mid-stream ends each dd at the
+  /// end of what arrived, and the rest of the command would go on with
+  /// short files; only this command's own exit status, which such a loss
+  /// never delivers, says every byte landed.
   static void upload(const StepContext& ctx, SshSession& ssh, std::vector<FileWrite> files,
-                     std::vector<std::vector<std::string>> before = {},
-                     const std::vector<std::vector<std::string>>& after = {},
-                     std::map<std::string, std::string> expects = {}) {
+                     std::vector<std::vector<std::string>> before = {}) {
     std::stable_partition(files.begin(), files.end(), [](const FileWrite& f) { return !f.secret; });
     if (files.size() > 1 && files[files.size() - 2].secret)
       throw std::logic_error("upload: more than one file holding a secret in one command");
@@ -203,9 +205,7 @@ class HostStep : public StepType {
         shown += fmt::format("--- {} ---\n{}{}", f.path, f.content,
                              f.content.empty() || f.content.back() == '\n' ? "" : "\n");
     }
-    before.insert(before.end(), after.begin(), after.end());
-    exec_ok(ctx, ssh, shell_and(before), Effect::Writes, false, input, std::move(expects),
-            files.size() > 1 ? &shown : nullptr);
+    exec_ok(ctx, ssh, shell_and(before), Effect::Writes, false, input, {}, files.size() > 1 ? &shown : nullptr);
   }
 };
 

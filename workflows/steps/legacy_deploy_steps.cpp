@@ -254,20 +254,21 @@ class LegacyDeploy : public HostStep {
     SshSession& ssh = session(ctx);
     const std::string answers = ctx.text("answer_file");
     try {
-      // The answer file, a fresh transcript, then the deploy in its
-      // screen: one command. The engine the plan restores inside the new
-      // VM is the backup's, the stale record of this host kept (the legacy
-      // deploy filters nothing): a dry run answers its reads from this
-      // prediction.
-      secret_file_placed(ctx, ssh, answers);
-      upload(ctx, ssh, {{answers, legacy_answer_file(a), true}}, {},
-             {{"mkdir", "-p", "--", "/var/log/she-restore"},
-              {"rm", "-f", "--", kLegacyTranscript},
-              legacy_deploy_start_argv(answers)},
-             ctx.has("backup_manifest")
-                 ? engine_api::restored_engine_expectation(ctx.params()["backup_manifest"], ctx.text("host_name"),
-                                                           engine_api::DeployHostRecord::Kept)
-                 : std::map<std::string, std::string>{});
+      // The answer file; once it landed, a fresh transcript and the deploy
+      // in its screen in one command. The engine the plan restores inside
+      // the new VM is the backup's, the stale record of this host kept (the
+      // legacy deploy filters nothing): a dry run answers its reads from
+      // this prediction.
+      upload_secret(ctx, ssh, answers, legacy_answer_file(a));
+      exec_ok(ctx, ssh,
+              shell_and({{"mkdir", "-p", "--", "/var/log/she-restore"},
+                         {"rm", "-f", "--", kLegacyTranscript},
+                         legacy_deploy_start_argv(answers)}),
+              Effect::Writes, false, {},
+              ctx.has("backup_manifest")
+                  ? engine_api::restored_engine_expectation(ctx.params()["backup_manifest"], ctx.text("host_name"),
+                                                            engine_api::DeployHostRecord::Kept)
+                  : std::map<std::string, std::string>{});
     } catch (...) {
       remove_secret_files(ctx, ssh, {answers});
       throw;
