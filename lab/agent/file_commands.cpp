@@ -671,17 +671,15 @@ int cmd_dd(Agent& a, const Args& argv) {
       drop_connection();
     }
     ssize_t n = 0;
-    for (ssize_t got; static_cast<std::size_t>(n) < want; n += got) {
-      do got = ::read(in, buf.data() + n, want - static_cast<std::size_t>(n));
-      while (got < 0 && errno == EINTR);
+    while (static_cast<std::size_t>(n) < want) {
+      const ssize_t got = ::read(in, buf.data() + n, want - static_cast<std::size_t>(n));
+      if (got < 0 && errno == EINTR) continue;
       if (got < 0) {
-        n = n > 0 ? n : got;
+        if (n == 0) n = -1;
         break;
       }
-      if (got == 0 || !fullblock) {
-        n += got;
-        break;
-      }
+      n += got;
+      if (got == 0 || !fullblock) break;
     }
     if (n < 0) {
       err(fmt::format("dd: error reading {}: {}\n", in_path.empty() ? "'standard input'" : q(in_path),

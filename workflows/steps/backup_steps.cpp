@@ -370,7 +370,6 @@ class DeployRestore : public HostStep {
       // which its probe reads as never started). From here on the engine is
       // the one restored from the backup: a dry run answers its reads from
       // the prediction this write carries.
-      secret_file_placed(ctx, ssh, answers_path);
       std::vector<FileWrite> files = {{answers_path, deploy_answer_file(a), true}};
       std::vector<std::vector<std::string>> before;
       if (pause) {

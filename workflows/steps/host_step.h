@@ -159,10 +159,9 @@ class HostStep : public StepType {
       ctx.services().secret_file(ssh.target().name, path, true);
   }
 
-  /// Writes a file that holds a secret (secret_file_placed, then upload).
+  /// Writes a file that holds a secret (upload journals it as placed).
   static void upload_secret(const StepContext& ctx, SshSession& ssh, const std::string& path,
                             const std::string& content) {
-    secret_file_placed(ctx, ssh, path);
     upload(ctx, ssh, {{path, content, true}});
   }
 
@@ -181,7 +180,8 @@ class HostStep : public StepType {
   /// exactly its own bytes from the channel (its size on the command line;
   /// fullblock, or GNU dd stops early on input that arrives in pieces), so
   /// the next file's stay there for it; the last reads to the end: a
-  /// secret's file goes last, at most one. Nothing that uses the files
+  /// secret's file goes last, at most one, journaled as placed before the
+  /// command starts (secret_file_placed). Nothing that uses the files
   /// joins this command: a connection lost mid-stream ends each dd at the
   /// end of what arrived, and the rest of the command would go on with
   /// short files; only this command's own exit status, which such a loss
@@ -191,6 +191,7 @@ class HostStep : public StepType {
     std::stable_partition(files.begin(), files.end(), [](const FileWrite& f) { return !f.secret; });
     if (files.size() > 1 && files[files.size() - 2].secret)
       throw std::logic_error("upload: more than one file holding a secret in one command");
+    if (!files.empty() && files.back().secret) secret_file_placed(ctx, ssh, files.back().path);
     std::string input, shown;
     for (size_t i = 0; i < files.size(); ++i) {
       const FileWrite& f = files[i];
