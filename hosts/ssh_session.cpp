@@ -28,6 +28,8 @@ using Kind = SshError::Kind;
 // A channel's receive window, and the size of the buffers a command's
 // input and output stream through: transfers move data in these runs.
 constexpr unsigned kChannelWindow = 16u << 20;
+/// How long a channel we closed early may take to be closed by the server.
+constexpr std::chrono::seconds kCutShortCloseBound{5};
 constexpr size_t kStreamBuffer = 256 * 1024;
 
 std::string base64(const unsigned char* data, size_t n) {
@@ -663,6 +665,10 @@ ExecResult SshSession::exec_now(const std::string& command, const ExecOptions& o
         throw dropped("while reading output");
       }
     }
+    if (opts.enough && opts.enough()) {
+      result.cut_short = true;
+      break;
+    }
     if (libssh2_channel_eof(ch) && in_done && !progress) break;
     if (!progress) {
       check_time(ch);
@@ -676,6 +682,18 @@ ExecResult SshSession::exec_now(const std::string& command, const ExecOptions& o
   }
   for (int which = 0; which < 2; ++which)
     if (!line[which].empty() && opts.on_line) opts.on_line(line[which], which == 1);
+  if (result.cut_short) {
+    // sshd answers our close at once and closes the command's output (its
+    // next write ends it); whatever it still sends for the channel is
+    // dropped. A server that does not answer costs the session, not the
+    // caller's wait.
+    const auto bound = Clock::now() + kCutShortCloseBound;
+    auto closing = [&] { return check_time(nullptr), Clock::now() < bound; };
+    const int rc = imp->again([&] { return libssh2_channel_close(ch); }, closing);
+    libssh2_channel_free(ch);
+    if (rc < 0) impl_.reset();
+    return result;
+  }
   imp->again([&] { return libssh2_channel_close(ch); }, go_on);
   imp->again([&] { return libssh2_channel_wait_closed(ch); }, go_on);
   result.exit_status = libssh2_channel_get_exit_status(ch);

@@ -59,6 +59,11 @@ struct ExecOptions {
   std::function<void(const std::string& line, bool is_stderr)> on_line;
   std::chrono::milliseconds timeout{0};  // 0: none
   std::function<bool()> should_stop;
+  /// Asked after each piece of standard output: true once the caller has
+  /// what it waited for (a marker in a followed log), and the command is
+  /// left to end on its own: the channel is closed, which closes the
+  /// command's output, and the result says `cut_short`.
+  std::function<bool()> enough;
   size_t tail_bytes = 64 * 1024;  // how much of each stream is kept
   /// Performs (or, in a rehearsal, records) the command; none: performed.
   OperationRunner* runner = nullptr;
@@ -81,6 +86,9 @@ struct ExecResult {
   /// A rehearsal recorded the command without running it: there is no
   /// output, and the exit status is the one of success.
   bool rehearsed = false;
+  /// ExecOptions::enough ended the read before the command ended: there is
+  /// no exit status (-1).
+  bool cut_short = false;
 };
 
 class SshSession {

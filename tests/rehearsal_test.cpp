@@ -66,13 +66,14 @@ bool command_writes(const std::string& command) {
   if (first == "dd") return command.find(" of=") != std::string::npos;
   if (first == "hostname") return command != "hostname";
   if (first == "hosted-engine") return command.rfind("hosted-engine --vm-status", 0) != 0;
-  if (first == "systemctl") return command.rfind("systemctl is-active", 0) != 0;
+  if (first == "systemctl")
+    return command.rfind("systemctl is-active", 0) != 0 && command.rfind("systemctl show", 0) != 0;
   if (first == "screen") return command.rfind("screen -ls", 0) != 0;
   // The postgres.* steps' probes: one select as the superuser.
   if (first == "runuser")
     return command.find(" -c select ") == std::string::npos && command.find(" -c 'select ") == std::string::npos;
   if (first == "find") return command.find(" -delete") != std::string::npos || command.find(" -exec") != std::string::npos;
-  static const std::set<std::string> reads = {"getent", "cat", "test", "stat", "sha256sum", "true", "find"};
+  static const std::set<std::string> reads = {"getent", "cat", "test", "stat", "sha256sum", "true", "find", "tail"};
   return reads.count(first) == 0;
 }
 

@@ -7,12 +7,19 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sstream>
+#include <thread>
 #include <tuple>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <csignal>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <nlohmann/json.hpp>
 
 #include "base/digest.h"
 #include "base/interrupted.h"
@@ -73,6 +80,101 @@ TEST_CASE("ssh: a command that outlives its timeout is stopped - the next one re
     CHECK(e.error_class() == "timeout");
   }
   CHECK(s.exec("echo again").stdout_tail == "again\n");
+}
+
+namespace {
+
+/// The exit record the lab agent logged for the command that ran `command`
+/// (each record names the agent's pid), or "" while it has not ended.
+std::string agent_exit_of(const LabHosts& lab, const std::string& host, const std::string& command) {
+  std::string pid, exit;
+  std::istringstream log(lab.agent_log(host));
+  for (std::string line; std::getline(log, line);) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_object()) continue;
+    if (j.value("command", "") == command) pid = std::to_string(j.value("pid", 0));
+    else if (!pid.empty() && j.contains("exit") && std::to_string(j.value("pid", 0)) == pid) exit = line;
+  }
+  return exit;
+}
+
+}  // namespace
+
+TEST_CASE("ssh: a followed log read to its marker closes the channel at once - the follower ends - the session goes on") {
+  // The deploy's log is followed with `tail --pid -f` and read only to its
+  // pause (backup_steps.cpp): the unit goes on writing later, so the read
+  // cannot wait for the command to end.
+  LabHosts lab;
+  const fs::path log = lab.fleet.host("hosted_engine_1").sandbox / "var/log/she-restore/unit.log";
+  fs::create_directories(log.parent_path());
+  test::write_file(log, "one\nMARK two\nthree\n");
+  const pid_t writer = ::fork();  // lives for a minute: tail would follow it that long
+  if (writer == 0) {
+    ::sleep(60);
+    ::_exit(0);
+  }
+  REQUIRE(writer > 0);
+  SshSession s(lab.target("hosted_engine_1"));
+  std::string got;
+  ExecOptions o;
+  o.on_stdout = [&](const char* d, size_t n) { got.append(d, n); };
+  o.enough = [&] { return got.find("MARK") != std::string::npos; };
+  const std::string follow =
+      shell_join({"tail", "-c", "+5", "--pid=" + std::to_string(writer), "-f", "--", "/var/log/she-restore/unit.log"});
+  ExecResult r = s.exec(follow, o);
+  CHECK(r.cut_short);
+  CHECK(got.rfind("MARK two\n", 0) == 0);  // from byte 5, as GNU tail counts
+  CHECK(s.exec("echo again").stdout_tail == "again\n");  // the same session
+  // The follower saw its output closed and ended, its writer still alive.
+  std::string exit;
+  for (int i = 0; i < 200 && (exit = agent_exit_of(lab, "hosted_engine_1", follow)).empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK_MESSAGE(!exit.empty(), lab.agent_log("hosted_engine_1"));
+  CHECK(::kill(writer, 0) == 0);
+  ::kill(writer, SIGKILL);
+  ::waitpid(writer, nullptr, 0);
+
+  // Followed to its writer's end: its last write is out, then tail ends.
+  const pid_t late = ::fork();
+  if (late == 0) {
+    ::usleep(300000);
+    const int fd = ::open(log.c_str(), O_WRONLY | O_APPEND);
+    (void)!::write(fd, "late\n", 5);
+    ::_exit(0);
+  }
+  REQUIRE(late > 0);
+  ExecOptions all;
+  got.clear();
+  all.on_stdout = [&](const char* d, size_t n) { got.append(d, n); };
+  r = s.exec(shell_join({"tail", "-c", "+1", "--pid=" + std::to_string(late), "-f", "--", "/var/log/she-restore/unit.log"}), all);
+  ::waitpid(late, nullptr, 0);
+  CHECK(r.exit_status == 0);
+  CHECK_FALSE(r.cut_short);
+  CHECK(got == "one\nMARK two\nthree\nlate\n");
+  // The lab's tail counts bytes as coreutils' does, to the end and past it.
+  for (int from : {1, 2, 9, 23, 24, 40}) {
+    CAPTURE(from);
+    got.clear();
+    r = s.exec(shell_join({"tail", "-c", "+" + std::to_string(from), "--", "/var/log/she-restore/unit.log"}), all);
+    CHECK(r.exit_status == 0);
+    CHECK(got == test::run("tail -c +" + std::to_string(from) + " -- '" + log.string() + "'").output);
+  }
+}
+
+TEST_CASE("ssh: systemctl show names a unit's main process while it runs - 0 once it ended (the lab as systemd)") {
+  LabHosts lab;
+  SshSession s(lab.target("hosted_engine_1"));
+  REQUIRE(s.exec(shell_join({"systemd-run", "--unit=she-test", "--collect", "--", "sleep", "1"})).exit_status == 0);
+  const std::string show = shell_join({"systemctl", "show", "--property=MainPID", "--value", "she-test"});
+  ExecResult r = s.exec(show);
+  CHECK(r.exit_status == 0);
+  const long pid = std::atol(r.stdout_tail.c_str());
+  CHECK(pid > 0);
+  CHECK(::kill(static_cast<pid_t>(pid), 0) == 0);
+  for (int i = 0; i < 100 && s.exec(show).stdout_tail != "0\n"; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(s.exec(show).stdout_tail == "0\n");
+  CHECK(s.exec(shell_join({"systemctl", "show", "--property=MainPID", "she-never-started"})).stdout_tail == "MainPID=0\n");
 }
 
 TEST_CASE("ssh: a connection dropped mid-command is reported as a transport error and the session reconnects") {

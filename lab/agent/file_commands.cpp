@@ -1,8 +1,9 @@
 // The file tools a plan runs on a host, with coreutils' exit codes and
 // messages: test, true, echo, hostname, sleep, rm, mkdir, mv, chmod,
 // install, cat, sha256sum (of files or stdin), stat, find (a directory's listing), dd (blocks through stdin
-// and stdout, resumable at a byte offset: a transfer's reader) and tee (a transfer's writer, in
-// `sh -c 'tee -- FILE | sha256sum'`).
+// and stdout, resumable at a byte offset: a transfer's reader), tee (a transfer's writer, in
+// `sh -c 'tee -- FILE | sha256sum'`) and tail (a unit's log followed from a byte offset while the
+// unit's process lives).
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -12,6 +13,9 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <openssl/evp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
@@ -714,6 +718,101 @@ int cmd_dd(Agent& a, const Args& argv) {
 
 }  // namespace
 
+/// Whether process `pid` still runs: GNU tail asks kill(pid, 0); a zombie
+/// (the lab's units have no systemd to reap them at once) has ended.
+bool process_lives(long pid) {
+  if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno != EPERM) return false;
+  std::string stat;
+  if (!read_file(fmt::format("/proc/{}/stat", pid), &stat)) return true;
+  const std::size_t paren = stat.rfind(')');
+  return paren == std::string::npos || paren + 2 >= stat.size() || stat[paren + 2] != 'Z';
+}
+
+/// `tail -c +N [-f] [--pid=PID] [-s SECONDS] [--] FILE`: FILE from byte N
+/// (1 is the first); with -f, what it gains as it is written, until PID
+/// (when given) has ended and its last writes are out, or until standard
+/// output is closed (coreutils' tail sees a closed pipe at once, without
+/// waiting for something to write).
+int cmd_tail(Agent& a, const Args& argv) {
+  long long from = -1;
+  bool follow = false;
+  long pid = 0;
+  double interval = 1.0;
+  Args files;
+  bool options = true;
+  auto bad = [](const std::string& what) {
+    err(fmt::format("tail: {}\nthe lab's tail knows -c +N, -f, --pid=PID, -s SECONDS and one file\n", what));
+    return 1;
+  };
+  auto number = [](const std::string& text, long long* v) {
+    if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos) return false;
+    *v = std::stoll(text);
+    return true;
+  };
+  for (std::size_t i = 1; i < argv.size(); ++i) {
+    const std::string& w = argv[i];
+    long long v = 0;
+    if (!options || w == "-" || w.empty() || w[0] != '-') files.push_back(w);
+    else if (w == "--") options = false;
+    else if (w == "-f" || w == "--follow" || w == "--follow=descriptor") follow = true;
+    else if (w == "-c" || w == "--bytes" || w.rfind("-c", 0) == 0 || w.rfind("--bytes=", 0) == 0) {
+      const std::string n = w == "-c" || w == "--bytes" ? (i + 1 < argv.size() ? argv[++i] : "")
+                            : w.rfind("--bytes=", 0) == 0 ? w.substr(8) : w.substr(2);
+      if (n.empty() || n[0] != '+' || !number(n.substr(1), &v)) return bad(fmt::format("invalid number of bytes: {}", q(n)));
+      from = std::max(1LL, v);
+    } else if (w.rfind("--pid=", 0) == 0) {
+      if (!number(w.substr(6), &v) || v > 4194304) return bad(fmt::format("invalid PID: {}", q(w.substr(6))));
+      pid = static_cast<long>(v);
+    } else if (w == "-s" || w.rfind("--sleep-interval=", 0) == 0) {
+      const std::string n = w == "-s" ? (i + 1 < argv.size() ? argv[++i] : "") : w.substr(17);
+      char* end = nullptr;
+      interval = std::strtod(n.c_str(), &end);
+      if (n.empty() || *end != '\0' || !(interval >= 0) || interval > 3600) return bad(fmt::format("invalid number of seconds: {}", q(n)));
+    } else
+      return bad(fmt::format("unrecognized option {}", q(w)));
+  }
+  if (from < 0 || files.size() != 1 || files[0] == "-") return bad("the lab needs -c +N and one file");
+  const int fd = ::open(a.map(files[0]).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    err(fmt::format("tail: cannot open {} for reading: {}\n", q(files[0]), std::strerror(errno)));
+    return 1;
+  }
+  std::vector<char> buf(kBlock);
+  off_t at = static_cast<off_t>(from - 1);
+  // Writes what the file holds past `at`; false once standard output is gone.
+  auto drain = [&] {
+    for (ssize_t n; (n = ::pread(fd, buf.data(), buf.size(), at)) > 0; at += n)
+      if (!write_all_fd(1, buf.data(), static_cast<std::size_t>(n))) return false;
+    return true;
+  };
+  int rc = drain() ? 0 : 1;
+  if (rc == 0 && follow) {
+    const int in = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    if (in >= 0) ::inotify_add_watch(in, a.map(files[0]).c_str(), IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF);
+    const int wait_ms = std::max(10, static_cast<int>(interval * 1000));
+    while (true) {
+      const bool writer_gone = pid > 0 && !process_lives(pid);
+      if (!drain()) {
+        rc = 1;
+        break;
+      }
+      if (writer_gone) break;  // its last writes are out
+      pollfd p[2] = {{1, 0, 0}, {in, POLLIN, 0}};
+      ::poll(p, in >= 0 ? 2 : 1, in >= 0 ? wait_ms : std::min(wait_ms, 100));
+      if (p[0].revents & (POLLERR | POLLHUP)) {
+        rc = 1;  // the reader went away
+        break;
+      }
+      if (in >= 0 && (p[1].revents & POLLIN))
+        for (char events[4096]; ::read(in, events, sizeof events) > 0;) {
+        }
+    }
+    if (in >= 0) ::close(in);
+  }
+  ::close(fd);
+  return rc;
+}
+
 int file_command(Agent& a, const Args& argv, bool* handled) {
   *handled = true;
   const std::string& n = argv[0];
@@ -735,6 +834,7 @@ int file_command(Agent& a, const Args& argv, bool* handled) {
   if (n == "find") return cmd_find(a, argv);
   if (n == "dd") return cmd_dd(a, argv);
   if (n == "tee") return cmd_tee(a, argv);
+  if (n == "tail") return cmd_tail(a, argv);
   *handled = false;
   return 127;
 }

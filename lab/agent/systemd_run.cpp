@@ -27,6 +27,12 @@ bool unit_running(const fs::path& pid_file) {
   return trim(comm).rfind("she-lab-agent", 0) == 0;
 }
 
+/// NAME for NAME.service, as systemctl takes either.
+std::string unit_name(std::string unit) {
+  if (unit.size() > 8 && unit.compare(unit.size() - 8, 8, ".service") == 0) unit.resize(unit.size() - 8);
+  return unit;
+}
+
 bool valid_unit(const std::string& name) {
   if (name.empty() || name.size() > 200) return false;
   for (char c : name)
@@ -69,7 +75,7 @@ int systemd_run(Agent& a, const Args& argv) {
     err("Command line to execute required.\n");
     return 1;
   }
-  if (unit.size() > 8 && unit.compare(unit.size() - 8, 8, ".service") == 0) unit.resize(unit.size() - 8);
+  unit = unit_name(unit);
   if (unit.empty()) unit = fmt::format("run-u{}", ::getpid());
   if (!valid_unit(unit)) {
     err(fmt::format("Failed to mangle unit name: Invalid argument\n"));
@@ -142,20 +148,55 @@ int systemd_run(Agent& a, const Args& argv) {
 
 namespace she::lab::agent {
 
+namespace {
+
+/// `systemctl show --property=MainPID [--value] NAME`: the unit's process
+/// while it runs, 0 once it ended or never was (systemd answers so for a
+/// unit it does not know, and exits 0).
+int systemctl_show(Agent& a, const Args& argv) {
+  bool value = false, main_pid = false;
+  std::string unit;
+  for (std::size_t i = 2; i < argv.size(); ++i) {
+    const std::string& x = argv[i];
+    if (x == "--value") value = true;
+    else if (x == "--property=MainPID" || ((x == "-p" || x == "--property") && i + 1 < argv.size() && argv[++i] == "MainPID"))
+      main_pid = true;
+    else if (!x.empty() && x[0] == '-') {
+      err(fmt::format("she-lab-agent: systemctl show: the lab simulates only --property=MainPID [--value], not '{}'\n", x));
+      return 1;
+    } else
+      unit = unit_name(x);
+  }
+  if (!main_pid || unit.empty()) {
+    err("she-lab-agent: systemctl show: the lab simulates only --property=MainPID [--value] UNIT\n");
+    return 1;
+  }
+  long pid = 0;
+  std::string text;
+  if (unit_running(a.map("/run/she-lab/units") / (unit + ".pid")) &&
+      read_file(a.map("/run/she-lab/units") / (unit + ".pid"), &text))
+    pid = std::atol(text.c_str());
+  out(value ? fmt::format("{}\n", pid) : fmt::format("MainPID={}\n", pid));
+  return 0;
+}
+
+}  // namespace
+
 // `systemctl is-active [--quiet] NAME`: active while the unit's process
-// lives (exit 0), else inactive (exit 3), as systemd answers.
+// lives (exit 0), else inactive (exit 3), as systemd answers; `systemctl
+// show` of a unit's MainPID.
 int systemctl(Agent& a, const Args& argv) {
   bool quiet = false;
   std::string unit;
+  if (argv.size() >= 2 && argv[1] == "show") return systemctl_show(a, argv);
   if (argv.size() < 2 || argv[1] != "is-active") {
-    err("she-lab-agent: systemctl: the lab simulates only is-active\n");
+    err("she-lab-agent: systemctl: the lab simulates only is-active and show --property=MainPID\n");
     return 1;
   }
   for (std::size_t i = 2; i < argv.size(); ++i) {
     if (argv[i] == "--quiet" || argv[i] == "-q") quiet = true;
-    else unit = argv[i];
+    else unit = unit_name(argv[i]);
   }
-  if (unit.size() > 8 && unit.compare(unit.size() - 8, 8, ".service") == 0) unit.resize(unit.size() - 8);
   // The engine's service runs while engine-setup's mark is there (engine_tools.cpp).
   const bool active = unit == "ovirt-engine" ? fs::exists(a.map("/var/lib/ovirt-engine/engine.up"))
                                              : !unit.empty() && unit_running(a.map("/run/she-lab/units") / (unit + ".pid"));

@@ -244,52 +244,99 @@ std::vector<std::string> deploy_unit_argv(const std::vector<std::string>& comman
 /// one holding `quiet_until` (all when empty: what an earlier step showed
 /// is not shown again), until `until` appears (true) or the unit ends
 /// (false); the log's lines so far are left in `log`.
+///
+/// While the unit runs, one command follows it: `tail --pid` prints what
+/// the log gains as it is written and ends after the unit's process does,
+/// and the read stops at `until` (the deploy paused, or done) without
+/// waiting for the command, whose next write finds its output closed. A
+/// deploy of an hour is one command, not one a poll interval, and its
+/// pause is seen as it is written. Where that cannot follow (the unit's
+/// process unknown, tail refused), the log is read in pieces as it grows.
 bool follow_deploy(const StepContext& ctx, SshSession& ssh, const std::string& until, long long& offset, std::string& log,
                    bool (*still_running)(const StepContext&, SshSession&), const std::string& quiet_until = "") {
   bool narrate = quiet_until.empty(), found = false;
-  Poller poller(ctx.services().runner, output_follow_policy(ctx), ctx.services().should_stop);
-  // Reads what the log gained since `offset`; true when it gained anything.
-  auto read_more = [&] {
+  size_t narrated = log.size();
+  auto reads = [&] {
     ExecOptions o;
     o.runner = ctx.services().runner;
     o.writes = false;
     o.should_stop = ctx.services().should_stop;
-    std::string chunk;
-    o.on_stdout = [&](const char* d, size_t n) { chunk.append(d, n); };
-    ExecResult r = ssh.exec(shell_join({"dd", "if=" + kDeployLog, "bs=65536", "skip=" + std::to_string(offset),
-                                        "iflag=skip_bytes", "status=none"}),
-                            o);
-    if (r.exit_status != 0 || chunk.empty()) return false;
-    offset += static_cast<long long>(chunk.size());
-    size_t start = log.size();
-    log += chunk;
-    for (size_t nl; (nl = log.find('\n', start)) != std::string::npos; start = nl + 1) {
-      std::string line = log.substr(start, nl - start);
+    return o;
+  };
+  // Takes in what the log gained: narrates its complete lines, looks for
+  // `until` only where it can newly appear (a long log is not searched
+  // again with every piece).
+  auto take = [&](const char* d, size_t n) {
+    const size_t before = log.size();
+    offset += static_cast<long long>(n);
+    log.append(d, n);
+    for (size_t nl; (nl = log.find('\n', narrated)) != std::string::npos; narrated = nl + 1) {
+      std::string line = log.substr(narrated, nl - narrated);
       if (narrate && ctx.services().progress) ctx.services().progress(ssh.target().name + ": " + line);
       if (!narrate && line.find(quiet_until) != std::string::npos) narrate = true;
     }
-    found = log.find(until) != std::string::npos;
-    return true;
+    if (!found) found = log.find(until, before >= until.size() ? before - until.size() + 1 : 0) != std::string::npos;
+  };
+  // Reads what the log gained since `offset`; true when it gained anything.
+  auto read_more = [&] {
+    ExecOptions o = reads();
+    const long long before = offset;
+    o.on_stdout = take;
+    ExecResult r = ssh.exec(shell_join({"dd", "if=" + kDeployLog, "bs=65536", "skip=" + std::to_string(offset),
+                                        "iflag=skip_bytes", "status=none"}),
+                            o);
+    return r.exit_status == 0 && offset > before;
+  };
+  // The unit's main process; 0 when the unit is not running, -1 unknown.
+  auto main_pid = [&]() -> long long {
+    ExecResult r = ssh.exec(shell_join({"systemctl", "show", "--property=MainPID", "--value", kDeployUnit}), reads());
+    std::string pid = r.stdout_tail;
+    while (!pid.empty() && std::isspace(static_cast<unsigned char>(pid.back()))) pid.pop_back();
+    if (r.exit_status != 0 || pid.empty() || pid.size() > 10 ||
+        pid.find_first_not_of("0123456789") != std::string::npos)
+      return -1;
+    return std::stoll(pid);
   };
   auto look = [&] {
-    // A log that grew is a unit still at work (or one that just ended:
-    // the next look tells): one command a look while it writes. Only a
-    // look that found nothing new asks whether the unit ended, and then
-    // reads once more, after its answer, since a unit that had ended by
-    // then has written all it will.
+    const long long pid = main_pid();
+    if (pid > 0) {
+      ExecOptions o = reads();
+      o.on_stdout = take;
+      o.enough = [&] { return found; };
+      ExecResult r = ssh.exec(shell_join({"tail", "-c", "+" + std::to_string(offset + 1), "--pid=" + std::to_string(pid),
+                                          "-f", "--", kDeployLog}),
+                              o);
+      if (found) return Poller::Look::Reached;
+      // The unit's process ended and tail with it: one more read takes
+      // whatever its last look missed; `found` tells how the deploy ended.
+      if (r.exit_status == 0) return read_more(), Poller::Look::Reached;
+    }
+    // Followed in pieces. A log that grew is a unit still at work (or one
+    // that just ended: the next look tells). Only a look that found
+    // nothing new asks whether the unit ended, and then reads once more,
+    // after its answer, since a unit that had ended by then has written
+    // all it will.
     if (read_more()) return found ? Poller::Look::Reached : Poller::Look::Moving;
-    if (still_running(ctx, ssh)) return Poller::Look::Still;
+    if (pid != 0 && still_running(ctx, ssh)) return Poller::Look::Still;
     read_more();
     return Poller::Look::Reached;  // the unit ended and said all it had; `found` tells how
   };
-  switch (poller.follow(ssh.target().name, fmt::format("the deploy's log {} says '{}'", kDeployLog, until),
-                        std::chrono::hours(24 * 7), look)) {
+  const Interrupted stopped("stopped while following the deploy (it goes on, as a systemd unit)");
+  Poller poller(ctx.services().runner, output_follow_policy(ctx), ctx.services().should_stop);
+  Poller::Outcome outcome;
+  try {
+    outcome = poller.follow(ssh.target().name, fmt::format("the deploy's log {} says '{}'", kDeployLog, until),
+                            std::chrono::hours(24 * 7), look);
+  } catch (const Interrupted&) {
+    throw stopped;  // mid-command: what the operator needs to know is the same
+  }
+  switch (outcome) {
     case Poller::Outcome::Reached: return found;
     case Poller::Outcome::Assumed: return true;
     case Poller::Outcome::Stopped:
     case Poller::Outcome::TimedOut: break;
   }
-  throw Interrupted("stopped while following the deploy (it goes on, as a systemd unit)");
+  throw stopped;
 }
 
 /// The last error lines of the deploy's log, for the failure message.
