@@ -32,6 +32,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "base/clock.h"
 #include "bench_process.h"
 #include "lab/engine_server.h"
 #include "lab/host_fleet.h"
@@ -154,6 +155,7 @@ struct RunFigures {
   double setup_s = 0, backup_s = 0, restore_s = 0;
   std::string slowest;  // the restore's slowest steps, from its report
   std::string critical;  // its critical path, from its report
+  std::string timeline;  // its steps on the run's clock, from its report
   double reinstall_s = 0;  // its longest reinstall of one host
 };
 
@@ -188,6 +190,36 @@ std::string critical_path_of(const std::string& output) {
                            c.value("ms", 0LL) / 1000.0);
   return fmt::format("{:.1f} s: acting {:.1f} s, waiting {:.1f} s, between steps {:.1f} s; steps of 0.1 s or more: {}",
                      s("span_ms"), s("acting_ms"), s("waiting_ms"), s("between_steps_ms"), chain);
+}
+
+/// The steps in the order they began, each as "+START-END ms id" from the
+/// first step's start (a foreach step: its first iteration's start to its
+/// last one's end): where the time between the steps that count goes.
+std::string timeline_of(const std::string& output) {
+  std::string why;
+  nlohmann::json report = read_report(output, &why);
+  if (report.is_null()) return why;
+  struct Span {
+    long long a, b;
+    std::string id;
+  };
+  std::vector<Span> spans;
+  for (const auto& s : report.value("steps", nlohmann::json::array())) {
+    long long a = -1, b = -1;
+    for (const auto& it : s.value("iterations", nlohmann::json::array())) {
+      const long long x = utc_ms(it.value("started", "")), y = utc_ms(it.value("finished", ""));
+      if (x < 0 || y < x) continue;
+      a = a < 0 ? x : std::min(a, x);
+      b = std::max(b, y);
+    }
+    if (a >= 0) spans.push_back({a, b, s.value("id", std::string("?"))});
+  }
+  if (spans.empty()) return "(no step ran)";
+  std::sort(spans.begin(), spans.end(), [](const Span& x, const Span& y) { return x.a < y.a; });
+  std::string out;
+  for (const auto& s : spans)
+    out += fmt::format("{}+{}-{} {}", out.empty() ? "" : ", ", s.a - spans[0].a, s.b - spans[0].a, s.id);
+  return out;
 }
 
 /// The steps that took 0.3 s or more, slowest first, as "id S s" (a foreach
@@ -254,6 +286,7 @@ RunFigures measure(const lab::WorldState& st, int concurrency) {
   f.ok = true;
   f.slowest = slowest_steps(restore.output, "reinstall", &f.reinstall_s);
   f.critical = critical_path_of(restore.output);
+  f.timeline = timeline_of(restore.output);
   return f;
 }
 
@@ -374,6 +407,7 @@ int main(int argc, char** argv) {
                    c, f.restore_s, bound(c), f.restore_s / bound(c), f.setup_s, f.backup_s);
         fmt::print("    steps over 0.3 s: {}\n", f.slowest);
         fmt::print("    critical path (its report): {}\n", f.critical);
+        fmt::print("    steps, ms from the first one's start: {}\n", f.timeline);
       }
       std::fflush(stdout);
     }

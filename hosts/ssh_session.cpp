@@ -28,8 +28,9 @@ using Kind = SshError::Kind;
 // A channel's receive window, and the size of the buffers a command's
 // input and output stream through: transfers move data in these runs.
 constexpr unsigned kChannelWindow = 16u << 20;
-/// How long a channel we closed early may take to be closed by the server.
-constexpr std::chrono::seconds kCutShortCloseBound{5};
+/// How many channels closed early may await the server's answer at once:
+/// more, and the server is not answering closes; the session goes.
+constexpr size_t kMostClosing = 4;
 constexpr size_t kStreamBuffer = 256 * 1024;
 
 std::string base64(const unsigned char* data, size_t n) {
@@ -273,6 +274,27 @@ struct SshSession::Impl {
     if (!methods.empty()) libssh2_session_method_pref(session, LIBSSH2_METHOD_HOSTKEY, methods.c_str());
     return again([&] { return libssh2_session_handshake(session, fd); },
                  [&] { return clock.check("SSH handshake"), true; });
+  }
+
+  /// Channels closed early (a followed log read to its marker) whose close
+  /// the server has not answered yet. sshd answers only once the command
+  /// has ended (at its next write into the closed output), which the
+  /// caller does not wait for: each is freed once its answer came in,
+  /// while the session carries the next commands.
+  std::vector<LIBSSH2_CHANNEL*> closing;
+
+  /// Frees the closing channels the server has answered; false when too
+  /// many are still unanswered.
+  bool settle_closing() {
+    for (auto it = closing.begin(); it != closing.end();) {
+      if (libssh2_channel_close(*it) == LIBSSH2_ERROR_EAGAIN) {
+        ++it;
+        continue;
+      }
+      libssh2_channel_free(*it);
+      it = closing.erase(it);
+    }
+    return closing.size() <= kMostClosing;
   }
 
   std::string host_key() const {
@@ -549,6 +571,7 @@ void SshSession::record_host_key(const std::string& host_entry, const std::strin
 
 ExecResult SshSession::exec_now(const std::string& command, const ExecOptions& opts) {
   const bool kept = impl_ != nullptr;  // a session from before, which may have died meanwhile
+  if (impl_ && !impl_->settle_closing()) impl_.reset();
   if (!impl_) connect(opts.should_stop);
   Impl* imp = impl_.get();
   LIBSSH2_SESSION* s = imp->session;
@@ -683,15 +706,10 @@ ExecResult SshSession::exec_now(const std::string& command, const ExecOptions& o
   for (int which = 0; which < 2; ++which)
     if (!line[which].empty() && opts.on_line) opts.on_line(line[which], which == 1);
   if (result.cut_short) {
-    // sshd answers our close at once and closes the command's output (its
-    // next write ends it); whatever it still sends for the channel is
-    // dropped. A server that does not answer costs the session, not the
-    // caller's wait.
-    const auto bound = Clock::now() + kCutShortCloseBound;
-    auto closing = [&] { return check_time(nullptr), Clock::now() < bound; };
-    const int rc = imp->again([&] { return libssh2_channel_close(ch); }, closing);
-    libssh2_channel_free(ch);
-    if (rc < 0) impl_.reset();
+    // The close goes now and closes the command's output (its next write
+    // ends it); the server's answer is taken in later (settle_closing).
+    imp->closing.push_back(ch);
+    if (!imp->settle_closing()) impl_.reset();
     return result;
   }
   imp->again([&] { return libssh2_channel_close(ch); }, go_on);
