@@ -688,7 +688,7 @@ ExecResult SshSession::exec_now(const std::string& command, const ExecOptions& o
         throw dropped("while reading output");
       }
     }
-    if (opts.enough && opts.enough()) {
+    if (progress && opts.enough && opts.enough()) {
       result.cut_short = true;
       break;
     }

@@ -744,7 +744,7 @@ int cmd_tail(Agent& a, const Args& argv) {
     err(fmt::format("tail: {}\nthe lab's tail knows -c +N, -f, --pid=PID, -s SECONDS and one file\n", what));
     return 1;
   };
-  auto number = [](const std::string& text, long long* v) {
+  auto digits = [](const std::string& text, long long* v) {
     if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos) return false;
     *v = std::stoll(text);
     return true;
@@ -758,10 +758,10 @@ int cmd_tail(Agent& a, const Args& argv) {
     else if (w == "-c" || w == "--bytes" || w.rfind("-c", 0) == 0 || w.rfind("--bytes=", 0) == 0) {
       const std::string n = w == "-c" || w == "--bytes" ? (i + 1 < argv.size() ? argv[++i] : "")
                             : w.rfind("--bytes=", 0) == 0 ? w.substr(8) : w.substr(2);
-      if (n.empty() || n[0] != '+' || !number(n.substr(1), &v)) return bad(fmt::format("invalid number of bytes: {}", q(n)));
+      if (n.empty() || n[0] != '+' || !parse_size(n.substr(1), &v)) return bad(fmt::format("invalid number of bytes: {}", q(n)));
       from = std::max(1LL, v);
     } else if (w.rfind("--pid=", 0) == 0) {
-      if (!number(w.substr(6), &v) || v > 4194304) return bad(fmt::format("invalid PID: {}", q(w.substr(6))));
+      if (!digits(w.substr(6), &v) || v > 4194304) return bad(fmt::format("invalid PID: {}", q(w.substr(6))));
       pid = static_cast<long>(v);
     } else if (w == "-s" || w.rfind("--sleep-interval=", 0) == 0) {
       const std::string n = w == "-s" ? (i + 1 < argv.size() ? argv[++i] : "") : w.substr(17);

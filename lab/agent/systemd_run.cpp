@@ -17,14 +17,15 @@ namespace she::lab::agent {
 
 namespace {
 
-bool unit_running(const fs::path& pid_file) {
+/// The unit's process while it runs, else 0.
+long unit_pid(const fs::path& pid_file) {
   std::string text;
-  if (!read_file(pid_file, &text)) return false;
+  if (!read_file(pid_file, &text)) return 0;
   const long pid = std::atol(text.c_str());
-  if (pid <= 0 || ::kill(static_cast<pid_t>(pid), 0) != 0) return false;
+  if (pid <= 0 || ::kill(static_cast<pid_t>(pid), 0) != 0) return 0;
   std::string comm;
   read_file(fmt::format("/proc/{}/comm", pid), &comm);
-  return trim(comm).rfind("she-lab-agent", 0) == 0;
+  return trim(comm).rfind("she-lab-agent", 0) == 0 ? pid : 0;
 }
 
 /// NAME for NAME.service, as systemctl takes either.
@@ -89,7 +90,7 @@ int systemd_run(Agent& a, const Args& argv) {
   std::error_code ec;
   fs::create_directories(units, ec);
   fs::create_directories(log.parent_path(), ec);
-  if (unit_running(pid_file)) {
+  if (unit_pid(pid_file) > 0) {
     err(fmt::format("Failed to start transient service unit: Unit {}.service already exists.\n", unit));
     return 1;
   }
@@ -171,11 +172,7 @@ int systemctl_show(Agent& a, const Args& argv) {
     err("she-lab-agent: systemctl show: the lab simulates only --property=MainPID [--value] UNIT\n");
     return 1;
   }
-  long pid = 0;
-  std::string text;
-  if (unit_running(a.map("/run/she-lab/units") / (unit + ".pid")) &&
-      read_file(a.map("/run/she-lab/units") / (unit + ".pid"), &text))
-    pid = std::atol(text.c_str());
+  const long pid = unit_pid(a.map("/run/she-lab/units") / (unit + ".pid"));
   out(value ? fmt::format("{}\n", pid) : fmt::format("MainPID={}\n", pid));
   return 0;
 }
@@ -199,7 +196,7 @@ int systemctl(Agent& a, const Args& argv) {
   }
   // The engine's service runs while engine-setup's mark is there (engine_tools.cpp).
   const bool active = unit == "ovirt-engine" ? fs::exists(a.map("/var/lib/ovirt-engine/engine.up"))
-                                             : !unit.empty() && unit_running(a.map("/run/she-lab/units") / (unit + ".pid"));
+                                             : !unit.empty() && unit_pid(a.map("/run/she-lab/units") / (unit + ".pid")) > 0;
   if (!quiet) out(active ? "active\n" : "inactive\n");
   return active ? 0 : 3;
 }

@@ -288,18 +288,23 @@ bool follow_deploy(const StepContext& ctx, SshSession& ssh, const std::string& u
     return r.exit_status == 0 && offset > before;
   };
   // The unit's main process; 0 when the unit is not running, -1 unknown.
+  // `MainPID=N`, not `--value`, which systemd 219 (EL7's) does not know.
   auto main_pid = [&]() -> long long {
-    ExecResult r = ssh.exec(shell_join({"systemctl", "show", "--property=MainPID", "--value", kDeployUnit}), reads());
-    std::string pid = r.stdout_tail;
-    while (!pid.empty() && std::isspace(static_cast<unsigned char>(pid.back()))) pid.pop_back();
-    if (r.exit_status != 0 || pid.empty() || pid.size() > 10 ||
-        pid.find_first_not_of("0123456789") != std::string::npos)
-      return -1;
-    return std::stoll(pid);
+    ExecResult r = ssh.exec(shell_join({"systemctl", "show", "--property=MainPID", kDeployUnit}), reads());
+    const std::string& text = r.stdout_tail;
+    const std::string prefix = "MainPID=";
+    if (r.exit_status != 0 || text.compare(0, prefix.size(), prefix) != 0) return -1;
+    const char* digits = text.c_str() + prefix.size();
+    char* end = nullptr;
+    const long long pid = std::strtoll(digits, &end, 10);
+    return end != digits && (*end == '\n' || *end == '\0') && pid >= 0 ? pid : -1;
   };
+  // A rehearsal looks once and never follows: a deploy under way would
+  // hold its look for as long as it runs.
+  const bool rehearsal = ctx.services().runner && ctx.services().runner->rehearsal();
   auto look = [&] {
     const long long pid = main_pid();
-    if (pid > 0) {
+    if (pid > 0 && !rehearsal) {
       ExecOptions o = reads();
       o.on_stdout = take;
       o.enough = [&] { return found; };
