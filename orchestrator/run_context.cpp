@@ -29,7 +29,8 @@ void RunContext::record(Value r) {
   // The state lock spans the append: a checkpoint holds the state of exactly
   // the records written before it.
   std::lock_guard<std::mutex> guard(state_mutex);
-  if (!journal.append(r, &err)) throw JournalFailure(fmt::format("{}: {}", paths.journal(), err));
+  const auto sync = rec::rides_with_next_sync(r.value("t", std::string())) ? Journal::Sync::WithNext : Journal::Sync::Now;
+  if (!journal.append(r, &err, sync)) throw JournalFailure(fmt::format("{}: {}", paths.journal(), err));
   state.apply(r);
   if (!journal.checkpoint_if_due(state, &err)) say("", "warning: " + err);
 }

@@ -2,6 +2,11 @@
 
 namespace she {
 
+bool rec::rides_with_next_sync(const std::string& t) {
+  return t == kStepSucceeded || t == kStepSkipped || t == kStepFailed || t == kLoopExpanded || t == kAnswer ||
+         t == kSecretFileRemoved;
+}
+
 // The checkpoint keeps every field: one missing here would be lost on the
 // resume that reads the checkpoint. The sizes catch a field added to a
 // struct and not to its list below.

@@ -36,6 +36,14 @@ constexpr const char* kSecretFilePlaced = "secret_file_placed";    // {"host": n
 constexpr const char* kSecretFileRemoved = "secret_file_removed";  // {"host": name, "path": path}
 // Damage the journal was opened with and repaired: {"warning": what was lost}.
 constexpr const char* kJournalRepaired = "journal_repaired";
+
+/// Whether a record of type `t` may reach the disk with the next sync
+/// rather than its own: it tells an outcome (a step done, skipped or
+/// failed, a loop's items, an answer, a secret file gone). Every action is
+/// announced by a record synced before it (step_started,
+/// secret_file_placed), which carries the outcomes before it to disk; one
+/// a power cut loses leaves what a crash just before it leaves.
+bool rides_with_next_sync(const std::string& t);
 }  // namespace rec
 
 struct IterationState {

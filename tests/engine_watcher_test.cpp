@@ -97,7 +97,7 @@ TEST_CASE("engine watcher: a wait whose host is not in the engine fails at once 
 
 TEST_CASE("engine watcher: a wait on VMs looks again when the event log has news - not on a schedule of its own") {
   // build01 takes 5 s scaled to 2 s to come up: the watcher reads the event
-  // log about every 0.25 s meanwhile; the wait's own look (a VM read) is
+  // log about every 0.1 s meanwhile; the wait's own look (a VM read) is
   // made at once, once the log's end is known, and when the engine logs
   // that the VM started on its host (USER_RUN_VM, 32).
   LabEngine lab("examples/lab/three-hosts.yaml", 0.4);
