@@ -36,18 +36,6 @@ namespace she {
 
 namespace {
 
-/// The hosts the steps still to run name as their SSH target or file end,
-/// in plan order, where the name is known now (parameters, variables; not an
-/// earlier step's output, known only when it runs, nor a loop's items,
-/// warmed when the loop fixes them: warm_item_hosts).
-std::vector<SshEndpoint> ssh_hosts_ahead(const Plan& plan, const RunState& state, const Value& roots) {
-  std::vector<SshEndpoint> out;
-  std::set<std::string> seen;
-  for (const Step& step : plan.steps)
-    if (!passed_in(state, step)) RunConnections::hosts_named(plan, step, roots, &seen, &out);
-  return out;
-}
-
 using Clock = std::chrono::steady_clock;
 
 class RunSession {
@@ -105,7 +93,7 @@ class RunSession {
     int from = run_.opts.from_step.empty() ? -1 : run_.plan.step_index(run_.opts.from_step);
     if (from >= 0) mark_rerun_from(static_cast<size_t>(from));
     // Connect to the hosts ahead while the first steps run.
-    run_.connections.prewarm(ssh_hosts_ahead(run_.plan, run_.state, run_.roots));
+    warm_hosts_ahead(run_, run_.roots);
     bool step_mode = run_.opts.step_mode;
     int n = static_cast<int>(run_.plan.steps.size());
     for (int i = 0; i < n; ++i) {

@@ -9,6 +9,7 @@
 #include "base/durable_file.h"
 #include "orchestrator/exit_codes.h"
 #include "orchestrator/plan_snapshot.h"
+#include "orchestrator/step_runner.h"
 #include "workflows/offline_checks.h"
 #include "workflows/step_expansion.h"
 
@@ -60,6 +61,10 @@ bool open_run(RunContext& run, int* code) {
   if (!runs.empty() && !run.opts.new_run && !run.opts.on_lab) run.run_id = runs.back();
   bool resuming = !run.run_id.empty();
   if (!resuming) run.run_id = new_run_id(run.plan_dir);
+  // A new run connects to the hosts its steps name while its lock,
+  // directory and journal are made (fsyncs, before the first step); a
+  // connection is no action, and one the run does not use is closed.
+  if (!resuming) warm_hosts_ahead(run, run.plan.roots(false));
   run.paths = run_paths(run.plan_dir, run.run_id);
 
   LockHolder me{static_cast<int>(::getpid()), this_host(), this_user(), run.run_id, utc_now()}, holder;

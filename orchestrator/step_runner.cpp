@@ -178,6 +178,14 @@ void warm_ahead(RunContext& run, size_t next) {
   if (!tunnels.empty()) run.connections.prewarm(tunnels, true);
 }
 
+void warm_hosts_ahead(RunContext& run, const Value& roots) {
+  std::vector<SshEndpoint> hosts;
+  std::set<std::string> seen;
+  for (const Step& step : run.plan.steps)
+    if (!passed_in(run.state, step)) RunConnections::hosts_named(run.plan, step, roots, &seen, &hosts);
+  if (!hosts.empty()) run.connections.prewarm(hosts);
+}
+
 StepOutcome run_step(RunContext& run, const Step& s, const StepState& prior, const std::string& where) {
   StepOutcome out;
   std::vector<Value> items;
