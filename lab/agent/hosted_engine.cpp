@@ -304,6 +304,9 @@ int deploy(Agent& a, const std::string& restore_from, const std::vector<std::str
     if (std::regex_search(hook, m, std::regex("(^|\\n)\\s*timeout:\\s*([0-9]+)"))) timeout = std::stol(m[2]);
     if (!lock.empty()) {
       out("she-restore: paused before Add host\n");
+      // The pause in the agent log: what the deploy itself took, apart
+      // from its wait for she-restore (the restore bench counts it).
+      a.log({{"deploy", "paused"}});
       const auto deadline = steady_clock::now() + seconds(timeout);
       while (fs::exists(a.map(lock))) {
         if (steady_clock::now() >= deadline)
@@ -313,6 +316,7 @@ int deploy(Agent& a, const std::string& restore_from, const std::vector<std::str
               timeout, lock));
         wait_for_removal(a.map(lock), milliseconds(100));
       }
+      a.log({{"deploy", "resumed"}});
     }
   }
 
