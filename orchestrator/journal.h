@@ -6,20 +6,21 @@
 //   <16 hex digits> <JSON record>
 //
 // The hex digits are the start of the record's SHA-256, so a torn or
-// corrupted record is recognised. Each record is written with one write()
-// and fsync'd before the action it announces; a record of an outcome (a
-// step done) is written at once and made durable by the next sync (the
+// corrupted record is recognised. Each record is written with one write().
+// One that announces an action is fsync'd before the action; one that
+// tells an outcome (a step done) reaches the disk with the next sync (the
 // file is synced whole), at the latest before the next action or when the
-// journal closes. A power cut that loses it leaves the state a crash
-// between the action and its record leaves: the step "running", which
-// resume probes. It was half the fsyncs of a run, each ~1 ms on the
-// critical path. A damaged tail (a write a
-// crash cut short) is truncated when the journal is opened for writing, as
-// ninja's deps log recovers; a damaged record with intact ones after it is
-// skipped and the file rewritten without it, so no later record is lost (a
-// lost "succeeded" leaves its step "running", which resume probes). Both
-// come with a warning, and the repair is itself a record. Secret values
-// never enter it: records carry secret references only.
+// journal closes. A power cut that loses it leaves what a crash between the
+// action and its record leaves: the step "running", which resume probes.
+// Outcomes were half of a run's fsyncs, each ~1 ms on the critical path.
+//
+// A damaged tail (a write a crash cut short) is truncated when the journal
+// is opened for writing, as ninja's deps log recovers; a damaged record
+// with intact ones after it is skipped and the file rewritten without it,
+// so no later record is lost (a lost "succeeded" leaves its step
+// "running", which resume probes). Both come with a warning, and the
+// repair is itself a record. Secret values never enter it: records carry
+// secret references only.
 //
 // Beside it, `journal.state`, rewritten (temp file, fsync, rename) every
 // kCheckpointEvery records: the run state as of the journal's first N bytes

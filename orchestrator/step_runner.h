@@ -54,6 +54,7 @@ void warm_ahead(RunContext& run, size_t next);
 /// variables; not an earlier step's output, known only when it runs, nor a
 /// loop's items, warmed when the loop fixes them: warm_item_hosts).
 void warm_hosts_ahead(RunContext& run, const Value& roots);
+
 /// Runs `one(i)` for each i below `count` on at most `concurrency` threads
 /// (the caller's among them). An exception (a journal that cannot be
 /// written) sets `stop_starting`, `thrown_at(i)` marks its item, and it is
