@@ -539,9 +539,14 @@ class DeployContinue : public HostStep {
     const std::string answers = ctx.text("answer_file");
     // The answer file goes (again: a resume after a crash may find it),
     // then the lock, and the deploy goes on and adds this host to the
-    // restored engine; one command, the lock kept if the file stayed.
+    // restored engine; one command, the lock kept if the file stayed. The
+    // pause hook goes with them: Ansible read it when it included it, before
+    // the pause, and a deploy run again (deploy_restore) writes it anew.
     try {
-      ExecResult r = exec_ok(ctx, ssh, shell_and({{"rm", "-f", "--", answers}, {"rm", "-f", "--", ctx.text("lock_file")}}),
+      ExecResult r = exec_ok(ctx, ssh,
+                             shell_and({{"rm", "-f", "--", answers},
+                                        {"rm", "-f", "--", ctx.text("lock_file")},
+                                        {"rm", "-f", "--", hook}}),
                              Effect::Writes, false, {}, {{engine_api::kDeployHostAddedKey, ctx.text("host")}});
       if (!r.rehearsed) secret_files_gone(ctx, ssh, {answers});
     } catch (...) {
@@ -551,7 +556,6 @@ class DeployContinue : public HostStep {
     long long offset = 0;
     std::string log;
     bool done = follow_deploy(ctx, ssh, kDeployedMarker, offset, log, unit_active, kDeployPauseMarker);
-    exec(ctx, ssh, {"rm", "-f", "--", hook}, Effect::Writes);
     if (!done)
       throw StepError("command", fmt::format("{}: the deploy failed after Add host: {}. Its log is {} on the host",
                                              ssh.target().name, deploy_errors(log), kDeployLog));
