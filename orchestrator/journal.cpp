@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
+#include <condition_variable>
 #include <cstring>
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -24,6 +26,8 @@ namespace {
 
 constexpr size_t kChecksumLength = 16;
 std::mutex g_append_mutex;
+// Appenders waiting for the disk: one syncs for all (group commit).
+std::condition_variable g_synced;
 std::atomic<long> g_reads{0};
 
 std::string checksum(std::string_view text) { return sha256_hex(text).substr(0, kChecksumLength); }
@@ -359,29 +363,70 @@ bool Journal::open(const std::string& path, RunState* state, std::string* warnin
   return true;
 }
 
-bool Journal::append(const Value& record, std::string* err, Sync sync) {
+bool Journal::write(const Value& record, std::string* err, Written* written) {
   std::lock_guard<std::mutex> lock(g_append_mutex);
   if (fd_ < 0) {
     *err = "journal is not open";
     return false;
   }
   std::string line = journal_line(record);
-  if (!write_all(fd_, line) || (sync == Sync::Now && ::fdatasync(fd_) != 0)) {
+  if (!write_all(fd_, line)) {
     *err = fmt::format("cannot append to journal {}: {}", path_, std::strerror(errno));
     return false;
   }
   written_->update(line.data(), line.size());
   bytes_ += line.size();
-  if (sync == Sync::Now) synced_bytes_ = bytes_;
   ++since_checkpoint_;
-  // Fault injection: die right after a record is written, as a power cut
-  // would: what was not synced yet is lost with it. Tests stop a run at
-  // every journal boundary this way.
-  if (kill_after_ >= 0 && ++records_appended_ >= kill_after_) {
-    if (::ftruncate(fd_, static_cast<off_t>(synced_bytes_)) != 0) std::abort();
+  *written = {bytes_, ++records_appended_};
+  return true;
+}
+
+bool Journal::sync_through(size_t end, std::string* err) {
+  std::unique_lock<std::mutex> lock(g_append_mutex);
+  while (synced_bytes_ < end) {
+    // Another appender's sync under way covers what was written before it
+    // began; what came later waits for the next one, made by one of those
+    // waiting for all of them.
+    if (syncing_) {
+      g_synced.wait(lock);
+      continue;
+    }
+    syncing_ = true;
+    const size_t target = bytes_;
+    lock.unlock();
+    const bool ok = ::fdatasync(fd_) == 0;
+    const int error = errno;
+    lock.lock();
+    syncing_ = false;
+    if (ok) synced_bytes_ = std::max(synced_bytes_, target);
+    g_synced.notify_all();
+    if (!ok) {
+      *err = fmt::format("cannot append to journal {}: {}", path_, std::strerror(error));
+      return false;
+    }
+  }
+  return true;
+}
+
+bool Journal::settle(const Written& w, Sync sync, std::string* err) {
+  if (sync == Sync::Now && !sync_through(w.end, err)) return false;
+  // Fault injection: die right after record N is written (and synced, if it
+  // must be), as a power cut would: what was not synced yet is lost with
+  // it, and so is what other appenders wrote after it, who wait here for
+  // the end rather than act. Tests stop a run at every journal boundary.
+  if (kill_after_ >= 0 && w.ordinal > kill_after_)
+    while (true) std::this_thread::sleep_for(std::chrono::seconds(1));
+  if (kill_after_ >= 0 && w.ordinal == kill_after_) {
+    std::lock_guard<std::mutex> lock(g_append_mutex);
+    if (::ftruncate(fd_, static_cast<off_t>(std::min(synced_bytes_, w.end))) != 0) std::abort();
     ::raise(SIGKILL);
   }
   return true;
+}
+
+bool Journal::append(const Value& record, std::string* err, Sync sync) {
+  Written w;
+  return write(record, err, &w) && settle(w, sync, err);
 }
 
 bool Journal::checkpoint_if_due(const RunState& state, std::string* err) {

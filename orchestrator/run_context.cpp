@@ -26,13 +26,19 @@ void RunContext::record(Value r) {
   r["time"] = utc_now_ms();
   r = redactor.scrub(r);
   std::string err;
-  // The state lock spans the append: a checkpoint holds the state of exactly
-  // the records written before it.
-  std::lock_guard<std::mutex> guard(state_mutex);
   const auto sync = rec::rides_with_next_sync(r.value("t", std::string())) ? Journal::Sync::WithNext : Journal::Sync::Now;
-  if (!journal.append(r, &err, sync)) throw JournalFailure(fmt::format("{}: {}", paths.journal(), err));
-  state.apply(r);
-  if (!journal.checkpoint_if_due(state, &err)) say("", "warning: " + err);
+  Journal::Written written;
+  {
+    // The state lock spans the write: a checkpoint holds the state of
+    // exactly the records written before it (and syncs them first).
+    std::lock_guard<std::mutex> guard(state_mutex);
+    if (!journal.write(r, &err, &written)) throw JournalFailure(fmt::format("{}: {}", paths.journal(), err));
+    state.apply(r);
+    if (!journal.checkpoint_if_due(state, &err)) say("", "warning: " + err);
+  }
+  // Outside it: the records of a loop's iterations written meanwhile reach
+  // the disk with one sync. The record's action waits for this.
+  if (!journal.settle(written, sync, &err)) throw JournalFailure(fmt::format("{}: {}", paths.journal(), err));
 }
 
 std::optional<IterationState> RunContext::iteration_now(const std::string& step, const std::string& key) {
