@@ -11,6 +11,7 @@
 #include <thread>
 #include <memory>
 #include <unistd.h>
+#include <vector>
 
 #include "engine_api/client.h"
 #include "engine_api/model.h"
@@ -98,9 +99,15 @@ PollResult wait_for_fifty(double maintenance_s, Waits how, const std::string& la
       });
     for (auto& w : waits) w.join();
   } else {
-    for (int i = 0; i < 50; ++i)
-      while (client.get_host(o, st.hosts[i].id).status != "maintenance")
-        std::this_thread::sleep_for(std::chrono::seconds(1));
+    // Every second, each host not there yet read on its own: fifty waits
+    // polling side by side, as they did before the watcher.
+    std::vector<bool> there(50, false);
+    const auto deadline = Clock::now() + std::chrono::minutes(5);
+    for (int left = 50; left > 0 && Clock::now() < deadline;) {
+      for (int i = 0; i < 50; ++i)
+        if (!there[i] && client.get_host(o, st.hosts[i].id).status == "maintenance") there[i] = true, --left;
+      if (left > 0) std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
   }
   PollResult r{std::chrono::duration<double>(Clock::now() - t).count(), lower_bound,
                static_cast<int>(server.request_log().all().size())};
