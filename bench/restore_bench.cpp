@@ -205,10 +205,7 @@ nlohmann::json read_report(const std::string& output, std::string* why) {
 
 /// The critical path as the report tells it: its share acting, waiting for
 /// the engine and between steps, and each step on it of 0.1 s or more.
-std::string critical_path_of(const std::string& output) {
-  std::string why;
-  nlohmann::json report = read_report(output, &why);
-  if (report.is_null()) return why;
+std::string critical_path_of(const nlohmann::json& report) {
   const auto& cp = report.value("critical_path", nlohmann::json::object());
   auto s = [&](const char* key) { return cp.value(key, 0LL) / 1000.0; };
   std::string chain;
@@ -223,10 +220,7 @@ std::string critical_path_of(const std::string& output) {
 /// The steps in the order they began, each as "+START-END ms id" from the
 /// first step's start (a foreach step: its first iteration's start to its
 /// last one's end): where the time between the steps that count goes.
-std::string timeline_of(const std::string& output) {
-  std::string why;
-  nlohmann::json report = read_report(output, &why);
-  if (report.is_null()) return why;
+std::string timeline_of(const nlohmann::json& report) {
   struct Span {
     long long a, b;
     std::string id;
@@ -253,10 +247,8 @@ std::string timeline_of(const std::string& output) {
 /// The steps that took 0.3 s or more, slowest first, as "id S s" (a foreach
 /// step: its iterations' total and count, and the longest one); the
 /// longest iteration of step `longest_of` in `longest_s`.
-std::string slowest_steps(const std::string& output, const std::string& longest_of = "", double* longest_s = nullptr) {
-  std::string why;
-  nlohmann::json report = read_report(output, &why);
-  if (report.is_null()) return why;
+std::string slowest_steps(const nlohmann::json& report, const std::string& longest_of = "",
+                          double* longest_s = nullptr) {
   struct Step {
     std::string text;
     long long total_ms;
@@ -312,9 +304,15 @@ RunFigures measure(const lab::WorldState& st, int concurrency) {
     return f;
   }
   f.ok = true;
-  f.slowest = slowest_steps(restore.output, "reinstall", &f.reinstall_s);
-  f.critical = critical_path_of(restore.output);
-  f.timeline = timeline_of(restore.output);
+  std::string why;
+  const nlohmann::json report = read_report(restore.output, &why);  // read once for the three
+  if (report.is_null()) {
+    f.slowest = f.critical = f.timeline = why;
+  } else {
+    f.slowest = slowest_steps(report, "reinstall", &f.reinstall_s);
+    f.critical = critical_path_of(report);
+    f.timeline = timeline_of(report);
+  }
   f.lab_deploy_s = lab_deploy_seconds(lab.dir.path() / "fleet" / "hosts" / kFailover / "agent.log");
   return f;
 }
@@ -356,8 +354,10 @@ double site_loss_run(const lab::WorldState& st, int concurrency) {
                tail(r.output, 30));
     return -1;
   }
+  std::string why;
+  const nlohmann::json report = read_report(r.output, &why);
   fmt::print("  site loss, concurrency {}: {:.1f} s; steps over 0.3 s: {}\n", concurrency, r.seconds,
-             slowest_steps(r.output));
+             report.is_null() ? why : slowest_steps(report));
   std::fflush(stdout);
   return r.seconds;
 }

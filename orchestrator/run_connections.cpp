@@ -47,11 +47,17 @@ RunConnections::~RunConnections() {
 
 void RunConnections::prewarm(const std::vector<SshEndpoint>& hosts, bool for_tunnel) {
   if (dry_run_) return;
-  // Each known_hosts file read once, for every host it vouches for.
+  auto key_of = [for_tunnel](const SshEndpoint& ep) { return for_tunnel ? tunnel_key(ep) : endpoint_key(ep); };
+  // Each known_hosts file read once, for every host it vouches for that is
+  // not warm already (a new run warms its hosts as it opens, the walk again).
   std::map<std::string, std::vector<const SshEndpoint*>> by_file;
-  for (const SshEndpoint& ep : hosts)
-    if (ep.key_passphrase.empty() && ep.password.empty() && !ep.key.empty() && !ep.known_hosts.empty())
-      by_file[ep.known_hosts].push_back(&ep);
+  {
+    std::lock_guard<std::mutex> lock(ssh_mutex_);
+    for (const SshEndpoint& ep : hosts)
+      if (!warm_.count(key_of(ep)) && ep.key_passphrase.empty() && ep.password.empty() && !ep.key.empty() &&
+          !ep.known_hosts.empty())
+        by_file[ep.known_hosts].push_back(&ep);
+  }
   std::vector<const SshEndpoint*> known;
   for (const auto& [path, eps] : by_file) {
     std::vector<std::pair<std::string, int>> addresses;
@@ -64,7 +70,7 @@ void RunConnections::prewarm(const std::vector<SshEndpoint>& hosts, bool for_tun
   std::lock_guard<std::mutex> lock(ssh_mutex_);
   for (const SshEndpoint* known_ep : known) {
     const SshEndpoint& ep = *known_ep;
-    std::string key = for_tunnel ? tunnel_key(ep) : endpoint_key(ep);
+    const std::string key = key_of(ep);
     if (warm_.count(key)) continue;
     auto w = std::make_unique<Warm>();
     try {

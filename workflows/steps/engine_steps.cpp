@@ -358,7 +358,9 @@ class HostRemove : public EngineStep {
     // The engine removes the record before it answers the DELETE: one read
     // shows it gone now, where waiting meant the watcher's next round (a
     // pipeline's second item, removed during the first item's round, waited
-    // a round's length for it).
+    // a round's length for it). That read is the wait's first look: a
+    // transient engine error is retried for as long as the wait would.
+    a.call.retry_reads_until = std::chrono::steady_clock::now() + forever();
     Value unused;
     if (probe(ctx, a, unused) == CheckResult::Done) return;
     EngineHostRef ref = ctx.engine_host("host");
