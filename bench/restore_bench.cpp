@@ -114,8 +114,8 @@ struct BenchLab {
     pki = lab::generate_lab_pki(dir.path() / "pki", state.engine.fqdn);
     server = std::make_unique<lab::LabEngineServer>(world, pki.files);
     url = "https://127.0.0.1:" + std::to_string(server->start("127.0.0.1", 0));
-    fleet.start(dir.path() / "fleet", lab::scenario_fleet(state, 150), lab::HostFleet::default_agent_binary(), url,
-                pki.files.ca_file);
+    fleet.start(dir.path() / "fleet", lab::scenario_fleet(state, 150), lab::HostFleet::default_agent_binary(),
+                server->agent_socket());
     fs::path password = dir.path() / "engine-password";
     write_file(password, std::string(kPassword) + "\n");
     fs::permissions(password, fs::perms::owner_read | fs::perms::owner_write);

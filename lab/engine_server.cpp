@@ -3,12 +3,14 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <fmt/format.h>
 #include <fstream>
 #include <httplib.h>
 #include <openssl/evp.h>
 #include <sstream>
 #include <stdexcept>
+#include <sys/socket.h>
 
 #include "lab/api_handlers.h"
 #include "lab/https_server.h"
@@ -105,6 +107,25 @@ HttpReply json_reply(int status, const nlohmann::json& j) { return HttpReply::js
 
 HttpReply json_error(int status, const std::string& message) { return json_reply(status, {{"error", message}}); }
 
+/// Runs `server`'s accept loop on a thread of its own and returns once it
+/// accepts (stop() only works on a running server).
+std::thread listen_in_background(httplib::Server* server) {
+  std::thread t([server] {
+    // A client that hangs up mid-answer must not kill the process with
+    // SIGPIPE: block it here, and the library's worker threads, started
+    // from this one, inherit the mask (writes then fail with EPIPE).
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
+    server->listen_after_bind();
+  });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!server->is_running() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return t;
+}
+
 }  // namespace
 
 LabEngineServer::LabEngineServer(World& world, LabPkiFiles pki) : world_(world), pki_(std::move(pki)) {
@@ -136,24 +157,51 @@ int LabEngineServer::start(const std::string& address, int port) {
   server->Patch(".*", handler);
   const int bound = port == 0 ? server->bind_to_any_port(address) : (server->bind_to_port(address, port) ? port : -1);
   if (bound <= 0) throw std::runtime_error(fmt::format("the lab engine cannot listen on {}:{}", address, port));
-  httplib::SSLServer* raw = server.get();
   server_ = std::move(server);
   port_ = bound;
-  thread_ = std::thread([raw] {
-    // A client that hangs up mid-answer must not kill the process with
-    // SIGPIPE: block it here, and the library's worker threads, started
-    // from this one, inherit the mask (writes then fail with EPIPE).
-    sigset_t pipe;
-    sigemptyset(&pipe);
-    sigaddset(&pipe, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
-    raw->listen_after_bind();
-  });
-  // stop() only works on a running server: wait until it accepts.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!raw->is_running() && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  thread_ = listen_in_background(server_.get());
+  try {
+    start_agent_socket();
+  } catch (...) {
+    stop();
+    throw;
+  }
   return port_;
+}
+
+void LabEngineServer::start_agent_socket() {
+  std::string dir = (std::filesystem::temp_directory_path() / "she-lab-XXXXXX").string();
+  if (!::mkdtemp(dir.data())) throw std::runtime_error("the lab engine cannot make a directory for its agents' socket in " + dir);
+  const std::filesystem::path socket = std::filesystem::path(dir) / "agents.sock";
+  agent_socket_ = socket;
+  // sockaddr_un's sun_path: 108 bytes with the terminating NUL.
+  if (socket.string().size() > 107)
+    throw std::runtime_error("the lab agents' socket path " + socket.string() + " is too long (TMPDIR)");
+  auto server = std::make_unique<httplib::Server>();
+  server->set_address_family(AF_UNIX);
+  auto handler = [this](const httplib::Request& req, httplib::Response& res) {
+    if (starts_with(req.path, "/lab/")) return handle(req, res);
+    res.status = 404;
+  };
+  server->Get(".*", handler);
+  server->Post(".*", handler);
+  if (!server->bind_to_port(socket.string(), 80))
+    throw std::runtime_error("the lab engine cannot listen on " + socket.string());
+  agent_server_ = std::move(server);
+  agent_thread_ = listen_in_background(agent_server_.get());
+}
+
+void LabEngineServer::stop_agent_socket() {
+  if (agent_server_) {
+    agent_server_->stop();
+    if (agent_thread_.joinable()) agent_thread_.join();
+    agent_server_.reset();
+  }
+  if (!agent_socket_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(agent_socket_.parent_path(), ec);
+    agent_socket_.clear();
+  }
 }
 
 void LabEngineServer::stop() {
@@ -164,6 +212,7 @@ void LabEngineServer::stop() {
     stopping_ = true;
   }
   delay_cv_.notify_all();
+  stop_agent_socket();
   server_->stop();
   if (thread_.joinable()) thread_.join();
   server_.reset();

@@ -13,7 +13,7 @@
 // arrived, so a request held by the delay counts from then.
 //
 // Control endpoints for tests live under /lab/ (no auth, not logged, no
-// faults): GET /lab/world, GET /lab/requests, POST /lab/reset-requests,
+// faults), served also, alone, on a Unix socket for the lab hosts' agents: GET /lab/world, GET /lab/requests, POST /lab/reset-requests,
 // POST /lab/faults, POST /lab/expire-tokens, POST /lab/host-status,
 // POST /lab/engine-health, POST /lab/time-scale; for the lab hosts' agent
 // GET /lab/he-vm-status, POST /lab/he-maintenance, POST
@@ -24,6 +24,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -38,6 +39,7 @@
 #include "lab/world.h"
 
 namespace httplib {
+class Server;
 class SSLServer;
 struct Request;
 struct Response;
@@ -53,12 +55,19 @@ class LabEngineServer {
   LabEngineServer(const LabEngineServer&) = delete;
   LabEngineServer& operator=(const LabEngineServer&) = delete;
 
-  /// Listens on `address`:`port` (0: a free port) in a background thread;
-  /// returns the port. Throws std::runtime_error if it cannot.
+  /// Listens on `address`:`port` (0: a free port) in a background thread,
+  /// and on agent_socket(); returns the port. Throws std::runtime_error if
+  /// it cannot.
   int start(const std::string& address, int port);
-  /// Stops listening and joins the thread; safe to call twice.
+  /// Stops listening and joins the threads; safe to call twice.
   void stop();
   int port() const { return port_; }
+  /// The /lab/ endpoints alone, plain HTTP on a Unix socket, for the lab
+  /// hosts' agents (HostFleet::start): a request without TLS's handshake,
+  /// which each agent, a fresh process, would pay again. In a directory of
+  /// mode 0700 made by start() and removed by stop(): only the lab's user
+  /// reaches it, as only it reads the lab's files. Empty until started.
+  const std::filesystem::path& agent_socket() const { return agent_socket_; }
 
   RequestLog& request_log() { return log_; }
 
@@ -97,9 +106,15 @@ class LabEngineServer {
   World& world_;
   LabPkiFiles pki_;
   std::string ca_pem_, cert_pem_;
+  void start_agent_socket();
+  void stop_agent_socket();
+
   std::unique_ptr<httplib::SSLServer> server_;
   std::thread thread_;
   int port_ = 0;
+  std::unique_ptr<httplib::Server> agent_server_;
+  std::thread agent_thread_;
+  std::filesystem::path agent_socket_;
   RequestLog log_;
   TokenStore tokens_;
   // slow_ms holds each request on this, so that stop() ends the wait.

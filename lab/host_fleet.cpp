@@ -333,7 +333,7 @@ FleetHost& HostFleet::find(const std::string& name) {
 }
 
 void HostFleet::start(const fs::path& dir, const std::vector<FleetHostSpec>& specs, const fs::path& agent_binary,
-                      const std::string& lab_url, const fs::path& lab_ca_file) {
+                      const fs::path& lab_socket) {
   if (!hosts_.empty()) throw std::runtime_error("the fleet is already started");
   if (agent_binary.empty() || ::access(agent_binary.c_str(), X_OK) != 0)
     throw std::runtime_error("the lab agent " + agent_binary.string() + " is not an executable");
@@ -354,8 +354,7 @@ void HostFleet::start(const fs::path& dir, const std::vector<FleetHostSpec>& spe
   fs::create_directories(dir);
   dir_ = fs::absolute(dir).lexically_normal();
   agent_ = fs::absolute(agent_binary);
-  lab_url_ = lab_url;
-  lab_ca_ = lab_ca_file.empty() ? fs::path() : fs::absolute(lab_ca_file);
+  lab_socket_ = lab_socket.empty() ? fs::path() : fs::absolute(lab_socket);
   user_ = current_user();
   if (::geteuid() == 0) {
     // sshd's privilege separation directory (Debian makes it at boot).
@@ -421,7 +420,7 @@ void HostFleet::start(const fs::path& dir, const std::vector<FleetHostSpec>& spe
 void HostFleet::write_sshd_config(FleetHost& h) const {
   const FleetHostSpec& spec = h.spec;
   const std::vector<std::string> agent_argv = {agent_.string(), "--host", h.name, "--sandbox", h.sandbox.string(),
-                                               "--lab-url", lab_url_, "--lab-ca", lab_ca_.string(),
+                                               "--lab-socket", lab_socket_.string(),
                                                "--log", h.agent_log.string(), "--faults", h.faults_file.string()};
   std::string config = fmt::format(
       "# she-lab host {name} ({role})\n"

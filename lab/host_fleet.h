@@ -106,13 +106,12 @@ class HostFleet : public HostMachines {
 
   /// Makes the keys, sandboxes and configurations under `dir` (created if
   /// missing), starts one sshd per host and waits (5 s at most) until every
-  /// port accepts connections. `lab_url` (https://127.0.0.1:PORT) and
-  /// `lab_ca_file` tell the agents where the lab engine is; both may be
-  /// empty when no engine runs (then the commands that need it fail).
+  /// port accepts connections. `lab_socket` (LabEngineServer::agent_socket)
+  /// tells the agents where the lab engine is; empty when no engine runs
+  /// (then the commands that need it fail).
   /// Throws std::runtime_error (after stopping what it started) on failure.
   void start(const std::filesystem::path& dir, const std::vector<FleetHostSpec>& hosts,
-             const std::filesystem::path& agent_binary, const std::string& lab_url,
-             const std::filesystem::path& lab_ca_file);
+             const std::filesystem::path& agent_binary, const std::filesystem::path& lab_socket);
   /// Kills every sshd it started (SIGTERM, SIGKILL after 2 s), their session
   /// processes, and the background units (systemd-run) and screen sessions
   /// the agents started.
@@ -163,8 +162,8 @@ class HostFleet : public HostMachines {
 
   std::vector<FleetHost> hosts_;
   std::filesystem::path dir_, client_key_, known_hosts_, agent_;
-  std::string user_, lab_url_;
-  std::filesystem::path lab_ca_;
+  std::string user_;
+  std::filesystem::path lab_socket_;
 
   void start_databases();
 };

@@ -112,7 +112,7 @@ int serve_ovm(const std::string& scenario_file, const std::string& dir_arg, cons
   sigset_t signals = block_stop_signals();
   const fs::path dir = make_dir(dir_arg);
   she::lab::HostFleet fleet;
-  fleet.start(dir / "fleet", she::lab::ovm::ovm_fleet(scenario, 2), she::lab::HostFleet::default_agent_binary(), "", "");
+  fleet.start(dir / "fleet", she::lab::ovm::ovm_fleet(scenario, 2), she::lab::HostFleet::default_agent_binary(), {});
   try {
     she::lab::ovm::seed_ovm_lab(scenario, fleet);
   } catch (const std::exception& e) {
@@ -175,7 +175,7 @@ int serve(const std::string& scenario_file, const std::string& dir_arg, const st
     const std::string host_for_url = v6 ? "[" + address + "]" : (address == "0.0.0.0" ? "127.0.0.1" : address);
     try {
       fleet.start(dir / "fleet", she::lab::scenario_fleet(state), she::lab::HostFleet::default_agent_binary(),
-                  "https://" + host_for_url + ":" + std::to_string(bound), pki.files.ca_file);
+                  server.agent_socket());
       for (const auto& [name, faults] : state.lab_hosts.faults) fleet.set_faults(name, faults + "\n");
       for (const auto& name : state.lab_hosts.unreachable) fleet.set_unreachable(name, true);
       world.set_host_machines(&fleet);

@@ -34,7 +34,7 @@ struct LabHosts {
         {"engine", "127.0.0.12", "engine", "engine.example.com", "", 0, "", ""},
         {"backup_storage", "127.0.0.13", "backup_storage", "backup.example.com", "", 0, "", ""}};
     fleet.start(engine.dir.path() / "fleet", specs, lab::HostFleet::default_agent_binary(),
-                "https://127.0.0.1:" + std::to_string(engine.port), engine.pki.files.ca_file);
+                engine.server->agent_socket());
   }
 
   SshTarget target(const std::string& name) const { return fleet_target(fleet, name); }

@@ -91,7 +91,7 @@ struct LabHosts {
   explicit LabHosts(int first_octet = 2) {
     lab::WorldState st = lab::load_scenario(test::source_path("examples/lab/three-hosts.yaml"));
     fleet.start(dir.path() / "fleet", lab::scenario_fleet(st, first_octet), lab::HostFleet::default_agent_binary(),
-                "https://127.0.0.1:" + std::to_string(engine.port), engine.pki.files.ca_file);
+                engine.server->agent_socket());
   }
 
   std::string ssh_base(const std::string& host, const fs::path& known_hosts = {}) const {

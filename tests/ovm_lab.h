@@ -26,8 +26,7 @@ struct OvmLab {
 
   explicit OvmLab(const std::string& scenario, int first_octet = 120) {
     nlohmann::json sc = lab::ovm::load_ovm_scenario(source_path(scenario));
-    fleet.start(dir.path() / "fleet", lab::ovm::ovm_fleet(sc, first_octet), lab::HostFleet::default_agent_binary(), "",
-                "");
+    fleet.start(dir.path() / "fleet", lab::ovm::ovm_fleet(sc, first_octet), lab::HostFleet::default_agent_binary(), {});
     lab::ovm::seed_ovm_lab(sc, fleet);
     environment = dir.path() / "environment.yaml";
     lab::ovm::write_ovm_environment(environment, fleet);

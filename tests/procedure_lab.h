@@ -49,14 +49,14 @@ struct ProcedureLab {
 
   explicit ProcedureLab(const std::string& scenario = "examples/lab/three-hosts.yaml") : engine(scenario) {
     lab::WorldState st = lab::load_scenario(source_path(scenario));
-    const std::string url = "https://127.0.0.1:" + std::to_string(engine.port);
-    fleet.start(dir.path() / "fleet", lab::scenario_fleet(st, 60), lab::HostFleet::default_agent_binary(), url,
-                engine.pki.files.ca_file);
+    fleet.start(dir.path() / "fleet", lab::scenario_fleet(st, 60), lab::HostFleet::default_agent_binary(),
+                engine.server->agent_socket());
     fs::path password = dir.path() / "engine-password";
     write_file(password, std::string(LabEngine::kPassword) + "\n");
     fs::permissions(password, fs::perms::owner_read | fs::perms::owner_write);
     environment = dir.path() / "environment.yaml";
-    lab::write_lab_environment(environment, st, fleet, url, engine.pki.files.ca_file, password);
+    lab::write_lab_environment(environment, st, fleet, "https://127.0.0.1:" + std::to_string(engine.port),
+                               engine.pki.files.ca_file, password);
     engine.world.set_host_machines(&fleet);
   }
   ~ProcedureLab() { engine.world.set_host_machines(nullptr); }

@@ -363,7 +363,7 @@ TEST_CASE("deploy: backup - copy host to host - deploy from it held before Add h
   lab::FleetHostSpec spare{"spare_1", "127.0.0.14", "spare", "spare1.example.com", "4c4c4544-0099-3510-8033-b3c04f4e3132", 0, "", ""};
   lab::HostFleet spare_fleet;
   spare_fleet.start(lab.engine.dir.path() / "spare", {spare}, lab::HostFleet::default_agent_binary(),
-                    "https://127.0.0.1:" + std::to_string(lab.engine.port), lab.engine.pki.files.ca_file);
+                    lab.engine.server->agent_socket());
   std::filesystem::path env = test::lab_hosts_environment(lab);
   const lab::FleetHost& s1 = spare_fleet.host("spare_1");
   // The spare joins the environment's hosts, with its own fleet's keys.

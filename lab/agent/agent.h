@@ -23,8 +23,7 @@ using Args = std::vector<std::string>;
 struct Agent {
   std::string host;  // the lab host's name (the engine's name for it)
   fs::path sandbox;  // the host's "/"
-  std::string lab_url;
-  std::string lab_ca;
+  fs::path lab_socket;  // the lab engine's socket for its agents (empty: no engine)
   fs::path log_file;
   fs::path faults_file;
 

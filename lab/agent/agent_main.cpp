@@ -1,6 +1,6 @@
 // she-lab-agent: see agent.h.
 //
-//   she-lab-agent --host NAME --sandbox DIR --lab-url URL --lab-ca CAFILE
+//   she-lab-agent --host NAME --sandbox DIR --lab-socket SOCKET
 //                 --log AGENTLOG --faults FAULTSFILE
 //
 // The agent log gets one JSON line when a command starts,
@@ -258,17 +258,17 @@ nlohmann::json LabReply::json() const {
 
 namespace {
 
-/// The lab's HTTPS goes through she-lab-http (lab/agent/http/), beside
+/// The lab's requests go through she-lab-http (lab/agent/http/), beside
 /// this program: linked in, cpp-httplib's start-up cost every command.
 LabReply lab_request(const Agent& a, const std::string& method, const std::string& path, const std::string& body) {
   LabReply r;
-  if (a.lab_url.empty()) {
+  if (a.lab_socket.empty()) {
     r.error = "no lab engine is configured for this host";
     return r;
   }
   ChildRun run;
   run.program = (self_executable().parent_path() / "she-lab-http").string();
-  run.argv = {run.program, a.lab_url, a.lab_ca, method, path};
+  run.argv = {run.program, a.lab_socket.string(), method, path};
   run.input = body;
   std::string reply;
   const int rc = run_child(run, &reply);
@@ -366,7 +366,7 @@ namespace {
 using namespace she::lab::agent;
 
 int usage() {
-  err("usage: she-lab-agent --host NAME --sandbox DIR --lab-url URL --lab-ca CAFILE --log AGENTLOG --faults FAULTSFILE\n"
+  err("usage: she-lab-agent --host NAME --sandbox DIR --lab-socket SOCKET --log AGENTLOG --faults FAULTSFILE\n"
       "(the ForceCommand of a lab host's sshd: the command comes from SSH_ORIGINAL_COMMAND)\n");
   return 2;
 }
@@ -455,14 +455,12 @@ int main(int argc, char** argv) {
     const std::string v = argv[++i];
     if (opt == "--host") a.host = v;
     else if (opt == "--sandbox") a.sandbox = v;
-    else if (opt == "--lab-url") a.lab_url = v;
-    else if (opt == "--lab-ca") a.lab_ca = v;
+    else if (opt == "--lab-socket") a.lab_socket = v;
     else if (opt == "--log") a.log_file = v;
     else if (opt == "--faults") a.faults_file = v;
     else return usage();
   }
   if (a.host.empty() || a.sandbox.empty() || a.log_file.empty()) return usage();
-  while (!a.lab_url.empty() && a.lab_url.back() == '/') a.lab_url.pop_back();
   const int rc = run_main(a);
   return rc;
 }
