@@ -9,6 +9,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 #include <pugixml.hpp>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -553,6 +554,41 @@ TEST_CASE("lab server: the request log - reset - the world as JSON") {
   CHECK(res->status == 200);
   CHECK(lab.world.host_by_name("hosted_engine_1")->status == HostStatus::NonResponsive);
   CHECK(c->Get("/lab/nothing")->status == 404);
+}
+
+TEST_CASE("lab server: the agents' socket serves /lab/ alone - in a directory only its user enters - gone at stop") {
+  std::filesystem::path socket, dir;
+  {
+    LabFixture lab;
+    socket = lab.server->agent_socket();
+    REQUIRE_FALSE(socket.empty());
+    dir = socket.parent_path();
+    CHECK(std::filesystem::is_socket(socket));
+    CHECK((std::filesystem::status(dir).permissions() & std::filesystem::perms::all) == std::filesystem::perms::owner_all);
+    httplib::Client c(socket.string());
+    c.set_address_family(AF_UNIX);
+    c.set_connection_timeout(5);
+    c.set_read_timeout(10);
+    auto res = c.Get("/lab/world");
+    REQUIRE(res);
+    CHECK(res->status == 200);
+    CHECK(nlohmann::json::parse(res->body)["engine"]["fqdn"] == "engine.example.com");
+    res = c.Post("/lab/host-status", R"({"host": "host_4", "status": "non_responsive"})", "application/json");
+    REQUIRE(res);
+    CHECK(res->status == 200);
+    CHECK(lab.world.host_by_name("host_4")->status == HostStatus::NonResponsive);
+    // The engine's API, SSO and health stay on the HTTPS port: nothing
+    // there without TLS, not even the health page.
+    for (const char* path : {"/ovirt-engine/api/hosts", "/ovirt-engine/services/health", "/ovirt-engine/sso/oauth/token"}) {
+      CAPTURE(path);
+      res = c.Get(path);
+      REQUIRE(res);
+      CHECK(res->status == 404);
+      CHECK(res->body.empty());
+    }
+  }
+  CHECK_FALSE(std::filesystem::exists(socket));
+  CHECK_FALSE(std::filesystem::exists(dir));
 }
 
 TEST_CASE("lab server: health text - pki-resource serves the CA - TLS fails against another CA") {
