@@ -159,8 +159,13 @@ IterationResult run_iteration(RunContext& run, const Step& s, const std::string&
   const Backoff backoff_policy{retry.backoff, retry.max_backoff};
   for (int tries = 0;; ++tries) {
     ++attempt;
+    // A read step acts on nothing, so no action waits for its start to be
+    // on disk: it goes with the next sync, as outcomes do. A power cut that
+    // loses it leaves the step pending (or running, its outcome lost too),
+    // and a read is simply done again.
     run.record({{"t", rec::kStepStarted}, {"step", s.id}, {"iter", key}, {"label", key.empty() ? "" : label_of(item)},
-                {"attempt", attempt}});
+                {"attempt", attempt}},
+               s.type->kind() == StepKind::Read ? Journal::Sync::WithNext : Journal::Sync::Now);
     auto started = Clock::now();
     attempt_deadline = std::min(started + s.timeout, total_deadline);
     std::string error, error_class;

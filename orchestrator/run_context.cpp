@@ -22,11 +22,11 @@ RunContext::RunContext(const Plan& p, const RunOptions& o, OperatorChannel& op)
 
 RunContext::~RunContext() = default;
 
-void RunContext::record(Value r) {
+void RunContext::record(Value r, Journal::Sync sync) {
   r["time"] = utc_now_ms();
   r = redactor.scrub(r);
   std::string err;
-  const auto sync = rec::rides_with_next_sync(r.value("t", std::string())) ? Journal::Sync::WithNext : Journal::Sync::Now;
+  if (rec::rides_with_next_sync(r.value("t", std::string()))) sync = Journal::Sync::WithNext;
   Journal::Written written;
   {
     // The state lock spans the write: a checkpoint holds the state of

@@ -44,7 +44,10 @@ struct RunContext {
 
   /// Appends a record durably, then applies it to the one run state: the
   /// journal is never read again during the run. Throws JournalFailure.
-  void record(Value r);
+  /// Durably: on disk before this returns, unless its type rides with the
+  /// next sync (rec::rides_with_next_sync) or `sync` says it may (the start
+  /// of a step that reads only: no action waits for it).
+  void record(Value r, Journal::Sync sync = Journal::Sync::Now);
   /// A step's iteration as the run state has it now (loop threads record
   /// while others read).
   std::optional<IterationState> iteration_now(const std::string& step, const std::string& key);

@@ -282,6 +282,35 @@ TEST_CASE("loops: concurrency 4 / killed mid-loop / resumes only the unfinished 
   CHECK(started_after + probed == 8 - done_before);
 }
 
+TEST_CASE("journal: a read step's start reaches the disk with the next sync - a power cut before it reads again") {
+  const char* steps = "  - id: look\n    uses: test.value\n    with: {value: [a]}\n"
+                      "  - id: act\n    uses: test.effect\n    with: {file: EFFECTS}\n";
+  // Records: run_started (synced), look's start and outcome (neither
+  // announces an action), act's start (synced before its effect). No
+  // checkpoint meanwhile: it would sync them.
+  const std::string no_checkpoint = " SHE_RESTORE_TEST_CHECKPOINT_EVERY=1000";
+  for (int k : {2, 3}) {
+    CAPTURE(k);
+    Scratch s(steps);
+    CHECK(s.run("", "SHE_RESTORE_TEST_KILL_AFTER_RECORDS=" + std::to_string(k) + no_checkpoint).exit_code == 137);
+    // The test kill is a power cut: what was not synced is gone.
+    auto cut = s.journal();
+    REQUIRE(cut.size() == 1);
+    CHECK(cut[0]["t"] == "run_started");
+    auto r = s.run();
+    REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+    CHECK(s.effect_counts()["act"] == 1);
+    CHECK(count_records(s.journal(), "step_succeeded", "look") == 1);
+  }
+  // A step that acts: its start is on disk before the effect.
+  Scratch s(steps);
+  CHECK(s.run("", "SHE_RESTORE_TEST_KILL_AFTER_RECORDS=4" + no_checkpoint).exit_code == 137);
+  auto kept = s.journal();
+  REQUIRE(kept.size() == 4);
+  CHECK(kept[3]["t"] == "step_started");
+  CHECK(kept[3]["step"] == "act");
+}
+
 TEST_CASE("secrets: a value a step echoes never reaches the journal / log / reports / output or status") {
   Scratch s("  - id: leak\n    uses: test.leak\n    with: {secret: 'env:LEAKY_SECRET'}\n"
             "  - id: leak-fail\n    uses: test.leak\n    with: {secret: 'env:LEAKY_SECRET', fail: true}\n");
