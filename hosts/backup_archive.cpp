@@ -166,6 +166,13 @@ bool take(Budget* budget, long long n, long long& entry_bytes) { return budget->
 
 }  // namespace
 
+void read_engine_backup_layers(archive* a) {
+  archive_read_support_format_tar(a);
+  archive_read_support_filter_gzip(a);
+  archive_read_support_filter_bzip2(a);
+  archive_read_support_filter_xz(a);
+}
+
 const std::map<std::string, std::string>& backup_scope_dumps() {
   static const std::map<std::string, std::string> dumps = {
       {"db", "db/engine_backup.db"},           {"dwhdb", "db/dwh_backup.db"},
@@ -267,8 +274,7 @@ bool verify_open(FILE* f, const std::string& target_version, BackupSummary* summ
     return static_cast<la_ssize_t>(n);
   };
   std::unique_ptr<archive, decltype(&archive_read_free)> a(archive_read_new(), archive_read_free);
-  archive_read_support_filter_all(a.get());
-  archive_read_support_format_all(a.get());
+  read_engine_backup_layers(a.get());
   if (archive_read_open(a.get(), &src, nullptr, read_cb, nullptr) != ARCHIVE_OK) {
     problems->push_back(fmt::format("not a readable archive: {}", error_of(a.get())));
     return false;
@@ -303,8 +309,7 @@ bool verify_open(FILE* f, const std::string& target_version, BackupSummary* summ
       // Scan the inner tar as it streams past, for the engine's FQDN.
       InnerSource src{a.get(), &sha, &md5, {}, &budget, &entry_bytes};
       std::unique_ptr<archive, decltype(&archive_read_free)> inner(archive_read_new(), archive_read_free);
-      archive_read_support_filter_all(inner.get());
-      archive_read_support_format_all(inner.get());
+      read_engine_backup_layers(inner.get());
       if (archive_read_open(inner.get(), &src, nullptr, read_inner, nullptr) == ARCHIVE_OK) {
         archive_entry* ie;
         size_t inner_count = 0;

@@ -10,7 +10,16 @@
 #include <string>
 #include <vector>
 
+struct archive;
+
 namespace she {
+
+/// Lets a libarchive reader take what engine-backup writes, and nothing
+/// else: tar (ustar, pax, GNU), bare or compressed with gzip, bzip2 or xz
+/// (its --archive-compressor and --files-compressor choices). A hostile
+/// "backup" meets no other parser (xar, 7-Zip, RAR, CAB, ISO...), and a
+/// reader pulls in none of their libraries (the lab agent starts faster).
+void read_engine_backup_layers(archive* a);
 
 /// Dump file of each scope inside the archive.
 const std::map<std::string, std::string>& backup_scope_dumps();

@@ -35,12 +35,11 @@ int fatal(const std::string& message) {
 constexpr const char* kDbConfInFiles = "etc/ovirt-engine/engine.conf.d/10-setup-database.conf";
 constexpr const char* kDwhDbConfInFiles = "etc/ovirt-engine-dwh/ovirt-engine-dwhd.conf.d/10-setup-database.conf";
 
-/// The entries of a tar (any filter libarchive reads), from a file or from
+/// The entries of a tar as engine-backup writes them, from a file or from
 /// memory; false when it cannot be read.
 bool tar_entries(const std::string* file, const std::string* memory, std::map<std::string, std::string>* out) {
   std::unique_ptr<archive, decltype(&archive_read_free)> r(archive_read_new(), archive_read_free);
-  archive_read_support_filter_all(r.get());
-  archive_read_support_format_tar(r.get());
+  she::read_engine_backup_layers(r.get());
   const int opened = file ? archive_read_open_filename(r.get(), file->c_str(), 65536)
                           : archive_read_open_memory(r.get(), memory->data(), memory->size());
   if (opened != ARCHIVE_OK) return false;

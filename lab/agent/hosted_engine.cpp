@@ -171,8 +171,7 @@ int clean_metadata(Agent& a, const std::string& host_id_arg, bool force) {
 /// The engine database dump inside an engine-backup archive.
 bool read_db_dump(const fs::path& archive_path, std::string* dump) {
   std::unique_ptr<archive, decltype(&archive_read_free)> a(archive_read_new(), archive_read_free);
-  archive_read_support_filter_all(a.get());
-  archive_read_support_format_all(a.get());
+  she::read_engine_backup_layers(a.get());
   if (archive_read_open_filename(a.get(), archive_path.c_str(), 65536) != ARCHIVE_OK) return false;
   archive_entry* e;
   while (archive_read_next_header(a.get(), &e) == ARCHIVE_OK) {
