@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <sys/socket.h>
 
+#include "hosts/backup_archive.h"
 #include "lab/api_handlers.h"
 #include "lab/https_server.h"
 #include "lab/iso_time.h"
@@ -535,8 +536,18 @@ HttpReply LabEngineServer::lab_request(const httplib::Request& req) {
   }
   if (req.method == "POST" && p == "/lab/he-restore") {
     DeployHost host;
-    if (!body_json(j) || !j.contains("db") || !j["db"].is_object() || !deploy_host_of(j, &host))
-      return json_error(400, "give {\"db\": WORLD_JSON, \"host\": {\"name\": N, \"address\": A, \"hardware_id\": H}}");
+    if (!body_json(j) || !j.contains("db") || !j["db"].is_object() || !deploy_host_of(j, &host) ||
+        (j.contains("backup_version") && !j["backup_version"].is_string()) ||
+        (j.contains("installed_version") && !j["installed_version"].is_string()))
+      return json_error(400, "give {\"db\": WORLD_JSON, \"host\": {\"name\": N, \"address\": A, \"hardware_id\": H}, "
+                             "\"backup_version\": V, \"installed_version\": V (else the engine's)}");
+    // engine-backup --mode=restore's version check, before anything is
+    // restored: here, where the engine's version is, in the same request.
+    if (j.contains("backup_version")) {
+      const std::string installed = j.value("installed_version", world_.engine().version);
+      const std::string problem = she::version_pair_problem(j["backup_version"].get<std::string>(), installed);
+      if (!problem.empty()) return json_error(412, problem);
+    }
     const OpResult r = world_.he_restore(j["db"], host);
     if (!r.ok()) return json_error(r.http_status, r.message);
     nlohmann::json removed = nlohmann::json::array();

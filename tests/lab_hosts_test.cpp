@@ -629,6 +629,18 @@ TEST_CASE("lab hosts: deploy fails on a stale record of the host - and on missin
   CHECK(r.exit_code == 1);
   CHECK(r.out == "File /root/none.conf not found!\n");
 
+  // An appliance older than the backup: engine-backup's version check
+  // refuses it before anything is restored.
+  const fs::path appliance = lab.fleet.host("hosted_engine_1").sandbox / "etc/she-lab/engine-version";
+  fs::create_directories(appliance.parent_path());
+  test::write_file(appliance, "4.4.9\n");
+  r = lab.run("hosted_engine_1", hosted_engine_deploy_restore_argv("/root/engine.backup", "/root/answers.conf"));
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("[ ERROR ] engine-backup --mode=restore failed: FATAL: ") != std::string::npos);
+  CHECK(r.out.find("4.4.9") != std::string::npos);
+  CHECK(world.host_by_name("hosted_engine_2")->status == lab::HostStatus::Up);  // nothing restored
+  fs::remove(appliance);
+
   // The role's bug: the restore keeps the host's old record.
   lab::Faults f = world.faults();
   f.restore_leaves_stale_host = true;

@@ -252,16 +252,7 @@ int deploy(Agent& a, const std::string& restore_from, const std::vector<std::str
   out("[ INFO  ] TASK [ovirt.ovirt.hosted_engine_setup : Create local VM]\n[ INFO  ] changed: [localhost]\n");
 
   // restore_backup.yml, inside the bootstrap VM: engine-backup --mode=restore.
-  std::string version;
-  if (!read_file(a.map("/etc/she-lab/engine-version"), &version) || trim(version).empty()) {
-    const LabReply w = lab_get(a, "/lab/world");
-    if (w.status != 200) return lab_unreachable(w);
-    version = w.json()["engine"].value("version", "");
-  }
   out("[ INFO  ] TASK [ovirt.ovirt.hosted_engine_setup : Run engine-backup]\n");
-  const std::string version_problem = she::version_pair_problem(summary.version, trim(version));
-  if (!version_problem.empty())
-    return deploy_failed(fmt::format("engine-backup --mode=restore failed: FATAL: {}", version_problem));
   std::string dump;
   if (!read_db_dump(a.map(restore_from), &dump))
     return deploy_failed("engine-backup --mode=restore failed: the backup has no engine database (db/engine_backup.db)");
@@ -275,7 +266,15 @@ int deploy(Agent& a, const std::string& restore_from, const std::vector<std::str
   std::string hostname;
   if (!read_file(a.map("/etc/hostname"), &hostname) || trim(hostname).empty()) hostname = a.host;
   const nlohmann::json me = {{"name", a.host}, {"address", trim(hostname)}, {"hardware_id", hardware_id_of(a)}};
-  const LabReply restored = lab_post(a, "/lab/he-restore", {{"db", db}, {"host", me}});
+  // The version pair is checked by the lab engine, which knows its version
+  // (unless the appliance's is given), before it restores anything.
+  nlohmann::json restore = {{"db", db}, {"host", me}, {"backup_version", summary.version}};
+  std::string appliance_version;
+  if (read_file(a.map("/etc/she-lab/engine-version"), &appliance_version) && !trim(appliance_version).empty())
+    restore["installed_version"] = trim(appliance_version);
+  const LabReply restored = lab_post(a, "/lab/he-restore", restore);
+  if (restored.status == 412)
+    return deploy_failed("engine-backup --mode=restore failed: FATAL: " + restored.json().value("error", restored.body));
   if (restored.status != 200) return lab_unreachable(restored);
   out("[ INFO  ] changed: [localhost -> 192.168.222.2]\n");
   out("[ INFO  ] TASK [ovirt.ovirt.hosted_engine_setup : Remove previous hosted-engine VM]\n[ INFO  ] changed: "
