@@ -105,7 +105,10 @@ PollResult wait_for_fifty(double maintenance_s, Waits how, const std::string& la
     const auto deadline = Clock::now() + std::chrono::minutes(5);
     for (int left = 50; left > 0 && Clock::now() < deadline;) {
       for (int i = 0; i < 50; ++i)
-        if (!there[i] && client.get_host(o, st.hosts[i].id).status == "maintenance") there[i] = true, --left;
+        if (!there[i] && client.get_host(o, st.hosts[i].id).status == "maintenance") {
+          there[i] = true;
+          --left;
+        }
       if (left > 0) std::this_thread::sleep_for(std::chrono::seconds(1));
     }
   }

@@ -48,6 +48,10 @@ int run_command(Agent& a, const Args& argv);
 int file_command(Agent& a, const Args& argv, bool* handled);
 int engine_backup(Agent& a, const Args& argv);
 int engine_setup(Agent& a, const Args& argv);
+/// The appliance's engine version a test gives the host (the sandbox's
+/// /etc/she-lab/engine-version), empty when none: then the lab engine's is
+/// the installed one.
+std::string appliance_version(const Agent& a);
 int hosted_engine(Agent& a, const Args& argv);
 /// `hosted-engine --deploy --noansible`: the 4.0-4.2 dialog (legacy_deploy.cpp).
 int legacy_deploy(Agent& a, const std::vector<std::string>& appends);

@@ -195,8 +195,7 @@ BackupArgs parse(const Args& argv) {
 }
 
 std::string installed_version(const Agent& a, std::string* error) {
-  std::string v;
-  if (read_file(a.map("/etc/she-lab/engine-version"), &v) && !trim(v).empty()) return trim(v);
+  if (std::string v = appliance_version(a); !v.empty()) return v;
   const LabReply r = lab_get(a, "/lab/world");
   if (r.status != 200) {
     *error = r.error.empty() ? fmt::format("the lab engine answered {}", r.status) : r.error;
@@ -534,6 +533,11 @@ int do_restore(Agent& a, const BackupArgs& b) {
 }
 
 }  // namespace
+
+std::string appliance_version(const Agent& a) {
+  std::string v;
+  return read_file(a.map("/etc/she-lab/engine-version"), &v) ? trim(v) : std::string();
+}
 
 int engine_backup(Agent& a, const Args& argv) {
   const BackupArgs b = parse(argv);

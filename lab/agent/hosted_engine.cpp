@@ -269,9 +269,7 @@ int deploy(Agent& a, const std::string& restore_from, const std::vector<std::str
   // The version pair is checked by the lab engine, which knows its version
   // (unless the appliance's is given), before it restores anything.
   nlohmann::json restore = {{"db", db}, {"host", me}, {"backup_version", summary.version}};
-  std::string appliance_version;
-  if (read_file(a.map("/etc/she-lab/engine-version"), &appliance_version) && !trim(appliance_version).empty())
-    restore["installed_version"] = trim(appliance_version);
+  if (const std::string appliance = appliance_version(a); !appliance.empty()) restore["installed_version"] = appliance;
   const LabReply restored = lab_post(a, "/lab/he-restore", restore);
   if (restored.status == 412)
     return deploy_failed("engine-backup --mode=restore failed: FATAL: " + restored.json().value("error", restored.body));
