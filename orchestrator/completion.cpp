@@ -198,14 +198,15 @@ int print_step_ids(const std::string& plan_file) {
     steps = (*procedure)["steps"];
   }
   if (!steps || !steps.IsSequence()) return exit_code::kInvalidPlan;
-  // A block's id, then its steps' (--from takes either).
+  // A block's or group's id, then its steps' (--from takes either).
   auto print = [](const YAML::Node& step) {
     if (step.IsMap() && step["id"] && step["id"].IsScalar()) std::cout << step["id"].Scalar() << "\n";
   };
   for (const YAML::Node& step : steps) {
     print(step);
-    if (step.IsMap() && step["steps"] && step["steps"].IsSequence())
-      for (const YAML::Node& inner : step["steps"]) print(inner);
+    for (const char* inner_key : {"steps", "parallel"})
+      if (step.IsMap() && step[inner_key] && step[inner_key].IsSequence())
+        for (const YAML::Node& inner : step[inner_key]) print(inner);
   }
   return exit_code::kOk;
 }

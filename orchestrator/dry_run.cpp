@@ -424,6 +424,20 @@ struct DryRunWalk {
     if (looping && !contains_deferred(results)) roots["steps"][s.id] = {{"results", results}};
   }
 
+  /// A group: its steps side by side in the run, shown here in plan order
+  /// (none uses another's outputs: validation refuses it).
+  void group(const Block& g) {
+    std::vector<std::string> ids;
+    for (size_t j = g.first; j < g.first + g.count; ++j) ids.push_back(plan.steps[j].id);
+    out << "\n" << fmt::format("[{}-{}/{}]", g.first + 1, g.first + g.count, plan.steps.size()) << " " << g.id
+        << ": " << g.name << "\n";
+    out << kIndent << fmt::format("group  {} run side by side (those on one host one after the other); the run goes on "
+                                 "when all have ended",
+                                 fmt::join(ids, ", "))
+        << "\n";
+    for (size_t j = g.first; j < g.first + g.count; ++j) step(j);
+  }
+
   /// A block: its steps once, then each item through them in order, each
   /// step seeing this item's outputs of the steps before it.
   void block(const Block& b) {
@@ -536,7 +550,8 @@ DryRunSummary print_dry_run(const Plan& plan, std::ostream& out, RunConnections*
                   plan.roots(true)};
   for (size_t i = 0; i < plan.steps.size(); ++i) {
     if (const Block* b = plan.block_of(plan.steps[i])) {
-      walk.block(*b);
+      if (b->kind == Block::Kind::Parallel) walk.group(*b);
+      else walk.block(*b);
       i = b->first + b->count - 1;
     } else {
       walk.step(i);

@@ -24,6 +24,7 @@
 
 #include "orchestrator/block_runner.h"
 #include "orchestrator/exit_codes.h"
+#include "orchestrator/group_runner.h"
 #include "orchestrator/report.h"
 #include "orchestrator/run_context.h"
 #include "orchestrator/run_opening.h"
@@ -102,9 +103,10 @@ class RunSession {
       // What the steps so far fixed: loops ahead, the tunnel of the next.
       warm_ahead(run_, static_cast<size_t>(i));
       if (const Block* block = run_.plan.block_of(s)) {
-        // A block is walked as one: its steps run item by item.
+        // A block is walked as one: its steps run item by item, or side by
+        // side (a group).
         i = static_cast<int>(block->first + block->count) - 1;
-        int code = walk_block(*block, &step_mode);
+        int code = block->kind == Block::Kind::Parallel ? walk_group(*block, &step_mode) : walk_block(*block, &step_mode);
         if (code >= 0) return code;
         continue;
       }
@@ -169,29 +171,64 @@ class RunSession {
       return -1;
     }
     if (stop_requested()) return interrupted(plan.steps[b.first].id);
-    if (*step_mode) {
-      std::vector<std::string> ids;
-      for (size_t j = b.first; j < end; ++j) ids.push_back(plan.steps[j].id);
-      auto answer = run_.journaled.ask(
-          fmt::format("step:{}@{}", b.id, run_.state.resumes),
-          fmt::format("Run block {} ({}: {} for each item)? y: yes, n: skip it, c: continue without asking", b.id,
-                      b.name, fmt::join(ids, " -> ")),
-          {"y", "n", "c"});
-      if (!answer) return awaiting(b.id, "--step needs an answer for each step; run on a terminal");
-      if (*answer == "n") {
-        for (size_t j = b.first; j < end; ++j) {
-          const Step& s = plan.steps[j];
-          if (!run_.state.steps.count(s.id) || run_.state.steps.at(s.id).status() != "succeeded")
-            run_.skip(s, "skipped by the operator (--step)", where);
-        }
-        return -1;
-      }
-      if (*answer == "c") *step_mode = false;
-    }
+    if (int code = ask_for_block(b, where, step_mode); code != kRunIt) return code;
     StepOutcome out = run_block(run_, b, where);
     if (!out.failed_step) return settle_outcome(plan.steps[b.first], out, where);
     const Step& s = *out.failed_step;
     return settle_outcome(s, out, fmt::format("[{}/{}] {}", plan.step_index(s.id) + 1, plan.steps.size(), s.id));
+  }
+
+  /// ask_for_block: the block is to run.
+  static constexpr int kRunIt = -2;
+
+  /// `--step` asks once for a whole block or group: kRunIt to run it, -1
+  /// when the operator skipped it (its steps not done are journaled as
+  /// skipped), else the run's exit code.
+  int ask_for_block(const Block& b, const std::string& where, bool* step_mode) {
+    if (!*step_mode) return kRunIt;
+    const Plan& plan = run_.plan;
+    const size_t end = b.first + b.count;
+    std::vector<std::string> ids;
+    for (size_t j = b.first; j < end; ++j) ids.push_back(plan.steps[j].id);
+    const bool group = b.kind == Block::Kind::Parallel;
+    auto answer = run_.journaled.ask(
+        fmt::format("step:{}@{}", b.id, run_.state.resumes),
+        fmt::format("Run {} {} ({}: {})? y: yes, n: skip it, c: continue without asking", group ? "group" : "block",
+                    b.id, b.name,
+                    group ? fmt::format("{} side by side", fmt::join(ids, ", "))
+                          : fmt::format("{} for each item", fmt::join(ids, " -> "))),
+        {"y", "n", "c"});
+    if (!answer) return awaiting(b.id, "--step needs an answer for each step; run on a terminal");
+    if (*answer == "n") {
+      for (size_t j = b.first; j < end; ++j) {
+        const Step& s = plan.steps[j];
+        if (!run_.state.steps.count(s.id) || run_.state.steps.at(s.id).status() != "succeeded")
+          run_.skip(s, "skipped by the operator (--step)", where);
+      }
+      return -1;
+    }
+    if (*answer == "c") *step_mode = false;
+    return kRunIt;
+  }
+
+  /// A group: passed by when each of its steps has passed, else the steps
+  /// left run side by side and are settled in plan order. -1 to go on.
+  int walk_group(const Block& g, bool* step_mode) {
+    const Plan& plan = run_.plan;
+    std::string where = fmt::format("[{}-{}/{}] {}", g.first + 1, g.first + g.count, plan.steps.size(), g.id);
+    auto step_where = [&plan](const Step& s) {
+      return fmt::format("[{}/{}] {}", &s - plan.steps.data() + 1, plan.steps.size(), s.id);
+    };
+    if (group_done(run_, g)) {
+      for (size_t j = g.first; j < g.first + g.count; ++j)
+        publish_outputs(run_, plan.steps[j], run_.state.steps[plan.steps[j].id]);
+      return -1;
+    }
+    if (stop_requested()) return interrupted(plan.steps[g.first].id);
+    if (int code = ask_for_block(g, where, step_mode); code != kRunIt) return code;
+    for (const auto& [s, out] : run_group(run_, g, step_where))
+      if (int code = settle_outcome(*s, out, step_where(*s)); code >= 0) return code;
+    return -1;
   }
 
   /// Files holding secrets the journal says are still on hosts (a removal

@@ -93,6 +93,39 @@ Value block_path(const std::vector<const Value*>& steps, long long* wall, long l
           {"wait", slowest->wait * 2 > *wall}, {"block_steps", ids}, {"item_ms", slowest->b - slowest->a}};
 }
 
+/// A group's part of the critical path: from its first step's start to its
+/// last one's end, bounded by its slowest step (waiting when that step is a
+/// wait for the engine).
+Value group_path(const std::vector<const Value*>& steps, long long* wall, long long* waiting, long long* first,
+                 long long* last) {
+  long long lo = -1, hi = -1;
+  const Value* slowest = nullptr;
+  long long slowest_ms = -1;
+  for (const Value* s : steps) {
+    long long a = -1, b = -1;
+    for (const auto& i : (*s)["iterations"]) {
+      long long x = utc_ms(i.value("started", "")), y = utc_ms(i.value("finished", ""));
+      if (x < 0 || y < x) continue;
+      a = a < 0 ? x : std::min(a, x);
+      b = std::max(b, y);
+    }
+    if (a < 0) continue;
+    if (lo < 0 || a < lo) lo = a;
+    hi = std::max(hi, b);
+    if (b - a > slowest_ms) slowest = s, slowest_ms = b - a;
+  }
+  if (!slowest) return nullptr;
+  if (*first < 0 || lo < *first) *first = lo;
+  *last = std::max(*last, hi);
+  *wall = hi - lo;
+  const bool wait = slowest->value("wait", false);
+  *waiting = wait ? *wall : 0;
+  Value ids = Value::array();
+  for (const Value* s : steps) ids.push_back(s->value("id", ""));
+  return {{"step", (*steps.front())["group"]}, {"item", slowest->value("id", "")}, {"ms", *wall},
+          {"wait", wait}, {"group_steps", ids}};
+}
+
 /// What bounded the run's time. Steps run one after another and a loop
 /// ends with its last item, so the path is each step's longest item (the
 /// step itself without a loop), and a block's slowest item through all of
@@ -103,13 +136,16 @@ Value critical_path(const Value& steps) {
   long long acting = 0, waiting = 0, first = -1, last = -1, walls = 0;
   for (size_t k = 0; k < steps.size(); ++k) {
     const Value& s = steps[k];
-    if (!s.value("block", "").empty()) {
+    const char* kind = !s.value("block", "").empty() ? "block" : !s.value("group", "").empty() ? "group" : nullptr;
+    if (kind) {
       std::vector<const Value*> block;
-      for (; k < steps.size() && steps[k].value("block", "") == s.value("block", ""); ++k)
+      for (; k < steps.size() && steps[k].value(kind, "") == s.value(kind, ""); ++k)
         if (steps[k].contains("iterations")) block.push_back(&steps[k]);
       --k;
       long long wall = 0, wait = 0;
-      Value entry = block.empty() ? Value() : block_path(block, &wall, &wait, &first, &last);
+      Value entry = block.empty()                 ? Value()
+                    : std::string(kind) == "block" ? block_path(block, &wall, &wait, &first, &last)
+                                                   : group_path(block, &wall, &wait, &first, &last);
       if (entry.is_null()) continue;
       walls += wall;
       waiting += wait;
@@ -179,7 +215,7 @@ Value report_json(const Plan& plan, const RunState& st) {
   for (auto& s : plan.steps) {
     Value step = {{"id", s.id},       {"name", s.name},           {"uses", s.uses}, {"kind", kind_name(s.type->kind())},
                   {"wait", is_wait(s.uses)}, {"host", step_host(s, roots)}};
-    if (const Block* b = plan.block_of(s)) step["block"] = b->id;
+    if (const Block* b = plan.block_of(s)) step[b->kind == Block::Kind::Parallel ? "group" : "block"] = b->id;
     auto found = st.steps.find(s.id);
     if (found == st.steps.end()) {
       step["status"] = "pending";
@@ -268,6 +304,11 @@ std::string report_markdown(const Value& r) {
         std::vector<std::string> ids;
         for (const auto& id : c["block_steps"]) ids.push_back(to_text(id));
         item = fmt::format("{} through {}", item, fmt::join(ids, ", "));
+      }
+      if (c.contains("group_steps")) {
+        std::vector<std::string> ids;
+        for (const auto& id : c["group_steps"]) ids.push_back(to_text(id));
+        item = fmt::format("slowest {} of {} side by side", item, fmt::join(ids, ", "));
       }
       chain.push_back(to_text(c["step"]) + (item.empty() ? "" : " (" + item + ")"));
     }

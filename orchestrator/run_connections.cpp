@@ -148,6 +148,25 @@ SshSession& RunConnections::ssh(const SshEndpoint& ep, int lane) {
   return *(ssh_[key] = warm ? std::move(warm) : std::make_unique<SshSession>(ssh_target(ep)));
 }
 
+void RunConnections::hand_back() {
+  const std::string mine = fmt::format("#0#{}", std::hash<std::thread::id>{}(std::this_thread::get_id()));
+  std::lock_guard<std::mutex> lock(ssh_mutex_);
+  for (auto it = ssh_.begin(); it != ssh_.end();) {
+    const std::string& key = it->first;
+    const bool own = key.size() > mine.size() && key.compare(key.size() - mine.size(), mine.size(), mine) == 0;
+    const std::string endpoint = own ? key.substr(0, key.size() - mine.size()) : std::string();
+    if (!own || warm_.count(endpoint) || !it->second->connected()) {
+      ++it;
+      continue;
+    }
+    auto w = std::make_unique<Warm>();
+    w->session = std::move(it->second);
+    w->open = true;
+    warm_[endpoint] = std::move(w);
+    it = ssh_.erase(it);
+  }
+}
+
 std::unique_ptr<SshSession> RunConnections::take_warm(const std::string& key) {
   std::unique_ptr<Warm> warm;
   {
@@ -159,7 +178,7 @@ std::unique_ptr<SshSession> RunConnections::take_warm(const std::string& key) {
   }
   // Waits for a handshake under way rather than starting a second one; the
   // lock is not held meanwhile, so other threads' sessions are not held up.
-  warm->opening.join();
+  if (warm->opening.joinable()) warm->opening.join();
   return warm->open ? std::move(warm->session) : nullptr;
 }
 

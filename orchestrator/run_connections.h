@@ -62,6 +62,12 @@ class RunConnections {
   /// asked for a host takes over its warmed session when there is one.
   SshSession& ssh(const SshEndpoint& ep, int lane);
 
+  /// Leaves this thread's sessions (lane 0) for the next thread that asks
+  /// for their host, one a host: the steps of a group run on threads of
+  /// their own, and the walk after them goes on with what they opened
+  /// instead of opening again.
+  void hand_back();
+
   /// Opens a session to each of `hosts` in the background, so the first
   /// step on a host finds it open: otherwise each host's first command
   /// waits for its handshake (~0.2 s a host in the lab, more over a WAN)

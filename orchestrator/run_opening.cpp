@@ -40,6 +40,19 @@ bool open_run(RunContext& run, int* code) {
     *code = exit_code::kNotImplemented;
     return false;
   }
+  // Resume the latest run (its journal is read once, below, under the lock).
+  std::string err;
+  run.plan_dir = plan_state_dir(state_root(run.opts.state_dir), run.plan.name);
+  auto runs = list_runs(run.plan_dir);  // none yet when the directory is not there
+  // A lab run has nothing to resume: its lab was started for it.
+  if (!runs.empty() && !run.opts.new_run && !run.opts.on_lab) run.run_id = runs.back();
+  bool resuming = !run.run_id.empty();
+  // A new run connects to the hosts its steps name while its checks, lock,
+  // directory and journal are made (fsyncs, before the first step): the
+  // first step's host answers sooner. A connection is no action, and one
+  // the run does not use (or a run refused below) is closed.
+  if (!resuming) warm_hosts_ahead(run, run.plan.roots(false));
+
   // The checks `validate` makes, before any remote call and before the
   // lock: a missing secret or key file found now, not hours into a restore.
   Diagnostics offline;
@@ -50,21 +63,9 @@ bool open_run(RunContext& run, int* code) {
     *code = exit_code::kInvalidPlan;
     return false;
   }
-  std::string err;
-  run.plan_dir = plan_state_dir(state_root(run.opts.state_dir), run.plan.name);
   if (!make_private_directory(run.plan_dir, &err)) return fail(run, code, exit_code::kInternal, err);
   std::string lock_path = plan_lock_path(run.plan_dir);
-
-  // Resume the latest run (its journal is read once, below, under the lock).
-  auto runs = list_runs(run.plan_dir);
-  // A lab run has nothing to resume: its lab was started for it.
-  if (!runs.empty() && !run.opts.new_run && !run.opts.on_lab) run.run_id = runs.back();
-  bool resuming = !run.run_id.empty();
   if (!resuming) run.run_id = new_run_id(run.plan_dir);
-  // A new run connects to the hosts its steps name while its lock,
-  // directory and journal are made (fsyncs, before the first step); a
-  // connection is no action, and one the run does not use is closed.
-  if (!resuming) warm_hosts_ahead(run, run.plan.roots(false));
   run.paths = run_paths(run.plan_dir, run.run_id);
 
   LockHolder me{static_cast<int>(::getpid()), this_host(), this_user(), run.run_id, utc_now()}, holder;

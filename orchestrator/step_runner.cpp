@@ -186,11 +186,10 @@ void warm_hosts_ahead(RunContext& run, const Value& roots) {
   if (!hosts.empty()) run.connections.prewarm(hosts);
 }
 
-StepOutcome run_step(RunContext& run, const Step& s, const StepState& prior, const std::string& where) {
-  StepOutcome out;
-  std::vector<Value> items;
-  if (!fix_loop_items(run, s, prior, &items, &out)) return out;
-  warm_item_hosts(run, {&s}, items);
+bool begin_step(RunContext& run, const Step& s, const StepState& prior, const std::string& where,
+                std::vector<Value>* items, StepOutcome* out) {
+  if (!fix_loop_items(run, s, prior, items, out)) return false;
+  warm_item_hosts(run, {&s}, *items);
   if (s.foreach.kind == Foreach::Kind::None) {
     WhenVerdict w;
     try {
@@ -199,21 +198,25 @@ StepOutcome run_step(RunContext& run, const Step& s, const StepState& prior, con
       w = WhenVerdict::Deferred;
     }
     if (w == WhenVerdict::Deferred) {
-      out.failed = "its condition cannot be decided: " + s.when;
-      run.record({{"t", rec::kStepFailed}, {"step", s.id}, {"iter", ""}, {"error", out.failed}, {"class", "fatal"},
+      out->failed = "its condition cannot be decided: " + s.when;
+      run.record({{"t", rec::kStepFailed}, {"step", s.id}, {"iter", ""}, {"error", out->failed}, {"class", "fatal"},
                   {"final", true}});
-      return out;
+      return false;
     }
     if (w == WhenVerdict::No) {
       run.skip(s, "condition false: " + s.when, where);
-      return out;
+      return false;
     }
   }
-
-  run.say(where, items.size() > 1 || s.foreach.kind != Foreach::Kind::None
-                     ? fmt::format("{} ({} item{}, {} at a time)", s.name, items.size(), items.size() == 1 ? "" : "s",
+  run.say(where, items->size() > 1 || s.foreach.kind != Foreach::Kind::None
+                     ? fmt::format("{} ({} item{}, {} at a time)", s.name, items->size(), items->size() == 1 ? "" : "s",
                                    s.concurrency)
                      : s.name);
+  return true;
+}
+
+std::vector<IterationResult> run_iterations(RunContext& run, const Step& s, const std::vector<Value>& items,
+                                            const std::string& where) {
   std::vector<IterationResult> results(items.size());
   std::atomic<bool> stop_starting{false};
   run_items(
@@ -230,16 +233,33 @@ StepOutcome run_step(RunContext& run, const Step& s, const StepState& prior, con
           stop_starting = true;  // no new iterations after a stop; running ones finish
       },
       [&](size_t i) { results[i].outcome = Outcome::Interrupted; });
+  return results;
+}
 
-  publish_outputs(run, s, run.state.steps[s.id]);
+StepOutcome end_step(RunContext& run, const Step& s, const std::vector<IterationResult>& results) {
+  StepOutcome out;
+  StepState st;
+  {
+    std::lock_guard<std::mutex> lock(run.state_mutex);
+    auto found = run.state.steps.find(s.id);
+    if (found != run.state.steps.end()) st = found->second;
+  }
+  publish_outputs(run, s, st);
   for (auto& r : results) {
     if (r.outcome == Outcome::Awaiting) out.awaiting = true;
-    if (r.outcome == Outcome::Interrupted && (stop_requested() || stop_starting)) out.interrupted = stop_requested();
+    if (r.outcome == Outcome::Interrupted) out.interrupted = out.interrupted || stop_requested();
     if (r.outcome == Outcome::Failed && out.failed.empty())
       out.failed = (r.item.is_null() ? "" : label_of(r.item) + ": ") + r.error;
   }
   if (out.awaiting && out.interrupted) out.awaiting = false;  // a stop outranks an open question
   return out;
+}
+
+StepOutcome run_step(RunContext& run, const Step& s, const StepState& prior, const std::string& where) {
+  StepOutcome out;
+  std::vector<Value> items;
+  if (!begin_step(run, s, prior, where, &items, &out)) return out;
+  return end_step(run, s, run_iterations(run, s, items, where));
 }
 
 }  // namespace she

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "orchestrator/iteration_runner.h"
 #include "orchestrator/run_context.h"
 
 namespace she {
@@ -70,9 +71,24 @@ bool passed_in(const RunState& state, const Step& s);
 /// Journals `list` as the items of loop `s`.
 void record_loop_items(RunContext& run, const Step& s, const Value& list);
 
-/// Runs `s`, resuming from `prior` (its state when the walk reached it).
-/// Throws JournalFailure, after the loop's threads have finished.
+/// Runs `s`, resuming from `prior` (its state when the walk reached it):
+/// begin_step, run_iterations, end_step. Throws JournalFailure, after the
+/// loop's threads have finished.
 StepOutcome run_step(RunContext& run, const Step& s, const StepState& prior, const std::string& where);
+/// What comes before a step's iterations, on the walk's thread (it reads
+/// the run's roots, which only the walk writes): its loop items, fixed and
+/// warmed, and its `when`. False when nothing is to run: skipped, or
+/// failed (`out` says why).
+bool begin_step(RunContext& run, const Step& s, const StepState& prior, const std::string& where,
+                std::vector<Value>* items, StepOutcome* out);
+/// The iterations of `s` over `items`, on at most its `concurrency`
+/// threads (the caller's among them). Steps of a group run theirs on
+/// threads of their own at the same time: only reads of the roots.
+std::vector<IterationResult> run_iterations(RunContext& run, const Step& s, const std::vector<Value>& items,
+                                            const std::string& where);
+/// After them, on the walk's thread: the step's outputs published and its
+/// outcome from its iterations'.
+StepOutcome end_step(RunContext& run, const Step& s, const std::vector<IterationResult>& results);
 
 /// Makes a step's outputs visible to later steps as ${steps.ID...}: its
 /// outputs, or for a loop {results: [...]} with each item and its outcome.

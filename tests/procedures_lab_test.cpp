@@ -50,9 +50,23 @@ TEST_CASE("procedures: she-restore-failover on the three-host lab - the engine i
   REQUIRE(lab.run("she-backup").exit_code == 0);
   lab.disaster();
   const std::string old_he2 = lab.engine.host_id("hosted_engine_2"), old_he3 = lab.engine.host_id("hosted_engine_3");
+  // SSH logins backup storage accepted (she-backup made some already).
+  auto logins = [&] {
+    std::string log = test::read_file(lab.fleet.host("backup_storage").sandbox.parent_path() / "sshd.log");
+    int n = 0;
+    for (size_t at = 0; (at = log.find("Accepted publickey", at)) != std::string::npos; ++at) ++n;
+    return n;
+  };
+  const int logins_before = logins();
   auto r = lab.run("she-restore-failover", lab.restore_params());
   REQUIRE_MESSAGE(r.exit_code == 0, r.output);
   lab.check_restored_world({"db01", "web01"});
+  // The preflight group ran its two steps on backup storage one after the
+  // other on one session (a lane), beside the checks of the other hosts,
+  // and the copy after the group went on with that session.
+  CHECK(r.output.find("Preflight checks, side by side (read-manifest, verify-archive, check-dns, check-old-engine-down, "
+                      "check-failover-fresh side by side)") != std::string::npos);
+  CHECK(logins() == logins_before + 1);
   // The engine steps during the deploy went through the failover host.
   CHECK(r.output.find("through an SSH tunnel from root@hosted_engine_1") != std::string::npos);
   // The two dead hosted-engine hosts were fenced, removed and added again.

@@ -63,19 +63,25 @@ struct Step {
   bool in_real = true;
   SourcePos pos;
   WrittenAt written_at;  // e.g. where its timeout is
-  /// The block (a pipeline) the step belongs to: its index in
-  /// Plan::blocks, -1 for a step of its own. A block's steps share its loop
-  /// and concurrency (copied here).
+  /// The block (a pipeline, or a group side by side) the step belongs to:
+  /// its index in Plan::blocks, -1 for a step of its own. A pipeline's
+  /// steps share its loop and concurrency (copied here).
   int block = -1;
 
   const YAML::Node* param(const std::string& name) const;
 };
 
-/// A pipeline: steps each loop item flows through on its own, in order,
-/// with at most `concurrency` items in flight; no item waits for another
-/// item's step. Its steps stay plan steps (journal, status, --from name
-/// them); the block keeps their range.
+/// Steps that run as one part of the walk; they stay plan steps (journal,
+/// status, --from name them) and the block keeps their range.
+///  - A pipeline (`foreach` + `steps`): each loop item flows through the
+///    steps on its own, in order, with at most `concurrency` items in
+///    flight; no item waits for another item's step.
+///  - A group (`parallel`): its steps, each run once, all at the same time;
+///    the walk goes on when every one has ended (checks against different
+///    hosts and the engine, none waiting for another's answer).
 struct Block {
+  enum class Kind { Pipeline, Parallel };
+  Kind kind = Kind::Pipeline;
   std::string id;
   std::string name;
   size_t first = 0;  // index of its first step in Plan::steps

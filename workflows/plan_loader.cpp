@@ -514,7 +514,11 @@ class Loader {
       return;
     }
     for (auto s : n) {
-      if (s.IsMap() && s["steps"]) parse_block(s, file, plan);
+      if (s.IsMap() && s["steps"] && s["parallel"])
+        d_.error(ErrorKind::RuleViolation, pos_of(s, file), "a block has 'steps' (a pipeline) or 'parallel' (a group), not both",
+                 "keep foreach + steps to run each item through the steps, or parallel to run the steps side by side");
+      else if (s.IsMap() && s["steps"]) parse_block(s, file, plan);
+      else if (s.IsMap() && s["parallel"]) parse_group(s, file, plan);
       else plan.steps.push_back(parse_step(s, file));
     }
   }
@@ -560,7 +564,7 @@ class Loader {
     }
     b.first = plan.steps.size();
     for (auto inner : steps) {
-      if (inner.IsMap() && inner["steps"]) {
+      if (inner.IsMap() && (inner["steps"] || inner["parallel"])) {
         d_.error(ErrorKind::RuleViolation, pos_of(inner, file), "a block cannot hold another block",
                  "list the inner block's steps in this block: each item goes through all of them in order");
         continue;
@@ -579,6 +583,45 @@ class Loader {
     }
     b.count = plan.steps.size() - b.first;
     plan.blocks.push_back(std::move(b));
+  }
+
+  /// A group: its steps run side by side, each once. A loop stays a step
+  /// of its own (its items already run side by side, `concurrency` at a
+  /// time); what one step of the group yields, the others cannot use
+  /// (checked with the references).
+  void parse_group(const YAML::Node& n, const std::string& file, Plan& plan) {
+    Block g;
+    g.kind = Block::Kind::Parallel;
+    g.pos = pos_of(n, file);
+    check_keys(n, file, {"id", "name", "parallel"}, "a group (a step with 'parallel')");
+    g.id = stable_id(n, file, "group", "preflight");
+    g.name = n["name"] ? text(n["name"], file, "name") : g.id;
+    YAML::Node steps = n["parallel"];
+    if (!steps.IsSequence() || steps.size() == 0) {
+      d_.error(ErrorKind::WrongType, pos_of(steps, file), "a group's 'parallel' must be a list of steps",
+               "one '- id: ...' entry per step to run side by side");
+      return;
+    }
+    g.first = plan.steps.size();
+    for (auto inner : steps) {
+      if (inner.IsMap() && (inner["steps"] || inner["parallel"])) {
+        d_.error(ErrorKind::RuleViolation, pos_of(inner, file), "a group cannot hold a block",
+                 "put the block before or after the group");
+        continue;
+      }
+      if (inner.IsMap() && (inner["foreach"] || inner["concurrency"])) {
+        d_.error(ErrorKind::RuleViolation, pos_of(inner["foreach"] ? inner["foreach"] : inner["concurrency"], file),
+                 fmt::format("a loop inside group '{}'", g.id),
+                 "a step of a group runs once; put the loop in a step of its own (its items run side by side, "
+                 "'concurrency' at a time)");
+        continue;
+      }
+      Step s = parse_step(inner, file);
+      s.block = static_cast<int>(plan.blocks.size());
+      plan.steps.push_back(std::move(s));
+    }
+    g.count = plan.steps.size() - g.first;
+    plan.blocks.push_back(std::move(g));
   }
 
   /// `in_block`: its loop and concurrency are the block's (checked there).

@@ -169,7 +169,7 @@ class Validator {
       auto step = step_ids_.find(b.id);
       auto other = block_seen.find(b.id);
       if (step != step_ids_.end() || other != block_seen.end())
-        d_.error(ErrorKind::DuplicateStepId, b.pos, fmt::format("block id '{}' is used twice", b.id),
+        d_.error(ErrorKind::DuplicateStepId, b.pos, fmt::format("{} id '{}' is used twice", b.kind == Block::Kind::Parallel ? "group" : "block", b.id),
                  fmt::format("also used at {}; step and block ids must be unique: --from and the journal refer to them",
                              step != step_ids_.end() ? plan_.steps[static_cast<size_t>(step->second)].pos.str()
                                                      : other->second.str()));
@@ -355,6 +355,15 @@ class Validator {
       return false;
     }
     const Step& target = plan_.steps[static_cast<size_t>(j)];
+    if (const Block* group = plan_.block_of(target);
+        group && group->kind == Block::Kind::Parallel && scope.step_index >= 0 &&
+        plan_.steps[static_cast<size_t>(scope.step_index)].block == target.block) {
+      d_.error(ErrorKind::ForwardReference, at,
+               fmt::format("step '{}' runs side by side with this one (group '{}'): its outputs are not there yet", id,
+                           group->id),
+               fmt::format("move this step after the group, or '{}' before it", id));
+      return false;
+    }
     // Inside a block, an earlier step of the same block is this item's.
     bool same_item = target.block >= 0 && scope.step_index >= 0 &&
                      plan_.steps[static_cast<size_t>(scope.step_index)].block == target.block;

@@ -1,0 +1,118 @@
+#include "orchestrator/group_runner.h"
+
+#include <atomic>
+#include <exception>
+#include <map>
+#include <set>
+#include <fmt/format.h>
+#include <mutex>
+#include <thread>
+
+#include "orchestrator/stop_signals.h"
+
+namespace she {
+
+bool group_done(RunContext& run, const Block& g) {
+  std::lock_guard<std::mutex> lock(run.state_mutex);
+  for (size_t j = g.first; j < g.first + g.count; ++j)
+    if (!passed_in(run.state, run.plan.steps[j])) return false;
+  return true;
+}
+
+std::vector<std::pair<const Step*, StepOutcome>> run_group(RunContext& run, const Block& g,
+                                                           const std::function<std::string(const Step&)>& where) {
+  struct Member {
+    const Step* step;
+    std::vector<Value> items;
+    StepOutcome out;
+    bool runs = false;
+    std::vector<IterationResult> results;
+  };
+  std::vector<Member> members;
+  std::vector<std::string> ids;
+  for (size_t j = g.first; j < g.first + g.count; ++j)
+    if (!passed_in(run.state, run.plan.steps[j])) ids.push_back(run.plan.steps[j].id);
+  run.say(fmt::format("[{}-{}/{}] {}", g.first + 1, g.first + g.count, run.plan.steps.size(), g.id),
+          fmt::format("{} ({} side by side)", g.name, fmt::join(ids, ", ")));
+  // Before: each step's `when` and progress line, on this thread.
+  for (size_t j = g.first; j < g.first + g.count; ++j) {
+    const Step& s = run.plan.steps[j];
+    StepState prior;
+    {
+      std::lock_guard<std::mutex> lock(run.state_mutex);
+      auto found = run.state.steps.find(s.id);
+      if (found != run.state.steps.end()) prior = found->second;
+    }
+    if (passed_by(s, prior.status())) {
+      publish_outputs(run, s, prior);
+      continue;
+    }
+    if (run.skipped_by_mode(s, where(s))) continue;
+    Member m{&s, {}, {}, false, {}};
+    m.runs = begin_step(run, s, prior, where(s), &m.items, &m.out);
+    members.push_back(std::move(m));
+  }
+
+  // Lanes: steps that reach the same host go one after the other on one
+  // thread (one SSH session, as when they ran in a row; no host gets two
+  // handshakes at once), each lane on a thread of its own. Sessions go
+  // from thread to thread (a session serves one at a time): the walk's to
+  // the lanes, theirs back to the walk and the steps after the group.
+  std::vector<std::vector<Member*>> lanes;
+  std::map<std::string, size_t> lane_of_host;
+  for (Member& m : members) {
+    if (!m.runs) continue;
+    std::set<std::string> seen;
+    std::vector<SshEndpoint> hosts;
+    RunConnections::hosts_named(run.plan, *m.step, run.roots, &seen, &hosts);
+    size_t lane = lanes.size();
+    for (const SshEndpoint& h : hosts)
+      if (auto found = lane_of_host.find(h.name); found != lane_of_host.end()) lane = std::min(lane, found->second);
+    if (lane == lanes.size()) lanes.emplace_back();
+    lanes[lane].push_back(&m);
+    for (const SshEndpoint& h : hosts) lane_of_host.emplace(h.name, lane);
+  }
+  // After a failure, a question or a stop no lane starts its next step;
+  // steps under way finish. A journal that cannot be written is rethrown
+  // once every lane has ended.
+  std::atomic<bool> stop_starting{false};
+  for (const Member& m : members)
+    if (!m.out.failed.empty() && m.step->on_failure != OnFailure::Continue) stop_starting = true;
+  std::exception_ptr thrown;
+  std::mutex thrown_mutex;
+  auto lane_runs = [&](const std::vector<Member*>& lane) {
+    try {
+      for (Member* m : lane) {
+        if (stop_starting || stop_requested()) {
+          m->runs = false;  // left for the next run, as it was
+          break;
+        }
+        m->results = run_iterations(run, *m->step, m->items, where(*m->step));
+        for (const auto& r : m->results)
+          if ((r.outcome == Outcome::Failed && m->step->on_failure != OnFailure::Continue) ||
+              r.outcome == Outcome::Awaiting || r.outcome == Outcome::Interrupted)
+            stop_starting = true;
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(thrown_mutex);
+      if (!thrown) thrown = std::current_exception();
+      stop_starting = true;
+    }
+    run.connections.hand_back();
+  };
+  run.connections.hand_back();
+  std::vector<std::thread> threads;
+  for (const auto& lane : lanes) threads.emplace_back(lane_runs, std::cref(lane));
+  for (auto& t : threads) t.join();
+  if (thrown) std::rethrow_exception(thrown);
+
+  // After: outputs published and outcomes in plan order, on this thread.
+  std::vector<std::pair<const Step*, StepOutcome>> outcomes;
+  for (Member& m : members) {
+    if (m.runs) outcomes.emplace_back(m.step, end_step(run, *m.step, m.results));
+    else if (!m.out.failed.empty()) outcomes.emplace_back(m.step, m.out);  // its `when` could not be decided
+  }
+  return outcomes;
+}
+
+}  // namespace she
