@@ -1,6 +1,9 @@
 #include "orchestrator/run_connections.h"
 
+#include <algorithm>
+#include <atomic>
 #include <fmt/format.h>
+#include <functional>
 #include <thread>
 
 #include "orchestrator/stop_signals.h"
@@ -43,6 +46,26 @@ RunConnections::~RunConnections() {
   closing_ = true;
   for (auto& [key, w] : warm_)
     if (w->opening.joinable()) w->opening.join();
+  // Each connection says goodbye (an SSH disconnect, the engine's logout,
+  // through its tunnel when it has one) side by side with the others, on
+  // a bounded number of threads: the run's end waits for the slowest, not
+  // for their sum (hundreds of hosts: for their sum over 16).
+  std::vector<std::function<void()>> goodbyes;
+  for (auto& [key, link] : engines_)
+    goodbyes.emplace_back([&l = link] {
+      l.client.reset();
+      l.tunnel.reset();
+    });
+  for (auto& [key, session] : ssh_) goodbyes.emplace_back([&s = session] { s.reset(); });
+  for (auto& [key, w] : warm_) goodbyes.emplace_back([&x = w] { x.reset(); });
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i; (i = next++) < goodbyes.size();) goodbyes[i]();
+  };
+  std::vector<std::thread> threads;
+  for (size_t t = 1; t < std::min<size_t>(goodbyes.size(), 16); ++t) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
 }
 
 void RunConnections::prewarm(const std::vector<SshEndpoint>& hosts, bool for_tunnel) {
