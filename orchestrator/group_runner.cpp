@@ -58,20 +58,29 @@ std::vector<std::pair<const Step*, StepOutcome>> run_group(RunContext& run, cons
   // handshakes at once), each lane on a thread of its own. Sessions go
   // from thread to thread (a session serves one at a time): the walk's to
   // the lanes, theirs back to the walk and the steps after the group.
-  std::vector<std::vector<Member*>> lanes;
-  std::map<std::string, size_t> lane_of_host;
-  for (Member& m : members) {
-    if (!m.runs) continue;
+  // A step reaching two hosts (a copy) joins their lanes into one.
+  std::vector<size_t> joined(members.size());
+  for (size_t i = 0; i < joined.size(); ++i) joined[i] = i;
+  auto root = [&](size_t i) {
+    while (joined[i] != i) i = joined[i] = joined[joined[i]];
+    return i;
+  };
+  std::map<std::string, size_t> first_on_host;  // host name -> a member reaching it
+  for (size_t i = 0; i < members.size(); ++i) {
+    if (!members[i].runs) continue;
     std::set<std::string> seen;
     std::vector<SshEndpoint> hosts;
-    RunConnections::hosts_named(run.plan, *m.step, run.roots, &seen, &hosts);
-    size_t lane = lanes.size();
-    for (const SshEndpoint& h : hosts)
-      if (auto found = lane_of_host.find(h.name); found != lane_of_host.end()) lane = std::min(lane, found->second);
-    if (lane == lanes.size()) lanes.emplace_back();
-    lanes[lane].push_back(&m);
-    for (const SshEndpoint& h : hosts) lane_of_host.emplace(h.name, lane);
+    RunConnections::hosts_named(run.plan, *members[i].step, run.roots, &seen, &hosts);
+    for (const SshEndpoint& h : hosts) {
+      auto [at, fresh] = first_on_host.emplace(h.name, i);
+      if (!fresh) joined[root(i)] = root(at->second);
+    }
   }
+  std::map<size_t, std::vector<Member*>> by_root;  // each lane in plan order
+  for (size_t i = 0; i < members.size(); ++i)
+    if (members[i].runs) by_root[root(i)].push_back(&members[i]);
+  std::vector<std::vector<Member*>> lanes;
+  for (auto& [r, lane] : by_root) lanes.push_back(std::move(lane));
   // After a failure, a question or a stop no lane starts its next step;
   // steps under way finish. A journal that cannot be written is rethrown
   // once every lane has ended.
