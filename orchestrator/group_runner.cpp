@@ -81,9 +81,9 @@ std::vector<std::pair<const Step*, StepOutcome>> run_group(RunContext& run, cons
     if (members[i].runs) by_root[root(i)].push_back(&members[i]);
   std::vector<std::vector<Member*>> lanes;
   for (auto& [r, lane] : by_root) lanes.push_back(std::move(lane));
-  // After a failure, a question or a stop no lane starts its next step;
-  // steps under way finish. A journal that cannot be written is rethrown
-  // once every lane has ended.
+  // The lanes start together; after a failure, a question or a stop no
+  // lane starts its next step; steps under way finish. A journal that
+  // cannot be written is rethrown once every lane has ended.
   std::atomic<bool> stop_starting{false};
   for (const Member& m : members)
     if (!m.out.failed.empty() && m.step->on_failure != OnFailure::Continue) stop_starting = true;
@@ -92,7 +92,7 @@ std::vector<std::pair<const Step*, StepOutcome>> run_group(RunContext& run, cons
   auto lane_runs = [&](const std::vector<Member*>& lane) {
     try {
       for (Member* m : lane) {
-        if (stop_starting || stop_requested()) {
+        if (m != lane.front() && (stop_starting || stop_requested())) {
           m->runs = false;  // left for the next run, as it was
           break;
         }

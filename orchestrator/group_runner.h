@@ -22,9 +22,10 @@ bool group_done(RunContext& run, const Block& g);
 
 /// Runs the steps of group `g` that have not passed, side by side, and
 /// returns each one's outcome in plan order, for the walk to settle in that
-/// order (the first that stops the run names it). After a failure, a
-/// question or a stop no lane starts its next step (left pending, with no
-/// outcome); steps under way finish. `where` gives a step's
+/// order (the first that stops the run names it). The lanes start
+/// together; after a failure, a question or a stop no lane starts its next
+/// step (left pending, with no outcome); steps under way finish. A stop
+/// before the group starts nothing (the walk looks first). `where` gives a step's
 /// place in progress lines. Throws JournalFailure, after every step's
 /// thread has finished.
 std::vector<std::pair<const Step*, StepOutcome>> run_group(RunContext& run, const Block& g,
