@@ -91,9 +91,10 @@ std::vector<std::pair<const Step*, StepOutcome>> run_group(RunContext& run, cons
   std::mutex thrown_mutex;
   auto lane_runs = [&](const std::vector<Member*>& lane) {
     try {
-      for (Member* m : lane) {
-        if (m != lane.front() && (stop_starting || stop_requested())) {
-          m->runs = false;  // left for the next run, as it was
+      for (size_t k = 0; k < lane.size(); ++k) {
+        Member* m = lane[k];
+        if (k > 0 && (stop_starting || stop_requested())) {
+          for (size_t rest = k; rest < lane.size(); ++rest) lane[rest]->runs = false;  // left for the next run
           break;
         }
         m->results = run_iterations(run, *m->step, m->items, where(*m->step));

@@ -190,3 +190,45 @@ TEST_CASE("groups: validation refuses a step using the output of a step beside i
   CHECK(r.output.find(plan + ":15:18: error[rule-violation]: a loop inside group 'checks'") != std::string::npos);
   CHECK(r.output.find(plan + ":17:9: error[rule-violation]: a group cannot hold a block") != std::string::npos);
 }
+
+TEST_CASE("groups: steps naming one host run in a lane in plan order - a failure keeps the next one on that host from starting") {
+  Scratch s("");
+  // The scratch environment with two hosts; the test steps only say they
+  // act on them (nothing connects: no key to warm a session with).
+  test::write_file(s.dir.path() / "known_hosts", "");
+  std::string plan = test::read_file(s.plan);
+  plan.replace(plan.find("\nsteps:\n"), 8,
+               "\n  ssh: {user: root, known_hosts: DIR/known_hosts, accept_new_host_key: true}\n  hosts:\n"
+               "    - {name: h1, address: h1.test}\n    - {name: h2, address: h2.test}\nsteps:\n");
+  plan += R"(  - id: checks
+    parallel:
+      - id: first-on-h1
+        uses: test.fail
+        with: {host: h1, counter: DIR/c, fail_times: 1, class: fatal}
+      - id: second-on-h1
+        uses: test.effect
+        with: {host: h1, file: EFFECTS}
+      - id: on-h2
+        uses: test.effect
+        with: {host: h2, file: EFFECTS, sleep_ms: 20}
+)";
+  size_t at;
+  while ((at = plan.find("EFFECTS")) != std::string::npos) plan.replace(at, 7, s.effects.string());
+  while ((at = plan.find("DIR")) != std::string::npos) plan.replace(at, 3, s.dir.path().string());
+  test::write_file(s.plan, plan);
+  auto r = s.run();
+  CHECK(r.exit_code == 1);
+  auto records = s.journal();
+  CHECK(first_record(records, "step_started", "second-on-h1") < 0);  // behind the failed one on h1: not started
+  CHECK(first_record(records, "step_succeeded", "on-h2") >= 0);      // its own lane: started with the first
+  r = s.run();
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  records = s.journal();
+  const long first_done = first_record(records, "step_succeeded", "first-on-h1");
+  const long second_started = first_record(records, "step_started", "second-on-h1");
+  REQUIRE(first_done >= 0);
+  CHECK(first_done < second_started);  // one after the other on h1
+  auto counts = s.effect_counts();
+  CHECK(counts.size() == 2);
+  for (auto& [line, n] : counts) CHECK_MESSAGE(n == 1, line);
+}

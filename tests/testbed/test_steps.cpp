@@ -57,6 +57,12 @@ void append_line(const StepContext& ctx, const std::string& file, const std::str
 
 std::string effect_line(const StepContext& ctx) { return ctx.services().iteration_key; }
 
+/// A host the step says it acts on, never reached: a group puts the steps
+/// naming one host in one lane.
+ParamSchema said_host() {
+  return optional("host", ParamType::SshTarget, nullptr, "a host it is said to act on (never reached)");
+}
+
 class Effect : public StepType {
  public:
   Effect(const char* name, StepKind kind)
@@ -66,7 +72,8 @@ class Effect : public StepType {
                   optional("probe", ParamType::Bool, true, "whether check() can tell if it happened"),
                   optional("fail_after", ParamType::Bool, false, "fail with a transport error after acting"),
                   optional("die_after_effect", ParamType::Bool, false,
-                           "SIGKILL itself right after the effect (unless SHE_TEST_SURVIVE is set)")},
+                           "SIGKILL itself right after the effect (unless SHE_TEST_SURVIVE is set)"),
+                  said_host()},
                  {{"line", false, "the recorded line"}}) {}
   bool runnable() const override { return true; }
   CheckResult check(const StepContext& ctx, Value& outputs) const override {
@@ -112,7 +119,7 @@ class FailStep : public StepType {
       : StepType("test.fail", StepKind::Idempotent, "fail the first N attempts, counted in a file",
                  {required("counter", ParamType::String, "attempt counter file"),
                   optional("fail_times", ParamType::Int, 1, "attempts that fail"),
-                  optional("class", ParamType::String, "transport", "error class of the failures")},
+                  optional("class", ParamType::String, "transport", "error class of the failures"), said_host()},
                  {{"attempts", false, "attempts made"}}) {}
   bool runnable() const override { return true; }
   StepResult apply(const StepContext& ctx) const override {
