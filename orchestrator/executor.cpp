@@ -106,7 +106,8 @@ class RunSession {
         // A block is walked as one: its steps run item by item, or side by
         // side (a group).
         i = static_cast<int>(block->first + block->count) - 1;
-        int code = block->kind == Block::Kind::Parallel ? walk_group(*block, &step_mode) : walk_block(*block, &step_mode);
+        int code = block->kind == Block::Kind::Parallel ? walk_group(*block, &step_mode)
+                                                        : walk_block(*block, &step_mode);
         if (code >= 0) return code;
         continue;
       }

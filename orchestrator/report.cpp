@@ -112,7 +112,10 @@ Value group_path(const std::vector<const Value*>& steps, long long* wall, long l
     if (a < 0) continue;
     if (lo < 0 || a < lo) lo = a;
     hi = std::max(hi, b);
-    if (b - a > slowest_ms) slowest = s, slowest_ms = b - a;
+    if (b - a > slowest_ms) {
+      slowest = s;
+      slowest_ms = b - a;
+    }
   }
   if (!slowest) return nullptr;
   if (*first < 0 || lo < *first) *first = lo;
@@ -128,24 +131,26 @@ Value group_path(const std::vector<const Value*>& steps, long long* wall, long l
 
 /// What bounded the run's time. Steps run one after another and a loop
 /// ends with its last item, so the path is each step's longest item (the
-/// step itself without a loop), and a block's slowest item through all of
-/// its steps; between steps is time of ours (or a stop before a resume).
+/// step itself without a loop), a group's slowest step, and a block's
+/// slowest item through all of its steps; between steps is time of ours
+/// (or a stop before a resume).
 /// Waits for the engine are told apart from actions.
 Value critical_path(const Value& steps) {
   Value path = Value::array();
   long long acting = 0, waiting = 0, first = -1, last = -1, walls = 0;
   for (size_t k = 0; k < steps.size(); ++k) {
     const Value& s = steps[k];
-    const char* kind = !s.value("block", "").empty() ? "block" : !s.value("group", "").empty() ? "group" : nullptr;
-    if (kind) {
+    const bool pipeline = !s.value("block", "").empty(), group = !s.value("group", "").empty();
+    if (pipeline || group) {
+      const char* kind = pipeline ? "block" : "group";
       std::vector<const Value*> block;
       for (; k < steps.size() && steps[k].value(kind, "") == s.value(kind, ""); ++k)
         if (steps[k].contains("iterations")) block.push_back(&steps[k]);
       --k;
       long long wall = 0, wait = 0;
-      Value entry = block.empty()                 ? Value()
-                    : std::string(kind) == "block" ? block_path(block, &wall, &wait, &first, &last)
-                                                   : group_path(block, &wall, &wait, &first, &last);
+      Value entry = block.empty() ? Value()
+                    : pipeline    ? block_path(block, &wall, &wait, &first, &last)
+                                  : group_path(block, &wall, &wait, &first, &last);
       if (entry.is_null()) continue;
       walls += wall;
       waiting += wait;

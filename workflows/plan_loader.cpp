@@ -515,7 +515,8 @@ class Loader {
     }
     for (auto s : n) {
       if (s.IsMap() && s["steps"] && s["parallel"])
-        d_.error(ErrorKind::RuleViolation, pos_of(s, file), "a block has 'steps' (a pipeline) or 'parallel' (a group), not both",
+        d_.error(ErrorKind::RuleViolation, pos_of(s, file),
+                 "a block has 'steps' (a pipeline) or 'parallel' (a group), not both",
                  "keep foreach + steps to run each item through the steps, or parallel to run the steps side by side");
       else if (s.IsMap() && s["steps"]) parse_block(s, file, plan);
       else if (s.IsMap() && s["parallel"]) parse_group(s, file, plan);

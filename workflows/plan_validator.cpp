@@ -169,7 +169,8 @@ class Validator {
       auto step = step_ids_.find(b.id);
       auto other = block_seen.find(b.id);
       if (step != step_ids_.end() || other != block_seen.end())
-        d_.error(ErrorKind::DuplicateStepId, b.pos, fmt::format("{} id '{}' is used twice", b.kind == Block::Kind::Parallel ? "group" : "block", b.id),
+        d_.error(ErrorKind::DuplicateStepId, b.pos,
+                 fmt::format("{} id '{}' is used twice", b.kind == Block::Kind::Parallel ? "group" : "block", b.id),
                  fmt::format("also used at {}; step and block ids must be unique: --from and the journal refer to them",
                              step != step_ids_.end() ? plan_.steps[static_cast<size_t>(step->second)].pos.str()
                                                      : other->second.str()));
