@@ -167,16 +167,21 @@ class RunSession {
     const Plan& plan = run_.plan;
     size_t end = b.first + b.count;
     std::string where = fmt::format("[{}-{}/{}] {}", b.first + 1, end, plan.steps.size(), b.id);
-    if (block_done(run_, b)) {
-      for (size_t j = b.first; j < end; ++j) publish_outputs(run_, plan.steps[j], run_.state.steps[plan.steps[j].id]);
-      return -1;
-    }
+    if (block_done(run_, b)) return publish_block(b);
     if (stop_requested()) return interrupted(plan.steps[b.first].id);
     if (int code = ask_for_block(b, where, step_mode); code != kRunIt) return code;
     StepOutcome out = run_block(run_, b, where);
     if (!out.failed_step) return settle_outcome(plan.steps[b.first], out, where);
     const Step& s = *out.failed_step;
     return settle_outcome(s, out, fmt::format("[{}/{}] {}", plan.step_index(s.id) + 1, plan.steps.size(), s.id));
+  }
+
+  /// A block or group passed by: its steps' outputs made visible, as if
+  /// they had run now. -1: the walk goes on.
+  int publish_block(const Block& b) {
+    for (size_t j = b.first; j < b.first + b.count; ++j)
+      publish_outputs(run_, run_.plan.steps[j], run_.state.steps[run_.plan.steps[j].id]);
+    return -1;
   }
 
   /// ask_for_block: the block is to run.
@@ -220,14 +225,10 @@ class RunSession {
     auto step_where = [&plan](const Step& s) {
       return fmt::format("[{}/{}] {}", &s - plan.steps.data() + 1, plan.steps.size(), s.id);
     };
-    if (group_done(run_, g)) {
-      for (size_t j = g.first; j < g.first + g.count; ++j)
-        publish_outputs(run_, plan.steps[j], run_.state.steps[plan.steps[j].id]);
-      return -1;
-    }
+    if (group_done(run_, g)) return publish_block(g);
     if (stop_requested()) return interrupted(plan.steps[g.first].id);
     if (int code = ask_for_block(g, where, step_mode); code != kRunIt) return code;
-    for (const auto& [s, out] : run_group(run_, g, step_where))
+    for (const auto& [s, out] : run_group(run_, g, where, step_where))
       if (int code = settle_outcome(*s, out, step_where(*s)); code >= 0) return code;
     return -1;
   }

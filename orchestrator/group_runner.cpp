@@ -19,7 +19,7 @@ bool group_done(RunContext& run, const Block& g) {
   return true;
 }
 
-std::vector<std::pair<const Step*, StepOutcome>> run_group(RunContext& run, const Block& g,
+std::vector<std::pair<const Step*, StepOutcome>> run_group(RunContext& run, const Block& g, const std::string& at,
                                                            const std::function<std::string(const Step&)>& where) {
   struct Member {
     const Step* step;
@@ -32,8 +32,7 @@ std::vector<std::pair<const Step*, StepOutcome>> run_group(RunContext& run, cons
   std::vector<std::string> ids;
   for (size_t j = g.first; j < g.first + g.count; ++j)
     if (!passed_in(run.state, run.plan.steps[j])) ids.push_back(run.plan.steps[j].id);
-  run.say(fmt::format("[{}-{}/{}] {}", g.first + 1, g.first + g.count, run.plan.steps.size(), g.id),
-          fmt::format("{} ({} side by side)", g.name, fmt::join(ids, ", ")));
+  run.say(at, fmt::format("{} ({} side by side)", g.name, fmt::join(ids, ", ")));
   // Before: each step's `when` and progress line, on this thread.
   for (size_t j = g.first; j < g.first + g.count; ++j) {
     const Step& s = run.plan.steps[j];

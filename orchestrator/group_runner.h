@@ -25,10 +25,10 @@ bool group_done(RunContext& run, const Block& g);
 /// order (the first that stops the run names it). The lanes start
 /// together; after a failure, a question or a stop no lane starts its next
 /// step (left pending, with no outcome); steps under way finish. A stop
-/// before the group starts nothing (the walk looks first). `where` gives a step's
-/// place in progress lines. Throws JournalFailure, after every step's
-/// thread has finished.
-std::vector<std::pair<const Step*, StepOutcome>> run_group(RunContext& run, const Block& g,
+/// before the group starts nothing (the walk looks first). In progress
+/// lines `at` places the group and `where(step)` a step. Throws
+/// JournalFailure, after every step's thread has finished.
+std::vector<std::pair<const Step*, StepOutcome>> run_group(RunContext& run, const Block& g, const std::string& at,
                                                            const std::function<std::string(const Step&)>& where);
 
 }  // namespace she

@@ -159,7 +159,7 @@ Value RunConnections::live_hosts(const Foreach& query, const Value& roots, std::
 }
 
 SshSession& RunConnections::ssh(const SshEndpoint& ep, int lane) {
-  std::string key = fmt::format("{}#{}#{}", endpoint_key(ep), lane, std::hash<std::thread::id>{}(std::this_thread::get_id()));
+  const SessionKey key{endpoint_key(ep), lane, std::this_thread::get_id()};
   {
     std::lock_guard<std::mutex> lock(ssh_mutex_);
     auto it = ssh_.find(key);
@@ -172,13 +172,11 @@ SshSession& RunConnections::ssh(const SshEndpoint& ep, int lane) {
 }
 
 void RunConnections::hand_back() {
-  const std::string mine = fmt::format("#0#{}", std::hash<std::thread::id>{}(std::this_thread::get_id()));
+  const std::thread::id me = std::this_thread::get_id();
   std::lock_guard<std::mutex> lock(ssh_mutex_);
   for (auto it = ssh_.begin(); it != ssh_.end();) {
-    const std::string& key = it->first;
-    const bool own = key.size() > mine.size() && key.compare(key.size() - mine.size(), mine.size(), mine) == 0;
-    const std::string endpoint = own ? key.substr(0, key.size() - mine.size()) : std::string();
-    if (!own || warm_.count(endpoint) || !it->second->connected()) {
+    const auto& [endpoint, lane, thread] = it->first;
+    if (thread != me || lane != 0 || warm_.count(endpoint) || !it->second->connected()) {
       ++it;
       continue;
     }

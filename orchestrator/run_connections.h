@@ -17,6 +17,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "engine_api/client.h"
@@ -109,7 +110,9 @@ class RunConnections {
   };
   std::map<std::string, EngineLink> engines_;  // "" is the direct one
   std::mutex ssh_mutex_;
-  std::map<std::string, std::unique_ptr<SshSession>> ssh_;
+  /// A step's session: its host (endpoint_key), lane and thread.
+  using SessionKey = std::tuple<std::string, int, std::thread::id>;
+  std::map<SessionKey, std::unique_ptr<SshSession>> ssh_;
   struct Warm {
     std::unique_ptr<SshSession> session;
     std::thread opening;
