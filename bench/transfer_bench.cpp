@@ -1,16 +1,20 @@
-// Transfer figures: a file (2 GiB unless told otherwise) to a host, back,
-// and from host to host through the orchestrator, with she-restore's SSH
-// layer and with OpenSSH scp to the same sshd in the same run (the ratio is
-// what matters: the machine's load moves both; each row says whether the
-// bulk stream went through OpenSSH's ssh or libssh2), and the peak memory of
+// Transfer figures: a file (2 GiB unless told otherwise) to a host, between
+// hosts through the orchestrator and down, with she-restore's SSH layer and
+// with OpenSSH scp to the same sshd in the same run (the ratio is what
+// matters: the machine's load moves both; each row says whether the bulk
+// stream went through OpenSSH's ssh or libssh2), and the peak memory of
 // each copy (run in a child of its own, read with wait4: it streams, so the
-// peak must not grow with the file). `--check` is the short run `make test`
-// keeps: it checks what arrived and the memory bound, never a time.
-// she-restore copies twice each way: as one stream and as N byte ranges at
-// once (--streams N, 2 unless told; the file is made larger than the ranged
-// threshold if need be, so the ranges are really used).
+// peak must not grow with the file). The figures are medians of rounds
+// (--rounds N, 3 unless told), scp and she-restore going first in turn;
+// she-restore copies as its default does (N byte ranges to a host,
+// --streams N, 2 unless told; one stream down) and, once, the other way
+// (a file under the ranged threshold, 256 MiB, goes as one stream either
+// way). `--check` is the short run `make test` keeps, every way once with
+// the small file as ranges too: it checks what arrived and the memory
+// bound, never a time.
 //
-//   she-bench-transfer [--check] [--streams N] [SIZE_MIB]
+//   she-bench-transfer [--check] [--streams N] [--rounds N] [SIZE_MIB]
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -117,14 +121,15 @@ fs::path work_dir(long long mib) {
 int main(int argc, char** argv) {
   bool check = false;
   long long mib = 2048;
-  int streams = 2;
+  int streams = kToHostStreams, rounds = 3;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--check") == 0) check = true;
     else if (std::strcmp(argv[i], "--streams") == 0 && i + 1 < argc) streams = std::atoi(argv[++i]);
+    else if (std::strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) rounds = std::atoi(argv[++i]);
     else mib = std::atoll(argv[i]);
   }
-  if (mib <= 0 || streams < 2) {
-    fmt::print(stderr, "usage: she-bench-transfer [--check] [--streams N>=2] [SIZE_MIB]\n");
+  if (mib <= 0 || streams < 2 || rounds < 1) {
+    fmt::print(stderr, "usage: she-bench-transfer [--check] [--streams N>=2] [--rounds N>=1] [SIZE_MIB]\n");
     return 2;
   }
   fs::path dir = work_dir(mib);
@@ -171,63 +176,88 @@ int main(int argc, char** argv) {
   t.user = getuid() == 0 ? "root" : std::getenv("USER");
   t.key_file = (dir / "client").string();
   t.known_hosts = (dir / "known_hosts").string();
-  const std::string up_path = (dir / "up.bin").string(), across_path = (dir / "across.bin").string(),
-                    down_path = (dir / "down.bin").string();
-  // Each direction, with one stream and with `streams` ranges: the second
-  // set reads what the first wrote, so both are checked end to end.
-  struct Copies {
-    Run up, across, down;
-    bool same = false;
-  };
-  auto copies = [&](int n) {
+  // The host is this machine, so the source file is also the host's source
+  // of the copies between hosts and down: every copy reads the same bytes
+  // and is independent of the others.
+  const std::string to_path = (dir / "to.bin").string();
+  enum Way { kUp, kAcross, kDown };
+  const char* const way_names[] = {"up", "host to host", "down"};
+  // One copy by she-restore with `n` streams, checked: what it reports and
+  // what arrived; the destination is removed at once, so every copy (ours
+  // and scp's) begins with the same memory free (on a VM, pages the guest
+  // has not touched for a while cost a fault on its host: a copy placed
+  // after another's file was freed gets warm pages, one placed before a
+  // removal cold ones, by up to 2x for the same bytes).
+  auto ours = [&](Way way, int n) {
     TransferOptions o;
     o.streams = n;
     // The check's small file goes as ranges too (the default threshold is
     // for the files restores copy).
     if (check) o.parallel_from = 1 << 20;
-    auto ours = [&](auto&& copy) {
-      return in_child([&](char* via, size_t cap) {
-        SshSession a(t), b(t);
-        TransferResult r = copy(a, b);
-        const std::string ends = r.source_stream == "local"        ? r.destination_stream
-                                 : r.destination_stream == "local" ? r.source_stream
-                                                                   : r.source_stream + "+" + r.destination_stream;
-        std::strncpy(via, ends.c_str(), cap);
-        return r.sha256 == want && r.bytes == mib * (1LL << 20) ? 0 : 1;
-      });
-    };
-    Copies c;
-    c.up = ours([&](SshSession& a, SshSession&) { return copy_file({nullptr, src.string()}, {&a, up_path}, o); });
-    c.across = ours([&](SshSession& a, SshSession& b) { return copy_file({&a, up_path}, {&b, across_path}, o); });
-    c.down = ours([&](SshSession& a, SshSession&) { return copy_file({&a, across_path}, {nullptr, down_path}, o); });
-    c.same = c.up.ok && c.across.ok && c.down.ok && file_sha256(down_path) == want;
-    fs::remove(up_path);
-    fs::remove(across_path);
-    fs::remove(down_path);
-    return c;
+    Run r = in_child([&](char* via, size_t cap) {
+      SshSession a(t), b(t);
+      TransferResult res = way == kUp       ? copy_file({nullptr, src.string()}, {&a, to_path}, o)
+                           : way == kAcross ? copy_file({&a, src.string()}, {&b, to_path}, o)
+                                            : copy_file({&a, src.string()}, {nullptr, to_path}, o);
+      const std::string ends = res.source_stream == "local"        ? res.destination_stream
+                               : res.destination_stream == "local" ? res.source_stream
+                                                                   : res.source_stream + "+" + res.destination_stream;
+      std::strncpy(via, ends.c_str(), cap);
+      return res.sha256 == want && res.bytes == mib * (1LL << 20) ? 0 : 1;
+    });
+    r.ok = r.ok && file_sha256(to_path) == want;
+    fs::remove(to_path);
+    return r;
   };
-  const Copies one = copies(1), many = copies(streams);
-  const bool same = one.same && many.same;
-  long rss = std::max({one.up.rss_mib, one.across.rss_mib, one.down.rss_mib, many.up.rss_mib, many.across.rss_mib,
-                       many.down.rss_mib});
+  const std::string scp = fmt::format("scp -q -P {} -i {}/client -o UserKnownHostsFile={}/known_hosts -o BatchMode=yes",
+                                      port, dir.string(), dir.string());
+  const std::string remote = fmt::format("{}@{}:", t.user, address);
+  auto theirs = [&](Way way) {
+    const std::string args = way == kUp       ? fmt::format("{} {}{}", src.string(), remote, to_path)
+                             : way == kAcross ? fmt::format("-3 {}{} {}{}", remote, src.string(), remote, to_path)
+                                              : fmt::format("{}{} {}", remote, src.string(), to_path);
+    Run r = in_child([&](char*, size_t) { return sh(scp + " " + args) == 0 ? 0 : 1; });
+    fs::remove(to_path);
+    return r;
+  };
+  // What a plan gets without `streams` (by direction: ranges to a host,
+  // one stream down), and the other way of each direction.
+  auto default_streams = [&](Way way) { return way == kDown ? 1 : streams; };
+  auto other_streams = [&](Way way) { return way == kDown ? streams : 1; };
+
+  bool same = true;
+  long rss = 0;
+  auto note = [&](const Run& r) {
+    same = same && r.ok;
+    rss = std::max(rss, r.rss_mib);
+  };
   // Ranges take a ring each (8 MiB) beside one stream's.
   const long rss_bound = kRssBoundMiB + 8 * (streams - 1);
-
   if (check) {
+    for (Way way : {kUp, kAcross, kDown})
+      for (int n : {1, streams}) note(ours(way, n));
     fmt::print("transfer check, {} MiB up, host to host and down on {}, one stream and {} ranges: {}; peak RSS {} MiB "
                "(bound {} MiB)\n",
                mib, address, streams, same ? "every copy arrived byte-identical" : "A COPY FAILED OR DIFFERS", rss,
                rss_bound);
   } else {
-    std::string scp = fmt::format("scp -q -P {} -i {}/client -o UserKnownHostsFile={}/known_hosts -o BatchMode=yes", port,
-                                  dir.string(), dir.string());
-    std::string remote = fmt::format("{}@{}:", t.user, address);
-    auto scp_run = [&](const std::string& args) {
-      return in_child([&](char*, size_t) { return sh(scp + " " + args) == 0 ? 0 : 1; });
+    // Rounds, each copying every way with the default and with scp, which
+    // goes first alternating from round to round; the figures are the
+    // medians (a 2-core VM's scp rate moved by 1.5x between single runs).
+    struct Sample {
+      std::vector<Run> ours, scp;
+      Run other;  // the other way of the direction, once
     };
-    Run scp_up = scp_run(fmt::format("{} {}{}", src.string(), remote, up_path));
-    Run scp_across = scp_run(fmt::format("-3 {}{} {}{}", remote, up_path, remote, across_path));
-    Run scp_down = scp_run(fmt::format("{}{} {}", remote, across_path, down_path));
+    Sample by_way[3];
+    for (int round = 0; round < rounds; ++round)
+      for (Way way : {kUp, kAcross, kDown}) {
+        Sample& w = by_way[way];
+        if (round % 2 == 0) w.ours.push_back(ours(way, default_streams(way)));
+        w.scp.push_back(theirs(way));
+        if (round % 2 == 1) w.ours.push_back(ours(way, default_streams(way)));
+        note(w.ours.back());
+        if (round == 0) note(w.other = ours(way, other_streams(way)));
+      }
     std::string cipher;
     {
       FILE* p = ::popen(fmt::format("ssh -v -p {} -i {}/client -o UserKnownHostsFile={}/known_hosts -o BatchMode=yes "
@@ -240,50 +270,44 @@ int main(int argc, char** argv) {
       if (p) ::pclose(p);
       while (!cipher.empty() && cipher.back() == '\n') cipher.pop_back();
     }
-    double size = static_cast<double>(mib);
-    auto row = [&](const std::string& what, const Run& o, const Run& s) {
-      fmt::print("  {:<24} she-restore {:>6.0f} MiB/s ({:>6.2f} s, peak RSS {:>3} MiB, {:<15})   scp {:>6.0f} MiB/s "
-                 "({:>6.2f} s)   ratio {:.2f}x\n",
-                 what, size / o.seconds, o.seconds, o.rss_mib, o.via, size / s.seconds, s.seconds, s.seconds / o.seconds);
+    auto median = [](const std::vector<Run>& runs) {
+      std::vector<double> s;
+      for (const Run& r : runs) s.push_back(r.seconds);
+      std::sort(s.begin(), s.end());
+      return s[s.size() / 2];
     };
+    const double size = static_cast<double>(mib);
+    auto streams_name = [](int n) { return n == 1 ? std::string("1 stream") : fmt::format("{} ranges", n); };
     fmt::print("transfer of {} MiB on {} (same sshd, files in {}; scp negotiates {}; she-restore: the bulk stream "
                "through OpenSSH's ssh from {} MiB on (else libssh2; each row says which), SHA-256 end to end in our "
-               "process, far-side openssl dgst, .part + rename; {} ranges: each on connections of its own):\n",
+               "process, far-side openssl dgst, .part + rename; ranges: each on connections of its own); {} rounds, "
+               "scp and she-restore going first in turn, medians:\n",
                mib, address, dir.parent_path().string(), cipher.empty() ? "?" : cipher,
-               TransferOptions().openssh_from >> 20, streams);
-    const std::string ranged = fmt::format(", {} streams", streams);
-    row("up, 1 stream", one.up, scp_up);
-    row("up" + ranged, many.up, scp_up);
-    row("host to host, 1 stream", one.across, scp_across);
-    row("host to host" + ranged, many.across, scp_across);
-    row("down, 1 stream", one.down, scp_down);
-    row("down" + ranged, many.down, scp_down);
-    auto worst_of = [&](const Copies& c) {
-      return std::min({scp_up.seconds / c.up.seconds, scp_across.seconds / c.across.seconds,
-                       scp_down.seconds / c.down.seconds});
-    };
-    const double total_one = one.up.seconds + one.across.seconds + one.down.seconds,
-                 total_many = many.up.seconds + many.across.seconds + many.down.seconds;
-    const bool ranges_win = total_many < total_one;
-    fmt::print("  {} ranges against 1 stream, all three ways: {:.2f} s against {:.2f} s ({:.2f}x): {}\n", streams,
-               total_many, total_one, total_one / total_many, ranges_win ? "ranges win here" : "one stream wins here");
-    // What a plan gets without `streams` (kDefaultTransferStreams, by
-    // direction): ranges up and between hosts, one stream down.
-    double worst = std::max(worst_of(one), worst_of(many));
-    std::string judged = "the better way";
-    if (streams == kToHostStreams) {
-      const double up = scp_up.seconds / many.up.seconds, across = scp_across.seconds / many.across.seconds,
-                   down = scp_down.seconds / one.down.seconds;
-      worst = std::min({up, across, down});
-      judged = "the default";
-      fmt::print("  the default (by direction: {} ranges up and host to host, 1 stream down): up {:.2f}x, host to "
-                 "host {:.2f}x, down {:.2f}x\n",
-                 kToHostStreams, up, across, down);
+               TransferOptions().openssh_from >> 20, rounds);
+    double worst = 1e9;
+    for (Way way : {kUp, kAcross, kDown}) {
+      const Sample& w = by_way[way];
+      const double o = median(w.ours), c = median(w.scp);
+      double lo = 1e9, hi = 0;
+      for (size_t i = 0; i < w.ours.size(); ++i) {
+        lo = std::min(lo, w.scp[i].seconds / w.ours[i].seconds);
+        hi = std::max(hi, w.scp[i].seconds / w.ours[i].seconds);
+      }
+      worst = std::min(worst, c / o);
+      fmt::print("  {:<13} {:<9} she-restore {:>4.0f} MiB/s ({:>6.2f} s, peak RSS {:>3} MiB, {:<15})   scp {:>4.0f} MiB/s "
+                 "({:>6.2f} s)   ratio {:.2f}x (rounds {:.2f}-{:.2f}x)\n",
+                 way_names[way], streams_name(default_streams(way)), size / o, o, w.ours.front().rss_mib,
+                 w.ours.front().via, size / c, c, c / o, lo, hi);
+      fmt::print("  {:<13} {:<9} she-restore {:>4.0f} MiB/s ({:>6.2f} s, peak RSS {:>3} MiB, {:<15})   once, in round "
+                 "1: {:.2f}x of scp's median\n",
+                 "", streams_name(other_streams(way)), size / w.other.seconds, w.other.seconds, w.other.rss_mib,
+                 w.other.via, c / w.other.seconds);
     }
     const bool met = same && worst >= 1.0 && rss <= rss_bound;
-    fmt::print("  every copy byte-identical: {}; target (>= 1.00x of scp each way, peak RSS <= {} MiB): {} "
-               "(worst ratio of {} {:.2f}x, peak RSS {} MiB)\n",
-               same ? "yes" : "NO", rss_bound, met ? "met" : "NOT met", judged, worst, rss);
+    fmt::print("  every copy byte-identical: {}; target (the default, by direction: {} ranges to a host, 1 stream "
+               "down; >= 1.00x of scp each way, peak RSS <= {} MiB): {} (worst ratio of medians {:.2f}x, peak RSS "
+               "{} MiB)\n",
+               same ? "yes" : "NO", streams, rss_bound, met ? "met" : "NOT met", worst, rss);
   }
 
   std::ifstream pid_file(dir / "sshd.pid");
