@@ -239,11 +239,12 @@ bool verify_backup_archive(const std::string& path, const std::string& target_ve
   return verify_open(f, target_version, summary, problems, limits);
 }
 
-bool verify_backup_stream(const std::string& fifo, const std::string& target_version, BackupSummary* summary,
+bool verify_backup_stream(int fd, const std::string& target_version, BackupSummary* summary,
                           std::vector<std::string>* problems, const ArchiveLimits& limits) {
-  FILE* f = std::fopen(fifo.c_str(), "rb");
+  FILE* f = ::fdopen(fd, "rb");
   if (!f) {
-    problems->push_back(fmt::format("cannot read {}", fifo));
+    ::close(fd);
+    problems->push_back(fmt::format("cannot read the archive's stream: {}", std::strerror(errno)));
     return false;
   }
   std::unique_ptr<FILE, decltype(&std::fclose)> guard(f, std::fclose);
@@ -256,7 +257,7 @@ bool verify_open(FILE* f, const std::string& target_version, BackupSummary* summ
                  std::vector<std::string>* problems, const ArchiveLimits& limits) {
   BackupSummary s;
   // One pass over the bytes: libarchive reads through a callback that also
-  // hashes the whole file, so a stream (a FIFO fed over SSH) works too.
+  // hashes the whole file, so a stream (a pipe fed over SSH) works too.
   struct Source {
     FILE* f = nullptr;
     Digest whole{EVP_sha256()};

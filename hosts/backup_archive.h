@@ -62,9 +62,10 @@ std::string backup_file_problem(const std::string& path);
 bool verify_backup_archive(const std::string& path, const std::string& target_version, BackupSummary* summary,
                            std::vector<std::string>* problems, const ArchiveLimits& limits = {});
 
-/// The same check of an archive streamed through a FIFO (an archive on a
-/// host, fed over SSH), which a writer must open.
-bool verify_backup_stream(const std::string& fifo, const std::string& target_version, BackupSummary* summary,
+/// The same check of an archive read from `fd` as a stream (the read end
+/// of a pipe an archive on a host is fed into over SSH), taken over: closed
+/// when the check ends, so a writer still feeding it is told (EPIPE).
+bool verify_backup_stream(int fd, const std::string& target_version, BackupSummary* summary,
                           std::vector<std::string>* problems, const ArchiveLimits& limits = {});
 
 /// The version rule of engine-backup's verifyVersion: same X.Y and backup

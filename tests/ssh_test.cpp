@@ -431,6 +431,26 @@ TEST_CASE("ssh: backup.verify streams a remote archive through the verifier - an
   r = test::she_restore("'" + missing.string() + "' --state-dir '" + state.string() + "'");
   CHECK(r.exit_code != 0);
   CHECK_MESSAGE(r.output.find("cannot read /var/lib/ovirt-engine-backup/absent.backup") != std::string::npos, r.output);
+
+  // 32 MiB that are no archive: the verifier gives up on the first bytes
+  // and closes its end of the pipe; the feeder, blocked on the full pipe
+  // or reading from the host, is released (the run ends, with the reason),
+  // and nothing of the stream is left on the orchestrator's disk.
+  {
+    std::ofstream junk(lab.fleet.host("engine").in_sandbox("/var/lib/ovirt-engine-backup/junk.backup"),
+                       std::ios::binary);
+    std::string mib(1 << 20, 'x');
+    for (int i = 0; i < 32; ++i) junk << mib;
+  }
+  fs::path junk_plan = lab.engine.dir.path() / "junk.yaml";
+  test::write_file(junk_plan, "plan: junk\nenvironment: " + env.string() + "\nsteps:\n"
+                              "  - id: check\n    uses: backup.verify\n    with: {host: engine, file: /var/lib/ovirt-engine-backup/junk.backup}\n");
+  fs::path tmp = lab.engine.dir.path() / "tmp";
+  fs::create_directories(tmp);
+  r = test::she_restore("'" + junk_plan.string() + "' --state-dir '" + state.string() + "'", "TMPDIR='" + tmp.string() + "'");
+  CHECK(r.exit_code != 0);
+  CHECK_MESSAGE(r.output.find("does not check out") != std::string::npos, r.output);
+  for (auto& e : fs::directory_iterator(tmp)) CHECK_MESSAGE(false, "left in the temporary directory: " << e.path());
 }
 
 namespace {

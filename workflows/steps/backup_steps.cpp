@@ -6,7 +6,10 @@
 #include "hosts/hosted_engine_command.h"
 #include "hosts/shell_quote.h"
 #include <algorithm>
+#include <cerrno>
+#include <csignal>
 #include <chrono>
+#include <cstring>
 #include <fcntl.h>
 #include <sstream>
 #include <sys/stat.h>
@@ -687,16 +690,14 @@ class VerifyArchive : public HostStep {
   }
 
  private:
-  /// Streams the archive from the host through a FIFO into the verifier:
-  /// nothing lands on the orchestrator's disk.
+  /// Streams the archive from the host through a pipe into the verifier:
+  /// nothing lands on the orchestrator's disk, and a run killed meanwhile
+  /// leaves nothing behind (a named FIFO in /tmp would stay).
   static void verify_remote(const StepContext& ctx, BackupSummary& sum, std::vector<std::string>& problems) {
-    char tmpl[] = "/tmp/she-restore-verify-XXXXXX";
-    if (!::mkdtemp(tmpl)) throw StepError("fatal", "cannot make a temporary directory");
-    std::string fifo = std::string(tmpl) + "/archive";
-    if (::mkfifo(fifo.c_str(), 0600) != 0) {
-      ::rmdir(tmpl);
-      throw StepError("fatal", "cannot make a FIFO in " + std::string(tmpl));
-    }
+    int ends[2];
+    if (::pipe2(ends, O_CLOEXEC) != 0)
+      throw StepError("fatal", fmt::format("cannot make a pipe to read the archive through: {}", std::strerror(errno)));
+    const int read_end = ends[0], write_end = ends[1];
     SshSession& ssh = session(ctx);
     std::string feed_error;
     std::exception_ptr not_read;  // a rehearsal that does not make this read
@@ -705,8 +706,13 @@ class VerifyArchive : public HostStep {
     std::exception_ptr stopped;
     std::atomic<bool> reader_gone{false};
     std::thread feeder([&] {
-      int fd = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
-      if (fd < 0) reader_gone = true;
+      // A write after the verifier closed its end fails with EPIPE: the
+      // SIGPIPE it raises stays pending on this thread, and ends with it,
+      // whatever the process does with the signal.
+      sigset_t pipe_signal;
+      sigemptyset(&pipe_signal);
+      sigaddset(&pipe_signal, SIGPIPE);
+      ::pthread_sigmask(SIG_BLOCK, &pipe_signal, nullptr);
       ExecOptions o;
       o.runner = ctx.services().runner;
       o.writes = false;
@@ -715,7 +721,8 @@ class VerifyArchive : public HostStep {
       o.should_stop = [&] { return reader_gone.load() || (ctx.services().should_stop && ctx.services().should_stop()); };
       o.on_stdout = [&](const char* d, size_t n) {
         while (!reader_gone && n > 0) {
-          ssize_t w = ::write(fd, d, n);
+          ssize_t w = ::write(write_end, d, n);
+          if (w < 0 && errno == EINTR) continue;
           if (w <= 0) reader_gone = true;
           else {
             d += w;
@@ -733,20 +740,16 @@ class VerifyArchive : public HostStep {
       } catch (const std::exception& e) {
         if (!reader_gone) feed_error = e.what();
       }
-      if (fd >= 0) ::close(fd);
+      ::close(write_end);  // the verifier sees the archive's end
     });
-    // Whatever happens to the verifier, the feeder is released (a writer
-    // blocked in open() needs a reader to appear) and joined.
+    // The verifier takes the read end and closes it whatever happens, which
+    // releases a feeder blocked on a full pipe; then the feeder is joined.
     auto release_feeder = [&] {
       reader_gone = true;
-      int unblock = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
       feeder.join();
-      if (unblock >= 0) ::close(unblock);
-      ::unlink(fifo.c_str());
-      ::rmdir(tmpl);
     };
     try {
-      verify_backup_stream(fifo, ctx.text("target_version"), &sum, &problems);
+      verify_backup_stream(read_end, ctx.text("target_version"), &sum, &problems);
     } catch (...) {
       release_feeder();
       if (stopped) std::rethrow_exception(stopped);
