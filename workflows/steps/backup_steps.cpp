@@ -694,11 +694,11 @@ class VerifyArchive : public HostStep {
   /// nothing lands on the orchestrator's disk, and a run killed meanwhile
   /// leaves nothing behind (a named FIFO in /tmp would stay).
   static void verify_remote(const StepContext& ctx, BackupSummary& sum, std::vector<std::string>& problems) {
+    SshSession& ssh = session(ctx);
     int ends[2];
     if (::pipe2(ends, O_CLOEXEC) != 0)
       throw StepError("fatal", fmt::format("cannot make a pipe to read the archive through: {}", std::strerror(errno)));
     const int read_end = ends[0], write_end = ends[1];
-    SshSession& ssh = session(ctx);
     std::string feed_error;
     std::exception_ptr not_read;  // a rehearsal that does not make this read
     // A read the run's stop cut short: what the verifier saw of the archive
