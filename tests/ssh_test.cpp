@@ -435,7 +435,7 @@ TEST_CASE("ssh: backup.verify streams a remote archive through the verifier - an
   // 32 MiB that are no archive: the verifier gives up on the first bytes
   // and closes its end of the pipe; the feeder, blocked on the full pipe
   // or reading from the host, is released (the run ends, with the reason),
-  // and nothing of the stream is left on the orchestrator's disk.
+  // and the run makes nothing in its temporary directory.
   {
     std::ofstream junk(lab.fleet.host("engine").in_sandbox("/var/lib/ovirt-engine-backup/junk.backup"),
                        std::ios::binary);
